@@ -1,0 +1,5 @@
+"""``python -m jditem.cli``."""
+
+from jditem.cli.app import main
+
+main()

@@ -1,0 +1,44 @@
+"""Item ids: validation (SPEC §2: 1–20 ASCII digits) and JD item URL parsing."""
+
+from __future__ import annotations
+
+import re
+
+ITEM_ID_MAX_LEN = 20
+_ITEM_ID = re.compile(r"[0-9]{1,20}")
+_JD_URL = re.compile(
+    r"""^(?:https?://)?
+        (?:item\.jd\.com/|item\.m\.jd\.com/product/|item\.jd\.hk/|npcitem\.jd\.hk/)
+        ([0-9]{1,20})\.html
+        (?:[?#].*)?$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def is_valid_item_id(value: str) -> bool:
+    """True for 1–20 ASCII digits, nothing else (no sign, spaces or unicode digits)."""
+    return value.isascii() and _ITEM_ID.fullmatch(value) is not None
+
+
+def item_id_problem(value: str | None) -> str | None:
+    """Why ``value`` is not a valid item id, or ``None`` when it is valid."""
+    if value is None or value == "":
+        return "itemId is required: pass 1-20 ASCII digits, e.g. itemId=100012043978"
+    if len(value) > ITEM_ID_MAX_LEN:
+        return f"itemId is too long ({len(value)} characters): at most 20 ASCII digits"
+    if not is_valid_item_id(value):
+        return "itemId must be 1-20 ASCII digits (no sign, spaces, letters or non-ASCII digits)"
+    return None
+
+
+def parse_item_ref(text: str) -> str | None:
+    """An item id from a bare id or a JD item URL; ``None`` when ``text`` is neither.
+
+    Accepts ``100012043978``, ``https://item.jd.com/100012043978.html`` and
+    ``https://item.m.jd.com/product/100012043978.html?x=1`` (with or without scheme).
+    """
+    text = text.strip()
+    if is_valid_item_id(text):
+        return text
+    match = _JD_URL.match(text)
+    return match.group(1) if match else None

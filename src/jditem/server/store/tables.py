@@ -1,0 +1,188 @@
+"""SQLAlchemy 2 table definitions: the one schema shared by every server part.
+
+Portable SQL only (SQLite and PostgreSQL). Money columns are integer minor units
+(1 unit = 0.0001 CNY). Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Task states. ``queued`` and ``running`` are *active*: at most one per item.
+ACTIVE_TASK_STATUSES = ("queued", "running")
+FINAL_TASK_STATUSES = ("succeeded", "not_supported", "failed")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Account(Base):
+    """A customer account; its balance is shared by all of its tokens."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """An API token. Only a SHA-256 hash and a short visible prefix are stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Endpoint names this token may call, e.g. ``["jd/get-item-detail/v2"]``; ``["*"]`` = all.
+    permissions: Mapped[list[str]] = mapped_column(JSON)
+    rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)  # requests/second
+    burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # minor units
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class LedgerEntry(Base):
+    """Append-only money movements. ``amount`` is signed: charges negative, top-ups positive."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # charge | topup | adjust
+    amount: Mapped[int] = mapped_column(BigInteger)
+    request_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    item_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class QuotaCounter(Base):
+    """Admitted requests per token per calendar day (the day is part of the key)."""
+
+    __tablename__ = "quota_counters"
+
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local TZ
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Task(Base):
+    """A collection task for one item. ``attempt`` fences writes from stale workers."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # At most one active task per item (SPEC §2.6), portable partial unique index.
+        Index(
+            "uq_tasks_active_item",
+            "item_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+        Index("ix_tasks_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # t_<ulid-ish>
+    item_id: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    submitted_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Console bulk job this task was submitted for, if any.
+    job_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+
+
+class CachedResult(Base):
+    """The latest collected result per item: a product (ok) or not_supported."""
+
+    __tablename__ = "results"
+
+    item_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # ok | not_supported
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fetched_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CallRecord(Base):
+    """One admitted-or-rejected call to the v2 endpoint (what the console lists)."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        Index("ix_call_records_token_created", "token_id", "created_at"),
+        Index("ix_call_records_item_created", "item_id", "created_at"),
+        Index("ix_call_records_code_created", "code", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(40), unique=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    endpoint: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    code: Mapped[int] = mapped_column(Integer)
+    charged: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
+    task_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsageHourly(Base):
+    """Hourly rollup of call records, read by the console's trend and spending pages."""
+
+    __tablename__ = "usage_hourly"
+    __table_args__ = (UniqueConstraint("hour", "token_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(index=True)  # UTC, truncated to the hour
+    token_id: Mapped[int] = mapped_column(Integer)  # 0 when the call had no valid token
+    code: Mapped[int] = mapped_column(Integer)
+    calls: Mapped[int] = mapped_column(BigInteger, default=0)
+    spend: Mapped[int] = mapped_column(BigInteger, default=0)
