@@ -7,10 +7,10 @@ should treat it (:class:`RetryClass`).
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class RetryClass(str, Enum):
+class RetryClass(StrEnum):
     """What a caller should do with an answer carrying this code."""
 
     OK = "ok"
@@ -86,10 +86,8 @@ class Code(IntEnum):
     @classmethod
     def lookup(cls, value: int) -> Code | None:
         """The member for ``value``, or ``None`` for a code outside the table."""
-        try:
-            return cls(value)
-        except ValueError:
-            return None
+        member = cls._value2member_map_.get(value)
+        return member if isinstance(member, cls) else None
 
 
 #: Codes whose HTTP status is 429/503 when a server sends no body code.

@@ -10,9 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from jditem.protocol.codes import Code
 
 #: ``taskStatus`` / ``status`` values that mean "not ready yet" (SPEC §4.2).
-PENDING_STATUSES = frozenset(
-    {"queued", "pending", "running", "processing", "submitted", "waiting"}
-)
+PENDING_STATUSES = frozenset({"queued", "pending", "running", "processing", "submitted", "waiting"})
 
 
 class Envelope(BaseModel):

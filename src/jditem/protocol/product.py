@@ -91,13 +91,18 @@ class Product(BaseModel):
     def from_payload(
         cls, payload: Any, *, sku_id: str | None = None, fetched_at: datetime | None = None
     ) -> Product:
-        """Normalize JD's mobile item-page JSON; never raises on unknown/missing fields."""
+        """Normalize JD's mobile item-page JSON (the envelope's ``data``).
+
+        Never raises on unknown, missing or mistyped fields (see
+        :func:`jditem.protocol.normalize.normalize`); a payload without a SKU takes ``sku_id``.
+        Raises :class:`ValueError` only when ``payload`` is not a JSON object (dict).
+        """
         from jditem.protocol.normalize import normalize
 
         return normalize(payload, sku_id=sku_id, fetched_at=fetched_at)
 
     def flat(self) -> dict[str, Any]:
-        """Core fields flattened to scalar columns (for CSV/Parquet exports)."""
+        """Core fields as scalar columns, in ``normalize.FLAT_COLUMNS`` order (CSV/Parquet)."""
         from jditem.protocol.normalize import flatten
 
         return flatten(self)
