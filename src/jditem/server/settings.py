@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     workers: int = Field(default=4, ge=0, description="In-process worker tasks; 0 = none.")
     worker_poll_seconds: float = Field(default=1.0, gt=0, description="Idle claim interval.")
+    collect_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="One collection attempt longer than this fails (retried)."
+    )
 
     collector: Literal["sandbox"] = "sandbox"
     sandbox_latency_ms: tuple[int, int] = Field(
@@ -63,6 +66,9 @@ class Settings(BaseSettings):
     health_limited: float = 0.50
 
     redact_access_log: bool = True
+    call_record_flush_seconds: float = Field(
+        default=0.5, gt=0, description="How often buffered call records are written."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

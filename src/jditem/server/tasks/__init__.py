@@ -1,0 +1,11 @@
+"""The server's task queue (SPEC §2.6): coalescing, cache, leases, waiting, workers.
+
+* :mod:`.service` — ``TaskService.resolve`` (admission step 8), ``submit``, ``get_task``;
+* :mod:`.leases` — claim / heartbeat / complete / fail with attempt fencing;
+* :mod:`.notify` — the ``Notifier`` seam and its in-process implementation;
+* :mod:`.worker` — ``WorkerPool`` (in-process collection workers);
+* :mod:`.cache` — the ``results`` table; :mod:`.outcome` — ``Outcome`` / ``TaskView``;
+* :mod:`.ids`, :mod:`.clock` — task ids and time helpers (also used elsewhere).
+
+Nothing is imported here, so importing a small helper module stays cheap.
+"""

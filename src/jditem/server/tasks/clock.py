@@ -1,0 +1,36 @@
+"""Time helpers: an injectable clock and UTC normalisation for database values.
+
+SQLite hands back ``DateTime(timezone=True)`` columns as naive datetimes; every
+time this package stores is UTC, so :func:`as_utc` re-attaches the zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+#: A clock returns "now" as a timezone-aware datetime. Tests inject a fake one.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock: the current time in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are taken to be UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def now_utc(clock: Clock) -> datetime:
+    """Call ``clock`` and normalise its answer to aware UTC."""
+    return as_utc(clock())
+
+
+def iso_local(value: datetime, timezone: str) -> str:
+    """ISO-8601 with offset in ``timezone`` and millisecond precision (SPEC §2.1 style)."""
+    return as_utc(value).astimezone(ZoneInfo(timezone)).isoformat(timespec="milliseconds")

@@ -1,0 +1,310 @@
+"""TaskService: step 8 of the admission pipeline (SPEC §2.4, §2.6).
+
+``resolve(item_id)`` answers from a fresh cached result at once; otherwise it attaches
+to the item's active task or creates one (the unique partial index
+``uq_tasks_active_item`` settles races: the loser of an INSERT race re-reads the
+winner's task), then waits for the task, event-driven, up to ``wait_seconds``.
+
+Waiting: all callers waiting on the same task in this process share one *watch* — a
+small asyncio task that subscribes to the notifier, reads the task when notified and
+resolves a shared future. So 100 waiters cost one database read per notification,
+not 100, and nobody polls per waiter. The watch re-reads on its own every
+``recheck_seconds`` as a backstop against a lost notification (e.g. a task finished by
+another process while this one uses the in-process notifier); it is cancelled when its
+last waiter leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Insert,
+    Integer,
+    String,
+    exists,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jditem.server.settings import Settings
+from jditem.server.store.tables import ACTIVE_TASK_STATUSES, CachedResult, Task
+from jditem.server.tasks import cache
+from jditem.server.tasks._sql import rowcount
+from jditem.server.tasks.clock import Clock, now_utc, utc_now
+from jditem.server.tasks.ids import new_task_id
+from jditem.server.tasks.leases import write_gate
+from jditem.server.tasks.notify import Notifier
+from jditem.server.tasks.outcome import Outcome, TaskView
+
+log = logging.getLogger(__name__)
+
+#: Default backstop re-read interval of a watch (seconds); notifications are the fast path.
+RECHECK_SECONDS = 5.0
+#: Pause before a watch re-reads after a database error (seconds).
+READ_RETRY_SECONDS = 0.2
+#: Create-or-attach rounds before giving up (each lost INSERT race costs one round).
+ENSURE_ROUNDS = 5
+
+
+@dataclass
+class _Watch:
+    """Shared waiting state for one task in this process."""
+
+    future: asyncio.Future[Outcome]
+    runner: asyncio.Task[None] | None = None
+    waiters: int = 0
+
+
+def _insert_task(view: TaskView, *, unless_cached: bool) -> Insert:
+    """``INSERT INTO tasks ... SELECT ... [WHERE NOT EXISTS (fresh cached result)]``.
+
+    Checking the cache inside the INSERT closes the gap between "no active task, no
+    cached result" and the insert: a task that finished in between (and cached its
+    result) makes the insert a no-op instead of a second collection.
+    """
+    columns: dict[str, ColumnElement[Any]] = {
+        "id": literal(view.id, String()),
+        "item_id": literal(view.item_id, String()),
+        "status": literal(view.status, String()),
+        "attempt": literal(view.attempt, Integer()),
+        "max_attempts": literal(view.max_attempts, Integer()),
+        "submitted_at": literal(view.submitted_at, DateTime(timezone=True)),
+        "job_id": literal(view.job_id, String()),
+    }
+    rows = select(*columns.values())
+    if unless_cached:
+        fresh = exists().where(
+            CachedResult.item_id == view.item_id, CachedResult.expires_at > view.submitted_at
+        )
+        rows = rows.where(~fresh)
+    return insert(Task).from_select(list(columns), rows)
+
+
+class TaskService:
+    """Create, coalesce, cache and wait for collection tasks."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        notifier: Notifier,
+        clock: Clock = utc_now,
+        *,
+        recheck_seconds: float = RECHECK_SECONDS,
+        write_lock: asyncio.Lock | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._lock = write_lock
+        self._settings = settings
+        self._notifier = notifier
+        self._clock = clock
+        self._recheck = recheck_seconds
+        self._watches: dict[str, _Watch] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    async def resolve(
+        self, item_id: str, *, wait_seconds: float, job_id: str | None = None
+    ) -> Outcome:
+        """Answer for ``item_id``: cached, or via its (possibly new) task, waiting up to
+        ``wait_seconds``. ``item_id`` must already be valid (admission step 3)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait_seconds)
+        async with self._sessionmaker() as session:
+            cached = await cache.read_fresh(session, item_id, now_utc(self._clock))
+        if cached is not None:
+            return self._cached_outcome(cached)
+        view, hit = await self._ensure_task(item_id, job_id, use_cache=True)
+        if hit is not None:
+            return hit
+        assert view is not None
+        return await self._wait(view, deadline)
+
+    async def submit(self, item_id: str, job_id: str | None = None) -> str:
+        """Make sure ``item_id`` gets collected, without waiting; returns a task id.
+
+        The id is the active task's (attached), the task that produced a fresh cached
+        result, or a newly created task's.
+        """
+        async with self._sessionmaker() as session:
+            cached = await cache.read_fresh(session, item_id, now_utc(self._clock))
+        if cached is not None and cached.task_id:
+            return cached.task_id
+        view, _ = await self._ensure_task(item_id, job_id, use_cache=False)
+        assert view is not None
+        return view.id
+
+    async def get_task(self, task_id: str) -> TaskView | None:
+        """A snapshot of task ``task_id``, or None when there is no such task."""
+        async with self._sessionmaker() as session:
+            task = await session.get(Task, task_id)
+            return TaskView.of(task) if task is not None else None
+
+    def status_dict(self, view: TaskView) -> dict[str, object]:
+        """The SPEC §2.3 status object of ``view`` with this server's settings."""
+        return view.status_dict(
+            retry_after=self._settings.retry_after_seconds, timezone=self._settings.timezone
+        )
+
+    # ------------------------------------------------------------ create / attach
+
+    async def _ensure_task(
+        self, item_id: str, job_id: str | None, *, use_cache: bool
+    ) -> tuple[TaskView | None, Outcome | None]:
+        for _ in range(ENSURE_ROUNDS):
+            async with self._sessionmaker() as session:
+                active = await self._active_task(session, item_id)
+                if active is not None:
+                    return TaskView.of(active), None
+                # Re-check the cache *after* finding no active task: a task that finished
+                # in between committed its result together with its final status.
+                now = now_utc(self._clock)
+                if use_cache:
+                    cached = await cache.read_fresh(session, item_id, now)
+                    if cached is not None:
+                        return None, self._cached_outcome(cached)
+            view = TaskView(
+                id=new_task_id(),
+                item_id=item_id,
+                status="queued",
+                attempt=0,
+                max_attempts=self._settings.max_attempts,
+                submitted_at=now,
+                started_at=None,
+                finished_at=None,
+                error=None,
+                job_id=job_id,
+            )
+            async with write_gate(self._lock), self._sessionmaker() as session:
+                try:
+                    inserted = rowcount(
+                        await session.execute(_insert_task(view, unless_cached=use_cache))
+                    )
+                    await session.commit()
+                except IntegrityError:
+                    await session.rollback()
+                    continue  # another caller created the active task first: attach to it
+            if not inserted:
+                continue  # a task finished meanwhile and cached its result: answer from it
+            await self._notifier.notify_work()
+            return view, None
+        raise RuntimeError(
+            f"could not create or attach to a task for item {item_id} after "
+            f"{ENSURE_ROUNDS} attempts (heavy contention on the tasks table); retry the call"
+        )
+
+    @staticmethod
+    async def _active_task(session: AsyncSession, item_id: str) -> Task | None:
+        stmt = select(Task).where(Task.item_id == item_id, Task.status.in_(ACTIVE_TASK_STATUSES))
+        return (await session.execute(stmt)).scalars().first()
+
+    # -------------------------------------------------------------------- waiting
+
+    async def _wait(self, view: TaskView, deadline: float) -> Outcome:
+        loop = asyncio.get_running_loop()
+        if deadline - loop.time() > 0:
+            watch = self._watch_for(view)
+            watch.waiters += 1
+            try:
+                remaining = deadline - loop.time()
+                return await asyncio.wait_for(asyncio.shield(watch.future), max(remaining, 0))
+            except TimeoutError:
+                pass
+            finally:
+                watch.waiters -= 1
+                if watch.waiters == 0 and self._watches.get(view.id) is watch:
+                    del self._watches[view.id]
+                    if watch.runner is not None and not watch.runner.done():
+                        watch.runner.cancel()
+        # Timed out (or no wait): answer with the task's current state.
+        current, final = await self._read(view.id)
+        if final is not None:
+            return final
+        return Outcome(kind="pending", task_id=view.id, status=self.status_dict(current or view))
+
+    def _watch_for(self, view: TaskView) -> _Watch:
+        watch = self._watches.get(view.id)
+        if watch is not None and not watch.future.cancelled():
+            return watch
+        loop = asyncio.get_running_loop()
+        watch = _Watch(future=loop.create_future())
+        watch.runner = loop.create_task(self._run_watch(view, watch.future))
+        self._watches[view.id] = watch
+        return watch
+
+    async def _run_watch(self, view: TaskView, future: asyncio.Future[Outcome]) -> None:
+        """Resolve ``future`` once the task is final; read only when notified (or backstop)."""
+        try:
+            async with self._notifier.subscribe(view.item_id) as sub:
+                while True:
+                    try:
+                        _, outcome = await self._read(view.id)
+                    except Exception:  # e.g. "database is locked": try again shortly
+                        log.exception("could not read task %s; retrying", view.id)
+                        await asyncio.sleep(min(self._recheck, READ_RETRY_SECONDS))
+                        continue
+                    if outcome is not None:
+                        future.set_result(outcome)
+                        return
+                    await sub.wait(self._recheck)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+
+    async def _read(self, task_id: str) -> tuple[TaskView | None, Outcome | None]:
+        """The task's snapshot, and its final :class:`Outcome` if it has finished."""
+        async with self._sessionmaker() as session:
+            task = await session.get(Task, task_id, populate_existing=True)
+            if task is None:
+                gone = Outcome(
+                    kind="failed",
+                    task_id=task_id,
+                    error=f"task {task_id} disappeared from the database; call again",
+                )
+                return None, gone
+            view = TaskView.of(task)
+            if not view.is_final:
+                return view, None
+            status = self.status_dict(view)
+            if view.status == "failed":
+                return view, Outcome(
+                    kind="failed", task_id=view.id, status=status, error=view.error
+                )
+            if view.status == "not_supported":
+                return view, Outcome(
+                    kind="not_supported", task_id=view.id, status=status, error=view.error
+                )
+            result = await cache.read_any(session, view.item_id)
+            if result is None or result.status != "ok" or result.payload is None:
+                return view, Outcome(
+                    kind="failed",
+                    task_id=view.id,
+                    status=status,
+                    error=f"task {view.id} succeeded but its result is no longer stored; "
+                    "call again",
+                )
+            ready = Outcome(kind="ready", payload=result.payload, task_id=view.id, status=status)
+            return view, ready
+
+    @staticmethod
+    def _cached_outcome(cached: CachedResult) -> Outcome:
+        if cached.status == "ok":
+            return Outcome(
+                kind="ready", payload=cached.payload, task_id=cached.task_id, from_cache=True
+            )
+        reason = (cached.payload or {}).get("reason")
+        return Outcome(
+            kind="not_supported",
+            task_id=cached.task_id,
+            error=str(reason) if reason else "item not supported",
+            from_cache=True,
+        )

@@ -1,0 +1,110 @@
+"""SandboxCollector: latency range, failure rate, unsupported ids, catalog payloads."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jditem.server.collectors import build_collector
+from jditem.server.collectors.base import CollectError
+from jditem.server.collectors.catalog import build_payload
+from jditem.server.collectors.sandbox import SandboxCollector
+from jditem.server.settings import Settings
+
+
+class RecordingSleep:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    return Settings(home=tmp_path, **overrides)
+
+
+async def test_payload_comes_from_the_catalog_unchanged(tmp_path: Path) -> None:
+    sleep = RecordingSleep()
+    collector = SandboxCollector(settings(tmp_path, sandbox_latency_ms=(0, 0)), sleep=sleep)
+    result = await collector.collect("100012043978")
+    assert result.kind == "ok"
+    assert result.payload == build_payload("100012043978")
+    assert sleep.delays == [0.0]
+
+
+async def test_latency_is_drawn_from_the_configured_range(tmp_path: Path) -> None:
+    sleep = RecordingSleep()
+    collector = SandboxCollector(
+        settings(tmp_path, sandbox_latency_ms=(200, 800)), rng=1, sleep=sleep
+    )
+    for n in range(200):
+        await collector.collect(str(1000 + n))
+    assert all(0.2 <= d <= 0.8 for d in sleep.delays)
+    assert max(sleep.delays) - min(sleep.delays) > 0.4  # spread over the range
+
+
+async def test_real_sleep_is_used_by_default(tmp_path: Path) -> None:
+    collector = SandboxCollector(settings(tmp_path, sandbox_latency_ms=(5, 10)))
+    result = await collector.collect("1")
+    assert result.kind == "ok"
+
+
+async def test_failure_rate_one_always_raises_collect_error(tmp_path: Path) -> None:
+    collector = SandboxCollector(
+        settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_failure_rate=1.0),
+        sleep=RecordingSleep(),
+    )
+    with pytest.raises(CollectError, match="simulated"):
+        await collector.collect("100012043978")
+
+
+async def test_failure_rate_is_roughly_honoured_and_seeded(tmp_path: Path) -> None:
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_failure_rate=0.3)
+
+    async def failures(seed: int) -> list[int]:
+        collector = SandboxCollector(config, rng=random.Random(seed), sleep=RecordingSleep())
+        failed = []
+        for n in range(300):
+            try:
+                await collector.collect(str(n + 1))
+            except CollectError:
+                failed.append(n)
+        return failed
+
+    first = await failures(7)
+    assert 50 <= len(first) <= 130  # 30 % of 300 = 90
+    assert await failures(7) == first  # same seed, same run
+
+
+async def test_unsupported_ids_answer_not_supported(tmp_path: Path) -> None:
+    collector = SandboxCollector(
+        settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_unsupported_ids=["404404"]),
+        sleep=RecordingSleep(),
+    )
+    result = await collector.collect("404404")
+    assert result.kind == "not_supported"
+    assert result.payload is None
+    assert result.reason is not None
+    assert "404404" in result.reason
+    assert (await collector.collect("404405")).kind == "ok"
+
+
+async def test_invalid_id_is_not_supported_rather_than_a_crash(tmp_path: Path) -> None:
+    collector = SandboxCollector(
+        settings(tmp_path, sandbox_latency_ms=(0, 0)), sleep=RecordingSleep()
+    )
+    result = await collector.collect("12ab")
+    assert result.kind == "not_supported"
+
+
+def test_bad_latency_range_is_rejected_with_advice(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="JDITEM_SANDBOX_LATENCY_MS"):
+        SandboxCollector(settings(tmp_path, sandbox_latency_ms=(500, 100)))
+
+
+def test_build_collector_gives_the_sandbox(tmp_path: Path) -> None:
+    assert isinstance(build_collector(settings(tmp_path)), SandboxCollector)

@@ -1,0 +1,51 @@
+"""The in-process notifier: latched per-subscriber wake-ups, no lost notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from jditem.server.tasks.notify import WORK_CHANNEL, InProcessNotifier
+
+
+async def test_notify_wakes_a_waiter_promptly(notifier: InProcessNotifier) -> None:
+    waiter = asyncio.create_task(notifier.wait("100", timeout=5))
+    await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    await notifier.notify("100")
+    assert await waiter is True
+    assert time.perf_counter() - started < 0.5
+
+
+async def test_wait_times_out_without_notification(notifier: InProcessNotifier) -> None:
+    assert await notifier.wait("100", timeout=0.02) is False
+    assert notifier.subscribers("100") == 0
+
+
+async def test_notification_between_subscribe_and_wait_is_not_lost(
+    notifier: InProcessNotifier,
+) -> None:
+    """Subscribe first, read state, then wait: a notify in between is latched."""
+    async with notifier.subscribe("7") as sub:
+        await notifier.notify("7")  # happens while the subscriber "reads the database"
+        assert await sub.wait(0) is True
+        assert await sub.wait(0) is False  # consumed
+
+
+async def test_channels_are_separate(notifier: InProcessNotifier) -> None:
+    async with notifier.subscribe("1") as one, notifier.subscribe_work() as work:
+        await notifier.notify("2")
+        assert await one.wait(0.01) is False
+        assert await work.wait(0) is False
+        await notifier.notify_work()
+        assert await work.wait(0) is True
+        assert notifier.subscribers(WORK_CHANNEL) == 1
+    assert notifier.subscribers(WORK_CHANNEL) == 0
+    assert notifier.subscribers("1") == 0
+
+
+async def test_notify_wakes_every_subscriber(notifier: InProcessNotifier) -> None:
+    waiters = [asyncio.create_task(notifier.wait("5", timeout=5)) for _ in range(20)]
+    await asyncio.sleep(0.01)
+    await notifier.notify("5")
+    assert await asyncio.gather(*waiters) == [True] * 20

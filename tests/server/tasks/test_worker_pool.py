@@ -1,0 +1,249 @@
+"""WorkerPool: dead workers, lost leases, heartbeats, prompt wake-up, bounded stop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jditem.server.collectors.base import CollectResult
+from jditem.server.settings import Settings
+from jditem.server.store.tables import Task
+from jditem.server.tasks.clock import utc_now
+from jditem.server.tasks.leases import Leases
+from jditem.server.tasks.notify import InProcessNotifier
+from jditem.server.tasks.service import TaskService
+from jditem.server.tasks.worker import WorkerPool
+
+from .conftest import FakeClock, ScriptedCollector, payload_for
+
+Maker = async_sessionmaker[AsyncSession]
+MakeSettings = Callable[..., Settings]
+
+
+async def load(sm: Maker, task_id: str) -> Task:
+    async with sm() as session:
+        task = await session.get(Task, task_id)
+        assert task is not None
+        return task
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Wait (bounded) until ``condition()`` holds."""
+    deadline = time.perf_counter() + seconds
+    while not condition():
+        assert time.perf_counter() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_dead_worker_lease_expires_and_attempt_2_completes(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=1, lease_seconds=30)
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    task_id = await service.submit("4242")
+    leases = Leases(sessionmaker, lease_seconds=30, clock=clock)
+    dead = await leases.claim("worker-that-died")  # claims, then never heartbeats
+    assert dead is not None
+    assert dead.attempt == 1
+
+    waiter = asyncio.create_task(service.resolve("4242", wait_seconds=10))
+    clock.advance(31)  # the dead worker's lease runs out
+    collector = ScriptedCollector()
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        outcome = await asyncio.wait_for(waiter, 5)
+    finally:
+        await pool.stop()
+    assert outcome.kind == "ready"
+    assert outcome.task_id == task_id
+    assert outcome.payload == payload_for("4242")
+    row = await load(sessionmaker, task_id)
+    assert (row.status, row.attempt) == ("succeeded", 2)
+
+    # The first attempt comes back from the dead: refused.
+    assert await leases.heartbeat(dead) is False
+    late = CollectResult.ok({"skuId": "4242", "late": True})
+    assert await leases.complete(dead, late, result_ttl=60, negative_ttl=60) is False
+    cached = await service.resolve("4242", wait_seconds=0)
+    assert cached.from_cache
+    assert cached.payload == payload_for("4242")
+
+
+async def test_worker_that_loses_its_lease_abandons_the_task(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=1, lease_seconds=30, heartbeat_seconds=0.05)
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    collector = ScriptedCollector(gate=asyncio.Event())  # hangs until released
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        task_id = await service.submit("77")
+        await until(lambda: len(collector.calls) == 1)
+        clock.advance(31)  # e.g. the worker's heartbeats could not reach the database
+        thief = await Leases(sessionmaker, lease_seconds=30, clock=clock).claim("other-process")
+        assert thief is not None
+        assert thief.attempt == 2
+        await until(lambda: collector.cancelled == 1)  # next heartbeat refused → cancelled
+        row = await load(sessionmaker, task_id)
+        assert (row.status, row.attempt, row.lease_owner) == ("running", 2, "other-process")
+    finally:
+        await pool.stop()
+
+
+async def test_heartbeats_keep_a_long_collection_leased(
+    sessionmaker: Maker, notifier: InProcessNotifier, make_settings: MakeSettings
+) -> None:
+    """Real clock: lease 0.3 s, collection 0.9 s; nobody can steal the task meanwhile."""
+    settings = make_settings(workers=1, lease_seconds=0.3, heartbeat_seconds=0.05)
+    service = TaskService(sessionmaker, settings, notifier, utc_now)
+    collector = ScriptedCollector(delay=0.9)
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, utc_now)
+    thief = Leases(sessionmaker, lease_seconds=0.3, clock=utc_now)
+    stolen = []
+    await pool.start()
+    try:
+        waiter = asyncio.create_task(service.resolve("5", wait_seconds=10))
+        await until(lambda: len(collector.calls) == 1)
+        for _ in range(12):
+            claim = await thief.claim("thief")
+            if claim is not None:
+                stolen.append(claim)
+            await asyncio.sleep(0.05)
+        outcome = await asyncio.wait_for(waiter, 5)
+    finally:
+        await pool.stop()
+    assert stolen == []
+    assert outcome.kind == "ready"
+    row = await load(sessionmaker, outcome.task_id or "")
+    assert (row.status, row.attempt) == ("succeeded", 1)
+
+
+async def test_new_task_wakes_an_idle_worker_at_once(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=2, worker_poll_seconds=30)  # polling alone: 30 s
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    collector = ScriptedCollector()
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        await asyncio.sleep(0.1)  # both workers found nothing and sleep
+        started = time.perf_counter()
+        outcome = await service.resolve("6", wait_seconds=10)
+        elapsed = time.perf_counter() - started
+    finally:
+        await pool.stop()
+    assert outcome.kind == "ready"
+    assert elapsed < 1.0
+
+
+async def test_stop_is_bounded_and_gives_running_tasks_back(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=2)
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    collector = ScriptedCollector(gate=asyncio.Event())  # never finishes
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock, stop_timeout=0.2)
+    await pool.start()
+    task_id = await service.submit("3")
+    await until(lambda: len(collector.calls) == 1)
+    started = time.perf_counter()
+    await pool.stop()
+    assert time.perf_counter() - started < 3
+    assert not pool.running
+    row = await load(sessionmaker, task_id)
+    assert (row.status, row.attempt, row.lease_owner) == ("queued", 1, None)
+
+    # Another pool takes it over with the next attempt.
+    collector.gate = None
+    second = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await second.start()
+    try:
+        outcome = await service.resolve("3", wait_seconds=5)
+    finally:
+        await second.stop()
+    assert outcome.kind == "ready"
+    assert (await load(sessionmaker, task_id)).attempt == 2
+
+
+async def test_collector_crash_counts_as_a_failed_attempt(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    def crash(item_id: str, call_no: int) -> CollectResult:
+        if call_no == 1:
+            raise KeyError("productInfo")
+        return CollectResult.ok(payload_for(item_id, call_no))
+
+    settings = make_settings(workers=1)
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    collector = ScriptedCollector(script={"11": crash})
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        outcome = await service.resolve("11", wait_seconds=5)
+    finally:
+        await pool.stop()
+    assert outcome.kind == "ready"
+    assert outcome.payload == payload_for("11", 2)
+    row = await load(sessionmaker, outcome.task_id or "")
+    assert row.attempt == 2
+
+
+async def test_reaper_fails_an_expired_last_attempt_and_wakes_waiters(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=1, max_attempts=1, lease_seconds=30)
+    service = TaskService(sessionmaker, settings, notifier, clock, recheck_seconds=60)
+    task_id = await service.submit("66")
+    dead = await Leases(sessionmaker, lease_seconds=30, clock=clock).claim("dead")
+    assert dead is not None
+    waiter = asyncio.create_task(service.resolve("66", wait_seconds=10))
+    clock.advance(31)
+    collector = ScriptedCollector()
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        outcome = await asyncio.wait_for(waiter, 5)
+    finally:
+        await pool.stop()
+    assert outcome.kind == "failed"
+    assert outcome.task_id == task_id
+    assert outcome.error is not None
+    assert "lease expired on attempt 1 of 1" in outcome.error
+    assert collector.calls == []
+
+
+async def test_a_hung_collection_times_out_as_a_failed_attempt(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    settings = make_settings(workers=1, max_attempts=2, collect_timeout_seconds=0.1)
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    collector = ScriptedCollector(gate=asyncio.Event())  # never answers
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    await pool.start()
+    try:
+        outcome = await service.resolve("88", wait_seconds=5)
+    finally:
+        await pool.stop()
+    assert outcome.kind == "failed"
+    assert outcome.error is not None
+    assert "attempt 2 of 2" in outcome.error
+    assert "collect_timeout_seconds" in outcome.error
+    assert collector.cancelled == 2
+
+
+def test_a_heartbeat_slower_than_the_lease_is_reported(
+    sessionmaker: Maker,
+    notifier: InProcessNotifier,
+    make_settings: MakeSettings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(lease_seconds=5, heartbeat_seconds=10)
+    WorkerPool(sessionmaker, settings, ScriptedCollector(), notifier)
+    assert "JDITEM_HEARTBEAT_SECONDS" in caplog.text
