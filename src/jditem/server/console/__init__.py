@@ -1,9 +1,96 @@
-"""Server-rendered console at ``/console`` (placeholder until the console lands)."""
+"""Server-rendered console at ``/console`` for the people who run the server.
+
+Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
+records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
+and bulk jobs (:mod:`.jobs`, run by :mod:`.runner`). Jinja2 templates, one CSS file,
+a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
+Admin operations go through :mod:`jditem.server.accounts.service`, like the admin
+API and CLI.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import RedirectResponse, Response
+
+from jditem.server.console import auth, balance, calls, jobs, overview, tasks, tokens, trends
+from jditem.server.console.deps import STATIC_DIR, TEMPLATES
+from jditem.server.console.runner import JobRunner
+from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
+
+PREFIX = "/console"
+
+__all__ = ["PREFIX", "mount"]
 
 
-def mount(app: Any) -> None:
-    """Attach the console's routes and static files to ``app`` (a FastAPI app)."""
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': exc.next_path})}", 303)
+
+
+async def _csrf_rejected(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CsrfRejected)
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Form rejected",
+            "message": f"{exc.reason}. Reload the page and submit the form again; "
+            "forms are only accepted from this console's own pages.",
+            "link": request.headers.get("referer") or PREFIX,
+            "link_label": "Back",
+            "signed_in": False,
+        },
+        status_code=403,
+    )
+
+
+async def _console_disabled(request: Request, exc: Exception) -> Response:
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Console disabled",
+            "message": "No admin key is configured. Set JDITEM_ADMIN_KEY on the server and "
+            "restart it to use the console.",
+            "link": None,
+            "signed_in": False,
+        },
+        status_code=503,
+    )
+
+
+def _with_job_runner(
+    inner: Callable[[Any], AbstractAsyncContextManager[Any]],
+) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
+    """Wrap the app's lifespan: start the bulk-job runner after the server context exists."""
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            runner = JobRunner(app.state.ctx.settings, app.state.ctx.db, app.state.ctx.admission)
+            app.state.console_jobs = runner
+            await runner.resume_unfinished()
+            try:
+                yield state
+            finally:
+                await runner.stop()
+
+    return lifespan
+
+
+def mount(app: FastAPI) -> None:
+    """Attach the console's routes, static files, error pages and job runner to ``app``."""
+    for module in (auth, overview, tokens, balance, calls, trends, tasks, jobs):
+        app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(ConsoleDisabled, _console_disabled)
+    app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)

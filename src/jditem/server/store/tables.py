@@ -7,7 +7,7 @@ Portable SQL only (SQLite and PostgreSQL). Money columns are integer minor units
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -41,7 +41,7 @@ FINAL_TASK_STATUSES = ("succeeded", "not_supported", "failed")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: DateTime(timezone=True),
         dict[str, Any]: JSON,
         list[str]: JSON,
@@ -95,6 +95,10 @@ class LedgerEntry(Base):
     item_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+#: Covering index for the console's per-account ledger totals (migration 0002_console_jobs).
+Index("ix_ledger_account_kind_amount", LedgerEntry.account_id, LedgerEntry.kind, LedgerEntry.amount)
 
 
 class QuotaCounter(Base):
@@ -186,3 +190,44 @@ class UsageHourly(Base):
     code: Mapped[int] = mapped_column(Integer)
     calls: Mapped[int] = mapped_column(BigInteger, default=0)
     spend: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class BulkJob(Base):
+    """A console bulk job: a list of items fetched through admission for one token."""
+
+    __tablename__ = "bulk_jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # j_<ulid-ish>
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    #: queued | running | done | stopped (a fatal code ended it early)
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class BulkJobItem(Base):
+    """One item of a bulk job, its latest answer and (on success) the product payload."""
+
+    __tablename__ = "bulk_job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position"),
+        Index("ix_bulk_job_items_job_state", "job_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("bulk_jobs.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str] = mapped_column(String(20))
+    #: waiting | pending | succeeded | not_supported | failed | skipped
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    charged: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,0 +1,141 @@
+"""Request dependencies shared by the console pages: session, database, rendering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from jditem.server.console import formatting
+from jditem.server.console.session import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    ConsoleDisabled,
+    ConsoleSession,
+    SessionKeeper,
+    SignInRequired,
+    verify_csrf,
+)
+from jditem.server.context import ServerContext
+from jditem.server.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def build_templates() -> Jinja2Templates:
+    """The console's Jinja2 environment with its filters."""
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    env = templates.env
+    env.filters["money"] = formatting.money
+    env.filters["yuan"] = formatting.yuan
+    env.filters["code_label"] = formatting.code_label
+    env.filters["number"] = formatting.number
+    env.globals["CSRF_FIELD"] = CSRF_FIELD
+    return templates
+
+
+def server_context(request: Request) -> ServerContext:
+    """The running server's context (set by the app's lifespan)."""
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def session_keeper(request: Request) -> SessionKeeper:
+    """The app's session keeper, created on first use for the configured admin key."""
+    settings = server_context(request).settings
+    if settings.admin_key is None or not settings.admin_key.get_secret_value():
+        raise ConsoleDisabled()
+    key = settings.admin_key.get_secret_value()
+    keeper: SessionKeeper | None = getattr(request.app.state, "console_sessions", None)
+    if keeper is None or not keeper.check_admin_key(key):
+        keeper = SessionKeeper(key)
+        request.app.state.console_sessions = keeper
+    return keeper
+
+
+def _next_path(request: Request) -> str:
+    path = request.url.path
+    return f"{path}?{request.url.query}" if request.url.query else path
+
+
+@dataclass
+class Console:
+    """Everything a signed-in page handler needs."""
+
+    request: Request
+    session: ConsoleSession
+    ctx: ServerContext
+    db: AsyncSession
+    started: float
+
+    @property
+    def settings(self) -> Settings:
+        """The server settings."""
+        return self.ctx.settings
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The console's display time zone (the quota time zone)."""
+        return ZoneInfo(self.settings.timezone)
+
+    async def form(self) -> FormData:
+        """The submitted form, after checking its CSRF token."""
+        form = await self.request.form()
+        verify_csrf(self.session, form)
+        return form
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page with the common context, adding a ``Server-Timing`` header."""
+        tz = self.tz
+        context.update(
+            csrf_token=self.session.csrf,
+            signed_in=True,
+            local_time=lambda value, fmt="%Y-%m-%d %H:%M:%S": formatting.local_time(value, tz, fmt),
+            tz_name=self.settings.timezone,
+            path=self.request.url.path,
+        )
+        response = TEMPLATES.TemplateResponse(
+            self.request, template, context, status_code=status_code
+        )
+        self.add_timing(response)
+        return response
+
+    def add_timing(self, response: Response) -> None:
+        """Report the server time spent on this page in ``Server-Timing``."""
+        elapsed_ms = (time.perf_counter() - self.started) * 1000
+        response.headers["Server-Timing"] = f"console;dur={elapsed_ms:.1f}"
+
+    def redirect(self, path: str, **query: str) -> RedirectResponse:
+        """A 303 redirect after a POST (optionally with a flash message in the query)."""
+        url = path + (f"?{urlencode(query)}" if query else "")
+        return RedirectResponse(url, status_code=303)
+
+
+async def console_dep(request: Request) -> AsyncIterator[Console]:
+    """Require a signed-in session; open a database session for the page."""
+    started = time.perf_counter()
+    keeper = session_keeper(request)
+    session = keeper.load(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise SignInRequired(_next_path(request))
+    ctx = server_context(request)
+    try:
+        async with ctx.sessionmaker() as db:
+            yield Console(request, session, ctx, db, started)
+    finally:
+        await request.close()  # closes uploaded files of a parsed form
+
+
+ConsoleDep = Annotated[Console, Depends(console_dep)]
+TEMPLATES = build_templates()

@@ -1,0 +1,89 @@
+"""Pagination and filter parsing shared by the list pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+PAGE_SIZE = 50
+#: Counting stops here, so a filter matching a million rows stays fast ("10,000+").
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a filtered list: numbers for the pager and the query for links."""
+
+    number: int
+    size: int
+    total: int
+    capped: bool
+    query: dict[str, str]
+
+    @property
+    def offset(self) -> int:
+        """Rows to skip."""
+        return (self.number - 1) * self.size
+
+    @property
+    def last(self) -> int:
+        """The last page number we know of."""
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a next page exists."""
+        return self.capped or self.number < self.last
+
+    def link(self, number: int) -> str:
+        """The query string of page ``number`` with the same filters."""
+        return "?" + urlencode({**self.query, "page": str(number)})
+
+    def export_query(self) -> str:
+        """The filters as a query string (for the CSV export link)."""
+        return urlencode(self.query)
+
+
+def page_number(raw: str | None) -> int:
+    """A 1-based page number from the query string (bad values → 1)."""
+    try:
+        return max(1, int(raw or "1"))
+    except ValueError:
+        return 1
+
+
+async def count_capped(db: AsyncSession, query: Select[Any]) -> tuple[int, bool]:
+    """Count rows of ``query`` up to :data:`COUNT_CAP` (returns the count and whether it hit it)."""
+    limited = query.limit(COUNT_CAP + 1).subquery()
+    total = (await db.execute(select(func.count()).select_from(limited))).scalar_one()
+    return min(total, COUNT_CAP), total > COUNT_CAP
+
+
+def parse_day(raw: str | None, field: str) -> date | None:
+    """A ``YYYY-MM-DD`` filter value; raise ``ValueError`` with a readable message."""
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{field} must be a date like 2026-11-28, not {raw!r}") from None
+
+
+def day_start_utc(day: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of ``day`` in ``tz`` as an aware UTC datetime."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def day_range_utc(
+    start: date | None, end: date | None, tz: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """Inclusive local dates → half-open UTC range ``[from, to)``."""
+    lo = day_start_utc(start, tz) if start else None
+    hi = day_start_utc(end + timedelta(days=1), tz) if end else None
+    return lo, hi

@@ -1,0 +1,141 @@
+"""The console in a real browser: Playwright driving Debian's Chromium headless.
+
+Skipped (loudly) when /usr/bin/chromium is missing; ``.ci/run`` installs it.
+Screenshots of every page go to ``test-output/console/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.support.live_server import LiveServer, live_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "console"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = {
+    "overview": "/console",
+    "tokens": "/console/tokens",
+    "balance": "/console/balance",
+    "calls": "/console/calls",
+    "trends": "/console/trends",
+    "spending": "/console/spending",
+    "tasks": "/console/tasks",
+    "jobs": "/console/jobs",
+}
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing "
+        "(install it with `apt-get install chromium`; .ci/run does)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LiveServer]:
+    with live_server() as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(base_url=server.base_url, accept_downloads=True)
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
+        try:
+            yield page, errors
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list[str]]) -> None:
+    """Sign in, render every page, create a token, run a 20-item job, download its CSV."""
+    page, errors = browser_page
+    server.make_token("acme", balance_yuan="5", name="seed")
+    server.get("100012043978", server.make_token("acme", name="seed-2"))
+
+    page.goto("/console/tokens")
+    assert "/console/login" in page.url
+    page.screenshot(path=str(SHOTS / "login.png"), full_page=True)
+    page.fill("input[name=admin_key]", server.admin_key)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/console/tokens")
+
+    for name, path in PAGES.items():
+        response = page.goto(path)
+        assert response is not None, path
+        assert response.status == 200, (path, response.status)
+        assert page.locator("h1").count() == 1
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    # Create a token: shown once, with a copy button; then it works on the API.
+    page.goto("/console/tokens")
+    page.fill("#create-token input[name=name]", "from-browser")
+    page.click("#create-token button[type=submit]")
+    raw = page.locator("#new-token-value").inner_text().strip()
+    page.click("button[data-copy]")
+    page.screenshot(path=str(SHOTS / "token-created.png"), full_page=True)
+    assert raw.startswith(page.locator("#token-list code").last.inner_text().rstrip("…"))
+    page.goto("/console/tokens")
+    assert raw not in page.content()
+    body = httpx.get(
+        server.base_url + "/api/jd/get-item-detail/v2",
+        params={"itemId": "100012043978"},
+        headers={"Authorization": f"Bearer {raw}"},
+        timeout=30,
+    ).json()
+    assert body["code"] == 0, body
+
+    # A bulk job of 20 ids, charged to the new token; live progress; CSV with 20 rows.
+    page.goto("/console/jobs")
+    token_id = server.scalar("SELECT id FROM tokens WHERE name = 'from-browser'")
+    page.select_option("#job-form select[name=token]", str(token_id))
+    page.fill("#job-form textarea[name=items]", "\n".join(str(700_000 + i) for i in range(20)))
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url("**/console/jobs/j_*")
+    page.screenshot(path=str(SHOTS / "job-running.png"), full_page=True)
+    page.wait_for_selector("#download-csv", timeout=60_000)
+    page.screenshot(path=str(SHOTS / "job-done.png"), full_page=True)
+    with page.expect_download() as info:
+        page.click("#download-csv")
+    text = Path(info.value.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 20
+    assert {r["sku_id"] for r in rows} == {str(700_000 + i) for i in range(20)}
+
+    task_id = server.scalar("SELECT id FROM tasks WHERE status = 'succeeded' LIMIT 1")
+    page.goto(f"/console/tasks/{task_id}")
+    page.screenshot(path=str(SHOTS / "task.png"), full_page=True)
+    page.goto("/console/calls")
+    page.screenshot(path=str(SHOTS / "calls-after-job.png"), full_page=True)
+
+    assert errors == [], errors
