@@ -1,0 +1,322 @@
+"""One rooted exception tree for everything the client can raise.
+
+::
+
+    JditemError                         root: catch this to catch everything
+    ├── ConfigurationError              bad client configuration (token, URL, timeouts)
+    ├── TransportError                  no usable HTTP response
+    │   ├── ConnectError                connection failed before the request was sent (retried)
+    │   ├── ConnectionLostError         connection lost after the request was sent (not retried)
+    │   └── RequestTimeoutError         connect/read/write/pool timeout (read: retried, bounded)
+    ├── ProtocolError                   the body is not a valid envelope (non-JSON, no code)
+    ├── NotServingDataError             code 0 without product data (text, instruction, empty)
+    ├── PendingTimeoutError             still pending when the deadline or call budget ran out
+    └── APIError                        a business code of SPEC §2.2 (or an unknown one)
+        ├── FatalError                  no call with this token can succeed: stop a batch
+        │   ├── InvalidTokenError           100
+        │   ├── QuotaExceededError          303  (``reset_at``)
+        │   ├── PermissionDeniedError       600
+        │   ├── InsufficientBalanceError    601
+        │   └── BudgetExhaustedError        602
+        ├── ItemNotSupportedError       202  (drop the item; retrying will not help)
+        ├── InvalidParametersError      400
+        ├── EndpointNotFoundError       404  (unknown path: check base URL / endpoint)
+        ├── CollectionFailedError       301  (retried within the call budget)
+        ├── RateLimitError              302 / HTTP 429 (``retry_after``)
+        ├── InternalServerError         500  (retried within the call budget)
+        └── UnknownCodeError            any code outside the table (not retried)
+
+Every error carries ``code``, ``http_status``, ``request_id``, ``item_id`` and
+``retryable`` (whether a later call for the same item may succeed). Messages say what
+was wrong and what to do; they never contain the API token.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, ClassVar
+
+from jditem.protocol.codes import Code
+
+__all__ = [
+    "APIError",
+    "BudgetExhaustedError",
+    "CollectionFailedError",
+    "ConfigurationError",
+    "ConnectError",
+    "ConnectionLostError",
+    "EndpointNotFoundError",
+    "FatalError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidParametersError",
+    "InvalidTokenError",
+    "ItemNotSupportedError",
+    "JditemError",
+    "NotServingDataError",
+    "PendingTimeoutError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "TransportError",
+    "UnknownCodeError",
+    "error_for_code",
+]
+
+
+class JditemError(Exception):
+    """Root of every error raised by jditem.
+
+    Attributes:
+        message: what was wrong and what to do (token-free).
+        code: the business code of the answer, when there was one.
+        http_status: the HTTP status, when a response arrived.
+        request_id: the server's ``requestId`` / ``X-Request-Id``, when known.
+        item_id: the item the call was for, when known.
+        retryable: whether a later call for the same item may succeed.
+    """
+
+    #: Default for ``retryable`` on this class.
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        item_id: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+        self.item_id = item_id
+        self.retryable = self.default_retryable if retryable is None else retryable
+
+    def __str__(self) -> str:
+        details = [
+            f"{name}={value}"
+            for name, value in (
+                ("item", self.item_id),
+                ("code", self.code),
+                ("http", self.http_status),
+                ("requestId", self.request_id),
+            )
+            if value is not None
+        ]
+        return f"{self.message} [{', '.join(details)}]" if details else self.message
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, code={self.code!r}, "
+            f"http_status={self.http_status!r}, request_id={self.request_id!r}, "
+            f"item_id={self.item_id!r}, retryable={self.retryable!r})"
+        )
+
+
+class ConfigurationError(JditemError, ValueError):
+    """The client was configured wrongly (missing token, insecure URL, bad timeout)."""
+
+
+class TransportError(JditemError):
+    """No usable HTTP response arrived (connection refused, reset, timeout)."""
+
+
+class ConnectError(TransportError):
+    """The connection failed before the request was sent; retrying cannot cost twice."""
+
+    default_retryable = True
+
+
+class ConnectionLostError(TransportError):
+    """The connection broke after the request was sent: the call may have been charged.
+
+    Not retried automatically; retry by hand (or ``resume``) if paying again is acceptable.
+    """
+
+
+class RequestTimeoutError(TransportError):
+    """A timeout (``phase`` is ``connect``, ``read``, ``write``, ``pool`` or ``deadline``)."""
+
+    default_retryable = True
+
+    def __init__(self, message: str, *, phase: str = "read", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.phase = phase
+
+
+class ProtocolError(JditemError):
+    """The response body is not a valid envelope (non-JSON, not an object, no code)."""
+
+    def __init__(self, message: str, *, body_start: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.body_start = body_start
+
+
+class NotServingDataError(JditemError):
+    """Code 0 but no product data: text, an instruction message, or empty ``data``.
+
+    The vendor answers direct v2 calls like this in later versions; the synchronous
+    ``v1``/``v3`` endpoints still return product data. Never retried or polled.
+    """
+
+    def __init__(self, message: str, *, data_preview: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.data_preview = data_preview
+
+
+class PendingTimeoutError(JditemError):
+    """The item was still pending when the deadline or the call budget ran out.
+
+    ``continuation`` is a JSON string (no secret in it) that ``Client.resume`` accepts to
+    continue waiting for the same task later. ``retry_after`` is the server's last hint.
+    """
+
+    default_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        continuation: str,
+        retry_after: float | None = None,
+        task_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.continuation = continuation
+        self.retry_after = retry_after
+        self.task_id = task_id
+
+    @property
+    def continuation_data(self) -> dict[str, Any]:
+        """The continuation token, parsed."""
+        parsed: dict[str, Any] = json.loads(self.continuation)
+        return parsed
+
+
+class APIError(JditemError):
+    """The server answered with a business code other than success or pending."""
+
+    #: The code this class stands for (``None`` for the unknown-code class).
+    api_code: ClassVar[Code | None] = None
+
+    def __init__(self, message: str, *, data: Any = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.data = data
+
+
+class FatalError(APIError):
+    """No further call with the same token can succeed: stop (100/303/600/601/602)."""
+
+
+class InvalidTokenError(FatalError):
+    """100: the token is unknown or disabled. Fix the token."""
+
+    api_code = Code.INVALID_TOKEN
+
+
+class QuotaExceededError(FatalError):
+    """303: the token's daily quota is used up; ``reset_at`` is the next reset, if sent."""
+
+    api_code = Code.QUOTA_EXCEEDED
+
+    def __init__(self, message: str, *, reset_at: datetime | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reset_at = reset_at
+
+
+class PermissionDeniedError(FatalError):
+    """600: this token may not use this endpoint."""
+
+    api_code = Code.PERMISSION_DENIED
+
+
+class InsufficientBalanceError(FatalError):
+    """601: the account's shared balance is too low. Top it up."""
+
+    api_code = Code.INSUFFICIENT_BALANCE
+
+
+class BudgetExhaustedError(FatalError):
+    """602: this token's cumulative budget is spent. Raise the budget."""
+
+    api_code = Code.BUDGET_EXHAUSTED
+
+
+class ItemNotSupportedError(APIError):
+    """202: the item is not supported or not found on JD; retrying will not help."""
+
+    api_code = Code.NOT_SUPPORTED
+
+
+class InvalidParametersError(APIError):
+    """400: the request parameters are invalid (e.g. ``itemId`` is not 1-20 digits)."""
+
+    api_code = Code.INVALID_PARAMS
+
+
+class EndpointNotFoundError(APIError):
+    """404: the server does not know this path. Check the base URL and endpoint."""
+
+    api_code = Code.NOT_FOUND
+
+
+class CollectionFailedError(APIError):
+    """301: collection failed on the server side; a later retry may succeed."""
+
+    api_code = Code.COLLECTION_FAILED
+    default_retryable = True
+
+
+class RateLimitError(APIError):
+    """302 (or HTTP 429 without a body code): slow down; ``retry_after`` seconds if sent."""
+
+    api_code = Code.RATE_LIMITED
+    default_retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIError):
+    """500: the server failed unexpectedly; retried within the call budget."""
+
+    api_code = Code.INTERNAL_ERROR
+    default_retryable = True
+
+
+class UnknownCodeError(APIError):
+    """A business code outside SPEC §2.2; not retried."""
+
+
+_BY_CODE: dict[int, type[APIError]] = {
+    int(cls.api_code): cls
+    for cls in (
+        InvalidTokenError,
+        QuotaExceededError,
+        PermissionDeniedError,
+        InsufficientBalanceError,
+        BudgetExhaustedError,
+        ItemNotSupportedError,
+        InvalidParametersError,
+        EndpointNotFoundError,
+        CollectionFailedError,
+        RateLimitError,
+        InternalServerError,
+    )
+    if cls.api_code is not None
+}
+
+
+def error_for_code(code: int) -> type[APIError]:
+    """The :class:`APIError` subclass for a business ``code`` (``UnknownCodeError`` if none)."""
+    return _BY_CODE.get(code, UnknownCodeError)

@@ -1,0 +1,201 @@
+"""A scripted fault server: real HTTP on 127.0.0.1 in a thread, misbehaving on purpose.
+
+Each incoming request consumes the next action of the script (the last one repeats).
+Actions are :class:`Reply` (any status, headers and raw body bytes — codes as strings,
+HTML, truncated JSON, empty bodies — optionally after a delay before the headers) and
+:class:`Reset` (read the request, then reset the connection without answering).
+
+Usage::
+
+    with FaultServer([Reply.envelope(102, {"taskStatus": "queued", "retryAfter": 0}),
+                      Reply.envelope(0, PRODUCT)]) as server:
+        client = Client("tok", base_url=server.base_url)
+        ...
+        assert len(server.requests) == 2
+
+Every connection is closed after one answer (``Connection: close``), so a reset or a
+delay affects exactly one call. ``stop()`` interrupts pending delays; all waits are
+bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import struct
+import threading
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+HEAD_LIMIT = 65536
+SOCKET_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer with ``status``, ``headers`` and exactly ``body`` after ``delay`` seconds."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+    @classmethod
+    def json(
+        cls, value: Any, status: int = 200, headers: dict[str, str] | None = None, **kw: Any
+    ) -> Reply:
+        """A JSON body (any value, not necessarily an envelope)."""
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        return cls(status, json.dumps(value).encode(), all_headers, **kw)
+
+    @classmethod
+    def envelope(
+        cls,
+        code: int | str,
+        data: Any = None,
+        *,
+        status: int = 200,
+        message: str = "scripted",
+        request_id: str = "req-fault",
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Reply:
+        """A full envelope with ``code`` (an int, or a string to test code-as-string)."""
+        body = {
+            "code": code,
+            "message": message,
+            "data": data,
+            "recordTime": "2026-01-01T00:00:00+08:00",
+            "requestId": request_id,
+        }
+        return cls.json(body, status, headers, delay=delay)
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/html") -> Reply:
+        """A non-JSON body (HTML error pages, truncated JSON, ...)."""
+        return cls(status, text.encode(), {"Content-Type": content_type})
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Read the request, then reset the connection (RST) without answering."""
+
+
+Action = Reply | Reset
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What the server saw (for assertions; tests use fake tokens only)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized",
+            402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable"}  # fmt: skip
+
+
+class FaultServer:
+    """The scripted server; use as a context manager. ``base_url`` is ``http://127.0.0.1:N``."""
+
+    def __init__(self, script: list[Action]) -> None:
+        if not script:
+            raise ValueError("the script needs at least one action")
+        self._script = list(script)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                outer._handle(self.request)
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        port = self._server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _next_action(self) -> Action:
+        with self._lock:
+            return self._script.pop(0) if len(self._script) > 1 else self._script[0]
+
+    def _handle(self, sock: socket.socket) -> None:
+        sock.settimeout(SOCKET_TIMEOUT)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < HEAD_LIMIT:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+        except OSError:
+            return
+        self._record(head)
+        action = self._next_action()
+        if isinstance(action, Reset):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            return
+        if action.delay and self._stop.wait(action.delay):
+            return
+        headers = {"Content-Length": str(len(action.body)), "Connection": "close"}
+        headers.update(action.headers)
+        reason = _REASONS.get(action.status, "Status")
+        lines = [f"HTTP/1.1 {action.status} {reason}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + action.body
+        try:
+            sock.sendall(payload)
+        except OSError:
+            return
+
+    def _record(self, head: bytes) -> None:
+        text = head.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+        request_line, *header_lines = text.split("\r\n")
+        method, target, _ = ([*request_line.split(" ", 2), "", ""])[:3]
+        parts = urlsplit(target)
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        with self._lock:
+            self.requests.append(
+                RecordedRequest(method, parts.path, parse_qs(parts.query), headers)
+            )

@@ -1,0 +1,81 @@
+"""Imports point one way (DESIGN.md): protocol ← client ← batch ← cli, protocol ← server.
+
+Checked statically (AST) over every module under src/jditem:
+
+* ``jditem.protocol`` imports only the standard library, pydantic and itself;
+* ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch`` (the future
+  relay collector, ``server/collectors/relay.py``, is the one allowed client user);
+* ``jditem.client`` and ``jditem.errors`` never import server, batch or cli — except
+  that ``get_many`` may import ``jditem.batch`` lazily inside a function (the batch
+  engine builds on the client, and the client only delegates to it).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "jditem"
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def modules(package: str) -> list[Path]:
+    root = SRC / package if (SRC / package).is_dir() else SRC / f"{package}.py"
+    return sorted(root.rglob("*.py")) if root.is_dir() else [root]
+
+
+def imports(path: Path) -> Iterator[tuple[str, bool]]:
+    """``(module, at_top_level)`` for every import in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    top_level = {id(node) for node in tree.body}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, id(node) in top_level
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, id(node) in top_level
+
+
+def within(name: str, *packages: str) -> bool:
+    """True when module ``name`` is one of ``packages`` or inside one of them."""
+    return any(name == pkg or name.startswith(pkg + ".") for pkg in packages)
+
+
+def test_the_tree_is_there() -> None:
+    for package in ("protocol", "client", "server", "errors"):
+        assert modules(package), package
+
+
+@pytest.mark.parametrize("path", modules("protocol"), ids=lambda p: p.name)
+def test_protocol_imports_only_pydantic_and_stdlib(path: Path) -> None:
+    for name, _ in imports(path):
+        root = name.split(".")[0]
+        allowed = root in STDLIB or root == "pydantic" or within(name, "jditem.protocol")
+        assert allowed, f"{path.relative_to(SRC)} imports {name}"
+
+
+@pytest.mark.parametrize("path", modules("server"), ids=lambda p: str(p.relative_to(SRC)))
+def test_server_never_imports_client_or_batch(path: Path) -> None:
+    if path.relative_to(SRC).as_posix() == "server/collectors/relay.py":
+        pytest.skip("the relay collector is a client of an upstream by design")
+    for name, _ in imports(path):
+        assert not within(name, "jditem.client", "jditem.batch"), (
+            f"{path.relative_to(SRC)} imports {name}"
+        )
+        assert name != "jditem", f"{path.relative_to(SRC)} imports the package root (the client)"
+
+
+@pytest.mark.parametrize(
+    "path", modules("client") + modules("errors"), ids=lambda p: str(p.relative_to(SRC))
+)
+def test_client_never_imports_server_batch_or_cli(path: Path) -> None:
+    for name, top_level in imports(path):
+        assert not within(name, "jditem.server", "jditem.cli"), (
+            f"{path.relative_to(SRC)} imports {name}"
+        )
+        if within(name, "jditem.batch"):
+            assert not top_level, f"{path.relative_to(SRC)} imports {name} at module level"
