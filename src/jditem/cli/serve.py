@@ -1,7 +1,116 @@
-"""Placeholder: replaced by the module's owner."""
+"""``jditem serve``: run the embedded server (uvicorn) on a local port.
+
+Also holds the database helpers ``jditem admin`` shares. Server modules are imported
+inside the functions, so the ``cli`` extra alone can import this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from jditem.server.settings import Settings
+
+T = TypeVar("T")
+
+
+def database_url(value: str | None) -> str | None:
+    """``--db`` as an async SQLAlchemy URL: URLs pass through, plain paths become SQLite."""
+    if value is None or not value.strip():
+        return None
+    if "://" in value:
+        return value
+    return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
+
+
+def load_settings(db: str | None, **overrides: Any) -> Settings:
+    """Settings from the environment, with ``--db`` applied."""
+    from jditem.server.settings import Settings
+
+    url = database_url(db)
+    if url is not None:
+        overrides["database_url"] = url
+    return Settings(**overrides)
+
+
+def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Migrate the database, open one session, run ``fn(session)``, and close everything."""
+    from jditem.server.store.db import Database, migrate
+
+    async def main() -> T:
+        db = Database.from_url(settings.effective_database_url)
+        try:
+            await migrate(db.engine)
+            async with db.sessionmaker() as session:
+                return await fn(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+DEMO_ACCOUNT = "demo"
+DEMO_BALANCE_UNITS = 1_000_000  # 100 yuan
+
+
+async def _first_start(session: AsyncSession) -> str | None:
+    """On an empty database: a ``demo`` account and token; returns the raw token."""
+    from jditem.server.accounts import service
+
+    if await service.list_accounts(session):
+        return None
+    await service.create_account(session, DEMO_ACCOUNT, DEMO_BALANCE_UNITS)
+    _, raw = await service.create_token(session, DEMO_ACCOUNT, name="demo")
+    return raw
+
 
 def register(app: typer.Typer) -> None:
-    """Register this module's commands on ``app``."""
+    """Register ``jditem serve``."""
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8000,
+        db: Annotated[
+            str | None,
+            typer.Option(
+                help="Database URL or SQLite file path "
+                "(default: server.db under JDITEM_HOME, default ~/.jditem)."
+            ),
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option(help="In-process collection workers (default 4).")
+        ] = None,
+    ) -> None:
+        """Run the JD item-detail server (v2 endpoint, admin API, console)."""
+        import uvicorn
+
+        from jditem.server.app import create_app
+
+        overrides = {"workers": workers} if workers is not None else {}
+        try:
+            settings = load_settings(db, **overrides)
+            demo_token = run_with_session(settings, _first_start)
+        except Exception as exc:
+            typer.echo(f"error: cannot prepare the database: {exc}", err=True)
+            raise typer.Exit(1) from None
+        if demo_token is not None:
+            typer.echo(
+                f"First start: created account '{DEMO_ACCOUNT}' with 100 yuan and a demo "
+                "token. It is shown only once — store it now:"
+            )
+            typer.echo(demo_token)
+        if settings.admin_key is None:
+            typer.echo(
+                "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
+                err=True,
+            )
+        typer.echo(f"Serving on http://{host}:{port} (database {settings.effective_database_url})")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

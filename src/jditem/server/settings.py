@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     )
     http_status_mode: Literal["mapped", "always-200"] = "mapped"
     timezone: str = Field(default="Asia/Shanghai", description="Time zone of the quota day.")
-    price_units: int = Field(default=100, ge=0, description="Price per successful call, 0.0001 CNY.")
+    price_units: int = Field(
+        default=100, ge=0, description="Price per successful call, 0.0001 CNY."
+    )
 
     wait_seconds: float = Field(default=20.0, ge=0, le=110, description="Max wait per call.")
     retry_after_seconds: int = Field(default=3, ge=1, description="retryAfter sent with 102.")
@@ -68,6 +70,9 @@ class Settings(BaseSettings):
     redact_access_log: bool = True
     call_record_flush_seconds: float = Field(
         default=0.5, gt=0, description="How often buffered call records are written."
+    )
+    token_cache_seconds: float = Field(
+        default=1.0, ge=0, description="How long a token lookup is reused; 0 = always read."
     )
 
     @field_validator("home", mode="after")

@@ -1,0 +1,315 @@
+"""Admin service functions: accounts, tokens, top-ups and the ledger.
+
+Shared by the admin CLI, the admin HTTP API and the console. Every function takes an
+``AsyncSession`` first and commits its own transaction. Domain failures raise
+:class:`AdminError` subclasses whose messages say what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.server.accounts.money import MAX_UNITS
+from jditem.server.accounts.schemas import (
+    TOKEN_UPDATE_FIELDS,
+    AccountPublic,
+    LedgerPublic,
+    TokenPublic,
+)
+from jditem.server.accounts.tokens import generate_token, hash_token, token_prefix
+from jditem.server.settings import ENDPOINT_V2
+from jditem.server.store.tables import Account, ApiToken, LedgerEntry
+from jditem.server.tasks.clock import as_utc
+
+
+class AdminError(Exception):
+    """Root of the admin service's errors; ``str(error)`` is the user-facing message."""
+
+
+class NotFoundError(AdminError):
+    """The named account or token does not exist."""
+
+
+class ConflictError(AdminError):
+    """The object already exists (e.g. an account name is taken)."""
+
+
+class InvalidInputError(AdminError):
+    """A value is out of range or malformed."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _account_public(row: Account) -> AccountPublic:
+    return AccountPublic(
+        id=row.id, name=row.name, balance_units=row.balance, created_at=as_utc(row.created_at)
+    )
+
+
+def _token_public(row: ApiToken, account_name: str) -> TokenPublic:
+    return TokenPublic(
+        id=row.id,
+        account=account_name,
+        name=row.name,
+        prefix=row.prefix,
+        enabled=row.enabled,
+        permissions=list(row.permissions),
+        rate_limit=row.rate_limit,
+        burst=row.burst,
+        daily_quota=row.daily_quota,
+        budget_units=row.budget,
+        spent_units=row.spent,
+        created_at=as_utc(row.created_at),
+        last_used_at=row.last_used_at and as_utc(row.last_used_at),
+    )
+
+
+#: Upper bound of counts (burst, daily quota) and of the rate limit.
+MAX_COUNT = 10**9
+
+
+def _check_units(value: int, what: str) -> None:
+    if not 0 <= value <= MAX_UNITS:
+        raise InvalidInputError(f"{what} must be between 0 and {MAX_UNITS} units (got {value})")
+
+
+def _check_limits(fields: dict[str, Any]) -> None:
+    rate = fields.get("rate_limit")
+    if rate is not None and not 0 < rate <= MAX_COUNT:
+        raise InvalidInputError(
+            f"rate limit must be > 0 requests/second (got {rate}); omit it for none"
+        )
+    for key, label in (("burst", "burst"), ("daily_quota", "daily quota")):
+        value = fields.get(key)
+        if value is not None and not 1 <= value <= MAX_COUNT:
+            raise InvalidInputError(
+                f"{label} must be between 1 and {MAX_COUNT} (got {value}); omit it for none"
+            )
+    budget = fields.get("budget_units")
+    if budget is not None:
+        _check_units(budget, "budget")
+    perms = fields.get("permissions")
+    if perms is not None and (
+        not isinstance(perms, list) or not all(isinstance(p, str) for p in perms)
+    ):
+        raise InvalidInputError(
+            "permissions must be a list of endpoint names, e.g. ['jd/get-item-detail/v2']"
+        )
+
+
+async def _account_by_name(session: AsyncSession, name: str) -> Account:
+    row = await session.scalar(select(Account).where(Account.name == name))
+    if row is None:
+        raise NotFoundError(
+            f"no account named {name!r}; create it first (jditem admin account create)"
+        )
+    return row
+
+
+async def _token_by_ref(session: AsyncSession, ref: int | str) -> tuple[ApiToken, str]:
+    query = select(ApiToken, Account.name).join(Account, Account.id == ApiToken.account_id)
+    text = str(ref).strip()
+    if isinstance(ref, int) or (text.isascii() and text.isdigit()):
+        if int(text) > MAX_COUNT * 10**9:
+            raise NotFoundError(f"no token with id {text}; see `jditem admin token list`")
+        rows = (await session.execute(query.where(ApiToken.id == int(text)))).all()
+    else:
+        rows = (
+            await session.execute(query.where(ApiToken.prefix.startswith(text, autoescape=True)))
+        ).all()
+    if not rows:
+        raise NotFoundError(f"no token with id or prefix {text!r}; see `jditem admin token list`")
+    if len(rows) > 1:
+        raise InvalidInputError(f"prefix {text!r} matches {len(rows)} tokens; use the numeric id")
+    token, account_name = rows[0]
+    return token, account_name
+
+
+async def create_account(session: AsyncSession, name: str, balance_units: int = 0) -> AccountPublic:
+    """Create account ``name`` with an opening balance (recorded in the ledger)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInputError("account name must be 1-100 characters")
+    _check_units(balance_units, "opening balance")
+    now = _now()
+    account = Account(name=name, balance=balance_units, created_at=now)
+    session.add(account)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise ConflictError(f"account {name!r} already exists; pick another name") from None
+    if balance_units:
+        session.add(
+            LedgerEntry(
+                account_id=account.id,
+                kind="topup",
+                amount=balance_units,
+                note="opening balance",
+                created_at=now,
+            )
+        )
+    await session.commit()
+    return _account_public(account)
+
+
+async def list_accounts(session: AsyncSession) -> list[AccountPublic]:
+    """Every account, by name."""
+    rows = await session.scalars(select(Account).order_by(Account.name))
+    return [_account_public(row) for row in rows]
+
+
+async def get_account(session: AsyncSession, name: str) -> AccountPublic:
+    """One account by name."""
+    return _account_public(await _account_by_name(session, name))
+
+
+async def create_token(
+    session: AsyncSession,
+    account_name: str,
+    *,
+    name: str = "",
+    budget_units: int | None = None,
+    rate_limit: float | None = None,
+    burst: int | None = None,
+    daily_quota: int | None = None,
+    permissions: Sequence[str] | None = None,
+) -> tuple[TokenPublic, str]:
+    """Create a token for ``account_name``; returns its public view and the raw token.
+
+    The raw token is returned only here: only its SHA-256 hash is stored. ``None``
+    limits mean "no limit"; callers apply the server's defaults themselves.
+    """
+    perms = list(permissions) if permissions is not None else [ENDPOINT_V2]
+    _check_limits(
+        {
+            "rate_limit": rate_limit,
+            "burst": burst,
+            "daily_quota": daily_quota,
+            "budget_units": budget_units,
+            "permissions": perms,
+        }
+    )
+    account = await _account_by_name(session, account_name)
+    raw = generate_token()
+    token = ApiToken(
+        account_id=account.id,
+        name=name,
+        prefix=token_prefix(raw),
+        token_hash=hash_token(raw),
+        enabled=True,
+        permissions=perms,
+        rate_limit=rate_limit,
+        burst=burst,
+        daily_quota=daily_quota,
+        budget=budget_units,
+        spent=0,
+        created_at=_now(),
+    )
+    session.add(token)
+    await session.commit()
+    return _token_public(token, account.name), raw
+
+
+async def list_tokens(session: AsyncSession, account_name: str | None = None) -> list[TokenPublic]:
+    """Tokens (of one account, or all), oldest first."""
+    query = select(ApiToken, Account.name).join(Account, Account.id == ApiToken.account_id)
+    if account_name is not None:
+        await _account_by_name(session, account_name)
+        query = query.where(Account.name == account_name)
+    rows = (await session.execute(query.order_by(ApiToken.id))).all()
+    return [_token_public(token, acc) for token, acc in rows]
+
+
+async def set_token_enabled(
+    session: AsyncSession, token_id_or_prefix: int | str, enabled: bool
+) -> TokenPublic:
+    """Enable or disable a token (by numeric id or visible prefix)."""
+    token, account_name = await _token_by_ref(session, token_id_or_prefix)
+    token.enabled = enabled
+    await session.commit()
+    return _token_public(token, account_name)
+
+
+async def update_token(
+    session: AsyncSession, token_id_or_prefix: int | str, **fields: Any
+) -> TokenPublic:
+    """Change a token's name, limits, budget or permissions (``None`` clears a limit).
+
+    Accepted fields: ``name``, ``budget_units``, ``rate_limit``, ``burst``,
+    ``daily_quota``, ``permissions``.
+    """
+    unknown = set(fields) - TOKEN_UPDATE_FIELDS
+    if unknown:
+        raise InvalidInputError(
+            f"cannot update {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(TOKEN_UPDATE_FIELDS))}"
+        )
+    _check_limits(fields)
+    token, account_name = await _token_by_ref(session, token_id_or_prefix)
+    columns = {"budget_units": "budget"}
+    for key, value in fields.items():
+        if key == "name" and value is None:
+            value = ""
+        setattr(token, columns.get(key, key), value)
+    await session.commit()
+    return _token_public(token, account_name)
+
+
+async def topup(
+    session: AsyncSession, account_name: str, amount_units: int, note: str | None = None
+) -> AccountPublic:
+    """Add ``amount_units`` to the account balance, with a ledger row; returns the account."""
+    if amount_units <= 0:
+        raise InvalidInputError(f"top-up amount must be positive (got {amount_units} units)")
+    _check_units(amount_units, "top-up amount")
+    account = await _account_by_name(session, account_name)
+    await session.execute(
+        update(Account)
+        .where(Account.id == account.id)
+        .values(balance=Account.balance + amount_units)
+    )
+    session.add(
+        LedgerEntry(
+            account_id=account.id, kind="topup", amount=amount_units, note=note, created_at=_now()
+        )
+    )
+    await session.commit()
+    await session.refresh(account)
+    return _account_public(account)
+
+
+async def ledger(
+    session: AsyncSession, account_name: str | None = None, limit: int = 100, offset: int = 0
+) -> list[LedgerPublic]:
+    """Ledger rows, newest first (of one account, or all)."""
+    if not 1 <= limit <= 10_000 or not 0 <= offset <= MAX_COUNT:
+        raise InvalidInputError("limit must be 1-10000 and offset >= 0")
+    query = select(LedgerEntry, Account.name).join(Account, Account.id == LedgerEntry.account_id)
+    if account_name is not None:
+        await _account_by_name(session, account_name)
+        query = query.where(Account.name == account_name)
+    query = query.order_by(LedgerEntry.id.desc()).limit(limit).offset(offset)
+    rows = (await session.execute(query)).all()
+    return [
+        LedgerPublic(
+            id=row.id,
+            account=acc,
+            token_id=row.token_id,
+            kind=row.kind,
+            amount_units=row.amount,
+            request_id=row.request_id,
+            item_id=row.item_id,
+            note=row.note,
+            created_at=as_utc(row.created_at),
+        )
+        for row, acc in rows
+    ]

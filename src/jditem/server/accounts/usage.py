@@ -1,0 +1,249 @@
+"""Usage accounting off the hot path: call records, hourly rollups, the health window.
+
+:class:`CallRecorder` buffers one :class:`CallRow` per v2 call and writes them in
+batches (one transaction per flush: the ``call_records`` rows plus the
+``usage_hourly`` increments), every ``flush_seconds`` or when ``batch_size`` rows are
+waiting, and once more at shutdown. A call therefore costs an in-memory append, not a
+database write.
+
+:class:`HealthWindow` counts successes (code 0) and failures (301, 500) per second in
+memory over the last ``window_seconds`` (SPEC §2.7). In-memory because the health
+endpoint must stay cheap under load (counting 15 minutes of call records per probe
+would not be) and it describes *this* process's recent service; after a restart the
+level is ``no_data`` until ``min_samples`` outcomes are seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, update
+
+from jditem.server.settings import Settings
+from jditem.server.store.db import Database
+from jditem.server.store.tables import CallRecord, UsageHourly
+
+log = logging.getLogger("jditem.server.usage")
+
+#: Most call records kept in memory while the database refuses writes.
+MAX_BUFFERED = 100_000
+
+SUCCESS_CODES = frozenset({0})
+FAILURE_CODES = frozenset({301, 500})
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One call as recorded in ``call_records``."""
+
+    request_id: str
+    token_id: int | None
+    account_id: int | None
+    endpoint: str
+    item_id: str | None
+    code: int
+    charged: int
+    task_id: str | None
+    latency_ms: int
+    created_at: datetime
+
+
+class CallRecorder:
+    """Buffers call rows and flushes them (with hourly rollups) in batches."""
+
+    def __init__(self, db: Database, *, flush_seconds: float = 0.5, batch_size: int = 500) -> None:
+        self._db = db
+        self._flush_seconds = flush_seconds
+        self._batch_size = batch_size
+        self._buffer: list[CallRow] = []
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+
+    def record(self, row: CallRow) -> None:
+        """Queue ``row`` for the next flush (never blocks, never touches the database)."""
+        self._buffer.append(row)
+        if len(self._buffer) >= self._batch_size:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Rows waiting for the next flush."""
+        return len(self._buffer)
+
+    def start(self) -> None:
+        """Start the background flusher on the running loop."""
+        if self._runner is None:
+            self._runner = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop the flusher and write whatever is still buffered."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_seconds)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # keep recording; the next flush retries the rows
+                log.exception("writing call records failed; will retry")
+
+    async def flush(self) -> int:
+        """Write the buffered rows now; returns how many were written."""
+        async with self._flush_lock:
+            rows, self._buffer = self._buffer, []
+            if not rows:
+                return 0
+            try:
+                await self._write(rows)
+            except Exception:
+                self._buffer[:0] = rows
+                if len(self._buffer) > MAX_BUFFERED:  # the database stays down: bound memory
+                    dropped = len(self._buffer) - MAX_BUFFERED
+                    del self._buffer[:dropped]
+                    log.error("dropped %d unwritten call records (database unavailable)", dropped)
+                raise
+            return len(rows)
+
+    async def _write(self, rows: list[CallRow]) -> None:
+        rollup: dict[tuple[datetime, int, int], list[int]] = defaultdict(lambda: [0, 0])
+        for row in rows:
+            hour = row.created_at.replace(minute=0, second=0, microsecond=0)
+            entry = rollup[(hour, row.token_id or 0, row.code)]
+            entry[0] += 1
+            entry[1] += row.charged
+        async with self._db.writing() as session:
+            await session.execute(
+                insert(CallRecord),
+                [
+                    {
+                        "request_id": r.request_id,
+                        "token_id": r.token_id,
+                        "account_id": r.account_id,
+                        "endpoint": r.endpoint,
+                        "item_id": r.item_id,
+                        "code": r.code,
+                        "charged": r.charged,
+                        "task_id": r.task_id,
+                        "latency_ms": r.latency_ms,
+                        "created_at": r.created_at,
+                    }
+                    for r in rows
+                ],
+            )
+            for (hour, token_id, code), (calls, spend) in rollup.items():
+                result = await session.execute(
+                    update(UsageHourly)
+                    .where(
+                        UsageHourly.hour == hour,
+                        UsageHourly.token_id == token_id,
+                        UsageHourly.code == code,
+                    )
+                    .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
+                )
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    await session.execute(
+                        insert(UsageHourly).values(
+                            hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
+                        )
+                    )
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """The SPEC §2.7 health object."""
+
+    level: str
+    label: str
+    success_rate: float | None
+    samples: int
+    window_seconds: int
+
+    def to_wire(self) -> dict[str, object]:
+        """camelCase JSON as in SPEC §2.7."""
+        return {
+            "level": self.level,
+            "label": self.label,
+            "successRate": self.success_rate,
+            "samples": self.samples,
+            "windowSeconds": self.window_seconds,
+        }
+
+
+LEVEL_LABELS = {
+    "healthy": "Healthy",
+    "available": "Available",
+    "limited": "Limited",
+    "mostly_unavailable": "Mostly unavailable",
+    "no_data": "No data",
+}
+
+
+class HealthWindow:
+    """Per-second success/failure counters over a sliding window (in memory)."""
+
+    def __init__(self, settings: Settings, *, monotonic: Callable[[], float] = time.monotonic):
+        self._settings = settings
+        self._monotonic = monotonic
+        self._buckets: dict[int, list[int]] = {}
+
+    def observe(self, code: int) -> None:
+        """Count ``code`` if it is a service outcome (0 = success, 301/500 = failure)."""
+        if code in SUCCESS_CODES:
+            index = 0
+        elif code in FAILURE_CODES:
+            index = 1
+        else:
+            return
+        second = int(self._monotonic())
+        bucket = self._buckets.get(second)
+        if bucket is None:
+            bucket = self._buckets[second] = [0, 0]
+            self._prune(second)
+        bucket[index] += 1
+
+    def _prune(self, now_second: int) -> None:
+        oldest = now_second - self._settings.health_window_seconds
+        for second in [s for s in self._buckets if s <= oldest]:
+            del self._buckets[second]
+
+    def report(self) -> HealthReport:
+        """The current level and success rate over the window."""
+        settings = self._settings
+        now_second = int(self._monotonic())
+        self._prune(now_second)
+        ok = sum(b[0] for b in self._buckets.values())
+        failed = sum(b[1] for b in self._buckets.values())
+        samples = ok + failed
+        rate = ok / samples if samples else None
+        if samples < settings.health_min_samples or rate is None:
+            level = "no_data"
+        elif rate >= settings.health_healthy:
+            level = "healthy"
+        elif rate >= settings.health_available:
+            level = "available"
+        elif rate >= settings.health_limited:
+            level = "limited"
+        else:
+            level = "mostly_unavailable"
+        return HealthReport(
+            level=level,
+            label=LEVEL_LABELS[level],
+            success_rate=round(rate, 4) if rate is not None else None,
+            samples=samples,
+            window_seconds=settings.health_window_seconds,
+        )

@@ -1,0 +1,443 @@
+"""The admission pipeline of SPEC §2.4 and the charge of SPEC §2.5.
+
+Used by the v2 endpoint and by the console's bulk jobs::
+
+    identity = await admission.authenticate(raw_token)        # step 1 (hash lookup)
+    answer = await admission.answer(identity, item_id, request_id, wait_seconds=20)
+
+Checks run in the contract's order and the first failing one answers; nothing after it
+runs. A rejected call consumes nothing: a rate-limit slot or a quota count taken by an
+earlier step is given back when a later step rejects the call (including a 601/602
+found at charge time). Every answer is recorded (call records, hourly rollups) and
+counted in the health window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+
+from jditem.protocol.codes import Code
+from jditem.protocol.ids import is_valid_item_id, item_id_problem
+from jditem.server.accounts import quota
+from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
+from jditem.server.accounts.charging import ChargeResult
+from jditem.server.accounts.ratelimit import RateLimiter
+from jditem.server.accounts.tokens import hash_token
+from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
+from jditem.server.settings import ENDPOINT_V2, Settings
+from jditem.server.store.db import Database
+from jditem.server.store.tables import Account, ApiToken
+from jditem.server.tasks.clock import Clock, now_utc
+from jditem.server.tasks.service import TaskService
+
+log = logging.getLogger("jditem.server.admission")
+
+#: Identities kept at most in the authentication cache (cleared when full).
+IDENTITY_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """A token as admission sees it: limits plus a snapshot of spend and balance."""
+
+    token_id: int
+    account_id: int
+    prefix: str
+    enabled: bool
+    permissions: tuple[str, ...]
+    rate_limit: float | None
+    burst: int | None
+    daily_quota: int | None
+    budget: int | None
+    spent: int
+    balance: int
+
+    def allows(self, endpoint: str) -> bool:
+        """True when the token may call ``endpoint`` (or holds the ``*`` permission)."""
+        return endpoint in self.permissions or "*" in self.permissions
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the endpoint answers: a code, its data, extra headers, and the amount charged."""
+
+    code: Code
+    message: str
+    data: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    charged: int = 0
+    task_id: str | None = None
+
+
+class _Rejected(Exception):
+    """Internal: abort a write transaction and answer ``answer``."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.message)
+        self.answer = answer
+
+
+def _reject(code: Code, message: str | None = None, **kwargs: Any) -> Answer:
+    return Answer(code=code, message=message or code.default_message, **kwargs)
+
+
+_SELECT_IDENTITY = select(
+    ApiToken.id,
+    ApiToken.account_id,
+    ApiToken.prefix,
+    ApiToken.enabled,
+    ApiToken.permissions,
+    ApiToken.rate_limit,
+    ApiToken.burst,
+    ApiToken.daily_quota,
+    ApiToken.budget,
+    ApiToken.spent,
+    Account.balance,
+).join(Account, Account.id == ApiToken.account_id)
+
+
+class Admission:
+    """Runs the SPEC §2.4 checks for one call and charges successful answers."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        limiter: RateLimiter,
+        tasks: TaskService,
+        recorder: CallRecorder,
+        health: HealthWindow,
+        clock: Clock,
+        charger: ChargeBatcher,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.limiter = limiter
+        self.tasks = tasks
+        self.recorder = recorder
+        self.health = health
+        self.clock = clock
+        self.charger = charger
+        # token hash -> (monotonic expiry, identity); see authenticate().
+        self._identities: dict[str, tuple[float, TokenIdentity]] = {}
+
+    # ------------------------------------------------------------------ step 1
+
+    async def authenticate(self, raw_token: str | None) -> TokenIdentity | None:
+        """The identity of ``raw_token`` (by SHA-256 hash), or None when unknown.
+
+        Disabled tokens are returned too (``enabled=False``); :meth:`answer` rejects
+        them with 100, so callers can tell "unknown" from "disabled" in the message.
+
+        Identities are cached for ``Settings.token_cache_seconds`` (default 1 s; 0 turns
+        the cache off): the admin API of this process clears the cache on every change,
+        changes made elsewhere (CLI, console, another process) apply within that time.
+        The spend and balance in a cached identity only drive the early checks 6-7; the
+        charge itself is always the database's conditional update.
+        """
+        if not raw_token:
+            return None
+        digest = hash_token(raw_token)
+        ttl = self.settings.token_cache_seconds
+        if ttl > 0:
+            cached = self._identities.get(digest)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+        identity = await self._load(ApiToken.token_hash == digest)
+        if ttl > 0 and identity is not None:
+            if len(self._identities) >= IDENTITY_CACHE_SIZE:
+                self._identities.clear()
+            self._identities[digest] = (time.monotonic() + ttl, identity)
+        return identity
+
+    def invalidate(self) -> None:
+        """Forget cached identities (call after changing tokens, accounts or balances)."""
+        self._identities.clear()
+
+    def _after_charge(self, identity: TokenIdentity, result: Code) -> None:
+        """Keep the cached snapshot close to the database after a call."""
+        for digest, (expiry, cached) in list(self._identities.items()):
+            if cached.token_id != identity.token_id:
+                continue
+            if result is Code.SUCCESS:
+                price = self.settings.price_units
+                updated = replace(
+                    cached, spent=cached.spent + price, balance=cached.balance - price
+                )
+                self._identities[digest] = (expiry, updated)
+            else:
+                del self._identities[digest]
+
+    async def identity_for_token(self, token_id: int) -> TokenIdentity | None:
+        """A fresh identity for a token chosen by id (the console's bulk jobs)."""
+        return await self._load(ApiToken.id == token_id)
+
+    async def _load(self, condition: Any) -> TokenIdentity | None:
+        async with self.db.reading() as session:
+            row = (await session.execute(_SELECT_IDENTITY.where(condition))).first()
+        if row is None:
+            return None
+        return TokenIdentity(
+            token_id=row[0],
+            account_id=row[1],
+            prefix=row[2],
+            enabled=bool(row[3]),
+            permissions=tuple(row[4] or ()),
+            rate_limit=row[5],
+            burst=row[6],
+            daily_quota=row[7],
+            budget=row[8],
+            spent=row[9],
+            balance=row[10],
+        )
+
+    # ------------------------------------------------------------- steps 1-8
+
+    async def answer(
+        self,
+        identity: TokenIdentity | None,
+        item_id_raw: str | None,
+        request_id: str,
+        *,
+        wait_seconds: float | None = None,
+        job_id: str | None = None,
+        token_problem: str | None = None,
+        param_problem: str | None = None,
+        endpoint: str = ENDPOINT_V2,
+    ) -> Answer:
+        """Answer one call for ``identity`` (None = no or unknown token).
+
+        ``token_problem`` overrides the 100 message when the caller already knows what
+        is wrong with the token (e.g. given twice); ``param_problem`` makes step 3 fail
+        with that message (e.g. itemId repeated). Unexpected errors answer 500.
+        """
+        started = time.perf_counter()
+        item_id = item_id_raw if item_id_raw and is_valid_item_id(item_id_raw) else None
+        try:
+            result = await self._decide(
+                identity,
+                item_id_raw,
+                request_id,
+                wait_seconds,
+                job_id,
+                token_problem,
+                param_problem,
+                endpoint,
+            )
+        except Exception:
+            log.exception("admission failed for requestId %s", request_id)
+            result = _reject(
+                Code.INTERNAL_ERROR,
+                f"internal server error; retry later, and quote requestId {request_id} "
+                "if it persists",
+            )
+        self.recorder.record(
+            CallRow(
+                request_id=request_id,
+                token_id=identity.token_id if identity else None,
+                account_id=identity.account_id if identity else None,
+                endpoint=endpoint,
+                item_id=item_id,
+                code=int(result.code),
+                charged=result.charged,
+                task_id=result.task_id,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                created_at=now_utc(self.clock),
+            )
+        )
+        self.health.observe(int(result.code))
+        return result
+
+    async def _decide(
+        self,
+        identity: TokenIdentity | None,
+        item_id_raw: str | None,
+        request_id: str,
+        wait_seconds: float | None,
+        job_id: str | None,
+        token_problem: str | None,
+        param_problem: str | None,
+        endpoint: str,
+    ) -> Answer:
+        # 1. token present, known, enabled
+        if identity is None:
+            return _reject(
+                Code.INVALID_TOKEN,
+                token_problem
+                or "invalid token: send a valid token as 'Authorization: Bearer <token>' "
+                "or ?token=<token>",
+            )
+        if not identity.enabled:
+            return _reject(
+                Code.INVALID_TOKEN,
+                f"token {identity.prefix}... is disabled; ask the administrator to enable it "
+                "or use another token",
+            )
+        # 2. permission
+        if not identity.allows(endpoint):
+            return _reject(
+                Code.PERMISSION_DENIED,
+                f"permission denied: token {identity.prefix}... may not use {endpoint}; "
+                "ask the administrator to grant it",
+            )
+        # 3. itemId
+        problem = param_problem or item_id_problem(item_id_raw)
+        if problem is not None or item_id_raw is None:
+            return _reject(Code.INVALID_PARAMS, f"invalid parameters: {problem}")
+        item_id = item_id_raw
+        # 4. rate limit
+        rate_key = f"token:{identity.token_id}"
+        if identity.rate_limit is not None:
+            wait = await self.limiter.acquire(rate_key, identity.rate_limit, identity.burst)
+            if wait is not None:
+                retry_after = max(1, math.ceil(wait))
+                return _reject(
+                    Code.RATE_LIMITED,
+                    f"rate limit exceeded ({identity.rate_limit:g} requests/second); "
+                    f"wait {retry_after} s and slow down",
+                    data={"retryAfter": retry_after},
+                    headers={"Retry-After": str(retry_after)},
+                )
+        # 5-7. daily quota, budget, balance
+        day = quota.local_day(now_utc(self.clock), self.settings.timezone)
+        try:
+            await self._check_money_and_quota(identity, day)
+        except _Rejected as rejected:
+            await self._refund_rate(identity, rate_key)
+            self._after_charge(identity, rejected.answer.code)
+            return rejected.answer
+        # 8. cached result / task, then charge
+        answer = await self._resolve(identity, item_id, request_id, wait_seconds, job_id)
+        if answer.code in (Code.SUCCESS, Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
+            self._after_charge(identity, answer.code)
+        if answer.code in (Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
+            await self._refund_rate(identity, rate_key)
+            if identity.daily_quota is not None:
+                async with self.db.writing() as session:
+                    await quota.release(session, identity.token_id, day)
+        return answer
+
+    async def _refund_rate(self, identity: TokenIdentity, key: str) -> None:
+        if identity.rate_limit is not None:
+            await self.limiter.refund(key)
+
+    def _money_problem(self, budget: int | None, spent: int, balance: int) -> Answer | None:
+        price = self.settings.price_units
+        if budget is not None and spent + price > budget:
+            return _budget_answer()
+        if balance < price:
+            return _balance_answer()
+        return None
+
+    async def _check_money_and_quota(self, identity: TokenIdentity, day: str) -> None:
+        if identity.daily_quota is None:
+            problem = self._money_problem(identity.budget, identity.spent, identity.balance)
+            if problem is not None:
+                raise _Rejected(problem)
+            return
+        async with self.db.writing() as session:
+            if not await quota.try_consume(session, identity.token_id, day, identity.daily_quota):
+                reset = quota.next_reset(now_utc(self.clock), self.settings.timezone)
+                raise _Rejected(
+                    _reject(
+                        Code.QUOTA_EXCEEDED,
+                        f"daily quota of {identity.daily_quota} calls exceeded; it resets at "
+                        f"{reset.isoformat()}",
+                        data={"resetAt": reset.isoformat(timespec="milliseconds")},
+                    )
+                )
+            fresh = (
+                await session.execute(
+                    select(ApiToken.budget, ApiToken.spent, Account.balance)
+                    .join(Account, Account.id == ApiToken.account_id)
+                    .where(ApiToken.id == identity.token_id)
+                )
+            ).one()
+            problem = self._money_problem(fresh[0], fresh[1], fresh[2])
+            if problem is not None:
+                raise _Rejected(problem)  # rolls the quota count back
+
+    async def _resolve(
+        self,
+        identity: TokenIdentity,
+        item_id: str,
+        request_id: str,
+        wait_seconds: float | None,
+        job_id: str | None,
+    ) -> Answer:
+        wait = self.settings.wait_seconds if wait_seconds is None else wait_seconds
+        outcome = await self.tasks.resolve(item_id, wait_seconds=wait, job_id=job_id)
+        if outcome.kind == "pending":
+            status = dict(outcome.status or {})
+            retry_after = int(status.get("retryAfter") or self.settings.retry_after_seconds)
+            return Answer(
+                code=Code.PENDING,
+                message=f"task pending; call again with the same itemId in {retry_after} s",
+                data=status,
+                headers={"Retry-After": str(retry_after)},
+                task_id=outcome.task_id,
+            )
+        if outcome.kind == "not_supported":
+            reason = outcome.error or "not supported"
+            return Answer(
+                code=Code.NOT_SUPPORTED,
+                message=f"item {item_id} not supported or not found on JD ({reason}); "
+                "retrying will not help",
+                task_id=outcome.task_id,
+            )
+        if outcome.kind == "failed":
+            reason = outcome.error or "collection failed"
+            return Answer(
+                code=Code.COLLECTION_FAILED,
+                message=f"collection failed ({reason}); please retry later",
+                task_id=outcome.task_id,
+            )
+        return await self._charge(identity, item_id, request_id, outcome.payload, outcome.task_id)
+
+    async def _charge(
+        self,
+        identity: TokenIdentity,
+        item_id: str,
+        request_id: str,
+        payload: dict[str, Any] | None,
+        task_id: str | None,
+    ) -> Answer:
+        price = self.settings.price_units
+        if price > 0:
+            result = await self.charger.charge(
+                ChargeRequest(
+                    account_id=identity.account_id,
+                    token_id=identity.token_id,
+                    price=price,
+                    request_id=request_id,
+                    item_id=item_id,
+                    now=now_utc(self.clock),
+                )
+            )
+            if result is ChargeResult.BUDGET_EXHAUSTED:
+                return _budget_answer()
+            if result is ChargeResult.INSUFFICIENT_BALANCE:
+                return _balance_answer()
+        return Answer(
+            code=Code.SUCCESS, message="success", data=payload, charged=price, task_id=task_id
+        )
+
+
+def _budget_answer() -> Answer:
+    return _reject(
+        Code.BUDGET_EXHAUSTED,
+        "this token's cumulative budget is exhausted; raise its budget or use another token",
+    )
+
+
+def _balance_answer() -> Answer:
+    return _reject(
+        Code.INSUFFICIENT_BALANCE, "insufficient account balance; top up the account to continue"
+    )

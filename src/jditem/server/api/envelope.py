@@ -1,0 +1,229 @@
+"""The response envelope on every answer (SPEC §2.1), request ids, and error handlers.
+
+* :class:`RequestIdMiddleware` gives each HTTP request a ULID-like ``requestId``
+  (kept in ``request.state.request_id``) and adds the ``X-Request-Id`` header.
+* :func:`envelope_response` renders ``{code, message, data, recordTime, requestId}``
+  with the HTTP status of the configured ``http_status_mode``.
+* :func:`install_error_handlers` makes 404, 405, validation errors and unhandled
+  exceptions answer with the envelope too (no stack trace leaves the server).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jditem.protocol.codes import Code
+from jditem.server.settings import Settings
+from jditem.server.tasks.clock import Clock, iso_local
+from jditem.server.tasks.ids import new_ulid
+
+log = logging.getLogger("jditem.server")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+def new_request_id() -> str:
+    """A new unique, time-sortable request id (26 Crockford base-32 characters)."""
+    return new_ulid()
+
+
+class RequestIdMiddleware:
+    """Pure ASGI middleware: assign a request id, echo it as ``X-Request-Id``, and turn an
+    unhandled exception into the 500 envelope.
+
+    Answering the 500 here (instead of letting Starlette's outermost error middleware
+    re-raise to the server) keeps the connection alive and logs the error once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                if REQUEST_ID_HEADER.lower() not in headers:
+                    headers.append(REQUEST_ID_HEADER, request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope)
+            response = await _unhandled(request, exc)
+            await response(scope, receive, send)
+
+
+def request_id_of(request: Request) -> str:
+    """The request id assigned by the middleware (a fresh one if it did not run)."""
+    state = request.scope.setdefault("state", {})
+    rid = state.get("request_id")
+    if not isinstance(rid, str):
+        rid = new_request_id()
+        state["request_id"] = rid
+    return rid
+
+
+def envelope_body(
+    code: int, message: str, data: Any, *, request_id: str, record_time: str
+) -> dict[str, Any]:
+    """The envelope as a JSON-ready dict."""
+    return {
+        "code": int(code),
+        "message": message,
+        "data": data,
+        "recordTime": record_time,
+        "requestId": request_id,
+    }
+
+
+def http_status_for(code: int, settings: Settings, status_code: int | None = None) -> int:
+    """The HTTP status for ``code`` under ``settings.http_status_mode``.
+
+    ``status_code`` overrides the code's own status in "mapped" mode (a 405 answers
+    code 400 with HTTP 405); "always-200" answers 200 regardless.
+    """
+    if settings.http_status_mode == "always-200":
+        return 200
+    if status_code is not None:
+        return status_code
+    known = Code.lookup(code)
+    return known.http_status if known is not None else 500
+
+
+def envelope_response(
+    settings: Settings,
+    clock: Clock,
+    request_id: str,
+    code: int,
+    *,
+    message: str | None = None,
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+    status_code: int | None = None,
+) -> JSONResponse:
+    """An envelope response with the status of the configured mode and ``X-Request-Id``."""
+    known = Code.lookup(code)
+    text = (
+        message
+        if message is not None
+        else (known.default_message if known is not None else "error")
+    )
+    body = envelope_body(
+        code, text, data, request_id=request_id, record_time=iso_local(clock(), settings.timezone)
+    )
+    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    status = http_status_for(code, settings, status_code)
+    return JSONResponse(body, status_code=status, headers=all_headers)
+
+
+def _context_parts(request: Request) -> tuple[Settings, Clock]:
+    ctx = getattr(request.app.state, "ctx", None)
+    if ctx is not None:
+        return ctx.settings, ctx.clock
+    settings: Settings = request.app.state.settings
+    clock: Clock = request.app.state.clock
+    return settings, clock
+
+
+def error_response(
+    request: Request, code: Code, message: str, status_code: int | None = None
+) -> Response:
+    """An envelope error response for ``request`` (used by the handlers below)."""
+    settings, clock = _context_parts(request)
+    return envelope_response(
+        settings, clock, request_id_of(request), code, message=message, status_code=status_code
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "body"))
+        parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+    return "invalid parameters: " + "; ".join(parts) + " (see /docs for the expected input)"
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(
+            request, Code.NOT_FOUND, f"unknown path {request.url.path}; see /docs for the API"
+        )
+    if exc.status_code == 405:
+        return error_response(
+            request,
+            Code.INVALID_PARAMS,
+            f"method {request.method} is not allowed on {request.url.path}; "
+            f"allowed: {exc.headers.get('Allow', 'GET') if exc.headers else 'GET'}",
+            status_code=405,
+        )
+    detail = exc.detail if isinstance(exc.detail, str) else "invalid request"
+    return error_response(request, Code.INVALID_PARAMS, detail)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, Code.INVALID_PARAMS, _validation_message(exc))
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    rid = request_id_of(request)
+    log.error(
+        "unhandled error in %s %s (requestId %s)",
+        request.method,
+        request.url.path,
+        rid,
+        exc_info=exc,
+    )
+    return error_response(
+        request,
+        Code.INTERNAL_ERROR,
+        f"internal server error; retry later, and quote requestId {rid} if it persists",
+    )
+
+
+class EnvelopeError(Exception):
+    """Raise from a handler or dependency to answer with ``code`` and ``message``."""
+
+    def __init__(self, code: Code, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+async def _envelope_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EnvelopeError)
+    settings, clock = _context_parts(request)
+    return envelope_response(
+        settings, clock, request_id_of(request), exc.code, message=exc.message, headers=exc.headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every framework error and unhandled exception answer with the envelope."""
+    app.add_exception_handler(EnvelopeError, _envelope_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,75 @@
+"""Health: liveness + database check, and the endpoint's service level (SPEC §2.7)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+from starlette.responses import Response
+
+from jditem._version import __version__
+from jditem.protocol.codes import Code
+from jditem.server.api.deps import CtxDep
+from jditem.server.api.envelope import envelope_response, request_id_of
+from jditem.server.api.models import EnvelopeModel, envelope_responses
+from jditem.server.tasks.clock import now_utc
+
+router = APIRouter(tags=["health"])
+
+#: Bound on the database probe of ``/api/health``.
+DB_CHECK_SECONDS = 2.0
+
+
+@router.get(
+    "/api/health",
+    summary="Liveness and database check",
+    response_model=EnvelopeModel,
+    responses=envelope_responses(500),
+)
+async def health(request: Request, ctx: CtxDep) -> Response:
+    """Code 0 when the process is up and the database answers; else code 500."""
+    request_id = request_id_of(request)
+    started = time.perf_counter()
+    try:
+        async with ctx.db.reading() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), DB_CHECK_SECONDS)
+        database = "ok"
+    except Exception as exc:
+        database = f"error: {type(exc).__name__}"
+    data = {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "databaseMs": round((time.perf_counter() - started) * 1000, 2),
+        "version": __version__,
+        "uptimeSeconds": int((now_utc(ctx.clock) - ctx.started_at).total_seconds()),
+        "workers": ctx.settings.workers,
+    }
+    if database != "ok":
+        return envelope_response(
+            ctx.settings,
+            ctx.clock,
+            request_id,
+            Code.INTERNAL_ERROR,
+            message="database check failed; see the server log",
+            data=data,
+        )
+    return envelope_response(ctx.settings, ctx.clock, request_id, Code.SUCCESS, data=data)
+
+
+@router.get(
+    "/api/health/jd/get-item-detail/v2",
+    summary="Service level of the v2 endpoint",
+    response_model=EnvelopeModel,
+    description=(
+        "`data` = {level, label, successRate, samples, windowSeconds} over the last "
+        "`windowSeconds` of this process: success = code 0, failure = 301 or 500."
+    ),
+)
+async def endpoint_health(request: Request, ctx: CtxDep) -> Response:
+    """The health level of ``/api/jd/get-item-detail/v2``."""
+    report = ctx.health.report()
+    return envelope_response(
+        ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=report.to_wire()
+    )

@@ -1,0 +1,103 @@
+"""``GET /api/jd/get-item-detail/v2`` — the task-backed product endpoint (SPEC §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.responses import Response
+
+from jditem.server.api.deps import CtxDep
+from jditem.server.api.envelope import envelope_response, request_id_of
+from jditem.server.api.models import EnvelopeModel, envelope_responses
+
+router = APIRouter(tags=["v2"])
+
+#: The 100 message when no token was sent at all (a message, not a secret).
+MISSING_TOKEN = "missing token: send 'Authorization: Bearer <token>' or ?token=<token>"  # noqa: S105
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="The API token as 'Authorization: Bearer <token>' (preferred over ?token=).",
+)
+
+
+def _token_from(request: Request) -> tuple[str | None, str | None]:
+    """(raw token, problem) from the Authorization header and/or ?token=."""
+    header = request.headers.get("authorization")
+    header_token = None
+    if header:
+        scheme, value = get_authorization_scheme_param(header)
+        if scheme.lower() == "bearer" and value:
+            header_token = value
+    query_tokens = request.query_params.getlist("token")
+    if len(query_tokens) > 1:
+        return None, "invalid token: ?token= was given more than once; pass it once"
+    query_token = query_tokens[0] if query_tokens else None
+    if header_token and query_token and header_token != query_token:
+        return None, (
+            "invalid token: the Authorization header and ?token= disagree; send the token once"
+        )
+    return header_token or query_token or None, None
+
+
+def _item_from(request: Request) -> tuple[str | None, str | None]:
+    """(raw itemId, problem) — a repeated itemId is refused rather than guessed."""
+    values = request.query_params.getlist("itemId")
+    if len(values) > 1:
+        return None, "itemId was given more than once; pass exactly one itemId per call"
+    return (values[0] if values else None), None
+
+
+@router.get(
+    "/api/jd/get-item-detail/v2",
+    summary="JD.com product details (task-backed)",
+    response_model=EnvelopeModel,
+    responses=envelope_responses(202, 400, 401, 402, 403, 429, 500, 503),
+    description=(
+        "Submits a collection task for the JD item and returns its result. If the data "
+        "is not ready within the server's wait, answers code 102 (HTTP 202) with the task "
+        "status; call again with the same itemId after `retryAfter` seconds. Only code 0 "
+        "is charged. Every response is the envelope `{code, message, data, recordTime, "
+        "requestId}`; see SPEC §2.2 for the codes."
+    ),
+)
+async def get_item_detail_v2(
+    request: Request,
+    ctx: CtxDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, _bearer] = None,
+    itemId: Annotated[
+        str | None,
+        Query(description="JD item (SKU) id: 1-20 ASCII digits.", examples=["100012043978"]),
+    ] = None,
+    token: Annotated[
+        str | None,
+        Query(description="API token (compatibility form; prefer the Authorization header)."),
+    ] = None,
+) -> Response:
+    """Admission (SPEC §2.4), then the cached result or the item's task."""
+    request_id = request_id_of(request)
+    raw_token, token_problem = _token_from(request)
+    item_raw, item_problem = _item_from(request)
+    admission = ctx.admission
+    identity = None if token_problem else await admission.authenticate(raw_token)
+    if identity is None and token_problem is None and raw_token is None:
+        token_problem = MISSING_TOKEN
+    answer = await admission.answer(
+        identity,
+        item_raw,
+        request_id,
+        token_problem=token_problem,
+        param_problem=item_problem,
+    )
+    return envelope_response(
+        ctx.settings,
+        ctx.clock,
+        request_id,
+        answer.code,
+        message=answer.message,
+        data=answer.data,
+        headers=answer.headers,
+    )

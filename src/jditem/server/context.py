@@ -1,0 +1,113 @@
+"""ServerContext: everything one running app holds, built and torn down by its lifespan.
+
+``app.state.ctx`` is the single place request handlers, the console and background
+jobs find the settings, the database, the task service and friends. Nothing here is
+created at import time: :func:`build_context` makes it, :meth:`ServerContext.start`
+starts the background parts, :meth:`ServerContext.stop` stops them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from jditem.server.accounts.batcher import ChargeBatcher
+from jditem.server.accounts.ratelimit import InMemoryRateLimiter, RateLimiter
+from jditem.server.accounts.usage import CallRecorder, HealthWindow
+from jditem.server.admission import Admission
+from jditem.server.collectors import Collector, build_collector
+from jditem.server.settings import Settings
+from jditem.server.store.db import Database, migrate
+from jditem.server.tasks.clock import Clock, now_utc, utc_now
+from jditem.server.tasks.notify import InProcessNotifier, Notifier
+from jditem.server.tasks.service import TaskService
+from jditem.server.tasks.worker import WorkerPool
+
+
+@dataclass
+class ServerContext:
+    """The resources of one app instance (see the module docstring)."""
+
+    settings: Settings
+    db: Database
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    clock: Clock
+    notifier: Notifier
+    limiter: RateLimiter
+    collector: Collector
+    tasks: TaskService
+    pool: WorkerPool
+    recorder: CallRecorder
+    health: HealthWindow
+    admission: Admission
+    charger: ChargeBatcher
+    started_at: datetime = field(default_factory=utc_now)
+
+    async def start(self) -> None:
+        """Start the call-record flusher, the charge batcher and the worker pool."""
+        self.recorder.start()
+        self.charger.start()
+        await self.pool.start()
+
+    async def stop(self) -> None:
+        """Stop workers, flush call records, close the database (each step bounded)."""
+        try:
+            await self.pool.stop()
+        finally:
+            try:
+                await self.charger.stop()
+                await self.recorder.stop()
+            finally:
+                await self.db.dispose()
+
+
+async def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    collector: Collector | None = None,
+) -> ServerContext:
+    """Connect the database, apply migrations, and wire every server part together."""
+    clock = clock or utc_now
+    db = Database.from_url(settings.effective_database_url)
+    await migrate(db.engine)
+    notifier = InProcessNotifier()
+    collector = collector or build_collector(settings)
+    tasks = TaskService(db.sessionmaker, settings, notifier, clock)
+    pool = WorkerPool(
+        db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
+    )
+    recorder = CallRecorder(db, flush_seconds=settings.call_record_flush_seconds)
+    health = HealthWindow(settings)
+    limiter = InMemoryRateLimiter()
+    charger = ChargeBatcher(db, settings.effective_database_url)
+    admission = Admission(
+        settings=settings,
+        db=db,
+        limiter=limiter,
+        tasks=tasks,
+        recorder=recorder,
+        health=health,
+        clock=clock,
+        charger=charger,
+    )
+    return ServerContext(
+        settings=settings,
+        db=db,
+        engine=db.engine,
+        sessionmaker=db.sessionmaker,
+        clock=clock,
+        notifier=notifier,
+        limiter=limiter,
+        collector=collector,
+        tasks=tasks,
+        pool=pool,
+        recorder=recorder,
+        health=health,
+        admission=admission,
+        charger=charger,
+        started_at=now_utc(clock),
+    )

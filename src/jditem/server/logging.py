@@ -1,0 +1,71 @@
+"""Access-log redaction: tokens never reach the logs.
+
+uvicorn's access log prints the full request line, query string included, so a call
+with ``?token=...`` would write the secret to the log. :class:`RedactTokenFilter`
+rewrites ``token=<value>`` (and any ``Bearer <value>``) in log records to
+``token=***``. Headers are never logged by uvicorn; the Bearer rule is a backstop for
+messages built elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_TOKEN_QUERY = re.compile(r"(?i)((?:^|[?&\s\"'])(?:token|admin_key|key)=)[^&\s\"']+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_RAW_TOKEN = re.compile(r"\bjd_[A-Za-z0-9_-]{20,}")
+
+REDACTED = "***"
+
+#: Loggers that may print request lines or URLs.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "jditem", "httpx")
+
+
+def redact(text: str) -> str:
+    """``text`` with token values replaced by ``***``."""
+    text = _TOKEN_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _RAW_TOKEN.sub("jd_" + REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, int | float):
+        return value
+    text = str(value)  # e.g. an httpx.URL carrying ?token=
+    cleaned = redact(text)
+    return cleaned if cleaned != text else value
+
+
+class RedactTokenFilter(logging.Filter):
+    """A logging filter that redacts tokens in the message and its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_value(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redact_value(val) for key, val in record.args.items()}
+        return True
+
+
+_FILTER = RedactTokenFilter()
+
+
+def install_redaction() -> None:
+    """Attach the redaction filter to the loggers that can see request lines (idempotent).
+
+    Filters on a logger apply to records created on that logger; the handlers of the
+    root logger also get it, so records propagated from child loggers are covered.
+    """
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)

@@ -1,0 +1,76 @@
+"""SQLite-only connection setup: the ONE module allowed SQLite-specific SQL.
+
+Every other module uses portable SQLAlchemy constructs; this one configures each new
+SQLite connection (WAL journal, busy timeout, foreign keys, relaxed fsync) so that the
+in-process workers, the request path and the console can share one database file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+#: How long a connection waits for another writer before failing with "database is locked".
+BUSY_TIMEOUT_MS = 10_000
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def is_sqlite(url: str) -> bool:
+    """True when ``url`` points at SQLite (any driver)."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def configure_engine(engine: AsyncEngine) -> None:
+    """Install the per-connection pragmas on ``engine`` (a no-op for other backends)."""
+    if engine.dialect.name != "sqlite":
+        return
+    event.listen(engine.sync_engine, "connect", _on_connect)
+
+
+def ensure_parent_dir(url: str) -> None:
+    """Create the directory of a file-backed SQLite ``url`` if it is missing."""
+    from pathlib import Path
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def sync_url(url: str) -> str | None:
+    """The synchronous (pysqlite) URL of a file-backed SQLite ``url``, else ``None``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+
+
+def create_sync_engine(url: str) -> Engine:
+    """A synchronous engine on the same SQLite file, with the same connection pragmas."""
+    engine = sa_create_engine(url)
+    event.listen(engine, "connect", _on_connect)
+    return engine

@@ -1,0 +1,166 @@
+"""``jditem admin`` and ``jditem serve`` against a real SQLite file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from jditem.cli.app import build_app
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "admin.db"
+
+
+def jditem(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_app(), list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_token_create_prints_the_token_last(db: Path) -> None:
+    code, out, _ = jditem(
+        "admin", "--db", str(db), "account", "create", "acme", "--balance", "12.5"
+    )
+    assert code == 0, out
+    assert "12.5000" in out
+    code, out, _ = jditem(
+        "admin",
+        "--db",
+        str(db),
+        "token",
+        "create",
+        "--account",
+        "acme",
+        "--name",
+        "ci",
+        "--budget",
+        "1.25",
+        "--rate",
+        "5",
+        "--daily-quota",
+        "100",
+    )
+    assert code == 0, out
+    raw = out.rstrip("\n").splitlines()[-1]
+    assert raw.startswith("jd_")
+    assert " " not in raw
+    with sqlite3.connect(db) as conn:
+        row = conn.execute(
+            "SELECT token_hash, prefix, budget, rate_limit, daily_quota, name FROM tokens"
+        ).fetchone()
+    assert row == (hashlib.sha256(raw.encode()).hexdigest(), raw[:10], 12_500, 5.0, 100, "ci")
+
+
+def test_admin_commands_round_trip(db: Path) -> None:
+    base = ("admin", "--db", str(db))
+    assert jditem(*base, "account", "create", "acme")[0] == 0
+    out = jditem(*base, "token", "create", "--account", "acme", "--unlimited")[1]
+    raw = out.splitlines()[-1]
+    assert jditem(*base, "balance", "topup", "acme", "0.0001")[0] == 0
+    assert jditem(*base, "token", "update", raw[:10], "--budget", "2", "--rate", "none")[0] == 0
+    assert jditem(*base, "token", "disable", raw[:10])[0] == 0
+    listing = jditem(*base, "token", "list", "--account", "acme")[1]
+    assert raw[:6] in listing
+    assert raw not in listing
+    ledger = jditem(*base, "ledger", "--account", "acme")[1]
+    assert "0.0001" in ledger
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT enabled, budget, rate_limit FROM tokens").fetchone() == (
+            0,
+            20_000,
+            None,
+        )
+        assert conn.execute("SELECT balance FROM accounts").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("account", "create", "x", "--balance", "1.00001"), "4 decimal places"),
+        (("token", "create", "--account", "nobody"), "no account named 'nobody'"),
+        (("balance", "topup", "nobody", "1"), "no account named 'nobody'"),
+        (("token", "disable", "jd_nothing"), "no token"),
+    ],
+)
+def test_admin_errors_are_clean(db: Path, args: tuple[str, ...], message: str) -> None:
+    code, out, err = jditem("admin", "--db", str(db), *args)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in out + err
+
+
+def test_every_admin_command_has_help() -> None:
+    for args in (
+        ["admin"],
+        ["admin", "account"],
+        ["admin", "token"],
+        ["admin", "balance"],
+        ["admin", "token", "create"],
+        ["admin", "ledger"],
+        ["serve"],
+    ):
+        code, out, _ = jditem(*args, "--help")
+        assert code == 0, args
+        assert "Usage" in out
+
+
+def _read_until(proc: subprocess.Popen[bytes], marker: str, seconds: float) -> list[str]:
+    """Lines of ``proc``'s stdout up to the one containing ``marker`` (bounded wait)."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buffer = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buffer += chunk
+            if marker.encode() in buffer:
+                return buffer.decode().splitlines()
+    raise AssertionError(f"{marker!r} not printed within {seconds} s; got {buffer!r}")
+
+
+def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
+    env = {**os.environ, "JDITEM_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    env.pop("JDITEM_DATABASE_URL", None)
+    with subprocess.Popen(
+        [sys.executable, "-m", "jditem.cli", "serve", "--port", "0", "--workers", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    ) as proc:
+        try:
+            lines = _read_until(proc, "Serving on", 30)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+    first = next(i for i, line in enumerate(lines) if "First start" in line)
+    token = lines[first + 1]
+    assert token.startswith("jd_")
+    with sqlite3.connect(tmp_path / "server.db") as conn:
+        stored = conn.execute("SELECT token_hash FROM tokens").fetchall()
+        assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
+        assert conn.execute("SELECT name, balance FROM accounts").fetchall() == [
+            ("demo", 1_000_000)
+        ]
+
+    from jditem.cli.serve import _first_start, load_settings, run_with_session
+
+    settings = load_settings(str(tmp_path / "server.db"))
+    assert run_with_session(settings, _first_start) is None  # second start: no new token
