@@ -1,0 +1,85 @@
+"""The local result cache: ``JDITEM_HOME/cache.sqlite``, shared by every job.
+
+Token-free by construction: rows are keyed by the server's base URL (without any
+query string) and the item id, and hold the normalized product JSON or a "not
+supported" verdict with the time it was fetched. A batch serves items fetched within
+``--max-age`` from here without an HTTP call; ``--refresh`` bypasses the lookup (and
+still stores what it fetches).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    origin TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    product TEXT,
+    fetched_at REAL NOT NULL,
+    PRIMARY KEY (origin, item_id)
+);
+"""
+
+CacheStatus = Literal["ok", "not_supported"]
+
+
+@dataclass(frozen=True, slots=True)
+class CacheHit:
+    """A cached answer for one item."""
+
+    status: CacheStatus
+    product_json: str | None
+    fetched_at: float
+
+
+def origin_of(base_url: str) -> str:
+    """The cache key part naming a server: the URL without query string or fragment."""
+    return base_url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+
+
+class ResultCache:
+    """A small SQLite key-value store of results. Use it from one thread."""
+
+    def __init__(self, path: Path, *, origin: str) -> None:
+        self.path = path
+        self.origin = origin_of(origin)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_home(cls, home: Path, *, origin: str) -> ResultCache:
+        """The shared cache under ``home``."""
+        return cls(home / "cache.sqlite", origin=origin)
+
+    def get(self, item_id: str, *, max_age: float) -> CacheHit | None:
+        """The cached answer when it is at most ``max_age`` seconds old, else ``None``."""
+        row = self._db.execute(
+            "SELECT status, product, fetched_at FROM results WHERE origin = ? AND item_id = ?",
+            (self.origin, item_id),
+        ).fetchone()
+        if row is None or time.time() - float(row[2]) > max_age:
+            return None
+        status: CacheStatus = "ok" if row[0] == "ok" else "not_supported"
+        return CacheHit(status=status, product_json=row[1], fetched_at=float(row[2]))
+
+    def put(self, item_id: str, status: CacheStatus, product_json: str | None = None) -> None:
+        """Remember an answer (replacing an older one)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO results(origin, item_id, status, product, fetched_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (self.origin, item_id, status, product_json, time.time()),
+        )
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

@@ -1,0 +1,106 @@
+"""A whole ``jditem batch`` job: input → journal → engine → output, and its report.
+
+:func:`run_job` is what the CLI runs once the client, journal, cache and writer exist.
+It first re-writes every product the journal already holds (so a rerun after a crash
+yields each item exactly once in the output), then streams the open items of the
+journal through :class:`~jditem.batch.engine.BatchRun`, writing each product after it
+is committed to the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jditem import errors
+from jditem.batch.engine import BatchRun
+from jditem.batch.export import Writer
+from jditem.batch.journal import Journal
+from jditem.batch.progress import ProgressDisplay
+from jditem.batch.stats import BatchStats
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``15m``, ``24h``, ``7d`` or ``1w``."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(
+            f"invalid duration {text!r}: use a number with an optional unit, "
+            "e.g. 90s, 15m, 24h or 7d"
+        )
+    return float(match.group(1)) * _UNIT_S[(match.group(2) or "s").lower()]
+
+
+def default_home() -> Path:
+    """``JDITEM_HOME``, else ``~/.jditem`` (where journals and the cache live)."""
+    return Path(os.environ.get("JDITEM_HOME") or "~/.jditem").expanduser()
+
+
+@dataclass
+class JobReport:
+    """How a run of a job ended."""
+
+    job: str
+    stats: BatchStats
+    counts: dict[str, int] = field(default_factory=dict)
+    codes: dict[str, int] = field(default_factory=dict)
+    exported: int = 0
+    fatal: errors.JditemError | None = None
+    stop_reason: str | None = None
+    interrupted: bool = False
+    calls_after_fatal: int = 0
+    abandoned: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every item of the job is done or failed (nothing left to ask for)."""
+        return (
+            self.counts.get("todo", 0)
+            + self.counts.get("inflight", 0)
+            + self.counts.get("pending", 0)
+            == 0
+        )
+
+
+async def run_job(
+    run: BatchRun,
+    journal: Journal,
+    writer: Writer,
+    *,
+    retry_failed: bool = False,
+    display: ProgressDisplay | None = None,
+) -> JobReport:
+    """Export what the journal holds, fetch the open items, write each product as it lands."""
+    stats = run.stats
+    report = JobReport(job=journal.path.stem, stats=stats)
+    for product_json in journal.iter_products():
+        writer.write(product_json)
+        report.exported += 1
+    counts = journal.counts()
+    stats.total = counts["total"]
+    stats.already_done = counts["done"] + (0 if retry_failed else counts["failed"])
+    display = display if display is not None else ProgressDisplay(stats)
+    try:
+        async with display:
+            async for result in run.results(journal.iter_open(retry_failed=retry_failed)):
+                if result.product_json is not None:
+                    writer.write(result.product_json)
+                    report.exported += 1
+    except errors.JditemError as exc:
+        report.fatal = exc
+    except asyncio.CancelledError:
+        # Abandoned on purpose (a second Ctrl-C): calls on the wire were dropped and
+        # their items stay "inflight" in the journal, so the next run asks again.
+        report.interrupted = report.abandoned = True
+    finally:
+        report.stop_reason = run.stop_reason
+        report.calls_after_fatal = run.calls_after_fatal
+        report.counts = journal.counts()
+        report.codes = dict(stats.by_code)
+    return report

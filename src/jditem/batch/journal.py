@@ -1,0 +1,345 @@
+"""The job journal: one SQLite file per batch job under ``JDITEM_HOME/jobs/``.
+
+It records each item's state, every HTTP call (code, HTTP status, request id, time) and
+the product once it arrived, so a job survives any crash (``kill -9`` included) and a
+rerun makes no call for an item already done.
+
+Item states::
+
+    todo ──► inflight ──► done      (product stored; the only state that is exported)
+               │    ├───► failed    (not supported, invalid, call budget spent; --retry-failed)
+               │    └───► pending   (server task not ready yet; the next run re-attaches)
+               └─ (crash) stays inflight: the next run asks again (the server re-attaches
+                  to the running task or serves its cached result)
+
+``inflight`` is committed *before* each call and ``done`` (with the product) right after
+the answer and *before* the result is written out or yielded, so what has been
+acknowledged is always in the journal. WAL mode with ``synchronous=NORMAL``: every
+commit survives a process crash; an operating-system crash may lose the last few.
+
+No token is ever written here: only item ids, codes, request ids, task ids and products.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jditem.batch.inputs import InvalidLine, ItemLine
+
+#: States an item can be in (see the module docstring).
+STATES = ("todo", "inflight", "pending", "done", "failed")
+#: States a run works on; ``failed`` joins them with ``--retry-failed``.
+OPEN_STATES = ("todo", "inflight", "pending")
+
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY,
+    item_id TEXT NOT NULL UNIQUE,
+    line_no INTEGER,
+    state TEXT NOT NULL DEFAULT 'todo',
+    source TEXT,
+    code INTEGER,
+    calls INTEGER NOT NULL DEFAULT 0,
+    task_id TEXT,
+    request_id TEXT,
+    error TEXT,
+    product TEXT,
+    updated_at REAL
+);
+CREATE INDEX IF NOT EXISTS ix_items_state ON items(state, seq);
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    code INTEGER,
+    http_status INTEGER,
+    request_id TEXT,
+    outcome TEXT,
+    elapsed_ms INTEGER,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_calls_item ON calls(item_id);
+CREATE TABLE IF NOT EXISTS rejects (line_no INTEGER PRIMARY KEY, text TEXT NOT NULL);
+"""
+
+
+class JournalError(Exception):
+    """A journal cannot be opened or named as asked."""
+
+
+def check_job_name(name: str) -> str:
+    """``name`` if it is a safe file name, else :class:`JournalError` saying what to use."""
+    if not _JOB_NAME.fullmatch(name):
+        raise JournalError(
+            f"invalid job name {name[:40]!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def jobs_dir(home: Path) -> Path:
+    """Where journals live: ``<home>/jobs``."""
+    return home / "jobs"
+
+
+def journal_path(home: Path, job: str) -> Path:
+    """The journal file of ``job``."""
+    return jobs_dir(home) / f"{check_job_name(job)}.sqlite"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStats:
+    """What loading an input added to a journal."""
+
+    added: int
+    duplicates: int
+    invalid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failed item as the journal remembers it."""
+
+    item_id: str
+    code: int | None
+    error: str
+
+
+class Journal:
+    """A job's journal. Not thread-safe: use it from one thread (the event loop's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def for_job(cls, home: Path, job: str) -> Journal:
+        """Open (creating if needed) the journal of ``job`` under ``home``."""
+        return cls(journal_path(home, job))
+
+    def close(self) -> None:
+        """Close the database (every change is already committed)."""
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- metadata -------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        """A stored metadata value, or ``None``."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, **values: str) -> None:
+        """Store metadata values (never a token)."""
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    # -- loading --------------------------------------------------------------------
+
+    def load(
+        self,
+        entries: Iterable[ItemLine | InvalidLine],
+        *,
+        chunk: int = 5000,
+        on_invalid: Any = None,
+    ) -> LoadStats:
+        """Add the input's items (duplicates collapse on the item id), streaming in chunks.
+
+        ``on_invalid(InvalidLine)`` is called for each invalid line, which is also kept
+        in the ``rejects`` table.
+        """
+        added = duplicates = invalid = 0
+        items: list[tuple[str, int]] = []
+        rejects: list[tuple[int, str]] = []
+
+        def flush() -> int:
+            with self._tx():
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO items(item_id, line_no) VALUES (?, ?)", items
+                )
+                inserted = self._db.total_changes - before
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO rejects(line_no, text) VALUES (?, ?)", rejects
+                )
+            return inserted
+
+        for entry in entries:
+            if isinstance(entry, InvalidLine):
+                invalid += 1
+                rejects.append((entry.line_no, entry.text[:200]))
+                if on_invalid is not None:
+                    on_invalid(entry)
+            else:
+                items.append((entry.item_id, entry.line_no))
+            if len(items) + len(rejects) >= chunk:
+                got = flush()
+                added += got
+                duplicates += len(items) - got
+                items.clear()
+                rejects.clear()
+        got = flush()
+        added += got
+        duplicates += len(items) - got
+        return LoadStats(added=added, duplicates=duplicates, invalid=invalid)
+
+    # -- reading --------------------------------------------------------------------
+
+    def iter_open(self, *, retry_failed: bool = False, page: int = 500) -> Iterator[str]:
+        """Item ids still to work on, in input order, paged (safe while updating rows)."""
+        states = (*OPEN_STATES, "failed") if retry_failed else OPEN_STATES
+        marks = ",".join("?" * len(states))
+        last = 0
+        while True:
+            rows = self._db.execute(
+                f"SELECT seq, item_id FROM items WHERE seq > ? AND state IN ({marks}) "
+                "ORDER BY seq LIMIT ?",
+                (last, *states, page),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, item_id in rows:
+                yield str(item_id)
+
+    def iter_products(self, *, page: int = 500) -> Iterator[str]:
+        """Product JSON of every done item, in input order, paged."""
+        last = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT seq, product FROM items WHERE seq > ? AND state = 'done' "
+                "ORDER BY seq LIMIT ?",
+                (last, page),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, product in rows:
+                yield str(product)
+
+    def counts(self) -> dict[str, int]:
+        """Items per state (every state present, zero when none), plus ``cached``."""
+        found = dict.fromkeys(STATES, 0)
+        for state, n in self._db.execute("SELECT state, count(*) FROM items GROUP BY state"):
+            found[str(state)] = int(n)
+        row = self._db.execute(
+            "SELECT count(*) FROM items WHERE state = 'done' AND source = 'cache'"
+        ).fetchone()
+        found["cached"] = int(row[0])
+        found["total"] = sum(found[s] for s in STATES)
+        return found
+
+    def state_of(self, item_id: str) -> str | None:
+        """The state of one item, or ``None`` when it is not in the job."""
+        row = self._db.execute("SELECT state FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def failures(self, limit: int = 20) -> list[Failure]:
+        """Up to ``limit`` failed items with their last code and error text."""
+        rows = self._db.execute(
+            "SELECT item_id, code, error FROM items WHERE state = 'failed' ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [Failure(str(r[0]), r[1], str(r[2] or "")) for r in rows]
+
+    def call_codes(self) -> dict[str, int]:
+        """Calls per business code (``"none"`` for calls without one), over all runs."""
+        rows = self._db.execute("SELECT code, count(*) FROM calls GROUP BY code ORDER BY code")
+        return {("none" if c is None else str(c)): int(n) for c, n in rows}
+
+    def call_count(self) -> int:
+        """HTTP calls recorded over all runs."""
+        return int(self._db.execute("SELECT count(*) FROM calls").fetchone()[0])
+
+    # -- writing (each method is one committed transaction) --------------------------
+
+    def mark_inflight(self, item_id: str) -> None:
+        """Record that a call for ``item_id`` is about to be made."""
+        self._set(item_id, state="inflight")
+
+    def record_call(
+        self,
+        item_id: str,
+        *,
+        code: int | None,
+        http_status: int | None,
+        request_id: str | None,
+        outcome: str,
+        elapsed_s: float,
+        task_id: str | None = None,
+    ) -> None:
+        """Record one HTTP call and its answer."""
+        now = time.time()
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO calls(item_id, code, http_status, request_id, outcome, elapsed_ms, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (item_id, code, http_status, request_id, outcome, round(elapsed_s * 1000), now),
+            )
+            self._db.execute(
+                "UPDATE items SET calls = calls + 1, code = ?, request_id = ?, "
+                "task_id = coalesce(?, task_id), updated_at = ? WHERE item_id = ?",
+                (code, request_id, task_id, now, item_id),
+            )
+
+    def mark_done(self, item_id: str, product_json: str, *, source: str) -> None:
+        """Store the product: from here on the item is never asked for again."""
+        self._set(item_id, state="done", product=product_json, source=source, error=None)
+
+    def mark_failed(self, item_id: str, *, code: int | None, error: str) -> None:
+        """The item cannot be fetched (``--retry-failed`` tries again)."""
+        self._set(item_id, state="failed", code=code, error=error)
+
+    def mark_pending(self, item_id: str, *, error: str | None = None) -> None:
+        """The server task is not ready yet; the next run re-attaches to it."""
+        self._set(item_id, state="pending", error=error)
+
+    def mark_todo(self, item_id: str) -> None:
+        """Put an item back (a run stopped before asking for it)."""
+        self._set(item_id, state="todo")
+
+    def _set(self, item_id: str, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx():
+            self._db.execute(
+                f"UPDATE items SET {sets} WHERE item_id = ?", (*fields.values(), item_id)
+            )
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -1,0 +1,65 @@
+"""The job journal: loading, states, paging while updating, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jditem.batch.inputs import parse_lines
+from jditem.batch.journal import Journal, JournalError, journal_path
+
+
+def test_load_collapses_duplicates_and_keeps_rejects(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        seen = []
+        stats = journal.load(parse_lines(["1", "2", "1", "bad", "3"]), on_invalid=seen.append)
+        assert (stats.added, stats.duplicates, stats.invalid) == (3, 1, 1)
+        assert [line.line_no for line in seen] == [4]
+        again = journal.load(parse_lines(["3", "4"]))
+        assert (again.added, again.duplicates) == (1, 1)
+        assert list(journal.iter_open()) == ["1", "2", "3", "4"]
+
+
+def test_states_and_persistence_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as journal:
+        journal.load(parse_lines(["1", "2", "3", "4"]))
+        journal.mark_inflight("1")
+        journal.record_call(
+            "1", code=0, http_status=200, request_id="r1", outcome="ready", elapsed_s=0.01
+        )
+        journal.mark_done("1", '{"sku_id":"1"}', source="api")
+        journal.mark_failed("2", code=202, error="not supported")
+        journal.mark_inflight("3")  # "crash" while in flight
+        journal.set_meta(output="out.jsonl")
+    with Journal(path) as journal:
+        counts = journal.counts()
+        assert counts["done"] == 1
+        assert counts["failed"] == 1
+        assert counts["inflight"] == 1
+        assert counts["todo"] == 1
+        assert counts["total"] == 4
+        assert list(journal.iter_open()) == ["3", "4"]
+        assert list(journal.iter_open(retry_failed=True)) == ["2", "3", "4"]
+        assert list(journal.iter_products()) == ['{"sku_id":"1"}']
+        assert journal.call_codes() == {"0": 1}
+        assert journal.get_meta("output") == "out.jsonl"
+        assert journal.failures()[0].code == 202
+
+
+def test_iter_open_pages_safely_while_items_change(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.load(parse_lines([str(i) for i in range(1, 1201)]))
+        seen = []
+        for item_id in journal.iter_open(page=100):
+            seen.append(item_id)
+            journal.mark_done(item_id, "{}", source="api")
+        assert seen == [str(i) for i in range(1, 1201)]
+        assert journal.counts()["done"] == 1200
+
+
+@pytest.mark.parametrize("name", ["../x", "", "a/b", ".hidden", "x" * 101])
+def test_bad_job_names_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(JournalError, match="invalid job name"):
+        journal_path(tmp_path, name)

@@ -1,0 +1,293 @@
+"""``jditem batch`` / ``jditem export`` against the real server (loopback, real SQLite).
+
+The in-process runs use typer's CliRunner; the crash and Ctrl-C tests run the CLI as a
+subprocess so they can ``kill -9`` / interrupt it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.live_server import LiveServer, live_server
+from typer.testing import CliRunner
+
+from jditem.cli.app import build_app
+
+IDS = [str(100_000_000_000 + i) for i in range(1, 41)]
+
+
+def write_input(path: Path, ids: list[str], extra: str = "") -> Path:
+    path.write_text("\n".join(ids) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> Any:
+    return CliRunner().invoke(build_app(), args, env=env, catch_exceptions=False)
+
+
+def out_ids(path: Path) -> list[str]:
+    return [json.loads(line)["sku_id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def charges_by_item(live: LiveServer) -> dict[str, int]:
+    rows = live.rows("SELECT item_id, count(*) FROM ledger WHERE kind = 'charge' GROUP BY item_id")
+    return {str(item): int(n) for item, n in rows}
+
+
+def v2_calls(live: LiveServer) -> int:
+    return int(live.scalar("SELECT count(*) FROM call_records"))
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"JDITEM_HOME": str(tmp_path / "home"), "JDITEM_TOKEN": ""}
+
+
+def test_batch_end_to_end_rerun_cache_refresh_and_no_token_on_disk(
+    live: LiveServer, tmp_path: Path, env: dict[str, str]
+) -> None:
+    token = live.make_token("acme", balance_yuan="10")
+    env["JDITEM_TOKEN"] = token
+    extra = (
+        "# comment\n\nhttps://item.jd.com/100000000001.html?from=x\n"
+        "item.m.jd.com/product/100000000002.html\nnot-an-id\n"
+    )
+    source = write_input(tmp_path / "ids.txt", IDS[:20], extra)
+    out = tmp_path / "out" / "products.jsonl"
+    base = ["batch", str(source), "-o", str(out), "--base-url", live.base_url, "--progress", "none"]
+
+    first = run_cli([*base, "--job", "one", "--concurrency", "4"], env)
+    assert first.exit_code == 0, first.output
+    assert "line 25: 'not-an-id'" in first.stderr
+    assert sorted(out_ids(out)) == sorted(IDS[:20])
+    assert "charged: 20" in first.stdout
+    calls = v2_calls(live)
+    assert charges_by_item(live) == dict.fromkeys(IDS[:20], 1)
+
+    again = run_cli([*base, "--job", "one"], env)  # same job: nothing to ask
+    assert again.exit_code == 0
+    assert v2_calls(live) == calls
+    assert sorted(out_ids(out)) == sorted(IDS[:20])
+
+    other = run_cli([*base, "--job", "two"], env)  # new job, same ids: the local cache
+    assert other.exit_code == 0, other.output
+    assert v2_calls(live) == calls
+    assert "20 from the local cache" in other.stdout
+
+    refreshed = run_cli([*base, "--job", "three", "--refresh", "--format", "csv"], env)
+    assert refreshed.exit_code == 0
+    assert v2_calls(live) > calls
+    assert out.read_text(encoding="utf-8").startswith("sku_id,")
+
+    exported = tmp_path / "again.parquet"
+    result = run_cli(["export", "one", "-o", str(exported)], env)
+    assert result.exit_code == 0
+    assert "exported 20 product(s)" in result.stdout
+
+    home = Path(env["JDITEM_HOME"])
+    files = [*home.rglob("*"), *out.parent.rglob("*"), exported]
+    assert files
+    for path in files:
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), path
+
+
+def _token_ref(live: LiveServer) -> str:
+    tokens = live.admin("GET", "/tokens")
+    return str(tokens[-1]["id"])
+
+
+def test_budget_exhausted_stops_within_concurrency_then_resume_finishes(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    concurrency = 4
+    with live_server(sandbox_latency_ms=(5, 30)) as live:
+        token = live.make_token("acme", balance_yuan="10", budget_yuan="0.07")  # 7 items
+        env["JDITEM_TOKEN"] = token
+        source = write_input(tmp_path / "ids.txt", IDS)
+        out = tmp_path / "p.jsonl"
+        args = [
+            "batch",
+            str(source),
+            "-o",
+            str(out),
+            "--job",
+            "budget",
+            "--base-url",
+            live.base_url,
+            "--concurrency",
+            str(concurrency),
+            "--progress",
+            "none",
+        ]
+        stopped = run_cli(args, env)
+        assert stopped.exit_code == 4, stopped.output
+        assert "code 602" in stopped.stdout
+        assert "jditem batch --job budget --resume" in stopped.stdout
+        codes = [c for (c,) in live.rows("SELECT code FROM call_records ORDER BY id")]
+        first = codes.index(602)
+        assert len(codes) - first - 1 <= concurrency
+        assert sorted(out_ids(out)) == sorted(charges_by_item(live))
+        assert len(out_ids(out)) == 7
+
+        journal = sqlite3.connect(Path(env["JDITEM_HOME"]) / "jobs" / "budget.sqlite")
+        states = dict(journal.execute("SELECT state, count(*) FROM items GROUP BY state"))
+        journal.close()
+        assert states.get("done") == 7
+        assert "failed" not in states
+        assert sum(states.values()) == len(IDS)
+
+        live.admin("PATCH", f"/tokens/{_token_ref(live)}", {"budget_yuan": "100"})
+        resumed = run_cli(["batch", "--job", "budget", "--resume", "--progress", "none"], env)
+        assert resumed.exit_code == 0, resumed.output
+        assert sorted(out_ids(out)) == sorted(IDS)
+        assert charges_by_item(live) == dict.fromkeys(IDS, 1)
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jditem.cli", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _journal_states(env: dict[str, str], job: str) -> dict[str, str]:
+    db = sqlite3.connect(Path(env["JDITEM_HOME"]) / "jobs" / f"{job}.sqlite")
+    try:
+        return {str(i): str(s) for i, s in db.execute("SELECT item_id, state FROM items")}
+    finally:
+        db.close()
+
+
+def test_kill_9_then_rerun_every_id_once(tmp_path: Path, env: dict[str, str]) -> None:
+    """``kill -9`` of a 500-item batch at a random moment, then a rerun.
+
+    Output: every unique id exactly once. Ledger: one charge per id, except an item
+    whose call was on the wire at the kill — the server finishes that call and charges
+    it although nobody reads the answer, and the rerun pays again (see the report: the
+    server needs an idempotency key to close that window). Such items must have been
+    "inflight" in the journal, so at most ``concurrency`` of them.
+    """
+    ids = [str(200_000_000_000 + i) for i in range(500)]
+    concurrency = 8
+    with live_server(sandbox_latency_ms=(10, 60), wait_seconds=0.5) as live:
+        env["JDITEM_TOKEN"] = live.make_token("acme", balance_yuan="100")
+        source = write_input(tmp_path / "ids.txt", ids + ids[:50])
+        out = tmp_path / "p.jsonl"
+        args = [
+            "batch",
+            str(source),
+            "-o",
+            str(out),
+            "--job",
+            "crash",
+            "--base-url",
+            live.base_url,
+            "--concurrency",
+            str(concurrency),
+            "--progress",
+            "none",
+        ]
+        proc = _spawn(args, env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(charges_by_item(live)) < 20:
+            time.sleep(0.05)
+        time.sleep(random.uniform(0.0, 0.8))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        assert proc.returncode == -signal.SIGKILL
+        at_kill = _journal_states(env, "crash")
+        assert 0 < sum(s == "done" for s in at_kill.values()) < len(ids), "kill landed mid-run"
+        time.sleep(0.5)  # let the server finish the orphaned calls
+
+        rerun = _spawn(args, env)
+        stdout, stderr = rerun.communicate(timeout=60)
+        assert rerun.returncode == 0, stdout + stderr
+        assert sorted(out_ids(out)) == sorted(ids)
+        charges = charges_by_item(live)
+        assert set(charges) == set(ids)
+        doubles = {item for item, n in charges.items() if n > 1}
+        assert all(charges[item] == 2 for item in doubles)
+        assert all(at_kill[item] == "inflight" for item in doubles), doubles
+        assert len(doubles) <= concurrency
+        print(
+            f"killed with {sum(s == 'done' for s in at_kill.values())} done; "
+            f"double charges: {len(doubles)}"
+        )
+
+
+def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    ids = [str(300_000_000_000 + i) for i in range(150)]
+    with live_server(sandbox_latency_ms=(20, 80), wait_seconds=2) as live:
+        env["JDITEM_TOKEN"] = live.make_token("acme", balance_yuan="100")
+        source = write_input(tmp_path / "ids.txt", ids)
+        out = tmp_path / "p.jsonl"
+        args = [
+            "batch",
+            str(source),
+            "-o",
+            str(out),
+            "--job",
+            "intr",
+            "--base-url",
+            live.base_url,
+            "--concurrency",
+            "4",
+            "--rate",
+            "100",
+            "--progress",
+            "none",
+        ]
+        proc = _spawn(args, env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(charges_by_item(live)) < 10:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stdout + stderr
+        assert "jditem batch --job intr --resume" in stdout
+        assert "Stopping: no new calls" in stderr
+        done = len(out_ids(out))
+        assert 0 < done < len(ids)
+        # Every charged item reached the output: nothing was paid for and lost.
+        assert sorted(charges_by_item(live)) == sorted(out_ids(out))
+
+        resumed = _spawn(["batch", "--job", "intr", "--resume", "--progress", "none"], env)
+        stdout, stderr = resumed.communicate(timeout=60)
+        assert resumed.returncode == 0, stdout + stderr
+        assert sorted(out_ids(out)) == sorted(ids)
+        assert charges_by_item(live) == dict.fromkeys(ids, 1)
+
+
+def test_usage_errors_say_what_to_do(tmp_path: Path, env: dict[str, str]) -> None:
+    env["JDITEM_TOKEN"] = "tok_for_usage_tests"
+    result = run_cli(["batch", "-o", str(tmp_path / "x.jsonl")], env)
+    assert result.exit_code == 2
+    assert "pass an INPUT file" in result.stderr
+    result = run_cli(["batch", "--job", "nope", "--resume"], env)
+    assert result.exit_code == 2
+    assert "no job named nope" in result.stderr
+    missing = run_cli(["batch", str(tmp_path / "missing.txt"), "-o", "x.jsonl"], env)
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.stderr
+    bad_age = run_cli(["batch", "-", "-o", "x.jsonl", "--max-age", "soon"], env)
+    assert bad_age.exit_code == 2
+    assert "invalid duration" in bad_age.stderr
+    result = run_cli(["export", "nope", "-o", str(tmp_path / "x.csv")], env)
+    assert result.exit_code == 2
+    assert "no job named nope" in result.stderr
