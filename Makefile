@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --cov=jditem --cov-report=term:skip-covered
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

@@ -41,7 +41,8 @@ def test_pending_status_aliases() -> None:
     )
     assert status.task_id == "t_1"
     assert status.retry_after == 3
-    assert status.submitted_at is not None and status.submitted_at.utcoffset() is not None
+    assert status.submitted_at is not None
+    assert status.submitted_at.utcoffset() is not None
 
 
 @pytest.mark.parametrize("status", ["queued", "PENDING", "running", "processing", "submitted"])

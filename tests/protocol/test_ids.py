@@ -17,7 +17,8 @@ def test_valid(value: str) -> None:
 def test_invalid(value: str) -> None:
     assert not is_valid_item_id(value)
     problem = item_id_problem(value)
-    assert problem is not None and "itemId" in problem
+    assert problem is not None
+    assert "itemId" in problem
 
 
 def test_missing() -> None:
