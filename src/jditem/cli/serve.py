@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         workers: Annotated[
-            int | None, typer.Option(help="In-process collection workers (default 4).")
+            int | None, typer.Option(help="In-process collection workers (default 16).")
         ] = None,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
-    workers: int = Field(default=4, ge=0, description="In-process worker tasks; 0 = none.")
+    workers: int = Field(default=16, ge=0, description="In-process worker tasks; 0 = none.")
     worker_poll_seconds: float = Field(default=1.0, gt=0, description="Idle claim interval.")
     collect_timeout_seconds: float = Field(
         default=120.0, gt=0, description="One collection attempt longer than this fails (retried)."
