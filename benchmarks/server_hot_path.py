@@ -9,8 +9,13 @@ median round is reported.
 * ``bare``   — one FastAPI route returning the same JSON envelope with the same product
                payload, built once (the floor: routing + JSON + HTTP).
 * ``jditem`` — ``GET /api/jd/get-item-detail/v2`` with ``Authorization: Bearer``: token
-               lookup, admission checks, cached-result read, the charge transaction
-               (two conditional UPDATEs + ledger INSERT), buffered call record.
+               lookup, admission checks, cached-result read, the charge committed
+               before the answer (conditional UPDATEs + ledger INSERT, group-committed
+               with the concurrent calls' charges), buffered call record.
+
+After the run the jditem database is checked: every answered request was a charged
+code-0 call (ledger rows and code-0 call records >= requests wrk counted), and the
+money adds up (balance change = Σ ledger charges = Σ token spend).
 
 Run: ``.venv/bin/python benchmarks/server_hot_path.py [--seconds 8] [--rounds 3]``
 Aim: jditem ≥ 40 % of bare throughput, p99 < 25 ms.
@@ -99,6 +104,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
 
 
 def free_port() -> int:
@@ -140,7 +146,8 @@ def run_wrk(url: str, headers: dict[str, str], seconds: float) -> Result:
     errors = int(non2xx.group(1)) if non2xx else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Result(rps, p50, p99, errors)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Result(rps, p50, p99, errors, requests)
 
 
 def run_httpx(url: str, headers: dict[str, str], seconds: float) -> Result:
@@ -170,6 +177,7 @@ def run_httpx(url: str, headers: dict[str, str], seconds: float) -> Result:
             p50_ms=latencies[len(latencies) // 2],
             p99_ms=latencies[int(len(latencies) * 0.99)],
             errors=errors,
+            requests=len(latencies),
         )
 
     return asyncio.run(main())
@@ -194,9 +202,9 @@ def measure(kind: str, seconds: float, rounds: int, loader: str) -> tuple[list[R
         url = f"http://127.0.0.1:{port}{PATH}?itemId={ITEM}"
         wait_ready(url, headers)
         run = run_wrk if loader == "wrk" else run_httpx
-        run(url, headers, 2)  # warm-up
+        warm_up = run(url, headers, 2)
         results = [run(url, headers, seconds) for _ in range(rounds)]
-        return results, home
+        return [warm_up, *results], home
     finally:
         proc.terminate()
         try:
@@ -231,10 +239,13 @@ def main() -> None:
     )
     bare_results, bare_home = measure("bare", args.seconds, args.rounds, loader)
     jd_results, jd_home = measure("jditem", args.seconds, args.rounds, loader)
-    charged = _charged_calls(Path(jd_home) / "server.db")
-    for home in (bare_home, jd_home):
-        shutil.rmtree(home, ignore_errors=True)
-    bare, jd = median_result(bare_results), median_result(jd_results)
+    try:
+        answered = 1 + sum(r.requests for r in jd_results)  # + the wait_ready call
+        check = _check_money(Path(jd_home) / "server.db", answered)
+    finally:
+        for home in (bare_home, jd_home):
+            shutil.rmtree(home, ignore_errors=True)
+    bare, jd = median_result(bare_results[1:]), median_result(jd_results[1:])
     print()
     print("| server | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|")
@@ -244,17 +255,41 @@ def main() -> None:
     ratio = jd.rps / bare.rps if bare.rps else 0.0
     print(
         f"jditem / bare throughput: {ratio:.0%} (aim >= 40 %); jditem p99 {jd.p99_ms:.1f} ms "
-        f"(aim < 25 ms); charged calls recorded: {charged:,}"
+        f"(aim < 25 ms)"
     )
+    print(check)
 
 
-def _charged_calls(db: Path) -> int:
+def _check_money(db: Path, answered: int) -> str:
+    """Every answered jditem request was charged, and the money adds up (SPEC §2.5)."""
     import sqlite3
 
-    if not db.exists():
-        return 0
     with sqlite3.connect(db) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'").fetchone()[0])
+
+        def one(sql: str) -> int:
+            return int(conn.execute(sql).fetchone()[0] or 0)
+
+        charges = one("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'")
+        charged_sum = -one("SELECT SUM(amount) FROM ledger WHERE kind = 'charge'")
+        spent = one("SELECT SUM(spent) FROM tokens")
+        used = 10**14 - one("SELECT balance FROM accounts WHERE name = 'bench'")
+        code0 = one("SELECT COUNT(*) FROM call_records WHERE code = 0 AND charged > 0")
+        others = one("SELECT COUNT(*) FROM call_records WHERE code != 0")
+    problems = []
+    if not used == charged_sum == spent:
+        problems.append(f"balance change {used} / ledger {charged_sum} / spend {spent} differ")
+    if charges < answered or code0 != charges or others:
+        problems.append(
+            f"{answered:,} answered requests but {charges:,} ledger charges, {code0:,} "
+            f"charged code-0 call records and {others:,} other codes"
+        )
+    if problems:
+        raise SystemExit("jditem database check FAILED: " + "; ".join(problems))
+    return (
+        f"database check: {charges:,} charged code-0 calls (wrk counted {answered:,} answers; "
+        f"requests cut off at a round's end are charged but not counted), balance change = "
+        f"Σ ledger = Σ spend = {used:,} units"
+    )
 
 
 if __name__ == "__main__":

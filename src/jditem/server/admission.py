@@ -10,14 +10,21 @@ runs. A rejected call consumes nothing: a rate-limit slot or a quota count taken
 earlier step is given back when a later step rejects the call (including a 601/602
 found at charge time). Every answer is recorded (call records, hourly rollups) and
 counted in the health window.
+
+The hot path — a fresh cached result (the task service's in-memory copy) for a known
+token — touches the database once: its charge joins the charge batcher's next group
+commit, and when the token has a daily quota, the quota count rides in the same
+transaction, checked before the budget and the balance exactly in the order of steps
+5-7 (so 303 still wins over 602 and 601, and a refused charge counts nothing).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +40,9 @@ from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ApiToken
+from jditem.server.tasks.cache import FreshResult
 from jditem.server.tasks.clock import Clock, now_utc
+from jditem.server.tasks.outcome import Outcome
 from jditem.server.tasks.service import TaskService
 
 log = logging.getLogger("jditem.server.admission")
@@ -62,6 +71,22 @@ class TokenIdentity:
         """True when the token may call ``endpoint`` (or holds the ``*`` permission)."""
         return endpoint in self.permissions or "*" in self.permissions
 
+    def after_spending(self, amount: int) -> TokenIdentity:
+        """This snapshot after a charge of ``amount`` units (spend up, balance down)."""
+        return TokenIdentity(
+            self.token_id,
+            self.account_id,
+            self.prefix,
+            self.enabled,
+            self.permissions,
+            self.rate_limit,
+            self.burst,
+            self.daily_quota,
+            self.budget,
+            self.spent + amount,
+            self.balance - amount,
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -73,6 +98,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     charged: int = 0
     task_id: str | None = None
+    #: ``data`` already serialized as JSON (a cached payload), else None.
+    body: bytes | None = None
 
 
 class _Rejected(Exception):
@@ -127,6 +154,12 @@ class Admission:
         self.charger = charger
         # token hash -> (monotonic expiry, identity); see authenticate().
         self._identities: dict[str, tuple[float, TokenIdentity]] = {}
+        # token id -> its hash in _identities (one hash per token).
+        self._digests: dict[int, str] = {}
+        # token hash -> the one database read in flight for it (single flight).
+        self._loading: dict[str, asyncio.Task[TokenIdentity | None]] = {}
+        # bumped by invalidate(): a read that started before is not cached.
+        self._generation = 0
 
     # ------------------------------------------------------------------ step 1
 
@@ -141,39 +174,63 @@ class Admission:
         changes made elsewhere (CLI, console, another process) apply within that time.
         The spend and balance in a cached identity only drive the early checks 6-7; the
         charge itself is always the database's conditional update.
+
+        When a cached identity expires under load, the concurrent callers share ONE
+        database read (single flight) instead of all reading at once; a read that
+        started before an :meth:`invalidate` is handed to its callers but not cached.
         """
         if not raw_token:
             return None
         digest = hash_token(raw_token)
-        ttl = self.settings.token_cache_seconds
-        if ttl > 0:
-            cached = self._identities.get(digest)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1]
+        if self.settings.token_cache_seconds <= 0:
+            return await self._load(ApiToken.token_hash == digest)
+        cached = self._identities.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        loading = self._loading.get(digest)
+        if loading is None:
+            loading = asyncio.get_running_loop().create_task(
+                self._load_and_cache(digest, self._generation)
+            )
+            self._loading[digest] = loading
+            loading.add_done_callback(lambda done: self._loaded(digest, done))
+        return await asyncio.shield(loading)
+
+    async def _load_and_cache(self, digest: str, generation: int) -> TokenIdentity | None:
         identity = await self._load(ApiToken.token_hash == digest)
-        if ttl > 0 and identity is not None:
+        if identity is not None and generation == self._generation:
             if len(self._identities) >= IDENTITY_CACHE_SIZE:
-                self._identities.clear()
-            self._identities[digest] = (time.monotonic() + ttl, identity)
+                self.invalidate()
+            expiry = time.monotonic() + self.settings.token_cache_seconds
+            self._identities[digest] = (expiry, identity)
+            self._digests[identity.token_id] = digest
         return identity
+
+    def _loaded(self, digest: str, done: asyncio.Task[TokenIdentity | None]) -> None:
+        if self._loading.get(digest) is done:
+            del self._loading[digest]
+        if not done.cancelled():
+            done.exception()  # retrieved: its awaiting callers re-raise it
 
     def invalidate(self) -> None:
         """Forget cached identities (call after changing tokens, accounts or balances)."""
+        self._generation += 1
         self._identities.clear()
+        self._digests.clear()
+        self._loading.clear()  # later callers read again rather than join an older read
 
     def _after_charge(self, identity: TokenIdentity, result: Code) -> None:
         """Keep the cached snapshot close to the database after a call."""
-        for digest, (expiry, cached) in list(self._identities.items()):
-            if cached.token_id != identity.token_id:
-                continue
-            if result is Code.SUCCESS:
-                price = self.settings.price_units
-                updated = replace(
-                    cached, spent=cached.spent + price, balance=cached.balance - price
-                )
-                self._identities[digest] = (expiry, updated)
-            else:
-                del self._identities[digest]
+        digest = self._digests.get(identity.token_id)
+        cached = self._identities.get(digest) if digest is not None else None
+        if digest is None or cached is None:
+            return
+        if result is Code.SUCCESS:
+            expiry, current = cached
+            self._identities[digest] = (expiry, current.after_spending(self.settings.price_units))
+        else:
+            del self._identities[digest]
+            del self._digests[identity.token_id]
 
     async def identity_for_token(self, token_id: int) -> TokenIdentity | None:
         """A fresh identity for a token chosen by id (the console's bulk jobs)."""
@@ -305,16 +362,34 @@ class Admission:
                     data={"retryAfter": retry_after},
                     headers={"Retry-After": str(retry_after)},
                 )
-        # 5-7. daily quota, budget, balance
-        day = quota.local_day(now_utc(self.clock), self.settings.timezone)
+        # 5-7. daily quota, budget, balance; 8. cached result / task, then charge
+        fresh = self.tasks.fresh_result(item_id)  # memory only: no side effect
+        price = self.settings.price_units
+        cached_ok = fresh is not None and fresh.status == "ok"
+        if identity.daily_quota is not None and cached_ok and fresh is not None and price > 0:
+            # quota count and charge in one group-commit transaction
+            answer = await self._charge(identity, item_id, request_id, fresh, counted=True)
+            self._after_charge(identity, answer.code)
+            if answer.code is not Code.SUCCESS:  # nothing was counted or charged
+                await self._refund_rate(identity, rate_key)
+            return answer
+        day = (
+            quota.local_day(now_utc(self.clock), self.settings.timezone)
+            if identity.daily_quota is not None
+            else ""
+        )
         try:
             await self._check_money_and_quota(identity, day)
         except _Rejected as rejected:
             await self._refund_rate(identity, rate_key)
             self._after_charge(identity, rejected.answer.code)
             return rejected.answer
-        # 8. cached result / task, then charge
-        answer = await self._resolve(identity, item_id, request_id, wait_seconds, job_id)
+        if cached_ok and fresh is not None:
+            answer = await self._charge(identity, item_id, request_id, fresh)
+        elif fresh is not None:
+            answer = _not_supported_answer(item_id, fresh.reason, fresh.task_id)
+        else:
+            answer = await self._resolve(identity, item_id, request_id, wait_seconds, job_id)
         if answer.code in (Code.SUCCESS, Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
             self._after_charge(identity, answer.code)
         if answer.code in (Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
@@ -344,15 +419,7 @@ class Admission:
             return
         async with self.db.writing() as session:
             if not await quota.try_consume(session, identity.token_id, day, identity.daily_quota):
-                reset = quota.next_reset(now_utc(self.clock), self.settings.timezone)
-                raise _Rejected(
-                    _reject(
-                        Code.QUOTA_EXCEEDED,
-                        f"daily quota of {identity.daily_quota} calls exceeded; it resets at "
-                        f"{reset.isoformat()}",
-                        data={"resetAt": reset.isoformat(timespec="milliseconds")},
-                    )
-                )
+                raise _Rejected(self._quota_answer(identity.daily_quota))
             fresh = (
                 await session.execute(
                     select(ApiToken.budget, ApiToken.spent, Account.balance)
@@ -363,6 +430,14 @@ class Admission:
             problem = self._money_problem(fresh[0], fresh[1], fresh[2])
             if problem is not None:
                 raise _Rejected(problem)  # rolls the quota count back
+
+    def _quota_answer(self, daily_quota: int) -> Answer:
+        reset = quota.next_reset(now_utc(self.clock), self.settings.timezone)
+        return _reject(
+            Code.QUOTA_EXCEEDED,
+            f"daily quota of {daily_quota} calls exceeded; it resets at {reset.isoformat()}",
+            data={"resetAt": reset.isoformat(timespec="milliseconds")},
+        )
 
     async def _resolve(
         self,
@@ -385,13 +460,7 @@ class Admission:
                 task_id=outcome.task_id,
             )
         if outcome.kind == "not_supported":
-            reason = outcome.error or "not supported"
-            return Answer(
-                code=Code.NOT_SUPPORTED,
-                message=f"item {item_id} not supported or not found on JD ({reason}); "
-                "retrying will not help",
-                task_id=outcome.task_id,
-            )
+            return _not_supported_answer(item_id, outcome.error, outcome.task_id)
         if outcome.kind == "failed":
             reason = outcome.error or "collection failed"
             return Answer(
@@ -399,35 +468,59 @@ class Admission:
                 message=f"collection failed ({reason}); please retry later",
                 task_id=outcome.task_id,
             )
-        return await self._charge(identity, item_id, request_id, outcome.payload, outcome.task_id)
+        return await self._charge(identity, item_id, request_id, outcome)
 
     async def _charge(
         self,
         identity: TokenIdentity,
         item_id: str,
         request_id: str,
-        payload: dict[str, Any] | None,
-        task_id: str | None,
+        result: Outcome | FreshResult,
+        *,
+        counted: bool = False,
     ) -> Answer:
+        """Charge a ready result (SPEC §2.5); ``counted`` also counts the daily quota in
+        the same transaction (steps 5-7 for a cached result)."""
         price = self.settings.price_units
         if price > 0:
-            result = await self.charger.charge(
+            now = now_utc(self.clock)
+            day = quota.local_day(now, self.settings.timezone) if counted else None
+            charged = await self.charger.charge(
                 ChargeRequest(
                     account_id=identity.account_id,
                     token_id=identity.token_id,
                     price=price,
                     request_id=request_id,
                     item_id=item_id,
-                    now=now_utc(self.clock),
+                    now=now,
+                    quota=identity.daily_quota if counted else None,
+                    day=day,
                 )
             )
-            if result is ChargeResult.BUDGET_EXHAUSTED:
+            if charged is ChargeResult.QUOTA_EXCEEDED:
+                return self._quota_answer(identity.daily_quota or 0)
+            if charged is ChargeResult.BUDGET_EXHAUSTED:
                 return _budget_answer()
-            if result is ChargeResult.INSUFFICIENT_BALANCE:
+            if charged is ChargeResult.INSUFFICIENT_BALANCE:
                 return _balance_answer()
+        body = result.payload_json if isinstance(result, FreshResult) else None
         return Answer(
-            code=Code.SUCCESS, message="success", data=payload, charged=price, task_id=task_id
+            code=Code.SUCCESS,
+            message="success",
+            data=result.payload,
+            charged=price,
+            task_id=result.task_id,
+            body=body,
         )
+
+
+def _not_supported_answer(item_id: str, reason: str | None, task_id: str | None) -> Answer:
+    return Answer(
+        code=Code.NOT_SUPPORTED,
+        message=f"item {item_id} not supported or not found on JD "
+        f"({reason or 'not supported'}); retrying will not help",
+        task_id=task_id,
+    )
 
 
 def _budget_answer() -> Answer:

@@ -1,28 +1,58 @@
 """Group commit for charges: many concurrent charges, one write transaction.
 
-Each charge needs a short write transaction (SPEC §2.5), and SQLite has one writer at a
+Each charge needs a write transaction (SPEC §2.5), and SQLite has one writer at a
 time, so charging call by call caps throughput at one commit round trip per call. The
-:class:`ChargeBatcher` queues the charges of concurrent calls and applies them together:
-on SQLite, in ONE round trip to a dedicated thread holding a synchronous connection to
-the same file (each charge keeps its own conditional updates, so the outcome of every
-call is exactly what it would be alone). On other databases it falls back to one async
-transaction per charge (:func:`jditem.server.accounts.charging.charge`).
+:class:`ChargeBatcher` queues the charges of concurrent calls and applies them together
+in ONE transaction, in one round trip to the database's writer thread
+(:class:`~jditem.server.store.writer.SyncWriter`, a synchronous connection whose
+transactions start with ``BEGIN IMMEDIATE``). A charge may also count its call against
+the token's daily quota (SPEC §2.4 step 5) in the same transaction, so an admitted,
+charged call costs a share of one transaction, not several.
+
+Within a batch (:func:`apply_batch`): the batch reads the spend, budget, balance and
+quota counts of the tokens and accounts involved, decides each charge *in arrival
+order* exactly as one-by-one conditional updates would, then writes one conditional
+``UPDATE`` per token, per account and per quota counter (each still guarded:
+``spent + :amount <= budget``, ``balance >= :amount``, ``count + :n <= quota``) and the
+ledger rows. The transaction holds SQLite's write lock from its ``BEGIN``, so the reads
+cannot change under it; if a guard ever matches no row anyway, the batch is rolled
+back and applied again one request at a time (:func:`apply_each`, the reference
+semantics). Either way: no overspend, balance never negative, Σ ledger = balance change
+= Σ token spend, and a rejected charge consumes nothing (no quota, budget or balance).
+
+On other databases each charge is one async transaction
+(:func:`jditem.server.accounts.charging.charge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Connection, Engine, insert, or_, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 
+from jditem.server.accounts import quota as quota_counts
 from jditem.server.accounts.charging import ChargeResult, charge
-from jditem.server.store import sqlite
 from jditem.server.store.db import Database
-from jditem.server.store.tables import Account, ApiToken, LedgerEntry
+from jditem.server.store.tables import Account, ApiToken, LedgerEntry, QuotaCounter
+from jditem.server.store.writer import Prepared
 
 #: Most charges applied in one transaction.
 MAX_BATCH = 256
@@ -32,7 +62,12 @@ STOP_TIMEOUT = 10.0
 
 @dataclass(frozen=True, slots=True)
 class ChargeRequest:
-    """One call to charge."""
+    """One call to charge (``price`` > 0).
+
+    With ``quota`` and ``day`` set, the call is also counted for ``(token_id, day)``
+    in the same transaction, unless ``quota`` calls were already counted that day
+    (then :attr:`ChargeResult.QUOTA_EXCEEDED`, and nothing is charged or counted).
+    """
 
     account_id: int
     token_id: int
@@ -40,65 +75,201 @@ class ChargeRequest:
     request_id: str
     item_id: str
     now: datetime
+    quota: int | None = None
+    day: str | None = None
+
+
+class StalePlanError(Exception):
+    """A guarded batch update matched no row: the batch is applied one by one instead."""
+
+
+# Core statements, compiled once and run on the writer's DBAPI cursor (see Prepared).
+_T = cast(Table, ApiToken.__table__)
+_A = cast(Table, Account.__table__)
+_Q = cast(Table, QuotaCounter.__table__)
+_L = cast(Table, LedgerEntry.__table__)
+_T_ID = bindparam("t_id", type_=Integer())
+_A_ID = bindparam("a_id", type_=Integer())
+_AMOUNT = bindparam("amount", type_=BigInteger())
+_N = bindparam("n", type_=Integer())
+_COUNT_KEY = (_Q.c.token_id == _T_ID, _Q.c.day == bindparam("q_day", type_=String()))
+
+_SELECT_TOKEN = Prepared(select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID))
+_SELECT_BALANCE = Prepared(select(_A.c.balance).where(_A.c.id == _A_ID))
+_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY))
+_SPEND = Prepared(
+    update(_T)
+    .where(_T.c.id == _T_ID, or_(_T.c.budget.is_(None), _T.c.spent + _AMOUNT <= _T.c.budget))
+    .values(spent=_T.c.spent + _AMOUNT, last_used_at=bindparam("at", type_=DateTime(True)))
+)
+_UNSPEND = Prepared(update(_T).where(_T.c.id == _T_ID).values(spent=_T.c.spent - _AMOUNT))
+_PAY = Prepared(
+    update(_A)
+    .where(_A.c.id == _A_ID, _A.c.balance >= _AMOUNT)
+    .values(balance=_A.c.balance - _AMOUNT)
+)
+_COUNT = Prepared(
+    update(_Q)
+    .where(*_COUNT_KEY, _Q.c.count + _N <= bindparam("q_limit", type_=Integer()))
+    .values(count=_Q.c.count + _N)
+)
+_UNCOUNT = Prepared(update(_Q).where(*_COUNT_KEY, _Q.c.count >= _N).values(count=_Q.c.count - _N))
+_DROP_COUNT = Prepared(delete(_Q).where(*_COUNT_KEY, _Q.c.count == _N))
+_NEW_COUNT = Prepared(
+    insert(_Q).values(token_id=_T_ID, day=bindparam("q_day", type_=String()), count=_N)
+)
+_LEDGER_COLUMNS = (
+    "account_id",
+    "token_id",
+    "kind",
+    "amount",
+    "request_id",
+    "item_id",
+    "created_at",
+)
+_LEDGER = Prepared(insert(_L), column_keys=_LEDGER_COLUMNS)
+
+
+def _ledger_row(req: ChargeRequest) -> dict[str, object]:
+    return {
+        "account_id": req.account_id,
+        "token_id": req.token_id,
+        "kind": "charge",
+        "amount": -req.price,
+        "request_id": req.request_id,
+        "item_id": req.item_id,
+        "created_at": req.now,
+    }
+
+
+def _integrity_error(connection: Connection) -> type[Exception]:
+    error: type[Exception] = connection.dialect.loaded_dbapi.IntegrityError
+    return error
 
 
 def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
     """Apply ``batch`` inside the caller's transaction; one result per request, in order.
 
-    Per request: spend the token's budget (conditional), then the account balance
-    (conditional); if the balance fails, the token's spend is given back at once. The
-    ledger rows of the successful charges are inserted at the end.
+    Plans from one read of the rows involved, then writes one guarded update per token,
+    account and quota counter plus the ledger rows. Raises :class:`StalePlanError`
+    (the caller rolls back) if a guard matches no row.
     """
+    tokens: dict[int, tuple[int | None, int]] = {}
+    for token_id in {r.token_id for r in batch}:
+        for budget, spent in _SELECT_TOKEN.rows(connection, {"t_id": token_id}):
+            tokens[token_id] = (budget, spent)
+    balances: dict[int, int] = {}
+    for account_id in {r.account_id for r in batch}:
+        for (balance,) in _SELECT_BALANCE.rows(connection, {"a_id": account_id}):
+            balances[account_id] = balance
+    counts: dict[tuple[int, str], int] = {}
+    for token_id, day in {(r.token_id, r.day) for r in batch if r.quota is not None and r.day}:
+        for (count,) in _SELECT_COUNT.rows(connection, {"t_id": token_id, "q_day": day}):
+            counts[(token_id, day)] = count
+
+    spend: dict[int, int] = defaultdict(int)
+    last_used: dict[int, datetime] = {}
+    pay: dict[int, int] = defaultdict(int)
+    counted: dict[tuple[int, str], int] = {}
+    limits: dict[tuple[int, str], int] = {}
+    ledger: list[dict[str, object]] = []
     results: list[ChargeResult] = []
-    ledger_rows: list[dict[str, object]] = []
     for req in batch:
-        spent = connection.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.id == req.token_id,
-                or_(ApiToken.budget.is_(None), ApiToken.spent + req.price <= ApiToken.budget),
-            )
-            .values(spent=ApiToken.spent + req.price, last_used_at=req.now)
-        )
-        if spent.rowcount != 1:
+        key = (req.token_id, req.day) if req.quota is not None and req.day else None
+        if key is not None and counts.get(key, 0) + counted.get(key, 0) >= (req.quota or 0):
+            results.append(ChargeResult.QUOTA_EXCEEDED)
+            continue
+        token = tokens.get(req.token_id)
+        if token is None or (
+            token[0] is not None and token[1] + spend[req.token_id] + req.price > token[0]
+        ):
             results.append(ChargeResult.BUDGET_EXHAUSTED)
             continue
-        paid = connection.execute(
-            update(Account)
-            .where(Account.id == req.account_id, Account.balance >= req.price)
-            .values(balance=Account.balance - req.price)
-        )
-        if paid.rowcount != 1:
-            connection.execute(
-                update(ApiToken)
-                .where(ApiToken.id == req.token_id)
-                .values(spent=ApiToken.spent - req.price)
-            )
+        balance = balances.get(req.account_id)
+        if balance is None or balance - pay[req.account_id] < req.price:
             results.append(ChargeResult.INSUFFICIENT_BALANCE)
             continue
-        ledger_rows.append(
-            {
-                "account_id": req.account_id,
-                "token_id": req.token_id,
-                "kind": "charge",
-                "amount": -req.price,
-                "request_id": req.request_id,
-                "item_id": req.item_id,
-                "created_at": req.now,
-            }
-        )
+        spend[req.token_id] += req.price
+        last_used[req.token_id] = max(req.now, last_used.get(req.token_id, req.now))
+        pay[req.account_id] += req.price
+        if key is not None:
+            counted[key] = counted.get(key, 0) + 1
+            limits[key] = max(limits.get(key, 0), req.quota or 0)
+        ledger.append(_ledger_row(req))
         results.append(ChargeResult.CHARGED)
-    if ledger_rows:
-        connection.execute(insert(LedgerEntry), ledger_rows)
+
+    for token_id, at in last_used.items():
+        params = {"t_id": token_id, "amount": spend[token_id], "at": at}
+        if _SPEND.rowcount(connection, params) != 1:
+            raise StalePlanError(f"token {token_id} changed while its charges were planned")
+    for account_id, amount in pay.items():
+        if _PAY.rowcount(connection, {"a_id": account_id, "amount": amount}) != 1:
+            raise StalePlanError(f"account {account_id} changed while its charges were planned")
+    for (token_id, day), n in counted.items():
+        params = {"t_id": token_id, "q_day": day, "n": n, "q_limit": limits[(token_id, day)]}
+        if (token_id, day) not in counts:
+            try:
+                _NEW_COUNT.rowcount(connection, params)
+            except _integrity_error(connection) as exc:
+                raise StalePlanError(f"quota of token {token_id} appeared meanwhile") from exc
+        elif _COUNT.rowcount(connection, params) != 1:
+            raise StalePlanError(f"quota of token {token_id} changed while it was planned")
+    if ledger:
+        _LEDGER.executemany(connection, ledger)
     return results
 
 
-_Item = tuple["ChargeRequest", "asyncio.Future[ChargeResult]"]
+def _count_one(connection: Connection, req: ChargeRequest) -> Prepared | None:
+    """Count ``req`` against its daily quota unless full (one-by-one path).
+
+    Returns the statement that takes the count back (None when the quota is full).
+    """
+    params = {"t_id": req.token_id, "q_day": req.day, "n": 1, "q_limit": req.quota}
+    if _COUNT.rowcount(connection, params) == 1:
+        return _UNCOUNT
+    if _SELECT_COUNT.rows(connection, params) or (req.quota or 0) < 1:
+        return None
+    _NEW_COUNT.rowcount(connection, params)
+    return _DROP_COUNT
 
 
-def _apply_in_thread(engine: Engine, batch: list[ChargeRequest]) -> list[ChargeResult]:
-    with engine.begin() as connection:
-        return apply_batch(connection, batch)
+def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
+    """Apply ``batch`` one request at a time inside the caller's transaction.
+
+    Per request: count the quota (conditional), spend the token's budget (conditional),
+    then the account balance (conditional); whatever a later step refuses is given back
+    at once. The reference semantics that :func:`apply_batch` reproduces in bulk.
+    """
+    results: list[ChargeResult] = []
+    ledger: list[dict[str, object]] = []
+    for req in batch:
+        uncount: Prepared | None = None
+        if req.quota is not None and req.day:
+            uncount = _count_one(connection, req)
+            if uncount is None:
+                results.append(ChargeResult.QUOTA_EXCEEDED)
+                continue
+        counted = {"t_id": req.token_id, "q_day": req.day, "n": 1}
+        spend = {"t_id": req.token_id, "amount": req.price, "at": req.now}
+        if _SPEND.rowcount(connection, spend) != 1:
+            if uncount is not None:
+                uncount.rowcount(connection, counted)
+            results.append(ChargeResult.BUDGET_EXHAUSTED)
+            continue
+        if _PAY.rowcount(connection, {"a_id": req.account_id, "amount": req.price}) != 1:
+            _UNSPEND.rowcount(connection, spend)
+            if uncount is not None:
+                uncount.rowcount(connection, counted)
+            results.append(ChargeResult.INSUFFICIENT_BALANCE)
+            continue
+        ledger.append(_ledger_row(req))
+        results.append(ChargeResult.CHARGED)
+    if ledger:
+        _LEDGER.executemany(connection, ledger)
+    return results
+
+
+_Item = tuple[ChargeRequest, "asyncio.Future[ChargeResult]"]
 
 
 class _RollBack(Exception):
@@ -107,32 +278,39 @@ class _RollBack(Exception):
         self.result = result
 
 
-#: Put on the queue by stop(): the runner applies what precedes it, then exits.
-_STOP = None
-
-
 class ChargeBatcher:
-    """Queues charges and applies them in batches (see the module docstring)."""
+    """Queues charges and applies them in batches (see the module docstring).
 
-    def __init__(self, db: Database, url: str) -> None:
+    ``url`` is accepted for compatibility and not used: batching is on when ``db`` has
+    a writer (file-backed SQLite) and :meth:`start` was called.
+    """
+
+    def __init__(self, db: Database, url: str | None = None) -> None:
+        del url
         self._db = db
-        sync = sqlite.sync_url(url)
-        self._engine: Engine | None = sqlite.create_sync_engine(sync) if sync else None
-        self._executor: ThreadPoolExecutor | None = None
-        self._queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self._pending: list[_Item] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
         self._runner: asyncio.Task[None] | None = None
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
-        """Charge one call; waits for the batch it joins to commit."""
-        if self._engine is None or self._runner is None:
+        """Charge one call; waits until the batch it joins has committed."""
+        if self._runner is None:
             return await self._charge_alone(request)
         future: asyncio.Future[ChargeResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((request, future))
+        self._pending.append((request, future))
+        self._wake.set()
         return await future
 
     async def _charge_alone(self, request: ChargeRequest) -> ChargeResult:
         try:
             async with self._db.writing() as session:
+                if request.quota is not None and request.day is not None:
+                    counted = await quota_counts.try_consume(
+                        session, request.token_id, request.day, request.quota
+                    )
+                    if not counted:
+                        raise _RollBack(ChargeResult.QUOTA_EXCEEDED)
                 result = await charge(
                     session,
                     account_id=request.account_id,
@@ -149,55 +327,43 @@ class ChargeBatcher:
         return result
 
     def start(self) -> None:
-        """Start the batching task (SQLite only; other databases charge one by one)."""
-        if self._engine is not None and self._runner is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jditem-charge")
+        """Start the batching task (file-backed SQLite only; else charges go one by one)."""
+        if self._db.writer is not None and self._runner is None:
+            self._stopping = False
             self._runner = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Apply what is queued (bounded wait), then stop the task, thread and engine."""
+        """Apply what is queued (bounded wait), then stop the task."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await self._queue.put(_STOP)
-            with contextlib.suppress(TimeoutError):  # wait_for cancels the runner then
-                await asyncio.wait_for(runner, STOP_TIMEOUT)
-            while not self._queue.empty():  # charges still queued never ran
-                item = self._queue.get_nowait()
-                if item is not None and not item[1].done():
-                    item[1].set_exception(RuntimeError("the server is shutting down; retry"))
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-        if self._engine is not None:
-            self._engine.dispose()
+        if runner is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):  # wait_for cancels the runner then
+            await asyncio.wait_for(runner, STOP_TIMEOUT)
+        left, self._pending = self._pending, []
+        for _, future in left:  # charges still queued never ran
+            if not future.done():
+                future.set_exception(RuntimeError("the server is shutting down; retry"))
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while not self._queue.empty() and len(batch) < MAX_BATCH:
-                item = self._queue.get_nowait()
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            await self._apply(batch)
-            if stop:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[:MAX_BATCH]
+                del self._pending[:MAX_BATCH]
+                await self._apply(batch)
+            if self._stopping:
                 return
 
     async def _apply(self, batch: list[_Item]) -> None:
-        engine, executor = self._engine, self._executor
-        assert engine is not None
-        assert executor is not None
-        loop = asyncio.get_running_loop()
+        requests = [req for req, _ in batch]
         try:
-            async with self._db.write_lock:
-                results = await loop.run_in_executor(
-                    executor, _apply_in_thread, engine, [req for req, _ in batch]
-                )
+            try:
+                results = await self._db.write_batch(apply_batch, requests)
+            except StalePlanError:
+                results = await self._db.write_batch(apply_each, requests)
         except Exception as exc:  # the whole batch rolled back: nobody was charged
             for _, future in batch:
                 if not future.done():

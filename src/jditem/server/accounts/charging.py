@@ -23,6 +23,8 @@ class ChargeResult(enum.Enum):
     CHARGED = "charged"
     BUDGET_EXHAUSTED = "budget_exhausted"  # 602
     INSUFFICIENT_BALANCE = "insufficient_balance"  # 601
+    #: Only when the charge also counts the call against the daily quota (303).
+    QUOTA_EXCEEDED = "quota_exceeded"
 
 
 async def charge(

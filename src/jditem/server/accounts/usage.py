@@ -4,7 +4,9 @@
 batches (one transaction per flush: the ``call_records`` rows plus the
 ``usage_hourly`` increments), every ``flush_seconds`` or when ``batch_size`` rows are
 waiting, and once more at shutdown. A call therefore costs an in-memory append, not a
-database write.
+database write. On file-backed SQLite a flush runs in the database's writer thread
+(:func:`write_calls`, one driver ``executemany``); the batches stay small (default 200
+rows) because the charges of concurrent calls queue behind a flush.
 
 :class:`HealthWindow` counts successes (code 0) and failures (301, 500) per second in
 memory over the last ``window_seconds`` (SPEC §2.7). In-memory because the health
@@ -23,12 +25,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, Table, bindparam, insert, update
 
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import CallRecord, UsageHourly
+from jditem.server.store.writer import Prepared
 
 log = logging.getLogger("jditem.server.usage")
 
@@ -58,7 +62,7 @@ class CallRow:
 class CallRecorder:
     """Buffers call rows and flushes them (with hourly rollups) in batches."""
 
-    def __init__(self, db: Database, *, flush_seconds: float = 0.5, batch_size: int = 500) -> None:
+    def __init__(self, db: Database, *, flush_seconds: float = 0.5, batch_size: int = 200) -> None:
         self._db = db
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
@@ -120,31 +124,12 @@ class CallRecorder:
             return len(rows)
 
     async def _write(self, rows: list[CallRow]) -> None:
-        rollup: dict[tuple[datetime, int, int], list[int]] = defaultdict(lambda: [0, 0])
-        for row in rows:
-            hour = row.created_at.replace(minute=0, second=0, microsecond=0)
-            entry = rollup[(hour, row.token_id or 0, row.code)]
-            entry[0] += 1
-            entry[1] += row.charged
+        rollup = _rollup(rows)
+        if self._db.writer is not None:  # file-backed SQLite: the writer thread, Core
+            await self._db.write_batch(write_calls, rows, rollup)
+            return
         async with self._db.writing() as session:
-            await session.execute(
-                insert(CallRecord),
-                [
-                    {
-                        "request_id": r.request_id,
-                        "token_id": r.token_id,
-                        "account_id": r.account_id,
-                        "endpoint": r.endpoint,
-                        "item_id": r.item_id,
-                        "code": r.code,
-                        "charged": r.charged,
-                        "task_id": r.task_id,
-                        "latency_ms": r.latency_ms,
-                        "created_at": r.created_at,
-                    }
-                    for r in rows
-                ],
-            )
+            await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
             for (hour, token_id, code), (calls, spend) in rollup.items():
                 result = await session.execute(
                     update(UsageHourly)
@@ -161,6 +146,88 @@ class CallRecorder:
                             hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
                         )
                     )
+
+
+Rollup = dict[tuple[datetime, int, int], list[int]]
+
+
+def _rollup(rows: list[CallRow]) -> Rollup:
+    """Calls and spend per (UTC hour, token id or 0, code)."""
+    rollup: Rollup = defaultdict(lambda: [0, 0])
+    for row in rows:
+        hour = row.created_at.replace(minute=0, second=0, microsecond=0)
+        entry = rollup[(hour, row.token_id or 0, row.code)]
+        entry[0] += 1
+        entry[1] += row.charged
+    return rollup
+
+
+def _call_row(r: CallRow) -> dict[str, object]:
+    return {
+        "request_id": r.request_id,
+        "token_id": r.token_id,
+        "account_id": r.account_id,
+        "endpoint": r.endpoint,
+        "item_id": r.item_id,
+        "code": r.code,
+        "charged": r.charged,
+        "task_id": r.task_id,
+        "latency_ms": r.latency_ms,
+        "created_at": r.created_at,
+    }
+
+
+# Core statements, compiled once and run on the writer's DBAPI cursor (see Prepared).
+_U = cast(Table, UsageHourly.__table__)
+_CALL_COLUMNS = (
+    "request_id",
+    "token_id",
+    "account_id",
+    "endpoint",
+    "item_id",
+    "code",
+    "charged",
+    "task_id",
+    "latency_ms",
+    "created_at",
+)
+_INSERT_CALLS = Prepared(insert(cast(Table, CallRecord.__table__)), column_keys=_CALL_COLUMNS)
+_BUMP_USAGE = Prepared(
+    update(_U)
+    .where(
+        _U.c.hour == bindparam("hour", type_=DateTime(True)),
+        _U.c.token_id == bindparam("token", type_=Integer()),
+        _U.c.code == bindparam("code_", type_=Integer()),
+    )
+    .values(
+        calls=_U.c.calls + bindparam("n_calls", type_=BigInteger()),
+        spend=_U.c.spend + bindparam("n_spend", type_=BigInteger()),
+    )
+)
+_INSERT_USAGE = Prepared(
+    insert(_U).values(
+        hour=bindparam("hour", type_=DateTime(True)),
+        token_id=bindparam("token", type_=Integer()),
+        code=bindparam("code_", type_=Integer()),
+        calls=bindparam("n_calls", type_=BigInteger()),
+        spend=bindparam("n_spend", type_=BigInteger()),
+    )
+)
+
+
+def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> None:
+    """Insert ``rows`` and add ``rollup`` to ``usage_hourly`` (inside the caller's transaction)."""
+    _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
+    for (hour, token_id, code), (calls, spend) in rollup.items():
+        params = {
+            "hour": hour,
+            "token": token_id,
+            "code_": code,
+            "n_calls": calls,
+            "n_spend": spend,
+        }
+        if _BUMP_USAGE.rowcount(connection, params) == 0:
+            _INSERT_USAGE.rowcount(connection, params)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jditem.server.context import ServerContext
 
 
-def get_ctx(request: Request) -> ServerContext:
+async def get_ctx(request: Request) -> ServerContext:
     """The running app's :class:`ServerContext`."""
     ctx: ServerContext = request.app.state.ctx
     return ctx

@@ -10,7 +10,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,22 +22,39 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jditem.protocol.codes import Code
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock, iso_local
-from jditem.server.tasks.ids import new_ulid
 
 log = logging.getLogger("jditem.server")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+JSON_MEDIA_TYPE = "application/json"
+
+
+#: Maps each RFC 4648 base-32 digit to Crockford's digit of the same value.
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+_MILLIS_MASK = (1 << 48) - 1
 
 
 def new_request_id() -> str:
-    """A new unique, time-sortable request id (26 Crockford base-32 characters)."""
-    return new_ulid()
+    """A new unique, time-sortable request id (26 Crockford base-32 characters).
+
+    The ULID layout of :func:`jditem.server.tasks.ids.new_ulid` (48 bits of
+    milliseconds, 80 random bits), built with one ``b32encode`` instead of a digit
+    loop, and with the random bits from :mod:`random` (seeded from the OS, re-seeded
+    in forked children) instead of ``secrets``: a request id is a correlation id, not a
+    secret, and this runs on every request.
+    """
+    millis = (time.time_ns() // 1_000_000) & _MILLIS_MASK
+    value = (millis << 80) | random.getrandbits(80)
+    # 20 bytes = 32 base-32 digits; the last 26 are the 128-bit value, left-padded.
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
 
 
 class RequestIdMiddleware:
@@ -111,6 +132,38 @@ def http_status_for(code: int, settings: Settings, status_code: int | None = Non
     return known.http_status if known is not None else 500
 
 
+def _json(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's ``JSONResponse`` renders it."""
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def envelope_bytes(
+    code: int, message: str, data_json: bytes, *, request_id: str, record_time: str
+) -> bytes:
+    """The envelope as JSON bytes around ``data_json`` (``data`` already serialized).
+
+    The same bytes as rendering :func:`envelope_body` with ``JSONResponse``, without
+    walking a cached payload again on every call.
+    """
+    return b"".join(
+        (
+            b'{"code":',
+            str(int(code)).encode(),
+            b',"message":',
+            _json(message),
+            b',"data":',
+            data_json,
+            b',"recordTime":',
+            _json(record_time),
+            b',"requestId":',
+            _json(request_id),
+            b"}",
+        )
+    )
+
+
 def envelope_response(
     settings: Settings,
     clock: Clock,
@@ -121,20 +174,28 @@ def envelope_response(
     data: Any = None,
     headers: Mapping[str, str] | None = None,
     status_code: int | None = None,
-) -> JSONResponse:
-    """An envelope response with the status of the configured mode and ``X-Request-Id``."""
+    data_json: bytes | None = None,
+) -> Response:
+    """An envelope response with the status of the configured mode and ``X-Request-Id``.
+
+    ``data_json`` is ``data`` already serialized (a cached payload); it wins over ``data``.
+    """
     known = Code.lookup(code)
     text = (
         message
         if message is not None
         else (known.default_message if known is not None else "error")
     )
-    body = envelope_body(
-        code, text, data, request_id=request_id, record_time=iso_local(clock(), settings.timezone)
+    content = envelope_bytes(
+        code,
+        text,
+        data_json if data_json is not None else _json(data),
+        request_id=request_id,
+        record_time=iso_local(clock(), settings.timezone),
     )
     all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
     status = http_status_for(code, settings, status_code)
-    return JSONResponse(body, status_code=status, headers=all_headers)
+    return Response(content, status_code=status, headers=all_headers, media_type=JSON_MEDIA_TYPE)
 
 
 def _context_parts(request: Request) -> tuple[Settings, Clock]:

@@ -1,18 +1,21 @@
 """Async engine, session factory and migrations at start.
 
 ``Database`` bundles what the request path needs from the store: the engine, the
-session factory, and an in-process write lock. SQLite allows one writer at a time;
-taking the lock before a short write transaction keeps the writers of this process
-from contending inside SQLite (whose busy handler sleeps in millisecond steps).
+session factory, an in-process write lock and, on file-backed SQLite, the
+:class:`~jditem.server.store.writer.SyncWriter` used by the group commits of the hot
+path. SQLite allows one writer at a time; taking the lock before a short write
+transaction keeps the writers of this process from contending inside SQLite (whose
+busy handler sleeps in millisecond steps).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +28,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from jditem.server.store import sqlite
+from jditem.server.store.writer import SyncWriter
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -66,17 +72,35 @@ async def migrate(engine: AsyncEngine, revision: str = HEAD_REVISION) -> None:
 
 @dataclass
 class Database:
-    """The engine, its session factory and the in-process write lock."""
+    """The engine, its session factory, the in-process write lock and the sync writer."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: File-backed SQLite only: the writer thread of the group commits (else None).
+    writer: SyncWriter | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
         """A database for ``url`` (nothing is connected until first use)."""
         engine = create_engine(url)
-        return cls(engine=engine, sessionmaker=create_sessionmaker(engine))
+        return cls(
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            writer=SyncWriter.for_url(url),
+        )
+
+    async def write_batch(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` in one transaction in the writer thread, holding the
+        write lock. Only when :attr:`writer` is set (file-backed SQLite)."""
+        writer = self.writer
+        if writer is None:
+            raise RuntimeError(
+                "write_batch needs a file-backed SQLite database (no writer thread here); "
+                "use Database.writing() instead"
+            )
+        async with self.write_lock:
+            return await writer.run(fn, *args)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
@@ -95,5 +119,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop the writer thread)."""
+        if self.writer is not None:
+            self.writer.close()
         await self.engine.dispose()

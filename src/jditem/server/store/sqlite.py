@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -69,8 +69,26 @@ def sync_url(url: str) -> str | None:
     return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
 
 
+def _on_connect_immediate(dbapi_connection: Any, record: Any) -> None:
+    _on_connect(dbapi_connection, record)
+    # Let SQLAlchemy, not pysqlite, emit BEGIN (pysqlite's legacy mode begins lazily,
+    # before the first INSERT/UPDATE only, so a SELECT would run outside the transaction).
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_sync_engine(url: str) -> Engine:
-    """A synchronous engine on the same SQLite file, with the same connection pragmas."""
+    """A synchronous engine on the same SQLite file, with the same connection pragmas.
+
+    Its transactions start with ``BEGIN IMMEDIATE``: the write lock is taken at BEGIN,
+    so what a transaction reads cannot change under it before it writes (the group
+    commits of :mod:`jditem.server.store.writer` plan from such reads). This is
+    SQLAlchemy's documented recipe for pysqlite transactions.
+    """
     engine = sa_create_engine(url)
-    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "connect", _on_connect_immediate)
+    event.listen(engine, "begin", _begin_immediate)
     return engine

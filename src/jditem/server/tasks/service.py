@@ -12,6 +12,11 @@ not 100, and nobody polls per waiter. The watch re-reads on its own every
 ``recheck_seconds`` as a backstop against a lost notification (e.g. a task finished by
 another process while this one uses the in-process notifier); it is cancelled when its
 last waiter leaves.
+
+Fresh results read from the table (by ``resolve``, or by a watch when this process's
+task finished) are also kept in memory (:class:`~jditem.server.tasks.cache.FreshResults`,
+each entry with its row's own expiry, checked against the injected clock), so the
+cached-item hot path reads no database at all: :meth:`TaskService.fresh_result`.
 """
 
 from __future__ import annotations
@@ -101,6 +106,7 @@ class TaskService:
         *,
         recheck_seconds: float = RECHECK_SECONDS,
         write_lock: asyncio.Lock | None = None,
+        fresh_results: int = cache.FRESH_RESULTS_MAX,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._lock = write_lock
@@ -109,6 +115,7 @@ class TaskService:
         self._clock = clock
         self._recheck = recheck_seconds
         self._watches: dict[str, _Watch] = {}
+        self._fresh = cache.FreshResults(fresh_results)
 
     # ------------------------------------------------------------------ public API
 
@@ -119,8 +126,10 @@ class TaskService:
         ``wait_seconds``. ``item_id`` must already be valid (admission step 3)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, wait_seconds)
-        async with self._sessionmaker() as session:
-            cached = await cache.read_fresh(session, item_id, now_utc(self._clock))
+        known = self.fresh_result(item_id)
+        if known is not None:
+            return self._cached_outcome(known)
+        cached = await self._read_fresh(item_id)
         if cached is not None:
             return self._cached_outcome(cached)
         view, hit = await self._ensure_task(item_id, job_id, use_cache=True)
@@ -135,13 +144,26 @@ class TaskService:
         The id is the active task's (attached), the task that produced a fresh cached
         result, or a newly created task's.
         """
-        async with self._sessionmaker() as session:
-            cached = await cache.read_fresh(session, item_id, now_utc(self._clock))
+        cached = self.fresh_result(item_id) or await self._read_fresh(item_id)
         if cached is not None and cached.task_id:
             return cached.task_id
         view, _ = await self._ensure_task(item_id, job_id, use_cache=False)
         assert view is not None
         return view.id
+
+    def fresh_result(self, item_id: str) -> cache.FreshResult | None:
+        """The in-memory fresh result of ``item_id`` (no database read), or None.
+
+        A miss says nothing: the table may still hold a fresh row (``resolve`` reads it
+        and keeps a copy).
+        """
+        return self._fresh.get(item_id, now_utc(self._clock))
+
+    async def _read_fresh(self, item_id: str) -> cache.FreshResult | None:
+        now = now_utc(self._clock)
+        async with self._sessionmaker() as session:
+            row = await cache.read_fresh(session, item_id, now)
+        return self._fresh.remember(row, now) if row is not None else None
 
     async def get_task(self, task_id: str) -> TaskView | None:
         """A snapshot of task ``task_id``, or None when there is no such task."""
@@ -169,7 +191,8 @@ class TaskService:
                 # in between committed its result together with its final status.
                 now = now_utc(self._clock)
                 if use_cache:
-                    cached = await cache.read_fresh(session, item_id, now)
+                    row = await cache.read_fresh(session, item_id, now)
+                    cached = self._fresh.remember(row, now) if row is not None else None
                     if cached is not None:
                         return None, self._cached_outcome(cached)
             view = TaskView(
@@ -292,19 +315,16 @@ class TaskService:
                     error=f"task {view.id} succeeded but its result is no longer stored; "
                     "call again",
                 )
+            self._fresh.remember(result, now_utc(self._clock))
             ready = Outcome(kind="ready", payload=result.payload, task_id=view.id, status=status)
             return view, ready
 
     @staticmethod
-    def _cached_outcome(cached: CachedResult) -> Outcome:
+    def _cached_outcome(cached: cache.FreshResult) -> Outcome:
         if cached.status == "ok":
             return Outcome(
                 kind="ready", payload=cached.payload, task_id=cached.task_id, from_cache=True
             )
-        reason = (cached.payload or {}).get("reason")
         return Outcome(
-            kind="not_supported",
-            task_id=cached.task_id,
-            error=str(reason) if reason else "item not supported",
-            from_cache=True,
+            kind="not_supported", task_id=cached.task_id, error=cached.reason, from_cache=True
         )

@@ -1,0 +1,235 @@
+"""Group commit of charges (with daily-quota counts) on a real SQLite database.
+
+``apply_batch`` plans a whole batch from one read and writes one guarded update per
+row; ``apply_each`` is the one-request-at-a-time reference. Random batches must give
+the same answers and the same final state with both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, text
+
+from jditem.server.accounts import batcher as batcher_module
+from jditem.server.accounts import service
+from jditem.server.accounts.batcher import (
+    ChargeBatcher,
+    ChargeRequest,
+    StalePlanError,
+    apply_batch,
+    apply_each,
+)
+from jditem.server.accounts.charging import ChargeResult
+from jditem.server.store import sqlite
+from jditem.server.store.db import Database, migrate
+
+NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+DAY = "2026-11-28"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+    await migrate(database.engine)
+    async with database.sessionmaker() as session:
+        await service.create_account(session, "a1", 0)
+        await service.create_account(session, "a2", 0)
+        for account in ("a1", "a1", "a2"):
+            await service.create_token(session, account)
+    yield database
+    await database.dispose()
+
+
+def _state(conn: Connection) -> dict[str, Any]:
+    return {
+        "balances": conn.execute(text("SELECT id, balance FROM accounts ORDER BY id")).all(),
+        "spent": conn.execute(text("SELECT id, spent FROM tokens ORDER BY id")).all(),
+        "quota": conn.execute(
+            text("SELECT token_id, day, count FROM quota_counters ORDER BY token_id, day")
+        ).all(),
+        "ledger": conn.execute(
+            text(
+                "SELECT request_id, account_id, token_id, amount FROM ledger "
+                "WHERE kind = 'charge' ORDER BY request_id"
+            )
+        ).all(),
+    }
+
+
+def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
+    """Random balances, budgets, spend and quota counts, and a random batch."""
+    conn.execute(text("DELETE FROM quota_counters"))
+    for account_id in (1, 2):
+        conn.execute(
+            text("UPDATE accounts SET balance = :b WHERE id = :i"),
+            {"b": rng.choice([0, 99, 100, 350, 1000, 5000]), "i": account_id},
+        )
+    for token_id in (1, 2, 3):
+        conn.execute(
+            text("UPDATE tokens SET budget = :b, spent = :s WHERE id = :i"),
+            {
+                "b": rng.choice([None, 0, 150, 400, 2000]),
+                "s": rng.choice([0, 100, 300]),  # may exceed a small budget
+                "i": token_id,
+            },
+        )
+        if rng.random() < 0.5:
+            conn.execute(
+                text("INSERT INTO quota_counters (token_id, day, count) VALUES (:t, :d, :c)"),
+                {"t": token_id, "d": DAY, "c": rng.randint(0, 4)},
+            )
+    batch = []
+    for n in range(rng.randint(1, 40)):
+        token_id = rng.choice([1, 2, 3])
+        counted = rng.random() < 0.6
+        batch.append(
+            ChargeRequest(
+                account_id=1 if token_id < 3 else 2,
+                token_id=token_id,
+                price=rng.choice([50, 100, 100, 250]),
+                request_id=f"r{n:03d}",
+                item_id="1",
+                now=NOW,
+                quota=rng.randint(0, 6) if counted else None,
+                day=DAY if counted else None,
+            )
+        )
+    return batch
+
+
+def _run(
+    conn: Connection,
+    apply: Callable[[Connection, list[ChargeRequest]], list[ChargeResult]],
+    setup: Callable[[Connection], list[ChargeRequest]],
+) -> tuple[list[ChargeResult], dict[str, Any], dict[str, Any]]:
+    transaction = conn.begin()
+    try:
+        batch = setup(conn)
+        before = _state(conn)
+        results = apply(conn, batch)
+        return results, before, _state(conn)
+    finally:
+        transaction.rollback()
+
+
+async def test_batch_plan_matches_one_by_one(db: Database) -> None:
+    engine = sqlite.create_sync_engine(str(sqlite.sync_url(str(db.engine.url))))
+    outcomes: set[ChargeResult] = set()
+    try:
+        with engine.connect() as conn:
+            for seed in range(60):
+                planned, before, after_plan = _run(
+                    conn, apply_batch, lambda c, s=seed: _scenario(random.Random(s), c)
+                )
+                reference, _, after_each = _run(
+                    conn, apply_each, lambda c, s=seed: _scenario(random.Random(s), c)
+                )
+                assert planned == reference, seed
+                assert after_plan == after_each, seed
+                outcomes.update(planned)
+                # Σ ledger = balance change = Σ spend change; nobody below zero.
+                charged = -sum(row[3] for row in after_plan["ledger"])
+                paid = sum(b for _, b in before["balances"]) - sum(
+                    b for _, b in after_plan["balances"]
+                )
+                spent = sum(s for _, s in after_plan["spent"]) - sum(s for _, s in before["spent"])
+                assert charged == paid == spent, seed
+                assert all(b >= 0 for _, b in after_plan["balances"]), seed
+                assert len(after_plan["ledger"]) == planned.count(ChargeResult.CHARGED)
+    finally:
+        engine.dispose()
+    assert outcomes == set(ChargeResult)  # every kind of answer was exercised
+
+
+async def _setup_token(db: Database, *, balance: int, budget: int | None) -> tuple[int, int]:
+    async with db.sessionmaker() as session:
+        account = await service.create_account(session, "q", balance)
+        token, _ = await service.create_token(session, "q", budget_units=budget)
+    return account.id, token.id
+
+
+async def _quota_and_money(db: Database, token_id: int) -> tuple[int, int, int, int]:
+    async with db.sessionmaker() as session:
+        count = await session.scalar(
+            text("SELECT COALESCE(SUM(count), 0) FROM quota_counters WHERE token_id = :t"),
+            {"t": token_id},
+        )
+        spent = await session.scalar(
+            text("SELECT spent FROM tokens WHERE id = :t"), {"t": token_id}
+        )
+        charges = await session.scalar(
+            text("SELECT COUNT(*) FROM ledger WHERE token_id = :t AND kind = 'charge'"),
+            {"t": token_id},
+        )
+        balance = await session.scalar(
+            text(
+                "SELECT a.balance FROM accounts a JOIN tokens t ON t.account_id = a.id "
+                "WHERE t.id = :t"
+            ),
+            {"t": token_id},
+        )
+    return int(count or 0), int(spent or 0), int(charges or 0), int(balance or 0)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_quota_is_counted_with_the_charge(db: Database, batched: bool) -> None:
+    account_id, token_id = await _setup_token(db, balance=10_000, budget=None)
+    charger = ChargeBatcher(db)
+    if batched:
+        charger.start()
+    requests = [
+        ChargeRequest(account_id, token_id, 100, f"q{i}", "1", NOW, quota=3, day=DAY)
+        for i in range(5)
+    ]
+    results = await asyncio.gather(*(charger.charge(r) for r in requests))
+    await charger.stop()
+    assert sorted(r.value for r in results) == sorted(["charged"] * 3 + ["quota_exceeded"] * 2)
+    assert await _quota_and_money(db, token_id) == (3, 300, 3, 9_700)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_refused_charge_counts_no_quota(db: Database, batched: bool) -> None:
+    account_id, token_id = await _setup_token(db, balance=10_000, budget=200)
+    charger = ChargeBatcher(db)
+    if batched:
+        charger.start()
+    requests = [
+        ChargeRequest(account_id, token_id, 100, f"b{i}", "1", NOW, quota=10, day=DAY)
+        for i in range(5)
+    ]
+    results = await asyncio.gather(*(charger.charge(r) for r in requests))
+    await charger.stop()
+    assert results.count(ChargeResult.CHARGED) == 2
+    assert results.count(ChargeResult.BUDGET_EXHAUSTED) == 3
+    assert await _quota_and_money(db, token_id) == (2, 200, 2, 9_800)
+
+
+async def test_a_stale_plan_is_applied_one_by_one(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a guarded batch update ever matches no row, the batch is rolled back and
+    applied again request by request — same answers, nothing charged twice."""
+    account_id, token_id = await _setup_token(db, balance=250, budget=None)
+    calls = {"planned": 0}
+
+    def stale(conn: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
+        calls["planned"] += 1
+        apply_batch(conn, batch)  # writes, then the rollback must undo them
+        raise StalePlanError("simulated")
+
+    monkeypatch.setattr(batcher_module, "apply_batch", stale)
+    charger = ChargeBatcher(db)
+    charger.start()
+    requests = [ChargeRequest(account_id, token_id, 100, f"s{i}", "1", NOW) for i in range(3)]
+    results = await asyncio.gather(*(charger.charge(r) for r in requests))
+    await charger.stop()
+    assert calls["planned"] >= 1
+    assert sorted(r.value for r in results) == ["charged", "charged", "insufficient_balance"]
+    assert await _quota_and_money(db, token_id) == (0, 200, 2, 50)
