@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jditem.batch.inputs import parse_lines
+from jditem.batch.inputs import ItemLine, parse_lines
 from jditem.batch.journal import Journal, JournalError, journal_path
 
 
@@ -63,3 +63,24 @@ def test_iter_open_pages_safely_while_items_change(tmp_path: Path) -> None:
 def test_bad_job_names_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(JournalError, match="invalid job name"):
         journal_path(tmp_path, name)
+
+
+def test_idempotency_keys_are_stable_until_a_new_generation(tmp_path: Path) -> None:
+    path = tmp_path / "jobs" / "keys.sqlite"
+    with Journal(path) as journal:
+        journal.load([ItemLine(1, "100000000001"), ItemLine(2, "100000000002")])
+        uid = journal.job_uid
+        first = journal.idempotency_key("100000000001")
+        assert first == f"jditem-{uid}-0-100000000001"
+        journal.mark_failed("100000000002", code=301, error="x")
+    with Journal(path) as reopened:  # a rerun after a crash: the same keys
+        assert reopened.job_uid == uid
+        assert reopened.idempotency_key("100000000001") == first
+        assert reopened.new_generation(retry_failed=True) == 1  # only the failed item
+        assert reopened.idempotency_key("100000000001") == first
+        assert reopened.idempotency_key("100000000002") == f"jditem-{uid}-1-100000000002"
+        assert reopened.new_generation(refresh=True) == 1  # the open item
+        assert reopened.idempotency_key("100000000001") == f"jditem-{uid}-1-100000000001"
+        assert reopened.new_generation() == 0
+    with Journal(tmp_path / "jobs" / "other.sqlite") as other:
+        assert other.job_uid != uid

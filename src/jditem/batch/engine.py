@@ -11,6 +11,11 @@ before every HTTP call (first call, polls and retries alike) and
 * commits "in flight" to the journal, when there is one;
 
 while ``on_call`` records each answer (journal, counters) and adapts the rate.
+
+Every call for an item carries an ``Idempotency-Key``: the journal's
+(:meth:`Journal.idempotency_key`, stable across reruns of the job) or, without a
+journal, ``jditem-<run uid>-0-<item id>`` (stable within the run). A server that
+honours the header charges each key once; the vendor ignores it.
 Results are yielded as they complete; memory stays bounded by two small queues.
 
 Fatal answers (100, 303, 600, 601, 602, and an endpoint that serves no data or does
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import secrets
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -116,6 +122,13 @@ class BatchRun:
         self.calls_started = 0
         self.calls_after_fatal = 0
         self.fatal_seen = False
+        self.run_uid = secrets.token_hex(8)
+
+    def idempotency_key(self, item_id: str) -> str:
+        """The ``Idempotency-Key`` of every call for ``item_id`` in this run."""
+        if self.journal is not None:
+            return self.journal.idempotency_key(item_id)
+        return f"jditem-{self.run_uid}-0-{item_id}"
 
     # -- control -----------------------------------------------------------------------
 
@@ -289,10 +302,15 @@ class BatchRun:
         The rate limiter has slowed down by then; an item is never lost to throttling
         unless it is throttled for ``THROTTLE_ROUNDS`` whole call budgets.
         """
+        key = self.idempotency_key(item_id)
         for round_ in range(THROTTLE_ROUNDS):
             try:
                 return await self.client.get(
-                    item_id, deadline=self.deadline, on_call=on_call, before_call=before_call
+                    item_id,
+                    deadline=self.deadline,
+                    on_call=on_call,
+                    before_call=before_call,
+                    idempotency_key=key,
                 )
             except errors.RateLimitError:
                 if round_ == THROTTLE_ROUNDS - 1:

@@ -82,6 +82,8 @@ async def run_job(
     for product_json in journal.iter_products():
         writer.write(product_json)
         report.exported += 1
+    # a fresh paid fetch was asked for: new idempotency keys for those items
+    journal.new_generation(refresh=run.refresh, retry_failed=retry_failed)
     counts = journal.counts()
     stats.total = counts["total"]
     stats.already_done = counts["done"] + (0 if retry_failed else counts["failed"])

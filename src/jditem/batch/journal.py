@@ -18,11 +18,20 @@ acknowledged is always in the journal. WAL mode with ``synchronous=NORMAL``: eve
 commit survives a process crash; an operating-system crash may lose the last few.
 
 No token is ever written here: only item ids, codes, request ids, task ids and products.
+
+Idempotency keys: each journal holds a random ``job_uid`` (made at creation) and each
+item a generation ``gen``; every call for an item sends
+``Idempotency-Key: jditem-<job uid>-<gen>-<item id>`` (:meth:`Journal.idempotency_key`).
+A rerun after a crash sends the same key, so a server that honours the header (jditem's
+own) does not charge again for a call that was answered after the crash. ``gen`` grows
+only when the user asks for a fresh paid fetch (:meth:`Journal.new_generation`:
+``--refresh``, ``--retry-failed``).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -53,7 +62,8 @@ CREATE TABLE IF NOT EXISTS items (
     request_id TEXT,
     error TEXT,
     product TEXT,
-    updated_at REAL
+    updated_at REAL,
+    gen INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ix_items_state ON items(state, seq);
 CREATE TABLE IF NOT EXISTS calls (
@@ -124,6 +134,21 @@ class Journal:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        if "gen" not in columns:  # a journal written before idempotency keys
+            self._db.execute("ALTER TABLE items ADD COLUMN gen INTEGER NOT NULL DEFAULT 0")
+        self.job_uid = self._job_uid()
+
+    def _job_uid(self) -> str:
+        """The journal's random job uid, made (and committed) on first open."""
+        with self._tx():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('job_uid', ?)",
+                (secrets.token_hex(8),),
+            )
+        uid = self.get_meta("job_uid")
+        assert uid is not None
+        return uid
 
     @classmethod
     def for_job(cls, home: Path, job: str) -> Journal:
@@ -273,7 +298,29 @@ class Journal:
         """HTTP calls recorded over all runs."""
         return int(self._db.execute("SELECT count(*) FROM calls").fetchone()[0])
 
+    def idempotency_key(self, item_id: str) -> str:
+        """``jditem-<job uid>-<gen>-<item id>``: the same for every call of the item
+        until :meth:`new_generation` (no token in it)."""
+        row = self._db.execute("SELECT gen FROM items WHERE item_id = ?", (item_id,)).fetchone()
+        gen = int(row[0]) if row is not None else 0
+        return f"jditem-{self.job_uid}-{gen}-{item_id}"
+
     # -- writing (each method is one committed transaction) --------------------------
+
+    def new_generation(self, *, refresh: bool = False, retry_failed: bool = False) -> int:
+        """New idempotency keys for the items the user asked to fetch (and pay) afresh:
+        every item still to work on with ``refresh``, failed items with ``retry_failed``.
+        Returns how many items got a new key."""
+        states = [*OPEN_STATES] if refresh else []
+        if retry_failed:
+            states.append("failed")
+        if not states:
+            return 0
+        marks = ",".join("?" * len(states))
+        with self._tx():
+            before = self._db.total_changes
+            self._db.execute(f"UPDATE items SET gen = gen + 1 WHERE state IN ({marks})", states)
+            return self._db.total_changes - before
 
     def mark_inflight(self, item_id: str) -> None:
         """Record that a call for ``item_id`` is about to be made."""

@@ -42,3 +42,25 @@ def parse_item_ref(text: str) -> str | None:
         return text
     match = _JD_URL.match(text)
     return match.group(1) if match else None
+
+
+#: Longest accepted ``Idempotency-Key`` header value.
+IDEMPOTENCY_KEY_MAX_LEN = 128
+
+
+def idempotency_key_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid ``Idempotency-Key`` (1-128 printable ASCII
+    characters), or ``None`` when it is valid. The message never repeats the key."""
+    if not value:
+        return "Idempotency-Key is empty: send 1-128 printable ASCII characters, or omit it"
+    if len(value) > IDEMPOTENCY_KEY_MAX_LEN:
+        return (
+            f"Idempotency-Key is too long ({len(value)} characters): "
+            f"use at most {IDEMPOTENCY_KEY_MAX_LEN} printable ASCII characters"
+        )
+    if not all(" " <= char <= "~" for char in value):
+        return (
+            "Idempotency-Key must be printable ASCII (no control or non-ASCII characters); "
+            "e.g. a UUID or '<job>-<item id>'"
+        )
+    return None

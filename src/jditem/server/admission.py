@@ -16,6 +16,17 @@ token — touches the database once: its charge joins the charge batcher's next 
 commit, and when the token has a daily quota, the quota count rides in the same
 transaction, checked before the budget and the balance exactly in the order of steps
 5-7 (so 303 still wins over 602 and 601, and a refused charge counts nothing).
+
+Idempotency keys (``Idempotency-Key`` header; :mod:`jditem.server.accounts.idempotency`):
+a key is checked with the parameters (step 3, 400 when malformed). After the rate limit
+(step 4), a key this token already paid under for the same item makes the call a
+*replay*: steps 5-7 are skipped — a replay is not counted against the daily quota and
+is served even when the budget or the balance is now exhausted (it was paid for) — and
+the result (cached, or collected again) is answered free, with the header
+``Idempotent-Replayed: true``. The same key for another item is 400. A key not used yet
+goes the normal way and is written in the charge's transaction; if a concurrent call
+with the same key charged first, this call becomes a replay (its quota count is given
+back). Calls without a key take exactly the path they took before.
 """
 
 from __future__ import annotations
@@ -25,13 +36,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from jditem.protocol.codes import Code
-from jditem.protocol.ids import is_valid_item_id, item_id_problem
-from jditem.server.accounts import quota
+from jditem.protocol.ids import idempotency_key_problem, is_valid_item_id, item_id_problem
+from jditem.server.accounts import idempotency, quota
 from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
 from jditem.server.accounts.charging import ChargeResult
 from jditem.server.accounts.ratelimit import RateLimiter
@@ -49,6 +61,8 @@ log = logging.getLogger("jditem.server.admission")
 
 #: Identities kept at most in the authentication cache (cleared when full).
 IDENTITY_CACHE_SIZE = 10_000
+#: Response header of a free replay of a call already paid under its Idempotency-Key.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,16 @@ class Answer:
     task_id: str | None = None
     #: ``data`` already serialized as JSON (a cached payload), else None.
     body: bytes | None = None
+    #: True for a code-0 answer served free under an already paid Idempotency-Key.
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """The call's Idempotency-Key and the oldest still valid key row time."""
+
+    key: str
+    since: datetime
 
 
 class _Rejected(Exception):
@@ -268,12 +292,15 @@ class Admission:
         token_problem: str | None = None,
         param_problem: str | None = None,
         endpoint: str = ENDPOINT_V2,
+        idempotency_key: str | None = None,
     ) -> Answer:
         """Answer one call for ``identity`` (None = no or unknown token).
 
         ``token_problem`` overrides the 100 message when the caller already knows what
         is wrong with the token (e.g. given twice); ``param_problem`` makes step 3 fail
-        with that message (e.g. itemId repeated). Unexpected errors answer 500.
+        with that message (e.g. itemId repeated). ``idempotency_key`` (the
+        ``Idempotency-Key`` header) protects a paid call from a second charge (see the
+        module docstring). Unexpected errors answer 500.
         """
         started = time.perf_counter()
         item_id = item_id_raw if item_id_raw and is_valid_item_id(item_id_raw) else None
@@ -287,6 +314,7 @@ class Admission:
                 token_problem,
                 param_problem,
                 endpoint,
+                idempotency_key,
             )
         except Exception:
             log.exception("admission failed for requestId %s", request_id)
@@ -322,6 +350,7 @@ class Admission:
         token_problem: str | None,
         param_problem: str | None,
         endpoint: str,
+        idempotency_key: str | None = None,
     ) -> Answer:
         # 1. token present, known, enabled
         if identity is None:
@@ -346,6 +375,8 @@ class Admission:
             )
         # 3. itemId
         problem = param_problem or item_id_problem(item_id_raw)
+        if problem is None and idempotency_key is not None:
+            problem = idempotency_key_problem(idempotency_key)
         if problem is not None or item_id_raw is None:
             return _reject(Code.INVALID_PARAMS, f"invalid parameters: {problem}")
         item_id = item_id_raw
@@ -362,14 +393,26 @@ class Admission:
                     data={"retryAfter": retry_after},
                     headers={"Retry-After": str(retry_after)},
                 )
+        key: _Key | None = None
+        if idempotency_key is not None:
+            since = now_utc(self.clock) - timedelta(seconds=self.settings.idempotency_ttl_seconds)
+            key = _Key(idempotency_key, since)
+            async with self.db.reading() as session:
+                used = await idempotency.lookup(session, identity.token_id, key.key, since)
+            if used is not None and used.item_id != item_id:
+                await self._refund_rate(identity, rate_key)
+                return _key_conflict_answer(used.item_id)
+            if used is not None:  # already paid: a free replay, steps 5-7 skipped
+                return await self._replay(item_id, wait_seconds, job_id)
         # 5-7. daily quota, budget, balance; 8. cached result / task, then charge
         fresh = self.tasks.fresh_result(item_id)  # memory only: no side effect
         price = self.settings.price_units
         cached_ok = fresh is not None and fresh.status == "ok"
         if identity.daily_quota is not None and cached_ok and fresh is not None and price > 0:
             # quota count and charge in one group-commit transaction
-            answer = await self._charge(identity, item_id, request_id, fresh, counted=True)
-            self._after_charge(identity, answer.code)
+            answer = await self._charge(identity, item_id, request_id, fresh, counted=True, key=key)
+            if not answer.replayed:
+                self._after_charge(identity, answer.code)
             if answer.code is not Code.SUCCESS:  # nothing was counted or charged
                 await self._refund_rate(identity, rate_key)
             return answer
@@ -385,14 +428,25 @@ class Admission:
             self._after_charge(identity, rejected.answer.code)
             return rejected.answer
         if cached_ok and fresh is not None:
-            answer = await self._charge(identity, item_id, request_id, fresh)
+            answer = await self._charge(identity, item_id, request_id, fresh, key=key)
         elif fresh is not None:
             answer = _not_supported_answer(item_id, fresh.reason, fresh.task_id)
         else:
-            answer = await self._resolve(identity, item_id, request_id, wait_seconds, job_id)
+            answer = await self._resolve(
+                identity, item_id, request_id, wait_seconds, job_id, key=key
+            )
+        if answer.replayed:  # a concurrent call with the key paid: count nothing
+            if identity.daily_quota is not None:
+                async with self.db.writing() as session:
+                    await quota.release(session, identity.token_id, day)
+            return answer
         if answer.code in (Code.SUCCESS, Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
             self._after_charge(identity, answer.code)
-        if answer.code in (Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
+        if answer.code in (
+            Code.BUDGET_EXHAUSTED,
+            Code.INSUFFICIENT_BALANCE,
+            Code.INVALID_PARAMS,  # the key was used for another item meanwhile
+        ):
             await self._refund_rate(identity, rate_key)
             if identity.daily_quota is not None:
                 async with self.db.writing() as session:
@@ -446,9 +500,38 @@ class Admission:
         request_id: str,
         wait_seconds: float | None,
         job_id: str | None,
+        *,
+        key: _Key | None = None,
     ) -> Answer:
+        outcome, answer = await self._outcome(item_id, wait_seconds, job_id)
+        if answer is not None:
+            return answer
+        return await self._charge(identity, item_id, request_id, outcome, key=key)
+
+    async def _replay(self, item_id: str, wait_seconds: float | None, job_id: str | None) -> Answer:
+        """Step 8 for a call already paid under its key: the result, free of charge."""
+        fresh = self.tasks.fresh_result(item_id)
+        if fresh is not None and fresh.status != "ok":
+            return _not_supported_answer(item_id, fresh.reason, fresh.task_id)
+        result: Outcome | FreshResult
+        if fresh is not None:
+            result = fresh
+        else:
+            outcome, answer = await self._outcome(item_id, wait_seconds, job_id)
+            if answer is not None:
+                return answer
+            result = outcome
+        return _replay_answer(result)
+
+    async def _outcome(
+        self, item_id: str, wait_seconds: float | None, job_id: str | None
+    ) -> tuple[Outcome, Answer | None]:
+        """Resolve the item's task; the answer unless the outcome is ready."""
         wait = self.settings.wait_seconds if wait_seconds is None else wait_seconds
         outcome = await self.tasks.resolve(item_id, wait_seconds=wait, job_id=job_id)
+        return outcome, self._unready_answer(item_id, outcome)
+
+    def _unready_answer(self, item_id: str, outcome: Outcome) -> Answer | None:
         if outcome.kind == "pending":
             status = dict(outcome.status or {})
             retry_after = int(status.get("retryAfter") or self.settings.retry_after_seconds)
@@ -468,7 +551,7 @@ class Admission:
                 message=f"collection failed ({reason}); please retry later",
                 task_id=outcome.task_id,
             )
-        return await self._charge(identity, item_id, request_id, outcome)
+        return None
 
     async def _charge(
         self,
@@ -478,9 +561,11 @@ class Admission:
         result: Outcome | FreshResult,
         *,
         counted: bool = False,
+        key: _Key | None = None,
     ) -> Answer:
         """Charge a ready result (SPEC §2.5); ``counted`` also counts the daily quota in
-        the same transaction (steps 5-7 for a cached result)."""
+        the same transaction (steps 5-7 for a cached result); ``key`` is written with
+        the charge (a key another call paid under meanwhile makes this a replay)."""
         price = self.settings.price_units
         if price > 0:
             now = now_utc(self.clock)
@@ -495,8 +580,14 @@ class Admission:
                     now=now,
                     quota=identity.daily_quota if counted else None,
                     day=day,
+                    idempotency_key=key.key if key is not None else None,
+                    key_since=key.since if key is not None else None,
                 )
             )
+            if charged is ChargeResult.REPLAYED:
+                return _replay_answer(result)
+            if charged is ChargeResult.KEY_CONFLICT:
+                return _key_conflict_answer(None)
             if charged is ChargeResult.QUOTA_EXCEEDED:
                 return self._quota_answer(identity.daily_quota or 0)
             if charged is ChargeResult.BUDGET_EXHAUSTED:
@@ -520,6 +611,28 @@ def _not_supported_answer(item_id: str, reason: str | None, task_id: str | None)
         message=f"item {item_id} not supported or not found on JD "
         f"({reason or 'not supported'}); retrying will not help",
         task_id=task_id,
+    )
+
+
+def _replay_answer(result: Outcome | FreshResult) -> Answer:
+    body = result.payload_json if isinstance(result, FreshResult) else None
+    return Answer(
+        code=Code.SUCCESS,
+        message="success",
+        data=result.payload,
+        headers={REPLAYED_HEADER: "true"},
+        task_id=result.task_id,
+        body=body,
+        replayed=True,
+    )
+
+
+def _key_conflict_answer(used_for: str | None) -> Answer:
+    where = f"item {used_for}" if used_for is not None else "another item"
+    return _reject(
+        Code.INVALID_PARAMS,
+        f"invalid parameters: this Idempotency-Key was already used for {where} by this "
+        "token; use a new key per item",
     )
 
 

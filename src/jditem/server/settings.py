@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     call_record_flush_seconds: float = Field(
         default=0.5, gt=0, description="How often buffered call records are written."
     )
+    idempotency_ttl_seconds: int = Field(
+        default=86400,
+        ge=1,
+        description="How long an Idempotency-Key protects a paid call from a second charge.",
+    )
     token_cache_seconds: float = Field(
         default=1.0, ge=0, description="How long a token lookup is reused; 0 = always read."
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from jditem.server.store import sqlite
 from jditem.server.store.db import Database, migrate
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+SINCE = NOW - timedelta(hours=1)  # idempotency keys older than this are expired
 DAY = "2026-11-28"
 
 
@@ -60,12 +61,35 @@ def _state(conn: Connection) -> dict[str, Any]:
                 "WHERE kind = 'charge' ORDER BY request_id"
             )
         ).all(),
+        "keys": conn.execute(
+            text(
+                "SELECT token_id, key, item_id, request_id, created_at FROM idempotency_keys "
+                "ORDER BY token_id, key"
+            )
+        ).all(),
     }
 
 
 def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
     """Random balances, budgets, spend and quota counts, and a random batch."""
     conn.execute(text("DELETE FROM quota_counters"))
+    conn.execute(text("DELETE FROM idempotency_keys"))
+    for token_id in (1, 2, 3):  # earlier uses of keys: fresh or expired, item 1 or 2
+        for key in ("k0", "k1"):
+            if rng.random() < 0.4:
+                conn.execute(
+                    text(
+                        "INSERT INTO idempotency_keys (token_id, key, item_id, request_id, "
+                        "created_at) VALUES (:t, :k, :i, :r, :c)"
+                    ),
+                    {
+                        "t": token_id,
+                        "k": key,
+                        "i": rng.choice(["1", "2"]),
+                        "r": f"old-{token_id}-{key}",
+                        "c": rng.choice([NOW - timedelta(minutes=5), NOW - timedelta(days=2)]),
+                    },
+                )
     for account_id in (1, 2):
         conn.execute(
             text("UPDATE accounts SET balance = :b WHERE id = :i"),
@@ -95,10 +119,12 @@ def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
                 token_id=token_id,
                 price=rng.choice([50, 100, 100, 250]),
                 request_id=f"r{n:03d}",
-                item_id="1",
+                item_id=rng.choice(["1", "2"]),
                 now=NOW,
                 quota=rng.randint(0, 6) if counted else None,
                 day=DAY if counted else None,
+                idempotency_key=rng.choice([None, None, "k0", "k1", "k2"]),
+                key_since=SINCE,
             )
         )
     return batch
@@ -233,3 +259,56 @@ async def test_a_stale_plan_is_applied_one_by_one(
     assert calls["planned"] >= 1
     assert sorted(r.value for r in results) == ["charged", "charged", "insufficient_balance"]
     assert await _quota_and_money(db, token_id) == (0, 200, 2, 50)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_one_key_is_charged_once(db: Database, batched: bool) -> None:
+    account_id, token_id = await _setup_token(db, balance=10_000, budget=None)
+    charger = ChargeBatcher(db)
+    if batched:
+        charger.start()
+    requests = [
+        ChargeRequest(
+            account_id, token_id, 100, f"k{i}", "7", NOW, idempotency_key="K", key_since=SINCE
+        )
+        for i in range(10)
+    ]
+    other = ChargeRequest(
+        account_id, token_id, 100, "k-other", "8", NOW, idempotency_key="K", key_since=SINCE
+    )
+    results = await asyncio.gather(*(charger.charge(r) for r in [*requests, other]))
+    await charger.stop()
+    assert results.count(ChargeResult.CHARGED) == 1
+    assert results.count(ChargeResult.REPLAYED) == 9
+    assert results[-1] is ChargeResult.KEY_CONFLICT
+    assert await _quota_and_money(db, token_id) == (0, 100, 1, 9_900)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_expired_keys_are_deleted(
+    db: Database, batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batcher_module.idempotency, "PURGE_INTERVAL_SECONDS", 0.0)
+    account_id, token_id = await _setup_token(db, balance=10_000, budget=None)
+    async with db.sessionmaker() as session, session.begin():
+        for key, age in (("old", timedelta(days=2)), ("young", timedelta(minutes=1))):
+            await session.execute(
+                text(
+                    "INSERT INTO idempotency_keys (token_id, key, item_id, request_id, "
+                    "created_at) VALUES (:t, :k, '1', :k, :c)"
+                ),
+                {"t": token_id, "k": key, "c": NOW - age},
+            )
+    charger = ChargeBatcher(db)
+    if batched:
+        charger.start()
+    request = ChargeRequest(
+        account_id, token_id, 100, "p1", "1", NOW, idempotency_key="new", key_since=SINCE
+    )
+    assert await charger.charge(request) is ChargeResult.CHARGED
+    if not batched:  # the one-by-one path purges before the next charge
+        await charger.charge(ChargeRequest(account_id, token_id, 100, "p2", "1", NOW))
+    await charger.stop()
+    async with db.sessionmaker() as session:
+        keys = (await session.execute(text("SELECT key FROM idempotency_keys"))).all()
+    assert sorted(k for (k,) in keys) == ["new", "young"]

@@ -20,6 +20,14 @@ back and applied again one request at a time (:func:`apply_each`, the reference
 semantics). Either way: no overspend, balance never negative, Σ ledger = balance change
 = Σ token spend, and a rejected charge consumes nothing (no quota, budget or balance).
 
+A charge may carry an idempotency key (:mod:`jditem.server.accounts.idempotency`): the
+key row is written in the same transaction as the charge, and a charge whose token
+already holds a valid row for the key is not applied at all — it answers
+:attr:`ChargeResult.REPLAYED` (same item) or :attr:`ChargeResult.KEY_CONFLICT`
+(another item) without counting, spending or paying. Within a batch the first charge of
+a key wins and the later ones replay, exactly as one by one. Expired key rows are
+deleted by the batcher at most once a minute (only once keyed charges were seen).
+
 On other databases each charge is one async transaction
 (:func:`jditem.server.accounts.charging.charge`).
 """
@@ -28,9 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import (
@@ -47,17 +57,29 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
+from jditem.server.accounts import idempotency
 from jditem.server.accounts import quota as quota_counts
 from jditem.server.accounts.charging import ChargeResult, charge
 from jditem.server.store.db import Database
-from jditem.server.store.tables import Account, ApiToken, LedgerEntry, QuotaCounter
+from jditem.server.store.tables import (
+    Account,
+    ApiToken,
+    IdempotencyKey,
+    LedgerEntry,
+    QuotaCounter,
+)
 from jditem.server.store.writer import Prepared
 
 #: Most charges applied in one transaction.
 MAX_BATCH = 256
 #: Bound on waiting for the queued charges at shutdown.
 STOP_TIMEOUT = 10.0
+#: ``key_since`` of a keyed charge that gave none: the key never expires.
+_NO_EXPIRY = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger("jditem.server.accounts.batcher")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,10 @@ class ChargeRequest:
     With ``quota`` and ``day`` set, the call is also counted for ``(token_id, day)``
     in the same transaction, unless ``quota`` calls were already counted that day
     (then :attr:`ChargeResult.QUOTA_EXCEEDED`, and nothing is charged or counted).
+
+    With ``idempotency_key`` set, the key row is written with the charge; when the
+    token already holds the key (a row created at or after ``key_since``), nothing is
+    charged or counted and the result is REPLAYED (same item) or KEY_CONFLICT.
     """
 
     account_id: int
@@ -77,6 +103,8 @@ class ChargeRequest:
     now: datetime
     quota: int | None = None
     day: str | None = None
+    idempotency_key: str | None = None
+    key_since: datetime | None = None
 
 
 class StalePlanError(Exception):
@@ -128,6 +156,47 @@ _LEDGER_COLUMNS = (
     "created_at",
 )
 _LEDGER = Prepared(insert(_L), column_keys=_LEDGER_COLUMNS)
+_K = cast(Table, IdempotencyKey.__table__)
+_SINCE = bindparam("since", type_=DateTime(True))
+_KEY_MATCH = (_K.c.token_id == _T_ID, _K.c.key == bindparam("k", type_=String()))
+_SELECT_KEY = Prepared(select(_K.c.item_id).where(*_KEY_MATCH, _K.c.created_at >= _SINCE))
+_DROP_OLD_KEY = Prepared(delete(_K).where(*_KEY_MATCH, _K.c.created_at < _SINCE))
+_KEY_COLUMNS = ("token_id", "key", "item_id", "request_id", "created_at")
+_NEW_KEY = Prepared(insert(_K), column_keys=_KEY_COLUMNS)
+_PURGE_KEYS = Prepared(delete(_K).where(_K.c.created_at < _SINCE))
+
+
+def _key_params(req: ChargeRequest) -> dict[str, object]:
+    return {"t_id": req.token_id, "k": req.idempotency_key, "since": _since(req)}
+
+
+def _since(req: ChargeRequest) -> datetime:
+    return req.key_since if req.key_since is not None else _NO_EXPIRY
+
+
+def _key_row(req: ChargeRequest) -> dict[str, object]:
+    return {
+        "token_id": req.token_id,
+        "key": req.idempotency_key,
+        "item_id": req.item_id,
+        "request_id": req.request_id,
+        "created_at": req.now,
+    }
+
+
+def _key_result(used_for: str, req: ChargeRequest) -> ChargeResult:
+    return ChargeResult.REPLAYED if used_for == req.item_id else ChargeResult.KEY_CONFLICT
+
+
+def _write_key(connection: Connection, req: ChargeRequest) -> None:
+    """Replace an expired row of the key (if any) and write the charge's key row."""
+    _DROP_OLD_KEY.rowcount(connection, _key_params(req))
+    _NEW_KEY.executemany(connection, [_key_row(req)])
+
+
+def purge_keys(connection: Connection, before: datetime) -> int:
+    """Delete idempotency key rows created before ``before`` (writer thread)."""
+    return _PURGE_KEYS.rowcount(connection, {"since": before})
 
 
 def _ledger_row(req: ChargeRequest) -> dict[str, object]:
@@ -166,6 +235,11 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
     for token_id, day in {(r.token_id, r.day) for r in batch if r.quota is not None and r.day}:
         for (count,) in _SELECT_COUNT.rows(connection, {"t_id": token_id, "q_day": day}):
             counts[(token_id, day)] = count
+    keys: dict[tuple[int, str], str] = {}  # (token, key) -> item it was charged for
+    for req in batch:
+        if req.idempotency_key is not None and (req.token_id, req.idempotency_key) not in keys:
+            for (used_for,) in _SELECT_KEY.rows(connection, _key_params(req)):
+                keys[(req.token_id, req.idempotency_key)] = used_for
 
     spend: dict[int, int] = defaultdict(int)
     last_used: dict[int, datetime] = {}
@@ -173,8 +247,13 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
     counted: dict[tuple[int, str], int] = {}
     limits: dict[tuple[int, str], int] = {}
     ledger: list[dict[str, object]] = []
+    new_keys: list[ChargeRequest] = []
     results: list[ChargeResult] = []
     for req in batch:
+        pair = (req.token_id, req.idempotency_key) if req.idempotency_key is not None else None
+        if pair is not None and pair in keys:
+            results.append(_key_result(keys[pair], req))
+            continue
         key = (req.token_id, req.day) if req.quota is not None and req.day else None
         if key is not None and counts.get(key, 0) + counted.get(key, 0) >= (req.quota or 0):
             results.append(ChargeResult.QUOTA_EXCEEDED)
@@ -195,6 +274,9 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
         if key is not None:
             counted[key] = counted.get(key, 0) + 1
             limits[key] = max(limits.get(key, 0), req.quota or 0)
+        if pair is not None:
+            keys[pair] = req.item_id
+            new_keys.append(req)
         ledger.append(_ledger_row(req))
         results.append(ChargeResult.CHARGED)
 
@@ -216,6 +298,11 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
             raise StalePlanError(f"quota of token {token_id} changed while it was planned")
     if ledger:
         _LEDGER.executemany(connection, ledger)
+    for req in new_keys:
+        try:
+            _write_key(connection, req)
+        except _integrity_error(connection) as exc:
+            raise StalePlanError(f"key of token {req.token_id} appeared meanwhile") from exc
     return results
 
 
@@ -243,6 +330,11 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
     results: list[ChargeResult] = []
     ledger: list[dict[str, object]] = []
     for req in batch:
+        if req.idempotency_key is not None:
+            used = _SELECT_KEY.rows(connection, _key_params(req))
+            if used:
+                results.append(_key_result(used[0][0], req))
+                continue
         uncount: Prepared | None = None
         if req.quota is not None and req.day:
             uncount = _count_one(connection, req)
@@ -262,6 +354,8 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
                 uncount.rowcount(connection, counted)
             results.append(ChargeResult.INSUFFICIENT_BALANCE)
             continue
+        if req.idempotency_key is not None:
+            _write_key(connection, req)  # before the next request of the batch looks
         ledger.append(_ledger_row(req))
         results.append(ChargeResult.CHARGED)
     if ledger:
@@ -292,9 +386,15 @@ class ChargeBatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
+        # expired idempotency keys: delete rows created before _purge_before, at most
+        # once per PURGE_INTERVAL_SECONDS, once a keyed charge has been seen
+        self._purge_before: datetime | None = None
+        self._next_purge = time.monotonic() + idempotency.PURGE_INTERVAL_SECONDS
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         """Charge one call; waits until the batch it joins has committed."""
+        if request.idempotency_key is not None and request.key_since is not None:
+            self._purge_before = request.key_since
         if self._runner is None:
             return await self._charge_alone(request)
         future: asyncio.Future[ChargeResult] = asyncio.get_running_loop().create_future()
@@ -303,8 +403,23 @@ class ChargeBatcher:
         return await future
 
     async def _charge_alone(self, request: ChargeRequest) -> ChargeResult:
+        await self._purge_if_due()
+        try:
+            return await self._charge_alone_once(request)
+        except IntegrityError:
+            if request.idempotency_key is None:
+                raise
+            # another process wrote the same key meanwhile: its row answers now
+            return await self._charge_alone_once(request)
+
+    async def _charge_alone_once(self, request: ChargeRequest) -> ChargeResult:
+        key = request.idempotency_key
         try:
             async with self._db.writing() as session:
+                if key is not None:
+                    used = await idempotency.lookup(session, request.token_id, key, _since(request))
+                    if used is not None:
+                        raise _RollBack(_key_result(used.item_id, request))
                 if request.quota is not None and request.day is not None:
                     counted = await quota_counts.try_consume(
                         session, request.token_id, request.day, request.quota
@@ -322,6 +437,16 @@ class ChargeBatcher:
                 )
                 if result is not ChargeResult.CHARGED:
                     raise _RollBack(result)
+                if key is not None:
+                    await idempotency.record(
+                        session,
+                        token_id=request.token_id,
+                        key=key,
+                        item_id=request.item_id,
+                        request_id=request.request_id,
+                        now=request.now,
+                        since=_since(request),
+                    )
         except _RollBack as rolled_back:
             return rolled_back.result
         return result
@@ -354,8 +479,25 @@ class ChargeBatcher:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
                 await self._apply(batch)
+            await self._purge_if_due()
             if self._stopping:
                 return
+
+    async def _purge_if_due(self) -> None:
+        """Delete expired idempotency keys, at most once per purge interval."""
+        before = self._purge_before
+        if before is None or time.monotonic() < self._next_purge:
+            return
+        self._purge_before = None
+        self._next_purge = time.monotonic() + idempotency.PURGE_INTERVAL_SECONDS
+        try:
+            if self._db.writer is not None:
+                await self._db.write_batch(purge_keys, before)
+            else:
+                async with self._db.writing() as session:
+                    await idempotency.purge(session, before)
+        except Exception:  # cleanup only: expired keys are ignored anyway
+            log.warning("could not delete expired idempotency keys", exc_info=True)
 
     async def _apply(self, batch: list[_Item]) -> None:
         requests = [req for req, _ in batch]

@@ -25,6 +25,12 @@ class ChargeResult(enum.Enum):
     INSUFFICIENT_BALANCE = "insufficient_balance"  # 601
     #: Only when the charge also counts the call against the daily quota (303).
     QUOTA_EXCEEDED = "quota_exceeded"
+    #: Only for a charge with an idempotency key: the token already paid for this item
+    #: under this key; nothing was charged or counted (served free, as a replay).
+    REPLAYED = "replayed"
+    #: Only for a charge with an idempotency key: the token used the key for another
+    #: item; nothing was charged or counted (400).
+    KEY_CONFLICT = "key_conflict"
 
 
 async def charge(

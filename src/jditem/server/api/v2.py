@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
@@ -51,12 +51,28 @@ def _item_from(request: Request) -> tuple[str | None, str | None]:
     return (values[0] if values else None), None
 
 
+#: Placeholder key handed to admission when the header was repeated (fails its check).
+_REPEATED_KEY = ""
+
+
+def _key_from(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header (None when absent).
+
+    A repeated header yields an empty key, which step 3 refuses like any malformed key.
+    """
+    values = request.headers.getlist("idempotency-key")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else _REPEATED_KEY
+
+
 async def serve(request: Request) -> Response:
     """Admission (SPEC §2.4), then the cached result or the item's task."""
     ctx: ServerContext = request.app.state.ctx
     request_id = request_id_of(request)
     raw_token, token_problem = _token_from(request)
     item_raw, item_problem = _item_from(request)
+    key = _key_from(request)
     admission = ctx.admission
     identity = None if token_problem else await admission.authenticate(raw_token)
     if identity is None and token_problem is None and raw_token is None:
@@ -67,6 +83,7 @@ async def serve(request: Request) -> Response:
         request_id,
         token_problem=token_problem,
         param_problem=item_problem,
+        idempotency_key=key,
     )
     return envelope_response(
         ctx.settings,
@@ -108,7 +125,16 @@ router = APIRouter(tags=["v2"], route_class=SelfParsingRoute)
         "is not ready within the server's wait, answers code 102 (HTTP 202) with the task "
         "status; call again with the same itemId after `retryAfter` seconds. Only code 0 "
         "is charged. Every response is the envelope `{code, message, data, recordTime, "
-        "requestId}`; see SPEC §2.2 for the codes."
+        "requestId}`; see SPEC §2.2 for the codes.\n\n"
+        "**Idempotency-Key** (optional header, 1-128 printable ASCII characters): once a "
+        "call with this token and key has been charged for the item, later calls with the "
+        "same key and item (for `idempotency_ttl_seconds`, default 24 h) answer the product "
+        "free of charge, with the response header `Idempotent-Replayed: true`; they skip "
+        "the daily quota, budget and balance checks (the item was paid for) but not the "
+        "token, permission, parameter and rate-limit checks. The same key with another "
+        "item is code 400. Use one key per item and logical fetch, e.g. "
+        "`<job>-<item id>`, so a retry after a crash or a lost response is never charged "
+        "twice."
     ),
 )
 async def get_item_detail_v2(
@@ -121,6 +147,21 @@ async def get_item_detail_v2(
     token: Annotated[
         str | None,
         Query(description="API token (compatibility form; prefer the Authorization header)."),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "Optional, 1-128 printable ASCII characters, unique per item and logical "
+                "fetch: a repeat with the same token, key and itemId is not charged again "
+                "(answered with `Idempotent-Replayed: true`); the same key with another "
+                "itemId is code 400."
+            ),
+            min_length=1,
+            max_length=128,
+            examples=["jditem-4f1c2a-0-100012043978"],
+        ),
     ] = None,
 ) -> Response:  # pragma: no cover - documentation only, see SelfParsingRoute
     """Documents the endpoint's parameters; requests are served by :func:`serve`."""

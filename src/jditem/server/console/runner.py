@@ -53,6 +53,7 @@ class AdmissionLike(Protocol):
         *,
         wait_seconds: float | None = None,
         job_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Answer: ...
 
 
@@ -253,6 +254,8 @@ class JobRunner:
                 new_request_id(),
                 wait_seconds=self._settings.wait_seconds,
                 job_id=job_id,
+                # stable per job item: a restart mid-job never pays for an item twice
+                idempotency_key=f"console-{job_id}-{item.row_id}",
             )
             state, sleep = self._classify(answer, item)
             await self._save(item, answer, state)

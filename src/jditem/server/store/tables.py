@@ -101,6 +101,26 @@ class LedgerEntry(Base):
 Index("ix_ledger_account_kind_amount", LedgerEntry.account_id, LedgerEntry.kind, LedgerEntry.amount)
 
 
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a token's call was charged under (migration 0003).
+
+    Written in the same transaction as the charge; a later call with the same token and
+    key for the same item is served without a second charge while the row is younger
+    than ``Settings.idempotency_ttl_seconds``. Older rows are ignored and deleted.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("token_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    item_id: Mapped[str] = mapped_column(String(20))
+    #: The requestId of the charged call (its ledger row).
+    request_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class QuotaCounter(Base):
     """Admitted requests per token per calendar day (the day is part of the key)."""
 

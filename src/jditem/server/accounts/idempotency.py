@@ -1,0 +1,80 @@
+"""Idempotency keys (the ``Idempotency-Key`` header of the v2 endpoint), async helpers.
+
+A token's charged call may carry a key; the key row (token, key, item, requestId of the
+charge) is written in the SAME transaction as the charge, so "charged" and "key
+recorded" can never disagree. A later call of the same token with the same key:
+
+* for the same item, while the row is younger than ``idempotency_ttl_seconds`` — is
+  served free (a *replay*: no ledger row, no spend, no balance change);
+* for another item — is refused with 400.
+
+Rows older than the TTL are ignored (a new charge under the key replaces them) and
+deleted now and then by the charge batcher. The group-commit path
+(:mod:`jditem.server.accounts.batcher`) runs the same rules on its writer thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.server.store.tables import IdempotencyKey
+
+#: How often (seconds) expired key rows are deleted, at most.
+PURGE_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """An earlier, still valid use of a key: the item it was charged for and the call."""
+
+    item_id: str
+    request_id: str
+
+
+async def lookup(session: AsyncSession, token_id: int, key: str, since: datetime) -> KeyUse | None:
+    """The valid use of ``key`` by ``token_id`` (row created at or after ``since``)."""
+    row = (
+        await session.execute(
+            select(IdempotencyKey.item_id, IdempotencyKey.request_id).where(
+                IdempotencyKey.token_id == token_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.created_at >= since,
+            )
+        )
+    ).first()
+    return KeyUse(row[0], row[1]) if row is not None else None
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    token_id: int,
+    key: str,
+    item_id: str,
+    request_id: str,
+    now: datetime,
+    since: datetime,
+) -> None:
+    """Write the key row of a charge (replacing an expired row of the same key)."""
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.token_id == token_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at < since,
+        )
+    )
+    await session.execute(
+        insert(IdempotencyKey).values(
+            token_id=token_id, key=key, item_id=item_id, request_id=request_id, created_at=now
+        )
+    )
+
+
+async def purge(session: AsyncSession, before: datetime) -> int:
+    """Delete key rows created before ``before``; returns how many."""
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
