@@ -9,11 +9,12 @@ still stores what it fetches).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from jditem.batch.sqlite import open_local_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -49,12 +50,7 @@ class ResultCache:
     def __init__(self, path: Path, *, origin: str) -> None:
         self.path = path
         self.origin = origin_of(origin)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        self._db = open_local_db(path, _SCHEMA)
 
     @classmethod
     def in_home(cls, home: Path, *, origin: str) -> ResultCache:

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from jditem.batch.inputs import InvalidLine, ItemLine
+from jditem.batch.sqlite import open_local_db
 
 #: States an item can be in (see the module docstring).
 STATES = ("todo", "inflight", "pending", "done", "failed")
@@ -128,15 +129,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
-        if "gen" not in columns:  # a journal written before idempotency keys
-            self._db.execute("ALTER TABLE items ADD COLUMN gen INTEGER NOT NULL DEFAULT 0")
+        self._db = open_local_db(path, _SCHEMA)
         self.job_uid = self._job_uid()
 
     def _job_uid(self) -> str:

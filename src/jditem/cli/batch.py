@@ -50,6 +50,16 @@ class FormatChoice(StrEnum):
     parquet = "parquet"
 
 
+FormatOption = Annotated[
+    FormatChoice | None,
+    typer.Option(
+        "--format",
+        help="Output format; default from the file suffix, else jsonl.",
+        show_default=False,
+    ),
+]
+
+
 class ProgressChoice(StrEnum):
     auto = "auto"
     bar = "bar"
@@ -113,14 +123,7 @@ def batch_command(
             "-o", "--output", help="Output file (written as results arrive).", show_default=False
         ),
     ] = None,
-    fmt: Annotated[
-        FormatChoice | None,
-        typer.Option(
-            "--format",
-            help="Output format; default from the file suffix, else jsonl.",
-            show_default=False,
-        ),
-    ] = None,
+    fmt: FormatOption = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=256, help="Calls on the wire at most.")
     ] = 8,
@@ -378,14 +381,7 @@ def export_command(
     output: Annotated[
         Path, typer.Option("-o", "--output", help="File to write.", show_default=False)
     ],
-    fmt: Annotated[
-        FormatChoice | None,
-        typer.Option(
-            "--format",
-            help="Output format; default from the file suffix, else jsonl.",
-            show_default=False,
-        ),
-    ] = None,
+    fmt: FormatOption = None,
 ) -> None:
     """Write the products a job's journal holds to a file (no HTTP call)."""
     from jditem.batch.export import ExportError, guess_format, open_writer

@@ -49,3 +49,20 @@ async def test_notify_wakes_every_subscriber(notifier: InProcessNotifier) -> Non
     await asyncio.sleep(0.01)
     await notifier.notify("5")
     assert await asyncio.gather(*waiters) == [True] * 20
+
+
+async def test_notify_work_wakes_one_idle_worker_at_a_time(notifier: InProcessNotifier) -> None:
+    """No thundering herd: each "work queued" signal wakes one worker, not every one."""
+    async with (
+        notifier.subscribe_work() as a,
+        notifier.subscribe_work() as b,
+        notifier.subscribe_work() as c,
+    ):
+        await notifier.notify_work()
+        assert [await s.wait(0) for s in (a, b, c)].count(True) == 1
+        await notifier.notify_work()
+        await notifier.notify_work()  # a second signal goes to another idle worker
+        assert [await s.wait(0) for s in (a, b, c)].count(True) == 2
+        for _ in range(5):  # more signals than workers: each is woken once, no more
+            await notifier.notify_work()
+        assert [await s.wait(0) for s in (a, b, c)] == [True, True, True]

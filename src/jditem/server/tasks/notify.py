@@ -7,7 +7,11 @@ subscription. Two channels exist:
 * per item (``notify`` / ``subscribe`` / ``wait``): sent after a task for the item
   reached a final state (succeeded, not_supported, failed);
 * work (``notify_work`` / ``subscribe_work``): sent when a task was queued or put back
-  in the queue, so idle workers claim it at once instead of at their next poll.
+  in the queue, so an idle worker claims it at once instead of at its next poll. It
+  wakes *one* idle worker, not all of them: with many workers, waking every one for
+  each new task made them all race for the same row (a thundering herd of claim
+  queries that starved the database). A worker that claimed a task passes the signal
+  on, so a burst of tasks still fans out to as many workers as it needs.
 
 :class:`InProcessNotifier` serves one process (asyncio events). A PostgreSQL
 ``LISTEN/NOTIFY`` or Redis pub/sub implementation can replace it for several server
@@ -49,7 +53,7 @@ class Notifier(Protocol):
         ...
 
     async def notify_work(self) -> None:
-        """Signal that a task was queued (or re-queued) and can be claimed."""
+        """Signal that a task was queued (or re-queued) and can be claimed: wake one worker."""
         ...
 
     def subscribe_work(self) -> AbstractAsyncContextManager[Subscription]:
@@ -67,6 +71,11 @@ class _EventSubscription:
 
     def fire(self) -> None:
         self._event.set()
+
+    @property
+    def fired(self) -> bool:
+        """True while a notification is latched (not yet consumed by ``wait``)."""
+        return self._event.is_set()
 
     async def wait(self, timeout: float) -> bool:  # noqa: ASYNC109 (seam API)
         if not self._event.is_set():
@@ -124,8 +133,11 @@ class InProcessNotifier:
         return self._subscribe(item_id)
 
     async def notify_work(self) -> None:
-        """Wake every idle worker."""
-        self._fire(WORK_CHANNEL)
+        """Wake one idle worker (one whose subscription is not already signalled)."""
+        for sub in self._channels.get(WORK_CHANNEL, ()):
+            if not sub.fired:
+                sub.fire()
+                return
 
     def subscribe_work(self) -> AbstractAsyncContextManager[Subscription]:
         """Register for "work queued" signals for the duration of the ``async with``."""

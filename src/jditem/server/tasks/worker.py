@@ -3,8 +3,9 @@
 Each worker loops: claim a task (:class:`~jditem.server.tasks.leases.Leases`), run the
 collector while renewing the lease every ``heartbeat_seconds``, then write the result
 with attempt fencing and notify waiters. An idle worker sleeps on the notifier's
-"work queued" channel (the task service signals every new task), with
-``worker_poll_seconds`` as the fallback poll. A reaper fails tasks whose lease
+"work queued" channel (the task service signals every new task; each signal wakes one
+worker, which passes it on after a successful claim), with ``worker_poll_seconds`` as
+the fallback poll. A reaper fails tasks whose lease
 expired on their last attempt.
 
 A worker that dies mid-task (process killed) simply stops heartbeating: its lease
@@ -143,6 +144,8 @@ class WorkerPool:
                     finally:
                         self._idle.discard(index)
                     continue
+                # Pass the wake-up on: more work may be queued behind this task.
+                await self._notifier.notify_work()
                 await self._process(claim)
 
     async def _reap(self) -> None:
