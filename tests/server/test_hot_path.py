@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from jditem.server.admission import TokenIdentity
+from jditem.server.accounts.identities import TokenIdentity
 from jditem.server.api.envelope import new_request_id
 from jditem.server.context import ServerContext
 from tests.support.live_server import V2_PATH, LiveServer, live_server
@@ -95,7 +95,7 @@ def test_an_expired_token_lookup_is_read_once(server: LiveServer) -> None:
     async def authenticate_many(ctx: ServerContext) -> tuple[int, list[Any]]:
         admission = ctx.admission
         admission.invalidate()
-        real_load = admission._load
+        real_load = admission.identities._load
         loads = 0
 
         async def counting(condition: Any) -> TokenIdentity | None:
@@ -103,11 +103,11 @@ def test_an_expired_token_lookup_is_read_once(server: LiveServer) -> None:
             loads += 1
             return await real_load(condition)
 
-        admission._load = counting  # type: ignore[method-assign]
+        admission.identities._load = counting  # type: ignore[method-assign]
         try:
             found = await asyncio.gather(*(admission.authenticate(token) for _ in range(50)))
         finally:
-            del admission._load
+            del admission.identities._load
         return loads, found
 
     loads, found = server.run(authenticate_many)
@@ -121,7 +121,7 @@ def test_a_lookup_older_than_an_invalidation_is_not_cached(server: LiveServer) -
     async def race(ctx: ServerContext) -> tuple[bool, bool]:
         admission = ctx.admission
         admission.invalidate()
-        real_load = admission._load
+        real_load = admission.identities._load
         gate = asyncio.Event()
 
         async def slow(condition: Any) -> TokenIdentity | None:
@@ -129,7 +129,7 @@ def test_a_lookup_older_than_an_invalidation_is_not_cached(server: LiveServer) -
             await gate.wait()
             return identity
 
-        admission._load = slow  # type: ignore[method-assign]
+        admission.identities._load = slow  # type: ignore[method-assign]
         try:
             lookup = asyncio.ensure_future(admission.authenticate(token))
             await asyncio.sleep(0.05)
@@ -137,8 +137,8 @@ def test_a_lookup_older_than_an_invalidation_is_not_cached(server: LiveServer) -
             gate.set()
             identity = await lookup
         finally:
-            del admission._load
-        return identity is not None, bool(admission._identities)
+            del admission.identities._load
+        return identity is not None, bool(admission.identities._identities)
 
     answered, cached = server.run(race)
     assert answered  # the caller that started before still gets its answer

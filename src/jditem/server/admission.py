@@ -31,7 +31,6 @@ back). Calls without a key take exactly the path they took before.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -46,8 +45,8 @@ from jditem.protocol.ids import idempotency_key_problem, is_valid_item_id, item_
 from jditem.server.accounts import idempotency, quota
 from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
 from jditem.server.accounts.charging import ChargeResult
+from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.ratelimit import RateLimiter
-from jditem.server.accounts.tokens import hash_token
 from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.store.db import Database
@@ -59,47 +58,8 @@ from jditem.server.tasks.service import TaskService
 
 log = logging.getLogger("jditem.server.admission")
 
-#: Identities kept at most in the authentication cache (cleared when full).
-IDENTITY_CACHE_SIZE = 10_000
 #: Response header of a free replay of a call already paid under its Idempotency-Key.
 REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-@dataclass(frozen=True)
-class TokenIdentity:
-    """A token as admission sees it: limits plus a snapshot of spend and balance."""
-
-    token_id: int
-    account_id: int
-    prefix: str
-    enabled: bool
-    permissions: tuple[str, ...]
-    rate_limit: float | None
-    burst: int | None
-    daily_quota: int | None
-    budget: int | None
-    spent: int
-    balance: int
-
-    def allows(self, endpoint: str) -> bool:
-        """True when the token may call ``endpoint`` (or holds the ``*`` permission)."""
-        return endpoint in self.permissions or "*" in self.permissions
-
-    def after_spending(self, amount: int) -> TokenIdentity:
-        """This snapshot after a charge of ``amount`` units (spend up, balance down)."""
-        return TokenIdentity(
-            self.token_id,
-            self.account_id,
-            self.prefix,
-            self.enabled,
-            self.permissions,
-            self.rate_limit,
-            self.burst,
-            self.daily_quota,
-            self.budget,
-            self.spent + amount,
-            self.balance - amount,
-        )
 
 
 @dataclass(frozen=True)
@@ -138,21 +98,6 @@ def _reject(code: Code, message: str | None = None, **kwargs: Any) -> Answer:
     return Answer(code=code, message=message or code.default_message, **kwargs)
 
 
-_SELECT_IDENTITY = select(
-    ApiToken.id,
-    ApiToken.account_id,
-    ApiToken.prefix,
-    ApiToken.enabled,
-    ApiToken.permissions,
-    ApiToken.rate_limit,
-    ApiToken.burst,
-    ApiToken.daily_quota,
-    ApiToken.budget,
-    ApiToken.spent,
-    Account.balance,
-).join(Account, Account.id == ApiToken.account_id)
-
-
 class Admission:
     """Runs the SPEC §2.4 checks for one call and charges successful answers."""
 
@@ -176,108 +121,25 @@ class Admission:
         self.health = health
         self.clock = clock
         self.charger = charger
-        # token hash -> (monotonic expiry, identity); see authenticate().
-        self._identities: dict[str, tuple[float, TokenIdentity]] = {}
-        # token id -> its hash in _identities (one hash per token).
-        self._digests: dict[int, str] = {}
-        # token hash -> the one database read in flight for it (single flight).
-        self._loading: dict[str, asyncio.Task[TokenIdentity | None]] = {}
-        # bumped by invalidate(): a read that started before is not cached.
-        self._generation = 0
+        self.identities = IdentityCache(settings=settings, db=db)
 
     # ------------------------------------------------------------------ step 1
 
     async def authenticate(self, raw_token: str | None) -> TokenIdentity | None:
-        """The identity of ``raw_token`` (by SHA-256 hash), or None when unknown.
+        """The identity of ``raw_token``, or None when unknown (see :class:`IdentityCache`).
 
         Disabled tokens are returned too (``enabled=False``); :meth:`answer` rejects
         them with 100, so callers can tell "unknown" from "disabled" in the message.
-
-        Identities are cached for ``Settings.token_cache_seconds`` (default 1 s; 0 turns
-        the cache off): the admin API of this process clears the cache on every change,
-        changes made elsewhere (CLI, console, another process) apply within that time.
-        The spend and balance in a cached identity only drive the early checks 6-7; the
-        charge itself is always the database's conditional update.
-
-        When a cached identity expires under load, the concurrent callers share ONE
-        database read (single flight) instead of all reading at once; a read that
-        started before an :meth:`invalidate` is handed to its callers but not cached.
         """
-        if not raw_token:
-            return None
-        digest = hash_token(raw_token)
-        if self.settings.token_cache_seconds <= 0:
-            return await self._load(ApiToken.token_hash == digest)
-        cached = self._identities.get(digest)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        loading = self._loading.get(digest)
-        if loading is None:
-            loading = asyncio.get_running_loop().create_task(
-                self._load_and_cache(digest, self._generation)
-            )
-            self._loading[digest] = loading
-            loading.add_done_callback(lambda done: self._loaded(digest, done))
-        return await asyncio.shield(loading)
-
-    async def _load_and_cache(self, digest: str, generation: int) -> TokenIdentity | None:
-        identity = await self._load(ApiToken.token_hash == digest)
-        if identity is not None and generation == self._generation:
-            if len(self._identities) >= IDENTITY_CACHE_SIZE:
-                self.invalidate()
-            expiry = time.monotonic() + self.settings.token_cache_seconds
-            self._identities[digest] = (expiry, identity)
-            self._digests[identity.token_id] = digest
-        return identity
-
-    def _loaded(self, digest: str, done: asyncio.Task[TokenIdentity | None]) -> None:
-        if self._loading.get(digest) is done:
-            del self._loading[digest]
-        if not done.cancelled():
-            done.exception()  # retrieved: its awaiting callers re-raise it
+        return await self.identities.authenticate(raw_token)
 
     def invalidate(self) -> None:
         """Forget cached identities (call after changing tokens, accounts or balances)."""
-        self._generation += 1
-        self._identities.clear()
-        self._digests.clear()
-        self._loading.clear()  # later callers read again rather than join an older read
-
-    def _after_charge(self, identity: TokenIdentity, result: Code) -> None:
-        """Keep the cached snapshot close to the database after a call."""
-        digest = self._digests.get(identity.token_id)
-        cached = self._identities.get(digest) if digest is not None else None
-        if digest is None or cached is None:
-            return
-        if result is Code.SUCCESS:
-            expiry, current = cached
-            self._identities[digest] = (expiry, current.after_spending(self.settings.price_units))
-        else:
-            del self._identities[digest]
-            del self._digests[identity.token_id]
+        self.identities.invalidate()
 
     async def identity_for_token(self, token_id: int) -> TokenIdentity | None:
         """A fresh identity for a token chosen by id (the console's bulk jobs)."""
-        return await self._load(ApiToken.id == token_id)
-
-    async def _load(self, condition: Any) -> TokenIdentity | None:
-        async with self.db.reading() as session:
-            row = (await session.execute(_SELECT_IDENTITY.where(condition))).first()
-        if row is None:
-            return None
-        return TokenIdentity(
-            token_id=row[0],
-            account_id=row[1],
-            prefix=row[2],
-            enabled=bool(row[3]),
-            permissions=tuple(row[4] or ()),
-            rate_limit=row[5],
-            burst=row[6],
-            daily_quota=row[7],
-            budget=row[8],
-            spent=row[9],
-            balance=row[10],
-        )
+        return await self.identities.for_token_id(token_id)
 
     # ------------------------------------------------------------- steps 1-8
 
@@ -412,7 +274,7 @@ class Admission:
             # quota count and charge in one group-commit transaction
             answer = await self._charge(identity, item_id, request_id, fresh, counted=True, key=key)
             if not answer.replayed:
-                self._after_charge(identity, answer.code)
+                self.identities.after_call(identity, answer.code)
             if answer.code is not Code.SUCCESS:  # nothing was counted or charged
                 await self._refund_rate(identity, rate_key)
             return answer
@@ -425,7 +287,7 @@ class Admission:
             await self._check_money_and_quota(identity, day)
         except _Rejected as rejected:
             await self._refund_rate(identity, rate_key)
-            self._after_charge(identity, rejected.answer.code)
+            self.identities.after_call(identity, rejected.answer.code)
             return rejected.answer
         if cached_ok and fresh is not None:
             answer = await self._charge(identity, item_id, request_id, fresh, key=key)
@@ -441,7 +303,7 @@ class Admission:
                     await quota.release(session, identity.token_id, day)
             return answer
         if answer.code in (Code.SUCCESS, Code.BUDGET_EXHAUSTED, Code.INSUFFICIENT_BALANCE):
-            self._after_charge(identity, answer.code)
+            self.identities.after_call(identity, answer.code)
         if answer.code in (
             Code.BUDGET_EXHAUSTED,
             Code.INSUFFICIENT_BALANCE,

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 from sqlalchemy import insert, select, update
 
 from jditem.protocol.codes import Code, RetryClass
-from jditem.server.admission import Answer, TokenIdentity
+from jditem.server.accounts.identities import TokenIdentity
+from jditem.server.admission import Answer
 from jditem.server.api.envelope import new_request_id
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
