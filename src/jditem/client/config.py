@@ -96,8 +96,8 @@ def resolve_token(token: str | None) -> SecretStr:
                 break
     if not token or not token.strip():
         raise ConfigurationError(
-            "no API token: pass token=..., or set JDITEM_TOKEN or JUSTONEAPI_TOKEN "
-            "in the environment"
+            "no API token: pass token=... (CLI: --token), or set JDITEM_TOKEN or "
+            "JUSTONEAPI_TOKEN in the environment"
         )
     token = token.strip()
     if any(ch.isspace() for ch in token) or not token.isprintable():
