@@ -10,11 +10,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jditem.protocol.codes import Code
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock, iso_local
+from jditem.server.tasks.ids import new_ulid
 
 log = logging.getLogger("jditem.server")
 
@@ -35,26 +34,15 @@ REQUEST_ID_HEADER = "X-Request-Id"
 JSON_MEDIA_TYPE = "application/json"
 
 
-#: Maps each RFC 4648 base-32 digit to Crockford's digit of the same value.
-_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
-_MILLIS_MASK = (1 << 48) - 1
-
-
 def new_request_id() -> str:
     """A new unique, time-sortable request id (26 Crockford base-32 characters).
 
-    The ULID layout of :func:`jditem.server.tasks.ids.new_ulid` (48 bits of
-    milliseconds, 80 random bits), built with one ``b32encode`` instead of a digit
-    loop, and with the random bits from :mod:`random` (seeded from the OS, re-seeded
-    in forked children) instead of ``secrets``: a request id is a correlation id, not a
-    secret, and this runs on every request.
+    The layout of :func:`jditem.server.tasks.ids.new_ulid`, with the random bits from
+    :mod:`random` (seeded from the OS, re-seeded in forked children) instead of
+    ``secrets``: a request id is a correlation id, not a secret, and this runs on every
+    request.
     """
-    millis = (time.time_ns() // 1_000_000) & _MILLIS_MASK
-    value = (millis << 80) | random.getrandbits(80)
-    # 20 bytes = 32 base-32 digits; the last 26 are the 128-bit value, left-padded.
-    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
+    return new_ulid(randbits=random.getrandbits)
 
 
 class RequestIdMiddleware:

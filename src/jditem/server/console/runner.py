@@ -16,13 +16,12 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from jditem.protocol.codes import Code, RetryClass
-from jditem.server.accounts.identities import TokenIdentity
-from jditem.server.admission import Answer
+from jditem.server.admission import Admission, Answer
 from jditem.server.api.envelope import new_request_id
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
@@ -39,23 +38,6 @@ MAX_TRANSIENT = 3
 MAX_SLEEP = 120.0
 #: Item states that are final.
 FINAL_ITEM_STATES = ("succeeded", "not_supported", "failed", "skipped")
-
-
-class AdmissionLike(Protocol):
-    """The part of :class:`jditem.server.admission.Admission` bulk jobs use."""
-
-    async def identity_for_token(self, token_id: int) -> TokenIdentity | None: ...
-
-    async def answer(
-        self,
-        identity: TokenIdentity | None,
-        item_id_raw: str | None,
-        request_id: str,
-        *,
-        wait_seconds: float | None = None,
-        job_id: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> Answer: ...
 
 
 class _JobStopped(Exception):
@@ -96,7 +78,7 @@ def _now() -> datetime:
 class JobRunner:
     """Starts, resumes and stops bulk jobs in this process."""
 
-    def __init__(self, settings: Settings, db: Database, admission: AdmissionLike) -> None:
+    def __init__(self, settings: Settings, db: Database, admission: Admission) -> None:
         self._settings = settings
         self._db = db
         self._admission = admission

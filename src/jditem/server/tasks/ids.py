@@ -1,31 +1,36 @@
-"""Task ids: ``t_`` + a ULID-like, time-sortable random string.
+"""Time-sortable ids: ``t_`` + a ULID-like string for tasks (request and job ids too).
 
 26 Crockford base-32 characters: 48 bits of milliseconds since the epoch, then 80
-random bits (``secrets``). Ids created later sort after earlier ones (to the
-millisecond), which keeps ``ORDER BY id`` close to submission order.
+random bits. Ids created later sort after earlier ones (to the millisecond), which keeps
+``ORDER BY id`` close to submission order.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
+from collections.abc import Callable
 
 TASK_ID_PREFIX = "t_"
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base 32
+
+#: Maps each RFC 4648 base-32 digit to Crockford's digit of the same value.
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+_MILLIS_MASK = (1 << 48) - 1
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        value, rem = divmod(value, 32)
-        chars.append(_ALPHABET[rem])
-    return "".join(reversed(chars))
+def new_ulid(ms: int | None = None, *, randbits: Callable[[int], int] = secrets.randbits) -> str:
+    """A 26-character ULID-like string for the given (or current) time in milliseconds.
 
-
-def new_ulid(ms: int | None = None) -> str:
-    """A 26-character ULID-like string for the given (or current) time in milliseconds."""
-    millis = time.time_ns() // 1_000_000 if ms is None else ms
-    return _encode(millis & ((1 << 48) - 1), 10) + _encode(secrets.randbits(80), 16)
+    ``randbits`` supplies the 80 random bits (``secrets.randbits`` by default; the
+    per-request id passes the cheaper :func:`random.getrandbits`).
+    """
+    millis = (time.time_ns() // 1_000_000 if ms is None else ms) & _MILLIS_MASK
+    value = (millis << 80) | randbits(80)
+    # 20 bytes = 32 base-32 digits; the last 26 are the 128-bit value, left-padded.
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
 
 
 def new_task_id(ms: int | None = None) -> str:
