@@ -87,7 +87,7 @@ def test_batch_end_to_end_rerun_cache_refresh_and_no_token_on_disk(
     refreshed = run_cli([*base, "--job", "three", "--refresh", "--format", "csv"], env)
     assert refreshed.exit_code == 0
     assert v2_calls(live) > calls
-    assert out.read_text(encoding="utf-8").startswith("sku_id,")
+    assert out.read_text(encoding="utf-8").startswith("requested_id,id_mismatch,sku_id,")
 
     exported = tmp_path / "again.parquet"
     result = run_cli(["export", "one", "-o", str(exported)], env)

@@ -79,6 +79,7 @@ def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     if counts.get("failed", 0):
         lines.append(
             f"{counts['failed']} item(s) failed (not supported, invalid or out of retries); "
-            f"ask again with: {resume_hint(job)} --retry-failed"
+            f"ask the server again with: {resume_hint(job)} --retry-failed "
+            f"(see them with: jditem jobs show {job})"
         )
     return "\n".join(lines)
