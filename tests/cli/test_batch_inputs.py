@@ -78,7 +78,8 @@ def test_csv_input_reads_the_named_or_default_column_urls_included(
 
     bad = run([*BATCH, str(named), "-o", str(out2), "--id-column", "nope", "--job", "x"], env)
     assert bad.exit_code == 2
-    assert "no column 'nope'" in bad.stderr and "sku_name" in bad.stderr
+    assert "no column 'nope'" in bad.stderr
+    assert "sku_name" in bad.stderr
 
 
 def test_jsonl_input_and_stdin_sniffing(tmp_path: Path, env: dict[str, str]) -> None:
@@ -169,7 +170,8 @@ def test_output_guard_format_and_csv_bom(tmp_path: Path, env: dict[str, str]) ->
     mine.write_text("my own work\n", encoding="utf-8")
     refused = run([*BATCH, str(source), "-o", str(mine)], env)
     assert refused.exit_code == 2
-    assert "was not written by jditem" in refused.stderr and "--force" in refused.stderr
+    assert "was not written by jditem" in refused.stderr
+    assert "--force" in refused.stderr
     assert mine.read_text(encoding="utf-8") == "my own work\n"
 
     forced = run([*BATCH, str(source), "-o", str(mine), "--force", "--csv-bom"], env)
