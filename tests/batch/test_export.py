@@ -53,9 +53,7 @@ def test_jsonl_leaves_raw_out_unless_asked(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
-def test_every_row_carries_the_requested_id_and_flags_a_mismatch(
-    tmp_path: Path, fmt: str
-) -> None:
+def test_every_row_carries_the_requested_id_and_flags_a_mismatch(tmp_path: Path, fmt: str) -> None:
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
     out = tmp_path / f"p.{fmt}"
