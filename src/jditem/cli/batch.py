@@ -32,6 +32,7 @@ from jditem.cli.get import (
     EndpointOpt,
     ExitCode,
     InsecureOpt,
+    TimeoutOpt,
     TokenOpt,
     exit_code_for,
 )
@@ -295,6 +296,7 @@ def batch_command(
     deadline: Annotated[
         float, typer.Option("--deadline", min=0.001, help="Seconds per item at most.")
     ] = 900.0,
+    timeout: TimeoutOpt = 120.0,
     force: ForceOption = False,
     csv_bom: CsvBomOption = False,
     raw_payload: RawPayloadOption = False,
@@ -423,6 +425,7 @@ def batch_command(
                     "endpoint": endpoint.value,
                     "allow_insecure_http": insecure,
                     "auth": auth.value,
+                    "read_timeout": timeout,
                 },
                 token=resolved_token,
             )

@@ -27,11 +27,10 @@ import os
 import shlex
 import subprocess
 import tomllib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import click
 
 from jditem.errors import ConfigurationError
 
@@ -56,14 +55,6 @@ class CliConfig:
     token_command: str | None = None
     token_env: str | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def default_map(self) -> dict[str, Any]:
-        """Option defaults for click (``{command: {option: value}}``); click ranks them
-        below flags and environment variables, above built-in defaults."""
-        return {
-            command: {name.replace("-", "_"): value for name, value in options.items()}
-            for command, options in self.defaults.items()
-        }
 
 
 def config_path() -> Path:
@@ -129,17 +120,18 @@ def load_config(profile: str | None = None, path: Path | None = None) -> CliConf
     return config
 
 
+_ACTIVE: ContextVar[CliConfig | None] = ContextVar("jditem_cli_config", default=None)
+
+
+def activate(config: CliConfig) -> None:
+    """Make ``config`` the one :func:`current_config` answers (the root command calls it)."""
+    _ACTIVE.set(config)
+
+
 def current_config() -> CliConfig:
-    """The config loaded by the ``jditem`` root command (or loaded now, outside it)."""
-    ctx = click.get_current_context(silent=True)
-    while ctx is not None:
-        if isinstance(ctx.obj, CliConfig):
-            return ctx.obj
-        if isinstance(ctx.obj, dict) and isinstance(ctx.obj.get("config"), CliConfig):
-            found: CliConfig = ctx.obj["config"]
-            return found
-        ctx = ctx.parent
-    return load_config()
+    """The config the ``jditem`` root command loaded (or the default file's, outside it)."""
+    active = _ACTIVE.get()
+    return active if active is not None else load_config()
 
 
 def resolve_base_url(flag: str | None) -> str | None:
