@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -257,7 +258,7 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
             "--rate",
             "100",
             "--progress",
-            "none",
+            "bar",
         ]
         proc = _spawn(args, env)
         deadline = time.monotonic() + 30
@@ -268,6 +269,11 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
         assert proc.returncode == 130, stdout + stderr
         assert "jditem batch --job intr --resume" in stdout
         assert "Stopping: no new calls" in stderr
+        # the bar's last frame and the summary count the same settled items
+        bar_done = re.findall(r"(\d+)/150\b", stderr)[-1]
+        settled = re.search(r"(\d+)/150 item\(s\) settled", stdout)
+        assert settled is not None, stdout
+        assert bar_done == settled.group(1)
         done = len(out_ids(out))
         assert 0 < done < len(ids)
         # Every charged item reached the output: nothing was paid for and lost.
