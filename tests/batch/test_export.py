@@ -141,3 +141,26 @@ def test_parquet_with_no_rows_still_writes_a_file(tmp_path: Path) -> None:
     out = tmp_path / "empty.parquet"
     open_writer(out, "parquet").close()
     assert pq.read_table(out).num_rows == 0
+
+
+def test_jsonl_rows_equal_the_parsed_product_on_fast_and_slow_paths(tmp_path: Path) -> None:
+    """The JSONL writer cuts ``raw`` by string surgery; a nested ``"raw"`` key (here in a
+    promotion) or an odd id takes the parsing path. Both give the same rows."""
+    odd = Product(sku_id='4"2', title="Odd", url="u").model_dump_json()
+    nested = Product(
+        sku_id="7", title="N", url="u", promotions=[{"raw": {"x": 1}}], raw={"a": 1}
+    ).model_dump_json()
+    for raw in (False, True):
+        out = tmp_path / f"p{raw}.jsonl"
+        writer = open_writer(out, "jsonl", raw=raw)
+        sources = [*products(), odd, nested]
+        for item in sources:
+            writer.write(item, "7")
+        writer.close()
+        got = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        for row, source in zip(got, sources, strict=True):
+            expected = json.loads(source)
+            if not raw:
+                expected.pop("raw")
+            mismatch = expected["sku_id"] != "7"
+            assert row == {"requested_id": "7", "id_mismatch": mismatch, **expected}

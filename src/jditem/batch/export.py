@@ -53,6 +53,8 @@ _BOOL_COLUMNS = frozenset(
 _INT_COLUMNS = frozenset({"stock_state", "image_count", "promotion_count"})
 _TIME_COLUMNS = frozenset({"fetched_at"})
 _QUANTUM = Decimal("0.0001")
+_SKU_PREFIX = '{"sku_id":"'
+_RAW_KEY = ',"raw":'
 
 
 class ExportError(Exception):
@@ -128,14 +130,40 @@ class JsonlWriter(RowWriter):
         self._file: IO[str] = path.open("w", encoding="utf-8", newline="\n")
 
     def write(self, product_json: str, requested_id: str | None = None) -> None:
-        data: dict[str, Any] = json.loads(product_json)
-        if not self._raw:
-            data.pop("raw", None)
-        requested, mismatch = self._tie(requested_id, str(data.get("sku_id")))
-        row = {"requested_id": requested, "id_mismatch": mismatch, **data}
-        self._file.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+        line = self._fast(product_json, requested_id)
+        if line is None:
+            data: dict[str, Any] = json.loads(product_json)
+            if not self._raw:
+                data.pop("raw", None)
+            requested, mismatch = self._tie(requested_id, str(data.get("sku_id")))
+            row = {"requested_id": requested, "id_mismatch": mismatch, **data}
+            line = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        self._file.write(line)
         self._file.write("\n")
         self._file.flush()
+
+    def _fast(self, product_json: str, requested_id: str | None) -> str | None:
+        """The row by string surgery on ``Product.model_dump_json()`` output (``sku_id``
+        first, ``raw`` last), without parsing the product (half a millisecond for a
+        typical payload); ``None`` when the JSON does not have that shape."""
+        if not product_json.startswith(_SKU_PREFIX) or not product_json.endswith("}"):
+            return None
+        end = product_json.find('"', len(_SKU_PREFIX))
+        sku_id = product_json[len(_SKU_PREFIX) : end]
+        if not sku_id.isdigit():
+            return None
+        body = product_json
+        if not self._raw:
+            # exactly one ',"raw":' can only be the top-level key (a quote inside a JSON
+            # string is escaped), so everything after it is the raw payload
+            if body.count(_RAW_KEY) != 1:
+                return None
+            body = body[: body.find(_RAW_KEY)] + "}"
+        requested, mismatch = self._tie(requested_id, sku_id)
+        return (
+            f'{{"requested_id":{json.dumps(requested, ensure_ascii=False)},'
+            f'"id_mismatch":{"true" if mismatch else "false"},{body[1:]}'
+        )
 
     def close(self) -> None:
         self._file.close()
