@@ -179,6 +179,10 @@ def test_output_guard_format_and_csv_bom(tmp_path: Path, env: dict[str, str]) ->
     assert mine.read_bytes().startswith(b"\xef\xbb\xbfrequested_id,")
     again = run([*BATCH, str(source), "-o", str(mine)], env)  # jditem wrote it: fine
     assert again.exit_code == 0, again.output
+    # a journal from before the output registry: its own stored output is still its own
+    (Path(env["JDITEM_HOME"]) / "outputs.sqlite").unlink()
+    older = run([*BATCH, str(source), "-o", str(mine)], env)
+    assert older.exit_code == 0, older.output
 
     xlsx = run([*BATCH, str(source), "-o", str(tmp_path / "out.xlsx")], env)
     assert xlsx.exit_code == 2

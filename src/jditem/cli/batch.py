@@ -189,6 +189,23 @@ def _read_input(input_path: str) -> _Input:
     return _Input(input_path, digest.hexdigest())
 
 
+def _job_wrote(home: Path, job: str | None, output: Path) -> bool:
+    """Whether ``output`` is the stored output of ``job`` (journals older than the
+    output registry: their output is theirs to replace)."""
+    from jditem.batch.journal import Journal, JournalError, journal_path
+
+    if job is None:
+        return False
+    try:
+        path = journal_path(home, job)
+    except JournalError:
+        return False
+    if not path.exists():
+        return False
+    with Journal(path) as journal:
+        return journal.get_meta("output") == str(output.expanduser().resolve())
+
+
 def _remove_journal(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -345,10 +362,11 @@ def batch_command(
                 "(or run without --resume to start it)"
             )
     if output is not None:
+        named = job or (default_job_name(input_path) if input_path not in (None, "-") else None)
         try:
             guess_format(output, fmt.value if fmt else None)
             with OutputRegistry.in_home(home) as registry:
-                registry.check(output, force=force)
+                registry.check(output, force=force or _job_wrote(home, named, output))
         except (ExportError, OutputRefused) as exc:
             raise _usage(str(exc)) from None
 
@@ -531,6 +549,7 @@ def _batch(
             )
         if loaded.duplicates:
             _err(f"note: {loaded.duplicates} id(s) repeated or already in job {job} (collapsed)")
+    ours = journal.get_meta("output") == str(output.expanduser().resolve())
     journal.set_meta(
         output=str(output.expanduser().resolve()),
         format=out_format,
@@ -542,7 +561,7 @@ def _batch(
 
     try:
         with OutputRegistry.in_home(home) as registry:
-            registry.check(output, force=force)
+            registry.check(output, force=force or ours)
             writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
             registry.record(output, job)
     except (ExportError, OutputRefused) as exc:
