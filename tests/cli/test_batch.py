@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -87,7 +88,7 @@ def test_batch_end_to_end_rerun_cache_refresh_and_no_token_on_disk(
     refreshed = run_cli([*base, "--job", "three", "--refresh", "--format", "csv"], env)
     assert refreshed.exit_code == 0
     assert v2_calls(live) > calls
-    assert out.read_text(encoding="utf-8").startswith("sku_id,")
+    assert out.read_text(encoding="utf-8").startswith("requested_id,id_mismatch,sku_id,")
 
     exported = tmp_path / "again.parquet"
     result = run_cli(["export", "one", "-o", str(exported)], env)
@@ -257,7 +258,7 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
             "--rate",
             "100",
             "--progress",
-            "none",
+            "bar",
         ]
         proc = _spawn(args, env)
         deadline = time.monotonic() + 30
@@ -268,6 +269,11 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
         assert proc.returncode == 130, stdout + stderr
         assert "jditem batch --job intr --resume" in stdout
         assert "Stopping: no new calls" in stderr
+        # the bar's last frame and the summary count the same settled items
+        bar_done = re.findall(r"(\d+)/150\b", stderr)[-1]
+        settled = re.search(r"(\d+)/150 item\(s\) settled", stdout)
+        assert settled is not None, stdout
+        assert bar_done == settled.group(1)
         done = len(out_ids(out))
         assert 0 < done < len(ids)
         # Every charged item reached the output: nothing was paid for and lost.

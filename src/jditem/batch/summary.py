@@ -48,8 +48,10 @@ def _fatal_advice(error: errors.JditemError, job: str) -> list[str]:
 def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     """Human-readable lines: items, calls (charged, by code), elapsed, output, next step."""
     stats, counts = report.stats, report.counts
+    settled = counts.get("done", 0) + counts.get("failed", 0)
     lines = [
-        f"Job {job}: {counts.get('total', 0)} item(s) — {counts.get('done', 0)} done "
+        f"Job {job}: {settled}/{counts.get('total', 0)} item(s) settled — "
+        f"{counts.get('done', 0)} done "
         f"({stats.done} fetched now, {stats.cached} from the local cache, "
         f"{max(0, counts.get('done', 0) - stats.done - stats.cached)} before), "
         f"{counts.get('failed', 0)} failed, "
@@ -79,6 +81,7 @@ def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     if counts.get("failed", 0):
         lines.append(
             f"{counts['failed']} item(s) failed (not supported, invalid or out of retries); "
-            f"ask again with: {resume_hint(job)} --retry-failed"
+            f"ask the server again with: {resume_hint(job)} --retry-failed "
+            f"(see them with: jditem jobs show {job})"
         )
     return "\n".join(lines)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -22,7 +23,10 @@ T = TypeVar("T")
 admin_app = typer.Typer(help="Manage accounts, tokens and balances.", no_args_is_help=True)
 account_app = typer.Typer(help="Accounts (a balance shared by their tokens).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once at creation).", no_args_is_help=True)
-balance_app = typer.Typer(help="Account balances.", no_args_is_help=True)
+balance_app = typer.Typer(
+    help="Account balances: without a subcommand, every account's balance.",
+    invoke_without_command=True,
+)
 admin_app.add_typer(account_app, name="account")
 admin_app.add_typer(token_app, name="token")
 admin_app.add_typer(balance_app, name="balance")
@@ -85,6 +89,21 @@ def _yuan(units: int | None) -> str:
     return "-" if units is None else units_to_yuan(units)
 
 
+def _local_time(ctx: typer.Context, value: datetime | None) -> str:
+    """``value`` in the configured time zone (``JDITEM_TIMEZONE``, the quota day's zone);
+    naive database times are UTC."""
+    if value is None:
+        return "-"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(load_settings(_db(ctx)).timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(zone).isoformat(timespec="seconds")
+
+
 def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -125,7 +144,7 @@ def account_list(ctx: typer.Context) -> None:
     _print_table(
         "Accounts",
         ["id", "name", "balance (yuan)", "created"],
-        [[str(a.id), a.name, a.balance_yuan, a.created_at.isoformat()] for a in accounts],
+        [[str(a.id), a.name, a.balance_yuan, _local_time(ctx, a.created_at)] for a in accounts],
     )
 
 
@@ -206,6 +225,7 @@ def token_list(
             "quota",
             "budget",
             "spent",
+            "permissions",
         ],
         [
             [
@@ -219,6 +239,7 @@ def token_list(
                 "-" if t.daily_quota is None else str(t.daily_quota),
                 _yuan(t.budget_units),
                 _yuan(t.spent_units),
+                ", ".join(t.permissions) or "-",
             ]
             for t in tokens
         ],
@@ -281,6 +302,39 @@ def token_update(
 # ----------------------------------------------------------- balance, ledger
 
 
+@balance_app.callback()
+def balance_show(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+) -> None:
+    """Show account balances (and each account's tokens' spend)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jditem.server.accounts import service
+
+    accounts = _run(ctx, service.list_accounts)
+    tokens = _run(ctx, lambda s: service.list_tokens(s, None))
+    chosen = [a for a in accounts if account is None or a.name == account]
+    if account is not None and not chosen:
+        raise _fail(f"no account named {account!r}; see: jditem admin account list")
+    spent: dict[str, int] = {}
+    for t in tokens:
+        spent[t.account] = spent.get(t.account, 0) + (t.spent_units or 0)
+    _print_table(
+        "Balances",
+        ["account", "balance (yuan)", "spent by its tokens (yuan)", "tokens"],
+        [
+            [
+                a.name,
+                a.balance_yuan,
+                _yuan(spent.get(a.name, 0)),
+                str(sum(1 for t in tokens if t.account == a.name)),
+            ]
+            for a in chosen
+        ],
+    )
+
+
 @balance_app.command("topup")
 def balance_topup(
     ctx: typer.Context,
@@ -312,7 +366,7 @@ def ledger(
         [
             [
                 str(r.id),
-                r.created_at.isoformat(timespec="seconds"),
+                _local_time(ctx, r.created_at),
                 r.account,
                 r.kind,
                 _yuan(r.amount_units),
