@@ -272,7 +272,7 @@ def live_server(
     """Run the real app on 127.0.0.1 (free port, temp SQLite) for the ``with`` block."""
     own_home = "home" not in settings_overrides and "database_url" not in settings_overrides
     home = Path(tempfile.mkdtemp(prefix="jditem-live-")) if own_home else None
-    admin_key = secrets.token_urlsafe(18)
+    admin_key = secrets.token_urlsafe(32)
     values: dict[str, Any] = {**TEST_DEFAULTS, "admin_key": admin_key}
     if home is not None:
         values["home"] = home
