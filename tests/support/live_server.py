@@ -63,6 +63,7 @@ from fastapi import FastAPI
 from jditem.server.app import create_app
 from jditem.server.collectors import Collector
 from jditem.server.context import ServerContext
+from jditem.server.serving import uvicorn_config
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock
 
@@ -113,8 +114,9 @@ class LiveServer:
     # ------------------------------------------------------------- lifecycle
 
     def _start(self) -> None:
-        config = uvicorn.Config(
+        config = uvicorn_config(
             self.app,
+            self.settings,
             host="127.0.0.1",
             port=0,
             log_config=None,

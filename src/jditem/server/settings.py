@@ -131,8 +131,8 @@ class Settings(BaseSettings):
         le=300,
         description="A request line + headers not complete within this answers 408.",
     )
-    keep_alive_seconds: float = Field(
-        default=5.0, gt=0, le=300, description="Idle keep-alive connections close after this."
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="Idle keep-alive connections close after this."
     )
     max_connections: int = Field(
         default=1000,

@@ -22,14 +22,18 @@ router = APIRouter(tags=["health"])
 DB_CHECK_SECONDS = 2.0
 
 
-@router.get(
+@router.api_route(
     "/api/health",
+    methods=["GET", "HEAD"],
     summary="Liveness and database check",
     response_model=EnvelopeModel,
     responses=envelope_responses(500),
 )
 async def health(request: Request, ctx: CtxDep) -> Response:
-    """Code 0 when the process is up and the database answers; else code 500."""
+    """Code 0 when the process is up and the database answers; else code 500.
+
+    ``HEAD`` answers the same status and headers without the body (load balancers).
+    """
     request_id = request_id_of(request)
     started = time.perf_counter()
     try:
@@ -58,8 +62,9 @@ async def health(request: Request, ctx: CtxDep) -> Response:
     return envelope_response(ctx.settings, ctx.clock, request_id, Code.SUCCESS, data=data)
 
 
-@router.get(
+@router.api_route(
     "/api/health/jd/get-item-detail/v2",
+    methods=["GET", "HEAD"],
     summary="Service level of the v2 endpoint",
     response_model=EnvelopeModel,
     description=(
