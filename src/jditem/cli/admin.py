@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from jditem.cli.serve import load_settings, run_with_session
+from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,6 +56,8 @@ def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     try:
         return run_with_session(load_settings(_db(ctx)), fn)
+    except SettingsInvalid as exc:
+        raise _fail(f"invalid setting:\n{exc}") from None
     except AdminError as exc:
         raise _fail(str(exc)) from None
 
@@ -159,7 +161,10 @@ def token_create(
     """Create a token; the raw token is printed once, alone on the last line."""
     from jditem.server.accounts import service
 
-    settings = load_settings(_db(ctx))
+    try:
+        settings = load_settings(_db(ctx))
+    except SettingsInvalid as exc:
+        raise _fail(f"invalid setting:\n{exc}") from None
     budget_units = _units(budget, "--budget") if budget is not None else None
     rate_limit = None if unlimited else (rate if rate is not None else settings.default_rate_limit)
     burst_size = None if unlimited else (burst if burst is not None else settings.default_burst)

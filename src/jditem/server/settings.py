@@ -17,7 +17,7 @@ ENDPOINT_V2 = "jd/get-item-detail/v2"
 
 #: Shortest admin key accepted, and the least estimated entropy (bits) it must carry.
 ADMIN_KEY_MIN_LENGTH = 32
-ADMIN_KEY_MIN_BITS = 128
+ADMIN_KEY_MIN_BITS = 96
 #: How to make a good admin key (quoted by the start-up error).
 ADMIN_KEY_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
@@ -25,8 +25,8 @@ ADMIN_KEY_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 def estimated_entropy_bits(text: str) -> float:
     """Shannon entropy of ``text``'s characters times its length (a crude strength bound).
 
-    A random ``secrets.token_urlsafe(32)`` scores about 200 bits, ``token_hex(32)`` about
-    250; a repeated word or a keyboard run scores far less.
+    A random ``secrets.token_urlsafe(32)`` scores about 200 bits, ``token_hex(16)`` about
+    110; a repeated word or a short alphabet scores far less.
     """
     if not text:
         return 0.0
@@ -40,11 +40,13 @@ def admin_key_problem(key: str) -> str | None:
     """Why ``key`` is too weak to be the admin key, or ``None`` when it is fine."""
     if len(key) < ADMIN_KEY_MIN_LENGTH:
         why = f"it has {len(key)} characters; at least {ADMIN_KEY_MIN_LENGTH} are required"
-    elif estimated_entropy_bits(key) < ADMIN_KEY_MIN_BITS or len(set(key)) < 16:
+    elif estimated_entropy_bits(key) < ADMIN_KEY_MIN_BITS or len(set(key)) < 8:
         why = "it is too predictable (too few different characters)"
+    elif (key + key).find(key, 1) < len(key):
+        why = "it is too predictable (a repeated pattern)"
     else:
         return None
-    return f"JDITEM_ADMIN_KEY is too weak: {why}. Generate one with: {ADMIN_KEY_HOWTO}"
+    return f"too weak: {why}. Generate one with: {ADMIN_KEY_HOWTO}"
 
 
 def default_home() -> Path:
