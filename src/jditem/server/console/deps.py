@@ -90,9 +90,12 @@ class Console:
         """The console's display time zone (the quota time zone)."""
         return ZoneInfo(self.settings.timezone)
 
-    async def form(self) -> FormData:
-        """The submitted form, after checking its CSRF token."""
-        form = await self.request.form()
+    async def form(self, *, max_part_size: int = 1024 * 1024) -> FormData:
+        """The submitted form, after checking its CSRF token.
+
+        ``max_part_size`` bounds each multipart field (Starlette's limit; 1 MB default).
+        """
+        form = await self.request.form(max_part_size=max_part_size)
         verify_csrf(self.session, form)
         return form
 
