@@ -276,3 +276,144 @@ def test_head_on_health(hostile: LiveServer, path: str) -> None:
     assert response.status_code == 200
     assert response.content == b""
     assert response.headers["content-type"] == "application/json"
+
+
+# ------------------------------------------------------------- amounts and limits
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e3", "1_000", "\uff11\uff12", "\u0663", "0.00001", "NaN", "-5", "+5", "9" * 400]
+)
+def test_admin_api_refuses_malformed_yuan_with_400(hostile: LiveServer, amount: str) -> None:
+    response = hostile.http.post(
+        "/api/admin/accounts",
+        json={"name": "never", "balance_yuan": amount},
+        headers={"X-Admin-Key": hostile.admin_key},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 400
+    assert hostile.scalar("SELECT count(*) FROM accounts WHERE name = 'never'") == 0
+
+
+def test_a_top_up_past_the_maximum_balance_is_refused_before_anything_is_written(
+    hostile: LiveServer,
+) -> None:
+    hostile.admin("POST", "/accounts", {"name": "rich", "balance_yuan": "100000000000"})
+    ledger_rows = hostile.scalar("SELECT count(*) FROM ledger")
+    response = hostile.http.post(
+        "/api/admin/accounts/rich/topup",
+        json={"amount_yuan": "0.0001"},
+        headers={"X-Admin-Key": hostile.admin_key},
+    )
+    assert response.json()["code"] == 400
+    assert "maximum" in response.json()["message"]
+    assert hostile.scalar("SELECT balance FROM accounts WHERE name = 'rich'") == 10**15
+    assert hostile.scalar("SELECT count(*) FROM ledger") == ledger_rows
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"rate_limit": 0.00001},
+        {"rate_limit": 1e12},
+        {"burst": 10**7},
+        {"daily_quota": 0},
+        {"budget_units": 10**20},
+        {"budget_yuan": "1e2"},
+    ],
+)
+def test_token_limits_out_of_range_are_400(hostile: LiveServer, body: dict[str, Any]) -> None:
+    if "lim" not in {a["name"] for a in hostile.admin("GET", "/accounts")}:
+        hostile.admin("POST", "/accounts", {"name": "lim"})
+    response = hostile.http.post(
+        "/api/admin/tokens",
+        json={"account": "lim", **body},
+        headers={"X-Admin-Key": hostile.admin_key},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/admin/ledger?offset=" + "9" * 30,
+        "/api/admin/ledger?limit=" + "9" * 30,
+        "/api/admin/ledger?limit=-1",
+        "/api/admin/tokens/" + "9" * 30 + "/enable",
+        "/api/admin/accounts/" + "x" * 5000,
+    ],
+)
+def test_admin_urls_with_out_of_range_integers(hostile: LiveServer, path: str) -> None:
+    method = "POST" if path.endswith("/enable") else "GET"
+    response = hostile.http.request(method, path, headers={"X-Admin-Key": hostile.admin_key})
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["code"] in (400, 404)
+
+
+@pytest.mark.parametrize(
+    ("path", "statuses"),
+    [
+        ("/console/calls?page=" + "9" * 40, {200}),
+        ("/console/calls?token=" + "9" * 40, {400}),
+        ("/console/calls?token=%C2%B2", {400}),
+        ("/console/calls?code=-" + "9" * 40, {400}),
+        ("/console/calls?from=9999-12-31", {400}),
+        ("/console/calls?to=0001-01-01", {400}),
+        ("/console/calls.csv?token=" + "9" * 40, {400}),
+        ("/console/tasks?page=" + "9" * 40, {200}),
+        ("/console/balance?page=" + "9" * 40, {200}),
+        ("/console/tokens/" + "9" * 40, {404}),
+        ("/console/trends?range=" + "9" * 40, {200, 400}),
+        ("/console/jobs/" + "9" * 40, {404}),
+        ("/console/tasks/" + "9" * 40, {404}),
+    ],
+)
+def test_console_urls_with_out_of_range_values(
+    hostile: LiveServer, path: str, statuses: set[int]
+) -> None:
+    from tests.server.console.conftest import ConsoleClient
+
+    client = ConsoleClient(hostile)
+    try:
+        client.sign_in()
+        response = client.get(path)
+    finally:
+        client.close()
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+
+
+def test_console_job_form_size_problems_answer_the_page(hostile: LiveServer) -> None:
+    from tests.server.console.conftest import ConsoleClient
+
+    token = hostile.make_token("jobs-size")
+    token_id = hostile.scalar("SELECT max(id) FROM tokens")
+    assert token
+    client = ConsoleClient(hostile)
+    try:
+        client.sign_in()
+        too_many = "\n".join(str(100000000000 + i) for i in range(10_001))
+        huge = "1 " * (3 * 1024 * 1024)  # over 5 MB
+        refused = [
+            client.post(
+                "/console/jobs", {"token": str(token_id), "items": text}, files={"file": ("", b"")}
+            )
+            for text in (too_many, huge)
+        ]
+        # Over Starlette's 1 MB default for a form field, within the promised 5 MB.
+        url = "https://item.jd.com/100012043978.html?" + "utm=" + "x" * 200
+        big_paste = "\n".join([url] * 6000)
+        accepted = client.post(
+            "/console/jobs",
+            {"token": str(token_id), "items": big_paste},
+            files={"file": ("", b"")},
+        )
+        bad_token = client.post("/console/jobs", {"token": "9" * 40, "items": "1"})
+    finally:
+        client.close()
+    for response in refused:
+        assert response.status_code == 400, response.text[:300]
+        assert "at most 5 MB of pasted text" in response.text
+    assert len(big_paste) > 1024 * 1024
+    assert accepted.status_code == 303, accepted.text[:300]
+    assert bad_token.status_code == 400
