@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from jditem.cli import prune
 from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session
 
 if TYPE_CHECKING:
@@ -333,3 +334,6 @@ def ledger(
 def register(app: typer.Typer) -> None:
     """Register ``jditem admin``."""
     app.add_typer(admin_app, name="admin")
+
+
+prune.register(admin_app)
