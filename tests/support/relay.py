@@ -41,17 +41,21 @@ def upstream_and_relay(
     *,
     upstream_settings: dict[str, Any] | None = None,
     upstream_balance_yuan: str = "100",
-    upstream_rate: float | None = None,
-    upstream_burst: int | None = None,
+    vendor_rate: float | None = None,
+    vendor_burst: int | None = None,
     **relay_overrides: Any,
 ) -> Iterator[tuple[LiveServer, LiveServer, str]]:
-    """The upstream server, the relay server, and the upstream token."""
+    """The upstream server, the relay server, and the upstream token.
+
+    ``vendor_rate`` / ``vendor_burst`` limit the upstream token on the upstream server;
+    ``relay_overrides`` are relay settings (e.g. its own ``upstream_rate``).
+    """
     with live_server(**(upstream_settings or {})) as upstream:
         upstream_token = upstream.make_token(
             "vendor",
             balance_yuan=upstream_balance_yuan,
-            rate=upstream_rate,
-            burst=upstream_burst,
+            rate=vendor_rate,
+            burst=vendor_burst,
         )
         settings = relay_settings(upstream.base_url, upstream_token, **relay_overrides)
         with live_server(**settings) as relay:

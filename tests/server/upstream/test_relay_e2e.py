@@ -72,3 +72,94 @@ def wait_for(predicate: object, timeout: float = 30.0, what: str = "condition") 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() -> None:
+    """601 upstream → 503 for new items (not charged), cached items served; top up → flows."""
+    # The upstream account can pay for exactly one call (price 100 units = 0.01 yuan).
+    with upstream_and_relay(upstream_balance_yuan="0.01") as (upstream, relay, upstream_token):
+        token = relay.make_token("team")
+        first = relay.get("1001", token).json()
+        assert first["code"] == 0
+        second = relay.get("1002", token)
+        body = second.json()
+        assert body["code"] == 503, body
+        assert second.status_code == 503
+        assert "upstream code 601" in body["message"]
+        assert upstream_token not in second.text
+        # a new item while open: answered at once from the circuit, no task, no upstream call
+        calls_before = relay.scalar("SELECT COUNT(*) FROM upstream_calls")
+        started = time.monotonic()
+        third = relay.get("1003", token).json()
+        assert third["code"] == 503
+        assert time.monotonic() - started < relay.settings.wait_seconds
+        assert relay.scalar("SELECT COUNT(*) FROM tasks WHERE item_id = '1003'") == 0
+        assert relay.scalar("SELECT COUNT(*) FROM upstream_calls") == calls_before
+        # cached items are still served (and charged as usual)
+        assert relay.get("1001", token).json()["code"] == 0
+        # nothing charged for the 503s
+        assert relay.scalar("SELECT COUNT(*) FROM call_records WHERE code = 503 AND charged > 0") == 0
+        assert relay.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'") == 2
+        health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
+        assert health["upstream"]["circuit"] == "open"
+        assert health["upstream"]["code"] == 601
+        page = relay.http.get(
+            "/console/upstream", headers={"X-Admin-Key": relay.admin_key}
+        )
+        wait_for(
+            lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
+            what="the circuit change to be recorded",
+        )
+        del page
+
+        # top the upstream up: the circuit is probed and closes by itself, no restart
+        upstream.topup("vendor", "10")
+        answers: list[int] = []
+
+        def flows() -> bool:
+            code = int(relay.get("1004", token).json()["code"])
+            answers.append(code)
+            return code == 0
+
+        wait_for(flows, what="item 1004 to flow after the top-up")
+        assert set(answers) <= {0, 102, 503}
+        health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
+        assert health["upstream"]["circuit"] == "closed"
+        states = [r[0] for r in relay.rows("SELECT state FROM upstream_events ORDER BY id")]
+        assert states[0] == "open" and states[-1] == "closed"
+
+
+def fetch_until_ready(relay: LiveServer, token: str, item_id: str, calls: int = 60) -> dict[str, object]:
+    """Call the relay for ``item_id`` until it answers something other than 102."""
+    with httpx.Client(base_url=relay.base_url, timeout=60) as http:
+        for _ in range(calls):
+            body = http.get(
+                V2_PATH, params={"itemId": item_id}, headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            if body["code"] != 102:
+                return dict(body)
+    raise AssertionError(f"item {item_id} still pending after {calls} calls")
+
+
+def test_upstream_rate_limit_answers_cut_the_shared_rate_and_lose_nothing() -> None:
+    """The upstream allows 4/s (burst 2); the relay starts at 100/s → 302s, AIMD, no loss.
+
+    Twelve new items at once cannot fit in a burst of 2, so the upstream pushes back.
+    """
+    rate, burst = 4.0, 2
+    with upstream_and_relay(
+        vendor_rate=rate, vendor_burst=burst, upstream_rate=100.0, upstream_burst=20
+    ) as (upstream, relay, _):
+        token = relay.make_token("team")
+        items = [str(5000 + n) for n in range(12)]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            bodies = list(pool.map(lambda i: fetch_until_ready(relay, token, i), items))
+        elapsed = time.monotonic() - started
+        assert [b["code"] for b in bodies] == [0] * len(items)
+        assert relay.scalar("SELECT COUNT(*) FROM tasks WHERE status = 'failed'") == 0
+        throttled = relay.scalar("SELECT COUNT(*) FROM upstream_calls WHERE code = 302")
+        assert throttled > 0  # the upstream did push back
+        assert relay.scalar("SELECT COUNT(*) FROM upstream_calls WHERE charged") == len(items)
+        admitted = upstream.scalar("SELECT COUNT(*) FROM call_records WHERE code != 302")
+        assert admitted <= rate * elapsed + burst
