@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.support.live_server import V2_PATH, LiveServer
-from tests.support.relay import upstream_and_relay
+from tests.support.live_server import V2_PATH, LiveServer, live_server
+from tests.support.relay import relay_settings, upstream_and_relay
 
 ITEM = "100012043978"
 
@@ -163,3 +163,53 @@ def test_upstream_rate_limit_answers_cut_the_shared_rate_and_lose_nothing() -> N
         assert relay.scalar("SELECT COUNT(*) FROM upstream_calls WHERE charged") == len(items)
         admitted = upstream.scalar("SELECT COUNT(*) FROM call_records WHERE code != 302")
         assert admitted <= rate * elapsed + burst
+
+
+def test_instruction_message_on_v2_falls_back_to_v1_and_records_it() -> None:
+    """v2 answers an instruction message (code 0, no product) → v1 is asked; both recorded."""
+    from jditem.server.collectors.catalog import build_payload
+    from tests.support.fault_server import FaultServer, Reply
+
+    instruction = Reply.envelope(
+        0, "Please use the Task Management page of the dashboard", request_id="up-v2"
+    )
+    product = Reply.envelope(0, build_payload(ITEM), request_id="up-v1")
+    with FaultServer([instruction, product]) as fault, live_server(
+        **relay_settings(fault.base_url, "fault-upstream-token", upstream_endpoints="v2,v1")
+    ) as relay:
+        token = relay.make_token("team")
+        body = relay.get(ITEM, token).json()
+        assert body["code"] == 0
+        assert body["data"]["product"]["skuId"] == ITEM
+        assert [r.path for r in fault.requests] == [
+            "/api/jd/get-item-detail/v2",
+            "/api/jd/get-item-detail/v1",
+        ]
+        rows = relay.rows(
+            "SELECT endpoint, code, outcome, upstream_request_id, charged "
+            "FROM upstream_calls ORDER BY id"
+        )
+        assert rows == [
+            ("v2", 0, "not_serving_data", "up-v2", 0),
+            ("v1", 0, "ready", "up-v1", 1),
+        ]
+
+
+def test_upstream_pending_longer_than_one_wait_is_polled_not_resubmitted() -> None:
+    """The upstream takes ~2 s (its wait is 0.2 s): caller gets 102, later 0; one upstream task."""
+    with upstream_and_relay(
+        upstream_settings={"sandbox_latency_ms": (2000, 2100), "wait_seconds": 0.2},
+        wait_seconds=0.3,
+    ) as (upstream, relay, _):
+        token = relay.make_token("team")
+        first = relay.get(ITEM, token).json()
+        assert first["code"] == 102
+        final = fetch_until_ready(relay, token, ITEM, calls=200)
+        assert final["code"] == 0
+        # one upstream task, polled after its retryAfter (1 s): a handful of calls at most
+        assert upstream.scalar("SELECT COUNT(*) FROM tasks") == 1
+        upstream_calls = upstream.scalar("SELECT COUNT(*) FROM call_records")
+        assert 2 <= upstream_calls <= 5
+        outcomes = [r[0] for r in relay.rows("SELECT outcome FROM upstream_calls ORDER BY id")]
+        assert outcomes[-1] == "ready" and set(outcomes[:-1]) == {"pending"}
+        assert relay.scalar("SELECT COUNT(*) FROM tasks") == 1
