@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.server.console.conftest import ConsoleClient
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 from tests.support.relay import relay_settings, upstream_and_relay
 
@@ -98,19 +99,25 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         # cached items are still served (and charged as usual)
         assert relay.get("1001", token).json()["code"] == 0
         # nothing charged for the 503s
-        assert relay.scalar("SELECT COUNT(*) FROM call_records WHERE code = 503 AND charged > 0") == 0
+        assert (
+            relay.scalar("SELECT COUNT(*) FROM call_records WHERE code = 503 AND charged > 0") == 0
+        )
         assert relay.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'") == 2
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
         assert health["upstream"]["circuit"] == "open"
         assert health["upstream"]["code"] == 601
-        page = relay.http.get(
-            "/console/upstream", headers={"X-Admin-Key": relay.admin_key}
-        )
         wait_for(
             lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
             what="the circuit change to be recorded",
         )
-        del page
+        console = ConsoleClient(relay)
+        try:
+            console.sign_in()
+            page = console.get("/console/upstream").text
+        finally:
+            console.close()
+        assert "upstream code 601" in page
+        assert 'class="circuit-open"' in page
 
         # top the upstream up: the circuit is probed and closes by itself, no restart
         upstream.topup("vendor", "10")
@@ -129,7 +136,9 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         assert states[0] == "open" and states[-1] == "closed"
 
 
-def fetch_until_ready(relay: LiveServer, token: str, item_id: str, calls: int = 60) -> dict[str, object]:
+def fetch_until_ready(
+    relay: LiveServer, token: str, item_id: str, calls: int = 60
+) -> dict[str, object]:
     """Call the relay for ``item_id`` until it answers something other than 102."""
     with httpx.Client(base_url=relay.base_url, timeout=60) as http:
         for _ in range(calls):
@@ -174,9 +183,12 @@ def test_instruction_message_on_v2_falls_back_to_v1_and_records_it() -> None:
         0, "Please use the Task Management page of the dashboard", request_id="up-v2"
     )
     product = Reply.envelope(0, build_payload(ITEM), request_id="up-v1")
-    with FaultServer([instruction, product]) as fault, live_server(
-        **relay_settings(fault.base_url, "fault-upstream-token", upstream_endpoints="v2,v1")
-    ) as relay:
+    with (
+        FaultServer([instruction, product]) as fault,
+        live_server(
+            **relay_settings(fault.base_url, "fault-upstream-token", upstream_endpoints="v2,v1")
+        ) as relay,
+    ):
         token = relay.make_token("team")
         body = relay.get(ITEM, token).json()
         assert body["code"] == 0
