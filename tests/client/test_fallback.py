@@ -30,7 +30,7 @@ def test_instruction_moves_on_until_none_left() -> None:
 
 @pytest.mark.parametrize("bad", ["", "v4", "v2,v2", "v2,,x"])
 def test_bad_lists_are_refused_with_advice(bad: str) -> None:
-    with pytest.raises(errors.ConfigurationError, match="use e.g. v2,v1"):
+    with pytest.raises(errors.ConfigurationError, match=r"use e\.g\. v2,v1"):
         parse_endpoints(bad)
 
 

@@ -199,7 +199,9 @@ async def test_a_failed_attempt_waits_out_its_backoff_before_the_next_claim(
     assert await lm.claim("w2") is None  # still backing off
     clock.advance(4.01)
     again = await lm.claim("w2")
-    assert again is not None and again.task_id == task_id and again.attempt == 2
+    assert again is not None
+    assert again.task_id == task_id
+    assert again.attempt == 2
 
 
 async def test_a_final_failure_fails_the_task_with_attempts_left(

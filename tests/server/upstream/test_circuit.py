@@ -9,21 +9,27 @@ def test_open_probe_close_cycle() -> None:
     now = [0.0]
     changes: list[CircuitChange] = []
     circuit = Circuit(5.0, clock=lambda: now[0], on_change=changes.append)
-    assert circuit.refusal() is None and circuit.may_call()
+    assert circuit.refusal() is None
+    assert circuit.may_call()
     circuit.trip(601)
-    assert circuit.state == "open" and not circuit.may_call()
+    assert circuit.state == "open"
+    assert not circuit.may_call()
     message = circuit.refusal()
-    assert message is not None and "upstream code 601" in message and "retry in 5 s" in message
+    assert message is not None
+    assert "upstream code 601" in message
+    assert "retry in 5 s" in message
     now[0] = 5.0  # probe due: exactly one caller goes through
     assert circuit.refusal() is None
-    assert circuit.state == "half_open" and circuit.may_call()
+    assert circuit.state == "half_open"
+    assert circuit.may_call()
     assert circuit.refusal() is not None  # the next one waits for the probe
     circuit.trip(601)  # the probe was refused too
     assert circuit.state == "open"
     now[0] = 10.0
     assert circuit.refusal() is None
     circuit.succeeded()
-    assert circuit.state == "closed" and circuit.refusal() is None
+    assert circuit.state == "closed"
+    assert circuit.refusal() is None
     assert [c.state for c in changes] == ["open", "half_open", "open", "half_open", "closed"]
 
 

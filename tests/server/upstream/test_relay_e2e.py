@@ -133,7 +133,8 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
         assert health["upstream"]["circuit"] == "closed"
         states = [r[0] for r in relay.rows("SELECT state FROM upstream_events ORDER BY id")]
-        assert states[0] == "open" and states[-1] == "closed"
+        assert states[0] == "open"
+        assert states[-1] == "closed"
 
 
 def fetch_until_ready(
@@ -223,5 +224,6 @@ def test_upstream_pending_longer_than_one_wait_is_polled_not_resubmitted() -> No
         upstream_calls = upstream.scalar("SELECT COUNT(*) FROM call_records")
         assert 2 <= upstream_calls <= 5
         outcomes = [r[0] for r in relay.rows("SELECT outcome FROM upstream_calls ORDER BY id")]
-        assert outcomes[-1] == "ready" and set(outcomes[:-1]) == {"pending"}
+        assert outcomes[-1] == "ready"
+        assert set(outcomes[:-1]) == {"pending"}
         assert relay.scalar("SELECT COUNT(*) FROM tasks") == 1
