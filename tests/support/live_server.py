@@ -266,12 +266,19 @@ class LiveServer:
 def live_server(
     *,
     clock: Clock | None = None,
-    collector: Collector | None = None,
+    collector: Collector | str | None = None,
     configure_app: Callable[[FastAPI], None] | None = None,
     log_level: str = "warning",
     **settings_overrides: Any,
 ) -> Iterator[LiveServer]:
-    """Run the real app on 127.0.0.1 (free port, temp SQLite) for the ``with`` block."""
+    """Run the real app on 127.0.0.1 (free port, temp SQLite) for the ``with`` block.
+
+    ``collector`` is a collector object, or the name of one (the ``collector`` setting,
+    e.g. ``"relay"``).
+    """
+    if isinstance(collector, str):
+        settings_overrides["collector"] = collector
+        collector = None
     own_home = "home" not in settings_overrides and "database_url" not in settings_overrides
     home = Path(tempfile.mkdtemp(prefix="jditem-live-")) if own_home else None
     admin_key = secrets.token_urlsafe(32)

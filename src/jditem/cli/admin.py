@@ -386,7 +386,10 @@ def ledger(
 
 
 def register(app: typer.Typer) -> None:
-    """Register ``jditem admin``."""
+    """Register ``jditem admin`` (with ``admin upstream`` from its own module)."""
+    from jditem.cli import admin_upstream
+
+    admin_upstream.register(admin_app)
     app.add_typer(admin_app, name="admin")
 
 

@@ -116,6 +116,38 @@ async def _first_start(session: AsyncSession) -> str | None:
     return raw
 
 
+def check_upstream(settings: Settings) -> str | None:
+    """The relay's start check: None when ready, else one line saying what to fix.
+
+    The upstream token is present (environment or file), the upstream URL is allowed
+    (plain HTTP off loopback needs ``--upstream-allow-insecure-http``), and the
+    upstream answers HTTP at all (any status: the check spends nothing).
+    """
+    import httpx
+
+    from jditem.errors import ConfigurationError
+    from jditem.server.collectors.relay import upstream_config
+    from jditem.server.upstream.token import UpstreamConfigError
+
+    try:
+        config = upstream_config(settings)
+    except UpstreamConfigError as exc:
+        return str(exc)
+    except ConfigurationError as exc:
+        message = str(exc).replace(
+            "allow_insecure_http=True (CLI: --insecure)", "--upstream-allow-insecure-http"
+        )
+        return f"upstream: {message}"
+    try:
+        httpx.get(config.base_url + "/", timeout=10.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return (
+            f"the upstream {config.base_url} is unreachable ({type(exc).__name__}); check "
+            "--upstream and the network, then start again"
+        )
+    return None
+
+
 def register(app: typer.Typer) -> None:
     """Register ``jditem serve``."""
 
@@ -133,6 +165,40 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int | None, typer.Option(help="In-process collection workers (default 16).")
         ] = None,
+        collector: Annotated[
+            str | None,
+            typer.Option(
+                help="Where products come from: 'sandbox' (bundled catalog, default) or "
+                "'relay' (an upstream speaking this contract; see --upstream)."
+            ),
+        ] = None,
+        upstream: Annotated[
+            str | None,
+            typer.Option(
+                help="Relay upstream: 'global', 'cn' or a base URL (default global). The "
+                "upstream token comes from JDITEM_UPSTREAM_TOKEN or --upstream-token-file."
+            ),
+        ] = None,
+        upstream_token_file: Annotated[
+            Path | None,
+            typer.Option(help="File whose first line is the relay's upstream token."),
+        ] = None,
+        upstream_endpoints: Annotated[
+            str | None,
+            typer.Option(help="Upstream endpoints in fallback order (default v2,v1,v3)."),
+        ] = None,
+        upstream_rate: Annotated[
+            float | None,
+            typer.Option(help="Upstream calls per second, shared by every worker (default 5)."),
+        ] = None,
+        upstream_allow_insecure_http: Annotated[
+            bool,
+            typer.Option(
+                "--upstream-allow-insecure-http",
+                help="Allow plain http:// to a non-loopback upstream (e.g. 'cn'): the upstream "
+                "token then travels in clear text.",
+            ),
+        ] = False,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
         import uvicorn
@@ -141,13 +207,30 @@ def register(app: typer.Typer) -> None:
         from jditem.server.collectors import build_collector
         from jditem.server.serving import uvicorn_config
 
-        overrides = {"workers": workers} if workers is not None else {}
+        overrides: dict[str, Any] = {}
+        for name, value in (
+            ("workers", workers),
+            ("collector", collector),
+            ("upstream", upstream),
+            ("upstream_token_file", upstream_token_file),
+            ("upstream_endpoints", upstream_endpoints),
+            ("upstream_rate", upstream_rate),
+        ):
+            if value is not None:
+                overrides[name] = value
+        if upstream_allow_insecure_http:
+            overrides["upstream_allow_insecure_http"] = True
         try:
             settings = load_settings(db, **overrides)
-            build_collector(settings)  # its own checks (e.g. the sandbox latency range)
+            if settings.collector == "sandbox":
+                build_collector(settings)  # its own checks (e.g. the sandbox latency range)
         except (SettingsInvalid, ValueError) as exc:
             typer.echo(f"error: invalid setting:\n{exc}", err=True)
             raise typer.Exit(2) from None
+        problem = check_upstream(settings) if settings.collector == "relay" else None
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
         try:
             sock = listen_socket(host, port)
         except OSError as exc:
@@ -174,6 +257,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
                 err=True,
+            )
+        if settings.collector == "relay":
+            typer.echo(
+                f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
+                f"{settings.upstream_rate:g} calls/s shared)"
             )
         bound_port = sock.getsockname()[1]
         typer.echo(

@@ -113,6 +113,7 @@ _ADVICE: dict[Code, str] = {
     Code.INVALID_PARAMS: "fix the input: itemId must be 1-20 ASCII digits",
     Code.NOT_FOUND: "check the base URL and the endpoint (v1/v2/v3)",
     Code.INTERNAL_ERROR: "retry later; report the requestId if it persists",
+    Code.SERVICE_UNAVAILABLE: "the server's upstream is unavailable: retry later",
     Code.PERMISSION_DENIED: "ask the administrator to allow this token on this endpoint",
     Code.INSUFFICIENT_BALANCE: "top up the account balance",
     Code.BUDGET_EXHAUSTED: "raise this token's budget or use another token",

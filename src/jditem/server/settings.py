@@ -86,13 +86,57 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="One collection attempt longer than this fails (retried)."
     )
 
-    collector: Literal["sandbox"] = "sandbox"
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Base of the backoff between collection attempts of a task "
+        "(doubled per attempt, jittered, capped by retry_backoff_max_seconds).",
+    )
+    retry_backoff_max_seconds: float = Field(default=30.0, ge=0)
+
+    collector: Literal["sandbox", "relay"] = "sandbox"
     sandbox_latency_ms: tuple[int, int] = Field(
         default=(200, 800), description="Uniform collection latency range (min, max) in ms."
     )
     sandbox_failure_rate: float = Field(default=0.0, ge=0, le=1)
     sandbox_unsupported_ids: list[str] = Field(default_factory=list)
     sandbox_seed: int = 0
+
+    upstream: str = Field(
+        default="global",
+        description="Relay upstream: 'global', 'cn' or a base URL speaking this contract.",
+    )
+    upstream_token: SecretStr | None = Field(
+        default=None,
+        description="Relay upstream token (JDITEM_UPSTREAM_TOKEN); never from the database.",
+    )
+    upstream_token_file: Path | None = Field(
+        default=None, description="File holding the relay upstream token (first line)."
+    )
+    upstream_endpoints: str = Field(
+        default="v2,v1,v3",
+        description="Upstream endpoints in fallback order, comma-separated "
+        "(an instruction message moves on to the next).",
+    )
+    upstream_rate: float = Field(
+        default=5.0, gt=0, description="Upstream calls per second, shared by every worker."
+    )
+    upstream_burst: int = Field(default=5, ge=1)
+    upstream_allow_insecure_http: bool = False
+    upstream_deadline_seconds: float = Field(
+        default=900.0, gt=0, description="How long an upstream task may stay pending."
+    )
+    upstream_probe_seconds: float = Field(
+        default=30.0, gt=0, description="How often an open upstream circuit lets a probe through."
+    )
+    upstream_price_units: int = Field(
+        default=0,
+        ge=0,
+        description="What one charged upstream call costs, 0.0001 CNY (0: unknown).",
+    )
+    upstream_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Read timeout of one upstream call."
+    )
 
     default_rate_limit: float | None = Field(default=10.0, description="New tokens, req/s.")
     default_burst: int | None = Field(default=20)
@@ -201,6 +245,23 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("upstream_endpoints", mode="after")
+    @classmethod
+    def _known_endpoints(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [part for part in parts if part not in ("v1", "v2", "v3")]
+        if unknown or not parts or len(set(parts)) != len(parts):
+            raise ValueError(
+                f"upstream_endpoints must list v1, v2, v3 at most once each, comma-separated "
+                f"(got {value!r}); use e.g. v2,v1,v3"
+            )
+        return ",".join(parts)
+
+    @property
+    def upstream_endpoint_list(self) -> tuple[str, ...]:
+        """``upstream_endpoints`` as a tuple, in fallback order."""
+        return tuple(self.upstream_endpoints.split(","))
 
     @property
     def effective_database_url(self) -> str:

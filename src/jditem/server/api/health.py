@@ -73,8 +73,11 @@ async def health(request: Request, ctx: CtxDep) -> Response:
 async def endpoint_health(request: Request, ctx: CtxDep) -> Response:
     """The health level of ``/api/jd/get-item-detail/v2``."""
     report = ctx.health.report()
+    data = report.to_wire()
+    if ctx.upstream is not None:
+        data["upstream"] = ctx.upstream.status()
     return envelope_response(
-        ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=report.to_wire()
+        ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=data
     )
 
 
