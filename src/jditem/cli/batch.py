@@ -217,6 +217,7 @@ def resume_command(job: str) -> str:
 
 
 def batch_command(
+    ctx: typer.Context,
     input_path: Annotated[
         str | None,
         typer.Argument(
@@ -337,7 +338,7 @@ def batch_command(
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
 
-    enable_verbose(verbose)
+    enable_verbose(verbose, ctx)
     try:
         max_age_s = parse_duration(max_age)
         resolved_token = resolve_token(token)
