@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from jditem.cli.serve import load_settings, run_with_session
+from jditem.cli import prune
+from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +61,8 @@ def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
     try:
         return run_with_session(load_settings(_db(ctx)), fn)
+    except SettingsInvalid as exc:
+        raise _fail(f"invalid setting:\n{exc}") from None
     except AdminError as exc:
         raise _fail(str(exc)) from None
 
@@ -178,7 +181,10 @@ def token_create(
     """Create a token; the raw token is printed once, alone on the last line."""
     from jditem.server.accounts import service
 
-    settings = load_settings(_db(ctx))
+    try:
+        settings = load_settings(_db(ctx))
+    except SettingsInvalid as exc:
+        raise _fail(f"invalid setting:\n{exc}") from None
     budget_units = _units(budget, "--budget") if budget is not None else None
     rate_limit = None if unlimited else (rate if rate is not None else settings.default_rate_limit)
     burst_size = None if unlimited else (burst if burst is not None else settings.default_burst)
@@ -380,5 +386,11 @@ def ledger(
 
 
 def register(app: typer.Typer) -> None:
-    """Register ``jditem admin``."""
+    """Register ``jditem admin`` (with ``admin upstream`` from its own module)."""
+    from jditem.cli import admin_upstream
+
+    admin_upstream.register(admin_app)
     app.add_typer(admin_app, name="admin")
+
+
+prune.register(admin_app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
@@ -45,6 +46,25 @@ class ClientOptions(TypedDict, total=False):
     backoff_max: float
     pending_codes: Iterable[int]
     user_agent: str | None
+
+
+def check_option_names(names: Iterable[str], *, extra: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigurationError` naming the valid options if a name is unknown.
+
+    ``extra`` are further valid names of the caller (``token``, ``http_client``).
+    """
+    valid = set(ClientOptions.__annotations__) | set(extra)
+    unknown = sorted(set(names) - valid)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.5)
+        close = close or [v for v in sorted(valid) if v.startswith(name) or name in v][:1]
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    raise ConfigurationError(
+        f"unknown option(s) {', '.join(hints)}: valid options are {', '.join(sorted(valid))}"
+    )
 
 
 def endpoint_path(endpoint: str) -> str:
@@ -200,11 +220,7 @@ class ClientConfig:
         current: dict[str, Any] = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init
         }
-        unknown = set(changes) - set(current)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {sorted(unknown)}: valid options are {sorted(current)}"
-            )
+        check_option_names(changes)
         current.update(changes)
         if "base_url" not in changes and "allow_insecure_http" in changes:
             current["base_url"] = self.base_url

@@ -17,13 +17,14 @@ from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.ratelimit import InMemoryRateLimiter, RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
-from jditem.server.collectors import Collector, build_collector
+from jditem.server.collectors import Collector
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from jditem.server.tasks.clock import Clock, now_utc, utc_now
 from jditem.server.tasks.notify import InProcessNotifier, Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
+from jditem.server.upstream.gateway import Upstream
 
 
 @dataclass
@@ -45,6 +46,8 @@ class ServerContext:
     admission: Admission
     charger: ChargeBatcher
     started_at: datetime = field(default_factory=utc_now)
+    #: The relay's upstream parts (``collector = relay``), else None.
+    upstream: Upstream | None = None
 
     async def start(self) -> None:
         """Start the call-record flusher, the charge batcher and the worker pool."""
@@ -58,6 +61,8 @@ class ServerContext:
             await self.pool.stop()
         finally:
             try:
+                if self.upstream is not None:
+                    await self.upstream.aclose()
                 await self.charger.stop()
                 await self.recorder.stop()
             finally:
@@ -75,12 +80,18 @@ async def build_context(
     db = Database.from_url(settings.effective_database_url)
     await migrate(db.engine)
     notifier = InProcessNotifier()
-    collector = collector or build_collector(settings)
+    upstream: Upstream | None = None
+    if collector is None:
+        collector, upstream = build_collector(settings, db, clock)
     tasks = TaskService(db.sessionmaker, settings, notifier, clock)
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
     )
-    recorder = CallRecorder(db, flush_seconds=settings.call_record_flush_seconds)
+    recorder = CallRecorder(
+        db,
+        flush_seconds=settings.call_record_flush_seconds,
+        anonymous_keep=settings.unknown_token_samples,
+    )
     health = HealthWindow(settings)
     limiter = InMemoryRateLimiter()
     charger = ChargeBatcher(db, settings.effective_database_url)
@@ -93,6 +104,7 @@ async def build_context(
         health=health,
         clock=clock,
         charger=charger,
+        circuit=upstream.circuit if upstream is not None else None,
     )
     return ServerContext(
         settings=settings,
@@ -110,4 +122,29 @@ async def build_context(
         admission=admission,
         charger=charger,
         started_at=now_utc(clock),
+        upstream=upstream,
     )
+
+
+def build_collector(
+    settings: Settings, db: Database, clock: Clock
+) -> tuple[Collector, Upstream | None]:
+    """The collector named by ``settings.collector``, with the relay's upstream parts.
+
+    Raises ``ValueError`` (e.g. the relay's ``UpstreamConfigError``) with a message that
+    says what to set.
+    """
+    if settings.collector == "relay":
+        from jditem.server.collectors.relay import RelayCollector
+        from jditem.server.upstream.accounting import UpstreamLedger
+        from jditem.server.upstream.circuit import Circuit
+        from jditem.server.upstream.rate import AimdRate
+
+        ledger = UpstreamLedger(db, clock)
+        rate = AimdRate(settings.upstream_rate, settings.upstream_burst)
+        circuit = Circuit(settings.upstream_probe_seconds, on_change=ledger.circuit_changed)
+        relay = RelayCollector(settings, rate=rate, circuit=circuit, ledger=ledger)
+        return relay, Upstream(relay.base_url, rate, circuit, ledger, relay)
+    from jditem.server.collectors.sandbox import SandboxCollector
+
+    return SandboxCollector(settings), None

@@ -247,3 +247,47 @@ def test_a_heartbeat_slower_than_the_lease_is_reported(
     settings = make_settings(lease_seconds=5, heartbeat_seconds=10)
     WorkerPool(sessionmaker, settings, ScriptedCollector(), notifier)
     assert "JDITEM_HEARTBEAT_SECONDS" in caplog.text
+
+
+async def test_failed_attempts_back_off_instead_of_retrying_at_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    notifier: InProcessNotifier,
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A failed collection is retried after retry_backoff_seconds (jittered ≥ half), not at once."""
+    from jditem.server.collectors.base import CollectError
+
+    seen: list[float] = []
+
+    def fail_twice(item_id: str, call_no: int) -> CollectResult:
+        seen.append(time.monotonic())
+        if call_no < 3:
+            raise CollectError("source hiccup")
+        return CollectResult.ok(payload_for(item_id, call_no))
+
+    settings = make_settings(retry_backoff_seconds=0.4, max_attempts=3)
+    collector = ScriptedCollector(script={"21": fail_twice})
+    service = TaskService(sessionmaker, settings, notifier, utc_now)
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, utc_now)
+    await pool.start()
+    try:
+        outcome = await service.resolve("21", wait_seconds=30)
+    finally:
+        await pool.stop()
+    assert outcome.kind == "ready"
+    assert len(seen) == 3
+    # attempt 1 → 2 waits ≥ 0.4 × 0.5, attempt 2 → 3 waits ≥ 0.8 × 0.5 (lower bounds only)
+    assert seen[1] - seen[0] >= 0.2
+    assert seen[2] - seen[1] >= 0.4
+
+
+def test_backoff_grows_and_is_capped(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(retry_backoff_seconds=1.0, retry_backoff_max_seconds=5.0)
+    pool = WorkerPool(None, settings, ScriptedCollector(), InProcessNotifier())  # type: ignore[arg-type]
+    for attempt, ceiling in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (10, 5.0)):
+        delay = pool.backoff(attempt)
+        assert ceiling * 0.5 <= delay <= ceiling
+    off = WorkerPool(
+        None, make_settings(retry_backoff_seconds=0), ScriptedCollector(), InProcessNotifier()
+    )  # type: ignore[arg-type]
+    assert off.backoff(3) == 0.0
