@@ -593,7 +593,9 @@ def _batch(
             f"warning: {report.mismatches} product(s) carry an id other than the one asked for "
             f"({examples}); they are flagged in the id_mismatch column"
         )
-    typer.echo(render_summary(report, output=output, job=job))
+    from jditem.cli.config import display_zone
+
+    typer.echo(render_summary(report, output=output, job=job, tz=display_zone()))
     raise typer.Exit(_exit_code(report))
 
 
