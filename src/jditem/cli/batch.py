@@ -408,7 +408,8 @@ def batch_command(
                     }
             if changed:
                 _err(
-                    f"note: {input_path} changed since job {job} last ran: starting the job "
+                    f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
+                    "last ran: starting the job "
                     "afresh (items fetched within --max-age come from the local cache at no "
                     "charge); to add to the old job instead, run with --resume"
                 )
