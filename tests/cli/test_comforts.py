@@ -111,3 +111,19 @@ def test_admin_balance_permissions_and_local_times(
     code, _, err = invoke("admin", "--db", db, "balance", "--account", "ghost")
     assert code == 1
     assert "no account named 'ghost'" in err
+
+
+def test_config_timezone_is_used_for_times_and_checked(clean_env: Path) -> None:
+    clean_env.write_text('timezone = "Asia/Shanghai"\n', encoding="utf-8")
+    jobs = Path(clean_env.parent / "home" / "jobs")
+    jobs.mkdir(parents=True)
+    from jditem.batch.journal import Journal
+
+    Journal(jobs / "j.sqlite").close()
+    code, out, err = invoke("jobs", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["updated"].endswith("+08:00")
+    clean_env.write_text('timezone = "Mars/Olympus"\n', encoding="utf-8")
+    code, _, err = invoke("jobs")
+    assert code == 2
+    assert "unknown time zone 'Mars/Olympus'" in err

@@ -107,9 +107,14 @@ def test_verbose_shows_calls_and_waits(runner: CliRunner) -> None:
         args = ["get", ITEMS[0], "--base-url", fault.base_url, "-v"]
         result = runner.invoke(build_app(), args, env={"JDITEM_TOKEN": "tok_fake_123456"})
     assert result.exit_code == 1
-    assert "code=302" in result.stderr
-    assert "waiting" in result.stderr
+    assert "code 302" in result.stderr
+    assert "retrying in" in result.stderr
     assert "tok_fake_123456" not in result.stderr
+    with FaultServer([Reply.envelope(202, message="not supported")]) as fault:
+        args = ["get", ITEMS[0], "--base-url", fault.base_url]
+        quiet = runner.invoke(build_app(), args, env={"JDITEM_TOKEN": "tok_fake_123456"})
+    assert quiet.stderr.startswith("Error: ")  # -v ended with its command
+    assert "jditem.client" not in quiet.stderr
 
 
 def test_probe_says_it_may_be_charged_and_has_json(server: LiveServer, runner: CliRunner) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 
 from jditem import errors
@@ -13,10 +14,14 @@ def resume_hint(job: str) -> str:
     return f"jditem batch --job {job} --resume"
 
 
-def _fatal_advice(error: errors.JditemError, job: str) -> list[str]:
+def _fatal_advice(error: errors.JditemError, job: str, tz: tzinfo | None = None) -> list[str]:
     again = resume_hint(job)
     if isinstance(error, errors.QuotaExceededError):
-        when = error.reset_at.isoformat() if error.reset_at else "the next quota day"
+        when = (
+            error.reset_at.astimezone(tz).isoformat(timespec="seconds")
+            if error.reset_at
+            else "the next quota day"
+        )
         return [
             "Stopped: the token's daily quota is used up (code 303).",
             f"The quota resets at {when}; then continue with: {again}",
@@ -45,8 +50,10 @@ def _fatal_advice(error: errors.JditemError, job: str) -> list[str]:
     return [f"Stopped: {error.message}", f"Fix the cause, then continue with: {again}"]
 
 
-def render_summary(report: JobReport, *, output: Path, job: str) -> str:
-    """Human-readable lines: items, calls (charged, by code), elapsed, output, next step."""
+def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | None = None) -> str:
+    """Human-readable lines: items, calls (charged, by code), elapsed, output, next step.
+
+    Times are shown in ``tz`` (default: the machine's local zone)."""
     stats, counts = report.stats, report.counts
     settled = counts.get("done", 0) + counts.get("failed", 0)
     lines = [
@@ -67,7 +74,7 @@ def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     lines.append(f"Elapsed: {stats.elapsed:.1f} s ({rate:.1f} items/s)")
     lines.append(f"Output: {output} ({report.exported} product(s))")
     if report.fatal is not None:
-        lines.extend(_fatal_advice(report.fatal, job))
+        lines.extend(_fatal_advice(report.fatal, job, tz))
         lines.append(f"(calls answered after the first fatal answer: {report.calls_after_fatal})")
     elif report.interrupted:
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"

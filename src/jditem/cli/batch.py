@@ -217,6 +217,7 @@ def resume_command(job: str) -> str:
 
 
 def batch_command(
+    ctx: typer.Context,
     input_path: Annotated[
         str | None,
         typer.Argument(
@@ -337,7 +338,7 @@ def batch_command(
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
 
-    enable_verbose(verbose)
+    enable_verbose(verbose, ctx)
     try:
         max_age_s = parse_duration(max_age)
         resolved_token = resolve_token(token)
@@ -407,7 +408,8 @@ def batch_command(
                     }
             if changed:
                 _err(
-                    f"note: {input_path} changed since job {job} last ran: starting the job "
+                    f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
+                    "last ran: starting the job "
                     "afresh (items fetched within --max-age come from the local cache at no "
                     "charge); to add to the old job instead, run with --resume"
                 )
@@ -592,7 +594,9 @@ def _batch(
             f"warning: {report.mismatches} product(s) carry an id other than the one asked for "
             f"({examples}); they are flagged in the id_mismatch column"
         )
-    typer.echo(render_summary(report, output=output, job=job))
+    from jditem.cli.config import display_zone
+
+    typer.echo(render_summary(report, output=output, job=job, tz=display_zone()))
     raise typer.Exit(_exit_code(report))
 
 

@@ -7,6 +7,7 @@ built-in default**. Example::
     base_url = "https://jd.example.com"     # below JDITEM_BASE_URL and --base-url
     token_command = "pass show jditem"       # run when neither --token nor JDITEM_TOKEN /
                                              # JUSTONEAPI_TOKEN is set; or token_env = "NAME"
+    timezone = "Asia/Shanghai"               # times the CLI shows (default: local zone)
 
     [defaults.batch]                         # any option of a command, by its long name
     concurrency = 4
@@ -29,15 +30,17 @@ import subprocess
 import tomllib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jditem.errors import ConfigurationError
 
 CONFIG_ENV_VAR = "JDITEM_CONFIG"
 PROFILE_ENV_VAR = "JDITEM_PROFILE"
 _TOKEN_ENV_VARS = ("JDITEM_TOKEN", "JUSTONEAPI_TOKEN")
-_KEYS = {"base_url", "token_command", "token_env", "defaults", "profiles"}
+_KEYS = {"base_url", "token_command", "token_env", "timezone", "defaults", "profiles"}
 _TOKEN_COMMAND_TIMEOUT_S = 30.0
 
 
@@ -54,6 +57,7 @@ class CliConfig:
     base_url: str | None = None
     token_command: str | None = None
     token_env: str | None = None
+    timezone: str | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -73,7 +77,7 @@ def _section(data: dict[str, Any], where: str, config: CliConfig) -> None:
             f"{config.path}: unknown key(s) {', '.join(sorted(unknown))} in {where}; "
             f"known: {', '.join(sorted(_KEYS))}"
         )
-    for key in ("base_url", "token_command", "token_env"):
+    for key in ("base_url", "token_command", "token_env", "timezone"):
         if key in data:
             if not isinstance(data[key], str):
                 raise ConfigFileError(f"{config.path}: {where}.{key} must be a string")
@@ -117,6 +121,14 @@ def load_config(profile: str | None = None, path: Path | None = None) -> CliConf
         if not isinstance(section, dict):
             raise ConfigFileError(f"{path}: profiles.{profile} must be a table")
         _section(section, f"profiles.{profile}", config)
+    if config.timezone is not None:
+        try:
+            ZoneInfo(config.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigFileError(
+                f"{path}: unknown time zone {config.timezone!r}; use an IANA name like "
+                "Asia/Shanghai or UTC"
+            ) from None
     return config
 
 
@@ -132,6 +144,13 @@ def current_config() -> CliConfig:
     """The config the ``jditem`` root command loaded (or the default file's, outside it)."""
     active = _ACTIVE.get()
     return active if active is not None else load_config()
+
+
+def display_zone() -> tzinfo | None:
+    """The zone the CLI shows times in: the config's ``timezone``, else ``None`` (the
+    machine's local zone)."""
+    name = current_config().timezone
+    return ZoneInfo(name) if name else None
 
 
 def resolve_base_url(flag: str | None) -> str | None:

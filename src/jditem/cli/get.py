@@ -284,6 +284,7 @@ def _show(product: Product, *, as_json: bool, raw: bool, many: bool, requested: 
 
 
 def get_command(
+    ctx: typer.Context,
     items: Annotated[
         list[str] | None,
         typer.Argument(
@@ -332,7 +333,7 @@ def get_command(
     from jditem.cli.config import resolve_token
     from jditem.client import Client
 
-    enable_verbose(verbose)
+    enable_verbose(verbose, ctx)
     if as_json and raw:
         raise _usage_error("--json and --raw exclude each other; pick one", as_json)
     refs = _refs(items, as_json)
@@ -382,6 +383,7 @@ def get_command(
 
 
 def probe_command(
+    ctx: typer.Context,
     item: ItemArg,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the call and its classification as JSON.")
@@ -399,7 +401,7 @@ def probe_command(
     from jditem.cli.config import resolve_token
     from jditem.client import Client
 
-    enable_verbose(verbose)
+    enable_verbose(verbose, ctx)
     item_id = _item_id(item, as_json)
     typer.echo(
         "note: probe makes one real call; an answer with data (code 0) is charged like any call",

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from jditem.cli.config import display_zone
 from jditem.cli.get import ExitCode
 
 jobs_app = typer.Typer(
@@ -55,7 +56,7 @@ def _describe(path: Path, *, detail: bool = False) -> dict[str, Any]:
             "failed": counts["failed"],
             "open": counts["todo"] + counts["inflight"] + counts["pending"],
             "updated": datetime.fromtimestamp(path.stat().st_mtime)
-            .astimezone()
+            .astimezone(display_zone())
             .isoformat(timespec="seconds"),
             "input": journal.get_meta("input"),
             "output": journal.get_meta("output"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,10 +37,11 @@ class _Formatter(logging.Formatter):
         return f"{stamp} {record.levelname.lower()} {record.name}: {record.getMessage()}"
 
 
-def enable_verbose(enabled: bool = True) -> None:
-    """Route the ``jditem`` loggers at DEBUG to stderr, once (idempotent)."""
+def enable_verbose(enabled: bool, ctx: Any) -> None:
+    """Route the ``jditem`` loggers at DEBUG to stderr until the command ``ctx`` ends."""
     if not enabled:
         return
+    ctx.call_on_close(disable_verbose)
     from jditem.client.redaction import install_log_redaction
 
     redacting = install_log_redaction(["jditem"])
@@ -51,3 +52,11 @@ def enable_verbose(enabled: bool = True) -> None:
         handler.setFormatter(_Formatter())
         handler.addFilter(redacting)
         logger.addHandler(handler)
+
+
+def disable_verbose() -> None:
+    """Undo :func:`enable_verbose` (the next command in the same process starts quiet)."""
+    logger = logging.getLogger("jditem")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
