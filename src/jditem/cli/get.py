@@ -174,6 +174,16 @@ def get_command(
     max_calls: Annotated[
         int, typer.Option("--max-calls", min=1, help="HTTP calls for the item at most.")
     ] = 6,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoints",
+            help="Endpoint fallback order, e.g. v2,v1: an instruction message (code 0 "
+            "without data) moves on to the next. Opt-in (endpoints may be priced "
+            "differently); overrides --endpoint.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Fetch one item (waiting out pending) and print a product summary or JSON."""
     from jditem.client import Client
@@ -187,6 +197,7 @@ def get_command(
             token,
             deadline=deadline,
             max_calls_per_item=max_calls,
+            endpoints=endpoints,
             **_client_options(base_url, endpoint, insecure, auth),
         ) as client:
             product = client.get(item_id)
