@@ -328,6 +328,16 @@ def get_command(
         int, typer.Option("--max-calls", min=1, help="HTTP calls for each item at most.")
     ] = 6,
     verbose: VerboseOpt = False,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoints",
+            help="Endpoint fallback order, e.g. v2,v1: an instruction message (code 0 "
+            "without data) moves on to the next. Opt-in (endpoints may be priced "
+            "differently); overrides --endpoint.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Fetch items (waiting out pending) and print a product summary or JSON for each."""
     from jditem.cli.config import resolve_token
@@ -360,7 +370,11 @@ def get_command(
     worst = ExitCode.OK
     try:
         with Client(
-            resolve_token(token), deadline=deadline, max_calls_per_item=max_calls, **options
+            resolve_token(token),
+            deadline=deadline,
+            max_calls_per_item=max_calls,
+            endpoints=endpoints,
+            **options,
         ) as client:
             for ref in refs:
                 try:

@@ -12,21 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from jditem.client.base import Classified, Outcome
-from jditem.client.config import ENDPOINTS
-from jditem.errors import ConfigurationError
+from jditem.client.config import parse_endpoints
 
-
-def parse_endpoints(value: str | Iterable[str]) -> tuple[str, ...]:
-    """``"v2,v1"`` or ``("v2", "v1")`` → a validated tuple (each endpoint once)."""
-    parts = value.split(",") if isinstance(value, str) else list(value)
-    endpoints = tuple(part.strip() for part in parts if part and part.strip())
-    unknown = [e for e in endpoints if e not in ENDPOINTS]
-    if not endpoints or unknown or len(set(endpoints)) != len(endpoints):
-        raise ConfigurationError(
-            f"endpoints must list v1, v2, v3 at most once each, in fallback order "
-            f"(got {value!r}): use e.g. v2,v1"
-        )
-    return endpoints
+__all__ = ["EndpointFallback", "parse_endpoints"]
 
 
 class EndpointFallback:

@@ -45,6 +45,7 @@ import httpx
 
 from jditem import errors
 from jditem.client.base import BaseClient, CallInfo, Classified, Outcome
+from jditem.client.fallback import EndpointFallback
 from jditem.client.retry import Attempts, parse_continuation
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
@@ -144,6 +145,21 @@ class GetFlow:
             None if idempotency_key is None else base.check_idempotency_key(idempotency_key)
         )
         self.attempts = Attempts(base.config, self.item_id, deadline, clock=clock, rng=rng)
+        endpoints = base.config.endpoints
+        #: The endpoint fallback (``endpoints=``), or None when it is off.
+        self.fallback = EndpointFallback(endpoints) if endpoints else None
+        self._bases: dict[str, BaseClient] = {base.config.endpoint: base}
+
+    def current_base(self) -> BaseClient:
+        """The core of the endpoint in use (the fallback may have moved on)."""
+        if self.fallback is None:
+            return self.base
+        endpoint = self.fallback.current
+        core = self._bases.get(endpoint)
+        if core is None:
+            core = BaseClient(self.base.config.replace(endpoint=endpoint, endpoints=()))
+            self._bases[endpoint] = core
+        return core
 
     @classmethod
     def resume(
@@ -170,8 +186,9 @@ class GetFlow:
 
     def request(self) -> Send:
         """The next HTTP call, its timeout bounded by what is left of the deadline."""
-        timeout = self.base.timeout(self.attempts.call_timeout())
-        url, params, headers = self.base.request_parts(self.item_id, self.idempotency_key)
+        base = self.current_base()
+        timeout = base.timeout(self.attempts.call_timeout())
+        url, params, headers = base.request_parts(self.item_id, self.idempotency_key)
         return Send(self.item_id, url, params, headers, timeout)
 
     def steps(self) -> Steps:
@@ -190,6 +207,7 @@ class GetFlow:
                 return self.base.product(classified, self.item_id)
             if classified.outcome is Outcome.NOT_SERVING_DATA:
                 self.not_serving(classified)
+                continue  # the fallback moved on: call the next endpoint at once
             try:
                 wait = attempts.next_wait(classified)
             except errors.JditemError:
@@ -208,8 +226,21 @@ class GetFlow:
     def not_serving(self, classified: Classified) -> None:
         """The one decision point for "the endpoint answered code 0 without data".
 
-        Raises :class:`~jditem.errors.NotServingDataError` (not retried, not polled).
+        With the endpoint fallback on and an endpoint left, moves on to it (returns);
+        else raises :class:`~jditem.errors.NotServingDataError` (not retried, not polled).
         """
+        following = self.fallback.advance(classified) if self.fallback is not None else None
+        if following is not None:
+            assert self.fallback is not None
+            left = self.fallback.switches[-1][0]
+            logger.info(
+                "item %s: the %s endpoint answered an instruction message instead of data; "
+                "falling back to %s",
+                self.item_id,
+                left,
+                following,
+            )
+            return
         assert classified.error is not None
         raise classified.error
 

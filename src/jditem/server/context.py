@@ -80,9 +80,10 @@ async def build_context(
     db = Database.from_url(settings.effective_database_url)
     await migrate(db.engine)
     notifier = InProcessNotifier()
+    limiter = InMemoryRateLimiter()
     upstream: Upstream | None = None
     if collector is None:
-        collector, upstream = build_collector(settings, db, clock)
+        collector, upstream = build_collector(settings, db, clock, limiter)
     tasks = TaskService(db.sessionmaker, settings, notifier, clock)
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
@@ -93,7 +94,6 @@ async def build_context(
         anonymous_keep=settings.unknown_token_samples,
     )
     health = HealthWindow(settings)
-    limiter = InMemoryRateLimiter()
     charger = ChargeBatcher(db, settings.effective_database_url)
     admission = Admission(
         settings=settings,
@@ -127,9 +127,12 @@ async def build_context(
 
 
 def build_collector(
-    settings: Settings, db: Database, clock: Clock
+    settings: Settings, db: Database, clock: Clock, limiter: RateLimiter
 ) -> tuple[Collector, Upstream | None]:
     """The collector named by ``settings.collector``, with the relay's upstream parts.
+
+    The relay's upstream budget is a bucket of ``limiter`` (key ``upstream``): shared by
+    every worker here, and by every process when the limiter is a shared one.
 
     Raises ``ValueError`` (e.g. the relay's ``UpstreamConfigError``) with a message that
     says what to set.
@@ -141,7 +144,7 @@ def build_collector(
         from jditem.server.upstream.rate import AimdRate
 
         ledger = UpstreamLedger(db, clock)
-        rate = AimdRate(settings.upstream_rate, settings.upstream_burst)
+        rate = AimdRate(limiter, settings.upstream_rate, settings.upstream_burst)
         circuit = Circuit(settings.upstream_probe_seconds, on_change=ledger.circuit_changed)
         relay = RelayCollector(settings, rate=rate, circuit=circuit, ledger=ledger)
         return relay, Upstream(relay.base_url, rate, circuit, ledger, relay)

@@ -1,16 +1,16 @@
 """The shared upstream rate: one budget of calls per second for every relay worker.
 
-:class:`UpstreamRate` is the seam; :class:`AimdRate` is the in-process implementation
-(every worker of the process shares one instance). A Redis-backed implementation of
-the same Protocol makes the budget shared by every process of the scale-out profile.
+:class:`UpstreamRate` is the seam the relay collector uses; :class:`AimdRate` implements
+it over the server's :class:`~jditem.server.accounts.ratelimit.RateLimiter` — the same
+token-bucket Protocol that limits callers' tokens, under the key ``upstream``. So the
+budget is shared by every worker of the process with the in-memory limiter (embedded
+profile), and by every process with a Redis-backed limiter (scale-out profile) without
+a line of code here.
 
-AIMD (as TCP, and as the batch engine's rate control does on the client side): a
-throttle answer from the upstream (302 / HTTP 429) halves the rate, empties the
-bucket and pauses everyone for the upstream's ``Retry-After``; every success adds
-back a twentieth of the configured rate, up to it.
-
-Why not ``aiolimiter``: its rate cannot be changed while callers wait, and it has no
-pause; the bucket below is twenty lines.
+AIMD (as TCP, and as the client's batch rate control): a throttle answer from the
+upstream (302 / HTTP 429) halves the rate (and the burst with it) and pauses this
+process's callers for the upstream's ``Retry-After``; every success adds back a
+twentieth of the configured rate, up to it.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from jditem.server.accounts.ratelimit import RateLimiter
+
 Sleep = Callable[[float], Awaitable[None]]
 
 #: The rate never drops below this fraction of the configured one.
 MIN_FRACTION = 1 / 64
 #: Each success adds this fraction of the configured rate back.
 INCREASE_FRACTION = 1 / 20
+#: The limiter key of the upstream budget (tokens use ``token:<id>``).
+UPSTREAM_KEY = "upstream"
 
 
 class UpstreamRate(Protocol):
@@ -50,13 +54,15 @@ class UpstreamRate(Protocol):
 
 
 class AimdRate:
-    """A token bucket whose rate follows AIMD; one per process (see the module doc)."""
+    """AIMD over a shared token bucket (see the module docstring)."""
 
     def __init__(
         self,
+        limiter: RateLimiter,
         rate: float,
         burst: int,
         *,
+        key: str = UPSTREAM_KEY,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -64,11 +70,11 @@ class AimdRate:
             raise ValueError(f"upstream rate must be > 0 and burst >= 1, got {rate}, {burst}")
         self.configured = float(rate)
         self._rate = float(rate)
-        self._burst = float(burst)
-        self._tokens = float(burst)
+        self._burst = burst
+        self._limiter = limiter
+        self._key = key
         self._clock = clock
         self._sleep = sleep
-        self._updated = clock()
         self._paused_until = 0.0
         self.cuts = 0
 
@@ -77,34 +83,28 @@ class AimdRate:
         """The rate in force now (calls per second)."""
         return self._rate
 
-    def _refill(self, now: float) -> None:
-        start = max(self._updated, self._paused_until)
-        if now > start:
-            self._tokens = min(self._burst, self._tokens + (now - start) * self._rate)
-        self._updated = max(self._updated, now)
+    @property
+    def burst(self) -> int:
+        """The burst in force now: the configured one scaled with the rate (at least 1)."""
+        return max(1, round(self._burst * self._rate / self.configured))
 
     async def acquire(self) -> None:
-        """Reserve the next slot (the bucket may go negative) and wait for it."""
-        now = self._clock()
-        self._refill(now)
-        self._tokens -= 1.0
-        wait = max(0.0, self._paused_until - now)
-        if self._tokens < 0:
-            wait += -self._tokens / self._rate
-        if wait > 0:
-            await self._sleep(wait)
-        # A throttle answer while this call waited pauses it too.
-        while (pause := self._paused_until - self._clock()) > 0:
-            await self._sleep(pause)
+        """Wait out a pause, then take a slot of the shared bucket (waiting for one)."""
+        while True:
+            pause = self._paused_until - self._clock()
+            if pause > 0:
+                await self._sleep(pause)
+                continue
+            wait = await self._limiter.acquire(self._key, self._rate, self.burst)
+            if wait is None:
+                return
+            await self._sleep(max(wait, 0.001))
 
     def throttled(self, retry_after: float | None) -> None:
-        """Halve the rate, empty the bucket, pause for ``retry_after`` (default 1 s)."""
-        now = self._clock()
-        self._refill(now)
+        """Halve the rate and pause for ``retry_after`` (default 1 s)."""
         self._rate = max(self.configured * MIN_FRACTION, self._rate / 2)
-        self._tokens = min(self._tokens, 0.0)
         pause = 1.0 if retry_after is None else max(0.0, retry_after)
-        self._paused_until = max(self._paused_until, now + pause)
+        self._paused_until = max(self._paused_until, self._clock() + pause)
         self.cuts += 1
 
     def succeeded(self) -> None:
