@@ -267,6 +267,27 @@ def test_wrong_admin_keys_are_throttled_then_429_with_retry_after(hostile: LiveS
     hostile.app.state.auth_throttle.succeeded("127.0.0.1")  # let the other tests in
 
 
+def test_console_sign_in_is_throttled_too(hostile: LiveServer) -> None:
+    from tests.server.console.conftest import _LOGIN
+
+    statuses = []
+    with httpx.Client(base_url=hostile.base_url, timeout=DEADLINE) as client:
+        for _ in range(5):
+            form = client.get("/console/login")
+            match = _LOGIN.search(form.text)
+            assert match
+            response = client.post(
+                "/console/login",
+                data={"login_token": match.group(1), "admin_key": "guess-" + "x" * 40},
+            )
+            statuses.append(response.status_code)
+    hostile.app.state.auth_throttle.succeeded("127.0.0.1")
+    assert statuses[:3] == [401, 401, 401]
+    assert statuses[-1] == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "Try again in" in response.text
+
+
 # ---------------------------------------------------------------------- health
 
 
