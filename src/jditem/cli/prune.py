@@ -39,7 +39,8 @@ def register(admin_app: typer.Typer) -> None:
         try:
             settings = load_settings(db_option if isinstance(db_option, str) else None)
         except SettingsInvalid as exc:
-            typer.echo(f"error: invalid setting:\n{exc}", err=True)
+            for line in str(exc).splitlines():
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(1) from None
 
         async def main() -> PruneReport:

@@ -225,7 +225,8 @@ def register(app: typer.Typer) -> None:
             if settings.collector == "sandbox":
                 build_collector(settings)  # its own checks (e.g. the sandbox latency range)
         except (SettingsInvalid, ValueError) as exc:
-            typer.echo(f"error: invalid setting:\n{exc}", err=True)
+            for line in str(exc).splitlines():  # one line per bad variable
+                typer.echo(f"error: {line}", err=True)
             raise typer.Exit(2) from None
         problem = check_upstream(settings) if settings.collector == "relay" else None
         if problem is not None:
