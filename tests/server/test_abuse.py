@@ -438,3 +438,34 @@ def test_console_job_form_size_problems_answer_the_page(hostile: LiveServer) -> 
     assert len(big_paste) > 1024 * 1024
     assert accepted.status_code == 303, accepted.text[:300]
     assert bad_token.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/console/balance/topup", {"account": "acme", "amount": "1e3"}),
+        ("/console/balance/topup", {"account": "acme", "amount": "\uff15"}),
+        ("/console/balance/topup", {"account": "x" * 500, "amount": "1"}),
+        ("/console/balance/accounts", {"name": "never2", "opening": "1_000"}),
+        ("/console/tokens/1/enabled", {"enabled": "1" * 500}),
+        ("/console/tokens/1", {"name": "n" * 5000, "rate_limit": "0.00001"}),
+        ("/console/tokens", {"account": "acme", "budget": "NaN"}),
+    ],
+)
+def test_console_forms_refuse_bad_amounts_and_fields_with_400(
+    hostile: LiveServer, path: str, data: dict[str, str]
+) -> None:
+    from tests.server.console.conftest import ConsoleClient
+
+    if "acme" not in {a["name"] for a in hostile.admin("GET", "/accounts")}:
+        hostile.make_token("acme")
+    touched = "SELECT name, balance FROM accounts WHERE name IN ('acme', 'never2') ORDER BY name"
+    before = hostile.rows(touched)
+    client = ConsoleClient(hostile)
+    try:
+        client.sign_in()
+        response = client.post(path, data)
+    finally:
+        client.close()
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert hostile.rows(touched) == before  # (other tests' jobs may still be charging)

@@ -32,6 +32,7 @@ from jditem.server.console import (
     upstream,
 )
 from jditem.server.console.deps import STATIC_DIR, TEMPLATES
+from jditem.server.console.forms import FormError
 from jditem.server.console.runner import JobRunner
 from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
 
@@ -59,6 +60,22 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
             "signed_in": False,
         },
         status_code=403,
+    )
+
+
+async def _form_error(request: Request, exc: Exception) -> Response:
+    """A form field no page handler caught (e.g. far too long): a 400 page, never a 500."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Form rejected",
+            "message": f"{exc}. Go back, correct the field and submit the form again.",
+            "link": PREFIX,
+            "link_label": "Back to the console",
+            "signed_in": False,
+        },
+        status_code=400,
     )
 
 
@@ -104,4 +121,5 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(ConsoleDisabled, _console_disabled)
+    app.add_exception_handler(FormError, _form_error)
     app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)
