@@ -381,12 +381,11 @@ class Journal:
         self._set(item_id, state="todo")
 
     def _set(self, item_id: str, **fields: Any) -> None:
+        # One statement in autocommit mode is its own committed transaction: no
+        # BEGIN/COMMIT round trips (a third of the journal's cost per item).
         fields["updated_at"] = time.time()
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self._tx():
-            self._db.execute(
-                f"UPDATE items SET {sets} WHERE item_id = ?", (*fields.values(), item_id)
-            )
+        self._db.execute(f"UPDATE items SET {sets} WHERE item_id = ?", (*fields.values(), item_id))
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
