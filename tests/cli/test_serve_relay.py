@@ -58,3 +58,13 @@ def test_empty_token_file_is_refused(tmp_path: Path) -> None:
     code, err = serve(tmp_path, "--upstream-token-file", str(token_file))
     assert code == 2
     assert "is empty" in err
+
+
+def test_admin_upstream_on_a_database_without_relay_calls(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(), ["admin", "--db", str(tmp_path / "a.db"), "upstream", "--days", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Upstream calls and charges" in result.stdout
+    assert "circuit: closed" in result.stdout
+    assert "upstream health: no_data (0 calls)" in result.stdout
