@@ -63,6 +63,7 @@ from fastapi import FastAPI
 from jditem.server.app import create_app
 from jditem.server.collectors import Collector
 from jditem.server.context import ServerContext
+from jditem.server.serving import uvicorn_config
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock
 
@@ -113,8 +114,9 @@ class LiveServer:
     # ------------------------------------------------------------- lifecycle
 
     def _start(self) -> None:
-        config = uvicorn.Config(
+        config = uvicorn_config(
             self.app,
+            self.settings,
             host="127.0.0.1",
             port=0,
             log_config=None,
@@ -279,7 +281,7 @@ def live_server(
         collector = None
     own_home = "home" not in settings_overrides and "database_url" not in settings_overrides
     home = Path(tempfile.mkdtemp(prefix="jditem-live-")) if own_home else None
-    admin_key = secrets.token_urlsafe(18)
+    admin_key = secrets.token_urlsafe(32)
     values: dict[str, Any] = {**TEST_DEFAULTS, "admin_key": admin_key}
     if home is not None:
         values["home"] = home

@@ -257,6 +257,26 @@ class Journal:
             for _, product in rows:
                 yield str(product)
 
+    def iter_done(self, *, page: int = 500) -> Iterator[tuple[str, str]]:
+        """``(requested item id, product JSON)`` of every done item, in input order, paged."""
+        last = 0
+        while True:
+            rows = self._db.execute(
+                "SELECT seq, item_id, product FROM items WHERE seq > ? AND state = 'done' "
+                "ORDER BY seq LIMIT ?",
+                (last, page),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, item_id, product in rows:
+                yield str(item_id), str(product)
+
+    def failed_ids(self) -> list[str]:
+        """The ids of every failed item, in input order."""
+        rows = self._db.execute("SELECT item_id FROM items WHERE state = 'failed' ORDER BY seq")
+        return [str(row[0]) for row in rows]
+
     def counts(self) -> dict[str, int]:
         """Items per state (every state present, zero when none), plus ``cached``."""
         found = dict.fromkeys(STATES, 0)

@@ -7,6 +7,7 @@ inside the functions, so the ``cli`` extra alone can import this module.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -30,14 +31,58 @@ def database_url(value: str | None) -> str | None:
     return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
 
 
+class SettingsInvalid(Exception):
+    """The environment holds a setting the server cannot run with (message says which)."""
+
+
+def settings_problems(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` on :class:`Settings` as lines naming the variables."""
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc)
+    lines = []
+    for error in errors():
+        field = ".".join(str(part) for part in error.get("loc", ()))
+        name = f"JDITEM_{field.upper()}" if field else "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)
+
+
 def load_settings(db: str | None, **overrides: Any) -> Settings:
-    """Settings from the environment, with ``--db`` applied."""
+    """Settings from the environment, with ``--db`` applied.
+
+    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback.
+    """
+    from pydantic import ValidationError
+
     from jditem.server.settings import Settings
 
     url = database_url(db)
     if url is not None:
         overrides["database_url"] = url
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsInvalid(settings_problems(exc)) from None
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket for ``host:port`` (raises ``OSError`` when taken).
+
+    Bound before anything is created or printed, so a port in use is reported first.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -69,13 +114,6 @@ async def _first_start(session: AsyncSession) -> str | None:
     await service.create_account(session, DEMO_ACCOUNT, DEMO_BALANCE_UNITS)
     _, raw = await service.create_token(session, DEMO_ACCOUNT, name="demo")
     return raw
-
-
-def _first_line(exc: Exception) -> str:
-    from jditem.client.redaction import redact
-
-    text = " ".join(str(exc).split())
-    return redact(text)[:400]
 
 
 def check_upstream(settings: Settings) -> str | None:
@@ -166,6 +204,8 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jditem.server.app import create_app
+        from jditem.server.collectors import build_collector
+        from jditem.server.serving import uvicorn_config
 
         overrides: dict[str, Any] = {}
         for name, value in (
@@ -182,17 +222,29 @@ def register(app: typer.Typer) -> None:
             overrides["upstream_allow_insecure_http"] = True
         try:
             settings = load_settings(db, **overrides)
-        except Exception as exc:
-            typer.echo(f"error: invalid settings: {_first_line(exc)}", err=True)
+            if settings.collector == "sandbox":
+                build_collector(settings)  # its own checks (e.g. the sandbox latency range)
+        except (SettingsInvalid, ValueError) as exc:
+            typer.echo(f"error: invalid setting:\n{exc}", err=True)
             raise typer.Exit(2) from None
-        if settings.collector == "relay":
-            problem = check_upstream(settings)
-            if problem is not None:
-                typer.echo(f"error: {problem}", err=True)
-                raise typer.Exit(2)
+        problem = check_upstream(settings) if settings.collector == "relay" else None
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
+        try:
+            sock = listen_socket(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            typer.echo(
+                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
+                "that port or choose another with --port.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         try:
             demo_token = run_with_session(settings, _first_start)
         except Exception as exc:
+            sock.close()
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
             raise typer.Exit(1) from None
         if demo_token is not None:
@@ -211,5 +263,9 @@ def register(app: typer.Typer) -> None:
                 f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
                 f"{settings.upstream_rate:g} calls/s shared)"
             )
-        typer.echo(f"Serving on http://{host}:{port} (database {settings.effective_database_url})")
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        bound_port = sock.getsockname()[1]
+        typer.echo(
+            f"Serving on http://{host}:{bound_port} (database {settings.effective_database_url})"
+        )
+        config = uvicorn_config(create_app(settings), settings, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])

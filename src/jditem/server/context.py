@@ -88,7 +88,11 @@ async def build_context(
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
     )
-    recorder = CallRecorder(db, flush_seconds=settings.call_record_flush_seconds)
+    recorder = CallRecorder(
+        db,
+        flush_seconds=settings.call_record_flush_seconds,
+        anonymous_keep=settings.unknown_token_samples,
+    )
     health = HealthWindow(settings)
     charger = ChargeBatcher(db, settings.effective_database_url)
     admission = Admission(

@@ -2,14 +2,51 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The one endpoint this server implements, as named in token permissions.
 ENDPOINT_V2 = "jd/get-item-detail/v2"
+
+
+#: Shortest admin key accepted, and the least estimated entropy (bits) it must carry.
+ADMIN_KEY_MIN_LENGTH = 32
+ADMIN_KEY_MIN_BITS = 96
+#: How to make a good admin key (quoted by the start-up error).
+ADMIN_KEY_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def estimated_entropy_bits(text: str) -> float:
+    """Shannon entropy of ``text``'s characters times its length (a crude strength bound).
+
+    A random ``secrets.token_urlsafe(32)`` scores about 200 bits, ``token_hex(16)`` about
+    110; a repeated word or a short alphabet scores far less.
+    """
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    total = len(text)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
+
+
+def admin_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to be the admin key, or ``None`` when it is fine."""
+    if len(key) < ADMIN_KEY_MIN_LENGTH:
+        why = f"it has {len(key)} characters; at least {ADMIN_KEY_MIN_LENGTH} are required"
+    elif estimated_entropy_bits(key) < ADMIN_KEY_MIN_BITS or len(set(key)) < 8:
+        why = "it is too predictable (too few different characters)"
+    elif (key + key).find(key, 1) < len(key):
+        why = "it is too predictable (a repeated pattern)"
+    else:
+        return None
+    return f"too weak: {why}. Generate one with: {ADMIN_KEY_HOWTO}"
 
 
 def default_home() -> Path:
@@ -123,6 +160,86 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(
         default=1.0, ge=0, description="How long a token lookup is reused; 0 = always read."
     )
+
+    # Connection-level limits (applied by jditem.server.serving to uvicorn/h11).
+    max_request_head_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line + headers accepted; larger answers 414/431.",
+    )
+    max_request_headers: int = Field(
+        default=100, ge=10, le=1000, description="Most header fields in one request (431)."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request line + headers not complete within this answers 408.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="Idle keep-alive connections close after this."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Open connections beyond this are answered 503 at once and closed.",
+    )
+
+    # Failed admin-key attempts (admin API and console sign-in).
+    auth_free_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failures per client address before throttling."
+    )
+    auth_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
+    auth_max_delay_seconds: int = Field(
+        default=300, ge=1, le=86400, description="Longest wait imposed after failures."
+    )
+    auth_global_failures_per_minute: int = Field(
+        default=100, ge=1, description="Failures from all addresses before everyone waits."
+    )
+
+    # Retention (jditem admin prune, and the server's own hourly pruning).
+    call_record_retention_days: int = Field(
+        default=90, ge=1, le=36500, description="Call records older than this are pruned."
+    )
+    task_retention_days: int = Field(
+        default=30, ge=1, le=36500, description="Finished task rows older than this are pruned."
+    )
+    unknown_token_samples: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Call records kept for calls without a valid token (the newest N).",
+    )
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai or UTC"
+            ) from None
+        return value
+
+    @field_validator("admin_key", mode="after")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            problem = admin_key_problem(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        for name in ("default_rate_limit", "default_burst", "default_daily_quota"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or unset")
+        return self
 
     @field_validator("home", mode="after")
     @classmethod

@@ -29,7 +29,10 @@ DB_CHECK_SECONDS = 2.0
     responses=envelope_responses(500),
 )
 async def health(request: Request, ctx: CtxDep) -> Response:
-    """Code 0 when the process is up and the database answers; else code 500."""
+    """Code 0 when the process is up and the database answers; else code 500.
+
+    ``HEAD`` answers the same status and headers without the body (load balancers).
+    """
     request_id = request_id_of(request)
     started = time.perf_counter()
     try:
@@ -76,3 +79,11 @@ async def endpoint_health(request: Request, ctx: CtxDep) -> Response:
     return envelope_response(
         ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=data
     )
+
+
+# HEAD answers the status and headers of GET without the body (load balancers, uptime
+# probes); kept out of the OpenAPI document so each path has one operation id.
+router.add_api_route("/api/health", health, methods=["HEAD"], include_in_schema=False)
+router.add_api_route(
+    "/api/health/jd/get-item-detail/v2", endpoint_health, methods=["HEAD"], include_in_schema=False
+)

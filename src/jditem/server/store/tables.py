@@ -255,6 +255,21 @@ class BulkJobItem(Base):
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class ConsoleSessionRow(Base):
+    """A signed-in console session (migration 0004). Sign-out deletes the row.
+
+    Only a SHA-256 hash of the session id is stored; the id itself lives in the signed
+    cookie. A cookie whose row is gone (signed out, pruned, expired) is refused, on
+    every server process and after a restart.
+    """
+
+    __tablename__ = "console_sessions"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class UpstreamCall(Base):
     """One call the relay collector made to its upstream (never holds the upstream token)."""
 
