@@ -53,9 +53,12 @@ async def test_throttle_halves_pauses_and_success_grows_back() -> None:
     rate.throttled(2.0)
     assert rate.current == 4.0
     assert rate.burst == 2
+    rate.throttled(1.0)  # the answer of a call that was in flight: no second cut
+    assert rate.current == 4.0
     await rate.acquire()
     assert fake.now >= 2.0  # paused for Retry-After
     for _ in range(100):
+        fake.now += 10  # separate congestion events
         rate.throttled(None)
     assert rate.current == pytest.approx(8.0 * MIN_FRACTION)
     assert rate.burst == 1
