@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from jditem.cli import prune
-from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session
+from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session, settings_error
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,7 +62,7 @@ def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         return run_with_session(load_settings(_db(ctx)), fn)
     except SettingsInvalid as exc:
-        raise _fail(f"invalid setting:\n{exc}") from None
+        raise _fail(settings_error(exc)) from None
     except AdminError as exc:
         raise _fail(str(exc)) from None
 
@@ -184,7 +184,7 @@ def token_create(
     try:
         settings = load_settings(_db(ctx))
     except SettingsInvalid as exc:
-        raise _fail(f"invalid setting:\n{exc}") from None
+        raise _fail(settings_error(exc)) from None
     budget_units = _units(budget, "--budget") if budget is not None else None
     rate_limit = None if unlimited else (rate if rate is not None else settings.default_rate_limit)
     burst_size = None if unlimited else (burst if burst is not None else settings.default_burst)

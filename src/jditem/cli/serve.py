@@ -35,6 +35,12 @@ class SettingsInvalid(Exception):
     """The environment holds a setting the server cannot run with (message says which)."""
 
 
+def settings_error(exc: Exception) -> str:
+    """``invalid setting: …`` on one line for one problem, one line per problem otherwise."""
+    text = str(exc)
+    return f"invalid settings:\n{text}" if "\n" in text else f"invalid setting: {text}"
+
+
 def settings_problems(exc: Exception) -> str:
     """A pydantic ``ValidationError`` on :class:`Settings` as lines naming the variables."""
     errors = getattr(exc, "errors", None)
@@ -225,7 +231,7 @@ def register(app: typer.Typer) -> None:
             if settings.collector == "sandbox":
                 build_collector(settings)  # its own checks (e.g. the sandbox latency range)
         except (SettingsInvalid, ValueError) as exc:
-            typer.echo(f"error: invalid setting:\n{exc}", err=True)
+            typer.echo(f"error: {settings_error(exc)}", err=True)
             raise typer.Exit(2) from None
         problem = check_upstream(settings) if settings.collector == "relay" else None
         if problem is not None:
