@@ -27,6 +27,15 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/server.db.",
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://, rediss://, unix://) for the scale-out profile: "
+        "shared rate limits, wake-ups, cache invalidation and health. Unset = embedded.",
+    )
+    role: Literal["all", "api", "worker"] = Field(
+        default="all",
+        description="What this process does: API + workers, API only, or workers only.",
+    )
     admin_key: SecretStr | None = Field(
         default=None, description="Key for the admin API and console; unset disables both."
     )
