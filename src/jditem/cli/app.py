@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "jditem.cli.get",
     "jditem.cli.batch",
     "jditem.cli.serve",
+    "jditem.cli.worker",
     "jditem.cli.admin",
 )
 

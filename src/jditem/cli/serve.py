@@ -56,6 +56,27 @@ def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[
     return asyncio.run(main())
 
 
+def redacted_url(settings: Settings) -> str:
+    """The database URL without its password (for the start-up line)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"
+
+
+def export_settings(settings: Settings) -> None:
+    """Put the settings the command line chose into ``JDITEM_*`` variables (for children)."""
+    import os
+
+    os.environ["JDITEM_DATABASE_URL"] = settings.effective_database_url
+    if settings.redis_url is not None:
+        os.environ["JDITEM_REDIS_URL"] = settings.redis_url.get_secret_value()
+    os.environ["JDITEM_WORKERS"] = str(settings.workers)
+    os.environ["JDITEM_ROLE"] = settings.role
+
+
 DEMO_ACCOUNT = "demo"
 DEMO_BALANCE_UNITS = 1_000_000  # 100 yuan
 
@@ -86,17 +107,49 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         workers: Annotated[
-            int | None, typer.Option(help="In-process collection workers (default 16).")
+            int | None,
+            typer.Option(
+                help="Collection workers per process (default 16; 0 = API only, "
+                "collection left to `jditem worker` processes)."
+            ),
         ] = None,
+        redis: Annotated[
+            str | None,
+            typer.Option(
+                help="Redis URL for the scale-out profile (shared rate limits, wake-ups, "
+                "cache invalidation, health); default JDITEM_REDIS_URL. Required with "
+                "--processes above 1."
+            ),
+        ] = None,
+        processes: Annotated[
+            int,
+            typer.Option(min=1, help="API processes sharing the port (needs --redis above 1)."),
+        ] = 1,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
         import uvicorn
 
         from jditem.server.app import create_app
 
-        overrides = {"workers": workers} if workers is not None else {}
+        overrides: dict[str, Any] = {"workers": workers} if workers is not None else {}
+        if redis:
+            overrides["redis_url"] = redis
+        if workers == 0:
+            overrides["role"] = "api"
         try:
             settings = load_settings(db, **overrides)
+        except Exception as exc:
+            typer.echo(f"error: invalid settings: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if processes > 1 and settings.redis_url is None:
+            typer.echo(
+                f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
+                "without Redis each process would keep its own rate limits and wake-ups. "
+                "Start Redis and pass its URL, or run one process.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        try:
             demo_token = run_with_session(settings, _first_start)
         except Exception as exc:
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
@@ -112,5 +165,21 @@ def register(app: typer.Typer) -> None:
                 "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
                 err=True,
             )
-        typer.echo(f"Serving on http://{host}:{port} (database {settings.effective_database_url})")
+        typer.echo(
+            f"Serving on http://{host}:{port} (database {redacted_url(settings)}"
+            + (f", {processes} processes" if processes > 1 else "")
+            + (", shared state in Redis)" if settings.redis_url is not None else ")")
+        )
+        if processes > 1:
+            # Each uvicorn worker process builds its app from the environment.
+            export_settings(settings)
+            uvicorn.run(
+                "jditem.server.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=processes,
+                log_level="info",
+            )
+            return
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
