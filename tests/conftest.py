@@ -1,16 +1,80 @@
-"""Shared fixtures. ``live``: a real server on 127.0.0.1 (see tests/support/live_server.py)."""
+"""Shared fixtures.
+
+``live``: a real server on 127.0.0.1 (see tests/support/live_server.py), on each store
+profile. ``backend``: the store profile of the test, parametrised over ``sqlite`` (the
+embedded profile) and ``postgresql`` (the scale-out profile, SPEC §2.8). A test that
+uses ``backend`` (directly, through ``live``, or with
+``pytest.mark.usefixtures("backend")``) runs once per profile, and every
+``live_server()`` it starts uses a fresh database of that profile.
+
+The scale-out profile needs PostgreSQL server binaries (``apt-get install
+postgresql``); the session starts one throwaway cluster (unix socket in a temp dir)
+and stops it at the end. Without them its tests skip with one reason line — except
+when ``CI=true``, where a missing service fails the run.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.backends import Backend, prepare_template
 from tests.support.live_server import LiveServer, live_server
+from tests.support.postgres import PgCluster, PostgresUnavailable, start_cluster
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def _unavailable(reason: str) -> None:
+    message = f"scale-out profile (PostgreSQL) not tested: {reason}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL cluster for the whole session (see tests/support)."""
+    if importlib.util.find_spec("asyncpg") is None:
+        _unavailable("the asyncpg driver is not installed (pip install 'jditem[scale]')")
+    try:
+        cluster = start_cluster()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+        raise  # unreachable: _unavailable always raises
+    try:
+        prepare_template(cluster)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The store profile (parametrised; see the module docstring)."""
+    if request.param == "sqlite":
+        return Backend("sqlite")
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    return Backend("postgresql", cluster=cluster)
+
+
+@pytest.fixture(autouse=True)
+def _backend_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Point every ``live_server()`` of a backend test at a fresh database of it."""
+    if "backend" not in request.fixturenames:
+        yield
+        return
+    chosen: Backend = request.getfixturevalue("backend")
+    with chosen.database():
+        yield
 
 
 @pytest.fixture
-def live() -> Iterator[LiveServer]:
-    """A running server with test defaults (temp SQLite, fast sandbox, no rate limit)."""
+def live(backend: Backend) -> Iterator[LiveServer]:
+    """A running server with test defaults (fast sandbox, no rate limit), per profile."""
+    del backend  # the autouse fixture above already chose the database
     with live_server() as server:
         yield server

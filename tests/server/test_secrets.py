@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.live_server import V2_PATH, live_server
 
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 def test_raw_tokens_appear_nowhere(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -12,14 +12,25 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from jditem.cli.serve import load_settings, run_with_session
+from jditem.cli.options import OptionAnywhereGroup
+from jditem.cli.serve import (
+    DatabaseOptionError,
+    db_option_error,
+    load_settings,
+    run_with_session,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
-admin_app = typer.Typer(help="Manage accounts, tokens and balances.", no_args_is_help=True)
+# ``--db`` may also follow the subcommand: ``jditem admin token list --db URL``.
+admin_app = typer.Typer(
+    cls=OptionAnywhereGroup,
+    help="Manage accounts, tokens and balances.",
+    no_args_is_help=True,
+)
 account_app = typer.Typer(help="Accounts (a balance shared by their tokens).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once at creation).", no_args_is_help=True)
 balance_app = typer.Typer(help="Account balances.", no_args_is_help=True)
@@ -55,7 +66,11 @@ def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from jditem.server.accounts.service import AdminError
 
     try:
-        return run_with_session(load_settings(_db(ctx)), fn)
+        settings = load_settings(_db(ctx))
+    except DatabaseOptionError as exc:
+        raise db_option_error(exc) from None
+    try:
+        return run_with_session(settings, fn)
     except AdminError as exc:
         raise _fail(str(exc)) from None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -22,22 +21,54 @@ T = TypeVar("T")
 
 
 def database_url(value: str | None) -> str | None:
-    """``--db`` as an async SQLAlchemy URL: URLs pass through, plain paths become SQLite."""
+    """``--db`` as an async SQLAlchemy URL (a path, sqlite:// or postgresql:// URL).
+
+    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` for what cannot be used.
+    """
     if value is None or not value.strip():
         return None
-    if "://" in value:
-        return value
-    return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
+    from jditem.server.store.urls import normalize_database_url
+
+    return normalize_database_url(value)
+
+
+class DatabaseOptionError(Exception):
+    """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
 
 
 def load_settings(db: str | None, **overrides: Any) -> Settings:
-    """Settings from the environment, with ``--db`` applied."""
-    from jditem.server.settings import Settings
+    """Settings from the environment, with ``--db`` applied.
 
-    url = database_url(db)
-    if url is not None:
-        overrides["database_url"] = url
-    return Settings(**overrides)
+    Raises :class:`DatabaseOptionError` (password-free, one line) when the database
+    URL is malformed, of an unknown kind, or its driver is not installed.
+    """
+    from pydantic import ValidationError
+
+    from jditem.server.settings import Settings
+    from jditem.server.store.urls import DatabaseUrlError, check_driver
+
+    try:
+        url = database_url(db)
+        if url is not None:
+            overrides["database_url"] = url
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
+            if not problems:
+                raise
+            cause = problems[0].get("ctx", {}).get("error")
+            raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
+        check_driver(settings.effective_database_url)
+    except DatabaseUrlError as exc:
+        raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
+    return settings
+
+
+def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
+    """Print ``exc`` as one ``error:`` line; the exit to raise."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
 
 
 def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -93,10 +124,14 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jditem.server.app import create_app
+        from jditem.server.store.urls import display_url
 
         overrides = {"workers": workers} if workers is not None else {}
         try:
             settings = load_settings(db, **overrides)
+        except DatabaseOptionError as exc:
+            raise db_option_error(exc) from None
+        try:
             demo_token = run_with_session(settings, _first_start)
         except Exception as exc:
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
@@ -112,5 +147,6 @@ def register(app: typer.Typer) -> None:
                 "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
                 err=True,
             )
-        typer.echo(f"Serving on http://{host}:{port} (database {settings.effective_database_url})")
+        shown = display_url(settings.effective_database_url)  # never the password
+        typer.echo(f"Serving on http://{host}:{port} (database {shown})")
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

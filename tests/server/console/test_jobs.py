@@ -9,6 +9,7 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from jditem.protocol.normalize import FLAT_COLUMNS
@@ -16,6 +17,9 @@ from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from tests.server.console.conftest import ConsoleClient
 from tests.support.live_server import LiveServer, live_server
+
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
 
 JOB_TIMEOUT = 60.0
 

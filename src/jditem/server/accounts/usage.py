@@ -125,7 +125,7 @@ class CallRecorder:
 
     async def _write(self, rows: list[CallRow]) -> None:
         rollup = _rollup(rows)
-        if self._db.writer is not None:  # file-backed SQLite: the writer thread, Core
+        if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
             await self._db.write_batch(write_calls, rows, rollup)
             return
         async with self._db.writing() as session:
@@ -217,8 +217,10 @@ _INSERT_USAGE = Prepared(
 
 def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> None:
     """Insert ``rows`` and add ``rollup`` to ``usage_hourly`` (inside the caller's transaction)."""
-    _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
-    for (hour, token_id, code), (calls, spend) in rollup.items():
+    if rows:
+        _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
+    # in key order, so two processes bumping the same counters never deadlock
+    for (hour, token_id, code), (calls, spend) in sorted(rollup.items()):
         params = {
             "hour": hour,
             "token": token_id,
@@ -227,7 +229,17 @@ def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> 
             "n_spend": spend,
         }
         if _BUMP_USAGE.rowcount(connection, params) == 0:
+            _insert_usage(connection, params)
+
+
+def _insert_usage(connection: Connection, params: dict[str, object]) -> None:
+    """Insert a new hourly counter; if another process inserted it meanwhile, bump it."""
+    integrity: type[Exception] = connection.dialect.loaded_dbapi.IntegrityError
+    try:
+        with connection.begin_nested():
             _INSERT_USAGE.rowcount(connection, params)
+    except integrity:
+        _BUMP_USAGE.rowcount(connection, params)
 
 
 @dataclass(frozen=True)
