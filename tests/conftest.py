@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.backends import Backend, prepare_template
+from tests.support.backends import Backend, FreshDatabase, prepare_template
 from tests.support.live_server import LiveServer, live_server
 from tests.support.postgres import PgCluster, PostgresUnavailable, start_cluster
 
@@ -62,14 +62,23 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture(autouse=True)
-def _backend_database(request: pytest.FixtureRequest) -> Iterator[None]:
+def _backend_database(request: pytest.FixtureRequest) -> Iterator[FreshDatabase | None]:
     """Point every ``live_server()`` of a backend test at a fresh database of it."""
     if "backend" not in request.fixturenames:
-        yield
+        yield None
         return
     chosen: Backend = request.getfixturevalue("backend")
-    with chosen.database():
-        yield
+    with chosen.database() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def fresh_database(backend: Backend, _backend_database: FreshDatabase | None) -> FreshDatabase:
+    """The test's database of its profile (what its live servers use); ``.url`` is
+    None on SQLite, where each live server has its own temporary file."""
+    del backend
+    assert _backend_database is not None
+    return _backend_database
 
 
 @pytest.fixture
