@@ -15,6 +15,7 @@ import typer
 from jditem.cli.options import OptionAnywhereGroup
 from jditem.cli.serve import (
     DatabaseOptionError,
+    DatabaseUnavailableError,
     db_option_error,
     load_settings,
     run_with_session,
@@ -22,6 +23,8 @@ from jditem.cli.serve import (
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
+
+    from jditem.server.settings import Settings
 
 T = TypeVar("T")
 
@@ -62,16 +65,21 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _settings(ctx: typer.Context) -> Settings:
+    """Settings with ``--db``; a bad database URL is one ``error:`` line, exit 2."""
+    try:
+        return load_settings(_db(ctx))
+    except DatabaseOptionError as exc:
+        raise db_option_error(exc) from None
+
+
 def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from jditem.server.accounts.service import AdminError
 
-    try:
-        settings = load_settings(_db(ctx))
-    except DatabaseOptionError as exc:
-        raise db_option_error(exc) from None
+    settings = _settings(ctx)
     try:
         return run_with_session(settings, fn)
-    except AdminError as exc:
+    except (AdminError, DatabaseUnavailableError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -174,7 +182,7 @@ def token_create(
     """Create a token; the raw token is printed once, alone on the last line."""
     from jditem.server.accounts import service
 
-    settings = load_settings(_db(ctx))
+    settings = _settings(ctx)
     budget_units = _units(budget, "--budget") if budget is not None else None
     rate_limit = None if unlimited else (rate if rate is not None else settings.default_rate_limit)
     burst_size = None if unlimited else (burst if burst is not None else settings.default_burst)

@@ -71,14 +71,40 @@ def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
     return typer.Exit(2)
 
 
+class DatabaseUnavailableError(Exception):
+    """The database could not be reached or used; the message is one clear line."""
+
+
+def database_problem(exc: BaseException, url: str) -> str:
+    """One line on why ``url`` could not be used (no password, no SQL, no traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from jditem.server.store.urls import display_url
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"cannot use the database {display_url(url)}: {reason}"
+
+
 def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate the database, open one session, run ``fn(session)``, and close everything."""
+    """Migrate the database, open one session, run ``fn(session)``, and close everything.
+
+    Raises :class:`DatabaseUnavailableError` when the database cannot be reached,
+    opened or migrated (errors raised by ``fn`` itself pass through unchanged).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from jditem.server.store.db import Database, migrate
 
+    url = settings.effective_database_url
+
     async def main() -> T:
-        db = Database.from_url(settings.effective_database_url)
+        db = Database.from_url(url)
         try:
-            await migrate(db.engine)
+            try:
+                await migrate(db.engine)
+            except (SQLAlchemyError, OSError) as exc:
+                raise DatabaseUnavailableError(database_problem(exc, url)) from None
             async with db.sessionmaker() as session:
                 return await fn(session)
         finally:
@@ -133,6 +159,9 @@ def register(app: typer.Typer) -> None:
             raise db_option_error(exc) from None
         try:
             demo_token = run_with_session(settings, _first_start)
+        except DatabaseUnavailableError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         except Exception as exc:
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
             raise typer.Exit(1) from None

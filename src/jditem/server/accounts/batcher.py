@@ -65,10 +65,12 @@ from sqlalchemy.exc import IntegrityError
 from jditem.server.accounts import idempotency
 from jditem.server.accounts import quota as quota_counts
 from jditem.server.accounts.charging import ChargeResult, charge
+from jditem.server.accounts.usage import CallRow, add_calls, rollup, write_calls
 from jditem.server.store.db import Database
 from jditem.server.store.tables import (
     Account,
     ApiToken,
+    BulkJobItem,
     IdempotencyKey,
     LedgerEntry,
     QuotaCounter,
@@ -108,6 +110,12 @@ class ChargeRequest:
     day: str | None = None
     idempotency_key: str | None = None
     key_since: datetime | None = None
+    #: The call's record, written in the charge's transaction when it is charged (so
+    #: an answered, charged call never lacks its call record, even after kill -9).
+    call: CallRow | None = None
+    #: A console bulk-job item (``bulk_job_items.id``) whose ``charged`` total the
+    #: charge adds to, in the same transaction.
+    job_item_id: int | None = None
 
 
 class StalePlanError(Exception):
@@ -171,6 +179,25 @@ _DROP_OLD_KEY = Prepared(delete(_K).where(*_KEY_MATCH, _K.c.created_at < _SINCE)
 _KEY_COLUMNS = ("token_id", "key", "item_id", "request_id", "created_at")
 _NEW_KEY = Prepared(insert(_K), column_keys=_KEY_COLUMNS)
 _PURGE_KEYS = Prepared(delete(_K).where(_K.c.created_at < _SINCE))
+_J = cast(Table, BulkJobItem.__table__)
+_JOB_ITEM_CHARGED = Prepared(
+    update(_J)
+    .where(_J.c.id == bindparam("j_id", type_=Integer()))
+    .values(charged=_J.c.charged + _AMOUNT)
+)
+
+
+def _write_charged_extras(
+    connection: Connection, batch: list[ChargeRequest], results: list[ChargeResult]
+) -> None:
+    """The call records and job-item totals of the charged requests (same transaction)."""
+    charged = [r for r, res in zip(batch, results, strict=True) if res is ChargeResult.CHARGED]
+    calls = [r.call for r in charged if r.call is not None]
+    if calls:
+        write_calls(connection, calls, rollup(calls))
+    for req in sorted(charged, key=lambda r: r.job_item_id or 0):
+        if req.job_item_id is not None:
+            _JOB_ITEM_CHARGED.rowcount(connection, {"j_id": req.job_item_id, "amount": req.price})
 
 
 def _key_params(req: ChargeRequest) -> dict[str, object]:
@@ -311,6 +338,7 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
             _write_key(connection, req)
         except _integrity_error(connection) as exc:
             raise StalePlanError(f"key of token {req.token_id} appeared meanwhile") from exc
+    _write_charged_extras(connection, batch, results)
     return results
 
 
@@ -368,6 +396,7 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
         results.append(ChargeResult.CHARGED)
     if ledger:
         _LEDGER.executemany(connection, ledger)
+    _write_charged_extras(connection, batch, results)
     return results
 
 
@@ -454,6 +483,14 @@ class ChargeBatcher:
                         request_id=request.request_id,
                         now=request.now,
                         since=_since(request),
+                    )
+                if request.call is not None:
+                    await add_calls(session, [request.call])
+                if request.job_item_id is not None:
+                    await session.execute(
+                        update(BulkJobItem)
+                        .where(BulkJobItem.id == request.job_item_id)
+                        .values(charged=BulkJobItem.charged + request.price)
                     )
         except _RollBack as rolled_back:
             return rolled_back.result

@@ -239,6 +239,8 @@ class JobRunner:
                 job_id=job_id,
                 # stable per job item: a restart mid-job never pays for an item twice
                 idempotency_key=f"console-{job_id}-{item.row_id}",
+                # the charge adds itself to the item's total in its own transaction
+                job_item_id=item.row_id,
             )
             state, sleep = self._classify(answer, item)
             await self._save(item, answer, state)
@@ -279,7 +281,7 @@ class JobRunner:
             "code": int(answer.code),
             "message": answer.message,
             "calls": BulkJobItem.calls + 1,
-            "charged": BulkJobItem.charged + answer.charged,
+            # no "charged" here: the charge's transaction already added it (job_item_id)
             "updated_at": _now(),
         }
         if answer.task_id:

@@ -66,25 +66,26 @@ def normalize_database_url(value: str) -> str:
         raise DatabaseUrlError(
             f"unsupported database URL scheme {scheme + '://'!r}; give {ACCEPTED}"
         )
-    # make_url does not know "postgres"; rewrite the scheme before parsing
+    # make_url does not know "postgres"; rewrite the scheme, keep the rest as typed
     rest = text.split("://", 1)[1]
     driver = DRIVERS[backend][0]
+    normalised = f"{backend}+{driver}://{rest}"
     try:
-        parsed = make_url(f"{backend}+{driver}://{rest}")
+        parsed = make_url(normalised)
     except ArgumentError as exc:
         raise DatabaseUrlError(
             f"malformed database URL {display_url(text)!r} ({exc}); give {ACCEPTED}"
         ) from None
     if backend == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            parsed = parsed.set(database=str(Path(database).expanduser()))
+        database = parsed.database or ""
+        if database.startswith("~"):
+            return f"{backend}+{driver}:///{Path(database).expanduser()}"
     elif not parsed.database:
         raise DatabaseUrlError(
             f"the PostgreSQL URL {display_url(parsed)!r} names no database; "
             "add it after the host, e.g. postgresql://jditem@localhost/jditem"
         )
-    return parsed.render_as_string(hide_password=False)
+    return normalised
 
 
 def backend_name(url: str) -> str:
