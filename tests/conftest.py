@@ -1,16 +1,18 @@
 """Shared fixtures.
 
 ``live``: a real server on 127.0.0.1 (see tests/support/live_server.py), on each store
-profile. ``backend``: the store profile of the test, parametrised over ``sqlite`` (the
-embedded profile) and ``postgresql`` (the scale-out profile, SPEC §2.8). A test that
-uses ``backend`` (directly, through ``live``, or with
+profile. ``backend``: the profile of the test, parametrised over ``sqlite`` (the
+embedded profile) and ``postgresql`` (the scale-out profile, SPEC §2.8: PostgreSQL +
+Redis). A test that uses ``backend`` (directly, through ``live``, or with
 ``pytest.mark.usefixtures("backend")``) runs once per profile, and every
-``live_server()`` it starts uses a fresh database of that profile.
+``live_server()`` it starts uses a fresh database of that profile (and, scale-out, the
+session's Redis, emptied before the test).
 
-The scale-out profile needs PostgreSQL server binaries (``apt-get install
-postgresql``); the session starts one throwaway cluster (unix socket in a temp dir)
-and stops it at the end. Without them its tests skip with one reason line — except
-when ``CI=true``, where a missing service fails the run.
+The scale-out profile needs PostgreSQL server binaries and redis-server (``apt-get
+install postgresql redis-server``); the session starts one throwaway instance of each
+(unix sockets in temp dirs) and stops them at the end. Without them its tests skip
+with one reason line — except in CI (``CI=true`` or ``JDITEM_REQUIRE_SERVICES=1``,
+both set by ``.ci/run``), where a missing service fails the run.
 """
 
 from __future__ import annotations
@@ -24,13 +26,21 @@ import pytest
 from tests.support.backends import Backend, FreshDatabase, prepare_template
 from tests.support.live_server import LiveServer, live_server
 from tests.support.postgres import PgCluster, PostgresUnavailable, start_cluster
+from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis
 
 BACKENDS = ("sqlite", "postgresql")
 
 
-def _unavailable(reason: str) -> None:
-    message = f"scale-out profile (PostgreSQL) not tested: {reason}"
-    if os.environ.get("CI", "").lower() == "true":
+def services_required() -> bool:
+    """True in CI (``.ci/run``): a missing scale-out service fails instead of skipping."""
+    return (
+        os.environ.get("JDITEM_REQUIRE_SERVICES") == "1"
+        or os.environ.get("CI", "").lower() == "true"
+    )
+
+
+def _unavailable(message: str) -> None:
+    if services_required():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 
@@ -38,12 +48,13 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster]:
     """One throwaway PostgreSQL cluster for the whole session (see tests/support)."""
+    reason = "SCALE-OUT TESTS SKIPPED: PostgreSQL unavailable: "
     if importlib.util.find_spec("asyncpg") is None:
-        _unavailable("the asyncpg driver is not installed (pip install 'jditem[scale]')")
+        _unavailable(reason + "the asyncpg driver is not installed (pip install 'jditem[scale]')")
     try:
         cluster = start_cluster()
     except PostgresUnavailable as exc:
-        _unavailable(str(exc))
+        _unavailable(reason + str(exc))
         raise  # unreachable: _unavailable always raises
     try:
         prepare_template(cluster)
@@ -52,13 +63,37 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    """A throwaway redis-server for the whole session (skips loudly when unavailable)."""
+    try:
+        server = start_redis()
+    except RedisUnavailable as exc:
+        _unavailable(f"SCALE-OUT TESTS SKIPPED: Redis unavailable: {exc}")
+        raise  # unreachable: _unavailable always raises
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_server(redis_session: RedisServer) -> RedisServer:
+    """The session's redis-server, running and empty for this test."""
+    if not redis_session.ping():
+        redis_session.start()
+    redis_session.flush()
+    return redis_session
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Backend:
-    """The store profile (parametrised; see the module docstring)."""
+    """The profile (parametrised; see the module docstring)."""
     if request.param == "sqlite":
         return Backend("sqlite")
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    return Backend("postgresql", cluster=cluster)
+    redis: RedisServer = request.getfixturevalue("redis_session")
+    return Backend("postgresql", cluster=cluster, redis=redis)
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ back). Calls without a key take exactly the path they took before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -49,6 +50,7 @@ from jditem.server.accounts.charging import ChargeResult
 from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
+from jditem.server.broadcast import IDENTITIES, Broadcast, LocalBroadcast
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ApiToken
@@ -128,8 +130,11 @@ class Admission:
         health: HealthWindow,
         clock: Clock,
         charger: ChargeBatcher,
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.settings = settings
+        self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()
+        self._publishing: set[asyncio.Task[None]] = set()
         self.db = db
         self.limiter = limiter
         self.tasks = tasks
@@ -150,8 +155,13 @@ class Admission:
         return await self.identities.authenticate(raw_token)
 
     def invalidate(self) -> None:
-        """Forget cached identities (call after changing tokens, accounts or balances)."""
+        """Forget cached identities here and in every other process (after changing
+        tokens, accounts or balances); the other processes follow within milliseconds
+        (scale-out) or within ``token_cache_seconds`` when Redis is unreachable."""
         self.identities.invalidate()
+        task = asyncio.get_running_loop().create_task(self.broadcast.publish(IDENTITIES))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def identity_for_token(self, token_id: int) -> TokenIdentity | None:
         """A fresh identity for a token chosen by id (the console's bulk jobs)."""

@@ -14,14 +14,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.accounts.batcher import ChargeBatcher
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter, RateLimiter
+from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
+from jditem.server.broadcast import IDENTITIES
 from jditem.server.collectors import Collector, build_collector
+from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from jditem.server.tasks.clock import Clock, now_utc, utc_now
-from jditem.server.tasks.notify import InProcessNotifier, Notifier
+from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 
@@ -44,16 +46,18 @@ class ServerContext:
     health: HealthWindow
     admission: Admission
     charger: ChargeBatcher
+    shared: SharedState
     started_at: datetime = field(default_factory=utc_now)
 
     async def start(self) -> None:
-        """Start the call-record flusher, the charge batcher and the worker pool."""
+        """Start the shared state, call-record flusher, charge batcher and worker pool."""
+        await self.shared.start()
         self.recorder.start()
         self.charger.start()
         await self.pool.start()
 
     async def stop(self) -> None:
-        """Stop workers, flush call records, close the database (each step bounded)."""
+        """Stop workers, flush call records, close Redis and the database (each bounded)."""
         try:
             await self.pool.stop()
         finally:
@@ -61,7 +65,10 @@ class ServerContext:
                 await self.charger.stop()
                 await self.recorder.stop()
             finally:
-                await self.db.dispose()
+                try:
+                    await self.shared.stop()
+                finally:
+                    await self.db.dispose()
 
 
 async def build_context(
@@ -74,15 +81,16 @@ async def build_context(
     clock = clock or utc_now
     db = Database.from_url(settings.effective_database_url)
     await migrate(db.engine)
-    notifier = InProcessNotifier()
+    shared = build_shared_state(settings)
+    notifier = shared.notifier
     collector = collector or build_collector(settings)
     tasks = TaskService(db.sessionmaker, settings, notifier, clock)
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
     )
     recorder = CallRecorder(db, flush_seconds=settings.call_record_flush_seconds)
-    health = HealthWindow(settings)
-    limiter = InMemoryRateLimiter()
+    health = shared.health
+    limiter = shared.limiter
     charger = ChargeBatcher(db, settings.effective_database_url)
     admission = Admission(
         settings=settings,
@@ -93,7 +101,9 @@ async def build_context(
         health=health,
         clock=clock,
         charger=charger,
+        broadcast=shared.broadcast,
     )
+    shared.broadcast.listen(IDENTITIES, lambda _: admission.identities.invalidate())
     return ServerContext(
         settings=settings,
         db=db,
@@ -109,5 +119,6 @@ async def build_context(
         health=health,
         admission=admission,
         charger=charger,
+        shared=shared,
         started_at=now_utc(clock),
     )

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         description="A SQLite file path or sqlite:// / postgresql:// URL (normalised to the "
         "async driver); default sqlite+aiosqlite:///<home>/server.db.",
     )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://, rediss://, unix://) for the scale-out profile: "
+        "shared rate limits, wake-ups, cache invalidation and health. Unset = embedded.",
+    )
+    role: Literal["all", "api", "worker"] = Field(
+        default="all",
+        description="What this process does: API + workers, API only, or workers only.",
+    )
     admin_key: SecretStr | None = Field(
         default=None, description="Key for the admin API and console; unset disables both."
     )

@@ -312,22 +312,27 @@ class HealthWindow:
         self._prune(now_second)
         ok = sum(b[0] for b in self._buckets.values())
         failed = sum(b[1] for b in self._buckets.values())
-        samples = ok + failed
-        rate = ok / samples if samples else None
-        if samples < settings.health_min_samples or rate is None:
-            level = "no_data"
-        elif rate >= settings.health_healthy:
-            level = "healthy"
-        elif rate >= settings.health_available:
-            level = "available"
-        elif rate >= settings.health_limited:
-            level = "limited"
-        else:
-            level = "mostly_unavailable"
-        return HealthReport(
-            level=level,
-            label=LEVEL_LABELS[level],
-            success_rate=round(rate, 4) if rate is not None else None,
-            samples=samples,
-            window_seconds=settings.health_window_seconds,
-        )
+        return health_report(settings, ok, failed)
+
+
+def health_report(settings: Settings, ok: int, failed: int) -> HealthReport:
+    """The level for ``ok`` successes and ``failed`` failures over the window."""
+    samples = ok + failed
+    rate = ok / samples if samples else None
+    if samples < settings.health_min_samples or rate is None:
+        level = "no_data"
+    elif rate >= settings.health_healthy:
+        level = "healthy"
+    elif rate >= settings.health_available:
+        level = "available"
+    elif rate >= settings.health_limited:
+        level = "limited"
+    else:
+        level = "mostly_unavailable"
+    return HealthReport(
+        level=level,
+        label=LEVEL_LABELS[level],
+        success_rate=round(rate, 4) if rate is not None else None,
+        samples=samples,
+        window_seconds=settings.health_window_seconds,
+    )
