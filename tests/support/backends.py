@@ -7,7 +7,8 @@ template that already holds the migrated schema (a clone takes milliseconds, a
 migration run much longer).
 
 :class:`Backend` is what the ``backend`` fixture (tests/conftest.py) yields; the
-Redis half of the scale-out profile adds its URL here (``redis_url``).
+scale-out profile's Redis (the session's throwaway redis-server) is emptied at the
+start of each block.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from tests.support import live_server as live_server_module
 from tests.support.postgres import PgCluster
+from tests.support.redis_server import RedisServer
 
 TEMPLATE_DB = "jditem_template"
 
@@ -30,7 +32,11 @@ class Backend:
 
     name: str
     cluster: PgCluster | None = None
-    redis_url: str | None = None
+    redis: RedisServer | None = None
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.redis.url if self.redis is not None else None
 
     @property
     def is_postgres(self) -> bool:
@@ -44,6 +50,10 @@ class Backend:
         SQLite: each live server makes its own temporary file, as without a backend.
         """
         fresh = FreshDatabase(self)
+        if self.redis is not None:  # rate buckets, caches: keyed by ids each test reuses
+            if not self.redis.ping():
+                self.redis.start()
+            self.redis.flush()
         try:
             with live_server_module.default_overrides(fresh):
                 yield fresh
