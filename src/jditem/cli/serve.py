@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -22,48 +21,96 @@ T = TypeVar("T")
 
 
 def database_url(value: str | None) -> str | None:
-    """``--db`` as an async SQLAlchemy URL: URLs pass through, plain paths become SQLite."""
+    """``--db`` as an async SQLAlchemy URL (a path, sqlite:// or postgresql:// URL).
+
+    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` for what cannot be used.
+    """
     if value is None or not value.strip():
         return None
-    if "://" in value:
-        return value
-    return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
+    from jditem.server.store.urls import normalize_database_url
+
+    return normalize_database_url(value)
+
+
+class DatabaseOptionError(Exception):
+    """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
 
 
 def load_settings(db: str | None, **overrides: Any) -> Settings:
-    """Settings from the environment, with ``--db`` applied."""
-    from jditem.server.settings import Settings
+    """Settings from the environment, with ``--db`` applied.
 
-    url = database_url(db)
-    if url is not None:
-        overrides["database_url"] = url
-    return Settings(**overrides)
+    Raises :class:`DatabaseOptionError` (password-free, one line) when the database
+    URL is malformed, of an unknown kind, or its driver is not installed.
+    """
+    from pydantic import ValidationError
+
+    from jditem.server.settings import Settings
+    from jditem.server.store.urls import DatabaseUrlError, check_driver
+
+    try:
+        url = database_url(db)
+        if url is not None:
+            overrides["database_url"] = url
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
+            if not problems:
+                raise
+            cause = problems[0].get("ctx", {}).get("error")
+            raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
+        check_driver(settings.effective_database_url)
+    except DatabaseUrlError as exc:
+        raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
+    return settings
+
+
+def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
+    """Print ``exc`` as one ``error:`` line; the exit to raise."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+class DatabaseUnavailableError(Exception):
+    """The database could not be reached or used; the message is one clear line."""
+
+
+def database_problem(exc: BaseException, url: str) -> str:
+    """One line on why ``url`` could not be used (no password, no SQL, no traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from jditem.server.store.urls import display_url
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"cannot use the database {display_url(url)}: {reason}"
 
 
 def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate the database, open one session, run ``fn(session)``, and close everything."""
+    """Migrate the database, open one session, run ``fn(session)``, and close everything.
+
+    Raises :class:`DatabaseUnavailableError` when the database cannot be reached,
+    opened or migrated (errors raised by ``fn`` itself pass through unchanged).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from jditem.server.store.db import Database, migrate
 
+    url = settings.effective_database_url
+
     async def main() -> T:
-        db = Database.from_url(settings.effective_database_url)
+        db = Database.from_url(url)
         try:
-            await migrate(db.engine)
+            try:
+                await migrate(db.engine)
+            except (SQLAlchemyError, OSError) as exc:
+                raise DatabaseUnavailableError(database_problem(exc, url)) from None
             async with db.sessionmaker() as session:
                 return await fn(session)
         finally:
             await db.dispose()
 
     return asyncio.run(main())
-
-
-def redacted_url(settings: Settings) -> str:
-    """The database URL without its password (for the start-up line)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(settings.effective_database_url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable URL)"
 
 
 def export_settings(settings: Settings) -> None:
@@ -130,6 +177,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jditem.server.app import create_app
+        from jditem.server.store.urls import display_url
 
         overrides: dict[str, Any] = {"workers": workers} if workers is not None else {}
         if redis:
@@ -138,6 +186,8 @@ def register(app: typer.Typer) -> None:
             overrides["role"] = "api"
         try:
             settings = load_settings(db, **overrides)
+        except DatabaseOptionError as exc:
+            raise db_option_error(exc) from None
         except Exception as exc:
             typer.echo(f"error: invalid settings: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -151,6 +201,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         try:
             demo_token = run_with_session(settings, _first_start)
+        except DatabaseUnavailableError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         except Exception as exc:
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -165,8 +218,9 @@ def register(app: typer.Typer) -> None:
                 "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
                 err=True,
             )
+        shown = display_url(settings.effective_database_url)  # never the password
         typer.echo(
-            f"Serving on http://{host}:{port} (database {redacted_url(settings)}"
+            f"Serving on http://{host}:{port} (database {shown}"
             + (f", {processes} processes" if processes > 1 else "")
             + (", shared state in Redis)" if settings.redis_url is not None else ")")
         )

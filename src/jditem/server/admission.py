@@ -35,6 +35,7 @@ import asyncio
 import logging
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +87,21 @@ class _Key:
 
     key: str
     since: datetime
+
+
+@dataclass(slots=True)
+class _CallInfo:
+    """What the charge of the current call needs to write its call record itself."""
+
+    started: float
+    endpoint: str
+    job_item_id: int | None
+    #: set once the call record was written with the charge (not buffered again)
+    recorded: bool = False
+
+
+#: The call being answered in this task (set by :meth:`Admission.answer`).
+_CURRENT_CALL: ContextVar[_CallInfo | None] = ContextVar("jditem_current_call", default=None)
 
 
 class _Rejected(Exception):
@@ -165,8 +181,14 @@ class Admission:
         param_problem: str | None = None,
         endpoint: str = ENDPOINT_V2,
         idempotency_key: str | None = None,
+        job_item_id: int | None = None,
     ) -> Answer:
         """Answer one call for ``identity`` (None = no or unknown token).
+
+        A charged call's record is written in its charge's transaction (it survives a
+        crash right after the answer); every other call's record is buffered.
+        ``job_item_id`` (a console bulk-job item) gets the charge added to its total in
+        that same transaction.
 
         ``token_problem`` overrides the 100 message when the caller already knows what
         is wrong with the token (e.g. given twice); ``param_problem`` makes step 3 fail
@@ -176,6 +198,8 @@ class Admission:
         """
         started = time.perf_counter()
         item_id = item_id_raw if item_id_raw and is_valid_item_id(item_id_raw) else None
+        call = _CallInfo(started, endpoint, job_item_id)
+        current = _CURRENT_CALL.set(call)
         try:
             result = await self._decide(
                 identity,
@@ -195,6 +219,11 @@ class Admission:
                 f"internal server error; retry later, and quote requestId {request_id} "
                 "if it persists",
             )
+        finally:
+            _CURRENT_CALL.reset(current)
+        self.health.observe(int(result.code))
+        if call.recorded:
+            return result
         self.recorder.record(
             CallRow(
                 request_id=request_id,
@@ -209,7 +238,6 @@ class Admission:
                 created_at=now_utc(self.clock),
             )
         )
-        self.health.observe(int(result.code))
         return result
 
     async def _decide(
@@ -442,6 +470,21 @@ class Admission:
         if price > 0:
             now = now_utc(self.clock)
             day = quota.local_day(now, self.settings.timezone) if counted else None
+            call = _CURRENT_CALL.get()
+            record = None
+            if call is not None:
+                record = CallRow(
+                    request_id=request_id,
+                    token_id=identity.token_id,
+                    account_id=identity.account_id,
+                    endpoint=call.endpoint,
+                    item_id=item_id,
+                    code=int(Code.SUCCESS),
+                    charged=price,
+                    task_id=result.task_id,
+                    latency_ms=int((time.perf_counter() - call.started) * 1000),
+                    created_at=now,
+                )
             charged = await self.charger.charge(
                 ChargeRequest(
                     account_id=identity.account_id,
@@ -454,8 +497,12 @@ class Admission:
                     day=day,
                     idempotency_key=key.key if key is not None else None,
                     key_since=key.since if key is not None else None,
+                    call=record,
+                    job_item_id=call.job_item_id if call is not None else None,
                 )
             )
+            if charged is ChargeResult.CHARGED and call is not None:
+                call.recorded = True
             if charged is ChargeResult.REPLAYED:
                 return _replay_answer(result)
             if charged is ChargeResult.KEY_CONFLICT:

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jditem.server.store.urls import normalize_database_url
+
 #: The one endpoint this server implements, as named in token permissions.
 ENDPOINT_V2 = "jd/get-item-detail/v2"
 
@@ -20,12 +22,16 @@ def default_home() -> Path:
 class Settings(BaseSettings):
     """Everything the server reads from its environment. Build one per app."""
 
-    model_config = SettingsConfigDict(env_prefix="JDITEM_", extra="ignore")
+    # hide_input_in_errors: a refused database URL may hold a password
+    model_config = SettingsConfigDict(
+        env_prefix="JDITEM_", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Field(default_factory=default_home, description="Data directory.")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/server.db.",
+        description="A SQLite file path or sqlite:// / postgresql:// URL (normalised to the "
+        "async driver); default sqlite+aiosqlite:///<home>/server.db.",
     )
     redis_url: SecretStr | None = Field(
         default=None,
@@ -93,6 +99,13 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalize_database_url(value)
 
     @property
     def effective_database_url(self) -> str:

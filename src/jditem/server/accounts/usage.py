@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import BigInteger, Connection, DateTime, Integer, Table, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
@@ -124,34 +125,38 @@ class CallRecorder:
             return len(rows)
 
     async def _write(self, rows: list[CallRow]) -> None:
-        rollup = _rollup(rows)
-        if self._db.writer is not None:  # file-backed SQLite: the writer thread, Core
-            await self._db.write_batch(write_calls, rows, rollup)
+        if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
+            await self._db.write_batch(write_calls, rows, rollup(rows))
             return
         async with self._db.writing() as session:
-            await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
-            for (hour, token_id, code), (calls, spend) in rollup.items():
-                result = await session.execute(
-                    update(UsageHourly)
-                    .where(
-                        UsageHourly.hour == hour,
-                        UsageHourly.token_id == token_id,
-                        UsageHourly.code == code,
-                    )
-                    .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
+            await add_calls(session, rows)
+
+
+async def add_calls(session: AsyncSession, rows: list[CallRow]) -> None:
+    """Insert ``rows`` and their hourly rollups through ``session`` (caller's transaction)."""
+    await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
+    for (hour, token_id, code), (calls, spend) in sorted(rollup(rows).items()):
+        result = await session.execute(
+            update(UsageHourly)
+            .where(
+                UsageHourly.hour == hour,
+                UsageHourly.token_id == token_id,
+                UsageHourly.code == code,
+            )
+            .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            await session.execute(
+                insert(UsageHourly).values(
+                    hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
                 )
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    await session.execute(
-                        insert(UsageHourly).values(
-                            hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
-                        )
-                    )
+            )
 
 
 Rollup = dict[tuple[datetime, int, int], list[int]]
 
 
-def _rollup(rows: list[CallRow]) -> Rollup:
+def rollup(rows: list[CallRow]) -> Rollup:
     """Calls and spend per (UTC hour, token id or 0, code)."""
     rollup: Rollup = defaultdict(lambda: [0, 0])
     for row in rows:
@@ -217,8 +222,10 @@ _INSERT_USAGE = Prepared(
 
 def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> None:
     """Insert ``rows`` and add ``rollup`` to ``usage_hourly`` (inside the caller's transaction)."""
-    _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
-    for (hour, token_id, code), (calls, spend) in rollup.items():
+    if rows:
+        _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
+    # in key order, so two processes bumping the same counters never deadlock
+    for (hour, token_id, code), (calls, spend) in sorted(rollup.items()):
         params = {
             "hour": hour,
             "token": token_id,
@@ -227,7 +234,17 @@ def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> 
             "n_spend": spend,
         }
         if _BUMP_USAGE.rowcount(connection, params) == 0:
+            _insert_usage(connection, params)
+
+
+def _insert_usage(connection: Connection, params: dict[str, object]) -> None:
+    """Insert a new hourly counter; if another process inserted it meanwhile, bump it."""
+    integrity: type[Exception] = connection.dialect.loaded_dbapi.IntegrityError
+    try:
+        with connection.begin_nested():
             _INSERT_USAGE.rowcount(connection, params)
+    except integrity:
+        _BUMP_USAGE.rowcount(connection, params)
 
 
 @dataclass(frozen=True)
