@@ -3,7 +3,7 @@
 Each ``live_server`` here is a full app (its own event loop, limiter, notifier, caches,
 Redis connections) — what one process of a scale-out deployment holds — sharing a
 SQLite file and the session's throwaway Redis. The multi-process chaos tests with real
-``jditem serve``/``jditem worker`` processes are in ``tests/e2e/test_scale_out.py``.
+``jditem serve``/``jditem worker`` processes are in ``tests/server/test_scale_out_processes.py``.
 """
 
 from __future__ import annotations
