@@ -215,7 +215,7 @@ def test_kill_9_api_process_under_load_loses_nothing_answered(
         answered: list[Any] = []
 
         def load() -> None:
-            for round_ in range(30):  # bounded
+            for round_ in range(10):  # bounded
                 answered.extend(
                     calls(d, [(token, f"1000001{round_:02d}{n:03d}") for n in range(40)])
                 )
@@ -232,7 +232,7 @@ def test_kill_9_api_process_under_load_loses_nothing_answered(
         after = calls(d, [(token, "100012043978")] * 20)
         assert [a["code"] for a in after] == [0] * 20  # the survivor keeps answering
         ok = [a for a in answered + after if a.get("code") == 0]
-        assert len(ok) > 100
+        assert len(ok) > 80
         ids = [a["requestId"] for a in ok]
         charged = d.scalar(
             "SELECT COUNT(*) FROM ledger WHERE kind = 'charge' AND request_id = ANY(:ids)",
