@@ -1,7 +1,7 @@
 """Scale-out: cached charged calls/s and p99, embedded vs PostgreSQL + Redis, and the
 cross-process wake-up latency.
 
-Three deployments, started one after the other in this run on this machine, each
+Three deployments on this machine, in this run, each
 loaded the same way (``wrk`` at concurrency 32 when installed, else an httpx client)
 on ``GET /api/jd/get-item-detail/v2`` for one cached item with a valid token (every
 answer is a charged code 0):
@@ -9,6 +9,10 @@ answer is a charged code 0):
 * ``embedded``      — ``jditem serve --db <sqlite file>`` (one process);
 * ``scale-out x1``  — ``jditem serve --processes 1 --db postgresql://… --redis unix://…``;
 * ``scale-out x2``  — the same with ``--processes 2``.
+
+The three run at the same time (two idle while the third is loaded) and are loaded in
+alternating rounds, so a change in the machine's load (other jobs) hits all alike; the
+median round of each is reported. Each has 4 collection workers per process (idle).
 
 PostgreSQL and Redis are throwaway instances (unix sockets in temp dirs, the ones the
 test suite uses: ``tests/support/postgres.py``, ``tests/support/redis_server.py``).
@@ -120,17 +124,17 @@ def _wait_health(base: str, seconds: float = 90.0) -> None:
     raise SystemExit(f"{base} did not become healthy within {seconds} s")
 
 
-def load(base: str, seconds: float, rounds: int, loader: str) -> Result:
+def _prepare(base: str) -> tuple[str, dict[str, str]]:
     token = _token(base)
     headers = {"Authorization": f"Bearer {token}"}
     url = f"{base}{PATH}?itemId={ITEM}"
     wait_ready(url, headers)
-    run = run_wrk if loader == "wrk" else run_httpx
-    run(url, headers, 2)  # warm-up
-    return median_result([run(url, headers, seconds) for _ in range(rounds)])
+    return url, headers
 
 
-def bench_embedded(seconds: float, rounds: int, loader: str) -> Result:
+@contextmanager
+def embedded() -> Iterator[str]:
+    """``jditem serve --db <sqlite>`` running; yields its base URL."""
     home = Path(tempfile.mkdtemp(prefix="jditem-bench-emb-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -138,17 +142,16 @@ def bench_embedded(seconds: float, rounds: int, loader: str) -> Result:
         args = ["serve", "--db", str(home / "server.db"), "--port", str(port), "--workers", "4"]
         with running(args, _env(home), home / "serve.log"):
             _wait_health(base)
-            return load(base, seconds, rounds, loader)
+            yield base
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def bench_scale_out(
-    cluster: PgCluster, redis: RedisServer, processes: int, seconds: float, rounds: int, loader: str
-) -> Result:
+@contextmanager
+def scale_out(cluster: PgCluster, redis_url: str, processes: int) -> Iterator[str]:
+    """``jditem serve --processes N --db postgresql://… --redis …`` running; base URL."""
     home = Path(tempfile.mkdtemp(prefix="jditem-bench-so-"))
     database = cluster.create_database("bench")
-    redis.flush()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -161,16 +164,37 @@ def bench_scale_out(
             "--db",
             cluster.sync_url(database),
             "--redis",
-            redis.url,
+            redis_url,
             "--port",
             str(port),
         ]
         with running(args, _env(home), home / "serve.log"):
             _wait_health(base)
-            return load(base, seconds, rounds, loader)
+            yield base
     finally:
         cluster.drop_database(database)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def bench_throughput(
+    cluster: PgCluster, redis: RedisServer, seconds: float, rounds: int, loader: str
+) -> list[Result]:
+    """The three deployments run at once (idle but one), loaded in alternating rounds,
+    so a change in the machine's load hits all three alike; median round of each."""
+    run = run_wrk if loader == "wrk" else run_httpx
+    with (
+        embedded() as emb,
+        scale_out(cluster, redis.url + "?db=1", 1) as one,  # own Redis database each
+        scale_out(cluster, redis.url + "?db=2", 2) as two,
+    ):
+        targets = [_prepare(base) for base in (emb, one, two)]
+        for url, headers in targets:
+            run(url, headers, 2)  # warm-up
+        results: list[list[Result]] = [[], [], []]
+        for _ in range(rounds):
+            for index, (url, headers) in enumerate(targets):
+                results[index].append(run(url, headers, seconds))
+    return [median_result(r) for r in results]
 
 
 def bench_wakeups(cluster: PgCluster, redis: RedisServer, count: int) -> list[float]:
@@ -230,9 +254,7 @@ def main() -> None:
     cluster = start_cluster()
     redis = start_redis()
     try:
-        embedded = bench_embedded(args.seconds, args.rounds, loader)
-        one = bench_scale_out(cluster, redis, 1, args.seconds, args.rounds, loader)
-        two = bench_scale_out(cluster, redis, 2, args.seconds, args.rounds, loader)
+        embedded, one, two = bench_throughput(cluster, redis, args.seconds, args.rounds, loader)
         wakeups = bench_wakeups(cluster, redis, args.wakeups)
     finally:
         redis.close()

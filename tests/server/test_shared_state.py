@@ -134,3 +134,25 @@ def test_redis_down_keeps_answering_and_health_says_degraded(redis_server: Redis
         assert a.scalar("SELECT SUM(amount) FROM ledger WHERE kind = 'charge'") == -700
         b.flush()  # each process buffers its own call records
         assert a.scalar("SELECT COUNT(*) FROM call_records WHERE code = 0") == 7
+
+
+def test_a_task_finished_elsewhere_drops_the_fresh_copy(redis_server: RedisServer) -> None:
+    """The in-memory fresh result of an item is dropped in every process when a task for
+    it finishes anywhere (its row may have been replaced); the next call re-reads it."""
+    from jditem.server.broadcast import TASK_DONE
+    from jditem.server.context import ServerContext
+
+    async def copy(ctx: ServerContext) -> bool:
+        return ctx.tasks.fresh_result(ITEM) is not None
+
+    async def finished(ctx: ServerContext) -> None:
+        await ctx.shared.broadcast.publish(TASK_DONE, ITEM)
+
+    with pair(redis_server.url, {}, {}) as (a, b):
+        token = a.make_token("acme")
+        assert b.get(ITEM, token).json()["code"] == 0
+        assert b.run(copy)
+        a.run(finished)
+        _wait_for(lambda: not b.run(copy), "b to drop its copy")
+        assert b.get(ITEM, token).json()["code"] == 0  # read again from the table
+        assert b.run(copy)

@@ -17,7 +17,7 @@ from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
-from jditem.server.broadcast import IDENTITIES
+from jditem.server.broadcast import IDENTITIES, TASK_DONE
 from jditem.server.collectors import Collector, build_collector
 from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
@@ -104,6 +104,9 @@ async def build_context(
         broadcast=shared.broadcast,
     )
     shared.broadcast.listen(IDENTITIES, lambda _: admission.identities.invalidate())
+    # A finished task (in any process) may have replaced the item's row: drop our copy.
+    # Listeners run in order, so waiters are signalled first and re-read afterwards.
+    shared.broadcast.listen(TASK_DONE, tasks.forget_fresh)
     return ServerContext(
         settings=settings,
         db=db,
