@@ -34,11 +34,6 @@ def serve(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tupl
             {"JDITEM_UPSTREAM_TOKEN": "up-secret-123"},
             "is unreachable (ConnectError)",
         ),
-        (
-            ("--upstream-endpoints", "v2,v9"),
-            {"JDITEM_UPSTREAM_TOKEN": "up-secret-123"},
-            "upstream_endpoints must list v1, v2, v3",
-        ),
     ],
 )
 def test_start_problems_are_one_clear_line(
@@ -52,9 +47,29 @@ def test_start_problems_are_one_clear_line(
     assert "up-secret-123" not in err
 
 
+def test_a_bad_endpoint_list_is_an_invalid_setting(tmp_path: Path) -> None:
+    code, err = serve(
+        tmp_path, "--upstream-endpoints", "v2,v9", env={"JDITEM_UPSTREAM_TOKEN": "up-secret-123"}
+    )
+    assert code == 2
+    assert "JDITEM_UPSTREAM_ENDPOINTS: upstream_endpoints must list v1, v2, v3" in err
+    assert "Traceback" not in err
+    assert "up-secret-123" not in err
+
+
 def test_empty_token_file_is_refused(tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("\n  \n", encoding="utf-8")
     code, err = serve(tmp_path, "--upstream-token-file", str(token_file))
     assert code == 2
     assert "is empty" in err
+
+
+def test_admin_upstream_on_a_database_without_relay_calls(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(), ["admin", "--db", str(tmp_path / "a.db"), "upstream", "--days", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Upstream calls and charges" in result.stdout
+    assert "circuit: closed" in result.stdout
+    assert "upstream health: no_data (0 calls)" in result.stdout

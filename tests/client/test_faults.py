@@ -207,15 +207,16 @@ async def test_pending_forever_gives_a_continuation_that_resume_accepts(
 
 async def test_pending_stops_before_the_deadline(twin: TwinFactory) -> None:
     # Calls at about 0, 1.5 and 3 s; waiting 1.5 s more would pass the 4 s deadline, so
-    # the client gives up at about 3 s — a second of slack for a busy machine.
+    # the client gives up then (a PendingTimeoutError that says so) instead of sleeping
+    # into the deadline and failing with a RequestTimeoutError after it.
     slow_pending = {**PENDING_NOW, "retryAfter": 1.5}
     with FaultServer([Reply.envelope(102, slow_pending, status=202)]) as server:
         started = time.monotonic()
         with pytest.raises(errors.PendingTimeoutError) as caught:
             await twin(base_url=server.base_url, max_calls_per_item=50).get(SKU, deadline=4)
-        assert time.monotonic() - started < 4
+        assert time.monotonic() - started < 30
         assert caught.value.retry_after == 1.5
-        assert "deadline" in str(caught.value)
+        assert "would pass the deadline of 4 s" in str(caught.value)
 
 
 async def test_pending_retry_after_above_the_cap_raises_at_once(twin: TwinFactory) -> None:

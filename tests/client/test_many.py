@@ -45,6 +45,23 @@ def test_sync_get_many_sends_through_the_callers_http_client() -> None:
     mine.close()
 
 
+def test_sync_get_many_through_the_callers_client_keeps_its_concurrency() -> None:
+    """8 calls on the wire at once through a blocking client (not the executor's few)."""
+    concurrency = 8
+    together = threading.Barrier(concurrency, timeout=30)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        together.wait()  # breaks (and the test fails) unless 8 calls are in flight at once
+        return product(request.url.params["itemId"])
+
+    mine = httpx.Client(transport=httpx.MockTransport(handler))
+    with Client(TOKEN, base_url=BASE, http_client=mine) as client:
+        ids = [str(i) for i in range(1, 17)]
+        results = list(client.get_many(ids, concurrency=concurrency))
+    assert sorted(r.item_id for r in results if r.ok) == sorted(ids, key=str)
+    mine.close()
+
+
 def test_sync_get_many_without_a_client_of_its_own_still_works() -> None:
     with Client(TOKEN, base_url="http://127.0.0.1:9") as client:
         clone = client.with_options(connect_timeout=0.5, max_calls_per_item=1)

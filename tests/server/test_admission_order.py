@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 
 ORDER = [100, 600, 400, 302, 303, 602, 601]
@@ -20,8 +21,8 @@ ITEM = "100012043978"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         prime = live.make_token("primer")
         assert live.get(ITEM, prime).json()["code"] == 0  # cache the item: answers are instant
         yield live

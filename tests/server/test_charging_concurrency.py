@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.backends import Backend
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 
 ITEM = "100012043978"
@@ -19,8 +20,8 @@ PRICE = 100
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         prime = live.make_token("primer")
         assert live.get(ITEM, prime).json()["code"] == 0  # cached: every call can succeed
         yield live

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
+from tests.support.postgres import PgCluster
 
 
 @pytest.fixture
@@ -170,3 +171,85 @@ def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
 
     settings = load_settings(str(tmp_path / "server.db"))
     assert run_with_session(settings, _first_start) is None  # second start: no new token
+
+
+# ------------------------------------------------------- database URLs (issue 8)
+
+
+def test_db_may_follow_the_admin_subcommand(tmp_path: Path) -> None:
+    db = tmp_path / "after.db"
+    code, out, err = jditem("admin", "account", "create", "acme", "--balance", "3", "--db", str(db))
+    assert code == 0, out + err
+    code, out, err = jditem("admin", "account", "list", f"--db=sqlite:///{db}")
+    assert code == 0, out + err
+    assert "acme" in out
+    code, out, err = jditem("admin", "--db", str(db), "token", "list")
+    assert code == 0, out + err
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://root:s3cret-pw@db/jd", "unsupported database URL scheme 'mysql://'"),
+        ("postgresql://root:s3cret-pw@db", "names no database"),
+    ],
+)
+def test_an_unusable_db_url_is_one_clear_line(url: str, says: str) -> None:
+    for args in (
+        ("admin", "account", "list", "--db", url),
+        ("admin", "token", "create", "--account", "a", "--db", url),
+        ("serve", "--db", url),
+    ):
+        code, out, err = jditem(*args)
+        assert code == 2, (args, out, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("error: --db / JDITEM_DATABASE_URL: ")
+        assert says in lines[0]
+        assert "s3cret-pw" not in out + err
+        assert "Traceback" not in out + err
+
+
+def test_a_missing_postgres_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jditem.server.store import urls
+
+    real = urls.importlib.util.find_spec
+    monkeypatch.setattr(
+        urls.importlib.util, "find_spec", lambda name: None if name == "asyncpg" else real(name)
+    )
+    code, _out, err = jditem("admin", "account", "list", "--db", "postgres://u:pw@h/jd")
+    assert code == 2
+    assert err.strip() == (
+        "error: --db / JDITEM_DATABASE_URL: PostgreSQL needs the asyncpg driver, which is "
+        "not installed: pip install 'jditem[scale]'"
+    )
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://jd:s3cret-pw@/jd?host={tmp_path / 'no-such-socket-dir'}"
+    code, out, err = jditem("admin", "account", "list", "--db", url)
+    assert code == 1
+    assert err.startswith("error: cannot use the database postgresql+asyncpg://jd:***@")
+    assert len(err.strip().splitlines()) == 1
+    assert "s3cret-pw" not in out + err
+
+
+def test_admin_on_postgres_with_the_url_a_user_types(pg_cluster: PgCluster) -> None:
+    name = pg_cluster.create_database("cli")
+    try:
+        typed = pg_cluster.sync_url(name).replace("postgresql://", "postgres://", 1)
+        code, out, err = jditem("admin", "account", "create", "pg", "--balance", "2", "--db", typed)
+        assert code == 0, out + err
+        code, out, err = jditem(
+            "admin", "token", "create", "--account", "pg", "--unlimited", "--db", typed
+        )
+        assert code == 0, out + err
+        raw = out.strip().splitlines()[-1]
+        code, out, _ = jditem("admin", "token", "list", "--db", typed)
+        assert code == 0
+        assert raw[:10] in out  # the prefix is listed, never the token
+        assert raw not in out
+        stored = pg_cluster.psql("SELECT token_hash FROM tokens", database=name).split()
+        assert stored == [hashlib.sha256(raw.encode()).hexdigest()]
+    finally:
+        pg_cluster.drop_database(name)

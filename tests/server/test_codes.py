@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 
 UNSUPPORTED = "100000000202"
@@ -31,25 +32,31 @@ def _boom_route(app: FastAPI) -> None:
 
 
 @pytest.fixture(scope="module", params=MODES)
-def server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    with live_server(
-        http_status_mode=request.param,
-        sandbox_latency_ms=(400, 500),
-        wait_seconds=0.05,
-        sandbox_unsupported_ids=[UNSUPPORTED],
-        configure_app=_boom_route,
-    ) as live:
+def server(request: pytest.FixtureRequest, backend: Backend) -> Iterator[LiveServer]:
+    with (
+        backend.database(),
+        live_server(
+            http_status_mode=request.param,
+            sandbox_latency_ms=(400, 500),
+            wait_seconds=0.05,
+            sandbox_unsupported_ids=[UNSUPPORTED],
+            configure_app=_boom_route,
+        ) as live,
+    ):
         yield live
 
 
 @pytest.fixture(scope="module", params=MODES)
-def failing_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    with live_server(
-        http_status_mode=request.param,
-        sandbox_failure_rate=1.0,
-        max_attempts=1,
-        wait_seconds=3.0,
-    ) as live:
+def failing_server(request: pytest.FixtureRequest, backend: Backend) -> Iterator[LiveServer]:
+    with (
+        backend.database(),
+        live_server(
+            http_status_mode=request.param,
+            sandbox_failure_rate=1.0,
+            max_attempts=1,
+            wait_seconds=3.0,
+        ) as live,
+    ):
         yield live
 
 

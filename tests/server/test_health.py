@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.live_server import LiveServer, live_server
+
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
 
 HEALTH_V2 = "/api/health/jd/get-item-detail/v2"
 

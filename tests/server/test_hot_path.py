@@ -16,6 +16,7 @@ import pytest
 from jditem.server.accounts.identities import TokenIdentity
 from jditem.server.api.envelope import new_request_id
 from jditem.server.context import ServerContext
+from tests.support.backends import Backend
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 
 ITEM = "100012043978"
@@ -23,8 +24,8 @@ PRICE = 100
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         prime = live.make_token("primer")
         assert live.get(ITEM, prime).json()["code"] == 0  # cached from now on
         yield live

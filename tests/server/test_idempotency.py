@@ -11,14 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.backends import Backend
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 
 PRICE = 100
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         yield live
 
 

@@ -6,6 +6,9 @@ import pytest
 
 from tests.support.live_server import V2_PATH, LiveServer
 
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 @pytest.mark.parametrize(
     ("params", "expect"),

@@ -11,14 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 
 ENVELOPE_KEYS = {"code", "message", "data", "recordTime", "requestId"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_live() -> Iterator[LiveServer]:
-    with live_server() as live:
+def fuzz_live(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         yield live
 
 

@@ -12,6 +12,9 @@ import pytest
 
 from tests.support.live_server import live_server
 
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 ITEM = "100012043978"
 
 

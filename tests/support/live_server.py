@@ -24,6 +24,10 @@ defaults. Stable interface (other test suites rely on it):
     ``create_app``; ``configure_app(app)`` may add test-only routes before start.
     Start and stop waits are bounded (``START_TIMEOUT`` / ``STOP_TIMEOUT``).
 
+Inside a test of the ``backend`` fixture (tests/conftest.py), the database is that
+profile's (a fresh PostgreSQL database, or the temporary SQLite file) unless
+``database_url`` is given.
+
 ``LiveServer`` attributes: ``base_url``, ``settings``, ``admin_key``, ``db_url``
 (async SQLAlchemy URL), ``db_path``, ``app``.
 
@@ -81,6 +85,23 @@ TEST_DEFAULTS: dict[str, Any] = {
     "call_record_flush_seconds": 0.2,
     "wait_seconds": 5.0,
 }
+
+
+#: Makes the settings every ``live_server()`` uses unless the caller gives a
+#: ``database_url``; set by the ``backend`` fixture (tests/conftest.py) through
+#: :func:`default_overrides`.
+_default_overrides: Callable[[], dict[str, Any]] | None = None
+
+
+@contextmanager
+def default_overrides(factory: Callable[[], dict[str, Any]]) -> Iterator[None]:
+    """Within the block, ``live_server()`` applies ``factory()`` before its arguments."""
+    global _default_overrides
+    saved, _default_overrides = _default_overrides, factory
+    try:
+        yield
+    finally:
+        _default_overrides = saved
 
 
 class _Server(uvicorn.Server):
@@ -283,6 +304,8 @@ def live_server(
     home = Path(tempfile.mkdtemp(prefix="jditem-live-")) if own_home else None
     admin_key = secrets.token_urlsafe(32)
     values: dict[str, Any] = {**TEST_DEFAULTS, "admin_key": admin_key}
+    if "database_url" not in settings_overrides and _default_overrides is not None:
+        values.update(_default_overrides())
     if home is not None:
         values["home"] = home
     values.update(settings_overrides)

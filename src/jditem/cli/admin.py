@@ -14,14 +14,30 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from jditem.cli import prune
-from jditem.cli.serve import SettingsInvalid, load_settings, run_with_session
+from jditem.cli.options import OptionAnywhereGroup
+from jditem.cli.serve import (
+    DatabaseOptionError,
+    DatabaseUnavailableError,
+    SettingsInvalid,
+    db_option_error,
+    load_settings,
+    run_with_session,
+    settings_error,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from jditem.server.settings import Settings
+
 T = TypeVar("T")
 
-admin_app = typer.Typer(help="Manage accounts, tokens and balances.", no_args_is_help=True)
+# ``--db`` may also follow the subcommand: ``jditem admin token list --db URL``.
+admin_app = typer.Typer(
+    cls=OptionAnywhereGroup,
+    help="Manage accounts, tokens and balances.",
+    no_args_is_help=True,
+)
 account_app = typer.Typer(help="Accounts (a balance shared by their tokens).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once at creation).", no_args_is_help=True)
 balance_app = typer.Typer(
@@ -56,14 +72,23 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _settings(ctx: typer.Context) -> Settings:
+    """Settings with ``--db``; a bad database URL is one ``error:`` line, exit 2."""
+    try:
+        return load_settings(_db(ctx))
+    except DatabaseOptionError as exc:
+        raise db_option_error(exc) from None
+    except SettingsInvalid as exc:
+        raise _fail(settings_error(exc)) from None
+
+
 def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     from jditem.server.accounts.service import AdminError
 
+    settings = _settings(ctx)
     try:
-        return run_with_session(load_settings(_db(ctx)), fn)
-    except SettingsInvalid as exc:
-        raise _fail(str(exc).replace("\n", "; ")) from None
-    except AdminError as exc:
+        return run_with_session(settings, fn)
+    except (AdminError, DatabaseUnavailableError) as exc:
         raise _fail(str(exc)) from None
 
 
@@ -181,10 +206,7 @@ def token_create(
     """Create a token; the raw token is printed once, alone on the last line."""
     from jditem.server.accounts import service
 
-    try:
-        settings = load_settings(_db(ctx))
-    except SettingsInvalid as exc:
-        raise _fail(str(exc).replace("\n", "; ")) from None
+    settings = _settings(ctx)
     budget_units = _units(budget, "--budget") if budget is not None else None
     rate_limit = None if unlimited else (rate if rate is not None else settings.default_rate_limit)
     burst_size = None if unlimited else (burst if burst is not None else settings.default_burst)

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "jditem.cli.batch",
     "jditem.cli.jobs",
     "jditem.cli.serve",
+    "jditem.cli.worker",
     "jditem.cli.admin",
 )
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jditem.cli.serve import SettingsInvalid, load_settings
+from jditem.cli.serve import SettingsInvalid, load_settings, settings_error
 
 if TYPE_CHECKING:
     from jditem.server.retention import PruneReport
@@ -39,8 +39,7 @@ def register(admin_app: typer.Typer) -> None:
         try:
             settings = load_settings(db_option if isinstance(db_option, str) else None)
         except SettingsInvalid as exc:
-            for line in str(exc).splitlines():
-                typer.echo(f"error: {line}", err=True)
+            typer.echo(f"error: {settings_error(exc)}", err=True)
             raise typer.Exit(1) from None
 
         async def main() -> PruneReport:

@@ -23,16 +23,29 @@ T = TypeVar("T")
 
 
 def database_url(value: str | None) -> str | None:
-    """``--db`` as an async SQLAlchemy URL: URLs pass through, plain paths become SQLite."""
+    """``--db`` as an async SQLAlchemy URL (a path, sqlite:// or postgresql:// URL).
+
+    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` for what cannot be used.
+    """
     if value is None or not value.strip():
         return None
-    if "://" in value:
-        return value
-    return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
+    from jditem.server.store.urls import normalize_database_url
+
+    return normalize_database_url(value)
 
 
 class SettingsInvalid(Exception):
     """The environment holds a setting the server cannot run with (message says which)."""
+
+
+class DatabaseOptionError(SettingsInvalid):
+    """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
+
+
+def settings_error(exc: Exception) -> str:
+    """``invalid setting: …`` on one line for one problem, one line per problem otherwise."""
+    text = str(exc)
+    return f"invalid settings:\n{text}" if "\n" in text else f"invalid setting: {text}"
 
 
 def settings_problems(exc: Exception) -> str:
@@ -52,19 +65,31 @@ def settings_problems(exc: Exception) -> str:
 def load_settings(db: str | None, **overrides: Any) -> Settings:
     """Settings from the environment, with ``--db`` applied.
 
-    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback.
+    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback,
+    and :class:`DatabaseOptionError` (password-free, one line) when the database URL is
+    malformed, of an unknown kind, or its driver is not installed.
     """
     from pydantic import ValidationError
 
     from jditem.server.settings import Settings
+    from jditem.server.store.urls import DatabaseUrlError, check_driver
 
-    url = database_url(db)
-    if url is not None:
-        overrides["database_url"] = url
     try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise SettingsInvalid(settings_problems(exc)) from None
+        url = database_url(db)
+        if url is not None:
+            overrides["database_url"] = url
+        try:
+            settings = Settings(**overrides)
+        except ValidationError as exc:
+            problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
+            if not problems:
+                raise SettingsInvalid(settings_problems(exc)) from None
+            cause = problems[0].get("ctx", {}).get("error")
+            raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
+        check_driver(settings.effective_database_url)
+    except DatabaseUrlError as exc:
+        raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
+    return settings
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -85,14 +110,46 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
+    """Print ``exc`` as one ``error:`` line; the exit to raise."""
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(2)
+
+
+class DatabaseUnavailableError(Exception):
+    """The database could not be reached or used; the message is one clear line."""
+
+
+def database_problem(exc: BaseException, url: str) -> str:
+    """One line on why ``url`` could not be used (no password, no SQL, no traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from jditem.server.store.urls import display_url
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"cannot use the database {display_url(url)}: {reason}"
+
+
 def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate the database, open one session, run ``fn(session)``, and close everything."""
+    """Migrate the database, open one session, run ``fn(session)``, and close everything.
+
+    Raises :class:`DatabaseUnavailableError` when the database cannot be reached,
+    opened or migrated (errors raised by ``fn`` itself pass through unchanged).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from jditem.server.store.db import Database, migrate
 
+    url = settings.effective_database_url
+
     async def main() -> T:
-        db = Database.from_url(settings.effective_database_url)
+        db = Database.from_url(url)
         try:
-            await migrate(db.engine)
+            try:
+                await migrate(db.engine)
+            except (SQLAlchemyError, OSError) as exc:
+                raise DatabaseUnavailableError(database_problem(exc, url)) from None
             async with db.sessionmaker() as session:
                 return await fn(session)
         finally:
@@ -163,7 +220,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         workers: Annotated[
-            int | None, typer.Option(help="In-process collection workers (default 16).")
+            int | None,
+            typer.Option(
+                help="Collection workers per process (default 16; 0 = API only, "
+                "collection left to `jditem worker` processes)."
+            ),
         ] = None,
         collector: Annotated[
             str | None,
@@ -199,13 +260,26 @@ def register(app: typer.Typer) -> None:
                 "token then travels in clear text.",
             ),
         ] = False,
+        redis: Annotated[
+            str | None,
+            typer.Option(
+                help="Redis URL for the scale-out profile (shared rate limits, wake-ups, "
+                "cache invalidation, health); default JDITEM_REDIS_URL. Required with "
+                "--processes above 1."
+            ),
+        ] = None,
+        processes: Annotated[
+            int,
+            typer.Option(min=1, help="API processes sharing the port (needs --redis above 1)."),
+        ] = 1,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
         import uvicorn
 
         from jditem.server.app import create_app
         from jditem.server.collectors import build_collector
-        from jditem.server.serving import uvicorn_config
+        from jditem.server.serving import run_processes, uvicorn_config
+        from jditem.server.store.urls import display_url
 
         overrides: dict[str, Any] = {}
         for name, value in (
@@ -215,19 +289,31 @@ def register(app: typer.Typer) -> None:
             ("upstream_token_file", upstream_token_file),
             ("upstream_endpoints", upstream_endpoints),
             ("upstream_rate", upstream_rate),
+            ("redis_url", redis or None),
         ):
             if value is not None:
                 overrides[name] = value
         if upstream_allow_insecure_http:
             overrides["upstream_allow_insecure_http"] = True
+        if workers == 0:
+            overrides["role"] = "api"
         try:
             settings = load_settings(db, **overrides)
             if settings.collector == "sandbox":
                 build_collector(settings)  # its own checks (e.g. the sandbox latency range)
+        except DatabaseOptionError as exc:
+            raise db_option_error(exc) from None
         except (SettingsInvalid, ValueError) as exc:
-            for line in str(exc).splitlines():  # one line per bad variable
-                typer.echo(f"error: {line}", err=True)
+            typer.echo(f"error: {settings_error(exc)}", err=True)
             raise typer.Exit(2) from None
+        if processes > 1 and settings.redis_url is None:
+            typer.echo(
+                f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
+                "without Redis each process would keep its own rate limits and wake-ups. "
+                "Start Redis and pass its URL, or run one process.",
+                err=True,
+            )
+            raise typer.Exit(2)
         problem = check_upstream(settings) if settings.collector == "relay" else None
         if problem is not None:
             typer.echo(f"error: {problem}", err=True)
@@ -244,6 +330,9 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from None
         try:
             demo_token = run_with_session(settings, _first_start)
+        except DatabaseUnavailableError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         except Exception as exc:
             sock.close()
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
@@ -265,8 +354,14 @@ def register(app: typer.Typer) -> None:
                 f"{settings.upstream_rate:g} calls/s shared)"
             )
         bound_port = sock.getsockname()[1]
+        shown = display_url(settings.effective_database_url)  # never the password
         typer.echo(
-            f"Serving on http://{host}:{bound_port} (database {settings.effective_database_url})"
+            f"Serving on http://{host}:{bound_port} (database {shown}"
+            + (f", {processes} processes" if processes > 1 else "")
+            + (", shared state in Redis)" if settings.redis_url is not None else ")")
         )
+        if processes > 1:
+            run_processes(settings, sock, processes, log_level="info")
+            return
         config = uvicorn_config(create_app(settings), settings, log_level="info")
         uvicorn.Server(config).run(sockets=[sock])

@@ -37,6 +37,7 @@ import queue
 import secrets
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -430,8 +431,9 @@ class _ThreadedTransport(httpx.AsyncBaseTransport):
     certificates, event hooks and connection pool are the ones used.
     """
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: httpx.Client, executor: ThreadPoolExecutor) -> None:
         self._client = client
+        self._executor = executor
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         def send() -> httpx.Response:
@@ -445,7 +447,7 @@ class _ThreadedTransport(httpx.AsyncBaseTransport):
             response.read()
             return response
 
-        response = await asyncio.to_thread(send)
+        response = await asyncio.get_running_loop().run_in_executor(self._executor, send)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
@@ -489,8 +491,12 @@ def get_many_sync(
         options_ = {f.name: getattr(config, f.name) for f in fields(config)}
         own_http = None
         if http_client is not None:
+            # One thread per wire slot: the default executor has only cpu + 4 threads.
+            workers = int(options.get("concurrency", DEFAULT_CONCURRENCY))
+            executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jditem-http")
+            state["executor"] = executor
             own_http = httpx.AsyncClient(
-                transport=_ThreadedTransport(http_client), follow_redirects=False
+                transport=_ThreadedTransport(http_client, executor), follow_redirects=False
             )
         try:
             async with AsyncClient(http_client=own_http, **options_) as client:
@@ -505,6 +511,7 @@ def get_many_sync(
         finally:
             if own_http is not None:
                 await own_http.aclose()
+                state["executor"].shutdown(wait=False, cancel_futures=True)
         put("done", None)
 
     def runner() -> None:

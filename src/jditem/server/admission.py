@@ -31,9 +31,11 @@ back). Calls without a key take exactly the path they took before.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +50,7 @@ from jditem.server.accounts.charging import ChargeResult
 from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
+from jditem.server.broadcast import IDENTITIES, Broadcast, LocalBroadcast
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ApiToken
@@ -87,6 +90,21 @@ class _Key:
     since: datetime
 
 
+@dataclass(slots=True)
+class _CallInfo:
+    """What the charge of the current call needs to write its call record itself."""
+
+    started: float
+    endpoint: str
+    job_item_id: int | None
+    #: set once the call record was written with the charge (not buffered again)
+    recorded: bool = False
+
+
+#: The call being answered in this task (set by :meth:`Admission.answer`).
+_CURRENT_CALL: ContextVar[_CallInfo | None] = ContextVar("jditem_current_call", default=None)
+
+
 class _Rejected(Exception):
     """Internal: abort a write transaction and answer ``answer``."""
 
@@ -114,10 +132,13 @@ class Admission:
         clock: Clock,
         charger: ChargeBatcher,
         circuit: Circuit | None = None,
+        broadcast: Broadcast | None = None,
     ) -> None:
         self.settings = settings
         #: The relay's upstream circuit: while open, uncollected items answer 503.
         self.circuit = circuit
+        self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()
+        self._publishing: set[asyncio.Task[None]] = set()
         self.db = db
         self.limiter = limiter
         self.tasks = tasks
@@ -138,8 +159,13 @@ class Admission:
         return await self.identities.authenticate(raw_token)
 
     def invalidate(self) -> None:
-        """Forget cached identities (call after changing tokens, accounts or balances)."""
+        """Forget cached identities here and in every other process (after changing
+        tokens, accounts or balances); the other processes follow within milliseconds
+        (scale-out) or within ``token_cache_seconds`` when Redis is unreachable."""
         self.identities.invalidate()
+        task = asyncio.get_running_loop().create_task(self.broadcast.publish(IDENTITIES))
+        self._publishing.add(task)
+        task.add_done_callback(self._publishing.discard)
 
     async def identity_for_token(self, token_id: int) -> TokenIdentity | None:
         """A fresh identity for a token chosen by id (the console's bulk jobs)."""
@@ -159,8 +185,14 @@ class Admission:
         param_problem: str | None = None,
         endpoint: str = ENDPOINT_V2,
         idempotency_key: str | None = None,
+        job_item_id: int | None = None,
     ) -> Answer:
         """Answer one call for ``identity`` (None = no or unknown token).
+
+        A charged call's record is written in its charge's transaction (it survives a
+        crash right after the answer); every other call's record is buffered.
+        ``job_item_id`` (a console bulk-job item) gets the charge added to its total in
+        that same transaction.
 
         ``token_problem`` overrides the 100 message when the caller already knows what
         is wrong with the token (e.g. given twice); ``param_problem`` makes step 3 fail
@@ -170,6 +202,8 @@ class Admission:
         """
         started = time.perf_counter()
         item_id = item_id_raw if item_id_raw and is_valid_item_id(item_id_raw) else None
+        call = _CallInfo(started, endpoint, job_item_id)
+        current = _CURRENT_CALL.set(call)
         try:
             result = await self._decide(
                 identity,
@@ -189,6 +223,11 @@ class Admission:
                 f"internal server error; retry later, and quote requestId {request_id} "
                 "if it persists",
             )
+        finally:
+            _CURRENT_CALL.reset(current)
+        self.health.observe(int(result.code))
+        if call.recorded:
+            return result
         self.recorder.record(
             CallRow(
                 request_id=request_id,
@@ -203,7 +242,6 @@ class Admission:
                 created_at=now_utc(self.clock),
             )
         )
-        self.health.observe(int(result.code))
         return result
 
     async def _decide(
@@ -443,6 +481,21 @@ class Admission:
         if price > 0:
             now = now_utc(self.clock)
             day = quota.local_day(now, self.settings.timezone) if counted else None
+            call = _CURRENT_CALL.get()
+            record = None
+            if call is not None:
+                record = CallRow(
+                    request_id=request_id,
+                    token_id=identity.token_id,
+                    account_id=identity.account_id,
+                    endpoint=call.endpoint,
+                    item_id=item_id,
+                    code=int(Code.SUCCESS),
+                    charged=price,
+                    task_id=result.task_id,
+                    latency_ms=int((time.perf_counter() - call.started) * 1000),
+                    created_at=now,
+                )
             charged = await self.charger.charge(
                 ChargeRequest(
                     account_id=identity.account_id,
@@ -455,8 +508,12 @@ class Admission:
                     day=day,
                     idempotency_key=key.key if key is not None else None,
                     key_since=key.since if key is not None else None,
+                    call=record,
+                    job_item_id=call.job_item_id if call is not None else None,
                 )
             )
+            if charged is ChargeResult.CHARGED and call is not None:
+                call.recorded = True
             if charged is ChargeResult.REPLAYED:
                 return _replay_answer(result)
             if charged is ChargeResult.KEY_CONFLICT:

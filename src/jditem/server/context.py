@@ -14,14 +14,16 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.accounts.batcher import ChargeBatcher
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter, RateLimiter
+from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
+from jditem.server.broadcast import IDENTITIES, TASK_DONE
 from jditem.server.collectors import Collector
+from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from jditem.server.tasks.clock import Clock, now_utc, utc_now
-from jditem.server.tasks.notify import InProcessNotifier, Notifier
+from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 from jditem.server.upstream.gateway import Upstream
@@ -45,18 +47,20 @@ class ServerContext:
     health: HealthWindow
     admission: Admission
     charger: ChargeBatcher
+    shared: SharedState
     started_at: datetime = field(default_factory=utc_now)
     #: The relay's upstream parts (``collector = relay``), else None.
     upstream: Upstream | None = None
 
     async def start(self) -> None:
-        """Start the call-record flusher, the charge batcher and the worker pool."""
+        """Start the shared state, call-record flusher, charge batcher and worker pool."""
+        await self.shared.start()
         self.recorder.start()
         self.charger.start()
         await self.pool.start()
 
     async def stop(self) -> None:
-        """Stop workers, flush call records, close the database (each step bounded)."""
+        """Stop workers, flush call records, close Redis and the database (each bounded)."""
         try:
             await self.pool.stop()
         finally:
@@ -66,7 +70,10 @@ class ServerContext:
                 await self.charger.stop()
                 await self.recorder.stop()
             finally:
-                await self.db.dispose()
+                try:
+                    await self.shared.stop()
+                finally:
+                    await self.db.dispose()
 
 
 async def build_context(
@@ -79,8 +86,9 @@ async def build_context(
     clock = clock or utc_now
     db = Database.from_url(settings.effective_database_url)
     await migrate(db.engine)
-    notifier = InProcessNotifier()
-    limiter = InMemoryRateLimiter()
+    shared = build_shared_state(settings)
+    notifier = shared.notifier
+    limiter = shared.limiter
     upstream: Upstream | None = None
     if collector is None:
         collector, upstream = build_collector(settings, db, clock, limiter)
@@ -93,7 +101,7 @@ async def build_context(
         flush_seconds=settings.call_record_flush_seconds,
         anonymous_keep=settings.unknown_token_samples,
     )
-    health = HealthWindow(settings)
+    health = shared.health
     charger = ChargeBatcher(db, settings.effective_database_url)
     admission = Admission(
         settings=settings,
@@ -105,7 +113,12 @@ async def build_context(
         clock=clock,
         charger=charger,
         circuit=upstream.circuit if upstream is not None else None,
+        broadcast=shared.broadcast,
     )
+    shared.broadcast.listen(IDENTITIES, lambda _: admission.identities.invalidate())
+    # A finished task (in any process) may have replaced the item's row: drop our copy.
+    # Listeners run in order, so waiters are signalled first and re-read afterwards.
+    shared.broadcast.listen(TASK_DONE, tasks.forget_fresh)
     return ServerContext(
         settings=settings,
         db=db,
@@ -121,6 +134,7 @@ async def build_context(
         health=health,
         admission=admission,
         charger=charger,
+        shared=shared,
         started_at=now_utc(clock),
         upstream=upstream,
     )

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jditem.server.store.urls import normalize_database_url
+
 #: The one endpoint this server implements, as named in token permissions.
 ENDPOINT_V2 = "jd/get-item-detail/v2"
 
@@ -57,12 +59,25 @@ def default_home() -> Path:
 class Settings(BaseSettings):
     """Everything the server reads from its environment. Build one per app."""
 
-    model_config = SettingsConfigDict(env_prefix="JDITEM_", extra="ignore")
+    # hide_input_in_errors: a refused database URL may hold a password
+    model_config = SettingsConfigDict(
+        env_prefix="JDITEM_", extra="ignore", hide_input_in_errors=True
+    )
 
     home: Path = Field(default_factory=default_home, description="Data directory.")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy async URL; default sqlite+aiosqlite:///<home>/server.db.",
+        description="A SQLite file path or sqlite:// / postgresql:// URL (normalised to the "
+        "async driver); default sqlite+aiosqlite:///<home>/server.db.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://, rediss://, unix://) for the scale-out profile: "
+        "shared rate limits, wake-ups, cache invalidation and health. Unset = embedded.",
+    )
+    role: Literal["all", "api", "worker"] = Field(
+        default="all",
+        description="What this process does: API + workers, API only, or workers only.",
     )
     admin_key: SecretStr | None = Field(
         default=None, description="Key for the admin API and console; unset disables both."
@@ -262,6 +277,13 @@ class Settings(BaseSettings):
     def upstream_endpoint_list(self) -> tuple[str, ...]:
         """``upstream_endpoints`` as a tuple, in fallback order."""
         return tuple(self.upstream_endpoints.split(","))
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return normalize_database_url(value)
 
     @property
     def effective_database_url(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -60,9 +61,9 @@ class ConsoleClient:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
+def server(backend: Backend) -> Iterator[LiveServer]:
     """One live server per test module (temp SQLite, fast sandbox)."""
-    with live_server() as live:
+    with backend.database(), live_server() as live:
         yield live
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from tests.server.console.conftest import ConsoleClient
 
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
+
 PAGES = [
     "/console",
     "/console/tokens",

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,8 +52,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
         yield live
 
 

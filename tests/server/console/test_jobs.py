@@ -9,13 +9,18 @@ import re
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from jditem.protocol.normalize import FLAT_COLUMNS
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from tests.server.console.conftest import ConsoleClient
+from tests.support.backends import FreshDatabase
 from tests.support.live_server import LiveServer, live_server
+
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
 
 JOB_TIMEOUT = 60.0
 
@@ -177,8 +182,8 @@ def test_pending_items_are_asked_again() -> None:
         )
 
 
-async def _seed_unfinished_job(home: Path) -> None:
-    settings = Settings(home=home)
+async def _seed_unfinished_job(home: Path, url: str | None) -> None:
+    settings = Settings(home=home, database_url=url)
     db = Database.from_url(settings.effective_database_url)
     await migrate(db.engine)
     async with db.engine.begin() as conn:
@@ -191,7 +196,7 @@ async def _seed_unfinished_job(home: Path) -> None:
         await conn.execute(
             sa.text(
                 "INSERT INTO tokens (id, account_id, name, prefix, token_hash, enabled, "
-                "permissions, spent, created_at) VALUES (1, 1, 'left', 'jd_x', 'h', 1, "
+                "permissions, spent, created_at) VALUES (1, 1, 'left', 'jd_x', 'h', TRUE, "
                 "'[\"*\"]', 0, '2026-01-01 00:00:00.000000')"
             )
         )
@@ -211,10 +216,12 @@ async def _seed_unfinished_job(home: Path) -> None:
     await db.dispose()
 
 
-def test_unfinished_jobs_resume_when_the_server_starts(tmp_path: Path) -> None:
+def test_unfinished_jobs_resume_when_the_server_starts(
+    tmp_path: Path, fresh_database: FreshDatabase
+) -> None:
     import asyncio
 
-    asyncio.run(_seed_unfinished_job(tmp_path))
+    asyncio.run(_seed_unfinished_job(tmp_path, fresh_database.url))
     with live_server(home=tmp_path) as server:
         deadline = time.monotonic() + JOB_TIMEOUT
         while server.scalar("SELECT status FROM bulk_jobs WHERE id = 'j_left'") != "done":

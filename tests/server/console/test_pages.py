@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,9 @@ import pytest
 
 from tests.server.console.conftest import ConsoleClient
 from tests.support.live_server import LiveServer
+
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
 
 ITEM = "100012043978"
 
@@ -115,11 +119,20 @@ def test_disable_and_edit_a_token(console: ConsoleClient, server: LiveServer) ->
         },
     )
     assert response.status_code == 303, response.text
-    assert server.rows(
+    [row] = server.rows(
         "SELECT name, rate_limit, burst, daily_quota, budget, permissions "
         "FROM tokens WHERE id = :i",
         i=token_id,
-    ) == [("edited", 2.5, 4, None, 12500, '["jd/get-item-detail/v2", "*"]')]
+    )
+    permissions = json.loads(row[5]) if isinstance(row[5], str) else row[5]  # JSON on PG
+    assert (*row[:5], permissions) == (
+        "edited",
+        2.5,
+        4,
+        None,
+        12500,
+        ["jd/get-item-detail/v2", "*"],
+    )
     bad = console.post(f"/console/tokens/{token_id}", {"rate_limit": "fast", "permissions": "*"})
     assert bad.status_code == 400
     assert "Rate limit must be a number" in bad.text

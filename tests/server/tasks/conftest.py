@@ -1,4 +1,4 @@
-"""Fixtures for the task queue tests: a real SQLite file database and test doubles.
+"""Fixtures for the task queue tests: a real database (each profile) and test doubles.
 
 The collector doubles implement the :class:`~jditem.server.collectors.base.Collector`
 *interface* (counting calls, scripted answers); everything else is the real code.
@@ -21,6 +21,7 @@ from jditem.server.settings import Settings
 from jditem.server.store.db import create_engine, create_sessionmaker
 from jditem.server.store.tables import Base
 from jditem.server.tasks.notify import InProcessNotifier
+from tests.support.backends import FreshDatabase
 
 
 class FakeClock:
@@ -109,8 +110,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
+async def engine(tmp_path: Path, fresh_database: FreshDatabase) -> AsyncIterator[AsyncEngine]:
+    """The task store on each profile: a SQLite file, or a fresh PostgreSQL database."""
+    eng = create_engine(fresh_database.url or f"sqlite+aiosqlite:///{tmp_path / 'tasks.db'}")
     async with eng.begin() as conn:
         await conn.run_sync(Base.metadata.create_all)
     yield eng

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.support.live_server import live_server
+
+# once per store profile (tests/conftest.py: backend)
+pytestmark = pytest.mark.usefixtures("backend")
 
 
 async def test_100_concurrent_http_calls_from_10_tokens_make_one_task() -> None:

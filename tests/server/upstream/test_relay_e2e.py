@@ -13,6 +13,7 @@ import httpx
 from tests.server.console.conftest import ConsoleClient
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 from tests.support.relay import relay_settings, upstream_and_relay
+from tests.support.waiting import wait_until
 
 ITEM = "100012043978"
 
@@ -66,15 +67,6 @@ def test_100_concurrent_callers_cause_one_upstream_charge() -> None:
         assert upstream_charged(upstream) == 1
 
 
-def wait_for(predicate: object, timeout: float = 30.0, what: str = "condition") -> None:
-    """Poll ``predicate()`` until true (generous deadline; never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() -> None:
     """601 upstream → 503 for new items (not charged), cached items served; top up → flows."""
     # The upstream account can pay for exactly one call (price 100 units = 0.01 yuan).
@@ -106,7 +98,7 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
         assert health["upstream"]["circuit"] == "open"
         assert health["upstream"]["code"] == 601
-        wait_for(
+        wait_until(
             lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
             what="the circuit change to be recorded",
         )
@@ -128,7 +120,7 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
             answers.append(code)
             return code == 0
 
-        wait_for(flows, what="item 1004 to flow after the top-up")
+        wait_until(flows, what="item 1004 to flow after the top-up")
         assert set(answers) <= {0, 102, 503}
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
         assert health["upstream"]["circuit"] == "closed"

@@ -28,7 +28,10 @@ already holds a valid row for the key is not applied at all — it answers
 a key wins and the later ones replay, exactly as one by one. Expired key rows are
 deleted by the batcher at most once a minute (only once keyed charges were seen).
 
-On other databases each charge is one async transaction
+On PostgreSQL the same batch functions run on a pooled connection (see
+:meth:`~jditem.server.store.db.Database.write_batch`); the planning reads take row
+locks (``FOR UPDATE``, in a fixed order) instead of SQLite's database write lock. On
+an in-memory SQLite each charge is one async transaction
 (:func:`jditem.server.accounts.charging.charge`).
 """
 
@@ -62,10 +65,12 @@ from sqlalchemy.exc import IntegrityError
 from jditem.server.accounts import idempotency
 from jditem.server.accounts import quota as quota_counts
 from jditem.server.accounts.charging import ChargeResult, charge
+from jditem.server.accounts.usage import CallRow, add_calls, rollup, write_calls
 from jditem.server.store.db import Database
 from jditem.server.store.tables import (
     Account,
     ApiToken,
+    BulkJobItem,
     IdempotencyKey,
     LedgerEntry,
     QuotaCounter,
@@ -105,6 +110,12 @@ class ChargeRequest:
     day: str | None = None
     idempotency_key: str | None = None
     key_since: datetime | None = None
+    #: The call's record, written in the charge's transaction when it is charged (so
+    #: an answered, charged call never lacks its call record, even after kill -9).
+    call: CallRow | None = None
+    #: A console bulk-job item (``bulk_job_items.id``) whose ``charged`` total the
+    #: charge adds to, in the same transaction.
+    job_item_id: int | None = None
 
 
 class StalePlanError(Exception):
@@ -122,9 +133,13 @@ _AMOUNT = bindparam("amount", type_=BigInteger())
 _N = bindparam("n", type_=Integer())
 _COUNT_KEY = (_Q.c.token_id == _T_ID, _Q.c.day == bindparam("q_day", type_=String()))
 
-_SELECT_TOKEN = Prepared(select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID))
-_SELECT_BALANCE = Prepared(select(_A.c.balance).where(_A.c.id == _A_ID))
-_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY))
+# FOR UPDATE (rendered on PostgreSQL, a no-op on SQLite whose BEGIN IMMEDIATE already
+# holds the write lock): the rows a batch plans from cannot change before it writes.
+# Rows are locked in one order (tokens, accounts, quota counters; each by key) so two
+# processes' batches never deadlock.
+_SELECT_TOKEN = Prepared(select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update())
+_SELECT_BALANCE = Prepared(select(_A.c.balance).where(_A.c.id == _A_ID).with_for_update())
+_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update())
 _SPEND = Prepared(
     update(_T)
     .where(_T.c.id == _T_ID, or_(_T.c.budget.is_(None), _T.c.spent + _AMOUNT <= _T.c.budget))
@@ -164,6 +179,25 @@ _DROP_OLD_KEY = Prepared(delete(_K).where(*_KEY_MATCH, _K.c.created_at < _SINCE)
 _KEY_COLUMNS = ("token_id", "key", "item_id", "request_id", "created_at")
 _NEW_KEY = Prepared(insert(_K), column_keys=_KEY_COLUMNS)
 _PURGE_KEYS = Prepared(delete(_K).where(_K.c.created_at < _SINCE))
+_J = cast(Table, BulkJobItem.__table__)
+_JOB_ITEM_CHARGED = Prepared(
+    update(_J)
+    .where(_J.c.id == bindparam("j_id", type_=Integer()))
+    .values(charged=_J.c.charged + _AMOUNT)
+)
+
+
+def _write_charged_extras(
+    connection: Connection, batch: list[ChargeRequest], results: list[ChargeResult]
+) -> None:
+    """The call records and job-item totals of the charged requests (same transaction)."""
+    charged = [r for r, res in zip(batch, results, strict=True) if res is ChargeResult.CHARGED]
+    calls = [r.call for r in charged if r.call is not None]
+    if calls:
+        write_calls(connection, calls, rollup(calls))
+    for req in sorted(charged, key=lambda r: r.job_item_id or 0):
+        if req.job_item_id is not None:
+            _JOB_ITEM_CHARGED.rowcount(connection, {"j_id": req.job_item_id, "amount": req.price})
 
 
 def _key_params(req: ChargeRequest) -> dict[str, object]:
@@ -224,15 +258,16 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
     (the caller rolls back) if a guard matches no row.
     """
     tokens: dict[int, tuple[int | None, int]] = {}
-    for token_id in {r.token_id for r in batch}:
+    for token_id in sorted({r.token_id for r in batch}):
         for budget, spent in _SELECT_TOKEN.rows(connection, {"t_id": token_id}):
             tokens[token_id] = (budget, spent)
     balances: dict[int, int] = {}
-    for account_id in {r.account_id for r in batch}:
+    for account_id in sorted({r.account_id for r in batch}):
         for (balance,) in _SELECT_BALANCE.rows(connection, {"a_id": account_id}):
             balances[account_id] = balance
     counts: dict[tuple[int, str], int] = {}
-    for token_id, day in {(r.token_id, r.day) for r in batch if r.quota is not None and r.day}:
+    quota_keys = {(r.token_id, r.day) for r in batch if r.quota is not None and r.day}
+    for token_id, day in sorted(quota_keys):
         for (count,) in _SELECT_COUNT.rows(connection, {"t_id": token_id, "q_day": day}):
             counts[(token_id, day)] = count
     keys: dict[tuple[int, str], str] = {}  # (token, key) -> item it was charged for
@@ -280,14 +315,14 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
         ledger.append(_ledger_row(req))
         results.append(ChargeResult.CHARGED)
 
-    for token_id, at in last_used.items():
+    for token_id, at in sorted(last_used.items()):
         params = {"t_id": token_id, "amount": spend[token_id], "at": at}
         if _SPEND.rowcount(connection, params) != 1:
             raise StalePlanError(f"token {token_id} changed while its charges were planned")
-    for account_id, amount in pay.items():
+    for account_id, amount in sorted(pay.items()):
         if _PAY.rowcount(connection, {"a_id": account_id, "amount": amount}) != 1:
             raise StalePlanError(f"account {account_id} changed while its charges were planned")
-    for (token_id, day), n in counted.items():
+    for (token_id, day), n in sorted(counted.items()):
         params = {"t_id": token_id, "q_day": day, "n": n, "q_limit": limits[(token_id, day)]}
         if (token_id, day) not in counts:
             try:
@@ -303,6 +338,7 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
             _write_key(connection, req)
         except _integrity_error(connection) as exc:
             raise StalePlanError(f"key of token {req.token_id} appeared meanwhile") from exc
+    _write_charged_extras(connection, batch, results)
     return results
 
 
@@ -360,6 +396,7 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
         results.append(ChargeResult.CHARGED)
     if ledger:
         _LEDGER.executemany(connection, ledger)
+    _write_charged_extras(connection, batch, results)
     return results
 
 
@@ -375,8 +412,8 @@ class _RollBack(Exception):
 class ChargeBatcher:
     """Queues charges and applies them in batches (see the module docstring).
 
-    ``url`` is accepted for compatibility and not used: batching is on when ``db`` has
-    a writer (file-backed SQLite) and :meth:`start` was called.
+    ``url`` is accepted for compatibility and not used: batching is on when ``db``
+    batches writes (file-backed SQLite, PostgreSQL) and :meth:`start` was called.
     """
 
     def __init__(self, db: Database, url: str | None = None) -> None:
@@ -447,13 +484,21 @@ class ChargeBatcher:
                         now=request.now,
                         since=_since(request),
                     )
+                if request.call is not None:
+                    await add_calls(session, [request.call])
+                if request.job_item_id is not None:
+                    await session.execute(
+                        update(BulkJobItem)
+                        .where(BulkJobItem.id == request.job_item_id)
+                        .values(charged=BulkJobItem.charged + request.price)
+                    )
         except _RollBack as rolled_back:
             return rolled_back.result
         return result
 
     def start(self) -> None:
-        """Start the batching task (file-backed SQLite only; else charges go one by one)."""
-        if self._db.writer is not None and self._runner is None:
+        """Start the batching task (when the store batches writes; else one by one)."""
+        if self._db.batches_writes and self._runner is None:
             self._stopping = False
             self._runner = asyncio.get_running_loop().create_task(self._run())
 
@@ -491,7 +536,7 @@ class ChargeBatcher:
         self._purge_before = None
         self._next_purge = time.monotonic() + idempotency.PURGE_INTERVAL_SECONDS
         try:
-            if self._db.writer is not None:
+            if self._db.batches_writes:
                 await self._db.write_batch(purge_keys, before)
             else:
                 async with self._db.writing() as session:

@@ -39,6 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
@@ -145,43 +146,55 @@ class CallRecorder:
             return len(rows)
 
     async def _write(self, all_rows: list[CallRow]) -> None:
-        rollup = _rollup(all_rows)
         keep = self._anonymous_keep
         anonymous = any(r.token_id is None for r in all_rows)
         rows = all_rows
         if keep == 0 and anonymous:
             rows = [r for r in all_rows if r.token_id is not None]
         trim = keep if anonymous and keep else None
-        if self._db.writer is not None:  # file-backed SQLite: the writer thread, Core
-            await self._db.write_batch(write_calls, rows, rollup, trim)
+        if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
+            await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
             return
         async with self._db.writing() as session:
-            if rows:
-                await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
-            if trim is not None:
-                await session.execute(_trim_anonymous_statement(), {"keep": trim, "one": 1})
-            for (hour, token_id, code), (calls, spend) in rollup.items():
-                result = await session.execute(
-                    update(UsageHourly)
-                    .where(
-                        UsageHourly.hour == hour,
-                        UsageHourly.token_id == token_id,
-                        UsageHourly.code == code,
-                    )
-                    .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
+            await add_calls(session, rows, rollup(all_rows), trim)
+
+
+async def add_calls(
+    session: AsyncSession,
+    rows: list[CallRow],
+    counts: Rollup | None = None,
+    trim: int | None = None,
+) -> None:
+    """Insert ``rows`` and their hourly rollups (``counts``, default: the rollup of
+    ``rows``) through ``session``, in the caller's transaction; with ``trim``, keep only
+    the newest ``trim`` records of calls without a token."""
+    if rows:
+        await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
+    if trim is not None:
+        await session.execute(_trim_anonymous_statement(), {"keep": trim, "one": 1})
+    # in key order, so two processes bumping the same counters never deadlock
+    for (hour, token_id, code), (calls, spend) in sorted((counts or rollup(rows)).items()):
+        result = await session.execute(
+            update(UsageHourly)
+            .where(
+                UsageHourly.hour == hour,
+                UsageHourly.token_id == token_id,
+                UsageHourly.code == code,
+            )
+            .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            await session.execute(
+                insert(UsageHourly).values(
+                    hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
                 )
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    await session.execute(
-                        insert(UsageHourly).values(
-                            hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
-                        )
-                    )
+            )
 
 
 Rollup = dict[tuple[datetime, int, int], list[int]]
 
 
-def _rollup(rows: list[CallRow]) -> Rollup:
+def rollup(rows: list[CallRow]) -> Rollup:
     """Calls and spend per (UTC hour, token id or 0, code)."""
     rollup: Rollup = defaultdict(lambda: [0, 0])
     for row in rows:
@@ -273,7 +286,8 @@ def write_calls(
         _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
     if trim is not None:
         _TRIM_ANONYMOUS.rowcount(connection, {"keep": trim, "one": 1})
-    for (hour, token_id, code), (calls, spend) in rollup.items():
+    # in key order, so two processes bumping the same counters never deadlock
+    for (hour, token_id, code), (calls, spend) in sorted(rollup.items()):
         params = {
             "hour": hour,
             "token": token_id,
@@ -282,7 +296,17 @@ def write_calls(
             "n_spend": spend,
         }
         if _BUMP_USAGE.rowcount(connection, params) == 0:
+            _insert_usage(connection, params)
+
+
+def _insert_usage(connection: Connection, params: dict[str, object]) -> None:
+    """Insert a new hourly counter; if another process inserted it meanwhile, bump it."""
+    integrity: type[Exception] = connection.dialect.loaded_dbapi.IntegrityError
+    try:
+        with connection.begin_nested():
             _INSERT_USAGE.rowcount(connection, params)
+    except integrity:
+        _BUMP_USAGE.rowcount(connection, params)
 
 
 @dataclass(frozen=True)
@@ -350,22 +374,27 @@ class HealthWindow:
         self._prune(now_second)
         ok = sum(b[0] for b in self._buckets.values())
         failed = sum(b[1] for b in self._buckets.values())
-        samples = ok + failed
-        rate = ok / samples if samples else None
-        if samples < settings.health_min_samples or rate is None:
-            level = "no_data"
-        elif rate >= settings.health_healthy:
-            level = "healthy"
-        elif rate >= settings.health_available:
-            level = "available"
-        elif rate >= settings.health_limited:
-            level = "limited"
-        else:
-            level = "mostly_unavailable"
-        return HealthReport(
-            level=level,
-            label=LEVEL_LABELS[level],
-            success_rate=round(rate, 4) if rate is not None else None,
-            samples=samples,
-            window_seconds=settings.health_window_seconds,
-        )
+        return health_report(settings, ok, failed)
+
+
+def health_report(settings: Settings, ok: int, failed: int) -> HealthReport:
+    """The level for ``ok`` successes and ``failed`` failures over the window."""
+    samples = ok + failed
+    rate = ok / samples if samples else None
+    if samples < settings.health_min_samples or rate is None:
+        level = "no_data"
+    elif rate >= settings.health_healthy:
+        level = "healthy"
+    elif rate >= settings.health_available:
+        level = "available"
+    elif rate >= settings.health_limited:
+        level = "limited"
+    else:
+        level = "mostly_unavailable"
+    return HealthReport(
+        level=level,
+        label=LEVEL_LABELS[level],
+        success_rate=round(rate, 4) if rate is not None else None,
+        samples=samples,
+        window_seconds=settings.health_window_seconds,
+    )

@@ -32,6 +32,8 @@ async def health(request: Request, ctx: CtxDep) -> Response:
     """Code 0 when the process is up and the database answers; else code 500.
 
     ``HEAD`` answers the same status and headers without the body (load balancers).
+    In the scale-out profile ``data.redis`` is "ok" or "unreachable"; unreachable
+    makes ``status`` "degraded" (still code 0: calls are answered, SPEC §2.8).
     """
     request_id = request_id_of(request)
     started = time.perf_counter()
@@ -41,14 +43,18 @@ async def health(request: Request, ctx: CtxDep) -> Response:
         database = "ok"
     except Exception as exc:
         database = f"error: {type(exc).__name__}"
+    redis = ctx.shared.redis_status()
     data = {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "ok" if database == "ok" and redis in (None, "ok") else "degraded",
         "database": database,
         "databaseMs": round((time.perf_counter() - started) * 1000, 2),
         "version": __version__,
         "uptimeSeconds": int((now_utc(ctx.clock) - ctx.started_at).total_seconds()),
-        "workers": ctx.settings.workers,
+        "workers": ctx.settings.workers if ctx.settings.role != "api" else 0,
+        "profile": ctx.shared.profile,
     }
+    if redis is not None:
+        data["redis"] = redis  # "unreachable": limits per process, wake-ups by polling
     if database != "ok":
         return envelope_response(
             ctx.settings,

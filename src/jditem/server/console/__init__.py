@@ -105,6 +105,7 @@ def _with_job_runner(
             runner = JobRunner(app.state.ctx.settings, app.state.ctx.db, app.state.ctx.admission)
             app.state.console_jobs = runner
             await runner.resume_unfinished()
+            runner.watch()  # takes over jobs whose process died
             try:
                 yield state
             finally:

@@ -95,6 +95,7 @@ async def topup(console: ConsoleDep) -> Response:
     except (forms.FormError, service.AdminError) as exc:
         await console.db.rollback()
         return await _render(console, status_code=400, error=str(exc))
+    console.ctx.admission.invalidate()  # every process sees the new balance at once
     return console.redirect(
         "/console/balance", flash=f"Topped up {public.name}: balance is now ¥{public.balance_yuan}."
     )

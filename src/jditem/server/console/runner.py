@@ -7,6 +7,15 @@ quota, budget, balance, charging, call records), re-asks pending items after
 ``retryAfter``, waits out 302s, retries 301/500 a bounded number of times, and stops
 the whole job on a fatal code (100, 303, 600, 601, 602): later calls could not succeed.
 Jobs left ``queued``/``running`` by a previous process are resumed at start.
+
+One process drives a job at a time, through a lease in the database
+(``bulk_jobs.lease_owner`` / ``lease_expires_at``, ``lease_seconds`` long, renewed
+every third of it): a runner starts a job only if it can take the lease, gives it
+back when the job ends or the process stops, and stops driving a job whose lease it
+lost. Every runner also looks, every half lease, for unfinished jobs whose lease
+expired — their process died — and takes them over; charges already made are not
+repeated (each item's charge has a stable idempotency key) and stay in the job's
+totals (they were added in the charge's own transaction).
 """
 
 from __future__ import annotations
@@ -14,11 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 
 from jditem.protocol.codes import Code, RetryClass
 from jditem.server.admission import Admission, Answer
@@ -26,6 +38,7 @@ from jditem.server.api.envelope import new_request_id
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import BulkJob, BulkJobItem
+from jditem.server.tasks._sql import rowcount
 from jditem.server.tasks.ids import new_ulid
 
 log = logging.getLogger("jditem.server.console.jobs")
@@ -78,11 +91,22 @@ def _now() -> datetime:
 class JobRunner:
     """Starts, resumes and stops bulk jobs in this process."""
 
-    def __init__(self, settings: Settings, db: Database, admission: Admission) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        admission: Admission,
+        *,
+        owner: str | None = None,
+    ) -> None:
         self._settings = settings
         self._db = db
         self._admission = admission
         self._running: dict[str, asyncio.Task[None]] = {}
+        #: who holds this process's job leases (unique per runner)
+        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lease = timedelta(seconds=settings.lease_seconds)
+        self._watcher: asyncio.Task[None] | None = None
 
     def is_running(self, job_id: str) -> bool:
         """True while this process is working on ``job_id``."""
@@ -97,16 +121,99 @@ class JobRunner:
         task.add_done_callback(lambda _t: self._running.pop(job_id, None))
 
     async def resume_unfinished(self) -> int:
-        """Restart jobs a previous process left unfinished; returns how many."""
+        """Start the unfinished jobs nobody drives (no lease, or an expired one).
+
+        Returns how many were started here (each still has to win its lease).
+        """
+        now = _now()
         async with self._db.reading() as session:
             ids = (
                 await session.scalars(
-                    select(BulkJob.id).where(BulkJob.status.in_(("queued", "running")))
+                    select(BulkJob.id).where(
+                        BulkJob.status.in_(("queued", "running")),
+                        or_(
+                            BulkJob.lease_owner.is_(None),
+                            BulkJob.lease_owner == self.owner,
+                            BulkJob.lease_expires_at < now,
+                        ),
+                    )
                 )
             ).all()
-        for job_id in ids:
+        started = [job_id for job_id in ids if job_id not in self._running]
+        for job_id in started:
             self.start(job_id)
-        return len(ids)
+        return len(started)
+
+    def watch(self) -> None:
+        """Take over, every half lease, the jobs whose driving process died."""
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._watch(), name="job-lease-watch"
+            )
+
+    async def _watch(self) -> None:
+        interval = max(self._lease.total_seconds() / 2, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.resume_unfinished()
+            except Exception:  # the database may be briefly unavailable: look again later
+                log.warning("could not look for abandoned bulk jobs", exc_info=True)
+
+    async def _acquire(self, job_id: str) -> bool:
+        """Take (or renew) the job's lease unless another live process holds it."""
+        now = _now()
+        async with self._db.writing() as session:
+            result = await session.execute(
+                update(BulkJob)
+                .where(
+                    BulkJob.id == job_id,
+                    BulkJob.status.in_(("queued", "running")),
+                    or_(
+                        BulkJob.lease_owner.is_(None),
+                        BulkJob.lease_owner == self.owner,
+                        BulkJob.lease_expires_at < now,
+                    ),
+                )
+                .values(lease_owner=self.owner, lease_expires_at=now + self._lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rowcount(result) == 1
+
+    async def _renew(self, job_id: str) -> bool:
+        """Extend this runner's lease; False when it no longer holds it."""
+        async with self._db.writing() as session:
+            result = await session.execute(
+                update(BulkJob)
+                .where(BulkJob.id == job_id, BulkJob.lease_owner == self.owner)
+                .values(lease_expires_at=_now() + self._lease)
+                .execution_options(synchronize_session=False)
+            )
+        return rowcount(result) == 1
+
+    async def _release(self, job_id: str) -> None:
+        async with self._db.writing() as session:
+            await session.execute(
+                update(BulkJob)
+                .where(BulkJob.id == job_id, BulkJob.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _hold(self, job_id: str, driver: asyncio.Task[Any]) -> None:
+        """Renew the lease every third of it; stop driving the job if it was lost."""
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await self._renew(job_id)
+            except Exception:
+                log.warning("could not renew the lease of bulk job %s", job_id, exc_info=True)
+                continue
+            if not held:
+                log.warning("bulk job %s: lease lost to another process; stopping here", job_id)
+                driver.cancel()
+                return
 
     async def create(self, token_id: int, name: str, item_ids: list[str]) -> str:
         """Store a new job of ``item_ids`` for ``token_id`` and start it; returns its id."""
@@ -159,7 +266,13 @@ class JobRunner:
         return True
 
     async def stop(self) -> None:
-        """Cancel running jobs (they resume at the next start) and wait for them."""
+        """Cancel running jobs (their leases are given back; they resume at the next
+        start, or in another process) and wait for them."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
@@ -168,6 +281,11 @@ class JobRunner:
                 await task
 
     async def _run(self, job_id: str) -> None:
+        if not await self._acquire(job_id):
+            return  # another process drives it
+        driver = asyncio.current_task()
+        assert driver is not None
+        holder = asyncio.get_running_loop().create_task(self._hold(job_id, driver))
         try:
             await self._execute(job_id)
         except asyncio.CancelledError:
@@ -175,6 +293,12 @@ class JobRunner:
         except Exception as exc:
             log.exception("bulk job %s crashed", job_id)
             await self._finish(job_id, "stopped", f"internal error: {type(exc).__name__}")
+        finally:
+            holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holder
+            with contextlib.suppress(Exception):  # it expires anyway
+                await self._release(job_id)
 
     async def _execute(self, job_id: str) -> None:
         async with self._db.writing() as session:
@@ -239,6 +363,8 @@ class JobRunner:
                 job_id=job_id,
                 # stable per job item: a restart mid-job never pays for an item twice
                 idempotency_key=f"console-{job_id}-{item.row_id}",
+                # the charge adds itself to the item's total in its own transaction
+                job_item_id=item.row_id,
             )
             state, sleep = self._classify(answer, item)
             await self._save(item, answer, state)
@@ -279,7 +405,7 @@ class JobRunner:
             "code": int(answer.code),
             "message": answer.message,
             "calls": BulkJobItem.calls + 1,
-            "charged": BulkJobItem.charged + answer.charged,
+            # no "charged" here: the charge's transaction already added it (job_item_id)
             "updated_at": _now(),
         }
         if answer.task_id:
@@ -312,5 +438,11 @@ class JobRunner:
             await session.execute(
                 update(BulkJob)
                 .where(BulkJob.id == job_id)
-                .values(status=status, stop_reason=reason, finished_at=_now())
+                .values(
+                    status=status,
+                    stop_reason=reason,
+                    finished_at=_now(),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
             )

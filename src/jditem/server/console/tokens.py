@@ -103,6 +103,7 @@ async def set_enabled(token_id: int, console: ConsoleDep) -> Response:
         public = await service.set_token_enabled(console.db, token_id, enabled)
     except service.AdminError as exc:
         return await _render_list(console, status_code=404, error=str(exc))
+    console.ctx.admission.invalidate()  # refused in every process at once
     state = "enabled" if enabled else "disabled"
     return console.redirect("/console/tokens", flash=f"Token {public.prefix}… {state}.")
 
@@ -142,4 +143,5 @@ async def edit_token(token_id: int, console: ConsoleDep) -> Response:
         return console.render(
             "token_edit.html", status_code=400, token=tokens[0], error=str(exc), draft=draft
         )
+    console.ctx.admission.invalidate()  # new limits apply in every process at once
     return console.redirect("/console/tokens", flash=f"Token {public.prefix}… saved.")

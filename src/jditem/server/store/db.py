@@ -1,19 +1,29 @@
-"""Async engine, session factory and migrations at start.
+"""Async engine, session factory and migrations at start; the store strategy.
 
 ``Database`` bundles what the request path needs from the store: the engine, the
-session factory, an in-process write lock and, on file-backed SQLite, the
-:class:`~jditem.server.store.writer.SyncWriter` used by the group commits of the hot
-path. SQLite allows one writer at a time; taking the lock before a short write
-transaction keeps the writers of this process from contending inside SQLite (whose
-busy handler sleeps in millisecond steps).
+session factory and the way group commits are written. :meth:`Database.from_url` is
+the ONE place that chooses the strategy for a backend:
+
+* **SQLite** (embedded profile): an in-process write lock and, on a file, the
+  :class:`~jditem.server.store.writer.SyncWriter` thread used by the group commits of
+  the hot path. SQLite allows one writer at a time; taking the lock before a short
+  write transaction keeps the writers of this process from contending inside SQLite
+  (whose busy handler sleeps in millisecond steps).
+* **PostgreSQL** (scale-out profile): no lock (row locks and conditional updates do
+  the work, across processes); a group commit runs the same Core batch function on a
+  pooled async connection through ``run_sync`` — one transaction per batch.
+
+Callers ask :attr:`Database.batches_writes` / :meth:`Database.write_batch` /
+:meth:`Database.writing`, never which backend they are on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +37,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from jditem.server.store import sqlite
+from jditem.server.store import postgres, sqlite
+from jditem.server.store.urls import check_driver
 from jditem.server.store.writer import SyncWriter
 
 T = TypeVar("T")
@@ -39,9 +50,17 @@ HEAD_REVISION = "head"
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url`` with the backend's connection setup installed."""
+    """An async engine for ``url`` with the backend's connection setup installed.
+
+    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` (one line naming the
+    extra to install) when the backend's driver is missing.
+    """
+    check_driver(url)
     sqlite.ensure_parent_dir(url)
-    engine = create_async_engine(url, pool_pre_ping=False)
+    options: dict[str, Any] = {"pool_pre_ping": False}
+    if postgres.is_postgres(url):
+        options.update(postgres.engine_options())
+    engine = create_async_engine(url, **options)
     sqlite.configure_engine(engine)
     return engine
 
@@ -59,6 +78,7 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    postgres.lock_for_migrations(connection)  # many processes may start at once
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
@@ -72,44 +92,69 @@ async def migrate(engine: AsyncEngine, revision: str = HEAD_REVISION) -> None:
 
 @dataclass
 class Database:
-    """The engine, its session factory, the in-process write lock and the sync writer."""
+    """The engine, its session factory and the backend's write strategy."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: SQLite only: the in-process write lock (None on PostgreSQL: no lock needed).
+    write_lock: asyncio.Lock | None = None
     #: File-backed SQLite only: the writer thread of the group commits (else None).
     writer: SyncWriter | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
-        """A database for ``url`` (nothing is connected until first use)."""
+        """The database for ``url`` with its backend's strategy (nothing connects yet)."""
         engine = create_engine(url)
-        return cls(
-            engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            writer=SyncWriter.for_url(url),
-        )
+        if engine.dialect.name == "sqlite":
+            return cls(
+                engine=engine,
+                sessionmaker=create_sessionmaker(engine),
+                write_lock=asyncio.Lock(),
+                writer=SyncWriter.for_url(url),
+            )
+        return cls(engine=engine, sessionmaker=create_sessionmaker(engine))
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql`` (for messages and health; not for branching)."""
+        return self.engine.dialect.name
+
+    @property
+    def batches_writes(self) -> bool:
+        """True when :meth:`write_batch` is available (file SQLite, PostgreSQL)."""
+        return self.writer is not None or self.engine.dialect.name != "sqlite"
+
+    def _gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        lock = self.write_lock
+        return lock if lock is not None else contextlib.nullcontext()
 
     async def write_batch(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(connection, *args)`` in one transaction in the writer thread, holding the
-        write lock. Only when :attr:`writer` is set (file-backed SQLite)."""
+        """``fn(connection, *args)`` in one transaction on a synchronous ``Connection``.
+
+        SQLite: in the writer thread, holding the write lock. PostgreSQL: on a pooled
+        async connection through ``run_sync`` (no lock). Commits when ``fn`` returns,
+        rolls back when it raises. Only when :attr:`batches_writes`.
+        """
         writer = self.writer
-        if writer is None:
+        if writer is not None:
+            async with self._gate():
+                return await writer.run(fn, *args)
+        if not self.batches_writes:
             raise RuntimeError(
-                "write_batch needs a file-backed SQLite database (no writer thread here); "
+                "write_batch needs a file-backed SQLite or a PostgreSQL database; "
                 "use Database.writing() instead"
             )
-        async with self.write_lock:
-            return await writer.run(fn, *args)
+        async with self.engine.begin() as connection:
+            return await connection.run_sync(fn, *args)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one write transaction, holding the write lock.
+        """A session inside one write transaction (holding the write lock on SQLite).
 
         Commits on normal exit, rolls back on an exception. Keep the body short and
         free of waits on other work: everyone else's writes queue behind it.
         """
-        async with self.write_lock, self.sessionmaker() as session, session.begin():
+        async with self._gate(), self.sessionmaker() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -6,11 +6,12 @@ release) is a conditional ``UPDATE ... WHERE id = :id AND status = 'running' AND
 attempt = :attempt AND lease_owner = :owner`` whose row count tells whether it still
 holds the task: a write from an older attempt matches no row and is refused (False).
 
-Portable SQL only (SQLite and PostgreSQL). The claim is a select-then-conditional-
-update loop: candidates are read oldest first, and the first conditional update that
-matches wins; losers of a race simply try the next candidate. On PostgreSQL a
-``SELECT ... FOR UPDATE SKIP LOCKED`` could replace the loop later (fewer lost races
-under many workers); it is not needed for correctness.
+Portable SQL only (SQLite and PostgreSQL). The claim reads candidates oldest first
+with ``FOR UPDATE SKIP LOCKED`` (rendered on PostgreSQL: a task another worker, in
+any process, is claiming right now is skipped instead of waited for; SQLite renders
+nothing and has one writer anyway), then the first conditional update that matches
+wins (on PostgreSQL the locked candidate always does); a claim that finds nothing
+claimable returns None and the worker polls again.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from jditem.server.tasks import cache
 from jditem.server.tasks._sql import rowcount
 from jditem.server.tasks.clock import Clock, as_utc, now_utc
 
-#: How many candidates one claim call reads before giving up (it retries on the next loop).
-CLAIM_BATCH = 8
+#: How many candidates one claim locks and tries. One: with SKIP LOCKED, locking more
+#: would hide them from the other claimers until this claim commits.
+CLAIM_BATCH = 1
 
 
 def write_gate(lock: asyncio.Lock | None) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -90,30 +92,37 @@ class Leases:
         """
         now = now_utc(self._clock)
         expires = now + self._lease
+        claimable = or_(
+            and_(
+                Task.status == "queued",
+                or_(Task.not_before.is_(None), Task.not_before <= now),
+            ),
+            and_(
+                Task.status == "running",
+                Task.lease_expires_at < now,
+                Task.attempt < Task.max_attempts,
+            ),
+        )
+        columns = (Task.id, Task.item_id, Task.status, Task.attempt, Task.max_attempts)
+        oldest_first = (Task.submitted_at, Task.id)
+        # a cheap look first, without the write gate: idle workers poll this
         async with self._sessionmaker() as session:
-            candidates = (
-                await session.execute(
-                    select(Task.id, Task.item_id, Task.status, Task.attempt, Task.max_attempts)
-                    .where(
-                        or_(
-                            and_(
-                                Task.status == "queued",
-                                or_(Task.not_before.is_(None), Task.not_before <= now),
-                            ),
-                            and_(
-                                Task.status == "running",
-                                Task.lease_expires_at < now,
-                                Task.attempt < Task.max_attempts,
-                            ),
-                        )
-                    )
-                    .order_by(Task.submitted_at, Task.id)
-                    .limit(CLAIM_BATCH)
-                )
-            ).all()
-        if not candidates:
+            found = (await session.execute(select(Task.id).where(claimable).limit(1))).first()
+        if found is None:
             return None
         async with write_gate(self._lock), self._sessionmaker() as session:
+            # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite renders neither and relies on
+            # the conditional update below): rows another worker is claiming right now
+            # are skipped, not waited for.
+            candidates = (
+                await session.execute(
+                    select(*columns)
+                    .where(claimable)
+                    .order_by(*oldest_first)
+                    .limit(CLAIM_BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
             for task_id, item_id, status, attempt, max_attempts in candidates:
                 cond = [Task.id == task_id, Task.status == status, Task.attempt == attempt]
                 if status == "running":
@@ -133,7 +142,7 @@ class Leases:
                 if rowcount(await session.execute(stmt)) == 1:
                     await session.commit()
                     return Claim(task_id, item_id, attempt + 1, max_attempts, owner, expires)
-                await session.rollback()  # lost the race for this one: try the next
+            await session.rollback()  # lost every race: the next poll tries again
         return None
 
     async def _update(self, claim: Claim, **values: Any) -> bool:

@@ -13,9 +13,10 @@ subscription. Two channels exist:
   queries that starved the database). A worker that claimed a task passes the signal
   on, so a burst of tasks still fans out to as many workers as it needs.
 
-:class:`InProcessNotifier` serves one process (asyncio events). A PostgreSQL
-``LISTEN/NOTIFY`` or Redis pub/sub implementation can replace it for several server
-processes: it only needs to provide the :class:`Notifier` methods.
+:class:`InProcessNotifier` serves one process (asyncio events): the embedded
+profile. :class:`~jditem.server.tasks.notify_redis.RedisNotifier` serves several
+processes (scale-out profile) through Redis; it delivers to its own process with an
+:class:`InProcessNotifier`.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class InProcessNotifier:
 
     async def notify(self, item_id: str) -> None:
         """Wake every subscriber of ``item_id``."""
+        self._fire(item_id)
+
+    def fire(self, item_id: str) -> None:
+        """:meth:`notify` for synchronous callers (e.g. a message from another process)."""
         self._fire(item_id)
 
     async def wait(self, item_id: str, timeout: float) -> bool:  # noqa: ASYNC109

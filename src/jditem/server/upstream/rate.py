@@ -9,8 +9,9 @@ a line of code here.
 
 AIMD (as TCP, and as the client's batch rate control): a throttle answer from the
 upstream (302 / HTTP 429) halves the rate (and the burst with it) and pauses this
-process's callers for the upstream's ``Retry-After``; every success adds back a
-twentieth of the configured rate, up to it.
+process's callers for the upstream's ``Retry-After`` — once per congestion event:
+answers of calls already in flight during the pause do not cut again; every success
+adds back a twentieth of the configured rate, up to it.
 """
 
 from __future__ import annotations
@@ -101,11 +102,17 @@ class AimdRate:
             await self._sleep(max(wait, 0.001))
 
     def throttled(self, retry_after: float | None) -> None:
-        """Halve the rate and pause for ``retry_after`` (default 1 s)."""
-        self._rate = max(self.configured * MIN_FRACTION, self._rate / 2)
+        """Halve the rate and pause for ``retry_after`` (default 1 s).
+
+        One cut per congestion event: throttle answers arriving while a pause is on
+        (calls that were already in flight) extend the pause but do not cut again.
+        """
+        now = self._clock()
+        if now >= self._paused_until:
+            self._rate = max(self.configured * MIN_FRACTION, self._rate / 2)
+            self.cuts += 1
         pause = 1.0 if retry_after is None else max(0.0, retry_after)
-        self._paused_until = max(self._paused_until, self._clock() + pause)
-        self.cuts += 1
+        self._paused_until = max(self._paused_until, now + pause)
 
     def succeeded(self) -> None:
         """Additive increase, capped at the configured rate."""
