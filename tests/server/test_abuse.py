@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.backends import Backend
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 
 DEADLINE = 30.0
@@ -61,15 +62,19 @@ def _health_ok(live: LiveServer) -> bool:
 
 
 @pytest.fixture(scope="module")
-def hostile() -> Iterator[LiveServer]:
-    with live_server(
-        max_request_head_bytes=8 * 1024,
-        max_request_headers=30,
-        header_timeout_seconds=1.0,
-        max_connections=40,
-        auth_free_failures=3,
-        auth_max_delay_seconds=60,
-    ) as live:
+def hostile(backend: Backend) -> Iterator[LiveServer]:
+    """One server per profile (SQLite; PostgreSQL + Redis) for the hostile inputs."""
+    with (
+        backend.database(),
+        live_server(
+            max_request_head_bytes=8 * 1024,
+            max_request_headers=30,
+            header_timeout_seconds=1.0,
+            max_connections=40,
+            auth_free_failures=3,
+            auth_max_delay_seconds=60,
+        ) as live,
+    ):
         yield live
 
 
@@ -469,3 +474,28 @@ def test_console_forms_refuse_bad_amounts_and_fields_with_400(
         client.close()
     assert response.status_code == 400, (response.status_code, response.text[:300])
     assert hostile.rows(touched) == before  # (other tests' jobs may still be charging)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/admin/accounts/a%00b", None),
+        ("GET", "/api/admin/tokens?account=a%00b", None),
+        ("POST", "/api/admin/tokens/jd%00x/enable", None),
+        ("POST", "/api/admin/accounts", {"name": "a\u0000b"}),
+        ("POST", "/api/admin/accounts", {"name": "a\u0007b"}),
+        ("POST", "/api/admin/tokens", {"account": "creds", "name": "n\u0000"}),
+        ("POST", "/api/admin/accounts/creds/topup", {"amount_yuan": "1", "note": "\u0000"}),
+    ],
+)
+def test_nul_and_control_characters_are_refused_not_stored(
+    hostile: LiveServer, method: str, path: str, body: dict[str, str] | None
+) -> None:
+    """PostgreSQL cannot store NUL; every backend answers 400/404 instead of a 500."""
+    if "creds" not in {a["name"] for a in hostile.admin("GET", "/accounts")}:
+        hostile.admin("POST", "/accounts", {"name": "creds"})
+    response = hostile.http.request(
+        method, path, json=body, headers={"X-Admin-Key": hostile.admin_key}
+    )
+    assert response.status_code in (400, 404), response.text
+    assert response.json()["code"] in (400, 404)

@@ -122,7 +122,17 @@ def _check_limits(fields: dict[str, Any]) -> None:
         )
 
 
+def _printable(value: object, what: str) -> None:
+    """Refuse text with NUL or other control characters (PostgreSQL cannot store NUL)."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise InvalidInputError(f"{what} must not contain control characters")
+
+
 async def _account_by_name(session: AsyncSession, name: str) -> Account:
+    if "\x00" in name:  # cannot exist (and PostgreSQL refuses NUL in a query)
+        raise NotFoundError(f"no account named {name!r}")
     row = await session.scalar(select(Account).where(Account.name == name))
     if row is None:
         raise NotFoundError(
@@ -134,6 +144,8 @@ async def _account_by_name(session: AsyncSession, name: str) -> Account:
 async def _token_by_ref(session: AsyncSession, ref: int | str) -> tuple[ApiToken, str]:
     query = select(ApiToken, Account.name).join(Account, Account.id == ApiToken.account_id)
     text = str(ref).strip()
+    if "\x00" in text:
+        raise NotFoundError(f"no token with id or prefix {text!r}")
     if isinstance(ref, int) or (text.isascii() and text.isdigit()):
         if int(text) > MAX_COUNT * 10**9:
             raise NotFoundError(f"no token with id {text}; see `jditem admin token list`")
@@ -153,6 +165,7 @@ async def _token_by_ref(session: AsyncSession, ref: int | str) -> tuple[ApiToken
 async def create_account(session: AsyncSession, name: str, balance_units: int = 0) -> AccountPublic:
     """Create account ``name`` with an opening balance (recorded in the ledger)."""
     name = name.strip()
+    _printable(name, "account name")
     if not name or len(name) > 100:
         raise InvalidInputError("account name must be 1-100 characters")
     _check_units(balance_units, "opening balance")
@@ -206,6 +219,8 @@ async def create_token(
     limits mean "no limit"; callers apply the server's defaults themselves.
     """
     perms = list(permissions) if permissions is not None else [ENDPOINT_V2]
+    _printable(name, "token name")
+    _printable(perms, "permissions")
     _check_limits(
         {
             "rate_limit": rate_limit,
@@ -271,6 +286,8 @@ async def update_token(
             f"allowed: {', '.join(sorted(TOKEN_UPDATE_FIELDS))}"
         )
     _check_limits(fields)
+    _printable(fields.get("name"), "token name")
+    _printable(fields.get("permissions"), "permissions")
     token, account_name = await _token_by_ref(session, token_id_or_prefix)
     columns = {"budget_units": "budget"}
     for key, value in fields.items():
@@ -288,6 +305,8 @@ async def topup(
     if amount_units <= 0:
         raise InvalidInputError(f"top-up amount must be positive (got {amount_units} units)")
     _check_units(amount_units, "top-up amount")
+    if note is not None and "\x00" in note:
+        raise InvalidInputError("the note must not contain NUL characters")
     account = await _account_by_name(session, account_name)
     # Conditional in the store of record: the balance never passes the maximum, even
     # with top-ups and charges racing.
