@@ -499,3 +499,20 @@ def test_nul_and_control_characters_are_refused_not_stored(
     )
     assert response.status_code in (400, 404), response.text
     assert response.json()["code"] in (400, 404)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/tasks?job=j%00x",
+        "/console/tasks/t%00x",
+        "/console/jobs/j%00x",
+        "/console/calls?item=1%00",
+        "/api/jd/get-item-detail/v2?itemId=1%00",
+        "/api/admin/accounts/a%00b",
+    ],
+)
+def test_nul_in_urls_is_400_on_every_profile(hostile: LiveServer, path: str) -> None:
+    response = hostile.http.get(path, headers={"X-Admin-Key": hostile.admin_key})
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["code"] == 400

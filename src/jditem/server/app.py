@@ -20,7 +20,7 @@ from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
 from jditem.server.logging import install_redaction
-from jditem.server.serving import HeaderCountLimit
+from jditem.server.serving import HeaderCountLimit, NoNulInUrls
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock, utc_now
 
@@ -93,6 +93,7 @@ def create_app(
     app.state.clock = clock
     app.state.auth_throttle = AuthThrottle.from_settings(settings)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)
     install_error_handlers(app)
     app.include_router(v2.router)

@@ -221,6 +221,28 @@ class HeaderCountLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class NoNulInUrls:
+    """ASGI middleware: a NUL character in the decoded path or query answers 400.
+
+    No identifier contains one, and PostgreSQL cannot compare text with NUL, so such a
+    URL could only turn into a database error; it is refused before any handler runs.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ("\x00" in scope["path"] or b"%00" in scope["query_string"]):
+            status, headers, body = envelope_http_bytes(
+                self.settings, 400, Code.INVALID_PARAMS, "NUL characters are not allowed in URLs"
+            )
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` for ``app`` with the limits of ``settings`` (see above).
 
