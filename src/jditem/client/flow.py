@@ -188,8 +188,8 @@ class GetFlow:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("item %s: %s", self.item_id, describe_call(info))
                 return self.base.product(classified, self.item_id)
-            if classified.outcome is Outcome.NOT_SERVING_DATA:
-                self.not_serving(classified)
+            if classified.outcome is Outcome.NOT_SERVING_DATA and self.not_serving(classified):
+                continue  # call again at once (e.g. on another endpoint, see not_serving)
             try:
                 wait = attempts.next_wait(classified)
             except errors.JditemError:
@@ -205,10 +205,13 @@ class GetFlow:
             if wait > 0:
                 yield Sleep(wait)
 
-    def not_serving(self, classified: Classified) -> None:
+    def not_serving(self, classified: Classified) -> bool:
         """The one decision point for "the endpoint answered code 0 without data".
 
         Raises :class:`~jditem.errors.NotServingDataError` (not retried, not polled).
+        An override may instead point ``self.base`` at another endpoint and return
+        ``True``: the flow then calls again at once (the call counts against the budget
+        and the deadline like any other).
         """
         assert classified.error is not None
         raise classified.error
