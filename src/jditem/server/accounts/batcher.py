@@ -420,6 +420,8 @@ class ChargeBatcher:
         del url
         self._db = db
         self._pending: list[_Item] = []
+        #: Transactions the batching task has applied (charges / this = batch size).
+        self.batches_applied = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
@@ -546,6 +548,7 @@ class ChargeBatcher:
 
     async def _apply(self, batch: list[_Item]) -> None:
         requests = [req for req, _ in batch]
+        self.batches_applied += 1
         try:
             try:
                 results = await self._db.write_batch(apply_batch, requests)
