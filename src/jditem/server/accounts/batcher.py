@@ -400,6 +400,19 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
     return results
 
 
+def apply_each_retrying(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
+    """:func:`apply_each`, once more if another process wrote a key or quota row of the
+    batch meanwhile (a unique violation): the second pass sees that row and answers
+    from it (a replay, or the counter updated). Each pass runs in a savepoint."""
+    integrity = _integrity_error(connection)
+    try:
+        with connection.begin_nested():
+            return apply_each(connection, batch)
+    except integrity:
+        with connection.begin_nested():
+            return apply_each(connection, batch)
+
+
 _Item = tuple[ChargeRequest, "asyncio.Future[ChargeResult]"]
 
 
@@ -553,7 +566,7 @@ class ChargeBatcher:
             try:
                 results = await self._db.write_batch(apply_batch, requests)
             except StalePlanError:
-                results = await self._db.write_batch(apply_each, requests)
+                results = await self._db.write_batch(apply_each_retrying, requests)
         except Exception as exc:  # the whole batch rolled back: nobody was charged
             for _, future in batch:
                 if not future.done():
