@@ -11,7 +11,8 @@ median round is reported.
 * ``jditem`` — ``GET /api/jd/get-item-detail/v2`` with ``Authorization: Bearer``: token
                lookup, admission checks, cached-result read, the charge committed
                before the answer (conditional UPDATEs + ledger INSERT, group-committed
-               with the concurrent calls' charges), buffered call record.
+               with the concurrent calls' charges, the call record in the same
+               transaction).
 
 After the run the jditem database is checked: every answered request was a charged
 code-0 call (ledger rows and code-0 call records >= requests wrk counted), and the

@@ -133,13 +133,19 @@ _AMOUNT = bindparam("amount", type_=BigInteger())
 _N = bindparam("n", type_=Integer())
 _COUNT_KEY = (_Q.c.token_id == _T_ID, _Q.c.day == bindparam("q_day", type_=String()))
 
-# FOR UPDATE (rendered on PostgreSQL, a no-op on SQLite whose BEGIN IMMEDIATE already
-# holds the write lock): the rows a batch plans from cannot change before it writes.
-# Rows are locked in one order (tokens, accounts, quota counters; each by key) so two
-# processes' batches never deadlock.
-_SELECT_TOKEN = Prepared(select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update())
-_SELECT_BALANCE = Prepared(select(_A.c.balance).where(_A.c.id == _A_ID).with_for_update())
-_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update())
+# FOR NO KEY UPDATE (rendered on PostgreSQL, a no-op on SQLite whose BEGIN IMMEDIATE
+# already holds the write lock): the rows a batch plans from cannot change before it
+# writes. Rows are locked in one order (tokens, accounts, quota counters; each by key)
+# so two processes' batches never deadlock; NO KEY (the lock the UPDATEs take anyway)
+# does not block the KEY SHARE locks that inserts referencing these rows (ledger,
+# quota counters) take, so those never deadlock with a batch either.
+_SELECT_TOKEN = Prepared(
+    select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update(key_share=True)
+)
+_SELECT_BALANCE = Prepared(
+    select(_A.c.balance).where(_A.c.id == _A_ID).with_for_update(key_share=True)
+)
+_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update(key_share=True))
 _SPEND = Prepared(
     update(_T)
     .where(_T.c.id == _T_ID, or_(_T.c.budget.is_(None), _T.c.spent + _AMOUNT <= _T.c.budget))
