@@ -87,7 +87,9 @@ class RedisServer:
                 "2000",
             ],
             check=True,
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # not a pipe: the daemon could hold it open
+            stderr=subprocess.DEVNULL,
             timeout=START_TIMEOUT,
         )
         deadline = time.monotonic() + START_TIMEOUT

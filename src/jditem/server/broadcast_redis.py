@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CHANNEL = PREFIX + "bus"
 #: Pause before re-subscribing after the connection broke.
 RECONNECT_SECONDS = 0.5
+#: Bound on stopping the subscriber (one get_message timeout plus slack).
+STOP_SECONDS = 3.0
 
 
 class RedisBroadcast:
@@ -42,6 +44,7 @@ class RedisBroadcast:
         self._reconnected: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._stopping = False
         self.connected = False
 
     def listen(self, topic: str, listener: Listener) -> None:
@@ -71,16 +74,17 @@ class RedisBroadcast:
             log.warning("redis pub/sub not subscribed yet; waiters poll the database meanwhile")
 
     async def stop(self) -> None:
-        """Stop the subscriber."""
+        """Stop the subscriber (bounded)."""
+        self._stopping = True  # redis-py may swallow a cancel inside get_message()
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=STOP_SECONDS)
             self._task = None
         self.connected = False
 
     async def _run(self) -> None:
         first = True
-        while True:
+        while not self._stopping:
             client = Redis.from_url(self._link.url, socket_connect_timeout=1.0)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
@@ -107,7 +111,7 @@ class RedisBroadcast:
     async def _read(self, pubsub: PubSub) -> None:
         own = self._link.process_id
         last_ping = time.monotonic()
-        while True:
+        while not self._stopping:
             msg = await pubsub.get_message(timeout=1.0)
             if msg is None:
                 if time.monotonic() - last_ping > 2.0:

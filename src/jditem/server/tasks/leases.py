@@ -91,7 +91,10 @@ class Leases:
         now = now_utc(self._clock)
         expires = now + self._lease
         claimable = or_(
-            Task.status == "queued",
+            and_(
+                Task.status == "queued",
+                or_(Task.not_before.is_(None), Task.not_before <= now),
+            ),
             and_(
                 Task.status == "running",
                 Task.lease_expires_at < now,
@@ -228,12 +231,16 @@ class Leases:
         )
         return rowcount(await session.execute(stmt)) == 1
 
-    async def fail(self, claim: Claim, error: str) -> FailResult | None:
+    async def fail(
+        self, claim: Claim, error: str, *, backoff: float = 0.0, final: bool = False
+    ) -> FailResult | None:
         """Record a failed attempt: re-queue it, or fail the task after ``max_attempts``.
 
-        Returns None when the write was refused (a newer attempt holds the task).
+        A re-queued task is not claimed again for ``backoff`` seconds. ``final`` fails
+        the task at once whatever attempts are left (retrying cannot help). Returns
+        None when the write was refused (a newer attempt holds the task).
         """
-        if claim.attempt >= claim.max_attempts:
+        if final or claim.attempt >= claim.max_attempts:
             ok = await self._update(
                 claim,
                 status="failed",
@@ -243,8 +250,14 @@ class Leases:
                 lease_expires_at=None,
             )
             return "failed" if ok else None
+        not_before = now_utc(self._clock) + timedelta(seconds=backoff) if backoff > 0 else None
         ok = await self._update(
-            claim, status="queued", error=error, lease_owner=None, lease_expires_at=None
+            claim,
+            status="queued",
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+            not_before=not_before,
         )
         return "requeued" if ok else None
 

@@ -93,6 +93,7 @@ class RedisNotifier:
         self._workers: list[_WorkerLatch] = []
         self._idle = asyncio.Event()
         self._popper: asyncio.Task[None] | None = None
+        self._stopping = False
         broadcast.listen(TASK_DONE, self.local.fire)
 
     @property
@@ -160,10 +161,12 @@ class RedisNotifier:
         self._popper = asyncio.get_running_loop().create_task(self._pop_forever())
 
     async def stop(self) -> None:
-        """Stop the popper."""
+        """Stop the popper (bounded: redis-py may swallow a cancel inside BLPOP)."""
+        self._stopping = True
+        self._idle.set()
         if self._popper is not None:
             self._popper.cancel()
-            await asyncio.gather(self._popper, return_exceptions=True)
+            await asyncio.wait([self._popper], timeout=POP_SECONDS + 3.0)
             self._popper = None
 
     async def _pop_forever(self) -> None:
@@ -171,8 +174,10 @@ class RedisNotifier:
             self._link.url, socket_timeout=POP_SECONDS + 2.0, socket_connect_timeout=1.0
         )
         try:
-            while True:
+            while not self._stopping:
                 await self._idle.wait()
+                if self._stopping:
+                    break
                 if not any(w.waiting for w in self._workers):
                     self._idle.clear()
                     continue

@@ -159,6 +159,11 @@ class TaskService:
         """
         return self._fresh.get(item_id, now_utc(self._clock))
 
+    def forget_fresh(self, item_id: str) -> None:
+        """Drop the in-memory copy of ``item_id`` (a task for it finished, maybe in
+        another process: the next call reads the row again)."""
+        self._fresh.discard(item_id)
+
     async def _read_fresh(self, item_id: str) -> cache.FreshResult | None:
         now = now_utc(self._clock)
         async with self._sessionmaker() as session:

@@ -1,0 +1,82 @@
+"""``jditem worker``: a process that only collects (no HTTP), for the scale-out profile.
+
+It claims tasks from the shared database, collects them and completes them, exactly
+like the in-process workers of ``jditem serve``; wake-ups come through Redis (a new
+task wakes one idle worker anywhere; a completion wakes the waiting callers in every
+API process). Stops cleanly on SIGINT/SIGTERM: running collections finish or are
+abandoned to the lease reaper of another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from jditem.cli.serve import load_settings
+
+if TYPE_CHECKING:
+    from jditem.server.settings import Settings
+
+
+async def run_worker(settings: Settings) -> None:
+    """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
+    from jditem.server.context import build_context
+
+    ctx = await build_context(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await ctx.start()
+        typer.echo(
+            f"worker ready: {settings.workers} collection workers "
+            f"({'shared state in Redis' if settings.redis_url is not None else 'no Redis'})"
+        )
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await ctx.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Register ``jditem worker``."""
+
+    @app.command()
+    def worker(
+        db: Annotated[
+            str | None,
+            typer.Option(help="Database URL shared with the API processes (or SQLite path)."),
+        ] = None,
+        redis: Annotated[
+            str | None,
+            typer.Option(help="Redis URL shared with the API processes (JDITEM_REDIS_URL)."),
+        ] = None,
+        workers: Annotated[
+            int, typer.Option(min=1, help="Collection workers in this process.")
+        ] = 16,
+    ) -> None:
+        """Collect only: claim tasks from the shared database (no HTTP; scale-out)."""
+        overrides: dict[str, Any] = {"workers": workers, "role": "worker"}
+        if redis:
+            overrides["redis_url"] = redis
+        try:
+            settings = load_settings(db, **overrides)
+        except Exception as exc:
+            typer.echo(f"error: invalid settings: {exc}", err=True)
+            raise typer.Exit(2) from None
+        if settings.redis_url is None:
+            typer.echo(
+                "note: no --redis / JDITEM_REDIS_URL: API processes learn of completed "
+                "tasks only by re-reading the database (slower answers).",
+                err=True,
+            )
+        try:
+            asyncio.run(run_worker(settings))
+        except Exception as exc:
+            typer.echo(f"error: the worker stopped: {type(exc).__name__}: {exc}", err=True)
+            raise typer.Exit(1) from None

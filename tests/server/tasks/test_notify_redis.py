@@ -1,0 +1,94 @@
+"""Wake-ups across processes through Redis: item-done to every process, work to ONE worker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from jditem.server.broadcast_redis import RedisBroadcast
+from jditem.server.redis_link import RedisLink
+from jditem.server.tasks.notify_redis import DEGRADED_POLL_SECONDS, RedisNotifier
+from tests.support.redis_server import RedisServer
+
+#: Generous bound for a wake-up (the assertion is "it arrives", not "it is fast").
+WAKE = 10.0
+
+
+@asynccontextmanager
+async def _process(url: str) -> AsyncIterator[RedisNotifier]:
+    """A notifier as one server process holds it (link + broadcast + popper started)."""
+    link = RedisLink(url)
+    await link.start()
+    broadcast = RedisBroadcast(link)
+    await broadcast.start(wait_seconds=WAKE)
+    notifier = RedisNotifier(link, broadcast)
+    await notifier.start()
+    try:
+        yield notifier
+    finally:
+        await notifier.stop()
+        await broadcast.stop()
+        await link.stop()
+
+
+async def test_done_in_one_process_wakes_waiters_in_another(redis_server: RedisServer) -> None:
+    async with _process(redis_server.url) as a, _process(redis_server.url) as b:
+        async with b.subscribe("100") as sub_b, a.subscribe("100") as sub_a:
+            await a.notify("100")
+            assert await sub_a.wait(WAKE)  # own process: direct
+            assert await sub_b.wait(WAKE)  # other process: through pub/sub
+        async with b.subscribe("200") as other:
+            await a.notify("100")
+            assert not await other.wait(0.2)  # another item is not woken
+
+
+async def test_work_wakes_one_idle_worker_in_another_process(redis_server: RedisServer) -> None:
+    """An API-only process (no workers) queues work: exactly one of two idle workers wakes."""
+    async with (
+        _process(redis_server.url) as api,
+        _process(redis_server.url) as w1,
+        _process(redis_server.url) as w2,
+    ):
+        woken: list[int] = []
+
+        async def worker(n: int, notifier: RedisNotifier, ready: asyncio.Event) -> None:
+            async with notifier.subscribe_work() as sub:
+                ready.set()
+                if await sub.wait(3.0):
+                    woken.append(n)
+
+        readies = [asyncio.Event(), asyncio.Event()]
+        tasks = [
+            asyncio.create_task(worker(1, w1, readies[0])),
+            asyncio.create_task(worker(2, w2, readies[1])),
+        ]
+        await asyncio.gather(*(r.wait() for r in readies))
+        # both workers must be idle in wait() before the signal is sent
+        deadline = asyncio.get_running_loop().time() + WAKE
+        while not all(any(w.waiting for w in n._workers) for n in (w1, w2)):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+        await api.notify_work()
+        await asyncio.gather(*tasks)
+        assert len(woken) == 1
+
+
+async def test_waits_are_capped_while_redis_is_down(redis_server: RedisServer) -> None:
+    """Redis down: a waiter re-reads within DEGRADED_POLL_SECONDS instead of its timeout."""
+    async with _process(redis_server.url) as a:
+        redis_server.stop()
+        try:
+            await a.notify_work()  # never raises
+            await a.notify("1")
+            deadline = asyncio.get_running_loop().time() + WAKE
+            while a.cross_process:
+                await a._link.beat()
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            async with a.subscribe("1") as sub:
+                started = asyncio.get_running_loop().time()
+                assert not await sub.wait(60.0)
+                assert asyncio.get_running_loop().time() - started < DEGRADED_POLL_SECONDS + WAKE
+        finally:
+            redis_server.start()
