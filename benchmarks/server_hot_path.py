@@ -11,7 +11,8 @@ median round is reported.
 * ``jditem`` — ``GET /api/jd/get-item-detail/v2`` with ``Authorization: Bearer``: token
                lookup, admission checks, cached-result read, the charge committed
                before the answer (conditional UPDATEs + ledger INSERT, group-committed
-               with the concurrent calls' charges), buffered call record.
+               with the concurrent calls' charges, the call record in the same
+               transaction).
 * ``jditem-limits`` — the same app served as ``jditem serve`` serves it
                (``jditem.server.serving.uvicorn_config``: the h11 parser with the
                connection limits: head size, header-read timeout, connection cap);

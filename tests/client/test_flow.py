@@ -120,16 +120,21 @@ def test_not_serving_data_is_one_decision_point(product_data: dict[str, Any]) ->
     assert isinstance(error, errors.NotServingDataError)
     assert kinds(seen) == ["BeforeCall", "Send", "AfterCall"]
 
-    decided: list[Classified] = []
+    class FallBack(GetFlow):
+        """What an opt-in endpoint fallback does: switch endpoint, call again."""
 
-    class Recording(GetFlow):
-        def not_serving(self, classified: Classified) -> None:
-            decided.append(classified)
-            raise errors.ConfigurationError("decided elsewhere")
+        def not_serving(self, classified: Classified) -> bool:
+            if self.base.config.endpoint != "v2":
+                return super().not_serving(classified)
+            self.base = BaseClient(self.base.config.replace(endpoint="v1"))
+            return True
 
-    error, _ = run(Recording(core, SKU, clock=clock), [answer(core, 0, {})], clock)
-    assert isinstance(error, errors.ConfigurationError)
-    assert len(decided) == 1
+    v1_product = answer(core, 0, product_data)
+    product, seen = run(FallBack(core, SKU, clock=clock), [instruction, v1_product], clock)
+    assert product.sku_id == SKU
+    sends = [step for step in seen if isinstance(step, Send)]
+    assert [s.url.rsplit("/", 1)[1] for s in sends] == ["v2", "v1"]
+    assert "Sleep" not in kinds(seen)
 
 
 def test_waits_are_logged_at_info_once_each(caplog: pytest.LogCaptureFixture) -> None:

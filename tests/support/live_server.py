@@ -145,6 +145,9 @@ class LiveServer:
             lifespan="on",
             loop="asyncio",
             timeout_graceful_shutdown=5,
+            # uvicorn's default 5 s lets a starved server close an idle keep-alive
+            # connection just as a test client reuses it (httpx.ReadError under load).
+            timeout_keep_alive=120,
         )
         server = _Server(config)
         thread = threading.Thread(target=server.run, name="jditem-live-server", daemon=True)

@@ -205,8 +205,7 @@ class GetFlow:
                 if logger.isEnabledFor(logging.DEBUG):
                     logger.debug("item %s: %s", self.item_id, describe_call(info))
                 return self.base.product(classified, self.item_id)
-            if classified.outcome is Outcome.NOT_SERVING_DATA:
-                self.not_serving(classified)
+            if classified.outcome is Outcome.NOT_SERVING_DATA and self.not_serving(classified):
                 continue  # the fallback moved on: call the next endpoint at once
             try:
                 wait = attempts.next_wait(classified)
@@ -223,11 +222,13 @@ class GetFlow:
             if wait > 0:
                 yield Sleep(wait)
 
-    def not_serving(self, classified: Classified) -> None:
+    def not_serving(self, classified: Classified) -> bool:
         """The one decision point for "the endpoint answered code 0 without data".
 
-        With the endpoint fallback on and an endpoint left, moves on to it (returns);
-        else raises :class:`~jditem.errors.NotServingDataError` (not retried, not polled).
+        With the endpoint fallback on and an endpoint left, moves on to it and returns
+        ``True``: the flow then calls again at once (the call counts against the budget and
+        the deadline like any other). Else raises
+        :class:`~jditem.errors.NotServingDataError` (not retried, not polled).
         """
         following = self.fallback.advance(classified) if self.fallback is not None else None
         if following is not None:
@@ -240,7 +241,7 @@ class GetFlow:
                 left,
                 following,
             )
-            return
+            return True
         assert classified.error is not None
         raise classified.error
 

@@ -228,20 +228,22 @@ class Admission:
         self.health.observe(int(result.code))
         if call.recorded:
             return result
-        self.recorder.record(
-            CallRow(
-                request_id=request_id,
-                token_id=identity.token_id if identity else None,
-                account_id=identity.account_id if identity else None,
-                endpoint=endpoint,
-                item_id=item_id,
-                code=int(result.code),
-                charged=result.charged,
-                task_id=result.task_id,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                created_at=now_utc(self.clock),
-            )
+        row = CallRow(
+            request_id=request_id,
+            token_id=identity.token_id if identity else None,
+            account_id=identity.account_id if identity else None,
+            endpoint=endpoint,
+            item_id=item_id,
+            code=int(result.code),
+            charged=result.charged,
+            task_id=result.task_id,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            created_at=now_utc(self.clock),
         )
+        if result.code is Code.SUCCESS:  # answered without a charge (a free replay, price 0)
+            await self.recorder.record_durably(row)
+        else:
+            self.recorder.record(row)
         return result
 
     async def _decide(

@@ -92,12 +92,31 @@ class CallRecorder:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        #: callers of record_durably waiting for the flush that writes their row
+        self._waiters: list[asyncio.Future[None]] = []
 
     def record(self, row: CallRow) -> None:
         """Queue ``row`` for the next flush (never blocks, never touches the database)."""
         self._buffer.append(row)
         if len(self._buffer) >= self._batch_size:
             self._wake.set()
+
+    async def record_durably(self, row: CallRow) -> None:
+        """Queue ``row``, flush now, and return once it is written (for answers that
+        must survive a crash: code 0 without a charge, e.g. a free idempotent replay).
+
+        Concurrent callers share one flush (a group commit). If the write fails the
+        row stays buffered for the next flush and this returns anyway: the answer is
+        not held back by the bookkeeping. Without a running flusher it just queues.
+        """
+        if self._runner is None:
+            self.record(row)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer.append(row)
+        self._waiters.append(waiter)
+        self._wake.set()
+        await asyncio.shield(waiter)
 
     @property
     def pending(self) -> int:
@@ -132,18 +151,27 @@ class CallRecorder:
         """Write the buffered rows now; returns how many were written."""
         async with self._flush_lock:
             rows, self._buffer = self._buffer, []
-            if not rows:
-                return 0
+            waiters, self._waiters = self._waiters, []
             try:
-                await self._write(rows)
-            except Exception:
-                self._buffer[:0] = rows
-                if len(self._buffer) > MAX_BUFFERED:  # the database stays down: bound memory
-                    dropped = len(self._buffer) - MAX_BUFFERED
-                    del self._buffer[:dropped]
-                    log.error("dropped %d unwritten call records (database unavailable)", dropped)
-                raise
-            return len(rows)
+                return await self._flush_rows(rows)
+            finally:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    async def _flush_rows(self, rows: list[CallRow]) -> int:
+        if not rows:
+            return 0
+        try:
+            await self._write(rows)
+        except Exception:
+            self._buffer[:0] = rows
+            if len(self._buffer) > MAX_BUFFERED:  # the database stays down: bound memory
+                dropped = len(self._buffer) - MAX_BUFFERED
+                del self._buffer[:dropped]
+                log.error("dropped %d unwritten call records (database unavailable)", dropped)
+            raise
+        return len(rows)
 
     async def _write(self, all_rows: list[CallRow]) -> None:
         keep = self._anonymous_keep
