@@ -246,15 +246,16 @@ class NoNulInUrls:
 def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` for ``app`` with the limits of ``settings`` (see above).
 
-    ``options`` are passed to ``uvicorn.Config`` (host, port, log settings, …).
+    ``options`` are passed to ``uvicorn.Config`` (host, port, log settings, …) and win
+    over the values taken from ``settings`` (e.g. a test server's longer keep-alive).
     """
-    return uvicorn.Config(
-        app,
-        http=protocol_for(settings),
-        h11_max_incomplete_event_size=settings.max_request_head_bytes,
-        timeout_keep_alive=settings.keep_alive_seconds,
-        **options,
-    )
+    values: dict[str, Any] = {
+        "http": protocol_for(settings),
+        "h11_max_incomplete_event_size": settings.max_request_head_bytes,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
+    values.update(options)
+    return uvicorn.Config(app, **values)
 
 
 log = logging.getLogger("jditem.server")
