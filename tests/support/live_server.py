@@ -84,6 +84,9 @@ TEST_DEFAULTS: dict[str, Any] = {
     "default_burst": None,
     "call_record_flush_seconds": 0.2,
     "wait_seconds": 5.0,
+    # the default 5 s lets a starved server close an idle keep-alive connection just as
+    # a test client reuses it (httpx.ReadError under load)
+    "keep_alive_seconds": 120,
 }
 
 
@@ -145,9 +148,6 @@ class LiveServer:
             lifespan="on",
             loop="asyncio",
             timeout_graceful_shutdown=5,
-            # uvicorn's default 5 s lets a starved server close an idle keep-alive
-            # connection just as a test client reuses it (httpx.ReadError under load).
-            timeout_keep_alive=120,
         )
         server = _Server(config)
         thread = threading.Thread(target=server.run, name="jditem-live-server", daemon=True)
