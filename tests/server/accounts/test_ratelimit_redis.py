@@ -12,7 +12,8 @@ from jditem.server.redis_link import RedisLink
 
 
 async def _link(url: str, role: str = "api") -> RedisLink:
-    link = RedisLink(url, role=role)
+    # generous timeouts: on a starved machine a slow reply must not look like "Redis down"
+    link = RedisLink(url, role=role, pool_timeout=30.0, socket_timeout=30.0)
     await link.beat()
     return link
 
