@@ -14,7 +14,15 @@ ids (so nobody is served from another's server cache), then measures:
 Then the peak RSS of ``jditem batch`` over ``--rss-ids`` synthetic ids with the rate
 limit off, on a second server with a fast sandbox (``os.wait4`` of the batch process).
 
+Then the engine's speed (``--speed-ids``): against a stub that answers code 0 with the
+sample product at once, ``jditem batch`` (journal, cache, JSONL export) and a plain httpx
+async loop (``--concurrency`` workers, one GET each, ``.json()``, one JSON line written
+per product) at the same concurrency, each in its own process, ``--speed-rounds``
+interleaved rounds; wall time and the client process's CPU time (``os.wait4``: user +
+system, interpreter start included) side by side, medians, and their ratios.
+
     .venv/bin/python benchmarks/batch_throughput.py --ids 2000 --rate 20 --rss-ids 100000
+    .venv/bin/python benchmarks/batch_throughput.py --only-speed --speed-ids 5000
 """
 
 from __future__ import annotations
@@ -206,9 +214,11 @@ def stub_server(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def run_rss(n: int, work: Path) -> dict[str, Any]:
-    port = free_port()
-    stub = subprocess.Popen([PY, __file__, "--stub", str(port)])
+@contextmanager
+def stub(port: int | None = None) -> Iterator[str]:
+    """The stub server (``--stub``) in a child process; yields its base URL."""
+    port = port or free_port()
+    proc = subprocess.Popen([PY, __file__, "--stub", str(port)])
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -217,6 +227,88 @@ def run_rss(n: int, work: Path) -> dict[str, Any]:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def plain_loop(base: str, source: str, concurrency: int, out: str) -> None:
+    """Child mode: the plain httpx async loop the batch engine is measured against."""
+
+    async def main() -> None:
+        items = iter(Path(source).read_text().split())
+        with open(out, "w", encoding="utf-8") as sink:
+            async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+
+                async def worker() -> None:
+                    for item in items:
+                        r = await client.get(V2, params={"token": "bench-token", "itemId": item})
+                        body = r.json()
+                        if body.get("code") == 0:
+                            sink.write(json.dumps(body["data"], ensure_ascii=False) + "\n")
+
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    asyncio.run(main())
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """``(wall s, CPU s)`` of a child process (user + system, from ``os.wait4``)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd[:4]} failed with exit {os.waitstatus_to_exitcode(status)}")
+    return time.monotonic() - started, usage.ru_utime + usage.ru_stime
+
+
+def run_speed(n: int, rounds: int, concurrency: int, work: Path) -> dict[str, Any]:
+    source = work / "speed.txt"
+    source.write_text("\n".join(ids(950_000_000_000, n)) + "\n")
+    results: dict[str, list[tuple[float, float]]] = {"plain": [], "jditem": []}
+    with stub() as base:
+        for r in range(rounds):
+            home = work / f"client-speed-{r}"
+            jditem_cmd = [
+                PY, "-m", "jditem.cli", "batch", str(source), "-o", str(work / f"speed-{r}.jsonl"),
+                "--job", "speed", "--base-url", base, "--concurrency", str(concurrency),
+                "--progress", "none",
+            ]  # fmt: skip
+            plain_cmd = [PY, __file__, "--plain-loop", base, str(source), str(concurrency),
+                         str(work / f"plain-{r}.jsonl")]  # fmt: skip
+            env = {**os.environ, "JDITEM_TOKEN": "bench-token", "JDITEM_HOME": str(home)}
+            order = [("plain", plain_cmd), ("jditem", jditem_cmd)]
+            for name, cmd in order if r % 2 == 0 else order[::-1]:
+                results[name].append(timed(cmd, env))
+            lines = sum(1 for _ in (work / f"speed-{r}.jsonl").open())
+            if lines != n:
+                raise SystemExit(f"jditem batch wrote {lines} of {n} products")
+    return {"n": n, "rounds": rounds, "concurrency": concurrency, **results}
+
+
+def print_speed(speed: dict[str, Any]) -> None:
+    n = speed["n"]
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    plain_wall = median([w for w, _ in speed["plain"]])
+    plain_cpu = median([c for _, c in speed["plain"]])
+    print(f"\nSpeed against a stub that answers at once: {n} ids, concurrency "
+          f"{speed['concurrency']}, {speed['rounds']} interleaved rounds (medians)\n")  # fmt: skip
+    print("| contestant | wall s | items/s | client CPU ms/item | wall ratio | CPU ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, label in (("plain", "plain httpx async loop"), ("jditem", "jditem batch")):
+        wall = median([w for w, _ in speed[name]])
+        cpu = median([c for _, c in speed[name]])
+        print(f"| {label} | {wall:.1f} | {n / wall:.0f} | {1000 * cpu / n:.2f} | "
+              f"{plain_wall / wall:.2f} | {plain_cpu / cpu:.2f} |")  # fmt: skip
+
+
+def run_rss(n: int, work: Path) -> dict[str, Any]:
+    with stub() as base:
         source = work / "rss.txt"
         source.write_text("\n".join(ids(900_000_000_000, n)) + "\n")
         home = work / "client-rss"
@@ -230,9 +322,6 @@ def run_rss(n: int, work: Path) -> dict[str, Any]:
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.monotonic() - started
         lines = sum(1 for _ in (work / "rss.jsonl").open())
-    finally:
-        stub.terminate()
-        stub.wait(timeout=10)
     return {"n": n, "peak_rss_mb": usage.ru_maxrss / 1024, "elapsed": elapsed,
             "exit": os.waitstatus_to_exitcode(status), "written": lines}  # fmt: skip
 
@@ -245,15 +334,28 @@ def main() -> None:
     parser.add_argument("--rss-ids", type=int, default=100_000)
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--only-rss", action="store_true")
+    parser.add_argument("--speed-ids", type=int, default=5000)
+    parser.add_argument("--speed-rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--only-speed", action="store_true")
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--plain-loop", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stub:
         stub_server(args.stub)
+        return
+    if args.plain_loop:
+        base, source, concurrency, out = args.plain_loop
+        plain_loop(base, source, int(concurrency), out)
         return
     work = Path(tempfile.mkdtemp(prefix="jditem-bench-"))
     n, rate = args.ids, args.rate
     if args.only_rss:
         print_rss(run_rss(args.rss_ids, work))
+        return
+    if args.only_speed:
+        print_speed(run_speed(args.speed_ids, args.speed_rounds, args.concurrency, work))
         return
     limits = ("--rate", str(rate), "--burst", "5")
     with server(work / "srv", "[250, 350]", 64) as (base, env):
@@ -274,6 +376,8 @@ def main() -> None:
     print(f"\nSDK extrapolated to {n} ids: {sdk_full:.0f} s ({ideal / sdk_full:.2f} of the limit)")
     if not args.skip_rss:
         print_rss(run_rss(args.rss_ids, work))
+    if not args.skip_speed:
+        print_speed(run_speed(args.speed_ids, args.speed_rounds, args.concurrency, work))
 
 
 def print_rss(rss: dict[str, Any]) -> None:

@@ -241,7 +241,7 @@ def main() -> int:
     args = parser.parse_args()
     home = args.keep or Path(tempfile.mkdtemp(prefix="jditem-bench-console-"))
     home.mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, admin_key=secrets.token_urlsafe(18), workers=0)
+    settings = Settings(home=home, admin_key=secrets.token_urlsafe(32), workers=0)
     db_path = home / "server.db"
     if db_path.exists():
         print(f"{db_path} exists: pass an empty --keep directory", file=sys.stderr)

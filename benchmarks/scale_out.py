@@ -64,7 +64,7 @@ from tests.support.postgres import PgCluster, start_cluster  # noqa: E402
 from tests.support.redis_server import RedisServer, start_redis  # noqa: E402
 
 JDITEM = str(Path(sys.executable).with_name("jditem"))
-ADMIN_KEY = secrets.token_urlsafe(18)
+ADMIN_KEY = secrets.token_urlsafe(32)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

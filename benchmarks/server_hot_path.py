@@ -11,7 +11,12 @@ median round is reported.
 * ``jditem`` — ``GET /api/jd/get-item-detail/v2`` with ``Authorization: Bearer``: token
                lookup, admission checks, cached-result read, the charge committed
                before the answer (conditional UPDATEs + ledger INSERT, group-committed
-               with the concurrent calls' charges), buffered call record.
+               with the concurrent calls' charges, the call record in the same
+               transaction).
+* ``jditem-limits`` — the same app served as ``jditem serve`` serves it
+               (``jditem.server.serving.uvicorn_config``: the h11 parser with the
+               connection limits: head size, header-read timeout, connection cap);
+               the two others use uvicorn's default parser (httptools when installed).
 
 After the run the jditem database is checked: every answered request was a charged
 code-0 call (ledger rows and code-0 call records >= requests wrk counted), and the
@@ -74,7 +79,7 @@ def serve(kind: str, port: int, home: str) -> None:
     import uvicorn
 
     token = ""
-    if kind == "jditem":
+    if kind in ("jditem", "jditem-limits"):
         from jditem.cli.serve import run_with_session
         from jditem.server.accounts import service
         from jditem.server.app import create_app
@@ -89,6 +94,15 @@ def serve(kind: str, port: int, home: str) -> None:
 
         token = run_with_session(settings, make_token)
         app = create_app(settings)
+        if kind == "jditem-limits":
+            from jditem.server.serving import uvicorn_config
+
+            print(json.dumps({"token": token}), flush=True)
+            config = uvicorn_config(
+                app, settings, host="127.0.0.1", port=port, log_level="warning", access_log=False
+            )
+            uvicorn.Server(config).run()
+            return
     else:
         app = bare_app()
     print(json.dumps({"token": token}), flush=True)
@@ -224,7 +238,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
-    parser.add_argument("--serve", choices=["bare", "jditem"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["bare", "jditem", "jditem-limits"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,25 +255,39 @@ def main() -> None:
     )
     bare_results, bare_home = measure("bare", args.seconds, args.rounds, loader)
     jd_results, jd_home = measure("jditem", args.seconds, args.rounds, loader)
+    lim_results, lim_home = measure("jditem-limits", args.seconds, args.rounds, loader)
     try:
         answered = 1 + sum(r.requests for r in jd_results)  # + the wait_ready call
         check = _check_money(Path(jd_home) / "server.db", answered)
+        answered_lim = 1 + sum(r.requests for r in lim_results)
+        check_lim = _check_money(Path(lim_home) / "server.db", answered_lim)
     finally:
-        for home in (bare_home, jd_home):
+        for home in (bare_home, jd_home, lim_home):
             shutil.rmtree(home, ignore_errors=True)
     bare, jd = median_result(bare_results[1:]), median_result(jd_results[1:])
+    lim = median_result(lim_results[1:])
     print()
     print("| server | requests/s | p50 ms | p99 ms | errors |")
     print("|---|---:|---:|---:|---:|")
-    for name, r in (("bare FastAPI", bare), ("jditem v2 (cached, charged)", jd)):
+    for name, r in (
+        ("bare FastAPI", bare),
+        ("jditem v2 (cached, charged)", jd),
+        ("jditem v2 as `jditem serve` runs it (h11 + limits)", lim),
+    ):
         print(f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")
     print()
     ratio = jd.rps / bare.rps if bare.rps else 0.0
+    ratio_lim = lim.rps / bare.rps if bare.rps else 0.0
     print(
         f"jditem / bare throughput: {ratio:.0%} (aim >= 40 %); jditem p99 {jd.p99_ms:.1f} ms "
         f"(aim < 25 ms)"
     )
+    print(
+        f"jditem with limits (h11) / bare: {ratio_lim:.0%}; / jditem: "
+        f"{lim.rps / jd.rps if jd.rps else 0.0:.0%}; p99 {lim.p99_ms:.1f} ms"
+    )
     print(check)
+    print(check_lim)
 
 
 def _check_money(db: Path, answered: int) -> str:

@@ -3,11 +3,12 @@
 Checked statically (AST) over every module under src/jditem:
 
 * ``jditem.protocol`` imports only the standard library, pydantic and itself;
-* ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch`` (the future
-  relay collector, ``server/collectors/relay.py``, is the one allowed client user);
-* ``jditem.client`` and ``jditem.errors`` never import server, batch or cli — except
-  that ``get_many`` may import ``jditem.batch`` lazily inside a function (the batch
-  engine builds on the client, and the client only delegates to it).
+* ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch``, except the
+  relay collector, ``server/collectors/relay.py``: it is a client of an upstream, and
+  the one server module allowed to import ``jditem.client`` (never the batch);
+* ``jditem.client`` and ``jditem.errors`` never import server, batch or cli, not even
+  lazily inside a function (the batch engine builds on the client's ``get_many``
+  engine, :mod:`jditem.client.many`; nothing points back).
 """
 
 from __future__ import annotations
@@ -58,10 +59,25 @@ def test_protocol_imports_only_pydantic_and_stdlib(path: Path) -> None:
         assert allowed, f"{path.relative_to(SRC)} imports {name}"
 
 
+RELAY = "server/collectors/relay.py"
+
+
+def test_exactly_one_server_module_imports_the_client() -> None:
+    users = {
+        path.relative_to(SRC).as_posix()
+        for path in modules("server")
+        if any(within(name, "jditem.client") for name, _ in imports(path))
+    }
+    assert users == {RELAY}
+
+
 @pytest.mark.parametrize("path", modules("server"), ids=lambda p: str(p.relative_to(SRC)))
 def test_server_never_imports_client_or_batch(path: Path) -> None:
-    if path.relative_to(SRC).as_posix() == "server/collectors/relay.py":
-        pytest.skip("the relay collector is a client of an upstream by design")
+    if path.relative_to(SRC).as_posix() == RELAY:
+        for name, _ in imports(path):
+            assert not within(name, "jditem.batch", "jditem.cli"), f"{RELAY} imports {name}"
+            assert name != "jditem", f"{RELAY} imports the package root"
+        return
     for name, _ in imports(path):
         assert not within(name, "jditem.client", "jditem.batch"), (
             f"{path.relative_to(SRC)} imports {name}"
@@ -73,9 +89,7 @@ def test_server_never_imports_client_or_batch(path: Path) -> None:
     "path", modules("client") + modules("errors"), ids=lambda p: str(p.relative_to(SRC))
 )
 def test_client_never_imports_server_batch_or_cli(path: Path) -> None:
-    for name, top_level in imports(path):
-        assert not within(name, "jditem.server", "jditem.cli"), (
+    for name, _ in imports(path):
+        assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
             f"{path.relative_to(SRC)} imports {name}"
         )
-        if within(name, "jditem.batch"):
-            assert not top_level, f"{path.relative_to(SRC)} imports {name} at module level"

@@ -24,6 +24,7 @@
         ├── CollectionFailedError       301  (retried within the call budget)
         ├── RateLimitError              302 / HTTP 429 (``retry_after``)
         ├── InternalServerError         500  (retried within the call budget)
+        ├── ServiceUnavailableError     503  (a dependency is down; retried, bounded)
         └── UnknownCodeError            any code outside the table (not retried)
 
 Every error carries ``code``, ``http_status``, ``request_id``, ``item_id`` and
@@ -61,6 +62,7 @@ __all__ = [
     "QuotaExceededError",
     "RateLimitError",
     "RequestTimeoutError",
+    "ServiceUnavailableError",
     "TransportError",
     "UnknownCodeError",
     "error_for_code",
@@ -294,6 +296,13 @@ class InternalServerError(APIError):
     default_retryable = True
 
 
+class ServiceUnavailableError(APIError):
+    """503: a dependency of the server is down (a relay's upstream); retry later, bounded."""
+
+    api_code = Code.SERVICE_UNAVAILABLE
+    default_retryable = True
+
+
 class UnknownCodeError(APIError):
     """A business code outside SPEC §2.2; not retried."""
 
@@ -312,6 +321,7 @@ _BY_CODE: dict[int, type[APIError]] = {
         CollectionFailedError,
         RateLimitError,
         InternalServerError,
+        ServiceUnavailableError,
     )
     if cls.api_code is not None
 }

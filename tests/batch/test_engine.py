@@ -185,3 +185,24 @@ async def test_cache_serves_without_calls_and_refresh_bypasses_it(tmp_path: Path
     assert len([r async for r in third.results(["1"])]) == 1
     assert calls == 3
     cache.close()
+
+
+async def test_a_gateway_answering_html_leaves_the_items_to_do_not_failed(
+    tmp_path: Path,
+) -> None:
+    """31 ids behind a gateway that answers HTML: the run stops early, nothing is failed."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>")
+
+    journal = Journal(tmp_path / "job.sqlite")
+    journal.load(parse_lines([str(i) for i in range(1, 32)]))
+    run = BatchRun(make_client(handler), concurrency=4, journal=journal)
+    with pytest.raises(errors.ProtocolError, match="left to do, not failed"):
+        [r async for r in run.results(journal.iter_open())]
+    counts = journal.counts()
+    assert counts.get("failed", 0) == 0
+    assert counts.get("done", 0) == 0
+    assert counts.get("todo", 0) + counts.get("pending", 0) == 31
+    assert run.stats.calls < 31
+    journal.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,33 @@ def test_idempotency_keys_are_stable_until_a_new_generation(tmp_path: Path) -> N
         assert reopened.new_generation() == 0
     with Journal(tmp_path / "jobs" / "other.sqlite") as other:
         assert other.job_uid != uid
+
+
+def test_inflight_commits_at_once_answers_ride_along_with_the_next_commit(
+    tmp_path: Path,
+) -> None:
+    """Group commit: one commit per call; what another process sees is never behind
+    an ``inflight`` mark."""
+    path = tmp_path / "job.sqlite"
+    journal = Journal(path)
+    journal.load(parse_lines(["1", "2"]))
+
+    def seen() -> dict[str, str]:
+        other = sqlite3.connect(path)
+        try:
+            return dict(other.execute("SELECT item_id, state FROM items"))
+        finally:
+            other.close()
+
+    journal.mark_inflight("1")
+    assert seen() == {"1": "inflight", "2": "todo"}
+    journal.record_call(
+        "1", code=0, http_status=200, request_id="r1", outcome="ready", elapsed_s=0.01
+    )
+    journal.mark_done("1", '{"sku_id":"1"}', source="api")
+    assert journal.state_of("1") == "done"  # the journal itself sees its answers at once
+    journal.mark_inflight("2")  # the next call commits them first
+    assert seen() == {"1": "done", "2": "inflight"}
+    journal.mark_failed("2", code=202, error="not supported")
+    journal.close()  # and closing commits the rest
+    assert seen() == {"1": "done", "2": "failed"}

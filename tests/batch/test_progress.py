@@ -43,3 +43,23 @@ def test_auto_is_quiet_off_a_terminal() -> None:
     assert type(display) is ProgressDisplay
     with pytest.raises(ValueError, match="unknown progress mode"):
         make_progress("loud", BatchStats())
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_bar_keeps_done_total_elapsed_and_eta_at_80_columns(width: int) -> None:
+    """On main the counters pushed done/total and the elapsed time off an 80-column line."""
+    from rich.console import Console
+
+    stats = BatchStats(total=100_000, done=51_234, failed=12, calls=60_000, cached=300)
+    bar = BarProgress(stats, stream=io.StringIO())
+    bar._console.width = width
+    bar.tick()
+    console = Console(file=io.StringIO(), width=width, force_terminal=False)
+    console.print(bar._progress.get_renderable())
+    line = console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
+    assert "\n" not in line
+    assert len(line) <= width
+    assert "51546/100000" in line
+    assert "0:00:0" in line
+    assert "ETA" in line
+    assert "failed 12" in line

@@ -160,3 +160,26 @@ def test_mock_transport_fetch_and_get(product_data: dict[str, Any]) -> None:
     assert seen[0].headers["user-agent"].startswith("jditem/")
     assert not http.is_closed, "a passed-in http client is not closed"
     http.close()
+
+
+def test_a_message_says_each_thing_once(base: BaseClient) -> None:
+    """The server's 202 message repeats the client's meaning and advice: said once."""
+    server = (
+        "item 1 not supported or not found on JD (item 1 is not supported by the sandbox "
+        "catalog (listed in sandbox_unsupported_ids); retrying will not help); retrying "
+        "will not help"
+    )
+    body = json.dumps({"code": 202, "message": server, "data": None}).encode()
+    error = base.classify_response(SKU, 200, {}, body).error
+    assert isinstance(error, errors.ItemNotSupportedError)
+    assert str(error).count("retrying will not help") == 1
+    assert "sandbox_unsupported_ids" in str(error)
+    assert "drop this item" in str(error)
+
+
+def test_an_idempotent_replay_is_marked(base: BaseClient, product_data: dict[str, Any]) -> None:
+    body = envelope(0, product_data)
+    assert not base.classify_response(SKU, 200, {}, body).replayed
+    replay = base.classify_response(SKU, 200, {"idempotent-replayed": "true"}, body)
+    assert replay.outcome is Outcome.READY
+    assert replay.replayed

@@ -126,3 +126,13 @@ def test_with_options_validates_and_shares_the_pool() -> None:
             client.with_options(base_url="http://api.example.com")
         other.close()  # does not close the shared pool
         assert not client._http.is_closed
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_a_wrong_keyword_is_a_configuration_error_naming_the_valid_ones(cls: type) -> None:
+    with pytest.raises(errors.ConfigurationError) as caught:
+        cls("tok_abc", max_calls=3)
+    message = str(caught.value)
+    assert "'max_calls' (did you mean 'max_calls_per_item'?)" in message
+    assert "valid options are" in message
+    assert "http_client" in message

@@ -6,7 +6,6 @@ test double is a Collector (the server's pluggable seam) that fails on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from jditem.server.collectors import CollectError, CollectResult
 from jditem.server.collectors.catalog import build_payload
 from tests.client.conftest import TwinFactory
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import await_until
 
 ITEM = "100012043978"
 UNSUPPORTED = "100000000202"
@@ -143,7 +143,11 @@ async def test_pending_then_ready(twin: TwinFactory) -> None:
         client = twin(token=live.make_token(), base_url=live.base_url)
         product = await client.get(ITEM, on_call=calls.append)
         assert product.sku_id == ITEM
-        assert [c.outcome for c in calls] == ["pending", "ready"]
+        outcomes = [c.outcome for c in calls]
+        # Usually ["pending", "ready"]; a busy machine may need another poll.
+        assert outcomes[-1] == "ready"
+        assert outcomes[:-1] == ["pending"] * (len(outcomes) - 1)
+        assert len(outcomes) >= 2
         assert calls[0].code == 102
         assert calls[0].retry_after == 1
         tasks = live.scalar("SELECT COUNT(*) FROM tasks WHERE item_id = :i", i=ITEM)
@@ -158,7 +162,12 @@ async def test_pending_timeout_then_resume(twin: TwinFactory) -> None:
         with pytest.raises(errors.PendingTimeoutError) as caught:
             await client.get(ITEM)
         assert caught.value.task_id
-        await asyncio.sleep(0.8)
+        await await_until(
+            lambda: (
+                live.scalar("SELECT status FROM tasks WHERE item_id = :i", i=ITEM) == "succeeded"
+            ),
+            what="the server task finished",
+        )
         product = await client.resume(caught.value.continuation)
         assert product.sku_id == ITEM
 

@@ -88,3 +88,18 @@ async def test_shared_balance_allows_exactly_k(server: LiveServer) -> None:
     assert balance == 0  # never negative: exactly used up
     assert spent == k * PRICE == -charges
     assert charged_calls == k
+
+
+async def test_concurrent_charges_share_transactions(server: LiveServer) -> None:
+    """Group commit on both profiles: concurrent charged calls are not one transaction
+    each (SQLite: the writer thread; PostgreSQL: one pooled connection per batch)."""
+    token = server.make_token("grouped", balance_yuan="100", name="grouped")
+    before = server.run(_batches)
+    codes = await _hammer(server, [token], CALLS)
+    assert codes == Counter({0: CALLS})
+    applied = server.run(_batches) - before
+    assert 1 <= applied < CALLS
+
+
+async def _batches(ctx: object) -> int:
+    return int(ctx.charger.batches_applied)  # type: ignore[attr-defined]

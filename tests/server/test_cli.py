@@ -91,6 +91,12 @@ def test_admin_commands_round_trip(db: Path) -> None:
         (("token", "create", "--account", "nobody"), "no account named 'nobody'"),
         (("balance", "topup", "nobody", "1"), "no account named 'nobody'"),
         (("token", "disable", "jd_nothing"), "no token"),
+        (("account", "create", "x", "--balance", "1e3"), "plain decimal notation"),
+        (("account", "create", "x", "--balance", "1_000"), "plain decimal notation"),
+        (("account", "create", "x", "--balance", "\uff11\uff12"), "plain decimal notation"),
+        (("account", "create", "x", "--balance", "100000000001"), "too large"),
+        (("token", "create", "--account", "x", "--budget", "NaN"), "plain decimal notation"),
+        (("ledger", "--limit", "0"), "limit"),
     ],
 )
 def test_admin_errors_are_clean(db: Path, args: tuple[str, ...], message: str) -> None:

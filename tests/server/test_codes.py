@@ -75,7 +75,7 @@ def check(live: LiveServer, response: httpx.Response, code: int, http: int) -> d
     return body
 
 
-def poll(call: Callable[[], httpx.Response], until: int, seconds: float = 10.0) -> httpx.Response:
+def poll(call: Callable[[], httpx.Response], until: int, seconds: float = 60.0) -> httpx.Response:
     """Call until the body code is ``until`` (bounded in time)."""
     deadline = time.monotonic() + seconds
     while True:

@@ -3,7 +3,8 @@
 A real ``jditem serve`` process answers charged calls, then is killed with SIGKILL
 (no shutdown, no final flush). Every code-0 answer the client saw must have its
 ledger row AND its call record (and the hourly rollup its spend): the call record of
-a charged call is written in the charge's transaction, not buffered.
+a charged call is written in the charge's transaction, and that of a free code-0
+answer (an idempotent replay) is written before the answer; neither is only buffered.
 """
 
 from __future__ import annotations
@@ -81,22 +82,27 @@ def test_kill_9_loses_no_answered_call(
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    answered = 0
+    answered = 0  # code 0, charged
+    replayed = 0  # code 0, free (a repeat under a paid Idempotency-Key)
     try:
         _wait_until_serving(base, proc)
         with httpx.Client(base_url=base, timeout=60) as client:
-            for n in range(30):
-                body = client.get(
-                    V2,
-                    params={"itemId": str(100_000 + n % 5)},
-                    headers={"Authorization": f"Bearer {token}"},
-                ).json()
-                if body["code"] == 0:
+            for n in range(36):
+                headers = {"Authorization": f"Bearer {token}"}
+                if n >= 30:  # the same key and item: one charge, then free replays
+                    headers["Idempotency-Key"] = "crash-test-key"
+                response = client.get(V2, params={"itemId": str(100_000 + n % 5)}, headers=headers)
+                if response.json()["code"] != 0:
+                    continue
+                if response.headers.get("Idempotent-Replayed") == "true":
+                    replayed += 1
+                else:
                     answered += 1
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     assert answered >= 25  # the sandbox answers within the wait; a few 102s are fine
+    assert replayed >= 1
 
     engine = sa.create_engine(check_url)
     try:
@@ -121,6 +127,6 @@ def test_kill_9_loses_no_answered_call(
     finally:
         engine.dispose()
     assert charges[0] == answered
-    assert records[0] == answered
+    assert records[0] == answered + replayed  # the free replays have their records too
     assert records[1] == -charges[1] == 100_000 - balance
-    assert tuple(rollup) == (answered, records[1])
+    assert tuple(rollup) == (answered + replayed, records[1])

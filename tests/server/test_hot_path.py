@@ -123,17 +123,18 @@ def test_a_lookup_older_than_an_invalidation_is_not_cached(server: LiveServer) -
         admission = ctx.admission
         admission.invalidate()
         real_load = admission.identities._load
-        gate = asyncio.Event()
+        gate, loaded = asyncio.Event(), asyncio.Event()
 
         async def slow(condition: Any) -> TokenIdentity | None:
             identity = await real_load(condition)
+            loaded.set()
             await gate.wait()
             return identity
 
         admission.identities._load = slow  # type: ignore[method-assign]
         try:
             lookup = asyncio.ensure_future(admission.authenticate(token))
-            await asyncio.sleep(0.05)
+            await asyncio.wait_for(loaded.wait(), 30)  # the lookup read the token's row
             admission.invalidate()  # e.g. the token was disabled meanwhile
             gate.set()
             identity = await lookup

@@ -74,3 +74,49 @@ def test_api_conforms(fuzz_live: LiveServer) -> None:
         run()
     codes = dict(fuzz_live.rows("SELECT code, COUNT(*) FROM call_records GROUP BY code"))
     assert codes.get(400, 0) > 0, codes  # the fuzzer reached admission with a valid token
+
+
+def _fuzz(
+    operation: schemathesis.APIOperation, base_url: str, headers: dict[str, str], examples: int
+) -> None:
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        case.validate_response(
+            response,
+            checks=[
+                checks.not_a_server_error,
+                openapi_checks.status_code_conformance,
+                openapi_checks.content_type_conformance,
+                openapi_checks.response_schema_conformance,
+                envelope_everywhere,
+            ],
+        )
+
+    run()
+
+
+def test_admin_api_conforms_and_keeps_money_in_range() -> None:
+    """Schemathesis over the admin API alone, with more examples per operation than the
+    whole-API run, with the right key and with wrong ones (401, then 429 once
+    throttled): no 500, documented statuses and schemas, the envelope everywhere, and
+    afterwards every balance and budget is inside its documented range."""
+    from jditem.server.accounts.money import MAX_BALANCE_UNITS, MAX_BUDGET_UNITS
+
+    with live_server(auth_free_failures=1000, auth_global_failures_per_minute=100_000) as live:
+        live.make_token("fuzz", name="fuzz")
+        operations = [op for op in _operations(live) if op.path.startswith("/api/admin")]
+        assert len(operations) >= 8
+        for operation in operations:
+            for key, examples in ((live.admin_key, 40), ("wrong-key", 5)):
+                _fuzz(operation, live.base_url, {"X-Admin-Key": key}, examples)
+        balances = [row[0] for row in live.rows("SELECT balance FROM accounts")]
+        budgets = [row[0] for row in live.rows("SELECT budget FROM tokens") if row[0] is not None]
+        assert all(0 <= b <= MAX_BALANCE_UNITS for b in balances), balances
+        assert all(0 <= b <= MAX_BUDGET_UNITS for b in budgets), budgets

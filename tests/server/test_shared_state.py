@@ -8,6 +8,7 @@ SQLite file and the session's throwaway Redis. The multi-process chaos tests wit
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ def pair(redis_url: str, a: dict[str, Any], b: dict[str, Any]) -> Iterator[list[
         "home": home,
         "database_url": f"sqlite+aiosqlite:///{home / 'server.db'}",
         "redis_url": redis_url,
-        "admin_key": "k" * 24,
+        "admin_key": secrets.token_urlsafe(32),
     }
     with ExitStack() as stack:
         first = stack.enter_context(live_server(**{**common, **a}))

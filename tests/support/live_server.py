@@ -67,6 +67,7 @@ from fastapi import FastAPI
 from jditem.server.app import create_app
 from jditem.server.collectors import Collector
 from jditem.server.context import ServerContext
+from jditem.server.serving import uvicorn_config
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock
 
@@ -134,8 +135,9 @@ class LiveServer:
     # ------------------------------------------------------------- lifecycle
 
     def _start(self) -> None:
-        config = uvicorn.Config(
+        config = uvicorn_config(
             self.app,
+            self.settings,
             host="127.0.0.1",
             port=0,
             log_config=None,
@@ -143,6 +145,9 @@ class LiveServer:
             lifespan="on",
             loop="asyncio",
             timeout_graceful_shutdown=5,
+            # uvicorn's default 5 s lets a starved server close an idle keep-alive
+            # connection just as a test client reuses it (httpx.ReadError under load).
+            timeout_keep_alive=120,
         )
         server = _Server(config)
         thread = threading.Thread(target=server.run, name="jditem-live-server", daemon=True)
@@ -285,15 +290,22 @@ class LiveServer:
 def live_server(
     *,
     clock: Clock | None = None,
-    collector: Collector | None = None,
+    collector: Collector | str | None = None,
     configure_app: Callable[[FastAPI], None] | None = None,
     log_level: str = "warning",
     **settings_overrides: Any,
 ) -> Iterator[LiveServer]:
-    """Run the real app on 127.0.0.1 (free port, temp SQLite) for the ``with`` block."""
+    """Run the real app on 127.0.0.1 (free port, temp SQLite) for the ``with`` block.
+
+    ``collector`` is a collector object, or the name of one (the ``collector`` setting,
+    e.g. ``"relay"``).
+    """
+    if isinstance(collector, str):
+        settings_overrides["collector"] = collector
+        collector = None
     own_home = "home" not in settings_overrides and "database_url" not in settings_overrides
     home = Path(tempfile.mkdtemp(prefix="jditem-live-")) if own_home else None
-    admin_key = secrets.token_urlsafe(18)
+    admin_key = secrets.token_urlsafe(32)
     values: dict[str, Any] = {**TEST_DEFAULTS, "admin_key": admin_key}
     if "database_url" not in settings_overrides and _default_overrides is not None:
         values.update(_default_overrides())

@@ -203,7 +203,7 @@ def scale_out(
     """
     root = Path(tempfile.mkdtemp(prefix="jditem-scale-"))
     database = cluster.create_database("scale")
-    admin_key = secrets.token_urlsafe(18)
+    admin_key = secrets.token_urlsafe(32)
     env = {
         **os.environ,
         "JDITEM_HOME": str(root),

@@ -1,7 +1,8 @@
-"""Resumable batch fetching: journal, cache, rate control, engine, exports, progress.
+"""Resumable batch jobs: journal, cache, engine, exports, progress.
 
-``Client.get_many`` / ``AsyncClient.get_many`` and ``jditem batch`` are built on
-:class:`BatchRun`; see ``docs/architecture.md`` for the parts.
+``jditem batch`` runs a :class:`BatchRun`: the client's concurrent engine
+(:mod:`jditem.client.many`, behind ``get_many``) plus a journal and a local cache; see
+``docs/architecture.md`` for the parts.
 """
 
 from jditem.batch.engine import BatchRun, ItemResult, get_many

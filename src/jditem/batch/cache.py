@@ -10,6 +10,7 @@ still stores what it fetches).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -75,6 +76,16 @@ class ResultCache:
             "VALUES (?, ?, ?, ?, ?)",
             (self.origin, item_id, status, product_json, time.time()),
         )
+
+    def forget_not_supported(self, item_ids: Iterable[str]) -> int:
+        """Drop the "not supported" verdicts of ``item_ids`` (``--retry-failed`` asks the
+        server again instead of repeating the verdict). Returns how many were dropped."""
+        before = self._db.total_changes
+        self._db.executemany(
+            "DELETE FROM results WHERE origin = ? AND item_id = ? AND status = 'not_supported'",
+            ((self.origin, item_id) for item_id in item_ids),
+        )
+        return self._db.total_changes - before
 
     def close(self) -> None:
         """Close the database."""

@@ -56,6 +56,7 @@ class JobReport:
     interrupted: bool = False
     calls_after_fatal: int = 0
     abandoned: bool = False
+    mismatches: int = 0
 
     @property
     def complete(self) -> bool:
@@ -79,8 +80,8 @@ async def run_job(
     """Export what the journal holds, fetch the open items, write each product as it lands."""
     stats = run.stats
     report = JobReport(job=journal.path.stem, stats=stats)
-    for product_json in journal.iter_products():
-        writer.write(product_json)
+    for item_id, product_json in journal.iter_done():
+        writer.write(product_json, item_id)
         report.exported += 1
     # a fresh paid fetch was asked for: new idempotency keys for those items
     journal.new_generation(refresh=run.refresh, retry_failed=retry_failed)
@@ -92,7 +93,7 @@ async def run_job(
         async with display:
             async for result in run.results(journal.iter_open(retry_failed=retry_failed)):
                 if result.product_json is not None:
-                    writer.write(result.product_json)
+                    writer.write(result.product_json, result.item_id)
                     report.exported += 1
     except errors.JditemError as exc:
         report.fatal = exc
@@ -105,4 +106,5 @@ async def run_job(
         report.calls_after_fatal = run.calls_after_fatal
         report.counts = journal.counts()
         report.codes = dict(stats.by_code)
+        report.mismatches = writer.mismatches
     return report

@@ -19,6 +19,12 @@ Mode = Literal["auto", "bar", "json", "none"]
 MODES: tuple[Mode, ...] = ("auto", "bar", "json", "none")
 
 
+def settled(stats: BatchStats) -> int:
+    """Items done or failed, before this run and in it: the bar's "done" (the summary's
+    "settled" count is the same number). Items left pending are not settled."""
+    return stats.already_done + stats.done + stats.cached + stats.failed
+
+
 class ProgressDisplay:
     """Base display: shows nothing. Use as ``async with display:`` around a run."""
 
@@ -71,6 +77,7 @@ class BarProgress(ProgressDisplay):
     """A rich progress bar: done/total, pending, failed, cached, calls, rate, ETA."""
 
     interval = 0.2
+    BAR_WIDTH = 16
 
     def __init__(
         self, stats: BatchStats, *, stream: TextIO | None = None, force_terminal: bool = False
@@ -84,19 +91,18 @@ class BarProgress(ProgressDisplay):
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
         console = Console(file=self.stream, force_terminal=force_terminal or None)
+        # Done/total, elapsed and ETA come first and never shrink; the bar and the
+        # details give way on a narrow (80-column) terminal.
+        self._console = console
         self._progress = Progress(
-            TextColumn("[bold]batch"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn(
-                "pending [yellow]{task.fields[pending]}[/] · failed [red]{task.fields[failed]}"
-                "[/] · cached [cyan]{task.fields[cached]}[/] · calls {task.fields[calls]} "
-                "({task.fields[rate]}/s) · 302 {task.fields[throttled]}"
-            ),
-            TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, justify="right")),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TextColumn("ETA {task.fields[eta]}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=self.BAR_WIDTH, table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[details]}", markup=False, table_column=Column(no_wrap=True)),
             console=console,
             refresh_per_second=5,
         )
@@ -105,15 +111,18 @@ class BarProgress(ProgressDisplay):
     def _fields(self) -> dict[str, Any]:
         stats = self.stats
         eta = stats.eta_s
-        return {
-            "pending": stats.pending,
-            "failed": stats.failed,
-            "cached": stats.cached,
-            "calls": stats.calls,
-            "rate": f"{stats.calls_per_s:.1f}",
-            "throttled": stats.throttled,
-            "eta": "-" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}",
-        }
+        eta_text = "-" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
+        details = (
+            f"failed {stats.failed} · pending {stats.pending} · calls {stats.calls} "
+            f"({stats.calls_per_s:.1f}/s) · cached {stats.cached} · 302 {stats.throttled}"
+        )
+        # done/total, elapsed, ETA and the bar always fit; the details get what is left
+        digits = len(str(max(stats.total, settled(stats), 1)))
+        fixed = (2 * digits + 1) + 8 + (4 + len(eta_text)) + self.BAR_WIDTH + 5
+        room = max(0, self._console.width - fixed)
+        if len(details) > room:
+            details = details[: max(0, room - 1)] + "…" if room else ""
+        return {"eta": eta_text, "details": details}
 
     def start(self) -> None:
         self._progress.start()
@@ -124,7 +133,7 @@ class BarProgress(ProgressDisplay):
         self._progress.update(
             self._task,
             total=stats.total,
-            completed=stats.already_done + stats.finished,
+            completed=settled(stats),
             **self._fields(),
         )
 

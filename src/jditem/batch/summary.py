@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 
 from jditem import errors
@@ -13,10 +14,14 @@ def resume_hint(job: str) -> str:
     return f"jditem batch --job {job} --resume"
 
 
-def _fatal_advice(error: errors.JditemError, job: str) -> list[str]:
+def _fatal_advice(error: errors.JditemError, job: str, tz: tzinfo | None = None) -> list[str]:
     again = resume_hint(job)
     if isinstance(error, errors.QuotaExceededError):
-        when = error.reset_at.isoformat() if error.reset_at else "the next quota day"
+        when = (
+            error.reset_at.astimezone(tz).isoformat(timespec="seconds")
+            if error.reset_at
+            else "the next quota day"
+        )
         return [
             "Stopped: the token's daily quota is used up (code 303).",
             f"The quota resets at {when}; then continue with: {again}",
@@ -45,11 +50,15 @@ def _fatal_advice(error: errors.JditemError, job: str) -> list[str]:
     return [f"Stopped: {error.message}", f"Fix the cause, then continue with: {again}"]
 
 
-def render_summary(report: JobReport, *, output: Path, job: str) -> str:
-    """Human-readable lines: items, calls (charged, by code), elapsed, output, next step."""
+def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | None = None) -> str:
+    """Human-readable lines: items, calls (charged, by code), elapsed, output, next step.
+
+    Times are shown in ``tz`` (default: the machine's local zone)."""
     stats, counts = report.stats, report.counts
+    settled = counts.get("done", 0) + counts.get("failed", 0)
     lines = [
-        f"Job {job}: {counts.get('total', 0)} item(s) — {counts.get('done', 0)} done "
+        f"Job {job}: {settled}/{counts.get('total', 0)} item(s) settled — "
+        f"{counts.get('done', 0)} done "
         f"({stats.done} fetched now, {stats.cached} from the local cache, "
         f"{max(0, counts.get('done', 0) - stats.done - stats.cached)} before), "
         f"{counts.get('failed', 0)} failed, "
@@ -65,7 +74,7 @@ def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     lines.append(f"Elapsed: {stats.elapsed:.1f} s ({rate:.1f} items/s)")
     lines.append(f"Output: {output} ({report.exported} product(s))")
     if report.fatal is not None:
-        lines.extend(_fatal_advice(report.fatal, job))
+        lines.extend(_fatal_advice(report.fatal, job, tz))
         lines.append(f"(calls answered after the first fatal answer: {report.calls_after_fatal})")
     elif report.interrupted:
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"
@@ -79,6 +88,7 @@ def render_summary(report: JobReport, *, output: Path, job: str) -> str:
     if counts.get("failed", 0):
         lines.append(
             f"{counts['failed']} item(s) failed (not supported, invalid or out of retries); "
-            f"ask again with: {resume_hint(job)} --retry-failed"
+            f"ask the server again with: {resume_hint(job)} --retry-failed "
+            f"(see them with: jditem jobs show {job})"
         )
     return "\n".join(lines)

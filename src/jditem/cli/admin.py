@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from jditem.cli import prune
 from jditem.cli.options import OptionAnywhereGroup
 from jditem.cli.serve import (
     DatabaseOptionError,
     DatabaseUnavailableError,
+    SettingsInvalid,
     db_option_error,
     load_settings,
     run_with_session,
+    settings_error,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +40,10 @@ admin_app = typer.Typer(
 )
 account_app = typer.Typer(help="Accounts (a balance shared by their tokens).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (shown once at creation).", no_args_is_help=True)
-balance_app = typer.Typer(help="Account balances.", no_args_is_help=True)
+balance_app = typer.Typer(
+    help="Account balances: without a subcommand, every account's balance.",
+    invoke_without_command=True,
+)
 admin_app.add_typer(account_app, name="account")
 admin_app.add_typer(token_app, name="token")
 admin_app.add_typer(balance_app, name="balance")
@@ -71,6 +78,8 @@ def _settings(ctx: typer.Context) -> Settings:
         return load_settings(_db(ctx))
     except DatabaseOptionError as exc:
         raise db_option_error(exc) from None
+    except SettingsInvalid as exc:
+        raise _fail(settings_error(exc)) from None
 
 
 def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -106,6 +115,21 @@ def _yuan(units: int | None) -> str:
     from jditem.server.accounts.money import units_to_yuan
 
     return "-" if units is None else units_to_yuan(units)
+
+
+def _local_time(ctx: typer.Context, value: datetime | None) -> str:
+    """``value`` in the configured time zone (``JDITEM_TIMEZONE``, the quota day's zone);
+    naive database times are UTC."""
+    if value is None:
+        return "-"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        zone = ZoneInfo(load_settings(_db(ctx)).timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(zone).isoformat(timespec="seconds")
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -148,7 +172,7 @@ def account_list(ctx: typer.Context) -> None:
     _print_table(
         "Accounts",
         ["id", "name", "balance (yuan)", "created"],
-        [[str(a.id), a.name, a.balance_yuan, a.created_at.isoformat()] for a in accounts],
+        [[str(a.id), a.name, a.balance_yuan, _local_time(ctx, a.created_at)] for a in accounts],
     )
 
 
@@ -229,6 +253,7 @@ def token_list(
             "quota",
             "budget",
             "spent",
+            "permissions",
         ],
         [
             [
@@ -242,6 +267,7 @@ def token_list(
                 "-" if t.daily_quota is None else str(t.daily_quota),
                 _yuan(t.budget_units),
                 _yuan(t.spent_units),
+                ", ".join(t.permissions) or "-",
             ]
             for t in tokens
         ],
@@ -304,6 +330,39 @@ def token_update(
 # ----------------------------------------------------------- balance, ledger
 
 
+@balance_app.callback()
+def balance_show(
+    ctx: typer.Context,
+    account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
+) -> None:
+    """Show account balances (and each account's tokens' spend)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jditem.server.accounts import service
+
+    accounts = _run(ctx, service.list_accounts)
+    tokens = _run(ctx, lambda s: service.list_tokens(s, None))
+    chosen = [a for a in accounts if account is None or a.name == account]
+    if account is not None and not chosen:
+        raise _fail(f"no account named {account!r}; see: jditem admin account list")
+    spent: dict[str, int] = {}
+    for t in tokens:
+        spent[t.account] = spent.get(t.account, 0) + (t.spent_units or 0)
+    _print_table(
+        "Balances",
+        ["account", "balance (yuan)", "spent by its tokens (yuan)", "tokens"],
+        [
+            [
+                a.name,
+                a.balance_yuan,
+                _yuan(spent.get(a.name, 0)),
+                str(sum(1 for t in tokens if t.account == a.name)),
+            ]
+            for a in chosen
+        ],
+    )
+
+
 @balance_app.command("topup")
 def balance_topup(
     ctx: typer.Context,
@@ -335,7 +394,7 @@ def ledger(
         [
             [
                 str(r.id),
-                r.created_at.isoformat(timespec="seconds"),
+                _local_time(ctx, r.created_at),
                 r.account,
                 r.kind,
                 _yuan(r.amount_units),
@@ -349,5 +408,11 @@ def ledger(
 
 
 def register(app: typer.Typer) -> None:
-    """Register ``jditem admin``."""
+    """Register ``jditem admin`` (with ``admin upstream`` from its own module)."""
+    from jditem.cli import admin_upstream
+
+    admin_upstream.register(admin_app)
     app.add_typer(admin_app, name="admin")
+
+
+prune.register(admin_app)

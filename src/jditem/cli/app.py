@@ -7,6 +7,7 @@ with only the ``cli`` extra installed.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import typer
 
@@ -16,6 +17,7 @@ from jditem._version import __version__
 COMMAND_MODULES = (
     "jditem.cli.get",
     "jditem.cli.batch",
+    "jditem.cli.jobs",
     "jditem.cli.serve",
     "jditem.cli.worker",
     "jditem.cli.admin",
@@ -28,23 +30,79 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def option_defaults(group: Any, ctx: Any, defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``[defaults.COMMAND]`` tables keyed the way click looks them up: by command, then
+    by parameter name (``json`` → ``as_json``, ``max-age`` → ``max_age``)."""
+    from jditem.cli.config import ConfigFileError
+
+    mapped: dict[str, Any] = {}
+    for command_name, options in defaults.items():
+        get_command = getattr(group, "get_command", None)
+        command = get_command(ctx, command_name) if get_command is not None else None
+        if command is None:
+            raise ConfigFileError(f"config file: [defaults.{command_name}] names no jditem command")
+        by_flag: dict[str, str] = {}
+        for param in command.params:
+            for flag in getattr(param, "opts", []):
+                by_flag[flag.lstrip("-").replace("-", "_")] = str(param.name)
+            by_flag.setdefault(str(param.name), str(param.name))
+        table: dict[str, Any] = {}
+        for key, value in options.items():
+            name = by_flag.get(key.replace("-", "_"))
+            if name is None:
+                raise ConfigFileError(
+                    f"config file: [defaults.{command_name}] has {key!r}, which is not an "
+                    f"option of jditem {command_name} (see jditem {command_name} -h)"
+                )
+            table[name] = value
+        mapped[command_name] = table
+    return mapped
+
+
 def build_app() -> typer.Typer:
     """A fresh typer app with every command group registered."""
     app = typer.Typer(
         name="jditem",
         help="JD.com product details through a task-backed API: client, batch, and server.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
 
     @app.callback()
     def _root(
+        ctx: typer.Context,
         version: bool = typer.Option(
             False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
+        profile: str | None = typer.Option(
+            None,
+            "--profile",
+            help="Profile of the config file to use (env: JDITEM_PROFILE).",
+            show_default=False,
+        ),
     ) -> None:
-        """JD.com product details through a task-backed API."""
+        """JD.com product details through a task-backed API.
+
+        Settings come from, highest first: command-line flags, environment variables
+        (JDITEM_TOKEN, JDITEM_BASE_URL, …), the config file (JDITEM_CONFIG, default
+        ~/.jditem/config.toml), built-in defaults. Shell completion: --install-completion.
+        """
+        from jditem.cli.config import ConfigFileError, activate, load_config
+
+        try:
+            config = load_config(profile)
+        except ConfigFileError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        activate(config)
+        try:
+            defaults = option_defaults(ctx.command, ctx, config.defaults)
+        except ConfigFileError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        ctx.default_map = {**defaults, **(ctx.default_map or {})}
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -29,13 +32,16 @@ from jditem.cli.get import (
     EndpointOpt,
     ExitCode,
     InsecureOpt,
+    TimeoutOpt,
     TokenOpt,
     exit_code_for,
 )
+from jditem.cli.logs import VerboseOpt, enable_verbose
 
 if TYPE_CHECKING:
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import Writer
+    from jditem.batch.inputs import InputFormat
     from jditem.batch.job import JobReport
     from jditem.batch.journal import Journal
     from jditem.batch.progress import ProgressDisplay
@@ -54,10 +60,35 @@ FormatOption = Annotated[
     FormatChoice | None,
     typer.Option(
         "--format",
-        help="Output format; default from the file suffix, else jsonl.",
+        help="Output format; default from the -o suffix (.jsonl/.ndjson/.json, .csv, "
+        ".parquet/.pq; any other suffix needs --format).",
         show_default=False,
     ),
 ]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="Replace an -o file that jditem did not write."),
+]
+CsvBomOption = Annotated[
+    bool,
+    typer.Option(
+        "--csv-bom", help="Start a CSV with a UTF-8 byte-order mark (Excel then reads it right)."
+    ),
+]
+RawPayloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--raw-payload",
+        help="Keep JD's raw payload in JSON Lines output (left out by default, like get --json).",
+    ),
+]
+
+
+class InputFormatChoice(StrEnum):
+    auto = "auto"
+    lines = "lines"
+    csv = "csv"
+    jsonl = "jsonl"
 
 
 class ProgressChoice(StrEnum):
@@ -76,30 +107,108 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(ExitCode.USAGE)
 
 
-def default_job_name(input_path: str) -> str:
-    """``<input stem>-<hash of its absolute path>``, or ``stdin`` for ``-``."""
+def default_job_name(input_path: str, digest: str = "") -> str:
+    """``<input stem>-<hash of its absolute path>``; for ``-`` (stdin)
+    ``stdin-<hash of the content>``, so unrelated stdin runs never share a job."""
     if input_path == "-":
-        return "stdin"
+        return f"stdin-{digest[:12] or 'input'}"
     path = Path(input_path).expanduser().resolve()
     stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in path.stem)[:60] or "job"
     if not stem[0].isalnum():
         stem = "job" + stem
-    digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{stem}-{digest}"
+    path_digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{stem}-{path_digest}"
 
 
-@contextmanager
-def _open_input(input_path: str) -> Iterator[TextIO]:
-    if input_path == "-":
-        yield sys.stdin
-        return
-    try:
-        with Path(input_path).expanduser().open(encoding="utf-8", errors="replace") as handle:
+@dataclass
+class _Input:
+    """An input read once to learn its content hash; :meth:`open` reads it again."""
+
+    name: str
+    digest: str
+    spool: IO[bytes] | None = None
+
+    @contextmanager
+    def open(self) -> Iterator[TextIO]:
+        if self.spool is not None:
+            self.spool.seek(0)
+            wrapper = io.TextIOWrapper(self.spool, encoding="utf-8", errors="replace")
+            try:
+                yield wrapper
+            finally:
+                wrapper.detach()
+            return
+        with Path(self.name).expanduser().open(encoding="utf-8", errors="replace") as handle:
             yield handle
-    except FileNotFoundError:
-        raise _usage(
-            f"input file {input_path} does not exist; pass a file or - for stdin"
-        ) from None
+
+    def first_line(self) -> str:
+        with self.open() as handle:
+            for line in handle:
+                if line.strip():
+                    return line
+        return ""
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
+def _check_input(input_path: str) -> None:
+    """One clear line (and nothing created) for a missing or unreadable input."""
+    if input_path == "-":
+        return
+    path = Path(input_path).expanduser()
+    if path.is_dir():
+        raise _usage(f"input {input_path} is a directory; pass a file (or - for stdin)")
+    if not path.exists():
+        raise _usage(f"input file {input_path} does not exist; pass a file or - for stdin")
+
+
+def _read_input(input_path: str) -> _Input:
+    """Hash the input (spooling stdin to a temporary file, in memory up to 8 MB)."""
+    digest = hashlib.sha256()
+    if input_path == "-":
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+        source = getattr(sys.stdin, "buffer", None)
+        if source is not None:
+            while chunk := source.read(1 << 16):
+                digest.update(chunk)
+                spool.write(chunk)
+        else:  # a text-only stream
+            for line in sys.stdin:
+                data = line.encode("utf-8")
+                digest.update(data)
+                spool.write(data)
+        return _Input("-", digest.hexdigest(), spool)
+    try:
+        with Path(input_path).expanduser().open("rb") as handle:
+            while chunk := handle.read(1 << 16):
+                digest.update(chunk)
+    except OSError as exc:
+        raise _usage(f"cannot read input {input_path}: {exc.strerror or exc}") from None
+    return _Input(input_path, digest.hexdigest())
+
+
+def _job_wrote(home: Path, job: str | None, output: Path) -> bool:
+    """Whether ``output`` is the stored output of ``job`` (journals older than the
+    output registry: their output is theirs to replace)."""
+    from jditem.batch.journal import Journal, JournalError, journal_path
+
+    if job is None:
+        return False
+    try:
+        path = journal_path(home, job)
+    except JournalError:
+        return False
+    if not path.exists():
+        return False
+    with Journal(path) as journal:
+        return journal.get_meta("output") == str(output.expanduser().resolve())
+
+
+def _remove_journal(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def resume_command(job: str) -> str:
@@ -108,12 +217,13 @@ def resume_command(job: str) -> str:
 
 
 def batch_command(
+    ctx: typer.Context,
     input_path: Annotated[
         str | None,
         typer.Argument(
             metavar="INPUT",
-            help="File with one item id or JD item URL per line, or - for stdin. "
-            "Optional with --resume.",
+            help="Item ids or JD item URLs: a text file (one per line), a CSV (.csv/.tsv) or "
+            "JSON Lines (.jsonl) file, or - for stdin. Optional with --resume.",
             show_default=False,
         ),
     ] = None,
@@ -124,6 +234,22 @@ def batch_command(
         ),
     ] = None,
     fmt: FormatOption = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id-column",
+            help="CSV column / JSON field holding the id or URL. Default: itemId, item_id, "
+            "sku, skuId, sku_id or url, else the first column.",
+            show_default=False,
+        ),
+    ] = None,
+    input_format: Annotated[
+        InputFormatChoice,
+        typer.Option(
+            "--input-format",
+            help="How to read INPUT; auto = from its suffix (stdin: from its first line).",
+        ),
+    ] = InputFormatChoice.auto,
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=256, help="Calls on the wire at most.")
     ] = 8,
@@ -161,16 +287,25 @@ def batch_command(
         str | None,
         typer.Option(
             "--job",
-            help="Job name (journal under JDITEM_HOME/jobs). Default: from "
-            "the input file name and path; 'stdin' for -.",
+            help="Job name (journal under JDITEM_HOME/jobs; see jditem jobs). Default: from "
+            "the input file name and path; for - from the content.",
             show_default=False,
         ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an existing job (INPUT and -o optional).")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an existing job (INPUT and -o optional; ids of INPUT are added).",
+        ),
     ] = False,
     retry_failed: Annotated[
-        bool, typer.Option("--retry-failed", help="Ask again for items that failed before.")
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Ask the server again for items that failed before (ignores the local "
+            "cache's not-supported verdicts).",
+        ),
     ] = False,
     progress: Annotated[
         ProgressChoice,
@@ -179,63 +314,146 @@ def batch_command(
     deadline: Annotated[
         float, typer.Option("--deadline", min=0.001, help="Seconds per item at most.")
     ] = 900.0,
+    timeout: TimeoutOpt = 120.0,
+    force: ForceOption = False,
+    csv_bom: CsvBomOption = False,
+    raw_payload: RawPayloadOption = False,
     base_url: BaseUrlOpt = None,
     endpoint: EndpointOpt = EndpointChoice.v2,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     auth: AuthOpt = AuthChoice.query,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Fetch many items: resumable, rate-adaptive, cached, with progress and exports."""
+    """Fetch many items: resumable, rate-adaptive, cached, with progress and exports.
+
+    Re-running the same command continues its job. When INPUT changed since the job's
+    last run, the job starts afresh (products fetched within --max-age come from the
+    local cache at no charge); --resume adds INPUT's ids to the old job instead.
+    """
+    from jditem.batch.export import ExportError, guess_format
+    from jditem.batch.inputs import InputError, input_format_for, sniff_format
     from jditem.batch.job import default_home, parse_duration
     from jditem.batch.journal import Journal, JournalError, journal_path
+    from jditem.batch.outputs import OutputRefused, OutputRegistry
+    from jditem.cli.config import resolve_base_url, resolve_token
 
+    enable_verbose(verbose, ctx)
     try:
         max_age_s = parse_duration(max_age)
-    except ValueError as exc:
+        resolved_token = resolve_token(token)
+        resolved_base_url = resolve_base_url(base_url)
+    except (ValueError, errors.ConfigurationError) as exc:
         raise _usage(str(exc)) from None
     if input_path is None and not resume:
         raise _usage("pass an INPUT file (or - for stdin), or --job NAME --resume")
-    if job is None:
-        if input_path is None:
-            raise _usage(
-                "--resume without INPUT needs --job NAME (see the journal names "
-                "under JDITEM_HOME/jobs)"
-            )
-        job = default_job_name(input_path)
+    if job is None and input_path is None:
+        raise _usage("--resume without INPUT needs --job NAME (list the jobs with: jditem jobs)")
+    if input_path is not None:
+        _check_input(input_path)
     home = default_home()
+    if job is not None:
+        try:
+            path = journal_path(home, job)
+        except JournalError as exc:
+            raise _usage(str(exc)) from None
+        if resume and not path.exists():
+            raise _usage(
+                f"no job named {job} under {home / 'jobs'}; list the jobs with: jditem jobs "
+                "(or run without --resume to start it)"
+            )
+    if output is not None:
+        named = job or (default_job_name(input_path) if input_path not in (None, "-") else None)
+        try:
+            guess_format(output, fmt.value if fmt else None)
+            with OutputRegistry.in_home(home) as registry:
+                registry.check(output, force=force or _job_wrote(home, named, output))
+        except (ExportError, OutputRefused) as exc:
+            raise _usage(str(exc)) from None
+
+    source = _read_input(input_path) if input_path is not None else None
     try:
-        path = journal_path(home, job)
-    except JournalError as exc:
-        raise _usage(str(exc)) from None
-    if resume and not path.exists():
-        raise _usage(f"no job named {job} under {home / 'jobs'}; run without --resume to start it")
-    journal = Journal(path)
-    try:
-        _batch(
-            journal,
-            job=job,
-            home=home,
-            input_path=input_path,
-            output=output,
-            fmt=fmt.value if fmt else None,
-            concurrency=concurrency,
-            rate=rate,
-            max_calls=max_calls,
-            max_age_s=max_age_s,
-            refresh=refresh,
-            retry_failed=retry_failed,
-            progress=progress.value,
-            deadline=deadline,
-            client_options={
-                "base_url": base_url or journal.get_meta("base_url"),
-                "endpoint": endpoint.value,
-                "allow_insecure_http": insecure,
-                "auth": auth.value,
-            },
-            token=token,
-        )
+        parse_format: InputFormat | None = None
+        if source is not None:
+            try:
+                if input_format is not InputFormatChoice.auto:
+                    parse_format = input_format_for("", input_format.value)
+                elif source.name == "-":
+                    parse_format = sniff_format(source.first_line())
+                else:
+                    parse_format = input_format_for(source.name)
+                if parse_format == "lines" and id_column is not None:
+                    raise InputError(
+                        "--id-column needs a CSV or JSON Lines input (name it .csv / .jsonl, "
+                        "or pass --input-format csv|jsonl)"
+                    )
+            except InputError as exc:
+                raise _usage(str(exc)) from None
+            if job is None:
+                job = default_job_name(source.name, source.digest)
+        assert job is not None
+        try:
+            path = journal_path(home, job)
+        except JournalError as exc:
+            raise _usage(str(exc)) from None
+        existed = path.exists()
+        carried: dict[str, str] = {}
+        if existed and source is not None and not resume:
+            with Journal(path) as old:
+                before = old.get_meta("input_digest")
+                changed = before is not None and before != source.digest
+                if changed:
+                    carried = {
+                        k: v for k in ("output", "format") if (v := old.get_meta(k)) is not None
+                    }
+            if changed:
+                _err(
+                    f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
+                    "last ran: starting the job "
+                    "afresh (items fetched within --max-age come from the local cache at no "
+                    "charge); to add to the old job instead, run with --resume"
+                )
+                _remove_journal(path)
+                existed = False
+        journal = Journal(path)
+        if carried:
+            journal.set_meta(**carried)
+        try:
+            _batch(
+                journal,
+                job=job,
+                home=home,
+                source=source,
+                parse_format=parse_format,
+                id_column=id_column,
+                created=not existed,
+                output=output,
+                fmt=fmt.value if fmt else None,
+                concurrency=concurrency,
+                rate=rate,
+                max_calls=max_calls,
+                max_age_s=max_age_s,
+                refresh=refresh,
+                retry_failed=retry_failed,
+                progress=progress.value,
+                deadline=deadline,
+                force=force,
+                csv_bom=csv_bom,
+                raw_payload=raw_payload,
+                client_options={
+                    "base_url": resolved_base_url or journal.get_meta("base_url"),
+                    "endpoint": endpoint.value,
+                    "allow_insecure_http": insecure,
+                    "auth": auth.value,
+                    "read_timeout": timeout,
+                },
+                token=resolved_token,
+            )
+        finally:
+            journal.close()
     finally:
-        journal.close()
+        if source is not None:
+            source.close()
 
 
 def _batch(
@@ -243,7 +461,10 @@ def _batch(
     *,
     job: str,
     home: Path,
-    input_path: str | None,
+    source: _Input | None,
+    parse_format: InputFormat | None,
+    id_column: str | None,
+    created: bool,
     output: Path | None,
     fmt: str | None,
     concurrency: int,
@@ -254,62 +475,102 @@ def _batch(
     retry_failed: bool,
     progress: str,
     deadline: float,
+    force: bool,
+    csv_bom: bool,
+    raw_payload: bool,
     client_options: dict[str, Any],
     token: str | None,
 ) -> None:
     from jditem.batch.cache import ResultCache
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import ExportError, guess_format, open_writer
-    from jditem.batch.inputs import InvalidLine, parse_lines
+    from jditem.batch.inputs import InputError, InvalidLine, parse_input
+    from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.batch.progress import make_progress
     from jditem.batch.summary import render_summary
     from jditem.client import AsyncClient
 
+    def give_up(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
+        """Fail before anything was fetched; a journal this run created is removed."""
+        if created:
+            journal.close()
+            _remove_journal(journal.path)
+        _err(f"Error: {message}")
+        return typer.Exit(code)
+
     if output is None:
         stored = journal.get_meta("output")
         if stored is None:
-            raise _usage("pass -o OUT (where to write the products)")
+            raise give_up("pass -o OUT (where to write the products)")
         output = Path(stored)
         fmt = fmt or journal.get_meta("format")
-    out_format = guess_format(output, fmt)
+    try:
+        out_format = guess_format(output, fmt)
+        raw_payload = raw_payload or journal.get_meta("raw_payload") == "1"
+    except ExportError as exc:
+        raise give_up(str(exc)) from None
 
     try:
         client = AsyncClient(token, deadline=deadline, **client_options)
     except errors.JditemError as exc:
-        _err(f"Error: {exc}")
-        raise typer.Exit(exit_code_for(exc)) from None
+        raise give_up(str(exc), exit_code_for(exc)) from None
 
-    if input_path is not None:
+    if source is not None:
         shown = 0
+        first_invalid: list[str] = []
 
         def on_invalid(line: InvalidLine) -> None:
             nonlocal shown
             shown += 1
+            if not first_invalid:
+                first_invalid.append(line.message)
             if shown <= MAX_INVALID_SHOWN:
                 _err(f"warning: {line.message}")
 
-        with _open_input(input_path) as handle:
-            loaded = journal.load(parse_lines(handle), on_invalid=on_invalid)
+        try:
+            with source.open() as handle:
+                entries = parse_input(handle, parse_format or "lines", id_column=id_column)
+                loaded = journal.load(entries, on_invalid=on_invalid)
+        except InputError as exc:
+            raise give_up(str(exc)) from None
         if loaded.invalid > MAX_INVALID_SHOWN:
             _err(
                 f"warning: … and {loaded.invalid - MAX_INVALID_SHOWN} more invalid lines "
                 f"(all kept in the journal's rejects table)"
             )
+        if loaded.added + loaded.duplicates == 0:
+            what = "stdin" if source.name == "-" else source.name
+            reason = (
+                f"all {loaded.invalid} row(s) were invalid (first: {first_invalid[0]})"
+                if loaded.invalid
+                else "it is empty"
+            )
+            raise give_up(
+                f"no item id read from {what}: {reason}; nothing was fetched. Give one id or "
+                "JD item URL per line, or a CSV/JSON Lines file with --id-column NAME"
+            )
         if loaded.duplicates:
             _err(f"note: {loaded.duplicates} id(s) repeated or already in job {job} (collapsed)")
+    ours = journal.get_meta("output") == str(output.expanduser().resolve())
     journal.set_meta(
         output=str(output.expanduser().resolve()),
         format=out_format,
         base_url=client.config.base_url,
         endpoint=client.config.endpoint,
-        **({"input": input_path} if input_path is not None else {}),
+        raw_payload="1" if raw_payload else "0",
+        **({"input": source.name, "input_digest": source.digest} if source is not None else {}),
     )
 
     try:
-        writer = open_writer(output, out_format)
-    except ExportError as exc:
+        with OutputRegistry.in_home(home) as registry:
+            registry.check(output, force=force or ours)
+            writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
+            registry.record(output, job)
+    except (ExportError, OutputRefused) as exc:
         raise _usage(str(exc)) from None
     cache = ResultCache.in_home(home, origin=client.config.url)
+    if retry_failed:
+        cache.forget_not_supported(journal.failed_ids())
     run = BatchRun(
         client,
         concurrency=concurrency,
@@ -327,7 +588,15 @@ def _batch(
     finally:
         writer.close()
         cache.close()
-    typer.echo(render_summary(report, output=output, job=job))
+    if report.mismatches:
+        examples = ", ".join(f"asked {a} got {b}" for a, b in writer.examples)
+        _err(
+            f"warning: {report.mismatches} product(s) carry an id other than the one asked for "
+            f"({examples}); they are flagged in the id_mismatch column"
+        )
+    from jditem.cli.config import display_zone
+
+    typer.echo(render_summary(report, output=output, job=job, tz=display_zone()))
     raise typer.Exit(_exit_code(report))
 
 
@@ -377,16 +646,20 @@ def _exit_code(report: JobReport) -> int:
 
 
 def export_command(
-    job: Annotated[str, typer.Argument(metavar="JOB", help="Job name (see JDITEM_HOME/jobs).")],
+    job: Annotated[str, typer.Argument(metavar="JOB", help="Job name (see: jditem jobs).")],
     output: Annotated[
         Path, typer.Option("-o", "--output", help="File to write.", show_default=False)
     ],
     fmt: FormatOption = None,
+    force: ForceOption = False,
+    csv_bom: CsvBomOption = False,
+    raw_payload: RawPayloadOption = False,
 ) -> None:
     """Write the products a job's journal holds to a file (no HTTP call)."""
     from jditem.batch.export import ExportError, guess_format, open_writer
     from jditem.batch.job import default_home
     from jditem.batch.journal import Journal, JournalError, journal_path
+    from jditem.batch.outputs import OutputRefused, OutputRegistry
 
     home = default_home()
     try:
@@ -394,21 +667,34 @@ def export_command(
     except JournalError as exc:
         raise _usage(str(exc)) from None
     if not path.exists():
-        raise _usage(f"no job named {job} under {home / 'jobs'}; list them with ls")
+        raise _usage(f"no job named {job} under {home / 'jobs'}; list the jobs with: jditem jobs")
+    try:
+        out_format = guess_format(output, fmt.value if fmt else None)
+        with OutputRegistry.in_home(home) as registry:
+            registry.check(output, force=force)
+    except (ExportError, OutputRefused) as exc:
+        raise _usage(str(exc)) from None
     with Journal(path) as journal:
         try:
-            writer = open_writer(output, guess_format(output, fmt.value if fmt else None))
+            writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
         except ExportError as exc:
             raise _usage(str(exc)) from None
+        with OutputRegistry.in_home(home) as registry:
+            registry.record(output, job)
         count = 0
         try:
-            for product_json in journal.iter_products():
-                writer.write(product_json)
+            for item_id, product_json in journal.iter_done():
+                writer.write(product_json, item_id)
                 count += 1
         finally:
             writer.close()
         counts = journal.counts()
     typer.echo(f"exported {count} product(s) of job {job} to {output}")
+    if writer.mismatches:
+        _err(
+            f"warning: {writer.mismatches} product(s) carry an id other than the one asked "
+            "for; they are flagged in the id_mismatch column"
+        )
     left = counts["todo"] + counts["inflight"] + counts["pending"]
     if left or counts["failed"]:
         typer.echo(

@@ -6,12 +6,16 @@ Domain errors become one clean line on stderr and an exit code (see :func:`exit_
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import sys
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from jditem import errors
+from jditem.cli.logs import VerboseOpt, enable_verbose
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
 
@@ -84,20 +88,99 @@ AuthOpt = Annotated[
 ]
 
 
-def _fail(error: BaseException) -> typer.Exit:
-    typer.echo(f"Error: {error}", err=True)
+TimeoutOpt = Annotated[
+    float,
+    typer.Option("--timeout", min=0.001, help="Seconds to wait for one HTTP answer (read)."),
+]
+
+
+def cli_message(error: BaseException, *, timeout: float | None = None) -> str:
+    """The library's message in the CLI's words: advice names flags and commands, not
+    keyword arguments or methods, and is said once."""
+    message = str(error)
+    if isinstance(error, errors.PendingTimeoutError):
+        message = message.replace(
+            "call resume() with the continuation later (the server keeps working on the task)",
+            "the server keeps working on it",
+        )
+        message += f"\nContinue waiting with: jditem get --resume {shlex.quote(error.continuation)}"
+    elif isinstance(error, errors.RequestTimeoutError):
+        now = f" (now {timeout:g} s)" if timeout is not None else ""
+        message = message.replace(
+            "raise the timeout", f"raise --timeout{now} or --deadline for the whole item"
+        )
+    message = message.replace("pass token=... (CLI: --token)", "pass --token")
+    message = message.replace("allow_insecure_http=True (CLI: --insecure)", "--insecure")
+    return _say_once(message)
+
+
+#: Advice the library and the server may each add to one message; the CLI says it once.
+_ADVICE = ("retrying will not help",)
+
+
+def _say_once(message: str) -> str:
+    """Keep the first of repeated advice (``retrying will not help`` came four times in
+    one line: server, client, classification)."""
+    for phrase in _ADVICE:
+        first = message.find(phrase)
+        if first < 0:
+            continue
+        end = first + len(phrase)
+        rest = re.sub(r"[;,]?\s*" + re.escape(phrase), "", message[end:])
+        message = message[:end] + rest
+    return message
+
+
+def error_json(error: BaseException, item: str | None = None) -> dict[str, Any]:
+    """An error as a JSON object (``--json``): type, message, exit code, the fields the
+    library error carries (code, HTTP status, request id, continuation)."""
+    body: dict[str, Any] = {
+        "type": type(error).__name__,
+        "message": cli_message(error).split("\n", 1)[0],
+        "exit_code": exit_code_for(error),
+    }
+    if isinstance(error, errors.JditemError):
+        body.update(
+            code=error.code,
+            http_status=error.http_status,
+            request_id=error.request_id,
+            item_id=error.item_id or item,
+        )
+        if isinstance(error, errors.PendingTimeoutError):
+            body["continuation"] = error.continuation
+            body["retry_after"] = error.retry_after
+    elif item is not None:
+        body["item_id"] = item
+    return {"error": body}
+
+
+def _fail(
+    error: BaseException, *, as_json: bool = False, timeout: float | None = None
+) -> typer.Exit:
+    if as_json:
+        typer.echo(json.dumps(error_json(error), ensure_ascii=False))
+    else:
+        typer.echo(f"Error: {cli_message(error, timeout=timeout)}", err=True)
     return typer.Exit(exit_code_for(error))
 
 
-def _item_id(ref: str) -> str:
+def _usage_error(message: str, as_json: bool = False) -> typer.Exit:
+    if as_json:
+        body = {"type": "UsageError", "message": message, "exit_code": ExitCode.USAGE}
+        typer.echo(json.dumps({"error": body}, ensure_ascii=False))
+    else:
+        typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(ExitCode.USAGE)
+
+
+def _item_id(ref: str, as_json: bool = False) -> str:
     item_id = parse_item_ref(ref)
     if item_id is None:
-        typer.echo(
-            f"Error: {ref!r} is neither an item id (1-20 digits) nor a JD item URL; "
+        raise _usage_error(
+            f"{ref!r} is neither an item id (1-20 digits) nor a JD item URL; "
             "pass e.g. 100012043978 or https://item.jd.com/100012043978.html",
-            err=True,
+            as_json,
         )
-        raise typer.Exit(ExitCode.USAGE)
     return item_id
 
 
@@ -145,82 +228,235 @@ def _print_summary(product: Product) -> None:
 
 
 def _client_options(
-    base_url: str | None, endpoint: EndpointChoice, insecure: bool, auth: AuthChoice
+    base_url: str | None,
+    endpoint: EndpointChoice,
+    insecure: bool,
+    auth: AuthChoice,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
-    return {
-        "base_url": base_url,
+    from jditem.cli.config import resolve_base_url
+
+    options: dict[str, Any] = {
+        "base_url": resolve_base_url(base_url),
         "endpoint": endpoint.value,
         "allow_insecure_http": insecure,
         "auth": auth.value,
     }
+    if timeout is not None:
+        options["read_timeout"] = timeout
+    return options
+
+
+def _refs(items: list[str] | None, as_json: bool) -> list[str]:
+    """The item ids named on the command line; ``-`` reads more from stdin (one a line)."""
+    refs: list[str] = []
+    for item in items or []:
+        if item == "-":
+            from jditem.batch.inputs import InvalidLine, parse_lines
+
+            for entry in parse_lines(sys.stdin):
+                if isinstance(entry, InvalidLine):
+                    raise _usage_error(f"stdin {entry.message}", as_json)
+                refs.append(entry.item_id)
+        else:
+            refs.append(_item_id(item, as_json))
+    return list(dict.fromkeys(refs))
+
+
+def _show(product: Product, *, as_json: bool, raw: bool, many: bool, requested: str) -> None:
+    if raw:
+        typer.echo(json.dumps(product.raw, ensure_ascii=False, indent=None if many else 2))
+    elif as_json:
+        data = product.model_dump(mode="json", exclude={"raw"})
+        if many:
+            data = {"requested_id": requested, **data}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=None if many else 2))
+    else:
+        if many:
+            typer.echo(f"── {requested}")
+        _print_summary(product)
+    if product.sku_id != requested:
+        typer.echo(
+            f"warning: asked for item {requested}, the product's own id is {product.sku_id} "
+            "(JD redirected it, or the server answered for another item)",
+            err=True,
+        )
 
 
 def get_command(
-    item: ItemArg,
+    ctx: typer.Context,
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="ITEM...",
+            help="JD item ids (1-20 digits) or item URLs, e.g. 100012043978; - reads ids "
+            "from stdin, one a line.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the normalized product as JSON.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the normalized product as JSON (one line per item for several); "
+            "errors too.",
+        ),
     ] = False,
     raw: Annotated[
         bool, typer.Option("--raw", help="Print the payload exactly as received, as JSON.")
     ] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            "--resume",
+            metavar="CONTINUATION",
+            help="Continue waiting for an item that was still pending (the continuation "
+            "printed with the error).",
+            show_default=False,
+        ),
+    ] = None,
     base_url: BaseUrlOpt = None,
     endpoint: EndpointOpt = EndpointChoice.v2,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     auth: AuthOpt = AuthChoice.query,
     deadline: Annotated[
-        float, typer.Option("--deadline", min=0.001, help="Seconds to wait for the item at most.")
+        float, typer.Option("--deadline", min=0.001, help="Seconds to wait for each item at most.")
     ] = 900.0,
+    timeout: TimeoutOpt = 120.0,
     max_calls: Annotated[
-        int, typer.Option("--max-calls", min=1, help="HTTP calls for the item at most.")
+        int, typer.Option("--max-calls", min=1, help="HTTP calls for each item at most.")
     ] = 6,
+    verbose: VerboseOpt = False,
+    endpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoints",
+            help="Endpoint fallback order, e.g. v2,v1: an instruction message (code 0 "
+            "without data) moves on to the next. Opt-in (endpoints may be priced "
+            "differently); overrides --endpoint.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Fetch one item (waiting out pending) and print a product summary or JSON."""
+    """Fetch items (waiting out pending) and print a product summary or JSON for each."""
+    from jditem.cli.config import resolve_token
     from jditem.client import Client
 
+    enable_verbose(verbose, ctx)
     if as_json and raw:
-        typer.echo("Error: --json and --raw exclude each other; pick one", err=True)
-        raise typer.Exit(ExitCode.USAGE)
-    item_id = _item_id(item)
+        raise _usage_error("--json and --raw exclude each other; pick one", as_json)
+    refs = _refs(items, as_json)
+    if resume is None and not refs:
+        raise _usage_error("pass an ITEM id or URL (several, or - for stdin)", as_json)
+    if resume is not None and refs:
+        raise _usage_error("--resume continues one item: pass it without ITEM", as_json)
+    options = _client_options(base_url, endpoint, insecure, auth, timeout)
+    continuation: dict[str, Any] = {}
+    if resume is not None:
+        from jditem.client.retry import parse_continuation
+
+        try:
+            continuation = parse_continuation(resume)
+        except errors.JditemError as error:
+            raise _fail(error, as_json=as_json) from None
+        # the continuation knows its server: use it unless the user chose another
+        if options["base_url"] is None and base_url is None:
+            options["base_url"] = continuation.get("baseUrl")
+        if endpoint is EndpointChoice.v2 and continuation.get("endpoint"):
+            options["endpoint"] = continuation["endpoint"]
+        refs = [str(continuation.get("itemId"))]
+    many = len(refs) > 1
+    worst = ExitCode.OK
     try:
         with Client(
-            token,
+            resolve_token(token),
             deadline=deadline,
             max_calls_per_item=max_calls,
-            **_client_options(base_url, endpoint, insecure, auth),
+            endpoints=endpoints,
+            **options,
         ) as client:
-            product = client.get(item_id)
+            for ref in refs:
+                try:
+                    product = client.resume(resume) if resume is not None else client.get(ref)
+                except errors.FatalError as error:
+                    raise _fail(error, as_json=as_json, timeout=timeout) from None
+                except errors.JditemError as error:
+                    if not many:
+                        raise _fail(error, as_json=as_json, timeout=timeout) from None
+                    if as_json:
+                        typer.echo(json.dumps(error_json(error, ref), ensure_ascii=False))
+                    else:
+                        typer.echo(f"Error: {ref}: {cli_message(error, timeout=timeout)}", err=True)
+                    worst = worst or exit_code_for(error)
+                    continue
+                _show(product, as_json=as_json, raw=raw, many=many, requested=ref)
     except errors.JditemError as error:
-        raise _fail(error) from None
-    if raw:
-        typer.echo(json.dumps(product.raw, ensure_ascii=False, indent=2))
-    elif as_json:
-        typer.echo(
-            json.dumps(
-                product.model_dump(mode="json", exclude={"raw"}), ensure_ascii=False, indent=2
-            )
-        )
-    else:
-        _print_summary(product)
+        raise _fail(error, as_json=as_json, timeout=timeout) from None
+    raise typer.Exit(worst)
 
 
 def probe_command(
+    ctx: typer.Context,
     item: ItemArg,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the call and its classification as JSON.")
+    ] = False,
     base_url: BaseUrlOpt = None,
     endpoint: EndpointOpt = EndpointChoice.v2,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     auth: AuthOpt = AuthChoice.query,
+    timeout: TimeoutOpt = 120.0,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Make exactly one call and print the redacted raw response and its classification."""
+    """Make exactly one real call (a success is charged like any call) and print the
+    redacted raw response and its classification."""
+    from jditem.cli.config import resolve_token
     from jditem.client import Client
 
-    item_id = _item_id(item)
+    enable_verbose(verbose, ctx)
+    item_id = _item_id(item, as_json)
+    typer.echo(
+        "note: probe makes one real call; an answer with data (code 0) is charged like any call",
+        err=True,
+    )
     try:
-        with Client(token, **_client_options(base_url, endpoint, insecure, auth)) as client:
+        with Client(
+            resolve_token(token), **_client_options(base_url, endpoint, insecure, auth, timeout)
+        ) as client:
             result = client.probe(item_id)
     except errors.JditemError as error:
-        raise _fail(error) from None
+        raise _fail(error, as_json=as_json, timeout=timeout) from None
+    if as_json:
+        c = result.classified
+        try:
+            body: Any = json.loads(result.body)
+        except ValueError:
+            body = result.body
+        known = errors_code_meaning(c.code)
+        typer.echo(
+            json.dumps(
+                {
+                    "request": result.request_line,
+                    "http_status": result.http_status,
+                    "headers": result.headers,
+                    "body": body,
+                    "classification": {
+                        "outcome": c.outcome.value,
+                        "code": c.code,
+                        "meaning": known,
+                        "retry_after": c.retry_after,
+                        "request_id": c.request_id,
+                        "error": None if c.error is None else cli_message(c.error),
+                        "summary": result.summary,
+                    },
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
     typer.echo(result.request_line)
     typer.echo(f"HTTP {result.http_status}")
     for name, value in result.headers.items():
@@ -229,6 +465,14 @@ def probe_command(
     typer.echo(result.body)
     typer.echo("")
     typer.echo(f"classification: {result.summary}")
+
+
+def errors_code_meaning(code: int | None) -> str | None:
+    """What a business code means (``None`` for an unknown or absent code)."""
+    from jditem.protocol.codes import Code
+
+    known = Code.lookup(code) if code is not None else None
+    return known.default_message if known is not None else None
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,9 @@ inside the functions, so the ``cli`` extra alone can import this module.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -32,15 +34,40 @@ def database_url(value: str | None) -> str | None:
     return normalize_database_url(value)
 
 
-class DatabaseOptionError(Exception):
+class SettingsInvalid(Exception):
+    """The environment holds a setting the server cannot run with (message says which)."""
+
+
+class DatabaseOptionError(SettingsInvalid):
     """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
+
+
+def settings_error(exc: Exception) -> str:
+    """``invalid setting: …`` on one line for one problem, one line per problem otherwise."""
+    text = str(exc)
+    return f"invalid settings:\n{text}" if "\n" in text else f"invalid setting: {text}"
+
+
+def settings_problems(exc: Exception) -> str:
+    """A pydantic ``ValidationError`` on :class:`Settings` as lines naming the variables."""
+    errors = getattr(exc, "errors", None)
+    if errors is None:
+        return str(exc)
+    lines = []
+    for error in errors():
+        field = ".".join(str(part) for part in error.get("loc", ()))
+        name = f"JDITEM_{field.upper()}" if field else "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "\n".join(lines)
 
 
 def load_settings(db: str | None, **overrides: Any) -> Settings:
     """Settings from the environment, with ``--db`` applied.
 
-    Raises :class:`DatabaseOptionError` (password-free, one line) when the database
-    URL is malformed, of an unknown kind, or its driver is not installed.
+    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback,
+    and :class:`DatabaseOptionError` (password-free, one line) when the database URL is
+    malformed, of an unknown kind, or its driver is not installed.
     """
     from pydantic import ValidationError
 
@@ -56,13 +83,31 @@ def load_settings(db: str | None, **overrides: Any) -> Settings:
         except ValidationError as exc:
             problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
             if not problems:
-                raise
+                raise SettingsInvalid(settings_problems(exc)) from None
             cause = problems[0].get("ctx", {}).get("error")
             raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
         check_driver(settings.effective_database_url)
     except DatabaseUrlError as exc:
         raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
     return settings
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket for ``host:port`` (raises ``OSError`` when taken).
+
+    Bound before anything is created or printed, so a port in use is reported first.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
@@ -113,17 +158,6 @@ def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[
     return asyncio.run(main())
 
 
-def export_settings(settings: Settings) -> None:
-    """Put the settings the command line chose into ``JDITEM_*`` variables (for children)."""
-    import os
-
-    os.environ["JDITEM_DATABASE_URL"] = settings.effective_database_url
-    if settings.redis_url is not None:
-        os.environ["JDITEM_REDIS_URL"] = settings.redis_url.get_secret_value()
-    os.environ["JDITEM_WORKERS"] = str(settings.workers)
-    os.environ["JDITEM_ROLE"] = settings.role
-
-
 DEMO_ACCOUNT = "demo"
 DEMO_BALANCE_UNITS = 1_000_000  # 100 yuan
 
@@ -137,6 +171,38 @@ async def _first_start(session: AsyncSession) -> str | None:
     await service.create_account(session, DEMO_ACCOUNT, DEMO_BALANCE_UNITS)
     _, raw = await service.create_token(session, DEMO_ACCOUNT, name="demo")
     return raw
+
+
+def check_upstream(settings: Settings) -> str | None:
+    """The relay's start check: None when ready, else one line saying what to fix.
+
+    The upstream token is present (environment or file), the upstream URL is allowed
+    (plain HTTP off loopback needs ``--upstream-allow-insecure-http``), and the
+    upstream answers HTTP at all (any status: the check spends nothing).
+    """
+    import httpx
+
+    from jditem.errors import ConfigurationError
+    from jditem.server.collectors.relay import upstream_config
+    from jditem.server.upstream.token import UpstreamConfigError
+
+    try:
+        config = upstream_config(settings)
+    except UpstreamConfigError as exc:
+        return str(exc)
+    except ConfigurationError as exc:
+        message = str(exc).replace(
+            "allow_insecure_http=True (CLI: --insecure)", "--upstream-allow-insecure-http"
+        )
+        return f"upstream: {message}"
+    try:
+        httpx.get(config.base_url + "/", timeout=10.0, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return (
+            f"the upstream {config.base_url} is unreachable ({type(exc).__name__}); check "
+            "--upstream and the network, then start again"
+        )
+    return None
 
 
 def register(app: typer.Typer) -> None:
@@ -160,6 +226,40 @@ def register(app: typer.Typer) -> None:
                 "collection left to `jditem worker` processes)."
             ),
         ] = None,
+        collector: Annotated[
+            str | None,
+            typer.Option(
+                help="Where products come from: 'sandbox' (bundled catalog, default) or "
+                "'relay' (an upstream speaking this contract; see --upstream)."
+            ),
+        ] = None,
+        upstream: Annotated[
+            str | None,
+            typer.Option(
+                help="Relay upstream: 'global', 'cn' or a base URL (default global). The "
+                "upstream token comes from JDITEM_UPSTREAM_TOKEN or --upstream-token-file."
+            ),
+        ] = None,
+        upstream_token_file: Annotated[
+            Path | None,
+            typer.Option(help="File whose first line is the relay's upstream token."),
+        ] = None,
+        upstream_endpoints: Annotated[
+            str | None,
+            typer.Option(help="Upstream endpoints in fallback order (default v2,v1,v3)."),
+        ] = None,
+        upstream_rate: Annotated[
+            float | None,
+            typer.Option(help="Upstream calls per second, shared by every worker (default 5)."),
+        ] = None,
+        upstream_allow_insecure_http: Annotated[
+            bool,
+            typer.Option(
+                "--upstream-allow-insecure-http",
+                help="Allow plain http:// to a non-loopback upstream (e.g. 'cn'): the upstream "
+                "token then travels in clear text.",
+            ),
+        ] = False,
         redis: Annotated[
             str | None,
             typer.Option(
@@ -177,19 +277,34 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jditem.server.app import create_app
+        from jditem.server.collectors import build_collector
+        from jditem.server.serving import run_processes, uvicorn_config
         from jditem.server.store.urls import display_url
 
-        overrides: dict[str, Any] = {"workers": workers} if workers is not None else {}
-        if redis:
-            overrides["redis_url"] = redis
+        overrides: dict[str, Any] = {}
+        for name, value in (
+            ("workers", workers),
+            ("collector", collector),
+            ("upstream", upstream),
+            ("upstream_token_file", upstream_token_file),
+            ("upstream_endpoints", upstream_endpoints),
+            ("upstream_rate", upstream_rate),
+            ("redis_url", redis or None),
+        ):
+            if value is not None:
+                overrides[name] = value
+        if upstream_allow_insecure_http:
+            overrides["upstream_allow_insecure_http"] = True
         if workers == 0:
             overrides["role"] = "api"
         try:
             settings = load_settings(db, **overrides)
+            if settings.collector == "sandbox":
+                build_collector(settings)  # its own checks (e.g. the sandbox latency range)
         except DatabaseOptionError as exc:
             raise db_option_error(exc) from None
-        except Exception as exc:
-            typer.echo(f"error: invalid settings: {exc}", err=True)
+        except (SettingsInvalid, ValueError) as exc:
+            typer.echo(f"error: {settings_error(exc)}", err=True)
             raise typer.Exit(2) from None
         if processes > 1 and settings.redis_url is None:
             typer.echo(
@@ -199,12 +314,27 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(2)
+        problem = check_upstream(settings) if settings.collector == "relay" else None
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
+        try:
+            sock = listen_socket(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            typer.echo(
+                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
+                "that port or choose another with --port.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         try:
             demo_token = run_with_session(settings, _first_start)
         except DatabaseUnavailableError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         except Exception as exc:
+            sock.close()
             typer.echo(f"error: cannot prepare the database: {exc}", err=True)
             raise typer.Exit(1) from None
         if demo_token is not None:
@@ -218,22 +348,20 @@ def register(app: typer.Typer) -> None:
                 "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
                 err=True,
             )
+        if settings.collector == "relay":
+            typer.echo(
+                f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
+                f"{settings.upstream_rate:g} calls/s shared)"
+            )
+        bound_port = sock.getsockname()[1]
         shown = display_url(settings.effective_database_url)  # never the password
         typer.echo(
-            f"Serving on http://{host}:{port} (database {shown}"
+            f"Serving on http://{host}:{bound_port} (database {shown}"
             + (f", {processes} processes" if processes > 1 else "")
             + (", shared state in Redis)" if settings.redis_url is not None else ")")
         )
         if processes > 1:
-            # Each uvicorn worker process builds its app from the environment.
-            export_settings(settings)
-            uvicorn.run(
-                "jditem.server.app:create_app",
-                factory=True,
-                host=host,
-                port=port,
-                workers=processes,
-                log_level="info",
-            )
+            run_processes(settings, sock, processes, log_level="info")
             return
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        config = uvicorn_config(create_app(settings), settings, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])

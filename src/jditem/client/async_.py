@@ -7,7 +7,6 @@ HTTP call or wait at once, and nothing is left behind.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -16,17 +15,11 @@ from typing import Any, Self, Unpack
 import httpx
 
 from jditem import errors
-from jditem.client.base import (
-    BaseClient,
-    CallInfo,
-    Classified,
-    Outcome,
-    logger,
-)
-from jditem.client.config import ClientConfig, ClientOptions
+from jditem.client.base import BaseClient, CallInfo, Classified
+from jditem.client.config import ClientConfig, ClientOptions, check_option_names
+from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.probe import ProbeResult, make_probe
 from jditem.client.redaction import install_log_redaction, register_secret
-from jditem.client.retry import Attempts, parse_continuation
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
 
@@ -55,6 +48,7 @@ class AsyncClient:
         http_client: httpx.AsyncClient | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        check_option_names(options, extra=("token", "http_client"))
         self._init(ClientConfig.build(token, **options), http_client, owns_http=None)
 
     def _init(
@@ -84,36 +78,26 @@ class AsyncClient:
 
     # -- calls -------------------------------------------------------------------------
 
-    async def _send(
-        self, item_id: str, budget_s: float | None, idempotency_key: str | None = None
-    ) -> tuple[Classified, httpx.Response | None]:
-        url, params, headers = self._base.request_parts(item_id, idempotency_key)
+    async def _send(self, step: Send) -> tuple[Classified, httpx.Response | None]:
         started = time.perf_counter()
         try:
             response = await self._http.get(
-                url, params=params, headers=headers, timeout=self._base.timeout(budget_s)
+                step.url, params=step.params, headers=step.headers, timeout=step.timeout
             )
         except httpx.HTTPError as exc:
-            classified = self._base.classify_exception(
-                item_id, exc, elapsed_s=time.perf_counter() - started
-            )
-            return classified, None
+            elapsed = time.perf_counter() - started
+            return self._base.classify_exception(step.item_id, exc, elapsed_s=elapsed), None
         classified = self._base.classify_response(
-            item_id,
+            step.item_id,
             response.status_code,
             response.headers,
             response.content,
             elapsed_s=time.perf_counter() - started,
         )
-        logger.debug(
-            "itemId=%s http=%s code=%s outcome=%s %.3fs",
-            item_id,
-            response.status_code,
-            classified.code,
-            classified.outcome.value,
-            classified.elapsed_s,
-        )
         return classified, response
+
+    async def _classified(self, step: Send) -> Classified:
+        return (await self._send(step))[0]
 
     async def fetch(self, item_id: str, *, idempotency_key: str | None = None) -> Envelope:
         """Exactly one HTTP call; returns the envelope whatever its business code.
@@ -123,7 +107,8 @@ class AsyncClient:
         HTTP 429/503 without a body code (``RateLimitError`` / ``CollectionFailedError``).
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header (see :meth:`get`).
         """
-        classified, _ = await self._send(str(item_id), None, idempotency_key)
+        step = GetFlow(self._base, item_id, idempotency_key=idempotency_key).request()
+        classified, _ = await self._send(step)
         if classified.envelope is None:
             assert classified.error is not None
             raise classified.error
@@ -131,7 +116,7 @@ class AsyncClient:
 
     async def probe(self, item_id: str) -> ProbeResult:
         """One HTTP call; the redacted raw response with its classification."""
-        classified, response = await self._send(str(item_id), None)
+        classified, response = await self._send(GetFlow(self._base, item_id).request())
         if response is None:
             assert classified.error is not None
             raise classified.error
@@ -155,42 +140,27 @@ class AsyncClient:
     ) -> Product:
         """Submit, wait out pending, return the product; raise a typed error otherwise.
 
-        ``deadline`` (seconds, default the client's, 15 min) bounds everything: calls
-        and waits. ``on_call`` receives a :class:`CallInfo` after every HTTP call (a
-        coroutine function is awaited); an exception it raises stops ``get``.
-        ``before_call(item_id)`` runs before every HTTP call (awaited when it returns an
-        awaitable): the batch engine paces calls and records them as in flight there; an
-        exception it raises stops ``get`` before the call is made.
+        ``item_id`` is 1-20 ASCII digits or a JD item URL
+        (``https://item.jd.com/100012043978.html``). ``deadline`` (seconds, default the
+        client's, 15 min) bounds everything: calls and waits. ``on_call`` receives a
+        :class:`CallInfo` after every HTTP call; an exception it raises stops ``get``.
+        ``before_call(item_id)`` runs before every HTTP call; an exception it raises
+        stops ``get`` before the call is made. A hook that returns an awaitable (a
+        coroutine function) is awaited.
 
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header with every call
         (1-128 printable ASCII characters, never containing the token; one key per item
         and logical fetch): a server that honours it (jditem's own) charges the item at
         most once per key, so a repeat after a crash or a lost answer is free. The
         vendor ignores the header — there the guarantee does not hold.
+
+        Each wait before a retry or poll is logged at INFO on the ``jditem.client``
+        logger as it starts (see :mod:`jditem.client.flow`).
         """
-        if idempotency_key is not None:
-            self._base.check_idempotency_key(idempotency_key)
-        item_id = str(item_id)
-        attempts = Attempts(self.config, item_id, deadline)
-        while True:
-            if before_call is not None:
-                pending = before_call(item_id)
-                if inspect.isawaitable(pending):
-                    await pending
-            classified, _ = await self._send(item_id, attempts.call_timeout(), idempotency_key)
-            info = attempts.record(classified)
-            if on_call is not None:
-                result = on_call(info)
-                if inspect.isawaitable(result):
-                    await result
-            if classified.outcome is Outcome.READY:
-                return self._base.product(classified, item_id)
-            wait = attempts.next_wait(classified)
-            logger.debug(
-                "itemId=%s waiting %.2fs before call %d", item_id, wait, info.call_number + 1
-            )
-            if wait > 0:
-                await asyncio.sleep(wait)
+        flow = GetFlow(self._base, item_id, deadline=deadline, idempotency_key=idempotency_key)
+        return await drive_async(
+            flow.steps(), self._classified, asyncio.sleep, before_call, on_call
+        )
 
     async def resume(
         self,
@@ -205,17 +175,8 @@ class AsyncClient:
         submitted twice. The continuation must come from a client with the same base
         URL and endpoint.
         """
-        data = parse_continuation(continuation)
-        if (data.get("baseUrl"), data.get("endpoint")) != (
-            self.config.base_url,
-            self.config.endpoint,
-        ):
-            raise errors.ConfigurationError(
-                f"this continuation is for {data.get('baseUrl')} ({data.get('endpoint')}), "
-                f"not {self.config.base_url} ({self.config.endpoint}): use "
-                "client.with_options(base_url=..., endpoint=...) to match it"
-            )
-        return await self.get(data["itemId"], deadline=deadline, on_call=on_call)
+        flow = GetFlow.resume(self._base, continuation, deadline=deadline)
+        return await drive_async(flow.steps(), self._classified, asyncio.sleep, None, on_call)
 
     def get_many(
         self,
@@ -237,7 +198,7 @@ class AsyncClient:
             async for result in client.get_many(ids, concurrency=8, rate=10):
                 print(result.item_id, result.product or result.error)
         """
-        from jditem.batch.engine import get_many
+        from jditem.client.many import get_many
 
         return get_many(
             self, ids, concurrency=concurrency, rate=rate, deadline=deadline, on_call=on_call

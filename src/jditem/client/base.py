@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +62,10 @@ class CallInfo:
     elapsed_s: float
     retry_after: float | None
     call_number: int = 1
+    #: A free replay of a call already paid under the same ``Idempotency-Key``.
+    replayed: bool = False
+    #: The error this call amounted to, when it was not a product or a pending answer.
+    error: errors.JditemError | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ class Classified:
     retry_after: float | None = None
     error: errors.JditemError | None = None
     elapsed_s: float = 0.0
+    #: The server marked the answer ``Idempotent-Replayed: true`` (not charged again).
+    replayed: bool = False
 
     @property
     def code(self) -> int | None:
@@ -106,6 +113,7 @@ _ADVICE: dict[Code, str] = {
     Code.INVALID_PARAMS: "fix the input: itemId must be 1-20 ASCII digits",
     Code.NOT_FOUND: "check the base URL and the endpoint (v1/v2/v3)",
     Code.INTERNAL_ERROR: "retry later; report the requestId if it persists",
+    Code.SERVICE_UNAVAILABLE: "the server's upstream is unavailable: retry later",
     Code.PERMISSION_DENIED: "ask the administrator to allow this token on this endpoint",
     Code.INSUFFICIENT_BALANCE: "top up the account balance",
     Code.BUDGET_EXHAUSTED: "raise this token's budget or use another token",
@@ -152,6 +160,25 @@ def _preview(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = redact(text)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
+
+
+def say_once(text: str, *sources: str) -> str:
+    """``text`` with each clause of ``sources`` (split at ``;``) kept only where it first appears.
+
+    Server messages often repeat the meaning or the advice the client adds ("retrying
+    will not help" four times in one line); a message says each thing once.
+    """
+    for source in sources:
+        for clause in (part.strip() for part in source.split(";")):
+            if len(clause) < 8:
+                continue
+            first = text.lower().find(clause.lower())
+            if first < 0:
+                continue
+            head, tail = text[: first + len(clause)], text[first + len(clause) :]
+            pattern = re.compile(r"(?:[;,]\s*)?" + re.escape(clause), re.IGNORECASE)
+            text = head + pattern.sub("", tail)
+    return text
 
 
 #: The request header of an idempotency key (see :meth:`BaseClient.check_idempotency_key`).
@@ -275,6 +302,7 @@ class BaseClient:
                     common["request_id"],
                     envelope,
                     elapsed_s=elapsed_s,
+                    replayed=headers.get("idempotent-replayed", "").lower() == "true",
                 )
             return self._not_serving(envelope, common, elapsed_s)
         known = Code.lookup(code)
@@ -460,7 +488,8 @@ class BaseClient:
             if reset_at is not None:
                 advice = f"stop until the quota resets at {reset_at.isoformat()}"
         text = meaning + (f" (server said: {server_message!r})" if server_message else "")
-        error = cls(f"{text}; {advice}", data=data, **{**common, **extra})
+        text = say_once(f"{text}; {advice}" if advice else text, meaning, advice)
+        error = cls(text, data=data, **{**common, **extra})
         retry_hint = retry_after if error.retryable else None
         return Classified(
             outcome,

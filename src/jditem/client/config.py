@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,7 @@ class ClientOptions(TypedDict, total=False):
 
     base_url: str | None
     endpoint: str
+    endpoints: Iterable[str] | str | None
     auth: str
     allow_insecure_http: bool
     connect_timeout: float | None
@@ -45,6 +47,38 @@ class ClientOptions(TypedDict, total=False):
     backoff_max: float
     pending_codes: Iterable[int]
     user_agent: str | None
+
+
+def check_option_names(names: Iterable[str], *, extra: Iterable[str] = ()) -> None:
+    """Raise :class:`ConfigurationError` naming the valid options if a name is unknown.
+
+    ``extra`` are further valid names of the caller (``token``, ``http_client``).
+    """
+    valid = set(ClientOptions.__annotations__) | set(extra)
+    unknown = sorted(set(names) - valid)
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.5)
+        close = close or [v for v in sorted(valid) if v.startswith(name) or name in v][:1]
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    raise ConfigurationError(
+        f"unknown option(s) {', '.join(hints)}: valid options are {', '.join(sorted(valid))}"
+    )
+
+
+def parse_endpoints(value: str | Iterable[str]) -> tuple[str, ...]:
+    """``"v2,v1"`` or ``("v2", "v1")`` → a validated tuple (each endpoint once, in order)."""
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    endpoints = tuple(str(part).strip() for part in parts if part and str(part).strip())
+    unknown = [e for e in endpoints if e not in ENDPOINTS]
+    if not endpoints or unknown or len(set(endpoints)) != len(endpoints):
+        raise ConfigurationError(
+            f"endpoints must list v1, v2, v3 at most once each, in fallback order "
+            f"(got {value!r}): use e.g. v2,v1"
+        )
+    return endpoints
 
 
 def endpoint_path(endpoint: str) -> str:
@@ -126,6 +160,9 @@ class ClientConfig:
     token: SecretStr = field(repr=False)
     base_url: str = BASE_URL_PRESETS["global"]
     endpoint: Endpoint = "v2"
+    #: Endpoint fallback order (opt-in; empty = ``endpoint`` only). An instruction message
+    #: (code 0 without product data) moves on to the next one.
+    endpoints: tuple[str, ...] = ()
     auth: AuthMode = "query"
     allow_insecure_http: bool = False
     connect_timeout: float = 10.0
@@ -145,6 +182,7 @@ class ClientConfig:
         *,
         base_url: str | None = None,
         endpoint: str = "v2",
+        endpoints: Iterable[str] | str | None = None,
         auth: str = "query",
         allow_insecure_http: bool = False,
         connect_timeout: float | None = 10.0,
@@ -157,10 +195,17 @@ class ClientConfig:
         pending_codes: Iterable[int] = (),
         user_agent: str | None = None,
     ) -> ClientConfig:
-        """Validate the arguments and resolve the token and base URL from the environment."""
+        """Validate the arguments and resolve the token and base URL from the environment.
+
+        ``endpoints`` (e.g. ``("v2", "v1")``) turns on the endpoint fallback; its first
+        entry replaces ``endpoint``. Opt-in: each endpoint may be priced differently.
+        """
         from jditem._version import __version__
 
         secret = token if isinstance(token, SecretStr) else resolve_token(token)
+        fallback = parse_endpoints(endpoints) if endpoints else ()
+        if fallback:
+            endpoint = fallback[0]
         if endpoint not in ENDPOINTS:
             raise ConfigurationError(
                 f"endpoint {endpoint!r} is unknown: use v2 (task-backed) or v1/v3 (synchronous)"
@@ -178,6 +223,7 @@ class ClientConfig:
             token=secret,
             base_url=resolve_base_url(base_url, allow_insecure_http=allow_insecure_http),
             endpoint=endpoint,  # type: ignore[arg-type]
+            endpoints=fallback if len(fallback) > 1 else (),
             auth=auth,  # type: ignore[arg-type]
             allow_insecure_http=allow_insecure_http,
             connect_timeout=_positive(
@@ -200,11 +246,7 @@ class ClientConfig:
         current: dict[str, Any] = {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init
         }
-        unknown = set(changes) - set(current)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown option(s) {sorted(unknown)}: valid options are {sorted(current)}"
-            )
+        check_option_names(changes)
         current.update(changes)
         if "base_url" not in changes and "allow_insecure_http" in changes:
             current["base_url"] = self.base_url
@@ -217,4 +259,11 @@ class ClientConfig:
 
     def describe(self) -> Mapping[str, Any]:
         """Token-free summary for ``repr`` and diagnostics."""
-        return {"base_url": self.base_url, "endpoint": self.endpoint, "auth": self.auth}
+        summary: dict[str, Any] = {
+            "base_url": self.base_url,
+            "endpoint": self.endpoint,
+            "auth": self.auth,
+        }
+        if self.endpoints:
+            summary["endpoints"] = self.endpoints
+        return summary

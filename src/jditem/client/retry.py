@@ -123,6 +123,8 @@ class Attempts:
             elapsed_s=classified.elapsed_s,
             retry_after=classified.retry_after,
             call_number=self.calls,
+            replayed=classified.replayed,
+            error=classified.error,
         )
 
     def next_wait(self, classified: Classified) -> float:

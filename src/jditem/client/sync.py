@@ -10,21 +10,16 @@ from typing import Any, Self, Unpack
 import httpx
 
 from jditem import errors
-from jditem.client.base import (
-    BaseClient,
-    CallInfo,
-    Classified,
-    Outcome,
-    logger,
-)
-from jditem.client.config import ClientConfig, ClientOptions
+from jditem.client.base import BaseClient, CallInfo, Classified
+from jditem.client.config import ClientConfig, ClientOptions, check_option_names
+from jditem.client.flow import GetFlow, Send, drive_sync
 from jditem.client.probe import ProbeResult, make_probe
 from jditem.client.redaction import install_log_redaction, register_secret
-from jditem.client.retry import Attempts, parse_continuation
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
 
 OnCall = Callable[[CallInfo], object]
+BeforeCall = Callable[[str], object]
 
 
 class Client:
@@ -48,6 +43,7 @@ class Client:
         http_client: httpx.Client | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
+        check_option_names(options, extra=("token", "http_client"))
         self._init(ClientConfig.build(token, **options), http_client, owns_http=None)
 
     def _init(
@@ -77,36 +73,26 @@ class Client:
 
     # -- calls -------------------------------------------------------------------------
 
-    def _send(
-        self, item_id: str, budget_s: float | None, idempotency_key: str | None = None
-    ) -> tuple[Classified, httpx.Response | None]:
-        url, params, headers = self._base.request_parts(item_id, idempotency_key)
+    def _send(self, step: Send) -> tuple[Classified, httpx.Response | None]:
         started = time.perf_counter()
         try:
             response = self._http.get(
-                url, params=params, headers=headers, timeout=self._base.timeout(budget_s)
+                step.url, params=step.params, headers=step.headers, timeout=step.timeout
             )
         except httpx.HTTPError as exc:
-            classified = self._base.classify_exception(
-                item_id, exc, elapsed_s=time.perf_counter() - started
-            )
-            return classified, None
+            elapsed = time.perf_counter() - started
+            return self._base.classify_exception(step.item_id, exc, elapsed_s=elapsed), None
         classified = self._base.classify_response(
-            item_id,
+            step.item_id,
             response.status_code,
             response.headers,
             response.content,
             elapsed_s=time.perf_counter() - started,
         )
-        logger.debug(
-            "itemId=%s http=%s code=%s outcome=%s %.3fs",
-            item_id,
-            response.status_code,
-            classified.code,
-            classified.outcome.value,
-            classified.elapsed_s,
-        )
         return classified, response
+
+    def _classified(self, step: Send) -> Classified:
+        return (self._send(step))[0]
 
     def fetch(self, item_id: str, *, idempotency_key: str | None = None) -> Envelope:
         """Exactly one HTTP call; returns the envelope whatever its business code.
@@ -116,7 +102,8 @@ class Client:
         HTTP 429/503 without a body code (``RateLimitError`` / ``CollectionFailedError``).
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header (see :meth:`get`).
         """
-        classified, _ = self._send(str(item_id), None, idempotency_key)
+        step = GetFlow(self._base, item_id, idempotency_key=idempotency_key).request()
+        classified, _ = self._send(step)
         if classified.envelope is None:
             assert classified.error is not None
             raise classified.error
@@ -124,7 +111,7 @@ class Client:
 
     def probe(self, item_id: str) -> ProbeResult:
         """One HTTP call; the redacted raw response with its classification."""
-        classified, response = self._send(str(item_id), None)
+        classified, response = self._send(GetFlow(self._base, item_id).request())
         if response is None:
             assert classified.error is not None
             raise classified.error
@@ -143,41 +130,29 @@ class Client:
         *,
         deadline: float | None = None,
         on_call: OnCall | None = None,
-        before_call: Callable[[str], object] | None = None,
+        before_call: BeforeCall | None = None,
         idempotency_key: str | None = None,
     ) -> Product:
         """Submit, wait out pending, return the product; raise a typed error otherwise.
 
-        ``deadline`` (seconds, default the client's, 15 min) bounds everything: calls
-        and waits. ``on_call`` receives a :class:`CallInfo` after every HTTP call; an
-        exception it raises stops ``get``. ``before_call(item_id)`` runs before every
-        HTTP call; an exception it raises stops ``get`` before the call is made.
+        ``item_id`` is 1-20 ASCII digits or a JD item URL
+        (``https://item.jd.com/100012043978.html``). ``deadline`` (seconds, default the
+        client's, 15 min) bounds everything: calls and waits. ``on_call`` receives a
+        :class:`CallInfo` after every HTTP call; an exception it raises stops ``get``.
+        ``before_call(item_id)`` runs before every HTTP call; an exception it raises
+        stops ``get`` before the call is made.
 
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header with every call
         (1-128 printable ASCII characters, never containing the token; one key per item
         and logical fetch): a server that honours it (jditem's own) charges the item at
         most once per key, so a repeat after a crash or a lost answer is free. The
         vendor ignores the header — there the guarantee does not hold.
+
+        Each wait before a retry or poll is logged at INFO on the ``jditem.client``
+        logger as it starts (see :mod:`jditem.client.flow`).
         """
-        if idempotency_key is not None:
-            self._base.check_idempotency_key(idempotency_key)
-        item_id = str(item_id)
-        attempts = Attempts(self.config, item_id, deadline)
-        while True:
-            if before_call is not None:
-                before_call(item_id)
-            classified, _ = self._send(item_id, attempts.call_timeout(), idempotency_key)
-            info = attempts.record(classified)
-            if on_call is not None:
-                on_call(info)
-            if classified.outcome is Outcome.READY:
-                return self._base.product(classified, item_id)
-            wait = attempts.next_wait(classified)
-            logger.debug(
-                "itemId=%s waiting %.2fs before call %d", item_id, wait, info.call_number + 1
-            )
-            if wait > 0:
-                time.sleep(wait)
+        flow = GetFlow(self._base, item_id, deadline=deadline, idempotency_key=idempotency_key)
+        return drive_sync(flow.steps(), self._classified, time.sleep, before_call, on_call)
 
     def resume(
         self,
@@ -192,17 +167,8 @@ class Client:
         submitted twice. The continuation must come from a client with the same base
         URL and endpoint.
         """
-        data = parse_continuation(continuation)
-        if (data.get("baseUrl"), data.get("endpoint")) != (
-            self.config.base_url,
-            self.config.endpoint,
-        ):
-            raise errors.ConfigurationError(
-                f"this continuation is for {data.get('baseUrl')} ({data.get('endpoint')}), "
-                f"not {self.config.base_url} ({self.config.endpoint}): use "
-                "client.with_options(base_url=..., endpoint=...) to match it"
-            )
-        return self.get(data["itemId"], deadline=deadline, on_call=on_call)
+        flow = GetFlow.resume(self._base, continuation, deadline=deadline)
+        return drive_sync(flow.steps(), self._classified, time.sleep, None, on_call)
 
     def get_many(
         self,
@@ -217,16 +183,18 @@ class Client:
 
         The twin of :meth:`AsyncClient.get_many` (same rules: bounded concurrency, smooth
         adaptive rate, fatal answers raised after the results in flight); the calls run
-        on an event loop in a helper thread. ``on_call`` runs on that thread::
+        on an event loop in a helper thread. ``on_call`` runs on that thread. A caller's
+        own ``http_client`` carries every call (from worker threads)::
 
             for result in client.get_many(ids, concurrency=8, rate=10):
                 print(result.item_id, result.product or result.error)
         """
-        from jditem.batch.engine import get_many_sync
+        from jditem.client.many import get_many_sync
 
         return get_many_sync(
             self.config,
             ids,
+            http_client=None if self._owns_http else self._http,
             concurrency=concurrency,
             rate=rate,
             deadline=deadline,

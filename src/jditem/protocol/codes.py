@@ -62,6 +62,13 @@ class Code(IntEnum):
     INVALID_PARAMS = (400, 400, False, RetryClass.DROP, "invalid parameters")
     NOT_FOUND = (404, 404, False, RetryClass.DROP, "not found")
     INTERNAL_ERROR = (500, 500, False, RetryClass.RETRY, "internal server error")
+    SERVICE_UNAVAILABLE = (
+        503,
+        503,
+        False,
+        RetryClass.RETRY,
+        "service unavailable: a dependency is down, please retry later",
+    )
     PERMISSION_DENIED = (
         600,
         403,

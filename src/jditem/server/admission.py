@@ -58,6 +58,7 @@ from jditem.server.tasks.cache import FreshResult
 from jditem.server.tasks.clock import Clock, now_utc
 from jditem.server.tasks.outcome import Outcome
 from jditem.server.tasks.service import TaskService
+from jditem.server.upstream.circuit import Circuit
 
 log = logging.getLogger("jditem.server.admission")
 
@@ -130,9 +131,12 @@ class Admission:
         health: HealthWindow,
         clock: Clock,
         charger: ChargeBatcher,
+        circuit: Circuit | None = None,
         broadcast: Broadcast | None = None,
     ) -> None:
         self.settings = settings
+        #: The relay's upstream circuit: while open, uncollected items answer 503.
+        self.circuit = circuit
         self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()
         self._publishing: set[asyncio.Task[None]] = set()
         self.db = db
@@ -224,20 +228,22 @@ class Admission:
         self.health.observe(int(result.code))
         if call.recorded:
             return result
-        self.recorder.record(
-            CallRow(
-                request_id=request_id,
-                token_id=identity.token_id if identity else None,
-                account_id=identity.account_id if identity else None,
-                endpoint=endpoint,
-                item_id=item_id,
-                code=int(result.code),
-                charged=result.charged,
-                task_id=result.task_id,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                created_at=now_utc(self.clock),
-            )
+        row = CallRow(
+            request_id=request_id,
+            token_id=identity.token_id if identity else None,
+            account_id=identity.account_id if identity else None,
+            endpoint=endpoint,
+            item_id=item_id,
+            code=int(result.code),
+            charged=result.charged,
+            task_id=result.task_id,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+            created_at=now_utc(self.clock),
         )
+        if result.code is Code.SUCCESS:  # answered without a charge (a free replay, price 0)
+            await self.recorder.record_durably(row)
+        else:
+            self.recorder.record(row)
         return result
 
     async def _decide(
@@ -331,6 +337,8 @@ class Admission:
             answer = await self._charge(identity, item_id, request_id, fresh, key=key)
         elif fresh is not None:
             answer = _not_supported_answer(item_id, fresh.reason, fresh.task_id)
+        elif self.circuit is not None and (refusal := self.circuit.refusal()) is not None:
+            answer = _unavailable_answer(refusal, self.circuit.retry_after)
         else:
             answer = await self._resolve(
                 identity, item_id, request_id, wait_seconds, job_id, key=key
@@ -346,6 +354,7 @@ class Admission:
             Code.BUDGET_EXHAUSTED,
             Code.INSUFFICIENT_BALANCE,
             Code.INVALID_PARAMS,  # the key was used for another item meanwhile
+            Code.SERVICE_UNAVAILABLE,  # the relay's upstream refuses us: consume nothing
         ):
             await self._refund_rate(identity, rate_key)
             if identity.daily_quota is not None:
@@ -444,6 +453,10 @@ class Admission:
             )
         if outcome.kind == "not_supported":
             return _not_supported_answer(item_id, outcome.error, outcome.task_id)
+        if outcome.kind == "failed" and self.circuit is not None and self.circuit.state == "open":
+            return _unavailable_answer(
+                self.circuit.retry_message(), self.circuit.retry_after, outcome.task_id
+            )
         if outcome.kind == "failed":
             reason = outcome.error or "collection failed"
             return Answer(
@@ -529,6 +542,16 @@ def _not_supported_answer(item_id: str, reason: str | None, task_id: str | None)
         code=Code.NOT_SUPPORTED,
         message=f"item {item_id} not supported or not found on JD "
         f"({reason or 'not supported'}); retrying will not help",
+        task_id=task_id,
+    )
+
+
+def _unavailable_answer(message: str, retry_after: int, task_id: str | None = None) -> Answer:
+    return Answer(
+        code=Code.SERVICE_UNAVAILABLE,
+        message=message,
+        data={"retryAfter": retry_after},
+        headers={"Retry-After": str(retry_after)},
         task_id=task_id,
     )
 

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
+from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
 from jditem.server.logging import install_redaction
+from jditem.server.serving import HeaderCountLimit
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock, utc_now
 
@@ -82,11 +84,16 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # No trailing-slash redirects: their Location would be built from the Host
+        # header and repeat the query string (a ?token=); such paths answer 404.
+        redirect_slashes=False,
     )
     # Error handlers render the envelope even before the lifespan ran.
     app.state.settings = settings
     app.state.clock = clock
+    app.state.auth_throttle = AuthThrottle.from_settings(settings)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HeaderCountLimit, settings=settings)
     install_error_handlers(app)
     app.include_router(v2.router)
     app.include_router(health.router)

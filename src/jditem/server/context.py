@@ -18,7 +18,7 @@ from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
 from jditem.server.broadcast import IDENTITIES, TASK_DONE
-from jditem.server.collectors import Collector, build_collector
+from jditem.server.collectors import Collector
 from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
@@ -26,6 +26,7 @@ from jditem.server.tasks.clock import Clock, now_utc, utc_now
 from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
+from jditem.server.upstream.gateway import Upstream
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ServerContext:
     charger: ChargeBatcher
     shared: SharedState
     started_at: datetime = field(default_factory=utc_now)
+    #: The relay's upstream parts (``collector = relay``), else None.
+    upstream: Upstream | None = None
 
     async def start(self) -> None:
         """Start the shared state, call-record flusher, charge batcher and worker pool."""
@@ -62,6 +65,8 @@ class ServerContext:
             await self.pool.stop()
         finally:
             try:
+                if self.upstream is not None:
+                    await self.upstream.aclose()
                 await self.charger.stop()
                 await self.recorder.stop()
             finally:
@@ -83,14 +88,20 @@ async def build_context(
     await migrate(db.engine)
     shared = build_shared_state(settings)
     notifier = shared.notifier
-    collector = collector or build_collector(settings)
+    limiter = shared.limiter
+    upstream: Upstream | None = None
+    if collector is None:
+        collector, upstream = build_collector(settings, db, clock, limiter)
     tasks = TaskService(db.sessionmaker, settings, notifier, clock)
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
     )
-    recorder = CallRecorder(db, flush_seconds=settings.call_record_flush_seconds)
+    recorder = CallRecorder(
+        db,
+        flush_seconds=settings.call_record_flush_seconds,
+        anonymous_keep=settings.unknown_token_samples,
+    )
     health = shared.health
-    limiter = shared.limiter
     charger = ChargeBatcher(db, settings.effective_database_url)
     admission = Admission(
         settings=settings,
@@ -101,6 +112,7 @@ async def build_context(
         health=health,
         clock=clock,
         charger=charger,
+        circuit=upstream.circuit if upstream is not None else None,
         broadcast=shared.broadcast,
     )
     shared.broadcast.listen(IDENTITIES, lambda _: admission.identities.invalidate())
@@ -124,4 +136,32 @@ async def build_context(
         charger=charger,
         shared=shared,
         started_at=now_utc(clock),
+        upstream=upstream,
     )
+
+
+def build_collector(
+    settings: Settings, db: Database, clock: Clock, limiter: RateLimiter
+) -> tuple[Collector, Upstream | None]:
+    """The collector named by ``settings.collector``, with the relay's upstream parts.
+
+    The relay's upstream budget is a bucket of ``limiter`` (key ``upstream``): shared by
+    every worker here, and by every process when the limiter is a shared one.
+
+    Raises ``ValueError`` (e.g. the relay's ``UpstreamConfigError``) with a message that
+    says what to set.
+    """
+    if settings.collector == "relay":
+        from jditem.server.collectors.relay import RelayCollector
+        from jditem.server.upstream.accounting import UpstreamLedger
+        from jditem.server.upstream.circuit import Circuit
+        from jditem.server.upstream.rate import AimdRate
+
+        ledger = UpstreamLedger(db, clock)
+        rate = AimdRate(limiter, settings.upstream_rate, settings.upstream_burst)
+        circuit = Circuit(settings.upstream_probe_seconds, on_change=ledger.circuit_changed)
+        relay = RelayCollector(settings, rate=rate, circuit=circuit, ledger=ledger)
+        return relay, Upstream(relay.base_url, rate, circuit, ledger, relay)
+    from jditem.server.collectors.sandbox import SandboxCollector
+
+    return SandboxCollector(settings), None

@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jditem.server.store.urls import normalize_database_url
 
 #: The one endpoint this server implements, as named in token permissions.
 ENDPOINT_V2 = "jd/get-item-detail/v2"
+
+
+#: Shortest admin key accepted, and the least estimated entropy (bits) it must carry.
+ADMIN_KEY_MIN_LENGTH = 32
+ADMIN_KEY_MIN_BITS = 96
+#: How to make a good admin key (quoted by the start-up error).
+ADMIN_KEY_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def estimated_entropy_bits(text: str) -> float:
+    """Shannon entropy of ``text``'s characters times its length (a crude strength bound).
+
+    A random ``secrets.token_urlsafe(32)`` scores about 200 bits, ``token_hex(16)`` about
+    110; a repeated word or a short alphabet scores far less.
+    """
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    total = len(text)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
+
+
+def admin_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to be the admin key, or ``None`` when it is fine."""
+    if len(key) < ADMIN_KEY_MIN_LENGTH:
+        why = f"it has {len(key)} characters; at least {ADMIN_KEY_MIN_LENGTH} are required"
+    elif estimated_entropy_bits(key) < ADMIN_KEY_MIN_BITS or len(set(key)) < 8:
+        why = "it is too predictable (too few different characters)"
+    elif (key + key).find(key, 1) < len(key):
+        why = "it is too predictable (a repeated pattern)"
+    else:
+        return None
+    return f"too weak: {why}. Generate one with: {ADMIN_KEY_HOWTO}"
 
 
 def default_home() -> Path:
@@ -64,13 +101,57 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="One collection attempt longer than this fails (retried)."
     )
 
-    collector: Literal["sandbox"] = "sandbox"
+    retry_backoff_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="Base of the backoff between collection attempts of a task "
+        "(doubled per attempt, jittered, capped by retry_backoff_max_seconds).",
+    )
+    retry_backoff_max_seconds: float = Field(default=30.0, ge=0)
+
+    collector: Literal["sandbox", "relay"] = "sandbox"
     sandbox_latency_ms: tuple[int, int] = Field(
         default=(200, 800), description="Uniform collection latency range (min, max) in ms."
     )
     sandbox_failure_rate: float = Field(default=0.0, ge=0, le=1)
     sandbox_unsupported_ids: list[str] = Field(default_factory=list)
     sandbox_seed: int = 0
+
+    upstream: str = Field(
+        default="global",
+        description="Relay upstream: 'global', 'cn' or a base URL speaking this contract.",
+    )
+    upstream_token: SecretStr | None = Field(
+        default=None,
+        description="Relay upstream token (JDITEM_UPSTREAM_TOKEN); never from the database.",
+    )
+    upstream_token_file: Path | None = Field(
+        default=None, description="File holding the relay upstream token (first line)."
+    )
+    upstream_endpoints: str = Field(
+        default="v2,v1,v3",
+        description="Upstream endpoints in fallback order, comma-separated "
+        "(an instruction message moves on to the next).",
+    )
+    upstream_rate: float = Field(
+        default=5.0, gt=0, description="Upstream calls per second, shared by every worker."
+    )
+    upstream_burst: int = Field(default=5, ge=1)
+    upstream_allow_insecure_http: bool = False
+    upstream_deadline_seconds: float = Field(
+        default=900.0, gt=0, description="How long an upstream task may stay pending."
+    )
+    upstream_probe_seconds: float = Field(
+        default=30.0, gt=0, description="How often an open upstream circuit lets a probe through."
+    )
+    upstream_price_units: int = Field(
+        default=0,
+        ge=0,
+        description="What one charged upstream call costs, 0.0001 CNY (0: unknown).",
+    )
+    upstream_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Read timeout of one upstream call."
+    )
 
     default_rate_limit: float | None = Field(default=10.0, description="New tokens, req/s.")
     default_burst: int | None = Field(default=20)
@@ -95,10 +176,107 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="How long a token lookup is reused; 0 = always read."
     )
 
+    # Connection-level limits (applied by jditem.server.serving to uvicorn/h11).
+    max_request_head_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line + headers accepted; larger answers 414/431.",
+    )
+    max_request_headers: int = Field(
+        default=100, ge=10, le=1000, description="Most header fields in one request (431)."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A request line + headers not complete within this answers 408.",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="Idle keep-alive connections close after this."
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Open connections beyond this are answered 503 at once and closed.",
+    )
+
+    # Failed admin-key attempts (admin API and console sign-in).
+    auth_free_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failures per client address before throttling."
+    )
+    auth_failure_window_seconds: int = Field(default=900, ge=1, le=86400)
+    auth_max_delay_seconds: int = Field(
+        default=300, ge=1, le=86400, description="Longest wait imposed after failures."
+    )
+    auth_global_failures_per_minute: int = Field(
+        default=100, ge=1, description="Failures from all addresses before everyone waits."
+    )
+
+    # Retention (jditem admin prune, and the server's own hourly pruning).
+    call_record_retention_days: int = Field(
+        default=90, ge=1, le=36500, description="Call records older than this are pruned."
+    )
+    task_retention_days: int = Field(
+        default=30, ge=1, le=36500, description="Finished task rows older than this are pruned."
+    )
+    unknown_token_samples: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Call records kept for calls without a valid token (the newest N).",
+    )
+
+    @field_validator("timezone", mode="after")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai or UTC"
+            ) from None
+        return value
+
+    @field_validator("admin_key", mode="after")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            problem = admin_key_problem(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        for name in ("default_rate_limit", "default_burst", "default_daily_quota"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or unset")
+        return self
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("upstream_endpoints", mode="after")
+    @classmethod
+    def _known_endpoints(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [part for part in parts if part not in ("v1", "v2", "v3")]
+        if unknown or not parts or len(set(parts)) != len(parts):
+            raise ValueError(
+                f"upstream_endpoints must list v1, v2, v3 at most once each, comma-separated "
+                f"(got {value!r}); use e.g. v2,v1,v3"
+            )
+        return ",".join(parts)
+
+    @property
+    def upstream_endpoint_list(self) -> tuple[str, ...]:
+        """``upstream_endpoints`` as a tuple, in fallback order."""
+        return tuple(self.upstream_endpoints.split(","))
 
     @field_validator("database_url", mode="after")
     @classmethod

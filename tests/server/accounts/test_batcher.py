@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
+from tests.support.backends import FreshDatabase
 
 from jditem.server.accounts import batcher as batcher_module
 from jditem.server.accounts import service
@@ -35,9 +36,8 @@ SINCE = NOW - timedelta(hours=1)  # idempotency keys older than this are expired
 DAY = "2026-11-28"
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}")
+async def _open(url: str) -> AsyncIterator[Database]:
+    database = Database.from_url(url)
     await migrate(database.engine)
     async with database.sessionmaker() as session:
         await service.create_account(session, "a1", 0)
@@ -46,6 +46,20 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
             await service.create_token(session, account)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def db(tmp_path: Path, fresh_database: FreshDatabase) -> AsyncIterator[Database]:
+    """Two accounts and three tokens, on each profile (SQLite file, PostgreSQL)."""
+    async for database in _open(fresh_database.url or f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"):
+        yield database
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """The same on SQLite only (for the test that drives the writer's sync engine)."""
+    async for database in _open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"):
+        yield database
 
 
 def _state(conn: Connection) -> dict[str, Any]:
@@ -145,7 +159,8 @@ def _run(
         transaction.rollback()
 
 
-async def test_batch_plan_matches_one_by_one(db: Database) -> None:
+async def test_batch_plan_matches_one_by_one(sqlite_db: Database) -> None:
+    db = sqlite_db
     engine = sqlite.create_sync_engine(str(sqlite.sync_url(str(db.engine.url))))
     outcomes: set[ChargeResult] = set()
     try:

@@ -31,7 +31,18 @@ def test_yuan_to_units(text: str, units: int) -> None:
         ("0.00001", "4 decimal places"),
         ("abc", "not a yuan amount"),
         ("nan", "not a yuan"),
-        ("1e30", "too large"),
+        ("1e30", "plain decimal notation"),
+        ("1e3", "plain decimal notation"),
+        ("1_000", "plain decimal notation"),
+        ("\uff11\uff12", "plain decimal notation"),  # full-width digits
+        ("\u0663", "plain decimal notation"),  # Arabic-Indic three
+        ("+3", "plain decimal notation"),
+        ("0x10", "plain decimal notation"),
+        ("Infinity", "plain decimal notation"),
+        ("12.50000", "4 decimal places"),
+        ("1" * 30, "too large"),
+        ("100000000000.0001", "too large"),
+        ("9" * 5000, "too long"),
         ("", "not a yuan amount"),
     ],
 )

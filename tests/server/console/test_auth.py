@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from tests.server.console.conftest import ConsoleClient
@@ -133,3 +137,38 @@ def test_console_is_disabled_without_an_admin_key() -> None:
     assert response.status_code == 503
     assert "JDITEM_ADMIN_KEY" in response.text
     assert login.status_code == 503
+
+
+def _signed_in_cookie(live: Any) -> tuple[ConsoleClient, str]:
+    client = ConsoleClient(live)
+    client.sign_in()
+    return client, client.http.cookies.get("jditem_console") or ""
+
+
+def test_sign_out_survives_a_restart(tmp_path: Path) -> None:
+    """Sessions are database rows: a signed-out cookie stays refused after a restart,
+    and a session that was not signed out stays valid."""
+    from tests.support.live_server import live_server
+
+    key = secrets.token_urlsafe(32)
+    with live_server(home=tmp_path, admin_key=key) as live:
+        leaving, old_cookie = _signed_in_cookie(live)
+        staying, kept_cookie = _signed_in_cookie(live)
+        assert leaving.post("/console/logout").status_code == 303
+        leaving.close()
+        staying.close()
+        assert live.scalar("SELECT count(*) FROM console_sessions") == 1
+    with live_server(home=tmp_path, admin_key=key) as live:
+        client = ConsoleClient(live)
+        client.http.cookies.set("jditem_console", old_cookie, path="/console")
+        assert client.get("/console").status_code == 303  # to the sign-in page
+        client.http.cookies.set("jditem_console", kept_cookie, path="/console")
+        assert client.get("/console").status_code == 200
+        client.close()
+
+
+def test_session_rows_hold_no_session_id(console: ConsoleClient) -> None:
+    cookie = console.http.cookies.get("jditem_console") or ""
+    rows = console.live.rows("SELECT sid_hash FROM console_sessions")
+    assert rows
+    assert all(len(row[0]) == 64 and row[0] not in cookie for row in rows)

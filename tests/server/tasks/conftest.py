@@ -100,6 +100,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "heartbeat_seconds": 10.0,
             "max_attempts": 3,
             "sandbox_latency_ms": (0, 0),
+            # The fake clock stands still: no backoff between attempts unless a test asks.
+            "retry_backoff_seconds": 0.0,
         }
         values.update(overrides)
         return Settings(**values)

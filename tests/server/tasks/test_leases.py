@@ -185,3 +185,31 @@ async def test_concurrent_claimers_never_share_a_task(
     async with sessionmaker() as session:
         attempts = (await session.execute(select(Task.attempt))).scalars().all()
     assert attempts == [1] * 10
+
+
+async def test_a_failed_attempt_waits_out_its_backoff_before_the_next_claim(
+    sessionmaker: Maker, clock: FakeClock
+) -> None:
+    """Backoff between collection attempts: the re-queued task is not claimed at once."""
+    task_id = await add_task(sessionmaker, clock, "7")
+    lm = leases(sessionmaker, clock)
+    claim = await lm.claim("w1")
+    assert claim is not None
+    assert await lm.fail(claim, "upstream 500", backoff=4.0) == "requeued"
+    assert await lm.claim("w2") is None  # still backing off
+    clock.advance(4.01)
+    again = await lm.claim("w2")
+    assert again is not None
+    assert again.task_id == task_id
+    assert again.attempt == 2
+
+
+async def test_a_final_failure_fails_the_task_with_attempts_left(
+    sessionmaker: Maker, clock: FakeClock
+) -> None:
+    task_id = await add_task(sessionmaker, clock, "8", max_attempts=5)
+    lm = leases(sessionmaker, clock)
+    claim = await lm.claim("w1")
+    assert claim is not None
+    assert await lm.fail(claim, "every endpoint answered an instruction", final=True) == "failed"
+    assert (await load(sessionmaker, task_id)).status == "failed"

@@ -6,15 +6,16 @@ import asyncio
 import time
 
 from jditem.server.tasks.notify import WORK_CHANNEL, InProcessNotifier
+from tests.support.waiting import await_until
 
 
 async def test_notify_wakes_a_waiter_promptly(notifier: InProcessNotifier) -> None:
-    waiter = asyncio.create_task(notifier.wait("100", timeout=5))
-    await asyncio.sleep(0.01)
+    waiter = asyncio.create_task(notifier.wait("100", timeout=60))
+    await await_until(lambda: notifier.subscribers("100") == 1, what="the waiter subscribed")
     started = time.perf_counter()
     await notifier.notify("100")
     assert await waiter is True
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 10, "woken by the notification, not the 60 s timeout"
 
 
 async def test_wait_times_out_without_notification(notifier: InProcessNotifier) -> None:
@@ -45,8 +46,8 @@ async def test_channels_are_separate(notifier: InProcessNotifier) -> None:
 
 
 async def test_notify_wakes_every_subscriber(notifier: InProcessNotifier) -> None:
-    waiters = [asyncio.create_task(notifier.wait("5", timeout=5)) for _ in range(20)]
-    await asyncio.sleep(0.01)
+    waiters = [asyncio.create_task(notifier.wait("5", timeout=60)) for _ in range(20)]
+    await await_until(lambda: notifier.subscribers("5") == 20, what="every waiter subscribed")
     await notifier.notify("5")
     assert await asyncio.gather(*waiters) == [True] * 20
 

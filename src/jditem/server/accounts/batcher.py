@@ -133,13 +133,19 @@ _AMOUNT = bindparam("amount", type_=BigInteger())
 _N = bindparam("n", type_=Integer())
 _COUNT_KEY = (_Q.c.token_id == _T_ID, _Q.c.day == bindparam("q_day", type_=String()))
 
-# FOR UPDATE (rendered on PostgreSQL, a no-op on SQLite whose BEGIN IMMEDIATE already
-# holds the write lock): the rows a batch plans from cannot change before it writes.
-# Rows are locked in one order (tokens, accounts, quota counters; each by key) so two
-# processes' batches never deadlock.
-_SELECT_TOKEN = Prepared(select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update())
-_SELECT_BALANCE = Prepared(select(_A.c.balance).where(_A.c.id == _A_ID).with_for_update())
-_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update())
+# FOR NO KEY UPDATE (rendered on PostgreSQL, a no-op on SQLite whose BEGIN IMMEDIATE
+# already holds the write lock): the rows a batch plans from cannot change before it
+# writes. Rows are locked in one order (tokens, accounts, quota counters; each by key)
+# so two processes' batches never deadlock; NO KEY (the lock the UPDATEs take anyway)
+# does not block the KEY SHARE locks that inserts referencing these rows (ledger,
+# quota counters) take, so those never deadlock with a batch either.
+_SELECT_TOKEN = Prepared(
+    select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update(key_share=True)
+)
+_SELECT_BALANCE = Prepared(
+    select(_A.c.balance).where(_A.c.id == _A_ID).with_for_update(key_share=True)
+)
+_SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update(key_share=True))
 _SPEND = Prepared(
     update(_T)
     .where(_T.c.id == _T_ID, or_(_T.c.budget.is_(None), _T.c.spent + _AMOUNT <= _T.c.budget))
@@ -400,6 +406,19 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
     return results
 
 
+def apply_each_retrying(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
+    """:func:`apply_each`, once more if another process wrote a key or quota row of the
+    batch meanwhile (a unique violation): the second pass sees that row and answers
+    from it (a replay, or the counter updated). Each pass runs in a savepoint."""
+    integrity = _integrity_error(connection)
+    try:
+        with connection.begin_nested():
+            return apply_each(connection, batch)
+    except integrity:
+        with connection.begin_nested():
+            return apply_each(connection, batch)
+
+
 _Item = tuple[ChargeRequest, "asyncio.Future[ChargeResult]"]
 
 
@@ -420,6 +439,8 @@ class ChargeBatcher:
         del url
         self._db = db
         self._pending: list[_Item] = []
+        #: Transactions the batching task has applied (charges / this = batch size).
+        self.batches_applied = 0
         self._wake = asyncio.Event()
         self._stopping = False
         self._runner: asyncio.Task[None] | None = None
@@ -546,11 +567,12 @@ class ChargeBatcher:
 
     async def _apply(self, batch: list[_Item]) -> None:
         requests = [req for req, _ in batch]
+        self.batches_applied += 1
         try:
             try:
                 results = await self._db.write_batch(apply_batch, requests)
             except StalePlanError:
-                results = await self._db.write_batch(apply_each, requests)
+                results = await self._db.write_batch(apply_each_retrying, requests)
         except Exception as exc:  # the whole batch rolled back: nobody was charged
             for _, future in batch:
                 if not future.done():

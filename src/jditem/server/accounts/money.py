@@ -2,34 +2,54 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 #: Minor units per yuan.
 UNITS_PER_YUAN = 10_000
 #: Largest amount accepted anywhere (10^11 yuan), far inside SQLite's signed 64-bit range.
 MAX_UNITS = 10**15
+#: Largest account balance (a top-up that would pass it is refused): 100 billion yuan.
+MAX_BALANCE_UNITS = MAX_UNITS
+#: Largest token budget: 100 billion yuan.
+MAX_BUDGET_UNITS = MAX_UNITS
+
+#: Plain decimal notation: ASCII digits, an optional point and at most 4 decimals.
+_PLAIN_YUAN = re.compile(r"(?P<sign>-?)(?P<whole>[0-9]+)(?:\.(?P<frac>[0-9]{1,4}))?", re.ASCII)
+_HINT = "use plain decimal notation such as 12.50 (at most 4 decimals)"
 
 
 def yuan_to_units(text: str | int | Decimal) -> int:
-    """Convert a decimal yuan amount (e.g. ``"12.5"``) to units, exactly.
+    """Convert a yuan amount in plain decimal notation (e.g. ``"12.5"``) to units, exactly.
 
-    Raises ``ValueError`` with a clear message for non-numbers and for amounts finer
-    than 0.0001 yuan. Floats are refused: they cannot carry money exactly.
+    Strict: ASCII digits with an optional point and at most 4 decimals (an optional
+    leading ``-``; surrounding spaces are ignored). Exponents (``1e3``), underscores
+    (``1_000``), signs other than ``-``, non-ASCII digits, ``NaN``/``Infinity`` and
+    amounts past ``MAX_UNITS`` raise ``ValueError`` with a message saying what to send.
+    Floats are refused: they cannot carry money exactly.
     """
-    if isinstance(text, float):
+    if isinstance(text, (bool, float)):
         raise ValueError("pass yuan as a decimal string such as '12.50', not a float")
-    try:
-        amount = Decimal(str(text).strip())
-    except InvalidOperation:
-        raise ValueError(f"not a yuan amount: {text!r}; use a decimal such as 12.50") from None
-    if not amount.is_finite():
-        raise ValueError(f"not a yuan amount: {text!r}; use a decimal such as 12.50")
-    units = amount * UNITS_PER_YUAN
-    if units != units.to_integral_value():
-        raise ValueError(f"{text!r} has more than 4 decimal places; the smallest unit is 0.0001")
-    if abs(units) > MAX_UNITS:
-        raise ValueError(f"{text!r} is too large: at most {MAX_UNITS // UNITS_PER_YUAN} yuan")
-    return int(units)
+    if isinstance(text, Decimal):
+        if not text.is_finite():
+            raise ValueError(f"not a yuan amount: {text!r}; {_HINT}")
+        text = format(text, "f")
+    raw = str(text)
+    if len(raw) > 64:
+        raise ValueError(f"not a yuan amount (too long); {_HINT}")
+    match = _PLAIN_YUAN.fullmatch(raw.strip(" \t"))
+    if match is None:
+        if re.fullmatch(r"-?[0-9]+\.[0-9]{5,}", raw.strip(" \t"), re.ASCII):
+            raise ValueError(f"{raw!r} has more than 4 decimal places; the smallest unit is 0.0001")
+        raise ValueError(f"not a yuan amount: {raw!r}; {_HINT}")
+    whole = match.group("whole").lstrip("0") or "0"
+    if len(whole) > 16:
+        raise ValueError(f"{raw!r} is too large: at most {MAX_UNITS // UNITS_PER_YUAN} yuan")
+    frac = (match.group("frac") or "").ljust(4, "0")
+    units = int(whole) * UNITS_PER_YUAN + int(frac)
+    if units > MAX_UNITS:
+        raise ValueError(f"{raw!r} is too large: at most {MAX_UNITS // UNITS_PER_YUAN} yuan")
+    return -units if match.group("sign") else units
 
 
 def units_to_yuan(units: int) -> str:

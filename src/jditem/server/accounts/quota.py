@@ -33,6 +33,21 @@ async def try_consume(session: AsyncSession, token_id: int, day: str, quota: int
 
     Runs inside the caller's write transaction; True when the call was counted.
     """
+    if await _count(session, token_id, day, quota):
+        return True
+    if quota < 1:
+        return False
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(QuotaCounter).values(token_id=token_id, day=day, count=1))
+    except IntegrityError:
+        # another transaction (another process, on PostgreSQL) created the row after
+        # the UPDATE above looked: count against it now
+        return await _count(session, token_id, day, quota)
+    return True
+
+
+async def _count(session: AsyncSession, token_id: int, day: str, quota: int) -> bool:
     result = await session.execute(
         update(QuotaCounter)
         .where(
@@ -42,16 +57,7 @@ async def try_consume(session: AsyncSession, token_id: int, day: str, quota: int
         )
         .values(count=QuotaCounter.count + 1)
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
-        return True
-    if quota < 1:
-        return False
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(QuotaCounter).values(token_id=token_id, day=day, count=1))
-    except IntegrityError:
-        return False  # the row exists, so the UPDATE above found it full
-    return True
+    return result.rowcount == 1  # type: ignore[attr-defined,no-any-return]
 
 
 async def release(session: AsyncSession, token_id: int, day: str) -> None:

@@ -15,7 +15,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.accounts.money import MAX_UNITS
+from jditem.server.accounts.money import (
+    MAX_BALANCE_UNITS,
+    MAX_BUDGET_UNITS,
+    MAX_UNITS,
+    UNITS_PER_YUAN,
+    units_to_yuan,
+)
 from jditem.server.accounts.schemas import (
     TOKEN_UPDATE_FIELDS,
     AccountPublic,
@@ -72,8 +78,12 @@ def _token_public(row: ApiToken, account_name: str) -> TokenPublic:
     )
 
 
-#: Upper bound of counts (burst, daily quota) and of the rate limit.
+#: Upper bound of counts (daily quota, ids, offsets).
 MAX_COUNT = 10**9
+#: Sane bounds of a token's rate limit (requests/second) and burst.
+MIN_RATE_LIMIT = 0.001
+MAX_RATE_LIMIT = 100_000.0
+MAX_BURST = 1_000_000
 
 
 def _check_units(value: int, what: str) -> None:
@@ -83,19 +93,26 @@ def _check_units(value: int, what: str) -> None:
 
 def _check_limits(fields: dict[str, Any]) -> None:
     rate = fields.get("rate_limit")
-    if rate is not None and not 0 < rate <= MAX_COUNT:
+    if rate is not None and not MIN_RATE_LIMIT <= rate <= MAX_RATE_LIMIT:
         raise InvalidInputError(
-            f"rate limit must be > 0 requests/second (got {rate}); omit it for none"
+            f"rate limit must be between {MIN_RATE_LIMIT:g} and {MAX_RATE_LIMIT:g} "
+            f"requests/second (got {rate}); omit it for none"
         )
-    for key, label in (("burst", "burst"), ("daily_quota", "daily quota")):
+    for key, label, most in (
+        ("burst", "burst", MAX_BURST),
+        ("daily_quota", "daily quota", MAX_COUNT),
+    ):
         value = fields.get(key)
-        if value is not None and not 1 <= value <= MAX_COUNT:
+        if value is not None and not 1 <= value <= most:
             raise InvalidInputError(
-                f"{label} must be between 1 and {MAX_COUNT} (got {value}); omit it for none"
+                f"{label} must be between 1 and {most} (got {value}); omit it for none"
             )
     budget = fields.get("budget_units")
-    if budget is not None:
-        _check_units(budget, "budget")
+    if budget is not None and not 0 <= budget <= MAX_BUDGET_UNITS:
+        raise InvalidInputError(
+            f"budget must be between 0 and {MAX_BUDGET_UNITS // UNITS_PER_YUAN} yuan "
+            f"(got {units_to_yuan(budget)} yuan)"
+        )
     perms = fields.get("permissions")
     if perms is not None and (
         not isinstance(perms, list) or not all(isinstance(p, str) for p in perms)
@@ -272,11 +289,19 @@ async def topup(
         raise InvalidInputError(f"top-up amount must be positive (got {amount_units} units)")
     _check_units(amount_units, "top-up amount")
     account = await _account_by_name(session, account_name)
-    await session.execute(
+    # Conditional in the store of record: the balance never passes the maximum, even
+    # with top-ups and charges racing.
+    result = await session.execute(
         update(Account)
-        .where(Account.id == account.id)
+        .where(Account.id == account.id, Account.balance <= MAX_BALANCE_UNITS - amount_units)
         .values(balance=Account.balance + amount_units)
     )
+    if getattr(result, "rowcount", 1) != 1:
+        await session.rollback()
+        raise InvalidInputError(
+            f"top-up refused: the balance of {account_name!r} would pass the maximum of "
+            f"{MAX_BALANCE_UNITS // UNITS_PER_YUAN} yuan; nothing was changed"
+        )
     session.add(
         LedgerEntry(
             account_id=account.id, kind="topup", amount=amount_units, note=note, created_at=_now()

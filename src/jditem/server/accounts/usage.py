@@ -25,9 +25,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Connection, DateTime, Integer, Table, bindparam, insert, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.settings import Settings
@@ -63,20 +74,49 @@ class CallRow:
 class CallRecorder:
     """Buffers call rows and flushes them (with hourly rollups) in batches."""
 
-    def __init__(self, db: Database, *, flush_seconds: float = 0.5, batch_size: int = 200) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        flush_seconds: float = 0.5,
+        batch_size: int = 200,
+        anonymous_keep: int | None = None,
+    ) -> None:
+        """``anonymous_keep``: call records without a valid token kept (the newest N;
+        ``None`` = all). Their hourly counts are always kept in ``usage_hourly``."""
         self._db = db
+        self._anonymous_keep = anonymous_keep
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
         self._buffer: list[CallRow] = []
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        #: callers of record_durably waiting for the flush that writes their row
+        self._waiters: list[asyncio.Future[None]] = []
 
     def record(self, row: CallRow) -> None:
         """Queue ``row`` for the next flush (never blocks, never touches the database)."""
         self._buffer.append(row)
         if len(self._buffer) >= self._batch_size:
             self._wake.set()
+
+    async def record_durably(self, row: CallRow) -> None:
+        """Queue ``row``, flush now, and return once it is written (for answers that
+        must survive a crash: code 0 without a charge, e.g. a free idempotent replay).
+
+        Concurrent callers share one flush (a group commit). If the write fails the
+        row stays buffered for the next flush and this returns anyway: the answer is
+        not held back by the bookkeeping. Without a running flusher it just queues.
+        """
+        if self._runner is None:
+            self.record(row)
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer.append(row)
+        self._waiters.append(waiter)
+        self._wake.set()
+        await asyncio.shield(waiter)
 
     @property
     def pending(self) -> int:
@@ -111,31 +151,57 @@ class CallRecorder:
         """Write the buffered rows now; returns how many were written."""
         async with self._flush_lock:
             rows, self._buffer = self._buffer, []
-            if not rows:
-                return 0
+            waiters, self._waiters = self._waiters, []
             try:
-                await self._write(rows)
-            except Exception:
-                self._buffer[:0] = rows
-                if len(self._buffer) > MAX_BUFFERED:  # the database stays down: bound memory
-                    dropped = len(self._buffer) - MAX_BUFFERED
-                    del self._buffer[:dropped]
-                    log.error("dropped %d unwritten call records (database unavailable)", dropped)
-                raise
-            return len(rows)
+                return await self._flush_rows(rows)
+            finally:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
 
-    async def _write(self, rows: list[CallRow]) -> None:
+    async def _flush_rows(self, rows: list[CallRow]) -> int:
+        if not rows:
+            return 0
+        try:
+            await self._write(rows)
+        except Exception:
+            self._buffer[:0] = rows
+            if len(self._buffer) > MAX_BUFFERED:  # the database stays down: bound memory
+                dropped = len(self._buffer) - MAX_BUFFERED
+                del self._buffer[:dropped]
+                log.error("dropped %d unwritten call records (database unavailable)", dropped)
+            raise
+        return len(rows)
+
+    async def _write(self, all_rows: list[CallRow]) -> None:
+        keep = self._anonymous_keep
+        anonymous = any(r.token_id is None for r in all_rows)
+        rows = all_rows
+        if keep == 0 and anonymous:
+            rows = [r for r in all_rows if r.token_id is not None]
+        trim = keep if anonymous and keep else None
         if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
-            await self._db.write_batch(write_calls, rows, rollup(rows))
+            await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
             return
         async with self._db.writing() as session:
-            await add_calls(session, rows)
+            await add_calls(session, rows, rollup(all_rows), trim)
 
 
-async def add_calls(session: AsyncSession, rows: list[CallRow]) -> None:
-    """Insert ``rows`` and their hourly rollups through ``session`` (caller's transaction)."""
-    await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
-    for (hour, token_id, code), (calls, spend) in sorted(rollup(rows).items()):
+async def add_calls(
+    session: AsyncSession,
+    rows: list[CallRow],
+    counts: Rollup | None = None,
+    trim: int | None = None,
+) -> None:
+    """Insert ``rows`` and their hourly rollups (``counts``, default: the rollup of
+    ``rows``) through ``session``, in the caller's transaction; with ``trim``, keep only
+    the newest ``trim`` records of calls without a token."""
+    if rows:
+        await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
+    if trim is not None:
+        await session.execute(_trim_anonymous_statement(), {"keep": trim, "one": 1})
+    # in key order, so two processes bumping the same counters never deadlock
+    for (hour, token_id, code), (calls, spend) in sorted((counts or rollup(rows)).items()):
         result = await session.execute(
             update(UsageHourly)
             .where(
@@ -220,10 +286,34 @@ _INSERT_USAGE = Prepared(
 )
 
 
-def write_calls(connection: Connection, rows: list[CallRow], rollup: Rollup) -> None:
-    """Insert ``rows`` and add ``rollup`` to ``usage_hourly`` (inside the caller's transaction)."""
+_C = cast(Table, CallRecord.__table__)
+
+
+def _trim_anonymous_statement() -> Any:
+    """Delete call records without a token except the newest ``:keep`` of them."""
+    cutoff = (
+        select(_C.c.id)
+        .where(_C.c.token_id.is_(None))
+        .order_by(_C.c.id.desc())
+        .limit(bindparam("one", type_=Integer()))
+        .offset(bindparam("keep", type_=Integer()))
+        .scalar_subquery()
+    )
+    return delete(_C).where(_C.c.token_id.is_(None), _C.c.id <= cutoff)
+
+
+_TRIM_ANONYMOUS = Prepared(_trim_anonymous_statement())
+
+
+def write_calls(
+    connection: Connection, rows: list[CallRow], rollup: Rollup, trim: int | None = None
+) -> None:
+    """Insert ``rows``, add ``rollup`` to ``usage_hourly`` and, with ``trim``, keep only the
+    newest ``trim`` records of calls without a token (inside the caller's transaction)."""
     if rows:
         _INSERT_CALLS.executemany(connection, [_call_row(r) for r in rows])
+    if trim is not None:
+        _TRIM_ANONYMOUS.rowcount(connection, {"keep": trim, "one": 1})
     # in key order, so two processes bumping the same counters never deadlock
     for (hour, token_id, code), (calls, spend) in sorted(rollup.items()):
         params = {

@@ -22,35 +22,62 @@ from jditem.server.accounts.schemas import AccountPublic
 from jditem.server.api.deps import CtxDep, SessionDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
+from jditem.server.auth_throttle import AuthThrottle, client_address
+
+
+def _given_admin_key(request: Request) -> str | None:
+    """The key sent as ``X-Admin-Key`` or ``Authorization: Bearer``; refuses repeats."""
+    keys = request.headers.getlist("x-admin-key")
+    authorizations = request.headers.getlist("authorization")
+    if len(keys) + len(authorizations) > 1:
+        raise EnvelopeError(
+            Code.INVALID_PARAMS,
+            "the admin key was sent more than once (repeated X-Admin-Key or Authorization "
+            "headers, or both); send it exactly once",
+        )
+    if keys:
+        return keys[0]
+    if authorizations:
+        scheme, _, value = authorizations[0].partition(" ")
+        return value.strip() if scheme.lower() == "bearer" else None
+    return None
 
 
 def require_admin(request: Request, ctx: CtxDep) -> None:
-    """Refuse the call unless it carries the configured admin key."""
+    """Refuse the call unless it carries the configured admin key (failures throttled)."""
     configured = ctx.settings.admin_key
     if configured is None or not configured.get_secret_value():
         raise EnvelopeError(
             Code.PERMISSION_DENIED,
             "the admin API is disabled: set JDITEM_ADMIN_KEY on the server to enable it",
         )
-    given = request.headers.get("x-admin-key")
-    if given is None:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        given = value.strip() if scheme.lower() == "bearer" else None
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = client_address(request.client)
+    wait = throttle.retry_after(address)
+    if wait:
+        raise EnvelopeError(
+            Code.RATE_LIMITED,
+            f"too many wrong admin keys; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    given = _given_admin_key(request)
     if not given or not secrets.compare_digest(
         given.encode("utf-8"), configured.get_secret_value().encode("utf-8")
     ):
+        throttle.failed(address, "admin API")
         raise EnvelopeError(
             Code.INVALID_TOKEN,
             "invalid or missing admin key: send it as 'X-Admin-Key: <key>' or "
             "'Authorization: Bearer <key>'",
         )
+    throttle.succeeded(address)
 
 
 router = APIRouter(
     prefix="/api/admin",
     tags=["admin"],
     dependencies=[Depends(require_admin)],
-    responses=envelope_responses(400, 401, 403, 404, 500),
+    responses=envelope_responses(400, 401, 403, 404, 429, 500),
 )
 
 

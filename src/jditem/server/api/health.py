@@ -31,8 +31,10 @@ DB_CHECK_SECONDS = 2.0
 async def health(request: Request, ctx: CtxDep) -> Response:
     """Code 0 when the process is up and the database answers; else code 500.
 
+    ``HEAD`` answers the same status and headers without the body (load balancers).
     In the scale-out profile ``data.redis`` is "ok" or "unreachable"; unreachable
-    makes ``status`` "degraded" (still code 0: calls are answered, SPEC §2.8)."""
+    makes ``status`` "degraded" (still code 0: calls are answered, SPEC §2.8).
+    """
     request_id = request_id_of(request)
     started = time.perf_counter()
     try:
@@ -77,6 +79,17 @@ async def health(request: Request, ctx: CtxDep) -> Response:
 async def endpoint_health(request: Request, ctx: CtxDep) -> Response:
     """The health level of ``/api/jd/get-item-detail/v2``."""
     report = ctx.health.report()
+    data = report.to_wire()
+    if ctx.upstream is not None:
+        data["upstream"] = ctx.upstream.status()
     return envelope_response(
-        ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=report.to_wire()
+        ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=data
     )
+
+
+# HEAD answers the status and headers of GET without the body (load balancers, uptime
+# probes); kept out of the OpenAPI document so each path has one operation id.
+router.add_api_route("/api/health", health, methods=["HEAD"], include_in_schema=False)
+router.add_api_route(
+    "/api/health/jd/get-item-detail/v2", endpoint_health, methods=["HEAD"], include_in_schema=False
+)

@@ -25,8 +25,17 @@ _bearer = HTTPBearer(
 
 
 def _token_from(request: Request) -> tuple[str | None, str | None]:
-    """(raw token, problem) from the Authorization header and/or ?token=."""
-    header = request.headers.get("authorization")
+    """(raw token, problem) from the Authorization header and/or ?token=.
+
+    A credential given twice in the same form (two ``Authorization`` headers, two
+    ``?token=``, also when one is percent-encoded) is refused, never guessed.
+    """
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        return None, (
+            "invalid token: the Authorization header was sent more than once; send it once"
+        )
+    header = headers[0] if headers else None
     header_token = None
     if header:
         scheme, value = get_authorization_scheme_param(header)

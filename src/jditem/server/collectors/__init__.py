@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from jditem.server.collectors.base import CollectError, Collector, CollectResult
+from jditem.server.collectors.base import (
+    CollectError,
+    Collector,
+    CollectResult,
+    SourceUnavailable,
+)
 from jditem.server.settings import Settings
 
-__all__ = ["CollectError", "CollectResult", "Collector", "build_collector"]
+__all__ = ["CollectError", "CollectResult", "Collector", "SourceUnavailable", "build_collector"]
 
 
 def build_collector(settings: Settings) -> Collector:
-    """The collector named by ``settings.collector`` (only ``sandbox`` for now)."""
+    """The sandbox collector (the relay needs the database: ``context.build_collector``)."""
     if settings.collector == "sandbox":
         from jditem.server.collectors.sandbox import SandboxCollector
 
         return SandboxCollector(settings)
-    raise ValueError(f"unknown collector {settings.collector!r}; set JDITEM_COLLECTOR to 'sandbox'")
+    raise ValueError(
+        f"collector {settings.collector!r} is built with the server context "
+        "(jditem.server.context.build_collector)"
+    )

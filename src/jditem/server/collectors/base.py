@@ -2,8 +2,9 @@
 
 A collector answers with a :class:`CollectResult` — ``ok`` with the payload (passed
 through to callers unchanged) or ``not_supported`` with a reason (code 202; retrying
-will not help) — or raises :class:`CollectError` for a transient failure, which the
-worker retries until the task's ``max_attempts`` are used up (then code 301).
+will not help) — or raises :class:`CollectError` for a failure, which the worker retries
+after a backoff until the task's ``max_attempts`` are used up (then code 301), unless
+the error is ``final``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,25 @@ from typing import Any, Literal, Protocol
 
 
 class CollectError(Exception):
-    """A transient collection failure; the task is retried (then fails with 301)."""
+    """A collection failure; the task is retried after a backoff (then fails with 301).
+
+    ``final=True`` fails the task at once: retrying cannot help (e.g. an upstream
+    task that stayed pending past its deadline).
+    """
+
+    def __init__(self, message: str, *, final: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+
+
+class SourceUnavailable(CollectError):
+    """The collector's source refuses to serve us (a relay's upstream circuit is open).
+
+    The task fails at once; the API answers its callers 503 while the source is down.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, final=True)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
 records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
-and bulk jobs (:mod:`.jobs`, run by :mod:`.runner`). Jinja2 templates, one CSS file,
+bulk jobs (:mod:`.jobs`, run by :mod:`.runner`) and the relay's Upstream page
+(:mod:`.upstream`). Jinja2 templates, one CSS file,
 a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
 Admin operations go through :mod:`jditem.server.accounts.service`, like the admin
 API and CLI.
@@ -19,8 +20,19 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import RedirectResponse, Response
 
-from jditem.server.console import auth, balance, calls, jobs, overview, tasks, tokens, trends
+from jditem.server.console import (
+    auth,
+    balance,
+    calls,
+    jobs,
+    overview,
+    tasks,
+    tokens,
+    trends,
+    upstream,
+)
 from jditem.server.console.deps import STATIC_DIR, TEMPLATES
+from jditem.server.console.forms import FormError
 from jditem.server.console.runner import JobRunner
 from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
 
@@ -48,6 +60,22 @@ async def _csrf_rejected(request: Request, exc: Exception) -> Response:
             "signed_in": False,
         },
         status_code=403,
+    )
+
+
+async def _form_error(request: Request, exc: Exception) -> Response:
+    """A form field no page handler caught (e.g. far too long): a 400 page, never a 500."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Form rejected",
+            "message": f"{exc}. Go back, correct the field and submit the form again.",
+            "link": PREFIX,
+            "link_label": "Back to the console",
+            "signed_in": False,
+        },
+        status_code=400,
     )
 
 
@@ -88,10 +116,11 @@ def _with_job_runner(
 
 def mount(app: FastAPI) -> None:
     """Attach the console's routes, static files, error pages and job runner to ``app``."""
-    for module in (auth, overview, tokens, balance, calls, trends, tasks, jobs):
+    for module in (auth, overview, tokens, balance, calls, trends, tasks, jobs, upstream):
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(ConsoleDisabled, _console_disabled)
+    app.add_exception_handler(FormError, _form_error)
     app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)

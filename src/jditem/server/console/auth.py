@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from jditem.server.console.deps import TEMPLATES, ConsoleDep, session_keeper
+from jditem.server.auth_throttle import AuthThrottle, client_address
+from jditem.server.console import session_rows
+from jditem.server.console.deps import TEMPLATES, ConsoleDep, server_context, session_keeper
 from jditem.server.console.session import (
     LOGIN_CSRF_COOKIE,
     LOGIN_CSRF_MAX_AGE,
@@ -14,6 +16,7 @@ from jditem.server.console.session import (
     clear_cookie,
     set_cookie,
 )
+from jditem.server.tasks.clock import now_utc
 
 router = APIRouter()
 
@@ -63,15 +66,39 @@ async def login(request: Request) -> Response:
             next_path=next_path,
             status=403,
         )
-    key = form.get("admin_key")
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = client_address(request.client)
+    wait = throttle.retry_after(address)
+    if wait:
+        response = _login_page(
+            request,
+            error=f"Too many wrong admin keys. Try again in {wait} seconds.",
+            next_path=next_path,
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    keys = form.getlist("admin_key")
+    if len(keys) > 1:
+        return _login_page(
+            request,
+            error="The form sent the admin key more than once. Please try again.",
+            next_path=next_path,
+            status=400,
+        )
+    key = keys[0] if keys else None
     if not isinstance(key, str) or not key or not keeper.check_admin_key(key):
+        throttle.failed(address, "console sign-in")
         return _login_page(
             request,
             error="That is not the admin key. Use the value of JDITEM_ADMIN_KEY on the server.",
             next_path=next_path,
             status=401,
         )
-    _session, cookie_value = keeper.new_session()
+    throttle.succeeded(address)
+    session, cookie_value = keeper.new_session()
+    ctx = server_context(request)
+    await session_rows.add(ctx.db, session.sid, now_utc(ctx.clock), SESSION_MAX_AGE)
     response = RedirectResponse(next_path, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie_value, SESSION_MAX_AGE)
     clear_cookie(response, LOGIN_CSRF_COOKIE)
@@ -82,7 +109,7 @@ async def login(request: Request) -> Response:
 async def logout(console: ConsoleDep) -> Response:
     """End the session (CSRF-checked) and return to the sign-in page."""
     await console.form()
-    session_keeper(console.request).revoke(console.session)
+    await session_rows.remove(console.ctx.db, console.session.sid)
     response = RedirectResponse("/console/login", status_code=303)
     clear_cookie(response, SESSION_COOKIE)
     return response

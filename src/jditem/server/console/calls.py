@@ -24,6 +24,7 @@ from jditem.server.console.paging import (
     day_range_utc,
     page_number,
     parse_day,
+    parse_int,
 )
 from jditem.server.store.tables import ApiToken, CallRecord
 
@@ -64,15 +65,11 @@ def parse_filters(console: Console) -> CallFilters:
     code: int | None = None
     item_id: str | None = None
     if raw := params.get("token", "").strip():
-        if not raw.isdigit():
-            raise ValueError(f"token must be a token id from the list, not {raw!r}")
-        token_id = int(raw)
+        token_id = parse_int(raw, "token", "a token id from the list")
         conditions.append(CallRecord.token_id == token_id)
         query["token"] = raw
     if raw := params.get("code", "").strip():
-        if not raw.lstrip("-").isdigit():
-            raise ValueError(f"code must be a number such as 0 or 302, not {raw!r}")
-        code = int(raw)
+        code = parse_int(raw, "code", "0 or 302", signed=True)
         conditions.append(CallRecord.code == code)
         query["code"] = raw
     if raw := params.get("item", "").strip():

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from jditem.server.console import formatting
+from jditem.server.console import formatting, session_rows
 from jditem.server.console.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -28,6 +28,7 @@ from jditem.server.console.session import (
 )
 from jditem.server.context import ServerContext
 from jditem.server.settings import Settings
+from jditem.server.tasks.clock import now_utc
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -89,9 +90,12 @@ class Console:
         """The console's display time zone (the quota time zone)."""
         return ZoneInfo(self.settings.timezone)
 
-    async def form(self) -> FormData:
-        """The submitted form, after checking its CSRF token."""
-        form = await self.request.form()
+    async def form(self, *, max_part_size: int = 1024 * 1024) -> FormData:
+        """The submitted form, after checking its CSRF token.
+
+        ``max_part_size`` bounds each multipart field (Starlette's limit; 1 MB default).
+        """
+        form = await self.request.form(max_part_size=max_part_size)
         verify_csrf(self.session, form)
         return form
 
@@ -132,6 +136,8 @@ async def console_dep(request: Request) -> AsyncIterator[Console]:
     ctx = server_context(request)
     try:
         async with ctx.sessionmaker() as db:
+            if not await session_rows.is_active(db, session.sid, now_utc(ctx.clock)):
+                raise SignInRequired(_next_path(request))  # signed out, or expired
             yield Console(request, session, ctx, db, started)
     finally:
         await request.close()  # closes uploaded files of a parsed form

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from jditem.protocol import Product
@@ -27,6 +28,13 @@ router = APIRouter()
 
 MAX_ITEMS = 10_000
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: Largest job form accepted (a full paste box plus a full file, and the other fields).
+MAX_FORM_BYTES = 2 * MAX_UPLOAD_BYTES + 64 * 1024
+#: Most characters of a refused paste shown again in the form.
+MAX_DRAFT_CHARS = 200_000
+SIZE_ADVICE = (
+    f"at most {MAX_ITEMS:,} items per job, and at most 5 MB of pasted text and 5 MB of file"
+)
 ITEMS_SHOWN = 500
 _SEPARATORS = re.compile(r"[\s,;]+")
 _HEADER_WORDS = {"itemid", "item_id", "item", "sku", "sku_id", "skuid", "id", "url"}
@@ -72,7 +80,8 @@ def parse_items(text: str) -> tuple[list[str], int]:
         raise JobInputError("The list is empty: paste item ids or JD URLs, or upload a file.")
     if len(ids) > MAX_ITEMS:
         raise JobInputError(
-            f"{len(ids)} items is more than {MAX_ITEMS} per job: split the list into several jobs."
+            f"{len(ids)} items is more than {MAX_ITEMS} per job: split the list into several "
+            f"jobs ({SIZE_ADVICE})."
         )
     return ids, duplicates
 
@@ -144,14 +153,15 @@ async def jobs_page(console: ConsoleDep) -> Response:
 
 
 async def _submitted_text(form: Any) -> str:
-    parts = [forms.text(form, "items", max_len=MAX_UPLOAD_BYTES)]
+    pasted = form.get("items")
+    if isinstance(pasted, str) and len(pasted.encode("utf-8")) > MAX_UPLOAD_BYTES:
+        raise JobInputError(f"The pasted list is larger than 5 MB: {SIZE_ADVICE}.")
+    parts = [pasted.strip() if isinstance(pasted, str) else ""]
     upload = form.get("file")
     if isinstance(upload, UploadFile) and upload.filename:
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
-            raise JobInputError(
-                "The uploaded file is larger than 5 MB: split it into several jobs."
-            )
+            raise JobInputError(f"The uploaded file is larger than 5 MB: {SIZE_ADVICE}.")
         try:
             parts.append(data.decode("utf-8-sig"))
         except UnicodeDecodeError:
@@ -163,12 +173,29 @@ async def _submitted_text(form: Any) -> str:
 
 @router.post("/jobs")
 async def create_job(console: ConsoleDep) -> Response:
-    """Start a job for the chosen token from pasted text and/or an uploaded file."""
-    form = await console.form()
-    pasted = forms.text(form, "items", max_len=MAX_UPLOAD_BYTES)
+    """Start a job for the chosen token from pasted text and/or an uploaded file.
+
+    Every size problem (too many items, a paste or file over 5 MB, a form too large to
+    read) answers this page with status 400 and a message saying the limits.
+    """
+    length = console.request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > MAX_FORM_BYTES:
+        return await _render_list(
+            console, status_code=400, error=f"The form is too large: {SIZE_ADVICE}."
+        )
+    try:
+        form = await console.form(max_part_size=MAX_UPLOAD_BYTES)
+    except HTTPException as exc:  # Starlette's multipart limits
+        return await _render_list(
+            console,
+            status_code=400,
+            error=f"The form could not be read ({exc.detail}): {SIZE_ADVICE}.",
+        )
+    pasted = form.get("items")
+    pasted = pasted[:MAX_DRAFT_CHARS] if isinstance(pasted, str) else ""
     try:
         token_raw = forms.text(form, "token")
-        if not token_raw.isdigit():
+        if not (token_raw.isascii() and token_raw.isdigit()) or len(token_raw) > 18:
             raise JobInputError("Choose the token the job is charged to.")
         token = await console.db.get(ApiToken, int(token_raw))
         if token is None:

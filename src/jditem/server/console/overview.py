@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from jditem.server.accounts import service
 from jditem.server.accounts.usage import FAILURE_CODES, LEVEL_LABELS
@@ -17,6 +17,12 @@ from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
 router = APIRouter()
 
 RECENT = 10
+
+
+@router.get("/")
+async def trailing_slash() -> Response:
+    """``/console/`` → ``/console`` (a fixed relative target; the query is not repeated)."""
+    return RedirectResponse("/console", status_code=308)
 
 
 @router.get("")

@@ -50,12 +50,32 @@ class Page:
         return urlencode(self.query)
 
 
+#: Highest page number honoured (past it a list is simply empty).
+MAX_PAGE = 10**6
+#: Dates accepted in filters (outside, time-zone arithmetic would overflow).
+MIN_DAY = date(1970, 1, 1)
+MAX_DAY = date(9000, 12, 31)
+#: Largest integer a filter may compare with (the database's signed 64-bit range).
+MAX_FILTER_INT = 2**63 - 1
+
+
 def page_number(raw: str | None) -> int:
-    """A 1-based page number from the query string (bad values → 1)."""
-    try:
-        return max(1, int(raw or "1"))
-    except ValueError:
-        return 1
+    """A 1-based page number from the query string (bad values → 1; huge → an empty page)."""
+    text = (raw or "1").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        return 1 if not (text.isascii() and text.isdigit()) else MAX_PAGE
+    return min(MAX_PAGE, max(1, int(text)))
+
+
+def parse_int(raw: str, field: str, example: str, *, signed: bool = False) -> int:
+    """An integer filter value in the database's range; ``ValueError`` names the field."""
+    digits = raw[1:] if signed and raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise ValueError(f"{field} must be a number such as {example}, not {raw!r}")
+    value = int(raw)
+    if abs(value) > MAX_FILTER_INT:
+        raise ValueError(f"{field} is out of range: {raw!r}")
+    return value
 
 
 async def count_capped(db: AsyncSession, query: Select[Any]) -> tuple[int, bool]:
@@ -70,9 +90,12 @@ def parse_day(raw: str | None, field: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{field} must be a date like 2026-11-28, not {raw!r}") from None
+    if not MIN_DAY <= day <= MAX_DAY:
+        raise ValueError(f"{field} must be between {MIN_DAY} and {MAX_DAY}, not {raw!r}")
+    return day
 
 
 def day_start_utc(day: date, tz: ZoneInfo) -> datetime:

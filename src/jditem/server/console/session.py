@@ -1,9 +1,11 @@
 """Console sign-in sessions and CSRF protection.
 
 A session is a signed cookie (itsdangerous) holding a random session id and the
-CSRF token bound to it. The signing key is derived from the admin key, so changing
-``JDITEM_ADMIN_KEY`` signs everybody out. Sign-out revokes the session id in this
-process until the cookie would have expired anyway.
+CSRF token bound to it, plus a database row (:mod:`.session_rows`) created at sign-in
+and deleted at sign-out: a cookie is accepted only while its signature is valid *and*
+its row exists, so signing out holds on every process and across restarts. The
+signing key is derived from the admin key, so changing ``JDITEM_ADMIN_KEY`` signs
+everybody out too.
 
 Every state-changing form carries the session's CSRF token in a hidden
 ``csrf_token`` field; the sign-in form (no session yet) uses a short-lived
@@ -16,7 +18,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import FormData
@@ -62,10 +64,9 @@ class ConsoleSession:
 
 @dataclass
 class SessionKeeper:
-    """Signs, verifies and revokes console sessions for one admin key."""
+    """Signs and verifies console session cookies for one admin key."""
 
     admin_key: str
-    revoked: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         secret = hashlib.sha256(b"jditem-console-v1:" + self.admin_key.encode()).hexdigest()
@@ -73,7 +74,7 @@ class SessionKeeper:
         self._login = URLSafeTimedSerializer(secret, salt="console-login-csrf")
 
     def __repr__(self) -> str:  # never show the admin key
-        return f"SessionKeeper(revoked={len(self.revoked)})"
+        return "SessionKeeper(admin_key=***)"
 
     def check_admin_key(self, candidate: str) -> bool:
         """Constant-time comparison of a submitted key with the admin key."""
@@ -86,7 +87,10 @@ class SessionKeeper:
         return session, value
 
     def load(self, cookie: str | None) -> ConsoleSession | None:
-        """The session in ``cookie``, or ``None`` if missing, forged, expired or revoked."""
+        """The session in ``cookie``, or ``None`` if missing, forged or expired.
+
+        Only the signature is checked here; the caller checks the session's row too.
+        """
         if not cookie:
             return None
         try:
@@ -98,15 +102,9 @@ class SessionKeeper:
         if not isinstance(data, dict):
             return None
         sid, csrf = data.get("sid"), data.get("csrf")
-        if not isinstance(sid, str) or not isinstance(csrf, str) or sid in self.revoked:
+        if not isinstance(sid, str) or not isinstance(csrf, str):
             return None
         return ConsoleSession(sid, csrf, signed_at.timestamp())
-
-    def revoke(self, session: ConsoleSession) -> None:
-        """Refuse this session from now on (sign-out)."""
-        now = time.time()
-        self.revoked = {s: t for s, t in self.revoked.items() if t > now}
-        self.revoked[session.sid] = session.issued_at + SESSION_MAX_AGE
 
     def new_login_token(self) -> tuple[str, str]:
         """A (form value, cookie value) pair protecting the sign-in form."""

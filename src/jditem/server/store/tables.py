@@ -160,6 +160,8 @@ class Task(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: Console bulk job this task was submitted for, if any.
     job_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    #: A re-queued task is not claimed before this time (backoff between attempts).
+    not_before: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class CachedResult(Base):
@@ -254,3 +256,49 @@ class BulkJobItem(Base):
     charged: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in console session (migration 0004). Sign-out deletes the row.
+
+    Only a SHA-256 hash of the session id is stored; the id itself lives in the signed
+    cookie. A cookie whose row is gone (signed out, pruned, expired) is refused, on
+    every server process and after a restart.
+    """
+
+    __tablename__ = "console_sessions"
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UpstreamCall(Base):
+    """One call the relay collector made to its upstream (never holds the upstream token)."""
+
+    __tablename__ = "upstream_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    item_id: Mapped[str] = mapped_column(String(20), index=True)
+    endpoint: Mapped[str] = mapped_column(String(8))
+    #: The upstream's body code (None: no envelope, e.g. a transport failure).
+    code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    upstream_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: True when the upstream charged us for this call (code 0 with product data).
+    charged: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UpstreamEvent(Base):
+    """A change of the relay's upstream circuit (opened, probing, closed)."""
+
+    __tablename__ = "upstream_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    state: Mapped[str] = mapped_column(String(16))  # open | half_open | closed
+    code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")

@@ -6,12 +6,11 @@ release) is a conditional ``UPDATE ... WHERE id = :id AND status = 'running' AND
 attempt = :attempt AND lease_owner = :owner`` whose row count tells whether it still
 holds the task: a write from an older attempt matches no row and is refused (False).
 
-Portable SQL only (SQLite and PostgreSQL). The claim reads candidates oldest first
-with ``FOR UPDATE SKIP LOCKED`` (rendered on PostgreSQL: a task another worker, in
-any process, is claiming right now is skipped instead of waited for; SQLite renders
-nothing and has one writer anyway), then the first conditional update that matches
-wins (on PostgreSQL the locked candidate always does); a claim that finds nothing
-claimable returns None and the worker polls again.
+Portable SQL only (SQLite and PostgreSQL). The claim reads a few candidates oldest
+first, locks the first one it can with ``FOR UPDATE SKIP LOCKED`` (rendered on
+PostgreSQL: a task another worker, in any process, is claiming right now is skipped
+instead of waited for; SQLite renders nothing and has one writer anyway), and the
+conditional update that follows wins; losers of a race simply try the next candidate.
 """
 
 from __future__ import annotations
@@ -31,9 +30,8 @@ from jditem.server.tasks import cache
 from jditem.server.tasks._sql import rowcount
 from jditem.server.tasks.clock import Clock, as_utc, now_utc
 
-#: How many candidates one claim locks and tries. One: with SKIP LOCKED, locking more
-#: would hide them from the other claimers until this claim commits.
-CLAIM_BATCH = 1
+#: How many candidates one claim call reads before giving up (it retries on the next loop).
+CLAIM_BATCH = 8
 
 
 def write_gate(lock: asyncio.Lock | None) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -93,7 +91,10 @@ class Leases:
         now = now_utc(self._clock)
         expires = now + self._lease
         claimable = or_(
-            Task.status == "queued",
+            and_(
+                Task.status == "queued",
+                or_(Task.not_before.is_(None), Task.not_before <= now),
+            ),
             and_(
                 Task.status == "running",
                 Task.lease_expires_at < now,
@@ -108,22 +109,26 @@ class Leases:
         if found is None:
             return None
         async with write_gate(self._lock), self._sessionmaker() as session:
-            # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite renders neither and relies on
-            # the conditional update below): rows another worker is claiming right now
-            # are skipped, not waited for.
             candidates = (
                 await session.execute(
-                    select(*columns)
-                    .where(claimable)
-                    .order_by(*oldest_first)
-                    .limit(CLAIM_BATCH)
-                    .with_for_update(skip_locked=True)
+                    select(*columns).where(claimable).order_by(*oldest_first).limit(CLAIM_BATCH)
                 )
             ).all()
             for task_id, item_id, status, attempt, max_attempts in candidates:
                 cond = [Task.id == task_id, Task.status == status, Task.attempt == attempt]
                 if status == "running":
                     cond.append(Task.lease_expires_at < now)
+                # FOR UPDATE SKIP LOCKED (PostgreSQL; SQLite renders neither and relies
+                # on the conditional update below): a task another worker, in any
+                # process, is claiming right now is skipped instead of waited for, and
+                # only the task being claimed is locked.
+                held = (
+                    await session.execute(
+                        select(Task.id).where(*cond).with_for_update(skip_locked=True)
+                    )
+                ).first()
+                if held is None:
+                    continue
                 stmt = (
                     update(Task)
                     .where(*cond)
@@ -226,12 +231,16 @@ class Leases:
         )
         return rowcount(await session.execute(stmt)) == 1
 
-    async def fail(self, claim: Claim, error: str) -> FailResult | None:
+    async def fail(
+        self, claim: Claim, error: str, *, backoff: float = 0.0, final: bool = False
+    ) -> FailResult | None:
         """Record a failed attempt: re-queue it, or fail the task after ``max_attempts``.
 
-        Returns None when the write was refused (a newer attempt holds the task).
+        A re-queued task is not claimed again for ``backoff`` seconds. ``final`` fails
+        the task at once whatever attempts are left (retrying cannot help). Returns
+        None when the write was refused (a newer attempt holds the task).
         """
-        if claim.attempt >= claim.max_attempts:
+        if final or claim.attempt >= claim.max_attempts:
             ok = await self._update(
                 claim,
                 status="failed",
@@ -241,8 +250,14 @@ class Leases:
                 lease_expires_at=None,
             )
             return "failed" if ok else None
+        not_before = now_utc(self._clock) + timedelta(seconds=backoff) if backoff > 0 else None
         ok = await self._update(
-            claim, status="queued", error=error, lease_owner=None, lease_expires_at=None
+            claim,
+            status="queued",
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+            not_before=not_before,
         )
         return "requeued" if ok else None
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 
@@ -173,7 +174,7 @@ class WorkerPool:
         try:
             result = collect.result()
         except CollectError as exc:
-            await self._failed(claim, str(exc))
+            await self._failed(claim, str(exc), final=exc.final)
             return
         except Exception as exc:
             log.exception("collector crashed on item %s (task %s)", claim.item_id, claim.task_id)
@@ -184,6 +185,8 @@ class WorkerPool:
     async def _collect(self, item_id: str) -> CollectResult:
         """The collector's answer, bounded by ``collect_timeout_seconds``."""
         limit = self._settings.collect_timeout_seconds
+        if self._settings.collector == "relay":  # an upstream task may stay pending long
+            limit += self._settings.upstream_deadline_seconds
         try:
             async with asyncio.timeout(limit):
                 return await self._collector.collect(item_id)
@@ -231,10 +234,27 @@ class WorkerPool:
         else:
             log.warning("task %s attempt %d: late result refused", claim.task_id, claim.attempt)
 
-    async def _failed(self, claim: Claim, reason: str) -> None:
+    def backoff(self, attempt: int) -> float:
+        """Seconds before a failed attempt's task may be claimed again (jittered).
+
+        ``retry_backoff_seconds * 2**(attempt-1)``, capped at
+        ``retry_backoff_max_seconds``, times a jitter in [0.5, 1): a failing source is
+        not hammered at once by every worker.
+        """
+        base = self._settings.retry_backoff_seconds
+        if base <= 0:
+            return 0.0
+        cap = self._settings.retry_backoff_max_seconds
+        return float(
+            min(cap, base * 2.0 ** max(0, min(attempt - 1, 30))) * random.uniform(0.5, 1.0)
+        )
+
+    async def _failed(self, claim: Claim, reason: str, *, final: bool = False) -> None:
         error = f"collection failed on attempt {claim.attempt} of {claim.max_attempts}: {reason}"
         try:
-            outcome = await self._leases.fail(claim, error)
+            outcome = await self._leases.fail(
+                claim, error, backoff=self.backoff(claim.attempt), final=final
+            )
         except Exception:
             log.exception("could not record the failure of task %s", claim.task_id)
             return  # the lease expires; the next claim retries the task

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jditem.batch.ratecontrol import AdaptiveRate
+from jditem.client.ratecontrol import AdaptiveRate
 
 
 class FakeTime:
@@ -81,3 +81,25 @@ async def test_unlimited_until_throttled_then_starts_from_measured_rate() -> Non
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="rate must be positive"):
         AdaptiveRate(0)
+
+
+async def test_a_cut_goes_down_to_the_rate_the_server_admitted() -> None:
+    """Asked for 90/s against a 30/s limit: the first cut lands near 30, not at 72."""
+    limiter, t = make(90.0, decrease=0.8)
+    for _ in range(30):  # one second at 30 admitted calls/s
+        t.now += 1 / 30
+        limiter.on_success()
+    rate_before = limiter.rate
+    assert rate_before is not None
+    limiter.on_throttled()
+    assert limiter.rate == pytest.approx(max(30.0 * 30 / 29, rate_before * 0.5), rel=0.05)
+
+
+async def test_the_admitted_rate_never_cuts_more_than_half() -> None:
+    limiter, t = make(100.0, decrease=0.8)
+    for _ in range(10):  # 10 admitted calls/s
+        t.now += 0.1
+        limiter.on_success()
+    limiter.on_throttled()
+    assert limiter.rate is not None
+    assert limiter.rate >= 50.0

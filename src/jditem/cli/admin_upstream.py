@@ -1,0 +1,83 @@
+"""``jditem admin upstream``: the relay's upstream figures, as on the console's Upstream page."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from jditem.server.upstream.accounting import UpstreamSummary
+
+
+def register(admin_app: typer.Typer) -> None:
+    """Add ``upstream`` to the ``jditem admin`` group (once)."""
+    if any(command.name == "upstream" for command in admin_app.registered_commands):
+        return
+
+    @admin_app.command("upstream")
+    def upstream(
+        ctx: typer.Context,
+        days: Annotated[int, typer.Option(min=1, max=90, help="Local days to show.")] = 7,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print JSON instead of tables.")
+        ] = False,
+    ) -> None:
+        """Upstream calls and charges per day, savings from cache and coalescing, circuit."""
+        from jditem.cli.admin import _db, _print_table, _yuan
+        from jditem.cli.serve import load_settings, run_with_session
+        from jditem.server.tasks.clock import utc_now
+        from jditem.server.upstream.accounting import summarize
+
+        settings = load_settings(_db(ctx))
+
+        async def read(session: AsyncSession) -> UpstreamSummary:
+            return await summarize(session, settings, utc_now(), days=days)
+
+        summary = run_with_session(settings, read)
+        if as_json:
+            typer.echo(json.dumps(summary.to_dict(), indent=2))
+            return
+        rows = [
+            [
+                d.day,
+                str(d.upstream_calls),
+                str(d.upstream_charged),
+                str(d.caller_charged_calls),
+                _yuan(d.caller_charges_units),
+                str(d.saved_calls),
+            ]
+            for d in [*summary.days, summary.totals]
+        ]
+        _print_table(
+            "Upstream calls and charges",
+            [
+                "day",
+                "upstream calls",
+                "upstream charged",
+                "caller charges (calls)",
+                "caller charges (yuan)",
+                "saved (calls)",
+            ],
+            rows,
+        )
+        code = f" (upstream code {summary.circuit_code})" if summary.circuit_code else ""
+        typer.echo(f"circuit: {summary.circuit_state.replace('_', ' ')}{code}")
+        if summary.circuit_message:
+            typer.echo(f"  {summary.circuit_message}")
+        rate = (
+            ""
+            if summary.health_success_rate is None
+            else f", success rate {summary.health_success_rate:.1%}"
+        )
+        typer.echo(
+            f"upstream health: {summary.health_level} ({summary.health_samples} calls{rate})"
+        )
+        if summary.endpoints:
+            answered = ", ".join(f"{k} {v}" for k, v in sorted(summary.endpoints.items()))
+            typer.echo(f"endpoints: {answered}")
+        for event in summary.history[:10]:
+            typer.echo(f"  {event['at']}  {event['state']:<9} {event['message']}")

@@ -1,0 +1,53 @@
+"""Live counters of a ``get_many`` run (the batch adds job totals on top)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunStats:
+    """What a run has done so far.
+
+    ``pending`` counts items waiting for a server task right now; ``left_pending``
+    items the run settled without an answer (still pending at the deadline, or stopped
+    on): the next run asks for them again. ``charged_calls`` counts answers with a
+    product that the server charged for — a free replay of a call already paid under
+    the same ``Idempotency-Key`` (``Idempotent-Replayed: true``) is not one.
+    """
+
+    done: int = 0
+    cached: int = 0
+    failed: int = 0
+    pending: int = 0
+    left_pending: int = 0
+    calls: int = 0
+    throttled: int = 0
+    charged_calls: int = 0
+    replayed_calls: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def finished(self) -> int:
+        """Items settled in this run (done, cached, failed or left pending)."""
+        return self.done + self.cached + self.failed + self.left_pending
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.monotonic() - self.started
+
+    @property
+    def items_per_s(self) -> float:
+        """Settled items per second over the whole run."""
+        elapsed = self.elapsed
+        return self.finished / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def calls_per_s(self) -> float:
+        """HTTP calls per second over the whole run."""
+        elapsed = self.elapsed
+        return self.calls / elapsed if elapsed > 0 else 0.0

@@ -1,0 +1,25 @@
+"""Upstream: the relay's calls and charges per day next to the callers', savings, circuit."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from jditem.server.console.deps import ConsoleDep
+from jditem.server.tasks.clock import now_utc
+from jditem.server.upstream.accounting import summarize
+
+router = APIRouter()
+
+
+@router.get("/upstream")
+async def upstream_page(console: ConsoleDep) -> Response:
+    """Upstream calls and charges per day, savings from cache and coalescing, the circuit."""
+    ctx = console.ctx
+    summary = await summarize(console.db, ctx.settings, now_utc(ctx.clock))
+    return console.render(
+        "upstream.html",
+        relay=ctx.upstream is not None,
+        live=ctx.upstream.status() if ctx.upstream is not None else None,
+        summary=summary,
+    )

@@ -1,0 +1,119 @@
+"""The shared upstream rate: one budget of calls per second for every relay worker.
+
+:class:`UpstreamRate` is the seam the relay collector uses; :class:`AimdRate` implements
+it over the server's :class:`~jditem.server.accounts.ratelimit.RateLimiter` — the same
+token-bucket Protocol that limits callers' tokens, under the key ``upstream``. So the
+budget is shared by every worker of the process with the in-memory limiter (embedded
+profile), and by every process with a Redis-backed limiter (scale-out profile) without
+a line of code here.
+
+AIMD (as TCP, and as the client's batch rate control): a throttle answer from the
+upstream (302 / HTTP 429) halves the rate (and the burst with it) and pauses this
+process's callers for the upstream's ``Retry-After`` — once per congestion event:
+answers of calls already in flight during the pause do not cut again; every success
+adds back a twentieth of the configured rate, up to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from jditem.server.accounts.ratelimit import RateLimiter
+
+Sleep = Callable[[float], Awaitable[None]]
+
+#: The rate never drops below this fraction of the configured one.
+MIN_FRACTION = 1 / 64
+#: Each success adds this fraction of the configured rate back.
+INCREASE_FRACTION = 1 / 20
+#: The limiter key of the upstream budget (tokens use ``token:<id>``).
+UPSTREAM_KEY = "upstream"
+
+
+class UpstreamRate(Protocol):
+    """Calls per second towards the upstream, shared by every worker."""
+
+    async def acquire(self) -> None:
+        """Wait until one call may be sent."""
+        ...
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The upstream said "too fast": cut the rate, pause for ``retry_after`` s."""
+        ...
+
+    def succeeded(self) -> None:
+        """A call went through: let the rate grow back towards the configured one."""
+        ...
+
+    @property
+    def current(self) -> float:
+        """The rate in force now (calls per second)."""
+        ...
+
+
+class AimdRate:
+    """AIMD over a shared token bucket (see the module docstring)."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        rate: float,
+        burst: int,
+        *,
+        key: str = UPSTREAM_KEY,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError(f"upstream rate must be > 0 and burst >= 1, got {rate}, {burst}")
+        self.configured = float(rate)
+        self._rate = float(rate)
+        self._burst = burst
+        self._limiter = limiter
+        self._key = key
+        self._clock = clock
+        self._sleep = sleep
+        self._paused_until = 0.0
+        self.cuts = 0
+
+    @property
+    def current(self) -> float:
+        """The rate in force now (calls per second)."""
+        return self._rate
+
+    @property
+    def burst(self) -> int:
+        """The burst in force now: the configured one scaled with the rate (at least 1)."""
+        return max(1, round(self._burst * self._rate / self.configured))
+
+    async def acquire(self) -> None:
+        """Wait out a pause, then take a slot of the shared bucket (waiting for one)."""
+        while True:
+            pause = self._paused_until - self._clock()
+            if pause > 0:
+                await self._sleep(pause)
+                continue
+            wait = await self._limiter.acquire(self._key, self._rate, self.burst)
+            if wait is None:
+                return
+            await self._sleep(max(wait, 0.001))
+
+    def throttled(self, retry_after: float | None) -> None:
+        """Halve the rate and pause for ``retry_after`` (default 1 s).
+
+        One cut per congestion event: throttle answers arriving while a pause is on
+        (calls that were already in flight) extend the pause but do not cut again.
+        """
+        now = self._clock()
+        if now >= self._paused_until:
+            self._rate = max(self.configured * MIN_FRACTION, self._rate / 2)
+            self.cuts += 1
+        pause = 1.0 if retry_after is None else max(0.0, retry_after)
+        self._paused_until = max(self._paused_until, now + pause)
+
+    def succeeded(self) -> None:
+        """Additive increase, capped at the configured rate."""
+        self._rate = min(self.configured, self._rate + self.configured * INCREASE_FRACTION)

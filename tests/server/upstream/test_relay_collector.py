@@ -1,0 +1,189 @@
+"""RelayCollector against the scripted fault server: each hostile upstream answer (SPEC §5).
+
+Real HTTP on loopback and a real SQLite database for the upstream accounting; the
+rate's sleeps are recorded instead of waited, so no test depends on machine speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jditem.server.accounts.ratelimit import InMemoryRateLimiter
+from jditem.server.collectors.base import CollectError, SourceUnavailable
+from jditem.server.collectors.catalog import build_payload
+from jditem.server.collectors.relay import RelayCollector
+from jditem.server.settings import Settings
+from jditem.server.store.db import Database, migrate
+from jditem.server.tasks.clock import utc_now
+from jditem.server.upstream.accounting import UpstreamLedger
+from jditem.server.upstream.circuit import Circuit
+from jditem.server.upstream.rate import AimdRate
+from tests.support.fault_server import FaultServer, Reply, Reset
+
+ITEM = "100012043978"
+SECRET = "relay-upstream-secret-42"
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}")
+    await migrate(database.engine)
+    yield database
+    await database.dispose()
+
+
+class Harness:
+    def __init__(self, db: Database, base_url: str, **overrides: Any) -> None:
+        values: dict[str, Any] = {
+            "home": Path("/nonexistent"),
+            "collector": "relay",
+            "upstream": base_url,
+            "upstream_token": SECRET,
+            "upstream_endpoints": "v2",
+            "upstream_deadline_seconds": 60.0,
+            **overrides,
+        }
+        self.settings = Settings(**values)
+        self.slept: list[float] = []
+        self.now = 0.0  # a fake monotonic clock, advanced by the recorded sleeps
+        self.ledger = UpstreamLedger(db, utc_now)
+        self.circuit = Circuit(30.0, clock=self.clock)
+        limiter = InMemoryRateLimiter(monotonic=self.clock)
+        self.rate = AimdRate(limiter, 50.0, 10, clock=self.clock, sleep=self.sleep)
+        self.collector = RelayCollector(
+            self.settings,
+            rate=self.rate,
+            circuit=self.circuit,
+            ledger=self.ledger,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+        self.db = db
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def rows(self) -> list[tuple[Any, ...]]:
+        from sqlalchemy import text
+
+        async with self.db.reading() as session:
+            result = await session.execute(
+                text("SELECT endpoint, code, http_status, outcome, charged FROM upstream_calls")
+            )
+            return [tuple(row) for row in result]
+
+
+async def test_pending_is_polled_after_retry_after(db: Database) -> None:
+    pending = {"taskId": "t_1", "taskStatus": "running", "retryAfter": 2}
+    script = [Reply.envelope(102, pending), Reply.envelope(102, pending)]
+    script.append(Reply.envelope(0, build_payload(ITEM)))
+    with FaultServer(script) as server:
+        h = Harness(db, server.base_url)
+        result = await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert result.kind == "ok"
+    assert h.slept == [2.0, 2.0]
+    assert [r[3] for r in await h.rows()] == ["pending", "pending", "ready"]
+
+
+async def test_pending_past_the_deadline_fails_the_task_for_good(db: Database) -> None:
+    pending = {"taskId": "t_1", "taskStatus": "running", "retryAfter": 40}
+    with FaultServer([Reply.envelope(102, pending)]) as server:
+        h = Harness(db, server.base_url, upstream_deadline_seconds=50.0)
+        with pytest.raises(CollectError, match="still pending") as caught:
+            await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert caught.value.final
+    assert len(server.requests) == 2  # one wait of 40 s fits, the second would not
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.envelope(301, None, status=503),
+        Reply.envelope(500, None, status=500),
+        Reply.text("<html>bad gateway</html>", status=502),
+        Reply(status=503),
+        Reset(),
+    ],
+    ids=["301", "500", "html-502", "empty-503", "reset"],
+)
+async def test_transient_failures_are_retried_by_the_worker(db: Database, reply: Any) -> None:
+    with FaultServer([reply]) as server:
+        h = Harness(db, server.base_url)
+        with pytest.raises(CollectError) as caught:
+            await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert not caught.value.final
+    assert not isinstance(caught.value, SourceUnavailable)
+    assert SECRET not in str(caught.value)
+    assert h.circuit.state == "closed"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("code", [100, 303, 600, 601, 602])
+async def test_refusals_open_the_circuit(db: Database, code: int) -> None:
+    with FaultServer([Reply.envelope(code, None, status=402)]) as server:
+        h = Harness(db, server.base_url)
+        with pytest.raises(SourceUnavailable, match=f"upstream code {code}"):
+            await h.collector.collect(ITEM)
+        # while open, workers do not call the upstream at all
+        with pytest.raises(SourceUnavailable):
+            await h.collector.collect("1")
+        await h.collector.aclose()
+    assert h.circuit.state == "open"
+    assert len(server.requests) == 1
+
+
+async def test_throttle_cuts_the_rate_and_is_not_a_failed_attempt(db: Database) -> None:
+    script = [
+        Reply.envelope(302, None, status=429, headers={"Retry-After": "3"}),
+        Reply(status=429, headers={"Retry-After": "1"}),  # HTTP 429 without a body code
+        Reply.envelope(0, build_payload(ITEM)),
+    ]
+    with FaultServer(script) as server:
+        h = Harness(db, server.base_url)
+        result = await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert result.kind == "ok"
+    assert h.rate.cuts == 2
+    assert h.rate.current < h.rate.configured
+    assert 3.0 in h.slept  # paused for the upstream's Retry-After
+    assert [r[3] for r in await h.rows()] == ["rate_limited", "rate_limited", "ready"]
+
+
+async def test_not_supported_and_exhausted_fallback(db: Database) -> None:
+    with FaultServer([Reply.envelope(202, None)]) as server:
+        h = Harness(db, server.base_url)
+        result = await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert result.kind == "not_supported"
+    with FaultServer([Reply.envelope(0, "use the Task Management page")]) as server:
+        h = Harness(db, server.base_url, upstream_endpoints="v2,v3")
+        with pytest.raises(CollectError, match="every upstream endpoint") as caught:
+            await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert caught.value.final
+    assert [r.path.rsplit("/", 1)[1] for r in server.requests] == ["v2", "v3"]
+
+
+async def test_the_token_travels_as_the_vendor_expects_and_is_recorded_nowhere(
+    db: Database,
+) -> None:
+    with FaultServer([Reply.envelope(0, build_payload(ITEM))]) as server:
+        h = Harness(db, server.base_url)
+        await h.collector.collect(ITEM)
+        await h.collector.aclose()
+    assert server.requests[0].query["token"] == [SECRET]
+    assert server.requests[0].query["itemId"] == [ITEM]
+    assert SECRET not in repr(h.collector.__dict__)
+    assert SECRET not in repr(h.settings)
+    assert all(SECRET not in str(row) for row in await h.rows())
