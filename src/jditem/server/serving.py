@@ -226,13 +226,12 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
 
     ``options`` are passed to ``uvicorn.Config`` (host, port, log settings, …).
     """
-    return uvicorn.Config(
-        app,
-        http=protocol_for(settings),
-        h11_max_incomplete_event_size=settings.max_request_head_bytes,
-        timeout_keep_alive=settings.keep_alive_seconds,
-        **options,
-    )
+    limits: dict[str, Any] = {
+        "http": protocol_for(settings),
+        "h11_max_incomplete_event_size": settings.max_request_head_bytes,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+    }
+    return uvicorn.Config(app, **{**limits, **options})  # explicit options win
 
 
 log = logging.getLogger("jditem.server")
