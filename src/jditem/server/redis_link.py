@@ -61,6 +61,7 @@ class RedisLink:
         role: str = "api",
         max_connections: int = 64,
         pool_timeout: float = 2.0,
+        socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self.role = role
@@ -69,8 +70,8 @@ class RedisLink:
             url,
             max_connections=max_connections,
             timeout=pool_timeout,
-            socket_timeout=SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
         )
         self._pool = pool
         self.client: Redis = Redis(connection_pool=pool)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Insert,
     Integer,
     String,
+    delete,
     exists,
     insert,
     literal,
@@ -223,12 +224,43 @@ class TaskService:
                     continue  # another caller created the active task first: attach to it
             if not inserted:
                 continue  # a task finished meanwhile and cached its result: answer from it
+            if use_cache:
+                late = await self._withdraw_if_cached(view)
+                if late is not None:
+                    return None, late
             await self._notifier.notify_work()
             return view, None
         raise RuntimeError(
             f"could not create or attach to a task for item {item_id} after "
             f"{ENSURE_ROUNDS} attempts (heavy contention on the tasks table); retry the call"
         )
+
+    async def _withdraw_if_cached(self, view: TaskView) -> Outcome | None:
+        """Withdraw a just-created task whose item got a fresh result meanwhile.
+
+        Under READ COMMITTED (PostgreSQL) the insert's "no fresh result" check reads the
+        snapshot taken when the statement began, while its unique-index check waits for
+        a concurrently completing task and then passes: both can miss that task's result.
+        Re-read after the commit: if a fresh result is there and the new task is still
+        queued (no worker took it), delete it and answer from the cache — one task, one
+        collection. (SQLite serialises writers, so it never gets here with a result.)
+        """
+        now = now_utc(self._clock)
+        async with self._sessionmaker() as session:
+            row = await cache.read_fresh(session, view.item_id, now)
+        if row is None:
+            return None
+        async with write_gate(self._lock), self._sessionmaker() as session:
+            deleted = rowcount(
+                await session.execute(
+                    delete(Task).where(Task.id == view.id, Task.status == "queued")
+                )
+            )
+            await session.commit()
+        if not deleted:
+            return None  # a worker has it already: let it finish
+        cached = self._fresh.remember(row, now)
+        return self._cached_outcome(cached) if cached is not None else None
 
     @staticmethod
     async def _active_task(session: AsyncSession, item_id: str) -> Task | None:
@@ -254,7 +286,7 @@ class TaskService:
                     if watch.runner is not None and not watch.runner.done():
                         watch.runner.cancel()
         # Timed out (or no wait): answer with the task's current state.
-        current, final = await self._read(view.id)
+        current, final = await self._read(view.id, view.item_id)
         if final is not None:
             return final
         return Outcome(kind="pending", task_id=view.id, status=self.status_dict(current or view))
@@ -275,7 +307,7 @@ class TaskService:
             async with self._notifier.subscribe(view.item_id) as sub:
                 while True:
                     try:
-                        _, outcome = await self._read(view.id)
+                        _, outcome = await self._read(view.id, view.item_id)
                     except Exception:  # e.g. "database is locked": try again shortly
                         log.exception("could not read task %s; retrying", view.id)
                         await asyncio.sleep(min(self._recheck, READ_RETRY_SECONDS))
@@ -288,10 +320,22 @@ class TaskService:
             future.cancel()
             raise
 
-    async def _read(self, task_id: str) -> tuple[TaskView | None, Outcome | None]:
-        """The task's snapshot, and its final :class:`Outcome` if it has finished."""
+    async def _read(
+        self, task_id: str, item_id: str | None = None
+    ) -> tuple[TaskView | None, Outcome | None]:
+        """The task's snapshot, and its final :class:`Outcome` if it has finished.
+
+        A task that vanished was withdrawn because its item got a fresh result
+        (:meth:`_withdraw_if_cached`): the answer is that result.
+        """
         async with self._sessionmaker() as session:
             task = await session.get(Task, task_id, populate_existing=True)
+            if task is None and item_id is not None:
+                now = now_utc(self._clock)
+                row = await cache.read_fresh(session, item_id, now)
+                cached = self._fresh.remember(row, now) if row is not None else None
+                if cached is not None:
+                    return None, self._cached_outcome(cached)
             if task is None:
                 gone = Outcome(
                     kind="failed",
