@@ -230,8 +230,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
         app,
         http=protocol_for(settings),
         h11_max_incomplete_event_size=settings.max_request_head_bytes,
-        timeout_keep_alive=settings.keep_alive_seconds,
-        **options,
+        **{"timeout_keep_alive": settings.keep_alive_seconds, **options},
     )
 
 
