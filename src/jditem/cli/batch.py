@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import hashlib
 import io
 import signal
@@ -584,13 +583,9 @@ def _batch(
         deadline=deadline,
     )
     display = make_progress(progress, run.stats)
-    # What is imported and set up by now lives as long as the run: keep it out of the
-    # cyclic garbage collector's scans (they ran over all of it every few hundred items).
-    gc.freeze()
     try:
         report = asyncio.run(_run(run, journal, writer, retry_failed, display))
     finally:
-        gc.unfreeze()
         writer.close()
         cache.close()
     if report.mismatches:
