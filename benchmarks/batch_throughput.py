@@ -263,27 +263,42 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.monotonic() - started, usage.ru_utime + usage.ru_stime
 
 
-def run_speed(n: int, rounds: int, concurrency: int, work: Path) -> dict[str, Any]:
+def run_speed(
+    n: int, rounds: int, concurrency: int, work: Path, baseline: Path | None = None
+) -> dict[str, Any]:
+    """Interleaved rounds of the plain loop, ``jditem batch`` and, with ``baseline`` (the
+    ``src`` folder of another checkout, e.g. ``main``), that checkout's ``jditem batch``."""
     source = work / "speed.txt"
     source.write_text("\n".join(ids(950_000_000_000, n)) + "\n")
     results: dict[str, list[tuple[float, float]]] = {"plain": [], "jditem": []}
+    if baseline is not None:
+        results["baseline"] = []
     with stub() as base:
         for r in range(rounds):
-            home = work / f"client-speed-{r}"
-            jditem_cmd = [
-                PY, "-m", "jditem.cli", "batch", str(source), "-o", str(work / f"speed-{r}.jsonl"),
-                "--job", "speed", "--base-url", base, "--concurrency", str(concurrency),
-                "--progress", "none",
-            ]  # fmt: skip
-            plain_cmd = [PY, __file__, "--plain-loop", base, str(source), str(concurrency),
-                         str(work / f"plain-{r}.jsonl")]  # fmt: skip
-            env = {**os.environ, "JDITEM_TOKEN": "bench-token", "JDITEM_HOME": str(home)}
-            order = [("plain", plain_cmd), ("jditem", jditem_cmd)]
-            for name, cmd in order if r % 2 == 0 else order[::-1]:
+            order: list[tuple[str, list[str], dict[str, str]]] = []
+            for name in results:
+                home = work / f"client-speed-{name}-{r}"
+                env = {**os.environ, "JDITEM_TOKEN": "bench-token", "JDITEM_HOME": str(home)}
+                if name == "plain":
+                    cmd = [PY, __file__, "--plain-loop", base, str(source), str(concurrency),
+                           str(work / f"plain-{r}.jsonl")]  # fmt: skip
+                else:
+                    cmd = [
+                        PY, "-m", "jditem.cli", "batch", str(source),
+                        "-o", str(work / f"speed-{name}-{r}.jsonl"), "--job", "speed",
+                        "--base-url", base, "--concurrency", str(concurrency),
+                        "--progress", "none",
+                    ]  # fmt: skip
+                if name == "baseline":
+                    assert baseline is not None
+                    env["PYTHONPATH"] = str(baseline.resolve())
+                order.append((name, cmd, env))
+            for name, cmd, env in order if r % 2 == 0 else order[::-1]:
                 results[name].append(timed(cmd, env))
-            lines = sum(1 for _ in (work / f"speed-{r}.jsonl").open())
-            if lines != n:
-                raise SystemExit(f"jditem batch wrote {lines} of {n} products")
+                if name != "plain":
+                    lines = sum(1 for _ in (work / f"speed-{name}-{r}.jsonl").open())
+                    if lines != n:
+                        raise SystemExit(f"{name} jditem batch wrote {lines} of {n} products")
     return {"n": n, "rounds": rounds, "concurrency": concurrency, **results}
 
 
@@ -300,7 +315,14 @@ def print_speed(speed: dict[str, Any]) -> None:
           f"{speed['concurrency']}, {speed['rounds']} interleaved rounds (medians)\n")  # fmt: skip
     print("| contestant | wall s | items/s | client CPU ms/item | wall ratio | CPU ratio |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, label in (("plain", "plain httpx async loop"), ("jditem", "jditem batch")):
+    labels = {
+        "plain": "plain httpx async loop",
+        "baseline": "jditem batch (baseline checkout)",
+        "jditem": "jditem batch",
+    }
+    for name, label in labels.items():
+        if name not in speed:
+            continue
         wall = median([w for w, _ in speed[name]])
         cpu = median([c for _, c in speed[name]])
         print(f"| {label} | {wall:.1f} | {n / wall:.0f} | {1000 * cpu / n:.2f} | "
@@ -339,6 +361,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--only-speed", action="store_true")
+    parser.add_argument(
+        "--speed-baseline",
+        type=Path,
+        help="the src folder of another checkout: its jditem batch joins the speed rounds",
+    )
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--plain-loop", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -355,7 +382,11 @@ def main() -> None:
         print_rss(run_rss(args.rss_ids, work))
         return
     if args.only_speed:
-        print_speed(run_speed(args.speed_ids, args.speed_rounds, args.concurrency, work))
+        print_speed(
+            run_speed(
+                args.speed_ids, args.speed_rounds, args.concurrency, work, args.speed_baseline
+            )
+        )
         return
     limits = ("--rate", str(rate), "--burst", "5")
     with server(work / "srv", "[250, 350]", 64) as (base, env):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from jditem.batch.cache import ResultCache, origin_of
+from jditem.batch.cache import FLUSH_ROWS, ResultCache, origin_of
 
 
 def test_put_get_age_and_origin(tmp_path: Path) -> None:
@@ -29,3 +29,21 @@ def test_put_get_age_and_origin(tmp_path: Path) -> None:
 
 def test_origin_drops_query_and_fragment() -> None:
     assert origin_of("http://h/api/x?token=secret#f") == "http://h/api/x"
+
+
+def test_writes_are_buffered_seen_at_once_and_written_on_close(tmp_path: Path) -> None:
+    """A buffered row is served at once; another process sees it after the group write."""
+    cache = ResultCache.in_home(tmp_path, origin="http://127.0.0.1:1")
+    other = ResultCache.in_home(tmp_path, origin="http://127.0.0.1:1")
+    cache.put("1", "ok", '{"sku_id":"1"}')
+    assert cache.get("1", max_age=60) is not None
+    assert other.get("1", max_age=60) is None  # not written yet: a crash costs a miss
+    for n in range(2, 2 + FLUSH_ROWS):
+        cache.put(str(n), "not_supported")
+    assert other.get("1", max_age=60) is not None  # a full buffer is written at once
+    cache.put("last", "ok", '{"sku_id":"last"}')
+    cache.close()
+    hit = other.get("last", max_age=60)
+    assert hit is not None
+    assert hit.product_json == '{"sku_id":"last"}'
+    other.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -115,3 +116,35 @@ def test_inflight_commits_at_once_answers_ride_along_with_the_next_commit(
     journal.mark_failed("2", code=202, error="not supported")
     journal.close()  # and closing commits the rest
     assert seen() == {"1": "done", "2": "failed"}
+
+
+async def test_grouped_inflight_shares_one_commit_and_returns_only_once_committed(
+    tmp_path: Path,
+) -> None:
+    """Items reaching their call in the same loop turn share one commit; each waiter
+    returns only after it, and a cancelled waiter does not cancel it for the others."""
+    path = tmp_path / "job.sqlite"
+    journal = Journal(path)
+    journal.load(parse_lines(["1", "2", "3"]))
+
+    def seen() -> dict[str, str]:
+        other = sqlite3.connect(path)
+        try:
+            return dict(other.execute("SELECT item_id, state FROM items"))
+        finally:
+            other.close()
+
+    journal.record_call(
+        "1", code=0, http_status=200, request_id="r0", outcome="ready", elapsed_s=0.01
+    )
+    first = asyncio.create_task(journal.mark_inflight_grouped("1"))
+    second = asyncio.create_task(journal.mark_inflight_grouped("2"))
+    cancelled = asyncio.create_task(journal.mark_inflight_grouped("3"))
+    await asyncio.sleep(0)  # all three marked, the commit is scheduled
+    cancelled.cancel()
+    await asyncio.gather(first, second)
+    assert seen() == {"1": "inflight", "2": "inflight", "3": "inflight"}
+    assert journal.call_count() == 1
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    journal.close()

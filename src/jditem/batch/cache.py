@@ -5,6 +5,12 @@ query string) and the item id, and hold the normalized product JSON or a "not
 supported" verdict with the time it was fetched. A batch serves items fetched within
 ``--max-age`` from here without an HTTP call; ``--refresh`` bypasses the lookup (and
 still stores what it fetches).
+
+Writes are group-committed: :meth:`ResultCache.put` buffers the row (lookups see it at
+once) and the buffer is written in one transaction every :data:`FLUSH_ROWS` rows or
+:data:`FLUSH_SECONDS`, and on :meth:`ResultCache.flush` / :meth:`ResultCache.close`.
+A crash loses at most the buffered rows — a cache miss, never a lost item: the job's
+journal holds every product it was told about.
 """
 
 from __future__ import annotations
@@ -30,6 +36,16 @@ CREATE TABLE IF NOT EXISTS results (
 
 CacheStatus = Literal["ok", "not_supported"]
 
+#: Buffered rows that trigger a write.
+FLUSH_ROWS = 64
+#: Longest time a row waits in the buffer (checked on each ``put``).
+FLUSH_SECONDS = 0.5
+
+_PUT = (
+    "INSERT OR REPLACE INTO results(origin, item_id, status, product, fetched_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class CacheHit:
@@ -52,6 +68,8 @@ class ResultCache:
         self.path = path
         self.origin = origin_of(origin)
         self._db = open_local_db(path, _SCHEMA)
+        self._buffer: dict[str, tuple[CacheStatus, str | None, float]] = {}
+        self._buffered_at = 0.0
 
     @classmethod
     def in_home(cls, home: Path, *, origin: str) -> ResultCache:
@@ -60,6 +78,12 @@ class ResultCache:
 
     def get(self, item_id: str, *, max_age: float) -> CacheHit | None:
         """The cached answer when it is at most ``max_age`` seconds old, else ``None``."""
+        buffered = self._buffer.get(item_id)
+        if buffered is not None:
+            status_, product, at = buffered
+            if time.time() - at > max_age:
+                return None
+            return CacheHit(status=status_, product_json=product, fetched_at=at)
         row = self._db.execute(
             "SELECT status, product, fetched_at FROM results WHERE origin = ? AND item_id = ?",
             (self.origin, item_id),
@@ -70,16 +94,31 @@ class ResultCache:
         return CacheHit(status=status, product_json=row[1], fetched_at=float(row[2]))
 
     def put(self, item_id: str, status: CacheStatus, product_json: str | None = None) -> None:
-        """Remember an answer (replacing an older one)."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO results(origin, item_id, status, product, fetched_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (self.origin, item_id, status, product_json, time.time()),
-        )
+        """Remember an answer (replacing an older one); buffered, see the module docstring."""
+        if not self._buffer:
+            self._buffered_at = time.monotonic()
+        self._buffer[item_id] = (status, product_json, time.time())
+        if len(self._buffer) >= FLUSH_ROWS or time.monotonic() - self._buffered_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        if not self._buffer:
+            return
+        rows = [(self.origin, k, *v) for k, v in self._buffer.items()]
+        self._buffer.clear()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(_PUT, rows)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def forget_not_supported(self, item_ids: Iterable[str]) -> int:
         """Drop the "not supported" verdicts of ``item_ids`` (``--retry-failed`` asks the
         server again instead of repeating the verdict). Returns how many were dropped."""
+        self.flush()
         before = self._db.total_changes
         self._db.executemany(
             "DELETE FROM results WHERE origin = ? AND item_id = ? AND status = 'not_supported'",
@@ -88,5 +127,8 @@ class ResultCache:
         return self._db.total_changes - before
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Write the buffered rows and close the database."""
+        try:
+            self.flush()
+        finally:
+            self._db.close()

@@ -89,9 +89,9 @@ class BatchRun(ManyRun):
             return None
         return self._from_cache(item_id, hit.status, hit.product_json)
 
-    def _on_send(self, item_id: str) -> None:
+    async def _before_send(self, item_id: str) -> None:
         if self.journal is not None:
-            self.journal.mark_inflight(item_id)
+            await self.journal.mark_inflight_grouped(item_id)
 
     def _on_answer(self, item_id: str, info: CallInfo) -> None:
         if self.journal is not None:

@@ -12,7 +12,9 @@ Item states::
                └─ (crash) stays inflight: the next run asks again (the server re-attaches
                   to the running task or serves its cached result)
 
-``inflight`` is committed *before* each call. The answers (``record_call``, ``done``
+``inflight`` is committed *before* each call (:meth:`Journal.mark_inflight_grouped`
+lets the items that reach their call in the same event-loop turn share that commit:
+each call waits for it). The answers (``record_call``, ``done``
 with the product, ``failed``, ``pending``) are group-committed: they ride along with the
 next ``inflight`` commit, or are committed after at most :data:`FLUSH_SECONDS`, or on
 :meth:`Journal.flush` / :meth:`Journal.close` — one commit per call instead of three.
@@ -35,6 +37,7 @@ only when the user asks for a fresh paid fetch (:meth:`Journal.new_generation`:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import sqlite3
@@ -139,6 +142,7 @@ class Journal:
         self._db = open_local_db(path, _SCHEMA)
         self._open = False
         self._opened_at = 0.0
+        self._committed: asyncio.Future[None] | None = None
         self.job_uid = self._job_uid()
 
     def _job_uid(self) -> str:
@@ -356,6 +360,29 @@ class Journal:
         with every answer recorded before it."""
         self._set(item_id, state="inflight")
         self.flush()
+
+    async def mark_inflight_grouped(self, item_id: str) -> None:
+        """:meth:`mark_inflight` for many items at once: returns once "in flight" is
+        committed, in one commit with every other item marked in the same turn of the
+        event loop (and every answer recorded before it)."""
+        self._set(item_id, state="inflight")
+        committed = self._committed
+        if committed is None:
+            loop = asyncio.get_running_loop()
+            committed = self._committed = loop.create_future()
+            loop.call_soon(self._commit_group)
+        # shielded: a cancelled caller must not cancel the commit the others wait for
+        await asyncio.shield(committed)
+
+    def _commit_group(self) -> None:
+        committed, self._committed = self._committed, None
+        assert committed is not None
+        try:
+            self.flush()
+        except BaseException as exc:  # every waiter gets it; none makes its call
+            committed.set_exception(exc)
+        else:
+            committed.set_result(None)
 
     def record_call(
         self,

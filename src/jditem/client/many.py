@@ -133,6 +133,7 @@ class ManyRun:
         self.calls_after_fatal = 0
         self.fatal_seen = False
         self.bad_streak = 0
+        self._budget_spent = False
         self.dead_server = False
         self._streak_failed: list[str] = []
         self.run_uid = secrets.token_hex(8)
@@ -228,7 +229,10 @@ class ManyRun:
             sent_at = await limiter.acquire()
             self._check_budget()
             self.calls_started += 1
-            self._on_send(item_id)
+            await self._before_send(item_id)
+            if self.stopping and not self._budget_spent:  # stopped while it waited
+                self.calls_started -= 1
+                raise StopRequested(self.stop_reason)
 
         def on_call(info: CallInfo) -> None:
             nonlocal calls, waiting, on_wire
@@ -369,6 +373,7 @@ class ManyRun:
         if self.stop_reason is not None:
             raise StopRequested(self.stop_reason)
         if self.max_calls is not None and self.calls_started >= self.max_calls:
+            self._budget_spent = self.stop_reason is None
             self.request_stop(f"--max-calls {self.max_calls} reached")
             raise StopRequested(self.stop_reason)
 
@@ -378,8 +383,8 @@ class ManyRun:
         """A result known without a call (the batch job's local cache), else ``None``."""
         return None
 
-    def _on_send(self, item_id: str) -> None:
-        """A call for ``item_id`` is about to go on the wire."""
+    async def _before_send(self, item_id: str) -> None:
+        """A call for ``item_id`` is about to go on the wire (it waits for this)."""
 
     def _on_answer(self, item_id: str, info: CallInfo) -> None:
         """A call for ``item_id`` was answered (or failed)."""

@@ -34,6 +34,8 @@ IMAGE_BASE = "https://img30.360buyimg.com/sku/"
 
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+#: What an image reference must not contain (``\s`` is ``str.isspace``).
+_NOT_IN_URL = re.compile(r"[\s\\]")
 #: Separators between ids in one string ("1316,1381,1396", "1316;1381").
 ID_SPLIT = re.compile(r"[,;|/\s]+")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
@@ -151,7 +153,7 @@ def absolute_image_url(value: Any) -> str | None:
     ``https://host/p``; ``http://`` → ``https://``.
     """
     text = as_text(value)
-    if text is None or any(char.isspace() or char == "\\" for char in text):
+    if text is None or _NOT_IN_URL.search(text) is not None:
         return None
     lowered = text.lower()
     if lowered.startswith("https://"):
