@@ -73,7 +73,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
         {
             "JDITEM_HOME": str(home),
             "JDITEM_ADMIN_KEY": ADMIN_KEY,
-            "JDITEM_DEFAULT_RATE_LIMIT": "1000000",
+            "JDITEM_DEFAULT_RATE_LIMIT": "100000",
             "JDITEM_DEFAULT_BURST": "1000000",
             **extra,
         }
