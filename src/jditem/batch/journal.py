@@ -264,18 +264,8 @@ class Journal:
 
     def iter_products(self, *, page: int = 500) -> Iterator[str]:
         """Product JSON of every done item, in input order, paged."""
-        last = 0
-        while True:
-            rows = self._db.execute(
-                "SELECT seq, product FROM items WHERE seq > ? AND state = 'done' "
-                "ORDER BY seq LIMIT ?",
-                (last, page),
-            ).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            for _, product in rows:
-                yield str(product)
+        for _, product in self.iter_done(page=page):
+            yield product
 
     def iter_done(self, *, page: int = 500) -> Iterator[tuple[str, str]]:
         """``(requested item id, product JSON)`` of every done item, in input order, paged."""
