@@ -277,7 +277,6 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from jditem.server.app import create_app
-        from jditem.server.collectors import build_collector
         from jditem.server.serving import run_processes, uvicorn_config
         from jditem.server.store.urls import display_url
 
@@ -299,11 +298,9 @@ def register(app: typer.Typer) -> None:
             overrides["role"] = "api"
         try:
             settings = load_settings(db, **overrides)
-            if settings.collector == "sandbox":
-                build_collector(settings)  # its own checks (e.g. the sandbox latency range)
         except DatabaseOptionError as exc:
             raise db_option_error(exc) from None
-        except (SettingsInvalid, ValueError) as exc:
+        except SettingsInvalid as exc:
             typer.echo(f"error: {settings_error(exc)}", err=True)
             raise typer.Exit(2) from None
         if processes > 1 and settings.redis_url is None:

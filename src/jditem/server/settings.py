@@ -239,6 +239,17 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("sandbox_latency_ms", mode="after")
+    @classmethod
+    def _latency_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if low < 0 or high < low:
+            raise ValueError(
+                f"sandbox_latency_ms must be (min, max) with 0 <= min <= max, got {(low, high)}; "
+                "set JDITEM_SANDBOX_LATENCY_MS to e.g. [200, 800]"
+            )
+        return value
+
     @field_validator("admin_key", mode="after")
     @classmethod
     def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:

@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from jditem.server.collectors import build_collector
+from jditem.server.accounts.ratelimit import InMemoryRateLimiter
 from jditem.server.collectors.base import CollectError
 from jditem.server.collectors.catalog import build_payload
 from jditem.server.collectors.sandbox import SandboxCollector
+from jditem.server.context import build_collector
 from jditem.server.settings import Settings
+from jditem.server.store.db import Database
+from jditem.server.tasks.clock import utc_now
 
 
 class RecordingSleep:
@@ -106,5 +109,13 @@ def test_bad_latency_range_is_rejected_with_advice(tmp_path: Path) -> None:
         SandboxCollector(settings(tmp_path, sandbox_latency_ms=(500, 100)))
 
 
-def test_build_collector_gives_the_sandbox(tmp_path: Path) -> None:
-    assert isinstance(build_collector(settings(tmp_path)), SandboxCollector)
+async def test_build_collector_gives_the_sandbox(tmp_path: Path) -> None:
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    try:
+        collector, upstream = build_collector(
+            settings(tmp_path), db, utc_now, InMemoryRateLimiter()
+        )
+    finally:
+        await db.dispose()
+    assert isinstance(collector, SandboxCollector)
+    assert upstream is None

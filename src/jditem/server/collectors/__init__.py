@@ -1,4 +1,7 @@
-"""Collectors: where product payloads come from (see :mod:`.base` for the seam)."""
+"""Collectors: where product payloads come from (see :mod:`.base` for the seam).
+
+``jditem.server.context.build_collector`` builds the one the settings name.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,5 @@ from jditem.server.collectors.base import (
     CollectResult,
     SourceUnavailable,
 )
-from jditem.server.settings import Settings
 
-__all__ = ["CollectError", "CollectResult", "Collector", "SourceUnavailable", "build_collector"]
-
-
-def build_collector(settings: Settings) -> Collector:
-    """The sandbox collector (the relay needs the database: ``context.build_collector``)."""
-    if settings.collector == "sandbox":
-        from jditem.server.collectors.sandbox import SandboxCollector
-
-        return SandboxCollector(settings)
-    raise ValueError(
-        f"collector {settings.collector!r} is built with the server context "
-        "(jditem.server.context.build_collector)"
-    )
+__all__ = ["CollectError", "CollectResult", "Collector", "SourceUnavailable"]

@@ -44,13 +44,7 @@ class SandboxCollector:
         sleep: Sleep = asyncio.sleep,
         payload_builder: PayloadBuilder = _catalog_payload,
     ) -> None:
-        low, high = settings.sandbox_latency_ms
-        if low < 0 or high < low:
-            raise ValueError(
-                f"sandbox_latency_ms must be (min, max) with 0 <= min <= max, got {(low, high)}; "
-                "set JDITEM_SANDBOX_LATENCY_MS to e.g. [200, 800]"
-            )
-        self._latency_ms = (low, high)
+        self._latency_ms = settings.sandbox_latency_ms  # a valid range (Settings checks it)
         self._failure_rate = settings.sandbox_failure_rate
         self._unsupported = frozenset(settings.sandbox_unsupported_ids)
         if isinstance(rng, random.Random):
