@@ -56,23 +56,20 @@ class UpstreamLedger:
 
     async def record_call(self, row: UpstreamCallRow) -> None:
         """Write one upstream call (errors are logged, never raised)."""
-        try:
-            async with self._db.writing() as session:
-                session.add(
-                    UpstreamCall(
-                        created_at=now_utc(self._clock),
-                        item_id=row.item_id,
-                        endpoint=row.endpoint,
-                        code=row.code,
-                        http_status=row.http_status,
-                        outcome=row.outcome,
-                        upstream_request_id=(row.upstream_request_id or None),
-                        charged=row.charged,
-                        latency_ms=row.latency_ms,
-                    )
-                )
-        except Exception:
-            log.exception("could not record an upstream call for item %s", row.item_id)
+        await self._add(
+            UpstreamCall(
+                created_at=now_utc(self._clock),
+                item_id=row.item_id,
+                endpoint=row.endpoint,
+                code=row.code,
+                http_status=row.http_status,
+                outcome=row.outcome,
+                upstream_request_id=(row.upstream_request_id or None),
+                charged=row.charged,
+                latency_ms=row.latency_ms,
+            ),
+            f"an upstream call for item {row.item_id}",
+        )
 
     def circuit_changed(self, change: CircuitChange) -> None:
         """``Circuit.on_change`` hook: log the change and record it (in the background)."""
@@ -82,18 +79,23 @@ class UpstreamLedger:
         task.add_done_callback(self._pending.discard)
 
     async def _record_event(self, change: CircuitChange) -> None:
+        await self._add(
+            UpstreamEvent(
+                created_at=now_utc(self._clock),
+                state=change.state,
+                code=change.code,
+                message=change.message,
+            ),
+            "an upstream circuit change",
+        )
+
+    async def _add(self, row: UpstreamCall | UpstreamEvent, what: str) -> None:
+        """Write ``row`` in its own short transaction; a failure is logged, never raised."""
         try:
             async with self._db.writing() as session:
-                session.add(
-                    UpstreamEvent(
-                        created_at=now_utc(self._clock),
-                        state=change.state,
-                        code=change.code,
-                        message=change.message,
-                    )
-                )
+                session.add(row)
         except Exception:
-            log.exception("could not record an upstream circuit change")
+            log.exception("could not record %s", what)
 
     async def drain(self) -> None:
         """Wait for background event writes (at shutdown)."""
