@@ -47,31 +47,10 @@ def test_api_conforms(fuzz_live: LiveServer) -> None:
     operations = _operations(fuzz_live)
     assert any(op.path == "/api/jd/get-item-detail/v2" for op in operations)
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=15,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def run(case: schemathesis.Case) -> None:
-            headers = {"X-Admin-Key": fuzz_live.admin_key}
-            if case.path.startswith("/api/jd"):
-                headers["Authorization"] = f"Bearer {token}"
-            response = case.call(base_url=fuzz_live.base_url, headers=headers, timeout=30)
-            case.validate_response(
-                response,
-                checks=[
-                    checks.not_a_server_error,
-                    openapi_checks.status_code_conformance,
-                    openapi_checks.content_type_conformance,
-                    openapi_checks.response_schema_conformance,
-                    envelope_everywhere,
-                ],
-            )
-
-        run()
+        headers = {"X-Admin-Key": fuzz_live.admin_key}
+        if operation.path.startswith("/api/jd"):
+            headers["Authorization"] = f"Bearer {token}"
+        _fuzz(operation, fuzz_live.base_url, headers, examples=15)
     codes = dict(fuzz_live.rows("SELECT code, COUNT(*) FROM call_records GROUP BY code"))
     assert codes.get(400, 0) > 0, codes  # the fuzzer reached admission with a valid token
 
