@@ -54,6 +54,17 @@ def test_admin_prune_applies_the_retention_settings() -> None:
             " VALUES ('t_oldqueued', '999', 'queued', 0, 3, :at)",
             at=old,
         )
+        for at in (old, datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000000")):
+            live.execute(
+                "INSERT INTO upstream_calls (created_at, item_id, endpoint, outcome, charged,"
+                " latency_ms) VALUES (:at, '1', 'v2', 'ok', true, 1)",
+                at=at,
+            )
+            live.execute(
+                "INSERT INTO upstream_events (created_at, state, message) VALUES"
+                " (:at, 'open', 'test')",
+                at=at,
+            )
         hourly = live.scalar("SELECT sum(calls) FROM usage_hourly")
         base = ["admin", "--db", str(live.db_path), "prune"]
         dry = CliRunner().invoke(build_app(), [*base, "--dry-run"])
@@ -66,4 +77,7 @@ def test_admin_prune_applies_the_retention_settings() -> None:
         assert "tasks: deleted 7" in done.stdout
         assert live.scalar("SELECT count(*) FROM call_records") == recent_calls
         assert live.scalar("SELECT count(*) FROM tasks WHERE id = 't_oldqueued'") == 1
+        assert "upstream_calls: deleted 1" in done.stdout
+        assert "upstream_events: deleted 1" in done.stdout
+        assert live.scalar("SELECT count(*) FROM upstream_calls") == 1
         assert live.scalar("SELECT sum(calls) FROM usage_hourly") == hourly

@@ -8,6 +8,8 @@ What is kept and for how long (settings, environment prefix ``JDITEM_``):
   (trimmed by the server as it writes them; prune trims again), plus hourly counts;
 * finished task rows: ``task_retention_days`` (default 30); queued and running
   tasks are never touched, cached results are governed by their own TTLs;
+* the relay's upstream call and circuit-event rows: like call records
+  (``call_record_retention_days``);
 * idempotency keys past ``idempotency_ttl_seconds``, expired cached results,
   expired console sessions and quota counters of days before the call-record cutoff.
 
@@ -34,6 +36,8 @@ from jditem.server.store.tables import (
     IdempotencyKey,
     QuotaCounter,
     Task,
+    UpstreamCall,
+    UpstreamEvent,
 )
 
 #: Rows deleted per transaction.
@@ -97,6 +101,18 @@ async def prune(
             Task.id,
             Task.status.in_(FINAL_TASK_STATUSES)
             & (func.coalesce(Task.finished_at, Task.submitted_at) < tasks_cutoff),
+        ),
+        (
+            "upstream_calls",
+            UpstreamCall.__table__,
+            UpstreamCall.id,
+            UpstreamCall.created_at < calls_cutoff,
+        ),
+        (
+            "upstream_events",
+            UpstreamEvent.__table__,
+            UpstreamEvent.id,
+            UpstreamEvent.created_at < calls_cutoff,
         ),
         (
             "idempotency_keys",
