@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +33,6 @@ from sqlalchemy import (
     Insert,
     Integer,
     String,
-    delete,
     exists,
     insert,
     literal,
@@ -213,21 +213,25 @@ class TaskService:
                 error=None,
                 job_id=job_id,
             )
+            late: cache.FreshResult | None = None
             async with write_gate(self._lock), self._sessionmaker() as session:
                 try:
                     inserted = rowcount(
                         await session.execute(_insert_task(view, unless_cached=use_cache))
                     )
-                    await session.commit()
+                    if inserted and use_cache:
+                        late = await self._fresh_since_insert(session, item_id, now)
+                    if late is None:
+                        await session.commit()
+                    else:
+                        await session.rollback()  # no worker ever saw the task
                 except IntegrityError:
                     await session.rollback()
                     continue  # another caller created the active task first: attach to it
+            if late is not None:
+                return None, self._cached_outcome(late)
             if not inserted:
                 continue  # a task finished meanwhile and cached its result: answer from it
-            if use_cache:
-                late = await self._withdraw_if_cached(view)
-                if late is not None:
-                    return None, late
             await self._notifier.notify_work()
             return view, None
         raise RuntimeError(
@@ -235,32 +239,23 @@ class TaskService:
             f"{ENSURE_ROUNDS} attempts (heavy contention on the tasks table); retry the call"
         )
 
-    async def _withdraw_if_cached(self, view: TaskView) -> Outcome | None:
-        """Withdraw a just-created task whose item got a fresh result meanwhile.
+    async def _fresh_since_insert(
+        self, session: AsyncSession, item_id: str, now: datetime
+    ) -> cache.FreshResult | None:
+        """A fresh result that appeared while the new task's INSERT ran (before commit).
 
         Under READ COMMITTED (PostgreSQL) the insert's "no fresh result" check reads the
         snapshot taken when the statement began, while its unique-index check waits for
         a concurrently completing task and then passes: both can miss that task's result.
-        Re-read after the commit: if a fresh result is there and the new task is still
-        queued (no worker took it), delete it and answer from the cache — one task, one
-        collection. (SQLite serialises writers, so it never gets here with a result.)
+        A second statement in the same transaction reads a new snapshot, which holds the
+        result if that task committed; the caller then rolls the insert back, so no
+        worker can have claimed it — one task, one collection. (SQLite serialises
+        writers, so it never finds one here.)
         """
-        now = now_utc(self._clock)
-        async with self._sessionmaker() as session:
-            row = await cache.read_fresh(session, view.item_id, now)
+        row = await cache.read_fresh(session, item_id, now)
         if row is None:
             return None
-        async with write_gate(self._lock), self._sessionmaker() as session:
-            deleted = rowcount(
-                await session.execute(
-                    delete(Task).where(Task.id == view.id, Task.status == "queued")
-                )
-            )
-            await session.commit()
-        if not deleted:
-            return None  # a worker has it already: let it finish
-        cached = self._fresh.remember(row, now)
-        return self._cached_outcome(cached) if cached is not None else None
+        return self._fresh.remember(row, now) or cache.FreshResult.of(row)
 
     @staticmethod
     async def _active_task(session: AsyncSession, item_id: str) -> Task | None:
@@ -325,8 +320,8 @@ class TaskService:
     ) -> tuple[TaskView | None, Outcome | None]:
         """The task's snapshot, and its final :class:`Outcome` if it has finished.
 
-        A task that vanished was withdrawn because its item got a fresh result
-        (:meth:`_withdraw_if_cached`): the answer is that result.
+        A task that vanished (pruned, or deleted by hand) is answered from a fresh
+        cached result of its item when there is one.
         """
         async with self._sessionmaker() as session:
             task = await session.get(Task, task_id, populate_existing=True)
