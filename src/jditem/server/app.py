@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
-from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
 from jditem.server.logging import install_redaction
@@ -70,6 +69,7 @@ def create_app(
             install_redaction()
         ctx = await build_context(settings, clock=clock, collector=collector)
         app.state.ctx = ctx
+        app.state.auth_throttle = ctx.shared.auth_throttle(settings)
         await ctx.start()
         frozen = _freeze_startup_objects()
         try:
@@ -91,7 +91,6 @@ def create_app(
     # Error handlers render the envelope even before the lifespan ran.
     app.state.settings = settings
     app.state.clock = clock
-    app.state.auth_throttle = AuthThrottle.from_settings(settings)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)

@@ -8,9 +8,11 @@ attempt waits until the oldest of them is a minute old. A throttled attempt is
 answered 429 with ``Retry-After`` *before* the key is compared, so guessing gains
 nothing while throttled. A success clears the address's failures.
 
-The state is in memory, per server process (like uvicorn's own limits); the address
-is the peer of the TCP connection, i.e. a reverse proxy's address when there is one
-(see the README's security section).
+This class keeps the state in memory, for one process; in the scale-out profile
+:class:`~jditem.server.auth_throttle_redis.RedisAuthThrottle` keeps it in Redis, so
+every API process throttles as one (picked by :mod:`jditem.server.profile`). The
+address is the peer of the TCP connection, i.e. a reverse proxy's address when there
+is one (see the README's security section).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jditem.server.settings import Settings
 
@@ -45,26 +48,23 @@ class AuthThrottle:
     window_seconds: float = 900.0
     max_delay_seconds: float = 300.0
     global_per_minute: int = 100
+    #: What a failure got wrong, for the log line (never the value itself).
+    what: str = "admin key"
     clock: Callable[[], float] = time.monotonic
     _by_address: dict[str, _Failures] = field(default_factory=dict, repr=False)
     _recent: deque[float] = field(default_factory=deque, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuthThrottle:
-        """A throttle with the ``auth_*`` settings."""
-        return cls(
-            free_failures=settings.auth_free_failures,
-            window_seconds=settings.auth_failure_window_seconds,
-            max_delay_seconds=settings.auth_max_delay_seconds,
-            global_per_minute=settings.auth_global_failures_per_minute,
-        )
+    def from_settings(cls, settings: Settings, what: str = "admin key") -> AuthThrottle:
+        """An in-memory throttle with the ``auth_*`` settings."""
+        return cls(**rules_from(settings), what=what)
 
     def _delay(self, count: int) -> float:
         if count < self.free_failures:
             return 0.0
         return float(min(2 ** min(count - self.free_failures, 30), self.max_delay_seconds))
 
-    def retry_after(self, address: str) -> int:
+    async def retry_after(self, address: str) -> int:
         """Seconds ``address`` must wait before its next attempt (0 = go ahead)."""
         now = self.clock()
         wait = 0.0
@@ -81,7 +81,7 @@ class AuthThrottle:
             wait = max(wait, recent[0] + GLOBAL_WINDOW_SECONDS - now)
         return max(0, math.ceil(wait))
 
-    def failed(self, address: str, where: str) -> None:
+    async def failed(self, address: str, where: str) -> None:
         """Count a failed attempt from ``address`` (logged without the key)."""
         now = self.clock()
         failures = self._by_address.pop(address, None)
@@ -96,12 +96,26 @@ class AuthThrottle:
         while len(self._recent) > self.global_per_minute:
             self._recent.popleft()
         log.warning(
-            "%s: wrong admin key from %s (%d failures in a row)", where, address, failures.count
+            "%s: wrong %s from %s (%d failures in a row)",
+            where,
+            self.what,
+            address,
+            failures.count,
         )
 
-    def succeeded(self, address: str) -> None:
+    async def succeeded(self, address: str) -> None:
         """A correct key from ``address``: forget its failures."""
         self._by_address.pop(address, None)
+
+
+def rules_from(settings: Settings) -> dict[str, Any]:
+    """The throttle's rules from the ``auth_*`` settings (keyword arguments)."""
+    return {
+        "free_failures": settings.auth_free_failures,
+        "window_seconds": settings.auth_failure_window_seconds,
+        "max_delay_seconds": settings.auth_max_delay_seconds,
+        "global_per_minute": settings.auth_global_failures_per_minute,
+    }
 
 
 def client_address(scope_client: tuple[str, int] | None) -> str:

@@ -1,10 +1,11 @@
 """The one place that picks the shared-state backends of a process (SPEC §2.8).
 
 * **Embedded** (no ``redis_url``): in-memory rate limiter, in-process notifier, local
-  broadcast, this process's health window.
+  broadcast, this process's health window and failed-credential throttle.
 * **Scale-out** (``redis_url`` set): the Redis implementations of the same Protocols,
   each next to its Protocol — ``accounts/ratelimit_redis.py``, ``tasks/notify_redis.py``,
-  ``broadcast_redis.py``, ``accounts/health_redis.py`` — over one :class:`RedisLink`.
+  ``broadcast_redis.py``, ``accounts/health_redis.py``, ``auth_throttle_redis.py`` —
+  over one :class:`RedisLink`.
 
 Nothing else in the server asks which profile runs. The store (SQLite or PostgreSQL)
 is picked by the database URL in ``store/``.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from jditem.server.accounts.ratelimit import InMemoryRateLimiter, RateLimiter
 from jditem.server.accounts.usage import HealthWindow
+from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.broadcast import Broadcast, LocalBroadcast
 from jditem.server.settings import Settings
 from jditem.server.tasks.notify import InProcessNotifier, Notifier
@@ -44,6 +46,10 @@ class SharedState:
     def redis_status(self) -> str | None:
         """``"ok"`` / ``"unreachable"`` in the scale-out profile, None when embedded."""
         return None
+
+    def auth_throttle(self, settings: Settings, what: str = "admin key") -> AuthThrottle:
+        """A failed-credential throttle (in memory: this process's failures only)."""
+        return AuthThrottle.from_settings(settings, what)
 
 
 def build_shared_state(settings: Settings) -> SharedState:

@@ -43,7 +43,7 @@ def _given_admin_key(request: Request) -> str | None:
     return None
 
 
-def require_admin(request: Request, ctx: CtxDep) -> None:
+async def require_admin(request: Request, ctx: CtxDep) -> None:
     """Refuse the call unless it carries the configured admin key (failures throttled)."""
     configured = ctx.settings.admin_key
     if configured is None or not configured.get_secret_value():
@@ -53,7 +53,7 @@ def require_admin(request: Request, ctx: CtxDep) -> None:
         )
     throttle: AuthThrottle = request.app.state.auth_throttle
     address = client_address(request.client)
-    wait = throttle.retry_after(address)
+    wait = await throttle.retry_after(address)
     if wait:
         raise EnvelopeError(
             Code.RATE_LIMITED,
@@ -64,13 +64,13 @@ def require_admin(request: Request, ctx: CtxDep) -> None:
     if not given or not secrets.compare_digest(
         given.encode("utf-8"), configured.get_secret_value().encode("utf-8")
     ):
-        throttle.failed(address, "admin API")
+        await throttle.failed(address, "admin API")
         raise EnvelopeError(
             Code.INVALID_TOKEN,
             "invalid or missing admin key: send it as 'X-Admin-Key: <key>' or "
             "'Authorization: Bearer <key>'",
         )
-    throttle.succeeded(address)
+    await throttle.succeeded(address)
 
 
 router = APIRouter(

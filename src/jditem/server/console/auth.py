@@ -68,7 +68,7 @@ async def login(request: Request) -> Response:
         )
     throttle: AuthThrottle = request.app.state.auth_throttle
     address = client_address(request.client)
-    wait = throttle.retry_after(address)
+    wait = await throttle.retry_after(address)
     if wait:
         response = _login_page(
             request,
@@ -88,14 +88,14 @@ async def login(request: Request) -> Response:
         )
     key = keys[0] if keys else None
     if not isinstance(key, str) or not key or not keeper.check_admin_key(key):
-        throttle.failed(address, "console sign-in")
+        await throttle.failed(address, "console sign-in")
         return _login_page(
             request,
             error="That is not the admin key. Use the value of JDITEM_ADMIN_KEY on the server.",
             next_path=next_path,
             status=401,
         )
-    throttle.succeeded(address)
+    await throttle.succeeded(address)
     session, cookie_value = keeper.new_session()
     ctx = server_context(request)
     await session_rows.add(ctx.db, session.sid, now_utc(ctx.clock), SESSION_MAX_AGE)
