@@ -92,6 +92,8 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.auth_throttle = AuthThrottle.from_settings(settings)
+    # console sign-in of account members, keyed by e-mail (per address: auth_throttle)
+    app.state.member_throttle = AuthThrottle.from_settings(settings, "password")
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)

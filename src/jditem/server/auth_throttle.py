@@ -45,18 +45,21 @@ class AuthThrottle:
     window_seconds: float = 900.0
     max_delay_seconds: float = 300.0
     global_per_minute: int = 100
+    #: What a failure got wrong, for the log line (never the value itself).
+    what: str = "admin key"
     clock: Callable[[], float] = time.monotonic
     _by_address: dict[str, _Failures] = field(default_factory=dict, repr=False)
     _recent: deque[float] = field(default_factory=deque, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuthThrottle:
+    def from_settings(cls, settings: Settings, what: str = "admin key") -> AuthThrottle:
         """A throttle with the ``auth_*`` settings."""
         return cls(
             free_failures=settings.auth_free_failures,
             window_seconds=settings.auth_failure_window_seconds,
             max_delay_seconds=settings.auth_max_delay_seconds,
             global_per_minute=settings.auth_global_failures_per_minute,
+            what=what,
         )
 
     def _delay(self, count: int) -> float:
@@ -96,7 +99,11 @@ class AuthThrottle:
         while len(self._recent) > self.global_per_minute:
             self._recent.popleft()
         log.warning(
-            "%s: wrong admin key from %s (%d failures in a row)", where, address, failures.count
+            "%s: wrong %s from %s (%d failures in a row)",
+            where,
+            self.what,
+            address,
+            failures.count,
         )
 
     def succeeded(self, address: str) -> None:

@@ -31,7 +31,7 @@ from jditem.server.console import (
     trends,
     upstream,
 )
-from jditem.server.console.deps import STATIC_DIR, TEMPLATES
+from jditem.server.console.deps import STATIC_DIR, TEMPLATES, NotFoundPage
 from jditem.server.console.forms import FormError
 from jditem.server.console.runner import JobRunner
 from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
@@ -79,6 +79,22 @@ async def _form_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _not_found_page(request: Request, exc: Exception) -> Response:
+    """Another account's object, or an operator-only page, for an account member."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Not found",
+            "message": "There is no such page or object in your account.",
+            "link": PREFIX,
+            "link_label": "Back to the console",
+            "signed_in": False,
+        },
+        status_code=404,
+    )
+
+
 async def _console_disabled(request: Request, exc: Exception) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
@@ -122,5 +138,6 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(ConsoleDisabled, _console_disabled)
+    app.add_exception_handler(NotFoundPage, _not_found_page)
     app.add_exception_handler(FormError, _form_error)
     app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)
