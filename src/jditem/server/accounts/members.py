@@ -302,15 +302,32 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Memb
 
 
 async def change_password(
-    session: AsyncSession, member_id: int, current: str, new: str
+    session: AsyncSession,
+    member_id: int,
+    current: str,
+    new: str,
+    *,
+    keep_session_hash: str | None = None,
 ) -> MemberPublic:
-    """A member changes its own password; other sessions of the member end."""
-    check_password(new)
+    """A member changes its own password; the member's other sessions end.
+
+    ``keep_session_hash`` is the stored hash of the session the change was made from;
+    that one session stays signed in.
+    """
     member, name = await _member(session, member_id, None)
-    if member.password_hash is None or not await _verify(member.password_hash, current):
+    if member.password_hash is None or not await _verify(
+        member.password_hash, current[:MAX_PASSWORD_LENGTH]
+    ):
         raise InvalidInputError("the current password is not right; type it again")
+    check_password(new)
+    if new == current:
+        raise InvalidInputError("the new password is the current one; choose a different one")
     member.password_hash = await hash_password(new)
     member.password_changed_at = _now()
+    others = ConsoleSessionRow.member_id == member.id
+    if keep_session_hash is not None:
+        others = others & (ConsoleSessionRow.sid_hash != keep_session_hash)
+    await session.execute(delete(ConsoleSessionRow).where(others))
     await session.commit()
     return _public(member, name)
 
@@ -376,6 +393,24 @@ async def member_caps(session: AsyncSession, account_id: int) -> MemberCaps:
         max_rate_limit=account.member_max_rate_limit,
         max_daily_quota=account.member_max_daily_quota,
     )
+
+
+async def caps_by_account(session: AsyncSession) -> dict[str, MemberCaps]:
+    """Every account's member caps, by account name."""
+    rows = await session.execute(
+        select(
+            Account.name,
+            Account.member_max_budget,
+            Account.member_max_rate_limit,
+            Account.member_max_daily_quota,
+        ).order_by(Account.name)
+    )
+    return {
+        name: MemberCaps(
+            max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota
+        )
+        for name, budget, rate, quota in rows
+    }
 
 
 async def set_member_caps(session: AsyncSession, account_name: str, caps: MemberCaps) -> MemberCaps:
