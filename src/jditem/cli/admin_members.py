@@ -208,9 +208,7 @@ def account_caps(
         caps = await members.member_caps(session, account.id)
         if not changes:
             return caps
-        return await members.set_member_caps(
-            session, account.name, caps.model_copy(update=changes)
-        )
+        return await members.set_member_caps(session, account.name, caps.model_copy(update=changes))
 
     caps = _run(ctx, apply)
     _print_table(

@@ -48,6 +48,10 @@ _HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 
+class WrongPasswordError(InvalidInputError):
+    """The current password given to confirm a change is not the member's."""
+
+
 class MemberPublic(BaseModel):
     """A member as shown to people (never the password hash or link secret)."""
 
@@ -318,7 +322,7 @@ async def change_password(
     if member.password_hash is None or not await _verify(
         member.password_hash, current[:MAX_PASSWORD_LENGTH]
     ):
-        raise InvalidInputError("the current password is not right; type it again")
+        raise WrongPasswordError("the current password is not right; type it again")
     check_password(new)
     if new == current:
         raise InvalidInputError("the new password is the current one; choose a different one")
@@ -406,9 +410,7 @@ async def caps_by_account(session: AsyncSession) -> dict[str, MemberCaps]:
         ).order_by(Account.name)
     )
     return {
-        name: MemberCaps(
-            max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota
-        )
+        name: MemberCaps(max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota)
         for name, budget, rate, quota in rows
     }
 

@@ -2,8 +2,9 @@
 
 Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
 records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
-bulk jobs (:mod:`.jobs`, run by :mod:`.runner`) and the relay's Upstream page
-(:mod:`.upstream`). Jinja2 templates, one CSS file,
+bulk jobs (:mod:`.jobs`, run by :mod:`.runner`), the relay's Upstream page
+(:mod:`.upstream`), account members (:mod:`.members`), and your sessions and password
+(:mod:`.sessions`). Jinja2 templates, one CSS file,
 a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
 Admin operations go through :mod:`jditem.server.accounts.service`, like the admin
 API and CLI.
@@ -25,7 +26,9 @@ from jditem.server.console import (
     balance,
     calls,
     jobs,
+    members,
     overview,
+    sessions,
     tasks,
     tokens,
     trends,
@@ -132,7 +135,19 @@ def _with_job_runner(
 
 def mount(app: FastAPI) -> None:
     """Attach the console's routes, static files, error pages and job runner to ``app``."""
-    for module in (auth, overview, tokens, balance, calls, trends, tasks, jobs, upstream):
+    for module in (
+        auth,
+        overview,
+        tokens,
+        balance,
+        calls,
+        trends,
+        tasks,
+        jobs,
+        upstream,
+        members,
+        sessions,
+    ):
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)

@@ -150,3 +150,15 @@ async def remove_all(db: Database, member_id: int | None) -> int:
     async with db.writing() as session:
         result = await session.execute(delete(ConsoleSessionRow).where(_owned_by(member_id)))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def remove_others(db: Database, member_id: int | None, keep_sid: str) -> int:
+    """Sign out everywhere else: end every session of one member (``None``: of the
+    operator) except the one with id ``keep_sid``."""
+    async with db.writing() as session:
+        result = await session.execute(
+            delete(ConsoleSessionRow).where(
+                _owned_by(member_id), ConsoleSessionRow.sid_hash != sid_hash(keep_sid)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
