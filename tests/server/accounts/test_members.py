@@ -17,7 +17,7 @@ from jditem.server.accounts.members import MemberCaps, check_within_caps
 from jditem.server.store.db import Database, migrate
 from jditem.server.store.tables import ConsoleSessionRow, Member
 
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test password
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -93,7 +93,8 @@ async def test_sign_in_checks_the_password(db: Database) -> None:
     async with db.sessionmaker() as session:
         member = await _member_with_password(session)
         found = await members.authenticate(session, "ALICE@example.com", PASSWORD)
-        assert found is not None and found.id == member.id
+        assert found is not None
+        assert found.id == member.id
         assert await members.authenticate(session, "alice@example.com", PASSWORD + "x") is None
         assert await members.authenticate(session, "nobody@example.com", PASSWORD) is None
         assert await members.authenticate(session, "not an e-mail", PASSWORD) is None
@@ -106,7 +107,8 @@ async def test_the_link_works_once(db: Database) -> None:
         _, secret = await members.add_member(session, "alice@example.com", "acme")
         assert await members.member_for_link(session, secret) is not None
         stored = await session.scalar(select(Member.setup_hash))
-        assert stored is not None and secret not in stored
+        assert stored is not None
+        assert secret not in stored
         with pytest.raises(service.InvalidInputError, match="too short"):
             await members.set_password_with_link(session, secret, "short")
         await members.set_password_with_link(session, secret, PASSWORD)
