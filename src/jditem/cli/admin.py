@@ -1,4 +1,5 @@
-"""``jditem admin``: accounts, tokens, top-ups and the ledger, straight on the database.
+"""``jditem admin``: accounts, tokens, top-ups and the ledger, straight on the database
+(account members and their caps: :mod:`.admin_members`).
 
 Amounts are decimal yuan strings (``12.50``), converted exactly to units of 0.0001 CNY.
 ``token create`` prints the new token alone on the last line of stdout.
@@ -408,10 +409,12 @@ def ledger(
 
 
 def register(app: typer.Typer) -> None:
-    """Register ``jditem admin`` (with ``admin upstream`` from its own module)."""
-    from jditem.cli import admin_upstream
+    """Register ``jditem admin`` (with ``admin upstream`` and ``admin member`` from their
+    own modules)."""
+    from jditem.cli import admin_members, admin_upstream
 
     admin_upstream.register(admin_app)
+    admin_members.register(admin_app, account_app)
     app.add_typer(admin_app, name="admin")
 
 

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
+from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
 from jditem.server.logging import install_redaction
@@ -69,7 +70,9 @@ def create_app(
             install_redaction()
         ctx = await build_context(settings, clock=clock, collector=collector)
         app.state.ctx = ctx
-        app.state.auth_throttle = ctx.shared.auth_throttle(settings)
+        # failed credentials: counted in Redis in the scale-out profile (every process)
+        app.state.auth_throttle = ctx.shared.share_throttle(app.state.auth_throttle)
+        app.state.member_throttle = ctx.shared.share_throttle(app.state.member_throttle)
         await ctx.start()
         frozen = _freeze_startup_objects()
         try:
@@ -91,6 +94,9 @@ def create_app(
     # Error handlers render the envelope even before the lifespan ran.
     app.state.settings = settings
     app.state.clock = clock
+    app.state.auth_throttle = AuthThrottle.from_settings(settings)
+    # console sign-in of account members, keyed by e-mail (per address: auth_throttle)
+    app.state.member_throttle = AuthThrottle.from_settings(settings, "password")
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)

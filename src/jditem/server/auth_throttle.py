@@ -56,13 +56,30 @@ class AuthThrottle:
 
     @classmethod
     def from_settings(cls, settings: Settings, what: str = "admin key") -> AuthThrottle:
-        """An in-memory throttle with the ``auth_*`` settings."""
-        return cls(**rules_from(settings), what=what)
+        """A throttle with the ``auth_*`` settings."""
+        return cls(
+            free_failures=settings.auth_free_failures,
+            window_seconds=settings.auth_failure_window_seconds,
+            max_delay_seconds=settings.auth_max_delay_seconds,
+            global_per_minute=settings.auth_global_failures_per_minute,
+            what=what,
+        )
 
     def _delay(self, count: int) -> float:
         if count < self.free_failures:
             return 0.0
         return float(min(2 ** min(count - self.free_failures, 30), self.max_delay_seconds))
+
+    def rules(self) -> dict[str, Any]:
+        """The rules as keyword arguments (to build the same throttle on shared state)."""
+        return {
+            "free_failures": self.free_failures,
+            "window_seconds": self.window_seconds,
+            "max_delay_seconds": self.max_delay_seconds,
+            "global_per_minute": self.global_per_minute,
+            "what": self.what,
+            "clock": self.clock,
+        }
 
     async def retry_after(self, address: str) -> int:
         """Seconds ``address`` must wait before its next attempt (0 = go ahead)."""
@@ -106,16 +123,6 @@ class AuthThrottle:
     async def succeeded(self, address: str) -> None:
         """A correct key from ``address``: forget its failures."""
         self._by_address.pop(address, None)
-
-
-def rules_from(settings: Settings) -> dict[str, Any]:
-    """The throttle's rules from the ``auth_*`` settings (keyword arguments)."""
-    return {
-        "free_failures": settings.auth_free_failures,
-        "window_seconds": settings.auth_failure_window_seconds,
-        "max_delay_seconds": settings.auth_max_delay_seconds,
-        "global_per_minute": settings.auth_global_failures_per_minute,
-    }
 
 
 def client_address(scope_client: tuple[str, int] | None) -> str:

@@ -47,9 +47,10 @@ class SharedState:
         """``"ok"`` / ``"unreachable"`` in the scale-out profile, None when embedded."""
         return None
 
-    def auth_throttle(self, settings: Settings, what: str = "admin key") -> AuthThrottle:
-        """A failed-credential throttle (in memory: this process's failures only)."""
-        return AuthThrottle.from_settings(settings, what)
+    def share_throttle(self, local: AuthThrottle) -> AuthThrottle:
+        """The failed-credential throttle all processes share, with ``local``'s rules
+        (embedded: ``local`` itself, this process's failures only)."""
+        return local
 
 
 def build_shared_state(settings: Settings) -> SharedState:

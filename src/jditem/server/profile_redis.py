@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from jditem.server.accounts.health_redis import SharedHealthWindow
 from jditem.server.accounts.ratelimit_redis import RedisRateLimiter
-from jditem.server.auth_throttle import AuthThrottle, rules_from
+from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.auth_throttle_redis import RedisAuthThrottle
 from jditem.server.broadcast_redis import RedisBroadcast
 from jditem.server.profile import SharedState
@@ -48,9 +48,9 @@ class RedisSharedState(SharedState):
         """``"ok"`` while Redis answers and wake-ups cross processes, else ``"unreachable"``."""
         return "ok" if self.link.up and self.redis_broadcast.connected else "unreachable"
 
-    def auth_throttle(self, settings: Settings, what: str = "admin key") -> AuthThrottle:
-        """A failed-credential throttle shared by every process through Redis."""
-        return RedisAuthThrottle(self.link, **rules_from(settings), what=what)
+    def share_throttle(self, local: AuthThrottle) -> AuthThrottle:
+        """``local``'s rules over failures counted in Redis, shared by every process."""
+        return RedisAuthThrottle(self.link, **local.rules())
 
 
 def build_redis_state(settings: Settings) -> RedisSharedState:

@@ -43,6 +43,9 @@ class TokenPublic(BaseModel):
     spent_units: int
     created_at: datetime
     last_used_at: datetime | None = None
+    created_by_member_id: int | None = Field(
+        default=None, description="The account member who created it; null = an operator."
+    )
 
 
 class LedgerPublic(BaseModel):

@@ -75,6 +75,7 @@ def _token_public(row: ApiToken, account_name: str) -> TokenPublic:
         spent_units=row.spent,
         created_at=as_utc(row.created_at),
         last_used_at=row.last_used_at and as_utc(row.last_used_at),
+        created_by_member_id=row.created_by_member_id,
     )
 
 
@@ -91,7 +92,9 @@ def _check_units(value: int, what: str) -> None:
         raise InvalidInputError(f"{what} must be between 0 and {MAX_UNITS} units (got {value})")
 
 
-def _check_limits(fields: dict[str, Any]) -> None:
+def check_limits(fields: dict[str, Any]) -> None:
+    """Refuse out-of-range token limits (``rate_limit``, ``burst``, ``daily_quota``,
+    ``budget_units``, ``permissions``; absent or ``None`` = no limit)."""
     rate = fields.get("rate_limit")
     if rate is not None and not MIN_RATE_LIMIT <= rate <= MAX_RATE_LIMIT:
         raise InvalidInputError(
@@ -130,7 +133,8 @@ def _printable(value: object, what: str) -> None:
             raise InvalidInputError(f"{what} must not contain control characters")
 
 
-async def _account_by_name(session: AsyncSession, name: str) -> Account:
+async def account_by_name(session: AsyncSession, name: str) -> Account:
+    """The account row called ``name``, else NotFoundError saying how to create it."""
     if "\x00" in name:  # cannot exist (and PostgreSQL refuses NUL in a query)
         raise NotFoundError(f"no account named {name!r}")
     row = await session.scalar(select(Account).where(Account.name == name))
@@ -199,7 +203,7 @@ async def list_accounts(session: AsyncSession) -> list[AccountPublic]:
 
 async def get_account(session: AsyncSession, name: str) -> AccountPublic:
     """One account by name."""
-    return _account_public(await _account_by_name(session, name))
+    return _account_public(await account_by_name(session, name))
 
 
 async def create_token(
@@ -212,6 +216,7 @@ async def create_token(
     burst: int | None = None,
     daily_quota: int | None = None,
     permissions: Sequence[str] | None = None,
+    created_by_member_id: int | None = None,
 ) -> tuple[TokenPublic, str]:
     """Create a token for ``account_name``; returns its public view and the raw token.
 
@@ -221,7 +226,7 @@ async def create_token(
     perms = list(permissions) if permissions is not None else [ENDPOINT_V2]
     _printable(name, "token name")
     _printable(perms, "permissions")
-    _check_limits(
+    check_limits(
         {
             "rate_limit": rate_limit,
             "burst": burst,
@@ -230,7 +235,7 @@ async def create_token(
             "permissions": perms,
         }
     )
-    account = await _account_by_name(session, account_name)
+    account = await account_by_name(session, account_name)
     raw = generate_token()
     token = ApiToken(
         account_id=account.id,
@@ -245,6 +250,7 @@ async def create_token(
         budget=budget_units,
         spent=0,
         created_at=_now(),
+        created_by_member_id=created_by_member_id,
     )
     session.add(token)
     await session.commit()
@@ -255,7 +261,7 @@ async def list_tokens(session: AsyncSession, account_name: str | None = None) ->
     """Tokens (of one account, or all), oldest first."""
     query = select(ApiToken, Account.name).join(Account, Account.id == ApiToken.account_id)
     if account_name is not None:
-        await _account_by_name(session, account_name)
+        await account_by_name(session, account_name)
         query = query.where(Account.name == account_name)
     rows = (await session.execute(query.order_by(ApiToken.id))).all()
     return [_token_public(token, acc) for token, acc in rows]
@@ -285,7 +291,7 @@ async def update_token(
             f"cannot update {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(TOKEN_UPDATE_FIELDS))}"
         )
-    _check_limits(fields)
+    check_limits(fields)
     _printable(fields.get("name"), "token name")
     _printable(fields.get("permissions"), "permissions")
     token, account_name = await _token_by_ref(session, token_id_or_prefix)
@@ -307,7 +313,7 @@ async def topup(
     _check_units(amount_units, "top-up amount")
     if note is not None and "\x00" in note:
         raise InvalidInputError("the note must not contain NUL characters")
-    account = await _account_by_name(session, account_name)
+    account = await account_by_name(session, account_name)
     # Conditional in the store of record: the balance never passes the maximum, even
     # with top-ups and charges racing.
     result = await session.execute(
@@ -339,7 +345,7 @@ async def ledger(
         raise InvalidInputError("limit must be 1-10000 and offset >= 0")
     query = select(LedgerEntry, Account.name).join(Account, Account.id == LedgerEntry.account_id)
     if account_name is not None:
-        await _account_by_name(session, account_name)
+        await account_by_name(session, account_name)
         query = query.where(Account.name == account_name)
     query = query.order_by(LedgerEntry.id.desc()).limit(limit).offset(offset)
     rows = (await session.execute(query)).all()

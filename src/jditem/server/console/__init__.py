@@ -2,8 +2,9 @@
 
 Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
 records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
-bulk jobs (:mod:`.jobs`, run by :mod:`.runner`) and the relay's Upstream page
-(:mod:`.upstream`). Jinja2 templates, one CSS file,
+bulk jobs (:mod:`.jobs`, run by :mod:`.runner`), the relay's Upstream page
+(:mod:`.upstream`), account members (:mod:`.members`), and your sessions and password
+(:mod:`.sessions`). Jinja2 templates, one CSS file,
 a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
 Admin operations go through :mod:`jditem.server.accounts.service`, like the admin
 API and CLI.
@@ -25,13 +26,15 @@ from jditem.server.console import (
     balance,
     calls,
     jobs,
+    members,
     overview,
+    sessions,
     tasks,
     tokens,
     trends,
     upstream,
 )
-from jditem.server.console.deps import STATIC_DIR, TEMPLATES
+from jditem.server.console.deps import STATIC_DIR, TEMPLATES, NotFoundPage
 from jditem.server.console.forms import FormError
 from jditem.server.console.runner import JobRunner
 from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
@@ -79,6 +82,22 @@ async def _form_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _not_found_page(request: Request, exc: Exception) -> Response:
+    """Another account's object, or an operator-only page, for an account member."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "message.html",
+        {
+            "heading": "Not found",
+            "message": "There is no such page or object in your account.",
+            "link": PREFIX,
+            "link_label": "Back to the console",
+            "signed_in": False,
+        },
+        status_code=404,
+    )
+
+
 async def _console_disabled(request: Request, exc: Exception) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
@@ -116,11 +135,24 @@ def _with_job_runner(
 
 def mount(app: FastAPI) -> None:
     """Attach the console's routes, static files, error pages and job runner to ``app``."""
-    for module in (auth, overview, tokens, balance, calls, trends, tasks, jobs, upstream):
+    for module in (
+        auth,
+        overview,
+        tokens,
+        balance,
+        calls,
+        trends,
+        tasks,
+        jobs,
+        upstream,
+        members,
+        sessions,
+    ):
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     app.add_exception_handler(ConsoleDisabled, _console_disabled)
+    app.add_exception_handler(NotFoundPage, _not_found_page)
     app.add_exception_handler(FormError, _form_error)
     app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)

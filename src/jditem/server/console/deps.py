@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jditem.server.console import formatting, session_rows
+from jditem.server.console.principal import Principal
 from jditem.server.console.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -44,6 +45,10 @@ def build_templates() -> Jinja2Templates:
     env.filters["number"] = formatting.number
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return templates
+
+
+class NotFoundPage(Exception):
+    """Raised by a page handler for an object the signed-in person may not see (404)."""
 
 
 def server_context(request: Request) -> ServerContext:
@@ -76,6 +81,7 @@ class Console:
 
     request: Request
     session: ConsoleSession
+    principal: Principal
     ctx: ServerContext
     db: AsyncSession
     started: float
@@ -105,6 +111,7 @@ class Console:
         context.update(
             csrf_token=self.session.csrf,
             signed_in=True,
+            principal=self.principal,
             local_time=lambda value, fmt="%Y-%m-%d %H:%M:%S": formatting.local_time(value, tz, fmt),
             tz_name=self.settings.timezone,
             path=self.request.url.path,
@@ -119,6 +126,22 @@ class Console:
         """Report the server time spent on this page in ``Server-Timing``."""
         elapsed_ms = (time.perf_counter() - self.started) * 1000
         response.headers["Server-Timing"] = f"console;dur={elapsed_ms:.1f}"
+
+    def not_found(self, message: str, link: str, link_label: str) -> HTMLResponse:
+        """The 404 page for a missing object — or another account's (never confirmed)."""
+        return self.render(
+            "message.html",
+            status_code=404,
+            heading="Not found",
+            message=message,
+            link=link,
+            link_label=link_label,
+        )
+
+    def require_operator(self) -> None:
+        """Pages for operators only answer 404 to account members."""
+        if not self.principal.is_operator:
+            raise NotFoundPage()
 
     def redirect(self, path: str, **query: str) -> RedirectResponse:
         """A 303 redirect after a POST (optionally with a flash message in the query)."""
@@ -136,9 +159,10 @@ async def console_dep(request: Request) -> AsyncIterator[Console]:
     ctx = server_context(request)
     try:
         async with ctx.sessionmaker() as db:
-            if not await session_rows.is_active(db, session.sid, now_utc(ctx.clock)):
-                raise SignInRequired(_next_path(request))  # signed out, or expired
-            yield Console(request, session, ctx, db, started)
+            principal = await session_rows.principal(db, session.sid, now_utc(ctx.clock))
+            if principal is None:
+                raise SignInRequired(_next_path(request))  # signed out, expired or removed
+            yield Console(request, session, principal, ctx, db, started)
     finally:
         await request.close()  # closes uploaded files of a parsed form
 

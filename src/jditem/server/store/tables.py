@@ -57,6 +57,11 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
+    #: Caps the operator sets on the tokens the account's members create themselves
+    #: (migration 0007); ``None`` = no cap.
+    member_max_budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    member_max_rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    member_max_daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiToken(Base):
@@ -79,6 +84,10 @@ class ApiToken(Base):
     spent: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    #: The account member who created the token in the console (``None``: an operator).
+    created_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id"), nullable=True, index=True
+    )
 
 
 class LedgerEntry(Base):
@@ -185,6 +194,9 @@ class CallRecord(Base):
         Index("ix_call_records_token_created", "token_id", "created_at"),
         Index("ix_call_records_item_created", "item_id", "created_at"),
         Index("ix_call_records_code_created", "code", "created_at"),
+        # an account member's call records and tasks (migration 0007)
+        Index("ix_call_records_account_created", "account_id", "created_at"),
+        Index("ix_call_records_account_task", "account_id", "task_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -271,6 +283,34 @@ class ConsoleSessionRow(Base):
     sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    #: The signed-in account member; ``None`` for an operator (admin-key) session.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id"), nullable=True, index=True
+    )
+    #: Shown in "your sessions": a random handle (never the session id), where from, what.
+    public_id: Mapped[str | None] = mapped_column(String(16), nullable=True, unique=True)
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Member(Base):
+    """A person who signs in to the console for one account (SPEC §2.9, migration 0007).
+
+    ``password_hash`` is an argon2id hash (``None`` until the member sets a password);
+    ``setup_hash`` is the SHA-256 of the one-time set-password link's secret.
+    """
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    role: Mapped[str] = mapped_column(String(16))  # owner | member
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    setup_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class UpstreamCall(Base):

@@ -1,0 +1,449 @@
+"""Account members: the people who sign in to the console for one account (SPEC §2.9).
+
+An operator (or an account's owner) adds a member by e-mail; the member gets a
+one-time set-password link, valid for :data:`SETUP_LINK_TTL`, and from then on signs in
+with e-mail and password. Passwords are hashed with argon2id (argon2-cffi's
+``PasswordHasher``), off the event loop; only the SHA-256 of a link's secret is
+stored. Roles: ``owner`` manages the account's tokens and members; ``member`` manages
+the tokens it created itself, within the caps the operator set on the account.
+
+Functions that act on behalf of a member take ``account_id``: an object of another
+account then raises :class:`NotFoundError`, exactly like one that does not exist.
+Like :mod:`.service`, every function commits its own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.server.accounts.money import units_to_yuan
+from jditem.server.accounts.service import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    account_by_name,
+    check_limits,
+)
+from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
+from jditem.server.tasks.clock import as_utc
+
+ROLES = ("owner", "member")
+SETUP_LINK_TTL = timedelta(days=7)
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+MAX_EMAIL_LENGTH = 254
+
+_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3)
+#: Verified against when the e-mail is unknown, so a wrong e-mail costs the same time.
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+class WrongPasswordError(InvalidInputError):
+    """The current password given to confirm a change is not the member's."""
+
+
+class MemberPublic(BaseModel):
+    """A member as shown to people (never the password hash or link secret)."""
+
+    id: int
+    account_id: int
+    account: str
+    email: str
+    role: str
+    has_password: bool
+    created_at: datetime
+    password_changed_at: datetime | None = None
+
+
+class MemberCaps(BaseModel):
+    """The caps an operator set on tokens the account's members create (``None``: no cap)."""
+
+    max_budget_units: int | None = None
+    max_rate_limit: float | None = None
+    max_daily_quota: int | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _public(row: Member, account_name: str) -> MemberPublic:
+    return MemberPublic(
+        id=row.id,
+        account_id=row.account_id,
+        account=account_name,
+        email=row.email,
+        role=row.role,
+        has_password=row.password_hash is not None,
+        created_at=as_utc(row.created_at),
+        password_changed_at=row.password_changed_at and as_utc(row.password_changed_at),
+    )
+
+
+def normalize_email(raw: str) -> str:
+    """The stored form of an e-mail address (trimmed, lower-case), or InvalidInputError."""
+    email = raw.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain.strip(".")
+        or len(email) > MAX_EMAIL_LENGTH
+        or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in email)
+    ):
+        raise InvalidInputError(
+            f"{raw.strip()[:80]!r} is not an e-mail address; give one like alice@example.com"
+        )
+    return email
+
+
+def check_password(password: str) -> None:
+    """Refuse passwords that are too short or too long, with what to do."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(
+            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
+            "(a few unrelated words make a good one)"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInputError(
+            f"the password is too long: at most {MAX_PASSWORD_LENGTH} characters"
+        )
+
+
+async def hash_password(password: str) -> str:
+    """The argon2id hash of ``password``, computed off the event loop."""
+    return await asyncio.to_thread(_HASHER.hash, password)
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _HASHER.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify)
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInputError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
+    return role
+
+
+async def _member(
+    session: AsyncSession, member_id: int, account_id: int | None
+) -> tuple[Member, str]:
+    query = select(Member, Account.name).join(Account, Account.id == Member.account_id)
+    query = query.where(Member.id == member_id)
+    if account_id is not None:
+        query = query.where(Member.account_id == account_id)
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise NotFoundError(f"no member with id {member_id}; see the members list")
+    return row[0], row[1]
+
+
+def _new_setup_secret(member: Member) -> str:
+    secret = secrets.token_urlsafe(32)
+    member.setup_hash = _secret_hash(secret)
+    member.setup_expires_at = _now() + SETUP_LINK_TTL
+    return secret
+
+
+async def add_member(
+    session: AsyncSession, email: str, account_name: str, role: str = "member"
+) -> tuple[MemberPublic, str]:
+    """Add a member to ``account_name``; returns it and its set-password link secret.
+
+    The secret is returned only here (only its hash is stored); turn it into a link
+    with :func:`setup_path`.
+    """
+    address = normalize_email(email)
+    _check_role(role)
+    account = await account_by_name(session, account_name)
+    taken = await session.scalar(select(Member.id).where(Member.email == address))
+    if taken is not None:
+        raise ConflictError(f"{address} is already a member; reset its password instead")
+    member = Member(account_id=account.id, email=address, role=role, created_at=_now())
+    secret = _new_setup_secret(member)
+    session.add(member)
+    await session.commit()
+    return _public(member, account.name), secret
+
+
+def setup_path(secret: str) -> str:
+    """The console path of a set-password link (append it to the server's base URL)."""
+    return f"/console/set-password?key={secret}"
+
+
+async def list_members(session: AsyncSession, account_id: int | None = None) -> list[MemberPublic]:
+    """Members of one account (or of all accounts), by account and e-mail."""
+    query = select(Member, Account.name).join(Account, Account.id == Member.account_id)
+    if account_id is not None:
+        query = query.where(Member.account_id == account_id)
+    rows = (await session.execute(query.order_by(Account.name, Member.email))).all()
+    return [_public(member, name) for member, name in rows]
+
+
+async def get_member(
+    session: AsyncSession, member_id: int, account_id: int | None = None
+) -> MemberPublic:
+    """One member (of ``account_id`` when given, else NotFoundError)."""
+    member, name = await _member(session, member_id, account_id)
+    return _public(member, name)
+
+
+async def find_member(session: AsyncSession, email: str) -> MemberPublic:
+    """A member by e-mail address."""
+    address = normalize_email(email)
+    row = (
+        await session.execute(
+            select(Member, Account.name)
+            .join(Account, Account.id == Member.account_id)
+            .where(Member.email == address)
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no member with e-mail {address}; see `jditem admin member list`")
+    return _public(row[0], row[1])
+
+
+async def _end_sessions(session: AsyncSession, member_id: int) -> None:
+    await session.execute(delete(ConsoleSessionRow).where(ConsoleSessionRow.member_id == member_id))
+
+
+async def reset_password(
+    session: AsyncSession, member_id: int, account_id: int | None = None
+) -> tuple[MemberPublic, str]:
+    """Issue a new set-password link; the old password and sessions stop working now."""
+    member, name = await _member(session, member_id, account_id)
+    secret = _new_setup_secret(member)
+    member.password_hash = None
+    await _end_sessions(session, member.id)
+    await session.commit()
+    return _public(member, name), secret
+
+
+async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | None:
+    """The member a still-valid set-password link belongs to, else ``None``."""
+    if not secret or len(secret) > 200:
+        return None
+    row = (
+        await session.execute(
+            select(Member, Account.name)
+            .join(Account, Account.id == Member.account_id)
+            .where(Member.setup_hash == _secret_hash(secret))
+        )
+    ).first()
+    if row is None:
+        return None
+    member, name = row
+    expires = member.setup_expires_at
+    if expires is None or as_utc(expires) <= _now():
+        return None
+    return _public(member, name)
+
+
+async def set_password_with_link(session: AsyncSession, secret: str, password: str) -> MemberPublic:
+    """Set the password through a one-time link; the link then stops working."""
+    check_password(password)
+    found = await member_for_link(session, secret)
+    if found is None:
+        raise NotFoundError(
+            "this set-password link is unknown, used or expired; ask your account's owner "
+            "or the operator for a new one"
+        )
+    password_hash = await hash_password(password)
+    member, name = await _member(session, found.id, None)
+    member.password_hash = password_hash
+    member.password_changed_at = _now()
+    member.setup_hash = None
+    member.setup_expires_at = None
+    await _end_sessions(session, member.id)
+    await session.commit()
+    return _public(member, name)
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> MemberPublic | None:
+    """The member with this e-mail and password, else ``None`` (same cost either way)."""
+    try:
+        address = normalize_email(email)
+    except InvalidInputError:
+        address = ""
+    row = None
+    if address and len(password) <= MAX_PASSWORD_LENGTH:
+        row = (
+            await session.execute(
+                select(Member, Account.name)
+                .join(Account, Account.id == Member.account_id)
+                .where(Member.email == address)
+            )
+        ).first()
+    stored = row[0].password_hash if row is not None else None
+    ok = await _verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+    if row is None or stored is None or not ok:
+        return None
+    member, name = row
+    if _HASHER.check_needs_rehash(stored):
+        member.password_hash = await hash_password(password)
+        await session.commit()
+    return _public(member, name)
+
+
+async def change_password(
+    session: AsyncSession,
+    member_id: int,
+    current: str,
+    new: str,
+    *,
+    keep_session_hash: str | None = None,
+) -> MemberPublic:
+    """A member changes its own password; the member's other sessions end.
+
+    ``keep_session_hash`` is the stored hash of the session the change was made from;
+    that one session stays signed in.
+    """
+    member, name = await _member(session, member_id, None)
+    if member.password_hash is None or not await _verify(
+        member.password_hash, current[:MAX_PASSWORD_LENGTH]
+    ):
+        raise WrongPasswordError("the current password is not right; type it again")
+    check_password(new)
+    if new == current:
+        raise InvalidInputError("the new password is the current one; choose a different one")
+    member.password_hash = await hash_password(new)
+    member.password_changed_at = _now()
+    others = ConsoleSessionRow.member_id == member.id
+    if keep_session_hash is not None:
+        others = others & (ConsoleSessionRow.sid_hash != keep_session_hash)
+    await session.execute(delete(ConsoleSessionRow).where(others))
+    await session.commit()
+    return _public(member, name)
+
+
+async def _owners(session: AsyncSession, account_id: int) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Member)
+        .where(Member.account_id == account_id, Member.role == "owner")
+    )
+    return int(count or 0)
+
+
+async def set_role(
+    session: AsyncSession, member_id: int, role: str, account_id: int | None = None
+) -> MemberPublic:
+    """Make a member an owner or a plain member (an account keeps at least one owner
+    when changed by one of its owners)."""
+    _check_role(role)
+    member, name = await _member(session, member_id, account_id)
+    if (
+        account_id is not None
+        and member.role == "owner"
+        and role != "owner"
+        and await _owners(session, member.account_id) <= 1
+    ):
+        raise InvalidInputError("an account needs an owner; make another member owner first")
+    member.role = role
+    await session.commit()
+    return _public(member, name)
+
+
+async def remove_member(
+    session: AsyncSession, member_id: int, account_id: int | None = None
+) -> MemberPublic:
+    """Remove a member: its sessions end; the tokens it created stay with the account."""
+    member, name = await _member(session, member_id, account_id)
+    if (
+        account_id is not None
+        and member.role == "owner"
+        and await _owners(session, member.account_id) <= 1
+    ):
+        raise InvalidInputError("this is the account's only owner; make another member owner first")
+    public = _public(member, name)
+    await _end_sessions(session, member.id)
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.created_by_member_id == member.id)
+        .values(created_by_member_id=None)
+    )
+    await session.delete(member)
+    await session.commit()
+    return public
+
+
+async def member_caps(session: AsyncSession, account_id: int) -> MemberCaps:
+    """The caps on tokens the account's members create."""
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFoundError(f"no account with id {account_id}")
+    return MemberCaps(
+        max_budget_units=account.member_max_budget,
+        max_rate_limit=account.member_max_rate_limit,
+        max_daily_quota=account.member_max_daily_quota,
+    )
+
+
+async def caps_by_account(session: AsyncSession) -> dict[str, MemberCaps]:
+    """Every account's member caps, by account name."""
+    rows = await session.execute(
+        select(
+            Account.name,
+            Account.member_max_budget,
+            Account.member_max_rate_limit,
+            Account.member_max_daily_quota,
+        ).order_by(Account.name)
+    )
+    return {
+        name: MemberCaps(max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota)
+        for name, budget, rate, quota in rows
+    }
+
+
+async def set_member_caps(session: AsyncSession, account_name: str, caps: MemberCaps) -> MemberCaps:
+    """The operator sets the caps on tokens the account's members create."""
+    check_limits(
+        {
+            "budget_units": caps.max_budget_units,
+            "rate_limit": caps.max_rate_limit,
+            "daily_quota": caps.max_daily_quota,
+        }
+    )
+    account = await account_by_name(session, account_name)
+    account.member_max_budget = caps.max_budget_units
+    account.member_max_rate_limit = caps.max_rate_limit
+    account.member_max_daily_quota = caps.max_daily_quota
+    await session.commit()
+    return caps
+
+
+def check_within_caps(caps: MemberCaps, fields: dict[str, Any]) -> None:
+    """Refuse token limits a member may not set: with a cap, the limit is required and
+    at most the cap."""
+    budget = caps.max_budget_units
+    for key, cap, shown in (
+        ("budget_units", budget, f"budget of {units_to_yuan(budget or 0)} yuan"),
+        ("rate_limit", caps.max_rate_limit, f"rate limit of {caps.max_rate_limit} requests/second"),
+        ("daily_quota", caps.max_daily_quota, f"daily quota of {caps.max_daily_quota} calls"),
+    ):
+        value = fields.get(key)
+        if cap is not None and (value is None or value > cap):
+            raise InvalidInputError(
+                f"set a {shown} or less: that is the most the operator allows for tokens "
+                "this account's members create (ask the operator to raise it)"
+            )
