@@ -23,7 +23,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.accounts.money import units_to_yuan
@@ -145,11 +145,20 @@ def _check_role(role: str) -> str:
     return role
 
 
+def _with_account() -> Select[Member, str]:
+    """Members with their account's name."""
+    return select(Member, Account.name).join(Account, Account.id == Member.account_id)
+
+
+async def _by_email(session: AsyncSession, address: str) -> tuple[Member, str] | None:
+    row = (await session.execute(_with_account().where(Member.email == address))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 async def _member(
     session: AsyncSession, member_id: int, account_id: int | None
 ) -> tuple[Member, str]:
-    query = select(Member, Account.name).join(Account, Account.id == Member.account_id)
-    query = query.where(Member.id == member_id)
+    query = _with_account().where(Member.id == member_id)
     if account_id is not None:
         query = query.where(Member.account_id == account_id)
     row = (await session.execute(query)).first()
@@ -193,7 +202,7 @@ def setup_path(secret: str) -> str:
 
 async def list_members(session: AsyncSession, account_id: int | None = None) -> list[MemberPublic]:
     """Members of one account (or of all accounts), by account and e-mail."""
-    query = select(Member, Account.name).join(Account, Account.id == Member.account_id)
+    query = _with_account()
     if account_id is not None:
         query = query.where(Member.account_id == account_id)
     rows = (await session.execute(query.order_by(Account.name, Member.email))).all()
@@ -211,13 +220,7 @@ async def get_member(
 async def find_member(session: AsyncSession, email: str) -> MemberPublic:
     """A member by e-mail address."""
     address = normalize_email(email)
-    row = (
-        await session.execute(
-            select(Member, Account.name)
-            .join(Account, Account.id == Member.account_id)
-            .where(Member.email == address)
-        )
-    ).first()
+    row = await _by_email(session, address)
     if row is None:
         raise NotFoundError(f"no member with e-mail {address}; see `jditem admin member list`")
     return _public(row[0], row[1])
@@ -244,11 +247,7 @@ async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | 
     if not secret or len(secret) > 200:
         return None
     row = (
-        await session.execute(
-            select(Member, Account.name)
-            .join(Account, Account.id == Member.account_id)
-            .where(Member.setup_hash == _secret_hash(secret))
-        )
+        await session.execute(_with_account().where(Member.setup_hash == _secret_hash(secret)))
     ).first()
     if row is None:
         return None
@@ -287,13 +286,7 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Memb
         address = ""
     row = None
     if address and len(password) <= MAX_PASSWORD_LENGTH:
-        row = (
-            await session.execute(
-                select(Member, Account.name)
-                .join(Account, Account.id == Member.account_id)
-                .where(Member.email == address)
-            )
-        ).first()
+        row = await _by_email(session, address)
     stored = row[0].password_hash if row is not None else None
     ok = await _verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
     if row is None or stored is None or not ok:
