@@ -1,4 +1,7 @@
-"""Call records: filter by token, code, item and date range; paginate; export CSV."""
+"""Call records: filter by token, code, item and date range; paginate; export CSV.
+
+An account member sees (and exports) only its own account's records.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from jditem.protocol.codes import Code
 from jditem.protocol.ids import is_valid_item_id
-from jditem.server.console import formatting
+from jditem.server.console import formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.paging import (
     PAGE_SIZE,
@@ -59,7 +62,7 @@ class CallFilters:
 def parse_filters(console: Console) -> CallFilters:
     """Read and validate the filters; raise ``ValueError`` naming the bad one."""
     params = console.request.query_params
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [scopes.calls(console.principal)]
     query: dict[str, str] = {}
     token_id: int | None = None
     code: int | None = None
@@ -91,7 +94,9 @@ def parse_filters(console: Console) -> CallFilters:
 
 async def _token_choices(console: Console) -> list[tuple[int, str]]:
     rows = await console.db.execute(
-        select(ApiToken.id, ApiToken.prefix, ApiToken.name).order_by(ApiToken.id)
+        select(ApiToken.id, ApiToken.prefix, ApiToken.name)
+        .where(scopes.tokens(console.principal))
+        .order_by(ApiToken.id)
     )
     return [(tid, f"{prefix}… {name}".strip()) for tid, prefix, name in rows]
 
