@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from jditem.server.accounts import members
 from jditem.server.console import PAGES, PREFIX
 from jditem.server.console.jobs import item_summary
 from jditem.server.context import ServerContext
-from jditem.server.store.tables import BulkJobItem
+from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient
 from tests.support.live_server import LiveServer
 
@@ -74,6 +75,8 @@ class Side:
     job_items: list[str] = field(default_factory=list)
     job_id: str = ""
     task_ids: list[str] = field(default_factory=list)
+    failed_item: str = ""
+    failed_task: str = ""
     owner_email: str = ""
     owner_id: int = 0
     owner_session: str = ""
@@ -89,6 +92,8 @@ class Side:
             *self.api_items,
             *self.job_items,
             *self.task_ids,
+            self.failed_item,
+            self.failed_task,
         ]
 
 
@@ -249,7 +254,47 @@ def _side(live: LiveServer, operator: ConsoleClient, tag: str, base: int) -> Sid
         )
     ]
     assert side.task_ids
+    side.failed_item, side.failed_task = str(base + 99), f"t_failed_{tag}_{suffix}"
+    _add_failure(live, side)
     return side
+
+
+def _add_failure(live: LiveServer, side: Side) -> None:
+    """A failed call (500) and its failed task, as the worker records them, so the
+    overview's "recent failures" has something of each account to hide."""
+
+    async def add(ctx: ServerContext) -> None:
+        now = datetime.now(UTC)
+        async with ctx.sessionmaker() as db:
+            db.add(
+                Task(
+                    id=side.failed_task,
+                    item_id=side.failed_item,
+                    status="failed",
+                    attempt=3,
+                    max_attempts=3,
+                    submitted_at=now,
+                    finished_at=now,
+                    error="collector failed",
+                )
+            )
+            db.add(
+                CallRecord(
+                    request_id=f"r_{side.failed_task}",
+                    token_id=side.token_id,
+                    account_id=side.account_id,
+                    endpoint="jd/get-item-detail/v2",
+                    item_id=side.failed_item,
+                    code=500,
+                    charged=0,
+                    task_id=side.failed_task,
+                    latency_ms=5,
+                    created_at=now,
+                )
+            )
+            await db.commit()
+
+    live.run(add)
 
 
 @pytest.fixture(scope="module")
@@ -489,6 +534,11 @@ def test_owner_of_b_sees_b_data_and_not_a(world: World) -> None:
 
 def test_member_overview_shows_own_balance_and_budgets_read_only(world: World) -> None:
     page = world.b_member.get("/console").text
+    assert world.b.failed_item in page  # its own recent failure and failed task
+    assert world.b.failed_task in page
+    operator = world.operator.get("/console").text
+    for side in (world.a, world.b):
+        assert side.failed_item in operator
     assert 'id="account-balance"' in page
     assert 'id="token-budgets"' in page
     assert world.b.token_prefix in page
