@@ -89,6 +89,7 @@ class Side:
             self.token_name,
             self.job_id,
             self.owner_email,
+            self.owner_session,
             *self.api_items,
             *self.job_items,
             *self.task_ids,
@@ -439,6 +440,52 @@ def _create_job(world: World, path: str) -> None:
     assert world.live.scalar("SELECT count(*) FROM bulk_jobs") == jobs_before
 
 
+def _page_or_404(world: World, path: str) -> None:
+    """A page a plain member may or may not have: either way nothing of A."""
+    response = world.b_member.get(path)
+    assert response.status_code in (200, 404), (path, response.status_code)
+    assert_no_trace(response.text, world.a, path)
+
+
+def _throwaway_b_member(world: World) -> MemberClient:
+    """A new plain member of B, signed in (for forms that end its own sessions)."""
+    email = f"temp-{secrets.token_hex(4)}@beta.example"
+    _id, client = _member(world.live, email, world.b.account, "member")
+    return client
+
+
+def _own_form(data: dict[str, str], statuses: tuple[int, ...]) -> Callable[[World, str], None]:
+    """A form acting on the member itself (its sessions, its password): A unchanged, and
+    A's owner still signed in."""
+
+    def check(world: World, path: str) -> None:
+        before = world.snapshot_a()
+        client = _throwaway_b_member(world)
+        try:
+            response = client.post(path, data)
+        finally:
+            client.close()
+        assert response.status_code in statuses, (path, response.status_code)
+        assert_no_trace(response.text, world.a, path)
+        assert world.snapshot_a() == before
+        assert world.a_owner.get("/console").status_code == 200
+
+    return check
+
+
+def _refused_form(data: Callable[[Side], dict[str, str]]) -> Callable[[World, str], None]:
+    """A form for operators (or owners) only: 404 for a plain member of B; A unchanged."""
+
+    def check(world: World, path: str) -> None:
+        before = world.snapshot_a()
+        response = world.b_member.post(path, data(world.a))
+        assert response.status_code == 404, (path, response.status_code)
+        assert_no_trace(response.text, world.a, path)
+        assert world.snapshot_a() == before
+
+    return check
+
+
 #: Every console route without path parameters, and what a member of B must get.
 PLAIN_ROUTES: dict[tuple[str, str], Callable[[World, str], None]] = {
     ("GET", "/console"): _list_page(),
@@ -467,11 +514,27 @@ PLAIN_ROUTES: dict[tuple[str, str], Callable[[World, str], None]] = {
     ("GET", "/console/jobs"): _list_page(),
     ("POST", "/console/jobs"): _create_job,
     ("GET", "/console/upstream"): _not_found,
+    # account members and sessions (issue 12, part M1)
+    ("GET", "/console/members"): _page_or_404,
+    ("POST", "/console/members"): _refused_form(
+        lambda a: {"email": f"x-{secrets.token_hex(3)}@alpha.example", "account": a.account}
+    ),
+    ("POST", "/console/members/caps"): _refused_form(
+        lambda a: {"account": a.account, "max_budget": "1"}
+    ),
+    ("GET", "/console/sessions"): _list_page(),
+    ("POST", "/console/sessions/others"): _own_form({}, (303,)),
+    ("POST", "/console/sessions/all"): _own_form({}, (303,)),
+    ("GET", "/console/password"): _list_page(),
+    ("POST", "/console/password"): _own_form(
+        {"current": "not the password", "password": "x" * 20, "again": "x" * 20}, (400,)
+    ),
 }
 
 
 def _by_id(world: World, method: str, path: str) -> None:
-    """A's object by id: 404 for GET and for POST with a valid CSRF token; A unchanged."""
+    """A's object by id, for a plain member and for an owner of B: 404 for GET and for
+    POST with a valid CSRF token; A unchanged."""
     names = _PARAM.findall(path)
     unknown = [name for name in names if name not in OBJECTS]
     assert not unknown, (
@@ -479,13 +542,15 @@ def _by_id(world: World, method: str, path: str) -> None:
     )
     url = _PARAM.sub(lambda m: OBJECTS[m.group(1)](world.a), path)
     before = world.snapshot_a()
-    if method == "GET":
-        response = world.b_member.get(url)
-    else:
-        response = world.b_member.post(url, {"enabled": "0", "name": "hijacked"})
-    assert response.status_code == 404, (method, url, response.status_code, response.text[:300])
-    assert_no_trace(response.text, world.a, f"{method} {url}")
-    assert world.snapshot_a() == before, f"{method} {url} changed account A's data"
+    for client in (world.b_member, world.b_owner):
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(url, {"enabled": "0", "name": "hijacked", "role": "member"})
+        status = response.status_code
+        assert status == 404, (method, url, status, response.text[:300])
+        assert_no_trace(response.text, world.a, f"{method} {url}")
+        assert world.snapshot_a() == before, f"{method} {url} changed account A's data"
 
 
 @pytest.mark.parametrize(("method", "path"), console_routes())

@@ -43,11 +43,12 @@ class TokenRow:
     manageable: bool
 
 
-def may_manage(principal: Principal, account_id: int, created_by: int | None) -> bool:
-    """Operators and owners manage every token of the account; members their own."""
-    if not principal.sees(account_id):
-        return False
-    return principal.manages_account or created_by == principal.member_id
+def may_manage(principal: Principal, created_by_member_id: int | None) -> bool:
+    """Whether the person may change a token of its account (the caller checked that the
+    token is visible): operators and owners every one, plain members their own."""
+    return principal.manages_account or (
+        created_by_member_id is not None and created_by_member_id == principal.member_id
+    )
 
 
 async def quota_used_today(db: AsyncSession, token_ids: list[int], timezone: str) -> dict[int, int]:
@@ -78,8 +79,7 @@ async def token_rows(console: Console) -> list[TokenRow]:
                 budget_left=None if t.budget_units is None else t.budget_units - t.spent_units,
                 quota_used=count,
                 quota_left=None if t.daily_quota is None else max(0, t.daily_quota - count),
-                manageable=principal.manages_account
-                or t.created_by_member_id == principal.member_id,
+                manageable=may_manage(principal, t.created_by_member_id),
             )
         )
     return rows
@@ -201,30 +201,21 @@ async def create_token(console: ConsoleDep) -> Response:
     return await _render_list(console, new_token=raw, new_token_public=public)
 
 
-async def _token_for_change(console: Console, token_id: int) -> ApiToken:
-    """The token to change: 404 unless visible; a clear refusal unless manageable."""
+async def _token_for_change(console: Console, token_id: int) -> Response | None:
+    """``None`` when the person may change the token; else the answer: 404 for a token
+    it cannot see (missing or another account's), 403 for another member's token."""
     token = await console.db.scalar(
         select(ApiToken).where(ApiToken.id == token_id, scopes.tokens(console.principal))
     )
     if token is None:
         raise NotFoundPage()
-    if not may_manage(console.principal, token.account_id, token.created_by_member_id):
-        raise _NotYours(token.prefix)
-    return token
-
-
-class _NotYours(Exception):
-    def __init__(self, prefix: str) -> None:
-        super().__init__(prefix)
-        self.prefix = prefix
-
-
-def _not_yours(console: Console, exc: _NotYours) -> Response:
+    if may_manage(console.principal, token.created_by_member_id):
+        return None
     return console.render(
         "message.html",
         status_code=403,
         heading="Not your token",
-        message=f"Token {exc.prefix}… was created by someone else in your account: only "
+        message=f"Token {token.prefix}… was created by someone else in your account: only "
         "its creator or an owner of the account can change it. Ask an owner.",
         link="/console/tokens",
         link_label="Back to tokens",
@@ -236,10 +227,8 @@ async def set_enabled(token_id: int, console: ConsoleDep) -> Response:
     """Enable or disable a token (field ``enabled`` = ``1`` / ``0``)."""
     form = await console.form()
     enabled = forms.text(form, "enabled") == "1"
-    try:
-        await _token_for_change(console, token_id)
-    except _NotYours as exc:
-        return _not_yours(console, exc)
+    if (refused := await _token_for_change(console, token_id)) is not None:
+        return refused
     try:
         public = await service.set_token_enabled(console.db, token_id, enabled)
     except service.AdminError as exc:
@@ -260,10 +249,8 @@ async def _visible_token(console: Console, token_id: int) -> TokenPublic:
 @router.get("/tokens/{token_id}")
 async def edit_form(token_id: int, console: ConsoleDep) -> Response:
     """The edit form of one token."""
-    try:
-        await _token_for_change(console, token_id)
-    except _NotYours as exc:
-        return _not_yours(console, exc)
+    if (refused := await _token_for_change(console, token_id)) is not None:
+        return refused
     token = await _visible_token(console, token_id)
     caps = await _caps(console)
     return console.render("token_edit.html", token=token, caps=caps, error=None, draft=None)
@@ -273,10 +260,8 @@ async def edit_form(token_id: int, console: ConsoleDep) -> Response:
 async def edit_token(token_id: int, console: ConsoleDep) -> Response:
     """Save a token's name, limits, budget and permissions (empty field = no limit)."""
     form = await console.form()
-    try:
-        await _token_for_change(console, token_id)
-    except _NotYours as exc:
-        return _not_yours(console, exc)
+    if (refused := await _token_for_change(console, token_id)) is not None:
+        return refused
     caps = await _caps(console)
     try:
         fields = _limit_fields(form)
