@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 
@@ -98,25 +99,22 @@ class Side:
         ]
 
 
+def submit_form(http: httpx.Client, page: str, action: str, fields: dict[str, str]) -> None:
+    """Open a sign-in page (sign-in or set-password), submit its form; expect a redirect."""
+    form = http.get(page)
+    token = _LOGIN.search(form.text)
+    assert token, form.text
+    response = http.post(action, data={"login_token": token.group(1), **fields})
+    assert response.status_code == 303, response.text
+
+
 class MemberClient(ConsoleClient):
     """A console client signed in as an account member (e-mail and password)."""
 
     def sign_in_member(self, email: str, password: str = PASSWORD) -> None:
-        form = self.http.get("/console/login")
-        token = _LOGIN.search(form.text)
-        assert token, form.text
-        response = self.http.post(
-            "/console/login",
-            data={
-                "login_token": token.group(1),
-                "email": email,
-                "password": password,
-                "next": "/console",
-            },
-        )
-        assert response.status_code == 303, response.text
+        fields = {"email": email, "password": password, "next": "/console"}
+        submit_form(self.http, "/console/login", "/console/login", fields)
         page = self.http.get("/console")
-        assert page.status_code == 200, page.text
         match = _CSRF.search(page.text)
         assert match, page.text
         self.csrf = match.group(1)
@@ -206,20 +204,8 @@ def _set_password(live: LiveServer, secret: str) -> None:
     """Through the one-time link page, like a person."""
     client = ConsoleClient(live)
     try:
-        page = client.get(members.setup_path(secret))
-        assert page.status_code == 200, page.text
-        token = _LOGIN.search(page.text)
-        assert token, page.text
-        response = client.http.post(
-            "/console/set-password",
-            data={
-                "login_token": token.group(1),
-                "key": secret,
-                "password": PASSWORD,
-                "again": PASSWORD,
-            },
-        )
-        assert response.status_code == 303, response.text
+        fields = {"key": secret, "password": PASSWORD, "again": PASSWORD}
+        submit_form(client.http, members.setup_path(secret), "/console/set-password", fields)
     finally:
         client.close()
 
