@@ -678,6 +678,11 @@ def test_member_tokens_stay_within_the_operator_caps(world: World) -> None:
         )
         assert ok.status_code == 200, ok.text
         token_id = int(world.live.scalar("SELECT id FROM tokens WHERE name = :n", n=name))
+        listing = world.b_member.get("/console/tokens").text
+        assert 'id="member-caps"' in listing
+        row = listing[listing.index(name) :].split("</tr>", 1)[0]
+        assert "¥5.0000" in row  # budget left
+        assert "100 of 100" in row  # today's quota left
         raise_budget = world.b_member.post(
             f"/console/tokens/{token_id}",
             {"name": name, "budget": "50", "daily_quota": "100", "permissions": "*"},
