@@ -419,7 +419,8 @@ def _create_job(world: World, path: str) -> None:
     foreign = world.b_member.post(path, {"token": str(world.a.token_id), "items": "73000001"})
     missing_id = "999999"
     missing = world.b_member.post(path, {"token": missing_id, "items": "73000001"})
-    assert foreign.status_code == missing.status_code == 400
+    huge = world.b_member.post(path, {"token": "9" * 12, "items": "73000001"})
+    assert foreign.status_code == missing.status_code == huge.status_code == 400
     assert_no_trace(foreign.text, world.a, path)
     assert _error(foreign.text).replace(str(world.a.token_id), missing_id) == _error(missing.text)
     assert len(foreign.text) - len(missing.text) == len(str(world.a.token_id)) - len(missing_id)

@@ -21,6 +21,7 @@ from jditem.protocol.ids import is_valid_item_id
 from jditem.server.console import formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.paging import (
+    MAX_ID,
     PAGE_SIZE,
     Page,
     count_capped,
@@ -68,7 +69,7 @@ def parse_filters(console: Console) -> CallFilters:
     code: int | None = None
     item_id: str | None = None
     if raw := params.get("token", "").strip():
-        token_id = parse_int(raw, "token", "a token id from the list")
+        token_id = parse_int(raw, "token", "a token id from the list", most=MAX_ID)
         conditions.append(CallRecord.token_id == token_id)
         query["token"] = raw
     if raw := params.get("code", "").strip():

@@ -25,6 +25,7 @@ from jditem.protocol.normalize import FLAT_COLUMNS
 from jditem.protocol.product import Price
 from jditem.server.console import forms, scopes
 from jditem.server.console.deps import Console, ConsoleDep
+from jditem.server.console.paging import MAX_ID
 from jditem.server.console.runner import FINAL_ITEM_STATES, JobRunner
 from jditem.server.store.tables import ApiToken, BulkJob, BulkJobItem
 from jditem.server.tasks.clock import as_utc
@@ -233,9 +234,13 @@ async def create_job(console: ConsoleDep) -> Response:
         token_raw = forms.text(form, "token")
         if not (token_raw.isascii() and token_raw.isdigit()) or len(token_raw) > 18:
             raise JobInputError("Choose the token the job is charged to.")
-        token = await console.db.scalar(
-            select(ApiToken).where(ApiToken.id == int(token_raw), scopes.tokens(console.principal))
-        )
+        token = None
+        if int(token_raw) <= MAX_ID:  # larger: no such token (nor a valid query parameter)
+            token = await console.db.scalar(
+                select(ApiToken).where(
+                    ApiToken.id == int(token_raw), scopes.tokens(console.principal)
+                )
+            )
         if token is None:
             raise JobInputError(f"There is no token with id {token_raw}; choose one from the list.")
         if not token.enabled:

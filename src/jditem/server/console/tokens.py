@@ -24,6 +24,7 @@ from jditem.server.accounts.quota import local_day
 from jditem.server.accounts.schemas import TokenPublic
 from jditem.server.console import forms, scopes
 from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage
+from jditem.server.console.paging import MAX_ID
 from jditem.server.console.principal import Principal
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.tables import ApiToken, QuotaCounter
@@ -204,6 +205,8 @@ async def create_token(console: ConsoleDep) -> Response:
 async def _token_for_change(console: Console, token_id: int) -> Response | None:
     """``None`` when the person may change the token; else the answer: 404 for a token
     it cannot see (missing or another account's), 403 for another member's token."""
+    if not 0 < token_id <= MAX_ID:  # past the database's ids: no such token
+        raise NotFoundPage()
     token = await console.db.scalar(
         select(ApiToken).where(ApiToken.id == token_id, scopes.tokens(console.principal))
     )
