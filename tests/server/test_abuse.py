@@ -390,6 +390,9 @@ def test_admin_urls_with_out_of_range_integers(hostile: LiveServer, path: str) -
         ("/console/tasks?page=" + "9" * 40, {200}),
         ("/console/balance?page=" + "9" * 40, {200}),
         ("/console/tokens/" + "9" * 40, {404}),
+        ("/console/tokens/" + "9" * 12, {404}),  # past PostgreSQL's int4 ids
+        ("/console/calls?token=" + "9" * 12, {400}),
+        ("/console/calls.csv?token=" + "9" * 12, {400}),
         ("/console/trends?range=" + "9" * 40, {200, 400}),
         ("/console/jobs/" + "9" * 40, {404}),
         ("/console/tasks/" + "9" * 40, {404}),

@@ -41,7 +41,23 @@ from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInR
 
 PREFIX = "/console"
 
-__all__ = ["PREFIX", "mount"]
+__all__ = ["PAGES", "PREFIX", "mount"]
+
+#: The console's page modules; each has a ``router`` mounted under :data:`PREFIX`
+#: (the isolation tests iterate their routes, so a new page cannot be forgotten).
+PAGES = (
+    auth,
+    overview,
+    tokens,
+    balance,
+    calls,
+    trends,
+    tasks,
+    jobs,
+    upstream,
+    members,
+    sessions,
+)
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
@@ -135,19 +151,7 @@ def _with_job_runner(
 
 def mount(app: FastAPI) -> None:
     """Attach the console's routes, static files, error pages and job runner to ``app``."""
-    for module in (
-        auth,
-        overview,
-        tokens,
-        balance,
-        calls,
-        trends,
-        tasks,
-        jobs,
-        upstream,
-        members,
-        sessions,
-    ):
+    for module in PAGES:
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.add_exception_handler(SignInRequired, _sign_in_required)

@@ -1,4 +1,8 @@
-"""Balance: accounts, top-ups and the ledger per account, with totals."""
+"""Balance: accounts, top-ups and the ledger per account, with totals.
+
+Account members see their own account's balance and ledger, read-only; top-ups and
+new accounts are for operators (404 for members).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ async def _totals(console: Console) -> dict[str, dict[str, int]]:
     rows = await console.db.execute(
         select(Account.name, LedgerEntry.kind, func.sum(LedgerEntry.amount))
         .join(Account, Account.id == LedgerEntry.account_id)
+        .where(console.principal.scope(LedgerEntry.account_id))
         .group_by(Account.name, LedgerEntry.kind)
     )
     totals: dict[str, dict[str, int]] = defaultdict(dict)
@@ -34,13 +39,16 @@ async def _render(
     console: Console, *, status_code: int = 200, error: str | None = None
 ) -> Response:
     params = console.request.query_params
-    accounts = await service.list_accounts(console.db)
+    principal = console.principal
+    accounts = [a for a in await service.list_accounts(console.db) if principal.sees(a.id)]
     names = {a.name for a in accounts}
     selected = params.get("account", "")
+    if not principal.is_operator:
+        selected = principal.account_name or ""
     if selected and selected not in names:
         error = error or f"No account named {selected!r}; showing every account."
         selected = ""
-    query = select(LedgerEntry.id)
+    query = select(LedgerEntry.id).where(principal.scope(LedgerEntry.account_id))
     if selected:
         query = query.join(Account, Account.id == LedgerEntry.account_id).where(
             Account.name == selected
@@ -84,6 +92,7 @@ async def balance_page(console: ConsoleDep) -> Response:
 @router.post("/balance/topup")
 async def topup(console: ConsoleDep) -> Response:
     """Add money to an account (amount in yuan, exact to 0.0001)."""
+    console.require_operator()
     form = await console.form()
     account = forms.text(form, "account")
     try:
@@ -104,6 +113,7 @@ async def topup(console: ConsoleDep) -> Response:
 @router.post("/balance/accounts")
 async def create_account(console: ConsoleDep) -> Response:
     """Create an account with an optional opening balance."""
+    console.require_operator()
     form = await console.form()
     try:
         name = forms.text(form, "name")

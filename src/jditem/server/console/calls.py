@@ -1,4 +1,7 @@
-"""Call records: filter by token, code, item and date range; paginate; export CSV."""
+"""Call records: filter by token, code, item and date range; paginate; export CSV.
+
+An account member sees (and exports) only its own account's records.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from starlette.responses import Response, StreamingResponse
 
 from jditem.protocol.codes import Code
 from jditem.protocol.ids import is_valid_item_id
-from jditem.server.console import formatting
+from jditem.server.console import formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.paging import (
+    MAX_ID,
     PAGE_SIZE,
     Page,
     count_capped,
@@ -59,13 +63,13 @@ class CallFilters:
 def parse_filters(console: Console) -> CallFilters:
     """Read and validate the filters; raise ``ValueError`` naming the bad one."""
     params = console.request.query_params
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [scopes.calls(console.principal)]
     query: dict[str, str] = {}
     token_id: int | None = None
     code: int | None = None
     item_id: str | None = None
     if raw := params.get("token", "").strip():
-        token_id = parse_int(raw, "token", "a token id from the list")
+        token_id = parse_int(raw, "token", "a token id from the list", most=MAX_ID)
         conditions.append(CallRecord.token_id == token_id)
         query["token"] = raw
     if raw := params.get("code", "").strip():
@@ -91,7 +95,9 @@ def parse_filters(console: Console) -> CallFilters:
 
 async def _token_choices(console: Console) -> list[tuple[int, str]]:
     rows = await console.db.execute(
-        select(ApiToken.id, ApiToken.prefix, ApiToken.name).order_by(ApiToken.id)
+        select(ApiToken.id, ApiToken.prefix, ApiToken.name)
+        .where(scopes.tokens(console.principal))
+        .order_by(ApiToken.id)
     )
     return [(tid, f"{prefix}… {name}".strip()) for tid, prefix, name in rows]
 

@@ -1,4 +1,8 @@
-"""Bulk jobs: paste or upload item ids / JD URLs, follow progress, download results."""
+"""Bulk jobs: paste or upload item ids / JD URLs, follow progress, download results.
+
+An account member sees, runs and downloads only jobs charged to its account's tokens
+(:func:`.scopes.jobs`); another account's job or token answers like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from jditem.protocol import Product
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.normalize import FLAT_COLUMNS
-from jditem.server.console import forms
+from jditem.protocol.product import Price
+from jditem.server.console import forms, scopes
 from jditem.server.console.deps import Console, ConsoleDep
+from jditem.server.console.paging import MAX_ID
 from jditem.server.console.runner import FINAL_ITEM_STATES, JobRunner
 from jditem.server.store.tables import ApiToken, BulkJob, BulkJobItem
 from jditem.server.tasks.clock import as_utc
@@ -86,6 +92,32 @@ def parse_items(text: str) -> tuple[list[str], int]:
     return ids, duplicates
 
 
+def price_text(price: Price) -> str:
+    """A product's price for the item table: the current price, else the promo price,
+    else JD's masked display (``6??``), else the list price."""
+    if price.current is not None and not price.masked:
+        return f"¥{price.current}"
+    if price.promo is not None:
+        return f"¥{price.promo} promo"
+    if price.display:
+        return price.display
+    if price.original is not None:
+        return f"¥{price.original} list"
+    return ""
+
+
+def item_summary(item: BulkJobItem) -> tuple[str, str]:
+    """Title and price of a fetched item, read from its stored payload through the
+    shared normaliser (empty for items without a product)."""
+    if item.payload is None:
+        return "", ""
+    try:
+        product = Product.from_payload(item.payload, sku_id=item.item_id)
+    except ValueError:  # not a JSON object: nothing to show
+        return "", ""
+    return product.title or "", price_text(product.price)
+
+
 def runner_of(console: Console) -> JobRunner:
     """The app's job runner (created by the console's lifespan hook)."""
     runner: JobRunner = console.request.app.state.console_jobs
@@ -123,14 +155,19 @@ async def _render_list(
     console: Console, *, status_code: int = 200, error: str | None = None, draft: str = ""
 ) -> Response:
     jobs = (
-        await console.db.scalars(select(BulkJob).order_by(BulkJob.created_at.desc()).limit(50))
+        await console.db.scalars(
+            select(BulkJob)
+            .where(scopes.jobs(console.principal))
+            .order_by(BulkJob.created_at.desc())
+            .limit(50)
+        )
     ).all()
     counts = await _counts(console, [job.id for job in jobs])
     tokens = (
         await console.db.execute(
-            select(ApiToken.id, ApiToken.prefix, ApiToken.name, ApiToken.enabled).order_by(
-                ApiToken.id
-            )
+            select(ApiToken.id, ApiToken.prefix, ApiToken.name, ApiToken.enabled)
+            .where(scopes.tokens(console.principal))
+            .order_by(ApiToken.id)
         )
     ).all()
     token_names = {tid: f"{prefix}… {name}".strip() for tid, prefix, name, _e in tokens}
@@ -197,7 +234,13 @@ async def create_job(console: ConsoleDep) -> Response:
         token_raw = forms.text(form, "token")
         if not (token_raw.isascii() and token_raw.isdigit()) or len(token_raw) > 18:
             raise JobInputError("Choose the token the job is charged to.")
-        token = await console.db.get(ApiToken, int(token_raw))
+        token = None
+        if int(token_raw) <= MAX_ID:  # larger: no such token (nor a valid query parameter)
+            token = await console.db.scalar(
+                select(ApiToken).where(
+                    ApiToken.id == int(token_raw), scopes.tokens(console.principal)
+                )
+            )
         if token is None:
             raise JobInputError(f"There is no token with id {token_raw}; choose one from the list.")
         if not token.enabled:
@@ -213,8 +256,16 @@ async def create_job(console: ConsoleDep) -> Response:
     return console.redirect(f"/console/jobs/{job_id}")
 
 
+async def _visible_job(console: Console, job_id: str) -> BulkJob | None:
+    """The job if the signed-in person may see it (else ``None``, like a missing one)."""
+    job: BulkJob | None = await console.db.scalar(
+        select(BulkJob).where(BulkJob.id == job_id, scopes.jobs(console.principal))
+    )
+    return job
+
+
 async def _job_or_404(console: Console, job_id: str) -> BulkJob | Response:
-    job = await console.db.get(BulkJob, job_id)
+    job = await _visible_job(console, job_id)
     if job is None:
         return console.render(
             "message.html",
@@ -250,7 +301,7 @@ async def job_page(job_id: str, console: ConsoleDep) -> Response:
         "job.html",
         job=job,
         progress=_progress(job, counts),
-        items=items,
+        items=[(item, *item_summary(item)) for item in items],
         items_shown=ITEMS_SHOWN,
         charged=int(charged or 0),
         token=token,
@@ -262,7 +313,7 @@ async def job_page(job_id: str, console: ConsoleDep) -> Response:
 @router.get("/jobs/{job_id}/progress.json")
 async def job_progress(job_id: str, console: ConsoleDep) -> Response:
     """Progress as JSON, polled by the job page."""
-    job = await console.db.get(BulkJob, job_id)
+    job = await _visible_job(console, job_id)
     if job is None:
         return JSONResponse({"error": f"no bulk job {job_id!r}"}, status_code=404)
     counts = (await _counts(console, [job.id]))[job.id]
@@ -273,6 +324,9 @@ async def job_progress(job_id: str, console: ConsoleDep) -> Response:
 async def resume_job(job_id: str, console: ConsoleDep) -> Response:
     """Fetch the skipped items of a stopped job again (after fixing what stopped it)."""
     await console.form()
+    job = await _job_or_404(console, job_id)
+    if isinstance(job, Response):
+        return job
     if not await runner_of(console).resume(job_id):
         return console.render(
             "message.html",

@@ -1,4 +1,6 @@
-"""Overview: balances, today's calls and spend, endpoint health, recent failures."""
+"""Overview: balances, calls and spend today and this month, endpoint health, recent
+failures — of every account for an operator, of its own account for a member (with its
+tokens' budget and quota left)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from starlette.responses import RedirectResponse, Response
 
 from jditem.server.accounts import service
 from jditem.server.accounts.usage import FAILURE_CODES, LEVEL_LABELS
+from jditem.server.console import scopes
 from jditem.server.console.deps import ConsoleDep
 from jditem.server.console.paging import day_start_utc
+from jditem.server.console.tokens import token_rows
 from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
 
 router = APIRouter()
@@ -29,22 +33,31 @@ async def trailing_slash() -> Response:
 async def overview_page(console: ConsoleDep) -> Response:
     """The landing page of the console."""
     db = console.db
-    accounts = await service.list_accounts(db)
+    principal = console.principal
+    accounts = [a for a in await service.list_accounts(db) if principal.sees(a.id)]
     today = datetime.now(UTC).astimezone(console.tz).date()
     since = day_start_utc(today, console.tz)
+    month_start = day_start_utc(today.replace(day=1), console.tz)
     rows = await db.execute(
         select(UsageHourly.code, func.sum(UsageHourly.calls), func.sum(UsageHourly.spend))
-        .where(UsageHourly.hour >= since)
+        .where(UsageHourly.hour >= since, scopes.usage(principal))
         .group_by(UsageHourly.code)
     )
     by_code = {int(code): (int(calls or 0), int(spend or 0)) for code, calls, spend in rows}
     calls_today = sum(calls for calls, _spend in by_code.values())
     spend_today = sum(spend for _calls, spend in by_code.values())
+    month = (
+        await db.execute(
+            select(func.sum(UsageHourly.calls), func.sum(UsageHourly.spend)).where(
+                UsageHourly.hour >= month_start, scopes.usage(principal)
+            )
+        )
+    ).one()
     failures = (
         await db.execute(
             select(CallRecord, ApiToken.prefix)
             .outerjoin(ApiToken, ApiToken.id == CallRecord.token_id)
-            .where(CallRecord.code.in_(sorted(FAILURE_CODES)))
+            .where(CallRecord.code.in_(sorted(FAILURE_CODES)), scopes.calls(principal))
             .order_by(CallRecord.created_at.desc())
             .limit(RECENT)
         )
@@ -52,18 +65,23 @@ async def overview_page(console: ConsoleDep) -> Response:
     failed_tasks = (
         await db.scalars(
             select(Task)
-            .where(Task.status == "failed")
+            .where(Task.status == "failed", scopes.tasks(principal))
             .order_by(Task.finished_at.desc())
             .limit(RECENT)
         )
     ).all()
-    token_count = await db.scalar(select(func.count()).select_from(ApiToken))
+    token_count = await db.scalar(
+        select(func.count()).select_from(ApiToken).where(scopes.tokens(principal))
+    )
     return console.render(
         "overview.html",
         accounts=accounts,
         total_balance=sum(a.balance_units for a in accounts),
         calls_today=calls_today,
         spend_today=spend_today,
+        calls_month=int(month[0] or 0),
+        spend_month=int(month[1] or 0),
+        month=today.strftime("%Y-%m"),
         success_today=by_code.get(0, (0, 0))[0],
         by_code=sorted(by_code.items()),
         health=console.ctx.health.report(),
@@ -71,5 +89,6 @@ async def overview_page(console: ConsoleDep) -> Response:
         failures=failures,
         failed_tasks=failed_tasks,
         token_count=int(token_count or 0),
+        token_rows=[] if principal.is_operator else await token_rows(console),
         today=today.isoformat(),
     )

@@ -57,6 +57,9 @@ MIN_DAY = date(1970, 1, 1)
 MAX_DAY = date(9000, 12, 31)
 #: Largest integer a filter may compare with (the database's signed 64-bit range).
 MAX_FILTER_INT = 2**63 - 1
+#: Largest id of an ``Integer`` primary key (PostgreSQL's ``integer`` is 32-bit: a larger
+#: value would not even be accepted as a query parameter).
+MAX_ID = 2**31 - 1
 
 
 def page_number(raw: str | None) -> int:
@@ -67,13 +70,16 @@ def page_number(raw: str | None) -> int:
     return min(MAX_PAGE, max(1, int(text)))
 
 
-def parse_int(raw: str, field: str, example: str, *, signed: bool = False) -> int:
-    """An integer filter value in the database's range; ``ValueError`` names the field."""
+def parse_int(
+    raw: str, field: str, example: str, *, signed: bool = False, most: int = MAX_FILTER_INT
+) -> int:
+    """An integer filter value in the database's range (at most ``most``; use
+    :data:`MAX_ID` for ids); ``ValueError`` names the field."""
     digits = raw[1:] if signed and raw.startswith("-") else raw
     if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
         raise ValueError(f"{field} must be a number such as {example}, not {raw!r}")
     value = int(raw)
-    if abs(value) > MAX_FILTER_INT:
+    if abs(value) > most:
         raise ValueError(f"{field} is out of range: {raw!r}")
     return value
 

@@ -1,4 +1,8 @@
-"""Task Management: tasks filtered by status/item; task detail with the result JSON."""
+"""Task Management: tasks filtered by status/item; task detail with the result JSON.
+
+An account member sees the tasks its account's calls or bulk jobs used
+(:func:`.scopes.tasks`); any other task answers 404.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import ColumnElement, select
 from starlette.responses import Response
 
 from jditem.protocol.ids import is_valid_item_id
+from jditem.server.console import scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.paging import PAGE_SIZE, Page, count_capped, page_number
 from jditem.server.store.tables import (
@@ -35,6 +40,16 @@ def _not_found(console: Console, task_id: str) -> Response:
     )
 
 
+async def _task(console: Console, task_id: str) -> Task | None:
+    """The task if the signed-in person may see it (else ``None``, like a missing one)."""
+    if len(task_id) > 40:
+        return None
+    task: Task | None = await console.db.scalar(
+        select(Task).where(Task.id == task_id, scopes.tasks(console.principal))
+    )
+    return task
+
+
 async def _result_for(console: Console, task: Task) -> CachedResult | None:
     """The stored result written by this task (the item's latest result, if it is this task's)."""
     cached = await console.db.get(CachedResult, task.item_id)
@@ -45,7 +60,7 @@ async def _result_for(console: Console, task: Task) -> CachedResult | None:
 async def tasks_page(console: ConsoleDep) -> Response:
     """Tasks, newest first, filtered by status and item id."""
     params = console.request.query_params
-    conditions: list[ColumnElement[bool]] = []
+    conditions: list[ColumnElement[bool]] = [scopes.tasks(console.principal)]
     query: dict[str, str] = {}
     error = None
     status = params.get("status", "").strip()
@@ -91,14 +106,18 @@ async def tasks_page(console: ConsoleDep) -> Response:
 @router.get("/tasks/{task_id}")
 async def task_detail(task_id: str, console: ConsoleDep) -> Response:
     """One task: its attempts, times, error, the calls that touched it, and the result."""
-    task = await console.db.get(Task, task_id)
+    task = await _task(console, task_id)
     if task is None:
         return _not_found(console, task_id)
     cached = await _result_for(console, task)
     calls = (
         await console.db.scalars(
             select(CallRecord)
-            .where(CallRecord.item_id == task.item_id, CallRecord.task_id == task.id)
+            .where(
+                CallRecord.item_id == task.item_id,
+                CallRecord.task_id == task.id,
+                scopes.calls(console.principal),
+            )
             .order_by(CallRecord.created_at.desc())
             .limit(50)
         )
@@ -114,7 +133,7 @@ async def task_detail(task_id: str, console: ConsoleDep) -> Response:
 @router.get("/tasks/{task_id}/result.json")
 async def task_result(task_id: str, console: ConsoleDep) -> Response:
     """Download the result JSON of a task (the collector's payload, unchanged)."""
-    task = await console.db.get(Task, task_id)
+    task = await _task(console, task_id)
     if task is None:
         return _not_found(console, task_id)
     cached = await _result_for(console, task)

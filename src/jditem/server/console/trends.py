@@ -1,7 +1,8 @@
 """Usage trends (calls per hour/day by code group) and spending (per token per day).
 
 Both pages read the hourly rollups (``usage_hourly``), never the raw call table.
-Local days are built in Python from UTC hours, so the SQL stays portable.
+Local days are built in Python from UTC hours, so the SQL stays portable. An account
+member sees only its own account's tokens.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.responses import Response
 
-from jditem.server.console import charts, formatting
+from jditem.server.console import charts, formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.store.tables import ApiToken, UsageHourly
 from jditem.server.tasks.clock import as_utc
@@ -84,7 +85,7 @@ async def trends_page(console: ConsoleDep) -> Response:
     start, buckets = _window(console, span, unit)
     rows = await console.db.execute(
         select(UsageHourly.hour, UsageHourly.code, func.sum(UsageHourly.calls))
-        .where(UsageHourly.hour >= start)
+        .where(UsageHourly.hour >= start, scopes.usage(console.principal))
         .group_by(UsageHourly.hour, UsageHourly.code)
     )
     tz = console.tz
@@ -125,7 +126,7 @@ async def spending_page(console: ConsoleDep) -> Response:
     start, buckets = _window(console, span, "day")
     rows = await console.db.execute(
         select(UsageHourly.hour, UsageHourly.token_id, func.sum(UsageHourly.spend))
-        .where(UsageHourly.hour >= start, UsageHourly.spend != 0)
+        .where(UsageHourly.hour >= start, UsageHourly.spend != 0, scopes.usage(console.principal))
         .group_by(UsageHourly.hour, UsageHourly.token_id)
     )
     tz = console.tz
@@ -138,7 +139,9 @@ async def spending_page(console: ConsoleDep) -> Response:
     names = {
         tid: f"{prefix}… {name}".strip()
         for tid, prefix, name in await console.db.execute(
-            select(ApiToken.id, ApiToken.prefix, ApiToken.name)
+            select(ApiToken.id, ApiToken.prefix, ApiToken.name).where(
+                scopes.tokens(console.principal)
+            )
         )
     }
     ranked = sorted(per_token.items(), key=lambda item: sum(item[1]), reverse=True)

@@ -14,7 +14,9 @@ router = APIRouter()
 
 @router.get("/upstream")
 async def upstream_page(console: ConsoleDep) -> Response:
-    """Upstream calls and charges per day, savings from cache and coalescing, the circuit."""
+    """Upstream calls and charges per day, savings from cache and coalescing, the circuit
+    (operators only: it spans every account)."""
+    console.require_operator()
     ctx = console.ctx
     summary = await summarize(console.db, ctx.settings, now_utc(ctx.clock))
     return console.render(
