@@ -1,0 +1,138 @@
+"""An account member's first session, in a real browser (Playwright + Debian's Chromium).
+
+The member sets its password through the one-time link, signs in, creates a token with
+a budget, runs a bulk job with it, downloads the results and sees the spend — and never
+sees the other account on the server. Screenshots go to ``test-output/console/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from jditem.server.accounts import members
+from jditem.server.console.formatting import money
+from jditem.server.context import ServerContext
+from tests.server.console.test_browser import ARGS, CHROMIUM, SHOTS
+from tests.support.backends import Backend
+from tests.support.live_server import LiveServer, live_server
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing "
+        "(install it with `apt-get install chromium`; .ci/run does)",
+    ),
+]
+
+EMAIL = "mei@globex.example"
+PASSWORD = "correct horse battery staple"
+ITEMS = [str(800_000 + i) for i in range(12)]
+
+
+@pytest.fixture(scope="module")
+def server(backend: Backend) -> Iterator[LiveServer]:
+    with backend.database(), live_server() as live:
+        yield live
+
+
+@pytest.fixture
+def page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(base_url=server.base_url, accept_downloads=True)
+        context.set_default_timeout(20_000)
+        tab = context.new_page()
+        tab.on("pageerror", lambda exc: errors.append(f"{tab.url}: {exc}"))
+        try:
+            yield tab, errors
+        finally:
+            context.close()
+            browser.close()
+
+
+def _add_member(server: LiveServer) -> str:
+    async def add(ctx: ServerContext) -> str:
+        async with ctx.sessionmaker() as db:
+            _member, secret = await members.add_member(db, EMAIL, "globex", "member")
+        return members.setup_path(secret)
+
+    return server.run(add)
+
+
+def test_a_member_signs_in_creates_a_token_runs_a_job_and_sees_the_spend(
+    server: LiveServer, page: tuple[Page, list[str]]
+) -> None:
+    tab, errors = page
+    server.get("100012043978", server.make_token("acme", balance_yuan="9", name="acme-secret"))
+    server.make_token("globex", balance_yuan="30", name="globex-ops")
+    link = _add_member(server)
+
+    tab.goto(link)
+    tab.screenshot(path=str(SHOTS / "member-set-password.png"), full_page=True)
+    tab.fill("#set-password-form input[name=password]", PASSWORD)
+    tab.fill("#set-password-form input[name=again]", PASSWORD)
+    tab.click("#set-password-form button[type=submit]")
+    tab.wait_for_url("**/console/login**")
+    tab.goto(link)  # the link was for one use only
+    assert "unknown, already used or expired" in tab.content()
+
+    tab.goto("/console/login")
+    tab.fill("#member-login-form input[name=email]", EMAIL)
+    tab.fill("#member-login-form input[name=password]", PASSWORD)
+    tab.click("#member-login-form button[type=submit]")
+    tab.wait_for_url("**/console")
+    tab.screenshot(path=str(SHOTS / "member-overview.png"), full_page=True)
+    assert "globex" in tab.content()
+    assert "acme" not in tab.content()
+
+    # A token with a budget of 5 yuan; the full token is shown once.
+    tab.goto("/console/tokens")
+    tab.fill("#create-token input[name=name]", "mei-batch")
+    tab.fill("#create-token input[name=budget]", "5")
+    tab.click("#create-token button[type=submit]")
+    raw = tab.locator("#new-token-value").inner_text().strip()
+    assert raw.startswith("jd_")
+    tab.screenshot(path=str(SHOTS / "member-token-created.png"), full_page=True)
+    assert "acme-secret" not in tab.content()
+
+    # A bulk job charged to that token; the item table names each product and its price.
+    tab.goto("/console/jobs")
+    token_id = server.scalar("SELECT id FROM tokens WHERE name = 'mei-batch'")
+    tab.select_option("#job-form select[name=token]", str(token_id))
+    tab.fill("#job-form textarea[name=items]", "\n".join(ITEMS))
+    tab.click("#job-form button[type=submit]")
+    tab.wait_for_url("**/console/jobs/j_*")
+    tab.wait_for_selector("#download-csv", timeout=120_000)
+    tab.screenshot(path=str(SHOTS / "member-job-done.png"), full_page=True)
+    with tab.expect_download() as info:
+        tab.click("#download-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text("utf-8"))))
+    assert {row["sku_id"] for row in rows} == set(ITEMS)
+    title = rows[0]["title"]
+    assert title and title in tab.content()
+
+    # The spend: the token's spent amount on the tokens page, the spending page renders.
+    spent = int(server.scalar("SELECT spent FROM tokens WHERE name = 'mei-batch'"))
+    assert spent > 0
+    tab.goto("/console/tokens")
+    assert money(spent) in tab.content()
+    assert "created by the operator" in tab.content()  # globex-ops: hers to use, not to change
+    tab.screenshot(path=str(SHOTS / "member-tokens-spent.png"), full_page=True)
+    response = tab.goto("/console/spending")
+    assert response is not None and response.status == 200
+    tab.screenshot(path=str(SHOTS / "member-spending.png"), full_page=True)
+    assert "acme" not in tab.content()
+
+    # The other account's pages do not exist for this member.
+    response = tab.goto("/console/upstream")
+    assert response is not None and response.status == 404
+    assert errors == [], errors
