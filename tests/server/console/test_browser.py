@@ -1,6 +1,6 @@
 """The console in a real browser: Playwright driving Debian's Chromium headless.
 
-Skipped (loudly) when /usr/bin/chromium is missing; ``.ci/run`` installs it.
+Skipped (loudly) when /usr/bin/chromium is missing (``tests/support/browser.py``).
 Screenshots of every page go to ``test-output/console/``.
 """
 
@@ -13,23 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from tests.support.backends import Backend
+from tests.support.browser import BROWSER_TESTS, SHOTS, browser_tab
 from tests.support.live_server import LiveServer, live_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[3] / "test-output" / "console"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAGES = {
     "overview": "/console",
     "tokens": "/console/tokens",
@@ -41,14 +30,7 @@ PAGES = {
     "jobs": "/console/jobs",
 }
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing "
-        "(install it with `apt-get install chromium`; .ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture(scope="module")
@@ -59,23 +41,8 @@ def server(backend: Backend) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def browser_page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(base_url=server.base_url, accept_downloads=True)
-        context.set_default_timeout(20_000)
-        page = context.new_page()
-        page.on(
-            "console",
-            lambda msg: errors.append(f"{page.url}: {msg.text}") if msg.type == "error" else None,
-        )
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        try:
-            yield page, errors
-        finally:
-            context.close()
-            browser.close()
+    with browser_tab(server.base_url) as tab:
+        yield tab
 
 
 def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list[str]]) -> None:
