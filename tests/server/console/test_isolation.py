@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute
 
@@ -33,15 +32,13 @@ from jditem.server.console.jobs import item_summary
 from jditem.server.context import ServerContext
 from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient
+from tests.server.console.member_client import MemberClient, add_member, set_password
 from tests.support.live_server import LiveServer
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
 
 TIMEOUT = 60.0
-PASSWORD = "correct horse battery staple"
-_LOGIN = re.compile(r'name="login_token" value="([^"]+)"')
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 
 
@@ -97,27 +94,6 @@ class Side:
             self.failed_item,
             self.failed_task,
         ]
-
-
-def submit_form(http: httpx.Client, page: str, action: str, fields: dict[str, str]) -> None:
-    """Open a sign-in page (sign-in or set-password), submit its form; expect a redirect."""
-    form = http.get(page)
-    token = _LOGIN.search(form.text)
-    assert token, form.text
-    response = http.post(action, data={"login_token": token.group(1), **fields})
-    assert response.status_code == 303, response.text
-
-
-class MemberClient(ConsoleClient):
-    """A console client signed in as an account member (e-mail and password)."""
-
-    def sign_in_member(self, email: str, password: str = PASSWORD) -> None:
-        fields = {"email": email, "password": password, "next": "/console"}
-        submit_form(self.http, "/console/login", "/console/login", fields)
-        page = self.http.get("/console")
-        match = _CSRF.search(page.text)
-        assert match, page.text
-        self.csrf = match.group(1)
 
 
 @dataclass
@@ -191,31 +167,12 @@ def _wait_job(client: ConsoleClient, job_id: str) -> None:
     raise AssertionError(f"job {job_id} did not finish within {TIMEOUT} s: {progress}")
 
 
-def _add_member(live: LiveServer, email: str, account: str, role: str) -> tuple[int, str]:
-    async def add(ctx: ServerContext) -> tuple[int, str]:
-        async with ctx.sessionmaker() as db:
-            public, secret = await members.add_member(db, email, account, role)
-        return public.id, secret
-
-    return live.run(add)
-
-
-def _set_password(live: LiveServer, secret: str) -> None:
-    """Through the one-time link page, like a person."""
-    client = ConsoleClient(live)
-    try:
-        fields = {"key": secret, "password": PASSWORD, "again": PASSWORD}
-        submit_form(client.http, members.setup_path(secret), "/console/set-password", fields)
-    finally:
-        client.close()
-
-
 def _member(live: LiveServer, email: str, account: str, role: str) -> tuple[int, MemberClient]:
-    member_id, secret = _add_member(live, email, account, role)
-    _set_password(live, secret)
+    link = add_member(live, email, account, role)
     client = MemberClient(live)
+    assert set_password(client.http, link).status_code == 303  # the link page, like a person
     client.sign_in_member(email)
-    return member_id, client
+    return int(live.scalar("SELECT id FROM members WHERE email = :e", e=email)), client
 
 
 def _side(live: LiveServer, operator: ConsoleClient, tag: str, base: int) -> Side:
