@@ -74,6 +74,8 @@ def sample_ids() -> list[str]:
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="jditem-demo-"))
     OUT.mkdir(exist_ok=True)
+    for previous in (OUT / "products.jsonl", OUT / "products.csv"):
+        previous.unlink(missing_ok=True)  # every demo is a new job that writes them anew
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server_env = {
@@ -125,6 +127,9 @@ def main() -> int:
             "--concurrency", "16", "--rate", str(3 * TOKEN_RATE), "--progress", progress,
             env=client_env, capture=False,
         )  # fmt: skip
+        if batch.returncode not in (0, 1):  # 1: some items not done (see the summary)
+            print(f"▶ jditem batch failed (exit {batch.returncode}); see its message above")
+            return batch.returncode
         exported = cli("export", "demo", "-o", str(OUT / "products.csv"), env=client_env)
         print(exported.stdout.strip() or exported.stderr.strip())
 
