@@ -24,7 +24,7 @@ from jditem import errors
 from jditem.client.config import ClientConfig
 from jditem.client.redaction import mask_token, redact, sanitize_exception
 from jditem.protocol.codes import HTTP_STATUS_FALLBACK, Code, RetryClass
-from jditem.protocol.envelope import Envelope, has_product_fields, looks_pending
+from jditem.protocol.envelope import Envelope, has_product_fields, loads_json, looks_pending
 from jditem.protocol.ids import idempotency_key_problem
 from jditem.protocol.product import Product
 
@@ -385,7 +385,7 @@ class BaseClient:
         if not body.strip():
             return None, "an empty body"
         try:
-            decoded = json.loads(body)
+            decoded = loads_json(body)
         except (ValueError, UnicodeDecodeError):
             return None, "a body that is not JSON (HTML, truncated or binary?)"
         if not isinstance(decoded, dict):
