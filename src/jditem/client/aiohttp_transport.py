@@ -131,7 +131,14 @@ def aiohttp_http_client(
             keepalive_timeout=limits.keepalive_expiry or 15.0,
             ssl=ssl_context,
         )
-        return aiohttp.ClientSession(connector=connector, trust_env=True)
+        session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        # aiohttp sends a GET again, once, when the connection broke after the request
+        # went out; for a paid call that is a second charge. jditem decides about
+        # retries itself (a broken connection is not retried: ConnectionLostError).
+        # aiohttp has no public switch; its own test client turns it off the same way,
+        # and tests/client/test_aiohttp_transport.py checks it stays off.
+        session._retry_connection = False
+        return session
 
     transport = _Transport(client=session, limits=limits)
     return httpx.AsyncClient(
