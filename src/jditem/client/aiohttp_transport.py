@@ -18,7 +18,6 @@ lost or a malformed answer after the request was sent → :class:`httpx.ReadErro
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -50,7 +49,7 @@ if aiohttp is not None:
         (aiohttp.ClientPayloadError, httpx.ReadError),
         (aiohttp.ClientOSError, httpx.ReadError),
         (aiohttp.ClientError, httpx.TransportError),
-        (asyncio.TimeoutError, httpx.ReadTimeout),
+        (TimeoutError, httpx.ReadTimeout),
     )
 
 
@@ -72,7 +71,7 @@ def _mapped() -> Iterator[None]:
                     raise
                 raise target(str(cause)) from cause
         raise
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         for source, target in _EXCEPTIONS:
             if isinstance(exc, source):
                 raise target(str(exc)) from exc
