@@ -18,6 +18,9 @@ each call waits for it). The answers (``record_call``, ``done``
 with the product, ``failed``, ``pending``) are group-committed: they ride along with the
 next ``inflight`` commit, or are committed after at most :data:`FLUSH_SECONDS`, or on
 :meth:`Journal.flush` / :meth:`Journal.close` — one commit per call instead of three.
+A call's row is inserted when it is recorded; its part of the item row (call count,
+code, request id) is written with the item's next state change, in the same
+transaction (one ``UPDATE`` of the item per answer).
 A crash can therefore lose the answers of the last moment; those items are still
 ``inflight`` in the journal, so the rerun asks again with the same ``Idempotency-Key``
 (free on a server that honours it) and rebuilds the output from the journal, so
