@@ -20,7 +20,8 @@ async loop (``--concurrency`` workers, one GET each, ``.json()``, one JSON line 
 per product) at the same concurrency, each in its own process, ``--speed-rounds``
 interleaved rounds; wall time and the client process's CPU time (``os.wait4``: user +
 system, interpreter start included) side by side, medians, and their ratios. With
-``jditem[aiohttp]`` installed, ``jditem batch --transport aiohttp`` joins the rounds.
+``jditem[aiohttp]`` installed ``jditem batch`` sends over aiohttp, and
+``jditem batch --transport httpx`` joins the rounds.
 
     .venv/bin/python benchmarks/batch_throughput.py --ids 2000 --rate 20 --rss-ids 100000
     .venv/bin/python benchmarks/batch_throughput.py --only-speed --speed-ids 5000
@@ -265,7 +266,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def aiohttp_installed() -> bool:
-    """Whether ``jditem[aiohttp]`` is installed (``jditem batch --transport aiohttp``)."""
+    """Whether ``jditem[aiohttp]`` is installed (``jditem batch`` then uses aiohttp)."""
     try:
         import httpx_aiohttp  # noqa: F401
     except ImportError:
@@ -283,8 +284,8 @@ def run_speed(
     results: dict[str, list[tuple[float, float]]] = {"plain": [], "jditem": []}
     if baseline is not None:
         results["baseline"] = []
-    if aiohttp_installed():
-        results["jditem-aiohttp"] = []
+    if aiohttp_installed():  # jditem batch picks aiohttp then; measure httpx too
+        results["jditem-httpx"] = []
     with stub() as base:
         for r in range(rounds):
             order: list[tuple[str, list[str], dict[str, str]]] = []
@@ -301,8 +302,8 @@ def run_speed(
                         "--base-url", base, "--concurrency", str(concurrency),
                         "--progress", "none",
                     ]  # fmt: skip
-                if name == "jditem-aiohttp":
-                    cmd += ["--transport", "aiohttp"]
+                if name == "jditem-httpx":
+                    cmd += ["--transport", "httpx"]
                 if name == "baseline":
                     assert baseline is not None
                     env["PYTHONPATH"] = str(baseline.resolve())
@@ -333,7 +334,7 @@ def print_speed(speed: dict[str, Any]) -> None:
         "plain": "plain httpx async loop",
         "baseline": "jditem batch (baseline checkout)",
         "jditem": "jditem batch",
-        "jditem-aiohttp": "jditem batch --transport aiohttp",
+        "jditem-httpx": "jditem batch --transport httpx",
     }
     for name, label in labels.items():
         if name not in speed:

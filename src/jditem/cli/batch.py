@@ -87,6 +87,7 @@ RawPayloadOption = Annotated[
 
 
 class TransportChoice(StrEnum):
+    auto = "auto"
     httpx = "httpx"
     aiohttp = "aiohttp"
 
@@ -326,10 +327,10 @@ def batch_command(
         TransportChoice,
         typer.Option(
             "--transport",
-            help="HTTP transport: httpx, or aiohttp (needs pip install 'jditem[aiohttp]'; "
-            "about a third of the client CPU per call on fast servers).",
+            help="HTTP transport: aiohttp (pip install 'jditem[aiohttp]'; about a third of "
+            "httpx's client CPU per call), httpx, or auto = aiohttp when installed.",
         ),
-    ] = TransportChoice.httpx,
+    ] = TransportChoice.auto,
     force: ForceOption = False,
     csv_bom: CsvBomOption = False,
     raw_payload: RawPayloadOption = False,
@@ -455,7 +456,7 @@ def batch_command(
                 force=force,
                 csv_bom=csv_bom,
                 raw_payload=raw_payload,
-                transport=transport.value,
+                transport=_transport(transport),
                 client_options={
                     "base_url": resolved_base_url or journal.get_meta("base_url"),
                     "endpoint": endpoint.value,
@@ -667,6 +668,15 @@ async def _run(
     if presses:
         report.interrupted = True
     return report
+
+
+def _transport(choice: TransportChoice) -> str:
+    """``auto`` → ``aiohttp`` when the extra is installed, else ``httpx``."""
+    if choice is not TransportChoice.auto:
+        return choice.value
+    from jditem.client.aiohttp_transport import aiohttp_available
+
+    return "aiohttp" if aiohttp_available() else "httpx"
 
 
 def _exit_code(report: JobReport) -> int:

@@ -4,9 +4,10 @@ httpx's own async transport (httpcore) spends most of a fast batch's client CPU 
 connection pool: every request re-checks every idle connection (a ``poll`` and a
 ``getpeername`` system call each, through anyio). aiohttp's connector and C HTTP
 parser do the same work for a fraction of that, so against a server that answers at
-once ``jditem batch --transport aiohttp`` uses about a third of the CPU per call (see
-benchmarks/README.md). The OpenAI Python SDK offers the same choice through the same
-library, `httpx-aiohttp <https://pypi.org/project/httpx-aiohttp/>`_.
+once the transport costs about a third of the CPU per call (``jditem batch`` uses it
+when the extra is installed; see benchmarks/README.md). The OpenAI Python SDK offers
+the same choice through the same library,
+`httpx-aiohttp <https://pypi.org/project/httpx-aiohttp/>`_.
 
 Everything above the transport stays httpx: requests, responses, timeouts and the
 exceptions jditem classifies. aiohttp's exceptions are mapped onto httpx's by what
