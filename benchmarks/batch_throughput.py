@@ -19,7 +19,9 @@ sample product at once, ``jditem batch`` (journal, cache, JSONL export) and a pl
 async loop (``--concurrency`` workers, one GET each, ``.json()``, one JSON line written
 per product) at the same concurrency, each in its own process, ``--speed-rounds``
 interleaved rounds; wall time and the client process's CPU time (``os.wait4``: user +
-system, interpreter start included) side by side, medians, and their ratios.
+system, interpreter start included) side by side, medians, and their ratios. With
+``jditem[aiohttp]`` installed ``jditem batch`` sends over aiohttp, and
+``jditem batch --transport httpx`` joins the rounds.
 
     .venv/bin/python benchmarks/batch_throughput.py --ids 2000 --rate 20 --rss-ids 100000
     .venv/bin/python benchmarks/batch_throughput.py --only-speed --speed-ids 5000
@@ -263,6 +265,15 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return time.monotonic() - started, usage.ru_utime + usage.ru_stime
 
 
+def aiohttp_installed() -> bool:
+    """Whether ``jditem[aiohttp]`` is installed (``jditem batch`` then uses aiohttp)."""
+    try:
+        import httpx_aiohttp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run_speed(
     n: int, rounds: int, concurrency: int, work: Path, baseline: Path | None = None
 ) -> dict[str, Any]:
@@ -273,6 +284,8 @@ def run_speed(
     results: dict[str, list[tuple[float, float]]] = {"plain": [], "jditem": []}
     if baseline is not None:
         results["baseline"] = []
+    if aiohttp_installed():  # jditem batch picks aiohttp then; measure httpx too
+        results["jditem-httpx"] = []
     with stub() as base:
         for r in range(rounds):
             order: list[tuple[str, list[str], dict[str, str]]] = []
@@ -289,6 +302,8 @@ def run_speed(
                         "--base-url", base, "--concurrency", str(concurrency),
                         "--progress", "none",
                     ]  # fmt: skip
+                if name == "jditem-httpx":
+                    cmd += ["--transport", "httpx"]
                 if name == "baseline":
                     assert baseline is not None
                     env["PYTHONPATH"] = str(baseline.resolve())
@@ -319,6 +334,7 @@ def print_speed(speed: dict[str, Any]) -> None:
         "plain": "plain httpx async loop",
         "baseline": "jditem batch (baseline checkout)",
         "jditem": "jditem batch",
+        "jditem-httpx": "jditem batch --transport httpx",
     }
     for name, label in labels.items():
         if name not in speed:

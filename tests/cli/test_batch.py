@@ -309,3 +309,34 @@ def test_usage_errors_say_what_to_do(tmp_path: Path, env: dict[str, str]) -> Non
     result = run_cli(["export", "nope", "-o", str(tmp_path / "x.csv")], env)
     assert result.exit_code == 2
     assert "no job named nope" in result.stderr
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+def test_batch_over_either_transport_fetches_each_item_once(
+    live: LiveServer, tmp_path: Path, env: dict[str, str], transport: str
+) -> None:
+    """The default (auto) is aiohttp when installed, as in every other test here."""
+    from jditem.client.aiohttp_transport import aiohttp_available
+
+    if transport == "aiohttp" and not aiohttp_available():
+        pytest.skip("needs jditem[aiohttp]")
+    env["JDITEM_TOKEN"] = live.make_token("acme", balance_yuan="10")
+    source = write_input(tmp_path / "ids.txt", IDS[:12])
+    out = tmp_path / "out.jsonl"
+    result = run_cli(
+        ["batch", str(source), "-o", str(out), "--base-url", live.base_url,
+         "--progress", "none", "--transport", transport, "--concurrency", "4"],
+        env,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(out_ids(out)) == sorted(IDS[:12])
+    assert charges_by_item(live) == dict.fromkeys(IDS[:12], 1)
+
+
+def test_auto_transport_is_httpx_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jditem.client.aiohttp_transport as module
+    from jditem.cli.batch import TransportChoice, _transport
+
+    assert _transport(TransportChoice.httpx) == "httpx"
+    monkeypatch.setattr(module, "AiohttpTransport", None)
+    assert _transport(TransportChoice.auto) == "httpx"

@@ -58,7 +58,7 @@ def idempotency_key_problem(value: str) -> str | None:
             f"Idempotency-Key is too long ({len(value)} characters): "
             f"use at most {IDEMPOTENCY_KEY_MAX_LEN} printable ASCII characters"
         )
-    if not all(" " <= char <= "~" for char in value):
+    if not (value.isascii() and value.isprintable()):  # " " .. "~" only
         return (
             "Idempotency-Key must be printable ASCII (no control or non-ASCII characters); "
             "e.g. a UUID or '<job>-<item id>'"
