@@ -65,5 +65,7 @@ def test_admin_key_strength_rules() -> None:
     assert admin_key_problem(secrets.token_urlsafe(32)) is None
     for _ in range(50):
         assert admin_key_problem(secrets.token_hex(16)) is None
+    # a random hex key whose estimate was 95.7 bits: refused by the old 96-bit floor
+    assert admin_key_problem("7fa3ce1c5ccec3ceccd7fc5d3aeaee2f") is None
     assert admin_key_problem("0123456789" * 4) is not None
     assert estimated_entropy_bits("") == 0.0

@@ -18,8 +18,11 @@ ENDPOINT_V2 = "jd/get-item-detail/v2"
 
 
 #: Shortest admin key accepted, and the least estimated entropy (bits) it must carry.
+#: The estimate of a random 32-hex-digit key (128 real bits) averages 115 and fell below
+#: 96 for 99 keys in a million (so 96 refused good keys), never below 89: 80 refuses no
+#: random key while a short alphabet or a repeated word still scores far less.
 ADMIN_KEY_MIN_LENGTH = 32
-ADMIN_KEY_MIN_BITS = 96
+ADMIN_KEY_MIN_BITS = 80
 #: How to make a good admin key (quoted by the start-up error).
 ADMIN_KEY_HOWTO = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
