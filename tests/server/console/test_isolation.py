@@ -16,7 +16,6 @@ import html
 import json
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient
 from tests.server.console.member_client import MemberClient, add_member, set_password
 from tests.support.live_server import LiveServer
+from tests.support.waiting import wait_until
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
@@ -135,14 +135,12 @@ class World:
 
 
 def _call_until_ready(live: LiveServer, token: str, item_id: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         body = live.get(item_id, token).json()
-        if body["code"] == 0:
-            return
-        assert body["code"] == 102, body
-        time.sleep(0.1)
-    raise AssertionError(f"item {item_id} was not ready within {TIMEOUT} s")
+        assert body["code"] in (0, 102), body
+        return bool(body["code"] == 0)
+
+    wait_until(ready, what=f"item {item_id} ready", timeout=TIMEOUT, interval=0.1)
 
 
 def _start_job(client: ConsoleClient, token_id: int, items: list[str]) -> str:
@@ -156,15 +154,12 @@ def _start_job(client: ConsoleClient, token_id: int, items: list[str]) -> str:
 
 
 def _wait_job(client: ConsoleClient, job_id: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    progress: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        progress = client.get(f"/console/jobs/{job_id}/progress.json").json()
-        if progress["finished"]:
-            assert progress["status"] == "done", progress
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish within {TIMEOUT} s: {progress}")
+    def finished() -> dict[str, Any] | None:
+        progress: dict[str, Any] = client.get(f"/console/jobs/{job_id}/progress.json").json()
+        return progress if progress["finished"] else None
+
+    progress = wait_until(finished, what=f"job {job_id} finished", timeout=TIMEOUT, interval=0.1)
+    assert progress["status"] == "done", progress
 
 
 def _member(live: LiveServer, email: str, account: str, role: str) -> tuple[int, MemberClient]:
