@@ -17,6 +17,7 @@ from jditem._version import __version__
 COMMAND_MODULES = (
     "jditem.cli.get",
     "jditem.cli.batch",
+    "jditem.cli.export",
     "jditem.cli.jobs",
     "jditem.cli.serve",
     "jditem.cli.worker",

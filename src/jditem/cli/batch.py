@@ -1,4 +1,4 @@
-"""``jditem batch`` (resumable batch fetching) and ``jditem export`` (re-export a journal).
+"""``jditem batch``: resumable batch fetching (its input: :mod:`.batch_input`).
 
 The heavy lifting is in :mod:`jditem.batch`; this module turns options into objects,
 prints what happened and how to continue, and maps the ending to an exit code (those
@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import io
 import signal
-import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jditem import errors
+from jditem.cli.batch_input import BatchInput, check_input, default_job_name, read_input
 from jditem.cli.get import (
     AuthChoice,
     AuthOpt,
@@ -35,6 +29,7 @@ from jditem.cli.get import (
     TimeoutOpt,
     TokenOpt,
     exit_code_for,
+    usage_error,
 )
 from jditem.cli.logs import VerboseOpt, enable_verbose
 
@@ -108,93 +103,6 @@ class ProgressChoice(StrEnum):
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
-
-
-def _usage(message: str) -> typer.Exit:
-    _err(f"Error: {message}")
-    return typer.Exit(ExitCode.USAGE)
-
-
-def default_job_name(input_path: str, digest: str = "") -> str:
-    """``<input stem>-<hash of its absolute path>``; for ``-`` (stdin)
-    ``stdin-<hash of the content>``, so unrelated stdin runs never share a job."""
-    if input_path == "-":
-        return f"stdin-{digest[:12] or 'input'}"
-    path = Path(input_path).expanduser().resolve()
-    stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in path.stem)[:60] or "job"
-    if not stem[0].isalnum():
-        stem = "job" + stem
-    path_digest = hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()[:8]
-    return f"{stem}-{path_digest}"
-
-
-@dataclass
-class _Input:
-    """An input read once to learn its content hash; :meth:`open` reads it again."""
-
-    name: str
-    digest: str
-    spool: IO[bytes] | None = None
-
-    @contextmanager
-    def open(self) -> Iterator[TextIO]:
-        if self.spool is not None:
-            self.spool.seek(0)
-            wrapper = io.TextIOWrapper(self.spool, encoding="utf-8", errors="replace")
-            try:
-                yield wrapper
-            finally:
-                wrapper.detach()
-            return
-        with Path(self.name).expanduser().open(encoding="utf-8", errors="replace") as handle:
-            yield handle
-
-    def first_line(self) -> str:
-        with self.open() as handle:
-            for line in handle:
-                if line.strip():
-                    return line
-        return ""
-
-    def close(self) -> None:
-        if self.spool is not None:
-            self.spool.close()
-
-
-def _check_input(input_path: str) -> None:
-    """One clear line (and nothing created) for a missing or unreadable input."""
-    if input_path == "-":
-        return
-    path = Path(input_path).expanduser()
-    if path.is_dir():
-        raise _usage(f"input {input_path} is a directory; pass a file (or - for stdin)")
-    if not path.exists():
-        raise _usage(f"input file {input_path} does not exist; pass a file or - for stdin")
-
-
-def _read_input(input_path: str) -> _Input:
-    """Hash the input (spooling stdin to a temporary file, in memory up to 8 MB)."""
-    digest = hashlib.sha256()
-    if input_path == "-":
-        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
-        source = getattr(sys.stdin, "buffer", None)
-        if source is not None:
-            while chunk := source.read(1 << 16):
-                digest.update(chunk)
-                spool.write(chunk)
-        else:  # a text-only stream
-            for line in sys.stdin:
-                data = line.encode("utf-8")
-                digest.update(data)
-                spool.write(data)
-        return _Input("-", digest.hexdigest(), spool)
-    try:
-        with Path(input_path).expanduser().open("rb") as handle:
-            while chunk := handle.read(1 << 16):
-                digest.update(chunk)
-    except OSError as exc:
-        raise _usage(f"cannot read input {input_path}: {exc.strerror or exc}") from None
-    return _Input(input_path, digest.hexdigest())
 
 
 def _job_wrote(home: Path, job: str | None, output: Path) -> bool:
@@ -360,21 +268,23 @@ def batch_command(
         resolved_token = resolve_token(token)
         resolved_base_url = resolve_base_url(base_url)
     except (ValueError, errors.ConfigurationError) as exc:
-        raise _usage(str(exc)) from None
+        raise usage_error(str(exc)) from None
     if input_path is None and not resume:
-        raise _usage("pass an INPUT file (or - for stdin), or --job NAME --resume")
+        raise usage_error("pass an INPUT file (or - for stdin), or --job NAME --resume")
     if job is None and input_path is None:
-        raise _usage("--resume without INPUT needs --job NAME (list the jobs with: jditem jobs)")
+        raise usage_error(
+            "--resume without INPUT needs --job NAME (list the jobs with: jditem jobs)"
+        )
     if input_path is not None:
-        _check_input(input_path)
+        check_input(input_path)
     home = default_home()
     if job is not None:
         try:
             path = journal_path(home, job)
         except JournalError as exc:
-            raise _usage(str(exc)) from None
+            raise usage_error(str(exc)) from None
         if resume and not path.exists():
-            raise _usage(
+            raise usage_error(
                 f"no job named {job} under {home / 'jobs'}; list the jobs with: jditem jobs "
                 "(or run without --resume to start it)"
             )
@@ -385,9 +295,9 @@ def batch_command(
             with OutputRegistry.in_home(home) as registry:
                 registry.check(output, force=force or _job_wrote(home, named, output))
         except (ExportError, OutputRefused) as exc:
-            raise _usage(str(exc)) from None
+            raise usage_error(str(exc)) from None
 
-    source = _read_input(input_path) if input_path is not None else None
+    source = read_input(input_path) if input_path is not None else None
     try:
         parse_format: InputFormat | None = None
         if source is not None:
@@ -404,14 +314,14 @@ def batch_command(
                         "or pass --input-format csv|jsonl)"
                     )
             except InputError as exc:
-                raise _usage(str(exc)) from None
+                raise usage_error(str(exc)) from None
             if job is None:
                 job = default_job_name(source.name, source.digest)
         assert job is not None
         try:
             path = journal_path(home, job)
         except JournalError as exc:
-            raise _usage(str(exc)) from None
+            raise usage_error(str(exc)) from None
         existed = path.exists()
         carried: dict[str, str] = {}
         if existed and source is not None and not resume:
@@ -478,7 +388,7 @@ def _batch(
     *,
     job: str,
     home: Path,
-    source: _Input | None,
+    source: BatchInput | None,
     parse_format: InputFormat | None,
     id_column: str | None,
     created: bool,
@@ -594,7 +504,7 @@ def _batch(
             writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
             registry.record(output, job)
     except (ExportError, OutputRefused) as exc:
-        raise _usage(str(exc)) from None
+        raise usage_error(str(exc)) from None
     cache = ResultCache.in_home(home, origin=client.config.url)
     if retry_failed:
         cache.forget_not_supported(journal.failed_ids())
@@ -689,65 +599,6 @@ def _exit_code(report: JobReport) -> int:
     return ExitCode.OK
 
 
-def export_command(
-    job: Annotated[str, typer.Argument(metavar="JOB", help="Job name (see: jditem jobs).")],
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="File to write.", show_default=False)
-    ],
-    fmt: FormatOption = None,
-    force: ForceOption = False,
-    csv_bom: CsvBomOption = False,
-    raw_payload: RawPayloadOption = False,
-) -> None:
-    """Write the products a job's journal holds to a file (no HTTP call)."""
-    from jditem.batch.export import ExportError, guess_format, open_writer
-    from jditem.batch.job import default_home
-    from jditem.batch.journal import Journal, JournalError, journal_path
-    from jditem.batch.outputs import OutputRefused, OutputRegistry
-
-    home = default_home()
-    try:
-        path = journal_path(home, job)
-    except JournalError as exc:
-        raise _usage(str(exc)) from None
-    if not path.exists():
-        raise _usage(f"no job named {job} under {home / 'jobs'}; list the jobs with: jditem jobs")
-    try:
-        out_format = guess_format(output, fmt.value if fmt else None)
-        with OutputRegistry.in_home(home) as registry:
-            registry.check(output, force=force)
-    except (ExportError, OutputRefused) as exc:
-        raise _usage(str(exc)) from None
-    with Journal(path) as journal:
-        try:
-            writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
-        except ExportError as exc:
-            raise _usage(str(exc)) from None
-        with OutputRegistry.in_home(home) as registry:
-            registry.record(output, job)
-        count = 0
-        try:
-            for item_id, product_json in journal.iter_done():
-                writer.write(product_json, item_id)
-                count += 1
-        finally:
-            writer.close()
-        counts = journal.counts()
-    typer.echo(f"exported {count} product(s) of job {job} to {output}")
-    if writer.mismatches:
-        _err(
-            f"warning: {writer.mismatches} product(s) carry an id other than the one asked "
-            "for; they are flagged in the id_mismatch column"
-        )
-    left = counts["todo"] + counts["inflight"] + counts["pending"]
-    if left or counts["failed"]:
-        typer.echo(
-            f"note: {left} item(s) not fetched yet, {counts['failed']} failed; "
-            f"continue with: {resume_command(job)}"
-        )
-
-
 def register(app: typer.Typer) -> None:
-    """Register ``batch`` and ``export`` on ``app``."""
+    """Register ``batch`` on ``app``."""
     app.command("batch")(batch_command)
-    app.command("export")(export_command)

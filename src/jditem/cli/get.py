@@ -164,7 +164,8 @@ def _fail(
     return typer.Exit(exit_code_for(error))
 
 
-def _usage_error(message: str, as_json: bool = False) -> typer.Exit:
+def usage_error(message: str, as_json: bool = False) -> typer.Exit:
+    """Print ``Error: message`` (or its JSON form) and return the exit to raise (code 2)."""
     if as_json:
         body = {"type": "UsageError", "message": message, "exit_code": ExitCode.USAGE}
         typer.echo(json.dumps({"error": body}, ensure_ascii=False))
@@ -176,7 +177,7 @@ def _usage_error(message: str, as_json: bool = False) -> typer.Exit:
 def _item_id(ref: str, as_json: bool = False) -> str:
     item_id = parse_item_ref(ref)
     if item_id is None:
-        raise _usage_error(
+        raise usage_error(
             f"{ref!r} is neither an item id (1-20 digits) nor a JD item URL; "
             "pass e.g. 100012043978 or https://item.jd.com/100012043978.html",
             as_json,
@@ -256,7 +257,7 @@ def _refs(items: list[str] | None, as_json: bool) -> list[str]:
 
             for entry in parse_lines(sys.stdin):
                 if isinstance(entry, InvalidLine):
-                    raise _usage_error(f"stdin {entry.message}", as_json)
+                    raise usage_error(f"stdin {entry.message}", as_json)
                 refs.append(entry.item_id)
         else:
             refs.append(_item_id(item, as_json))
@@ -345,12 +346,12 @@ def get_command(
 
     enable_verbose(verbose, ctx)
     if as_json and raw:
-        raise _usage_error("--json and --raw exclude each other; pick one", as_json)
+        raise usage_error("--json and --raw exclude each other; pick one", as_json)
     refs = _refs(items, as_json)
     if resume is None and not refs:
-        raise _usage_error("pass an ITEM id or URL (several, or - for stdin)", as_json)
+        raise usage_error("pass an ITEM id or URL (several, or - for stdin)", as_json)
     if resume is not None and refs:
-        raise _usage_error("--resume continues one item: pass it without ITEM", as_json)
+        raise usage_error("--resume continues one item: pass it without ITEM", as_json)
     options = _client_options(base_url, endpoint, insecure, auth, timeout)
     continuation: dict[str, Any] = {}
     if resume is not None:
