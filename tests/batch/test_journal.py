@@ -88,6 +88,15 @@ def test_idempotency_keys_are_stable_until_a_new_generation(tmp_path: Path) -> N
         assert other.job_uid != uid
 
 
+def committed_states(path: Path) -> dict[str, str]:
+    """Each item's state as another connection sees it (what a crash would keep)."""
+    other = sqlite3.connect(path)
+    try:
+        return dict(other.execute("SELECT item_id, state FROM items"))
+    finally:
+        other.close()
+
+
 def test_inflight_commits_at_once_answers_ride_along_with_the_next_commit(
     tmp_path: Path,
 ) -> None:
@@ -96,26 +105,18 @@ def test_inflight_commits_at_once_answers_ride_along_with_the_next_commit(
     path = tmp_path / "job.sqlite"
     journal = Journal(path)
     journal.load(parse_lines(["1", "2"]))
-
-    def seen() -> dict[str, str]:
-        other = sqlite3.connect(path)
-        try:
-            return dict(other.execute("SELECT item_id, state FROM items"))
-        finally:
-            other.close()
-
     journal.mark_inflight("1")
-    assert seen() == {"1": "inflight", "2": "todo"}
+    assert committed_states(path) == {"1": "inflight", "2": "todo"}
     journal.record_call(
         "1", code=0, http_status=200, request_id="r1", outcome="ready", elapsed_s=0.01
     )
     journal.mark_done("1", '{"sku_id":"1"}', source="api")
     assert journal.state_of("1") == "done"  # the journal itself sees its answers at once
     journal.mark_inflight("2")  # the next call commits them first
-    assert seen() == {"1": "done", "2": "inflight"}
+    assert committed_states(path) == {"1": "done", "2": "inflight"}
     journal.mark_failed("2", code=202, error="not supported")
     journal.close()  # and closing commits the rest
-    assert seen() == {"1": "done", "2": "failed"}
+    assert committed_states(path) == {"1": "done", "2": "failed"}
 
 
 async def test_grouped_inflight_shares_one_commit_and_returns_only_once_committed(
@@ -126,14 +127,6 @@ async def test_grouped_inflight_shares_one_commit_and_returns_only_once_committe
     path = tmp_path / "job.sqlite"
     journal = Journal(path)
     journal.load(parse_lines(["1", "2", "3"]))
-
-    def seen() -> dict[str, str]:
-        other = sqlite3.connect(path)
-        try:
-            return dict(other.execute("SELECT item_id, state FROM items"))
-        finally:
-            other.close()
-
     journal.record_call(
         "1", code=0, http_status=200, request_id="r0", outcome="ready", elapsed_s=0.01
     )
@@ -143,7 +136,7 @@ async def test_grouped_inflight_shares_one_commit_and_returns_only_once_committe
     await asyncio.sleep(0)  # all three marked, the commit is scheduled
     cancelled.cancel()
     await asyncio.gather(first, second)
-    assert seen() == {"1": "inflight", "2": "inflight", "3": "inflight"}
+    assert committed_states(path) == {"1": "inflight", "2": "inflight", "3": "inflight"}
     assert journal.call_count() == 1
     with pytest.raises(asyncio.CancelledError):
         await cancelled
