@@ -6,7 +6,6 @@ Real HTTP on loopback (the scripted fault server); the client on top is jditem's
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from jditem.client import CallInfo
 from jditem.client.aiohttp_transport import aiohttp_available, aiohttp_http_client
 from tests.client.conftest import SKU, TOKEN, record_raised
 from tests.support.fault_server import FaultServer, Reply, Reset
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.skipif(not aiohttp_available(), reason="needs jditem[aiohttp]")
 
@@ -73,9 +73,7 @@ async def test_reset_after_the_request_is_connection_lost_not_a_connect_error(
 
 
 async def test_connection_refused_is_a_connect_error_and_retried(aio_client: Factory) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there: connection refused
     calls: list[CallInfo] = []
     client = aio_client(base_url=f"http://127.0.0.1:{port}", max_calls_per_item=2)
     with pytest.raises(errors.ConnectError) as caught:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ from jditem import AsyncClient, errors
 from jditem.client import CallInfo
 from tests.client.conftest import SKU, TOKEN, TwinFactory
 from tests.support.fault_server import FaultServer, Reply, Reset
+from tests.support.processes import free_port
 from tests.support.waiting import await_until
 
 PENDING_NOW = {"taskId": "t_1", "itemId": SKU, "taskStatus": "queued", "retryAfter": 0}
@@ -99,9 +99,7 @@ async def test_connection_reset_after_request_is_not_retried(twin: TwinFactory) 
 
 
 async def test_connection_refused_is_retried_then_raised(twin: TwinFactory) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there: connection refused
     calls: list[CallInfo] = []
     client = twin(base_url=f"http://127.0.0.1:{port}", max_calls_per_item=3)
     with pytest.raises(errors.ConnectError) as caught:

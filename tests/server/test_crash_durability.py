@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 from tests.support.backends import Backend, FreshDatabase
+from tests.support.processes import free_port
 
 START_TIMEOUT = 60.0
 V2 = "/api/jd/get-item-detail/v2"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _admin(db: str, *args: str) -> str:
@@ -66,7 +60,7 @@ def test_kill_9_loses_no_answered_call(
         check_url = f"sqlite:///{db}"
     _admin(db, "account", "create", "acme", "--balance", "10")
     token = _admin(db, "token", "create", "--account", "acme", "--unlimited").splitlines()[-1]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "JDITEM_HOME": str(tmp_path),
