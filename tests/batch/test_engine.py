@@ -14,7 +14,7 @@ import pytest
 from jditem import errors
 from jditem.batch.cache import ResultCache
 from jditem.batch.engine import BatchRun
-from jditem.batch.inputs import parse_lines
+from jditem.formats.items import parse_lines
 from jditem.batch.journal import Journal
 from jditem.client import AsyncClient
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jditem.batch.inputs import ItemLine, parse_lines
+from jditem.formats.items import ItemLine, parse_lines
 from jditem.batch.journal import Journal, JournalError, journal_path
 
 

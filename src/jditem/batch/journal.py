@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jditem.batch.inputs import InvalidLine, ItemLine
+from jditem.formats.items import InvalidLine, ItemLine
 from jditem.batch.sqlite import open_local_db
 
 #: States an item can be in (see the module docstring).
