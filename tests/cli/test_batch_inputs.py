@@ -108,7 +108,7 @@ def test_nothing_valid_is_an_error_and_leaves_no_job(tmp_path: Path, env: dict[s
     result = run([*BATCH, str(source), "-o", str(out)], env)
     assert result.exit_code == 2
     assert "no item id read from" in result.stderr
-    assert "all 2 row(s) were invalid" in result.stderr
+    assert "all 2 rows were invalid" in result.stderr
     assert not out.exists()
     assert not list((Path(env["JDITEM_HOME"]) / "jobs").glob("*.sqlite"))
 

@@ -35,7 +35,9 @@ def test_xlsx_cells_are_typed_ids_stay_text(tmp_path: Path) -> None:
     writer = open_writer(out, "xlsx")
     sample = Product.model_validate_json(products()[0])
     fetched = datetime(2026, 3, 9, 23, 10, 5, tzinfo=UTC)
-    writer.write(sample.model_copy(update={"fetched_at": fetched}).model_dump_json(), "100117219515")
+    writer.write(
+        sample.model_copy(update={"fetched_at": fetched}).model_dump_json(), "100117219515"
+    )
     writer.close()
     row = xlsx_rows(out)[0]
     assert row["requested_id"] == "100117219515"  # text: Excel keeps every digit

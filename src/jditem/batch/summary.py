@@ -81,7 +81,9 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
     if report.fatal is not None:
         lines.extend(_fatal_advice(report.fatal, job, tz))
         if report.calls_after_fatal:
-            lines.append(f"(calls answered after the first fatal answer: {report.calls_after_fatal})")
+            lines.append(
+                f"(calls answered after the first fatal answer: {report.calls_after_fatal})"
+            )
     elif report.interrupted:
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"
         lines.append(f"Interrupted: {how}; the journal is saved. Continue with: {resume_hint(job)}")

@@ -267,11 +267,11 @@ def batch_command(
     local cache at no charge); --resume adds INPUT's ids to the old job instead.
     """
     from jditem.batch.export import ExportError, guess_format
-    from jditem.formats.items import InputError, detect_format
     from jditem.batch.job import default_home, parse_duration
     from jditem.batch.journal import Journal, JournalError, journal_path
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
+    from jditem.formats.items import InputError, detect_format
 
     enable_verbose(verbose, ctx)
     try:
@@ -422,11 +422,11 @@ def _batch(
     from jditem.batch.cache import ResultCache
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import ExportError, guess_format, open_writer
-    from jditem.formats.items import InputError
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.batch.progress import make_progress
     from jditem.batch.summary import render_summary
     from jditem.client import AsyncClient
+    from jditem.formats.items import InputError
     from jditem.formats.xlsx import TooManyRows
 
     def give_up(message: str, code: int = ExitCode.USAGE) -> typer.Exit:

@@ -14,9 +14,7 @@ from jditem.formats.table import (
 )
 from jditem.formats.writers import FormatUnavailable, RowWriter
 
-MISSING = (
-    "Parquet output needs pyarrow: pip install 'jditem[parquet]', or use --format jsonl / csv"
-)
+MISSING = "Parquet output needs pyarrow: pip install 'jditem[parquet]', or use --format jsonl / csv"
 
 
 def available() -> bool:
