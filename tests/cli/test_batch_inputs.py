@@ -184,10 +184,10 @@ def test_output_guard_format_and_csv_bom(tmp_path: Path, env: dict[str, str]) ->
     older = run([*BATCH, str(source), "-o", str(mine)], env)
     assert older.exit_code == 0, older.output
 
-    xlsx = run([*BATCH, str(source), "-o", str(tmp_path / "out.xlsx")], env)
-    assert xlsx.exit_code == 2
-    assert "cannot tell the output format" in xlsx.stderr
-    assert not (tmp_path / "out.xlsx").exists()
+    unknown = run([*BATCH, str(source), "-o", str(tmp_path / "out.xls")], env)
+    assert unknown.exit_code == 2
+    assert "cannot tell the output format" in unknown.stderr
+    assert not (tmp_path / "out.xls").exists()
 
 
 def test_retry_failed_asks_the_server_again_after_202(
