@@ -6,39 +6,15 @@ from __future__ import annotations
 
 import stat
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.batch.test_export import xlsx_rows
-from tests.support.live_server import LiveServer, live_server
-from typer.testing import CliRunner
-
-from jditem.cli.app import build_app
+from tests.cli.test_batch_inputs import BATCH, env, run, server
 
 IDS = [str(120_000_000_000 + i) for i in range(1, 30)]
-BATCH = ["batch", "--progress", "none"]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
-        yield live
-
-
-@pytest.fixture
-def env(server: LiveServer, tmp_path: Path) -> dict[str, str]:
-    token = server.make_token(f"acct-{tmp_path.name}", balance_yuan="10")
-    return {
-        "JDITEM_HOME": str(tmp_path / "home"),
-        "JDITEM_TOKEN": token,
-        "JDITEM_BASE_URL": server.base_url,
-    }
-
-
-def run(args: list[str], env: dict[str, str]) -> Any:
-    return CliRunner().invoke(build_app(), args, env=env, catch_exceptions=False)
+__all__ = ["env", "server"]  # the fixtures of test_batch_inputs: a live server, a fresh home
 
 
 def test_a_failed_job_leaves_another_jobs_output_untouched(
