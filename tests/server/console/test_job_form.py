@@ -104,9 +104,13 @@ def test_every_field_is_kept_after_an_error(console: ConsoleClient, server: Live
     assert 'name="file_name" value="skus.csv"' in page.text
 
     console.post(f"/console/tokens/{second}/enabled", {"enabled": "0"})
-    refused = console.post("/console/jobs", {**form, "id_column": "", "action": "start"})
-    assert refused.status_code in (200, 400)
+    start = {"token": str(second), "name": "keep me", "items": "700000009", "action": "start"}
+    refused = console.post("/console/jobs", start)
+    assert refused.status_code == 400
+    assert "is disabled" in refused.text
     assert f'<option value="{second}" disabled selected>' in refused.text
+    assert 'value="keep me"' in refused.text
+    assert "\n700000009</textarea>" in refused.text
 
 
 def test_a_start_shows_the_preview_when_the_list_changed_or_lines_were_skipped(
