@@ -1,8 +1,13 @@
-"""Imports point one way (DESIGN.md): protocol ← client ← batch ← cli, protocol ← server.
+"""Imports point one way (DESIGN.md): protocol ← client ← batch ← cli, protocol ← server,
+and protocol ← formats ← (batch, server).
 
 Checked statically (AST) over every module under src/jditem:
 
 * ``jditem.protocol`` imports only the standard library, pydantic and itself;
+* ``jditem.formats`` (item lists in, product tables out: shared by ``jditem batch`` and
+  the console) imports only the standard library, ``jditem.protocol``, itself, and its
+  optional writers' libraries (pyarrow, xlsxwriter) — never the client, batch, CLI or
+  server, so the server may use it; ``jditem.wording`` imports the standard library only;
 * ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch``, except the
   relay collector, ``server/collectors/relay.py``: it is a client of an upstream, and
   the one server module allowed to import ``jditem.client`` (never the batch);
@@ -47,7 +52,7 @@ def within(name: str, *packages: str) -> bool:
 
 
 def test_the_tree_is_there() -> None:
-    for package in ("protocol", "client", "server", "errors"):
+    for package in ("protocol", "formats", "client", "server", "errors"):
         assert modules(package), package
 
 
@@ -57,6 +62,27 @@ def test_protocol_imports_only_pydantic_and_stdlib(path: Path) -> None:
         root = name.split(".")[0]
         allowed = root in STDLIB or root == "pydantic" or within(name, "jditem.protocol")
         assert allowed, f"{path.relative_to(SRC)} imports {name}"
+
+
+#: Optional libraries a format writer may import (lazily, inside the writer).
+FORMAT_LIBRARIES = {"pyarrow", "xlsxwriter"}
+
+
+@pytest.mark.parametrize("path", modules("formats"), ids=lambda p: p.name)
+def test_formats_import_only_protocol_stdlib_and_their_writers(path: Path) -> None:
+    for name, at_top in imports(path):
+        root = name.split(".")[0]
+        allowed = (
+            root in STDLIB
+            or within(name, "jditem.protocol", "jditem.formats")
+            or (root in FORMAT_LIBRARIES and not at_top)
+        )
+        assert allowed, f"{path.relative_to(SRC)} imports {name}"
+
+
+def test_wording_imports_only_the_standard_library() -> None:
+    for name, _ in imports(SRC / "wording.py"):
+        assert name.split(".")[0] in STDLIB, f"wording.py imports {name}"
 
 
 RELAY = "server/collectors/relay.py"

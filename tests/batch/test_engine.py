@@ -14,9 +14,9 @@ import pytest
 from jditem import errors
 from jditem.batch.cache import ResultCache
 from jditem.batch.engine import BatchRun
-from jditem.batch.inputs import parse_lines
 from jditem.batch.journal import Journal
 from jditem.client import AsyncClient
+from jditem.formats.items import parse_lines
 
 BASE = "http://127.0.0.1:9"
 TOKEN = "tok_secret_value_123"

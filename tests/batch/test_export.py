@@ -1,10 +1,11 @@
-"""Exporters: JSON Lines, CSV and Parquet of the flattened core fields."""
+"""Exporters: JSON Lines, CSV, Parquet and Excel of the flattened core fields."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,18 @@ from jditem.batch.export import ExportError, columns, guess_format, open_writer
 from jditem.protocol.product import Product
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "jd-detail-v1-abridged.json"
+
+
+def xlsx_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of the products sheet, keyed by the header (openpyxl reads what
+    XlsxWriter wrote)."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        header, *body = list(book["products"].iter_rows(values_only=True))
+    finally:
+        book.close()
+    return [dict(zip(header, row, strict=True)) for row in body]
 
 
 def products() -> list[str]:
@@ -29,7 +42,7 @@ def test_guess_format() -> None:
         guess_format(Path("a"), "xml")
 
 
-@pytest.mark.parametrize("name", ["out.xlsx", "out", "out.txt"])
+@pytest.mark.parametrize("name", ["out.xls", "out", "out.txt"])
 def test_an_unknown_suffix_is_an_error_not_jsonl(name: str) -> None:
     """Today's main wrote JSON Lines into ``out.xlsx``."""
     with pytest.raises(ExportError, match="--format"):
@@ -52,7 +65,7 @@ def test_jsonl_leaves_raw_out_unless_asked(tmp_path: Path) -> None:
     assert json.loads(with_raw.read_text(encoding="utf-8"))["raw"]
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "xlsx"])
 def test_every_row_carries_the_requested_id_and_flags_a_mismatch(tmp_path: Path, fmt: str) -> None:
     if fmt == "parquet":
         pytest.importorskip("pyarrow")
@@ -69,6 +82,8 @@ def test_every_row_carries_the_requested_id_and_flags_a_mismatch(tmp_path: Path,
     elif fmt == "csv":
         with out.open(encoding="utf-8", newline="") as handle:
             rows = list(csv.DictReader(handle))
+    elif fmt == "xlsx":
+        rows = xlsx_rows(out)
     else:
         import pyarrow.parquet as pq
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from jditem.batch.inputs import ItemLine, parse_lines
 from jditem.batch.journal import Journal, JournalError, journal_path
+from jditem.formats.items import ItemLine, parse_lines
 
 
 def test_load_collapses_duplicates_and_keeps_rejects(tmp_path: Path) -> None:

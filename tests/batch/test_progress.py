@@ -50,7 +50,7 @@ def test_bar_keeps_done_total_elapsed_and_eta_at_80_columns(width: int) -> None:
     """On main the counters pushed done/total and the elapsed time off an 80-column line."""
     from rich.console import Console
 
-    stats = BatchStats(total=100_000, done=51_234, failed=12, calls=60_000, cached=300)
+    stats = BatchStats(total=100_000, done=51_234, failed=12, calls=60_000, cached=300, throttled=7)
     bar = BarProgress(stats, stream=io.StringIO())
     bar._console.width = width
     bar.tick()
@@ -63,3 +63,5 @@ def test_bar_keeps_done_total_elapsed_and_eta_at_80_columns(width: int) -> None:
     assert "0:00:0" in line
     assert "ETA" in line
     assert "failed 12" in line
+    assert "cached 300" in line  # main cut these two at 80 columns (issue 18 item 8)
+    assert "302 7" in line

@@ -93,7 +93,7 @@ def test_batch_end_to_end_rerun_cache_refresh_and_no_token_on_disk(
     exported = tmp_path / "again.parquet"
     result = run_cli(["export", "one", "-o", str(exported)], env)
     assert result.exit_code == 0
-    assert "exported 20 product(s)" in result.stdout
+    assert "exported 20 products" in result.stdout
 
     home = Path(env["JDITEM_HOME"])
     files = [*home.rglob("*"), *out.parent.rglob("*"), exported]

@@ -108,7 +108,7 @@ def test_nothing_valid_is_an_error_and_leaves_no_job(tmp_path: Path, env: dict[s
     result = run([*BATCH, str(source), "-o", str(out)], env)
     assert result.exit_code == 2
     assert "no item id read from" in result.stderr
-    assert "all 2 row(s) were invalid" in result.stderr
+    assert "all 2 rows were invalid" in result.stderr
     assert not out.exists()
     assert not list((Path(env["JDITEM_HOME"]) / "jobs").glob("*.sqlite"))
 
@@ -184,10 +184,10 @@ def test_output_guard_format_and_csv_bom(tmp_path: Path, env: dict[str, str]) ->
     older = run([*BATCH, str(source), "-o", str(mine)], env)
     assert older.exit_code == 0, older.output
 
-    xlsx = run([*BATCH, str(source), "-o", str(tmp_path / "out.xlsx")], env)
-    assert xlsx.exit_code == 2
-    assert "cannot tell the output format" in xlsx.stderr
-    assert not (tmp_path / "out.xlsx").exists()
+    unknown = run([*BATCH, str(source), "-o", str(tmp_path / "out.xls")], env)
+    assert unknown.exit_code == 2
+    assert "cannot tell the output format" in unknown.stderr
+    assert not (tmp_path / "out.xls").exists()
 
 
 def test_retry_failed_asks_the_server_again_after_202(

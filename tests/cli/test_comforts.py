@@ -127,3 +127,19 @@ def test_config_timezone_is_used_for_times_and_checked(clean_env: Path) -> None:
     code, _, err = invoke("jobs")
     assert code == 2
     assert "unknown time zone 'Mars/Olympus'" in err
+
+
+def test_a_bad_default_names_the_file_and_the_profile_table(clean_env: Path) -> None:
+    """Main said ``[defaults.batch]`` for a key under ``[profiles.work.defaults.batch]``,
+    without the file (issue 18 item 8)."""
+    clean_env.write_text(
+        "[defaults.batch]\nconcurrency = 4\n[profiles.work.defaults.batch]\nconcurency = 8\n",
+        encoding="utf-8",
+    )
+    code, _, err = invoke("--profile", "work", "batch", "-h")
+    assert code == 2
+    assert f"{clean_env}: [profiles.work.defaults.batch] has 'concurency'" in err
+    clean_env.write_text("[defaults.fetch]\njson = true\n", encoding="utf-8")
+    code, _, err = invoke("get", "-h")
+    assert code == 2
+    assert f"{clean_env}: [defaults.fetch] names no jditem command" in err

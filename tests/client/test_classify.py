@@ -183,3 +183,14 @@ def test_an_idempotent_replay_is_marked(base: BaseClient, product_data: dict[str
     replay = base.classify_response(SKU, 200, {"idempotent-replayed": "true"}, body)
     assert replay.outcome is Outcome.READY
     assert replay.replayed
+
+
+def test_a_server_message_repeating_the_meaning_keeps_no_stray_colon(base: BaseClient) -> None:
+    """Main said ``(server said: ': itemId must be…')`` (issue 18 item 8)."""
+    body = json.dumps(
+        {"code": 400, "message": "invalid parameters: itemId must be 1-20 ASCII digits"}
+    ).encode()
+    c = base.classify_response(SKU, 400, {}, body)
+    assert c.error is not None
+    assert "(server said: 'itemId must be 1-20 ASCII digits')" in str(c.error)
+    assert "': " not in str(c.error)

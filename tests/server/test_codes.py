@@ -140,6 +140,7 @@ def test_303_quota_exceeded(server: LiveServer) -> None:
     body = check(server, server.get("78", token), 303, 429)
     assert ISO_WITH_OFFSET.match(body["data"]["resetAt"])
     assert body["data"]["resetAt"].endswith("T00:00:00.000+08:00")
+    assert body["message"].startswith("daily quota of 1 call exceeded")  # not "1 calls"
 
 
 def test_400_invalid_item(server: LiveServer) -> None:

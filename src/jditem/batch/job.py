@@ -57,6 +57,8 @@ class JobReport:
     calls_after_fatal: int = 0
     abandoned: bool = False
     mismatches: int = 0
+    #: False when the run wrote no product and left an existing output file as it was.
+    output_written: bool = True
 
     @property
     def complete(self) -> bool:

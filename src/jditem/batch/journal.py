@@ -50,8 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jditem.batch.inputs import InvalidLine, ItemLine
 from jditem.batch.sqlite import open_local_db
+from jditem.formats.items import InvalidLine, ItemLine
 
 #: States an item can be in (see the module docstring).
 STATES = ("todo", "inflight", "pending", "done", "failed")

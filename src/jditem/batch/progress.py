@@ -94,34 +94,63 @@ class BarProgress(ProgressDisplay):
         from rich.table import Column
 
         console = Console(file=self.stream, force_terminal=force_terminal or None)
-        # Done/total, elapsed and ETA come first and never shrink; the bar and the
-        # details give way on a narrow (80-column) terminal.
+        # Done/total, elapsed and ETA come first and never shrink; on a narrow (80-column)
+        # terminal the details get shorter and the bar gives way (see _fields).
         self._console = console
+        self._bar = BarColumn(bar_width=self.BAR_WIDTH, table_column=Column(no_wrap=True))
         self._progress = Progress(
             MofNCompleteColumn(table_column=Column(no_wrap=True, justify="right")),
             TimeElapsedColumn(table_column=Column(no_wrap=True)),
             TextColumn("ETA {task.fields[eta]}", table_column=Column(no_wrap=True)),
-            BarColumn(bar_width=self.BAR_WIDTH, table_column=Column(no_wrap=True)),
+            self._bar,
             TextColumn("{task.fields[details]}", markup=False, table_column=Column(no_wrap=True)),
             console=console,
             refresh_per_second=5,
         )
         self._task = self._progress.add_task("batch", total=stats.total, **self._fields())
 
+    def _variants(self) -> list[str]:
+        """The details, longest first: with the call rate, without it, tighter, and
+        without the zero counts other than ``cached`` and ``302``."""
+        stats = self.stats
+        named = [
+            ("failed", stats.failed),
+            ("pending", stats.pending),
+            ("calls", stats.calls),
+            ("cached", stats.cached),
+            ("302", stats.throttled),
+        ]
+        rate = f" ({stats.calls_per_s:.1f}/s)"
+        return [
+            " · ".join(f"{k} {v}{rate if k == 'calls' else ''}" for k, v in named),
+            " · ".join(f"{k} {v}" for k, v in named),
+            " ".join(f"{k} {v}" for k, v in named),
+            " ".join(f"{k} {v}" for k, v in named if v or k in ("cached", "302")),
+        ]
+
     def _fields(self) -> dict[str, Any]:
         stats = self.stats
         eta = stats.eta_s
         eta_text = "-" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
-        details = (
-            f"failed {stats.failed} · pending {stats.pending} · calls {stats.calls} "
-            f"({stats.calls_per_s:.1f}/s) · cached {stats.cached} · 302 {stats.throttled}"
-        )
-        # done/total, elapsed, ETA and the bar always fit; the details get what is left
+        # done/total, elapsed and ETA always fit; the details and the bar share the rest
         digits = len(str(max(stats.total, settled(stats), 1)))
-        fixed = (2 * digits + 1) + 8 + (4 + len(eta_text)) + self.BAR_WIDTH + 5
+        fixed = (2 * digits + 1) + 8 + (4 + len(eta_text)) + 5
         room = max(0, self._console.width - fixed)
-        if len(details) > room:
-            details = details[: max(0, room - 1)] + "…" if room else ""
+        variants = self._variants()
+        # the full bar with shorter details; then a shorter bar; zero counts go last
+        tries = [
+            *((v, self.BAR_WIDTH) for v in variants[:-1]),
+            *((v, 0) for v in variants[:-1]),
+            (variants[-1], self.BAR_WIDTH),
+            (variants[-1], 0),
+        ]
+        details, bar = next(((v, b) for v, b in tries if len(v) + 1 + b <= room), ("", 0))
+        if not details:
+            tight = variants[-1]
+            details = tight[: max(0, room - 1)] + "…" if room else ""
+        elif bar == 0:
+            bar = min(self.BAR_WIDTH, max(0, room - len(details) - 1))
+        self._bar.bar_width = bar
         return {"eta": eta_text, "details": details}
 
     def start(self) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jditem import errors
 from jditem.batch.job import JobReport
+from jditem.wording import plural
 
 
 def resume_hint(job: str) -> str:
@@ -72,10 +73,17 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
     )
     rate = stats.finished / stats.elapsed if stats.elapsed > 0 else 0.0
     lines.append(f"Elapsed: {stats.elapsed:.1f} s ({rate:.1f} items/s)")
-    lines.append(f"Output: {output} ({report.exported} product(s))")
+    lines.append(
+        f"Output: {output} ({plural(report.exported, 'product')})"
+        if report.output_written
+        else f"Output: {output} not written (no product yet; an existing file is left as it was)"
+    )
     if report.fatal is not None:
         lines.extend(_fatal_advice(report.fatal, job, tz))
-        lines.append(f"(calls answered after the first fatal answer: {report.calls_after_fatal})")
+        if report.calls_after_fatal:
+            lines.append(
+                f"(calls answered after the first fatal answer: {report.calls_after_fatal})"
+            )
     elif report.interrupted:
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"
         lines.append(f"Interrupted: {how}; the journal is saved. Continue with: {resume_hint(job)}")

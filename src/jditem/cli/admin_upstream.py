@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jditem.wording import plural
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +76,8 @@ def register(admin_app: typer.Typer) -> None:
             else f", success rate {summary.health_success_rate:.1%}"
         )
         typer.echo(
-            f"upstream health: {summary.health_level} ({summary.health_samples} calls{rate})"
+            f"upstream health: {summary.health_level} "
+            f"({plural(summary.health_samples, 'call')}{rate})"
         )
         if summary.endpoints:
             answered = ", ".join(f"{k} {v}" for k, v in sorted(summary.endpoints.items()))

@@ -7,11 +7,14 @@ with only the ``cli`` extra installed.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from jditem._version import __version__
+
+if TYPE_CHECKING:
+    from jditem.cli.config import CliConfig
 
 #: Modules that each expose ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
@@ -31,17 +34,18 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def option_defaults(group: Any, ctx: Any, defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``[defaults.COMMAND]`` tables keyed the way click looks them up: by command, then
-    by parameter name (``json`` → ``as_json``, ``max-age`` → ``max_age``)."""
+def option_defaults(group: Any, ctx: Any, config: CliConfig) -> dict[str, Any]:
+    """``[defaults.COMMAND]`` tables of ``config`` keyed the way click looks them up: by
+    command, then by parameter name (``json`` → ``as_json``, ``max-age`` → ``max_age``).
+    A wrong entry is an error naming the file and the table it is in."""
     from jditem.cli.config import ConfigFileError
 
     mapped: dict[str, Any] = {}
-    for command_name, options in defaults.items():
+    for command_name, options in config.defaults.items():
         get_command = getattr(group, "get_command", None)
         command = get_command(ctx, command_name) if get_command is not None else None
         if command is None:
-            raise ConfigFileError(f"config file: [defaults.{command_name}] names no jditem command")
+            raise ConfigFileError(f"{config.table_of(command_name)} names no jditem command")
         by_flag: dict[str, str] = {}
         for param in command.params:
             for flag in getattr(param, "opts", []):
@@ -52,7 +56,7 @@ def option_defaults(group: Any, ctx: Any, defaults: dict[str, dict[str, Any]]) -
             name = by_flag.get(key.replace("-", "_"))
             if name is None:
                 raise ConfigFileError(
-                    f"config file: [defaults.{command_name}] has {key!r}, which is not an "
+                    f"{config.table_of(command_name, key)} has {key!r}, which is not an "
                     f"option of jditem {command_name} (see jditem {command_name} -h)"
                 )
             table[name] = value
@@ -99,7 +103,7 @@ def build_app() -> typer.Typer:
             raise typer.Exit(2) from None
         activate(config)
         try:
-            defaults = option_defaults(ctx.command, ctx, config.defaults)
+            defaults = option_defaults(ctx.command, ctx, config)
         except ConfigFileError as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jditem import errors
-from jditem.cli.batch_input import BatchInput, check_input, default_job_name, read_input
+from jditem.cli.batch_input import (
+    BatchInput,
+    check_input,
+    default_job_name,
+    load_input,
+    read_input,
+)
 from jditem.cli.get import (
     AuthChoice,
     AuthOpt,
@@ -38,19 +44,19 @@ if TYPE_CHECKING:
 
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import Writer
-    from jditem.batch.inputs import InputFormat
     from jditem.batch.job import JobReport
     from jditem.batch.journal import Journal
     from jditem.batch.progress import ProgressDisplay
+    from jditem.formats.items import InputFormat
 
 INTERRUPTED = 130
-MAX_INVALID_SHOWN = 20
 
 
 class FormatChoice(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
     parquet = "parquet"
+    xlsx = "xlsx"
 
 
 FormatOption = Annotated[
@@ -58,7 +64,8 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         help="Output format; default from the -o suffix (.jsonl/.ndjson/.json, .csv, "
-        ".parquet/.pq; any other suffix needs --format).",
+        ".parquet/.pq, .xlsx; any other suffix needs --format). Parquet needs "
+        "jditem[parquet], Excel jditem[excel].",
         show_default=False,
     ),
 ]
@@ -146,7 +153,11 @@ def batch_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--output", help="Output file (written as results arrive).", show_default=False
+            "-o",
+            "--output",
+            help="Output file (written under a temporary name in its directory and "
+            "renamed into place when the run ends).",
+            show_default=False,
         ),
     ] = None,
     fmt: FormatOption = None,
@@ -256,11 +267,11 @@ def batch_command(
     local cache at no charge); --resume adds INPUT's ids to the old job instead.
     """
     from jditem.batch.export import ExportError, guess_format
-    from jditem.batch.inputs import InputError, input_format_for, sniff_format
     from jditem.batch.job import default_home, parse_duration
     from jditem.batch.journal import Journal, JournalError, journal_path
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
+    from jditem.formats.items import InputError, detect_format
 
     enable_verbose(verbose, ctx)
     try:
@@ -302,12 +313,9 @@ def batch_command(
         parse_format: InputFormat | None = None
         if source is not None:
             try:
-                if input_format is not InputFormatChoice.auto:
-                    parse_format = input_format_for("", input_format.value)
-                elif source.name == "-":
-                    parse_format = sniff_format(source.first_line())
-                else:
-                    parse_format = input_format_for(source.name)
+                explicit = None if input_format is InputFormatChoice.auto else input_format.value
+                name = "" if source.name == "-" else source.name
+                parse_format = detect_format(name, source.first_line(), explicit)
                 if parse_format == "lines" and id_column is not None:
                     raise InputError(
                         "--id-column needs a CSV or JSON Lines input (name it .csv / .jsonl, "
@@ -414,11 +422,12 @@ def _batch(
     from jditem.batch.cache import ResultCache
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import ExportError, guess_format, open_writer
-    from jditem.batch.inputs import InputError, InvalidLine, parse_input
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.batch.progress import make_progress
     from jditem.batch.summary import render_summary
     from jditem.client import AsyncClient
+    from jditem.formats.items import InputError
+    from jditem.formats.xlsx import TooManyRows
 
     def give_up(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
         """Fail before anything was fetched; a journal this run created is removed."""
@@ -453,41 +462,19 @@ def _batch(
         raise give_up(str(exc), exit_code_for(exc)) from None
 
     if source is not None:
-        shown = 0
-        first_invalid: list[str] = []
-
-        def on_invalid(line: InvalidLine) -> None:
-            nonlocal shown
-            shown += 1
-            if not first_invalid:
-                first_invalid.append(line.message)
-            if shown <= MAX_INVALID_SHOWN:
-                _err(f"warning: {line.message}")
-
         try:
-            with source.open() as handle:
-                entries = parse_input(handle, parse_format or "lines", id_column=id_column)
-                loaded = journal.load(entries, on_invalid=on_invalid)
+            problem = load_input(
+                journal,
+                source,
+                parse_format or "lines",
+                id_column=id_column,
+                job=job,
+                created=created,
+            )
         except InputError as exc:
             raise give_up(str(exc)) from None
-        if loaded.invalid > MAX_INVALID_SHOWN:
-            _err(
-                f"warning: … and {loaded.invalid - MAX_INVALID_SHOWN} more invalid lines "
-                f"(all kept in the journal's rejects table)"
-            )
-        if loaded.added + loaded.duplicates == 0:
-            what = "stdin" if source.name == "-" else source.name
-            reason = (
-                f"all {loaded.invalid} row(s) were invalid (first: {first_invalid[0]})"
-                if loaded.invalid
-                else "it is empty"
-            )
-            raise give_up(
-                f"no item id read from {what}: {reason}; nothing was fetched. Give one id or "
-                "JD item URL per line, or a CSV/JSON Lines file with --id-column NAME"
-            )
-        if loaded.duplicates:
-            _err(f"note: {loaded.duplicates} id(s) repeated or already in job {job} (collapsed)")
+        if problem is not None:
+            raise give_up(problem)
     ours = journal.get_meta("output") == str(output.expanduser().resolve())
     journal.set_meta(
         output=str(output.expanduser().resolve()),
@@ -502,7 +489,6 @@ def _batch(
         with OutputRegistry.in_home(home) as registry:
             registry.check(output, force=force or ours)
             writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
-            registry.record(output, job)
     except (ExportError, OutputRefused) as exc:
         raise usage_error(str(exc)) from None
     cache = ResultCache.in_home(home, origin=client.config.url)
@@ -522,9 +508,23 @@ def _batch(
     display = make_progress(progress, run.stats)
     try:
         report = asyncio.run(_run(run, journal, writer, retry_failed, display, http))
+    except TooManyRows as exc:
+        writer.abandon()
+        _err(f"Error: {exc} (every product is in the job's journal)")
+        raise typer.Exit(ExitCode.OTHER) from None
+    except BaseException:
+        writer.abandon()
+        raise
     finally:
-        writer.close()
         cache.close()
+    # a run that stopped before writing a product leaves an existing file as it was
+    try:
+        report.output_written = writer.close(keep_empty=report.complete)
+    except ExportError as exc:
+        raise usage_error(str(exc)) from None
+    if report.output_written:
+        with OutputRegistry.in_home(home) as registry:
+            registry.record(output, job)
     if report.mismatches:
         examples = ", ".join(f"asked {a} got {b}" for a, b in writer.examples)
         _err(

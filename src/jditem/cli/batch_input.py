@@ -14,9 +14,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
+
+import typer
 
 from jditem.cli.get import usage_error
+from jditem.wording import plural
+
+if TYPE_CHECKING:
+    from jditem.batch.journal import Journal
+    from jditem.formats.items import InputFormat, InvalidLine
+
+#: Invalid lines printed one by one; the rest are counted (all are in the journal).
+MAX_INVALID_SHOWN = 20
 
 
 def default_job_name(input_path: str, digest: str = "") -> str:
@@ -102,3 +112,68 @@ def read_input(input_path: str) -> BatchInput:
     except OSError as exc:
         raise usage_error(f"cannot read input {input_path}: {exc.strerror or exc}") from None
     return BatchInput(input_path, digest.hexdigest())
+
+
+def load_input(
+    journal: Journal,
+    source: BatchInput,
+    fmt: InputFormat,
+    *,
+    id_column: str | None,
+    job: str,
+    created: bool,
+) -> str | None:
+    """Add the ids of ``source`` to ``journal``, warning about each invalid line (the
+    first :data:`MAX_INVALID_SHOWN`) and saying what was collapsed. Returns why the
+    batch cannot go on (nothing read), or ``None``. Raises
+    :class:`~jditem.formats.items.InputError` when the input cannot be read as asked."""
+    from jditem.formats.items import parse_input
+
+    shown: list[str] = []
+
+    def on_invalid(line: InvalidLine) -> None:
+        if len(shown) < MAX_INVALID_SHOWN:
+            shown.append(line.message)
+            typer.echo(f"warning: {line.message}", err=True)
+
+    before = 0 if created else journal.counts()["total"]
+    with source.open() as handle:
+        loaded = journal.load(parse_input(handle, fmt, id_column=id_column), on_invalid=on_invalid)
+    what = "stdin" if source.name == "-" else source.name
+    if loaded.invalid > MAX_INVALID_SHOWN:
+        typer.echo(
+            f"warning: … and {plural(loaded.invalid - MAX_INVALID_SHOWN, 'more invalid line')} "
+            "(all kept in the journal's rejects table)",
+            err=True,
+        )
+    if loaded.added + loaded.duplicates == 0:
+        reason = (
+            f"all {plural(loaded.invalid, 'row')} were invalid (first: {shown[0]})"
+            if loaded.invalid
+            else "it is empty"
+        )
+        return (
+            f"no item id read from {what}: {reason}; nothing was fetched. Give one id or "
+            "JD item URL per line, or a CSV/JSON Lines file with --id-column NAME"
+        )
+    note = _collapsed_note(loaded.added, loaded.duplicates, before, what=what, job=job)
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    return None
+
+
+def _collapsed_note(added: int, duplicates: int, before: int, *, what: str, job: str) -> str:
+    """What loading did beyond adding distinct new ids (``""`` when nothing to say)."""
+    if not duplicates:
+        return ""
+    if not before:
+        return (
+            f"{plural(duplicates, 'row')} of {what} repeated an earlier row's id (collapsed); "
+            f"the job has {plural(added, 'item')}"
+        )
+    if not added:
+        return f"job {job} already holds every id of {what} ({plural(before, 'item')})"
+    return (
+        f"{plural(added, 'new item')} added to job {job} (now {plural(before + added, 'item')}); "
+        f"{plural(duplicates, 'row')} of {what} named an id already in it or repeated one"
+    )

@@ -59,6 +59,14 @@ class CliConfig:
     token_env: str | None = None
     timezone: str | None = None
     defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The table each ``defaults`` entry came from (``defaults.batch`` or
+    #: ``profiles.NAME.defaults.batch``), keyed by (command, option), for messages.
+    defaults_table: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def table_of(self, command: str, key: str | None = None) -> str:
+        """Where ``[defaults.COMMAND]`` (or its ``key``) was set, as ``PATH: [TABLE]``."""
+        table = self.defaults_table.get((command, key or ""), f"defaults.{command}")
+        return f"{self.path}: [{table}]"
 
 
 def config_path() -> Path:
@@ -87,8 +95,12 @@ def _section(data: dict[str, Any], where: str, config: CliConfig) -> None:
         raise ConfigFileError(
             f"{config.path}: {where}.defaults must hold tables like [defaults.batch]"
         )
+    prefix = "" if where == "the top level" else f"{where}."
     for command, options in defaults.items():
         config.defaults.setdefault(command, {}).update(options)
+        for key in options:
+            config.defaults_table[(command, key)] = f"{prefix}defaults.{command}"
+        config.defaults_table.setdefault((command, ""), f"{prefix}defaults.{command}")
 
 
 def load_config(profile: str | None = None, path: Path | None = None) -> CliConfig:

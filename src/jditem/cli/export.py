@@ -15,6 +15,7 @@ from jditem.cli.batch import (
     resume_command,
 )
 from jditem.cli.get import usage_error
+from jditem.wording import plural
 
 
 def export_command(
@@ -32,6 +33,7 @@ def export_command(
     from jditem.batch.job import default_home
     from jditem.batch.journal import Journal, JournalError, journal_path
     from jditem.batch.outputs import OutputRefused, OutputRegistry
+    from jditem.formats.xlsx import TooManyRows
 
     home = default_home()
     try:
@@ -53,17 +55,23 @@ def export_command(
             writer = open_writer(output, out_format, raw=raw_payload, bom=csv_bom)
         except ExportError as exc:
             raise usage_error(str(exc)) from None
-        with OutputRegistry.in_home(home) as registry:
-            registry.record(output, job)
-        count = 0
         try:
             for item_id, product_json in journal.iter_done():
                 writer.write(product_json, item_id)
-                count += 1
-        finally:
+        except TooManyRows as exc:
+            writer.abandon()
+            raise usage_error(str(exc)) from None
+        except BaseException:
+            writer.abandon()
+            raise
+        try:
             writer.close()
+        except ExportError as exc:
+            raise usage_error(str(exc)) from None
+        with OutputRegistry.in_home(home) as registry:
+            registry.record(output, job)
         counts = journal.counts()
-    typer.echo(f"exported {count} product(s) of job {job} to {output}")
+    typer.echo(f"exported {plural(writer.rows, 'product')} of job {job} to {output}")
     if writer.mismatches:
         typer.echo(
             f"warning: {writer.mismatches} product(s) carry an id other than the one asked "

@@ -253,7 +253,7 @@ def _refs(items: list[str] | None, as_json: bool) -> list[str]:
     refs: list[str] = []
     for item in items or []:
         if item == "-":
-            from jditem.batch.inputs import InvalidLine, parse_lines
+            from jditem.formats.items import InvalidLine, parse_lines
 
             for entry in parse_lines(sys.stdin):
                 if isinstance(entry, InvalidLine):

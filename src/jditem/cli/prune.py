@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jditem.cli.serve import SettingsInvalid, load_settings, settings_error
+from jditem.wording import plural
 
 if TYPE_CHECKING:
     from jditem.server.retention import PruneReport
@@ -54,4 +55,4 @@ def register(admin_app: typer.Typer) -> None:
         verb = "would delete" if report.dry_run else "deleted"
         for table, count in report.deleted.items():
             typer.echo(f"{table}: {verb} {count}")
-        typer.echo(f"total: {verb} {report.total} rows")
+        typer.echo(f"total: {verb} {plural(report.total, 'row')}")

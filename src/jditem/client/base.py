@@ -190,7 +190,10 @@ def say_once(text: str, *sources: str) -> str:
             if first < 0:
                 continue
             head, tail = text[: first + len(clause)], text[first + len(clause) :]
-            pattern = re.compile(r"(?:[;,]\s*)?" + re.escape(clause), re.IGNORECASE)
+            # a repeated clause goes with its separator: "; x", ", x" or "x: " (a label)
+            pattern = re.compile(
+                r"(?:[;,]\s*)?" + re.escape(clause) + r"(?:\s*:\s*)?", re.IGNORECASE
+            )
             text = head + pattern.sub("", tail)
     return text
 

@@ -15,6 +15,11 @@ class Brand(BaseModel):
 
 
 class Category(BaseModel):
+    """JD's category: ``ids`` of its levels, top first (usually three: ``cat1..cat3``);
+    ``names`` as far as the payload names them, top first. JD's item page names only the
+    top level (``category.categoryName``), so ``names`` usually holds one name for three
+    ids; a payload with ``categoryInfo`` names the whole path."""
+
     ids: list[str] = Field(default_factory=list)
     names: list[str] = Field(default_factory=list)
 

@@ -59,6 +59,7 @@ from jditem.server.tasks.clock import Clock, now_utc
 from jditem.server.tasks.outcome import Outcome
 from jditem.server.tasks.service import TaskService
 from jditem.server.upstream.circuit import Circuit
+from jditem.wording import plural
 
 log = logging.getLogger("jditem.server.admission")
 
@@ -398,7 +399,8 @@ class Admission:
         reset = quota.next_reset(now_utc(self.clock), self.settings.timezone)
         return _reject(
             Code.QUOTA_EXCEEDED,
-            f"daily quota of {daily_quota} calls exceeded; it resets at {reset.isoformat()}",
+            f"daily quota of {plural(daily_quota, 'call')} exceeded; "
+            f"it resets at {reset.isoformat()}",
             data={"resetAt": reset.isoformat(timespec="milliseconds")},
         )
 

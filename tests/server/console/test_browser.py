@@ -89,7 +89,9 @@ def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list
     token_id = server.scalar("SELECT id FROM tokens WHERE name = 'from-browser'")
     page.select_option("#job-form select[name=token]", str(token_id))
     page.fill("#job-form textarea[name=items]", "\n".join(str(700_000 + i) for i in range(20)))
-    page.click("#job-form button[type=submit]")
+    page.click("#preview-job")  # the preview first: 20 items, nothing skipped
+    assert "20 items will be submitted" in page.locator("#job-preview").inner_text()
+    page.click("#start-job")
     page.wait_for_url("**/console/jobs/j_*")
     page.screenshot(path=str(SHOTS / "job-running.png"), full_page=True)
     page.wait_for_selector("#download-csv", timeout=60_000)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from jditem.protocol.normalize import FLAT_COLUMNS
+from jditem.formats.table import columns
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from tests.server.console.conftest import ConsoleClient
@@ -69,8 +69,9 @@ def test_job_of_20_items_completes_and_downloads(
     assert csv_response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(csv_response.text)))
     assert len(rows) == 20
-    assert list(rows[0]) == list(FLAT_COLUMNS)
+    assert list(rows[0]) == columns()  # the CLI's columns (issue 18 item 7)
     assert sorted(r["sku_id"] for r in rows) == sorted(ids)
+    assert all(r["requested_id"] == r["sku_id"] and r["id_mismatch"] == "false" for r in rows)
 
     lines = console.get(f"/console/jobs/{job_id}/results.jsonl").text.splitlines()
     records = [json.loads(line) for line in lines]
@@ -123,9 +124,12 @@ def test_job_input_errors_are_explained(console: ConsoleClient, server: LiveServ
     server.make_token("acme", name="inputs")
     token_id = _token_id(server, "inputs")
     bad = console.post("/console/jobs", {"token": str(token_id), "items": "12\nnot-an-id"})
-    assert bad.status_code == 400
-    assert "not-an-id" in bad.text
+    assert bad.status_code == 200  # a bad line is skipped and shown, not a refusal
+    assert '<td class="num">2</td><td class="mono">not-an-id</td>' in bad.text
     assert "12\nnot-an-id" in bad.text  # the pasted list is kept for fixing
+    junk = console.post("/console/jobs", {"token": str(token_id), "items": "junk\nmore junk"})
+    assert junk.status_code == 400
+    assert "No item id in the list: 2 lines named no item" in junk.text
     empty = console.post("/console/jobs", {"token": str(token_id), "items": ""})
     assert empty.status_code == 400
     assert "empty" in empty.text

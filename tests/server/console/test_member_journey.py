@@ -1,8 +1,9 @@
 """An account member's first session, in a real browser (Playwright + Debian's Chromium).
 
 The member sets its password through the one-time link, signs in, creates a token with
-a budget, runs a bulk job with it, downloads the results and sees the spend — and never
-sees the other account on the server. Screenshots go to ``test-output/console/``.
+a budget, uploads a CSV with a header and a bad line, checks the preview, runs the bulk
+job with it, downloads the results as CSV and Excel and sees the spend — and never sees
+the other account on the server. Screenshots go to ``test-output/console/``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 from playwright.sync_api import Page
 
@@ -25,6 +27,20 @@ pytestmark = BROWSER_TESTS
 
 EMAIL = "mei@globex.example"
 ITEMS = [str(800_000 + i) for i in range(12)]
+#: A spreadsheet's export: a header, an item URL, a bad line (line 4), a repeated id.
+SKUS_CSV = (
+    "sku,name,price_hint\n"
+    + "\n".join(
+        [
+            f"{ITEMS[0]},mug,12",
+            f"https://item.jd.com/{ITEMS[1]}.html,cup,9",
+            "not-a-sku,typo,0",
+            *(f"{item},thing {n},1" for n, item in enumerate(ITEMS[2:])),
+            f"{ITEMS[0]},mug again,12",
+        ]
+    )
+    + "\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +91,28 @@ def test_a_member_signs_in_creates_a_token_runs_a_job_and_sees_the_spend(
     tab.screenshot(path=str(SHOTS / "member-token-created.png"), full_page=True)
     assert "acme-secret" not in tab.content()
 
-    # A bulk job charged to that token; the item table names each product and its price.
+    # A bulk job charged to that token, from the CSV a spreadsheet exports: a header, a
+    # bad line. The preview says what will be submitted and what is skipped (line 4).
     tab.goto("/console/jobs")
     token_id = server.scalar("SELECT id FROM tokens WHERE name = 'mei-batch'")
     tab.select_option("#job-form select[name=token]", str(token_id))
-    tab.fill("#job-form textarea[name=items]", "\n".join(ITEMS))
-    tab.click("#job-form button[type=submit]")
+    tab.fill("#job-form input[name=name]", "spring mugs")
+    upload = {"name": "skus.csv", "mimeType": "text/csv", "buffer": SKUS_CSV.encode()}
+    tab.set_input_files("#job-form input[name=file]", upload)
+    tab.click("#preview-job")
+    tab.wait_for_selector("#job-preview")
+    preview = tab.locator("#job-preview").inner_text()
+    assert f"{len(ITEMS)} items will be submitted" in preview
+    assert "1 line skipped" in preview
+    assert "not-a-sku" in preview
+    skipped = tab.locator("#preview-skipped tbody tr").first.inner_text()
+    assert "\t4\t" in f"\t{skipped}\t"  # line 4 of the file
+    # every field kept: the token chosen, the name, the file
+    assert tab.locator("#job-form select[name=token]").input_value() == str(token_id)
+    assert tab.locator("#job-form input[name=name]").input_value() == "spring mugs"
+    assert "skus.csv" in tab.locator("#kept-file").inner_text()
+    tab.screenshot(path=str(SHOTS / "member-job-preview.png"), full_page=True)
+    tab.click("#start-job")
     tab.wait_for_url("**/console/jobs/j_*")
     tab.wait_for_selector("#download-csv", timeout=120_000)
     tab.screenshot(path=str(SHOTS / "member-job-done.png"), full_page=True)
@@ -88,9 +120,22 @@ def test_a_member_signs_in_creates_a_token_runs_a_job_and_sees_the_spend(
         tab.click("#download-csv")
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text("utf-8"))))
     assert {row["sku_id"] for row in rows} == set(ITEMS)
+    assert all(row["requested_id"] == row["sku_id"] for row in rows)
+    assert {row["id_mismatch"] for row in rows} == {"false"}
     title = rows[0]["title"]
     assert title
     assert title in tab.content()
+    with tab.expect_download() as info:
+        tab.click("#download-xlsx")
+    assert info.value.suggested_filename.endswith(".xlsx")
+    book = openpyxl.load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()), read_only=True)
+    try:
+        header, *cells = list(book["products"].iter_rows(values_only=True))
+    finally:
+        book.close()
+    sheet_rows = [dict(zip(header, row, strict=True)) for row in cells]
+    assert {row["sku_id"] for row in sheet_rows} == set(ITEMS)  # ids as text
+    assert any(isinstance(row["price_original"], float) for row in sheet_rows)  # numbers
 
     # The spend: the token's spent amount on the tokens page, the spending page renders.
     spent = int(server.scalar("SELECT spent FROM tokens WHERE name = 'mei-batch'"))

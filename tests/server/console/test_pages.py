@@ -225,3 +225,17 @@ def test_tasks_list_detail_and_result_download(console: ConsoleClient, server: L
     assert isinstance(download.json(), dict)
     assert console.get("/console/tasks/t_missing").status_code == 404
     assert console.get("/console/tasks?status=bogus").status_code == 400
+
+
+def test_call_records_csv_neutralises_formula_cells(
+    console: ConsoleClient, server: LiveServer
+) -> None:
+    """A token named like a formula ran in a spreadsheet on main (issue 16 item 8)."""
+    token = server.make_token("acme", name="=2+5 team")
+    assert server.get(ITEM, token).json()["code"] in (0, 102)
+    token_id = server.scalar("SELECT id FROM tokens WHERE name = '=2+5 team'")
+    export = console.get(f"/console/calls.csv?token={token_id}")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert rows
+    assert {r["token_name"] for r in rows} == {"'=2+5 team"}
+    assert all(r["code"] in ("0", "102") for r in rows)  # numbers stay numbers

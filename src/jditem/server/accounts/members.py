@@ -36,6 +36,7 @@ from jditem.server.accounts.service import (
 )
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
 from jditem.server.tasks.clock import as_utc
+from jditem.wording import plural
 
 ROLES = ("owner", "member")
 SETUP_LINK_TTL = timedelta(days=7)
@@ -432,7 +433,11 @@ def check_within_caps(caps: MemberCaps, fields: dict[str, Any]) -> None:
     for key, cap, shown in (
         ("budget_units", budget, f"budget of {units_to_yuan(budget or 0)} yuan"),
         ("rate_limit", caps.max_rate_limit, f"rate limit of {caps.max_rate_limit} requests/second"),
-        ("daily_quota", caps.max_daily_quota, f"daily quota of {caps.max_daily_quota} calls"),
+        (
+            "daily_quota",
+            caps.max_daily_quota,
+            f"daily quota of {plural(caps.max_daily_quota or 0, 'call')}",
+        ),
     ):
         value = fields.get(key)
         if cap is not None and (value is None or value > cap):

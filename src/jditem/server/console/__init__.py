@@ -2,7 +2,8 @@
 
 Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
 records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
-bulk jobs (:mod:`.jobs`, run by :mod:`.runner`), the relay's Upstream page
+bulk jobs (:mod:`.jobs`, its form :mod:`.job_form` and downloads
+:mod:`.job_downloads`, run by :mod:`.runner`), the relay's Upstream page
 (:mod:`.upstream`), account members (:mod:`.members`), and your sessions and password
 (:mod:`.sessions`). Jinja2 templates, one CSS file,
 a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
@@ -25,6 +26,7 @@ from jditem.server.console import (
     auth,
     balance,
     calls,
+    job_downloads,
     jobs,
     members,
     overview,
@@ -54,6 +56,7 @@ PAGES = (
     trends,
     tasks,
     jobs,
+    job_downloads,
     upstream,
     members,
     sessions,

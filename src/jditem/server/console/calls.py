@@ -5,17 +5,15 @@ An account member sees (and exports) only its own account's records.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import ColumnElement, select
 from starlette.responses import Response, StreamingResponse
 
+from jditem.formats.cells import csv_line
 from jditem.protocol.codes import Code
 from jditem.protocol.ids import is_valid_item_id
 from jditem.server.console import formatting, scopes
@@ -144,19 +142,14 @@ async def calls_page(console: ConsoleDep) -> Response:
     )
 
 
-def _csv_line(values: list[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
-    return buffer.getvalue()
-
-
 def _iso(value: datetime) -> str:
     return formatting.local_time(value, UTC, "%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @router.get("/calls.csv")
 async def calls_csv(console: ConsoleDep) -> Response:
-    """Every record matching the filters as CSV (streamed; times in UTC)."""
+    """Every record matching the filters as CSV (streamed; times in UTC; text cells
+    spreadsheet-safe, like every CSV the project writes: :mod:`jditem.formats.cells`)."""
     try:
         filters = parse_filters(console)
     except ValueError as exc:
@@ -181,14 +174,11 @@ async def calls_csv(console: ConsoleDep) -> Response:
     sessionmaker = console.ctx.sessionmaker
 
     async def lines() -> AsyncIterator[str]:
-        yield _csv_line(list(CSV_COLUMNS))
+        yield csv_line(CSV_COLUMNS)
         async with sessionmaker() as db:
             stream = await db.stream(statement)
             async for chunk in stream.partitions():
-                yield "".join(
-                    _csv_line([_iso(row[0]), *["" if v is None else v for v in row[1:]]])
-                    for row in chunk
-                )
+                yield "".join(csv_line([_iso(row[0]), *row[1:]]) for row in chunk)
 
     response = StreamingResponse(lines(), media_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = 'attachment; filename="call-records.csv"'

@@ -30,6 +30,7 @@ from jditem.server.console.session import (
 from jditem.server.context import ServerContext
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import now_utc
+from jditem.wording import plural
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -43,6 +44,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["yuan"] = formatting.yuan
     env.filters["code_label"] = formatting.code_label
     env.filters["number"] = formatting.number
+    env.filters["plural"] = plural
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return templates
 

@@ -1,95 +1,46 @@
-"""Bulk jobs: paste or upload item ids / JD URLs, follow progress, download results.
+"""Bulk jobs: paste or upload item ids / JD URLs, preview, follow progress, download.
 
-An account member sees, runs and downloads only jobs charged to its account's tokens
-(:func:`.scopes.jobs`); another account's job or token answers like a missing one.
+The form (:mod:`.job_form`) reads the list like ``jditem batch`` does and shows what it
+will submit and what it skipped before anything starts; the downloads are in
+:mod:`.job_downloads`. An account member sees, runs and downloads only jobs charged to
+its account's tokens (:func:`.scopes.jobs`); another account's job or token answers
+like a missing one.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
-from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
+from jditem.formats import xlsx
 from jditem.protocol import Product
-from jditem.protocol.ids import parse_item_ref
-from jditem.protocol.normalize import FLAT_COLUMNS
 from jditem.protocol.product import Price
 from jditem.server.console import forms, scopes
 from jditem.server.console.deps import Console, ConsoleDep
+from jditem.server.console.job_form import (
+    MAX_FORM_BYTES,
+    MAX_ITEMS,
+    MAX_UPLOAD_BYTES,
+    SIZE_ADVICE,
+    JobDraft,
+    JobInputError,
+    JobPreview,
+    preview,
+    read_draft,
+    skipped_lines,
+)
 from jditem.server.console.paging import MAX_ID
 from jditem.server.console.runner import FINAL_ITEM_STATES, JobRunner
 from jditem.server.store.tables import ApiToken, BulkJob, BulkJobItem
-from jditem.server.tasks.clock import as_utc
 
 router = APIRouter()
 
-MAX_ITEMS = 10_000
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-#: Largest job form accepted (a full paste box plus a full file, and the other fields).
-MAX_FORM_BYTES = 2 * MAX_UPLOAD_BYTES + 64 * 1024
-#: Most characters of a refused paste shown again in the form.
-MAX_DRAFT_CHARS = 200_000
-SIZE_ADVICE = (
-    f"at most {MAX_ITEMS:,} items per job, and at most 5 MB of pasted text and 5 MB of file"
-)
 ITEMS_SHOWN = 500
-_SEPARATORS = re.compile(r"[\s,;]+")
-_HEADER_WORDS = {"itemid", "item_id", "item", "sku", "sku_id", "skuid", "id", "url"}
 STATES = ("waiting", "pending", *FINAL_ITEM_STATES)
-
-
-class JobInputError(ValueError):
-    """The submitted list cannot become a job; the message says what to fix."""
-
-
-def parse_items(text: str) -> tuple[list[str], int]:
-    """Item ids from pasted/uploaded text (ids or JD URLs; any whitespace, comma or ``;``).
-
-    Returns the ids in first-seen order without duplicates, and how many duplicates
-    were dropped. Raises :class:`JobInputError` listing unreadable entries.
-    """
-    ids: list[str] = []
-    seen: set[str] = set()
-    bad: list[str] = []
-    duplicates = 0
-    for entry in _SEPARATORS.split(text):
-        entry = entry.strip().strip("\"'")
-        if not entry or entry.lower() in _HEADER_WORDS:
-            continue
-        item_id = parse_item_ref(entry)
-        if item_id is None:
-            bad.append(entry)
-            continue
-        if item_id in seen:
-            duplicates += 1
-            continue
-        seen.add(item_id)
-        ids.append(item_id)
-    if bad:
-        shown = ", ".join(repr(b[:60]) for b in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise JobInputError(
-            f"{len(bad)} entries are neither item ids nor JD item URLs: {shown}{more}. "
-            "Fix or remove them (one id or URL per line, e.g. 100012043978 or "
-            "https://item.jd.com/100012043978.html)."
-        )
-    if not ids:
-        raise JobInputError("The list is empty: paste item ids or JD URLs, or upload a file.")
-    if len(ids) > MAX_ITEMS:
-        raise JobInputError(
-            f"{len(ids)} items is more than {MAX_ITEMS} per job: split the list into several "
-            f"jobs ({SIZE_ADVICE})."
-        )
-    return ids, duplicates
 
 
 def price_text(price: Price) -> str:
@@ -152,7 +103,13 @@ def _progress(job: BulkJob, counts: dict[str, int]) -> dict[str, Any]:
 
 
 async def _render_list(
-    console: Console, *, status_code: int = 200, error: str | None = None, draft: str = ""
+    console: Console,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    draft: JobDraft | None = None,
+    found: JobPreview | None = None,
+    notice: str | None = None,
 ) -> Response:
     jobs = (
         await console.db.scalars(
@@ -178,7 +135,10 @@ async def _render_list(
         tokens=tokens,
         token_names=token_names,
         error=error,
-        draft=draft,
+        notice=notice,
+        draft=draft or JobDraft(),
+        preview=found,
+        skipped=skipped_lines(found),
         max_items=MAX_ITEMS,
     )
 
@@ -189,31 +149,33 @@ async def jobs_page(console: ConsoleDep) -> Response:
     return await _render_list(console)
 
 
-async def _submitted_text(form: Any) -> str:
-    pasted = form.get("items")
-    if isinstance(pasted, str) and len(pasted.encode("utf-8")) > MAX_UPLOAD_BYTES:
-        raise JobInputError(f"The pasted list is larger than 5 MB: {SIZE_ADVICE}.")
-    parts = [pasted.strip() if isinstance(pasted, str) else ""]
-    upload = form.get("file")
-    if isinstance(upload, UploadFile) and upload.filename:
-        data = await upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise JobInputError(f"The uploaded file is larger than 5 MB: {SIZE_ADVICE}.")
-        try:
-            parts.append(data.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            raise JobInputError(
-                "The uploaded file is not UTF-8 text: upload a .txt or .csv of ids or URLs."
-            ) from None
-    return "\n".join(parts)
+async def _token(console: Console, token_raw: str) -> ApiToken:
+    """The enabled token ``token_raw`` names, if the signed-in person may charge it."""
+    if not (token_raw.isascii() and token_raw.isdigit()) or len(token_raw) > 18:
+        raise JobInputError("Choose the token the job is charged to.")
+    token = None
+    if int(token_raw) <= MAX_ID:  # larger: no such token (nor a valid query parameter)
+        token = await console.db.scalar(
+            select(ApiToken).where(ApiToken.id == int(token_raw), scopes.tokens(console.principal))
+        )
+    if token is None:
+        raise JobInputError(f"There is no token with id {token_raw}; choose one from the list.")
+    if not token.enabled:
+        raise JobInputError(
+            f"Token {token.prefix}… is disabled: enable it on the Tokens page or choose another."
+        )
+    return token
 
 
 @router.post("/jobs")
 async def create_job(console: ConsoleDep) -> Response:
-    """Start a job for the chosen token from pasted text and/or an uploaded file.
+    """Preview (``action=preview``) or start a job for the chosen token from pasted
+    text and/or an uploaded file.
 
-    Every size problem (too many items, a paste or file over 5 MB, a form too large to
-    read) answers this page with status 400 and a message saying the limits.
+    A start shows the preview instead when the list differs from the one last
+    previewed, or when lines were skipped and nothing was previewed. Every problem
+    answers this page with status 400, every field as it was sent, and a message (size
+    problems say the limits).
     """
     length = console.request.headers.get("content-length", "")
     if length.isascii() and length.isdigit() and int(length) > MAX_FORM_BYTES:
@@ -228,31 +190,29 @@ async def create_job(console: ConsoleDep) -> Response:
             status_code=400,
             error=f"The form could not be read ({exc.detail}): {SIZE_ADVICE}.",
         )
-    pasted = form.get("items")
-    pasted = pasted[:MAX_DRAFT_CHARS] if isinstance(pasted, str) else ""
+    draft, problem = await read_draft(form)
+    found: JobPreview | None = None
     try:
-        token_raw = forms.text(form, "token")
-        if not (token_raw.isascii() and token_raw.isdigit()) or len(token_raw) > 18:
-            raise JobInputError("Choose the token the job is charged to.")
-        token = None
-        if int(token_raw) <= MAX_ID:  # larger: no such token (nor a valid query parameter)
-            token = await console.db.scalar(
-                select(ApiToken).where(
-                    ApiToken.id == int(token_raw), scopes.tokens(console.principal)
-                )
-            )
-        if token is None:
-            raise JobInputError(f"There is no token with id {token_raw}; choose one from the list.")
-        if not token.enabled:
-            raise JobInputError(
-                f"Token {token.prefix}… is disabled: enable it on the Tokens page "
-                "or choose another."
-            )
-        ids, _duplicates = parse_items(await _submitted_text(form))
-        name = forms.text(form, "name")
+        if problem is not None:
+            raise JobInputError(problem)
+        forms.text(form, "name")  # too long: says so
+        forms.text(form, "id_column", max_len=200)
+        found = preview(draft)
+        if draft.action == "preview":
+            return await _render_list(console, draft=draft, found=found)
+        if draft.previewed and draft.previewed != found.digest:
+            notice = "The list changed since the preview: check this one, then start the job."
+            return await _render_list(console, draft=draft, found=found, notice=notice)
+        if not draft.previewed and found.skipped_total:
+            notice = "Some lines name no item: check what will be skipped, then start the job."
+            return await _render_list(console, draft=draft, found=found, notice=notice)
+        token = await _token(console, draft.token)
     except (JobInputError, forms.FormError) as exc:
-        return await _render_list(console, status_code=400, error=str(exc), draft=pasted)
-    job_id = await runner_of(console).create(token.id, name, ids)
+        found = exc.preview if isinstance(exc, JobInputError) and exc.preview else found
+        return await _render_list(
+            console, status_code=400, error=str(exc), draft=draft, found=found
+        )
+    job_id = await runner_of(console).create(token.id, draft.name, found.ids)
     return console.redirect(f"/console/jobs/{job_id}")
 
 
@@ -264,7 +224,8 @@ async def _visible_job(console: Console, job_id: str) -> BulkJob | None:
     return job
 
 
-async def _job_or_404(console: Console, job_id: str) -> BulkJob | Response:
+async def job_or_404(console: Console, job_id: str) -> BulkJob | Response:
+    """The job if the signed-in person may see it, else the 404 page."""
     job = await _visible_job(console, job_id)
     if job is None:
         return console.render(
@@ -281,7 +242,7 @@ async def _job_or_404(console: Console, job_id: str) -> BulkJob | Response:
 @router.get("/jobs/{job_id}")
 async def job_page(job_id: str, console: ConsoleDep) -> Response:
     """Live progress of one job, its items, and the downloads."""
-    job = await _job_or_404(console, job_id)
+    job = await job_or_404(console, job_id)
     if isinstance(job, Response):
         return job
     counts = (await _counts(console, [job.id]))[job.id]
@@ -307,6 +268,7 @@ async def job_page(job_id: str, console: ConsoleDep) -> Response:
         token=token,
         states=STATES,
         running_here=runner_of(console).is_running(job.id),
+        excel=xlsx.available(),
     )
 
 
@@ -324,7 +286,7 @@ async def job_progress(job_id: str, console: ConsoleDep) -> Response:
 async def resume_job(job_id: str, console: ConsoleDep) -> Response:
     """Fetch the skipped items of a stopped job again (after fixing what stopped it)."""
     await console.form()
-    job = await _job_or_404(console, job_id)
+    job = await job_or_404(console, job_id)
     if isinstance(job, Response):
         return job
     if not await runner_of(console).resume(job_id):
@@ -337,77 +299,3 @@ async def resume_job(job_id: str, console: ConsoleDep) -> Response:
             link_label="Back to the job",
         )
     return console.redirect(f"/console/jobs/{job_id}")
-
-
-def _result_rows(console: Console, job_id: str) -> AsyncIterator[BulkJobItem]:
-    sessionmaker = console.ctx.sessionmaker
-
-    async def rows() -> AsyncIterator[BulkJobItem]:
-        async with sessionmaker() as db:
-            result = await db.stream_scalars(
-                select(BulkJobItem)
-                .where(BulkJobItem.job_id == job_id)
-                .order_by(BulkJobItem.position)
-                .execution_options(yield_per=500)
-            )
-            async for item in result:
-                yield item
-
-    return rows()
-
-
-def _download(body: AsyncIterator[str], media_type: str, filename: str) -> Response:
-    response = StreamingResponse(body, media_type=media_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-@router.get("/jobs/{job_id}/results.jsonl")
-async def results_jsonl(job_id: str, console: ConsoleDep) -> Response:
-    """One JSON line per item: id, state, code, message, task and the payload (``data``)."""
-    job = await _job_or_404(console, job_id)
-    if isinstance(job, Response):
-        return job
-
-    async def lines() -> AsyncIterator[str]:
-        async for item in _result_rows(console, job_id):
-            record = {
-                "itemId": item.item_id,
-                "state": item.state,
-                "code": item.code,
-                "message": item.message,
-                "taskId": item.task_id,
-                "chargedUnits": item.charged,
-                "data": item.payload,
-            }
-            yield json.dumps(record, ensure_ascii=False) + "\n"
-
-    return _download(lines(), "application/x-ndjson", f"{job_id}.jsonl")
-
-
-@router.get("/jobs/{job_id}/results.csv")
-async def results_csv(job_id: str, console: ConsoleDep) -> Response:
-    """The fetched products as CSV, one row per succeeded item (``Product.flat()`` columns)."""
-    job = await _job_or_404(console, job_id)
-    if isinstance(job, Response):
-        return job
-
-    async def lines() -> AsyncIterator[str]:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(FLAT_COLUMNS))
-        writer.writeheader()
-        async for item in _result_rows(console, job_id):
-            if item.state != "succeeded" or item.payload is None:
-                continue
-            product = Product.from_payload(
-                item.payload,
-                sku_id=item.item_id,
-                fetched_at=as_utc(item.updated_at) if item.updated_at else None,
-            )
-            writer.writerow({k: "" if v is None else v for k, v in product.flat().items()})
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
-    return _download(lines(), "text/csv; charset=utf-8", f"{job_id}.csv")
