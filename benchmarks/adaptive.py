@@ -21,7 +21,10 @@ regula falsi), kept on the safe side (charges ≤, lag ≤ the fixed policy's). 
 shows the user-facing lag target "notice a change within about 1 hour" with no budget.
 The last line is one JSON object.
 
-Run: ``.venv/bin/python benchmarks/adaptive.py [--quick] [--seed 0]``
+``--world drift`` replays the sandbox's own drift (``jditem.server.collectors.drift``) over
+synthetic item ids instead, in versions that have it.
+
+Run: ``.venv/bin/python benchmarks/adaptive.py [--quick] [--seed 0] [--world drift]``
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from collections.abc import Callable
 from jditem.server.monitor.policy import DAY, Bounds, Target, min_checks_per_day
 from jditem.server.monitor.replay import (
     HOUR,
+    START,
     Adaptive,
     FixedInterval,
     Metrics,
     World,
+    drift_world,
     poisson_world,
     replay,
 )
@@ -130,12 +135,25 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=None, help="items in the world")
     parser.add_argument("--days", type=float, default=30.0, help="simulated days")
     parser.add_argument("--seed", type=int, default=0, help="the world's seed")
+    parser.add_argument(
+        "--world",
+        choices=("poisson", "drift"),
+        default="poisson",
+        help="the built-in Poisson world, or the sandbox drift (versions that have it)",
+    )
     args = parser.parse_args()
     items = args.items or (300 if args.quick else 1000)
     started = time.monotonic()
-    world = poisson_world(items, args.days, seed=args.seed)
+    if args.world == "drift":
+        ids = [str(100012043978 + i) for i in range(items)]
+        try:
+            world = drift_world(ids, START, START + args.days * DAY, seed=args.seed)
+        except RuntimeError as exc:
+            raise SystemExit(f"--world drift: {exc}") from None
+    else:
+        world = poisson_world(items, args.days, seed=args.seed)
     print(
-        f"world: {items:,} items, {args.days:g} days, seed {args.seed}, "
+        f"world: {args.world}, {items:,} items, {args.days:g} days, seed {args.seed}, "
         f"{world.changes:,} changes; adaptive bounds 5 min – 7 days"
     )
     fixed = {h: replay(world, FixedInterval(h * HOUR)) for h in (1, 6, 24)}
@@ -188,6 +206,7 @@ def main() -> None:
         "items": items,
         "days": days,
         "seed": args.seed,
+        "world": args.world,
     }
     print(json.dumps(summary))
 
