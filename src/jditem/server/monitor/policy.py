@@ -12,9 +12,10 @@ changed checks' intervals by their mean S/C gives a closed form,
 λ̂ = (C/S) · ln(1 + S/U), from three numbers (:class:`ChangeStats`): C, the checks that
 found a change; S, their intervals' sum; U, the sum of the quiet checks' intervals. It is
 the exact MLE when intervals are equal and reads slightly low when they vary (Jensen:
-about 2 % for intervals 4× apart, 7 % for 16×). All three decay with a half-life in time (:data:`HALF_LIFE`), so a rate
-that moves is followed, and a new item starts from a :func:`prior` worth two imaginary
-checks, so one lucky check does not swing it; the prior decays with the data.
+about 2 % for intervals 4× apart, 7 % for 16×). All three decay with a half-life in time
+(:data:`HALF_LIFE`), so a rate that moves is followed, and a new item starts from a
+:func:`prior` worth two imaginary checks, so one lucky check does not swing it; the prior
+decays with the data.
 
 **2. Allocate** a list's checks (:func:`plan`). An item checked every τ_i = 1/f_i keeps
 each of its changes waiting τ_i/2 on average, so the list accumulates detection lag at

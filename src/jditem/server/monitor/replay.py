@@ -43,6 +43,7 @@ from jditem.server.monitor.policy import (
     DAY,
     HALF_LIFE,
     Bounds,
+    ChangeStats,
     Plan,
     Target,
     binned,
@@ -120,11 +121,12 @@ def poisson_world(
     rng = random.Random(seed)
     end = start + days * DAY
     periods: list[float | None] = []
-    for share, span in RATE_CLASSES:
-        count = round(share * items)
-        periods += [None if span is None else span[0] * (span[1] / span[0]) ** rng.random()
-                    for _ in range(count)]  # fmt: skip
-    periods = (periods + [DAY] * items)[:items]  # rounding: fill or trim with daily items
+    share_before = 0.0
+    for share, span in RATE_CLASSES:  # cumulative rounding: the counts sum to ``items``
+        count = round((share_before + share) * items) - round(share_before * items)
+        share_before += share
+        for _ in range(count):
+            periods.append(None if span is None else span[0] * (span[1] / span[0]) ** rng.random())
     rng.shuffle(periods)
     return World(start, end, tuple(_poisson_item(rng, p, start, end, revert) for p in periods))
 
@@ -250,8 +252,8 @@ class Adaptive:
     ) -> None:
         self.bounds, self.target, self.half_life = bounds, target, half_life
         self.prior, self.replan_every = prior(prior_rate), replan_every
-        self.stats = [self.prior]
-        self.rates = [rate(self.prior)]
+        self.stats: list[ChangeStats] = []
+        self.rates: list[float] = []
         self.plan: Plan | None = None
         self._replan_at = -math.inf
 
