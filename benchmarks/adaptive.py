@@ -17,8 +17,9 @@ budget enforced as the scheduler does: a day that has spent it waits for the nex
   does not exceed fixed 1 h's; compared: charges (aim ≤ 0.4×).
 
 Both budgets are found by bracketed bisection on the log of the budget (Illinois
-regula falsi), kept on the safe side (charges ≤, lag ≤ the fixed policy's). One more row
-shows the user-facing lag target "notice a change within about 1 hour" with no budget.
+regula falsi), kept on the safe side (charges ≤, lag ≤ the fixed policy's). Two more rows:
+the user-facing lag target "notice a change within about 1 hour" with no budget, and
+(b)'s budget with every item's true rate given instead of learnt (what learning costs).
 The last line is one JSON object.
 
 ``--world drift`` replays the sandbox's own drift (``jditem.server.collectors.drift``) over
@@ -169,6 +170,11 @@ def main() -> None:
         rising=False,
     )
     within = replay(world, Adaptive(BOUNDS, Target(within=HOUR)))
+    known = None
+    if all(item.rate is not None for item in world.items):  # the Poisson world knows them
+        rates = [item.rate or 0.0 for item in world.items]
+        scheduler = Adaptive(BOUNDS, Target(checks_per_day=budget_b), known_rates=rates)
+        known = replay(world, scheduler, daily_cap=math.floor(budget_b))
 
     print()
     print(
@@ -182,6 +188,8 @@ def main() -> None:
     print(row("adaptive, charges = fixed 6 h", f"{budget_a:,.0f}", adaptive_a))
     print(row("adaptive, lag = fixed 1 h", f"{budget_b:,.0f}", adaptive_b))
     print(row("adaptive, within about 1 h", "–", within))
+    if known is not None:
+        print(row("adaptive at (b)'s budget, rates known", f"{budget_b:,.0f}", known))
 
     lag_ratio = adaptive_a.mean_lag / fixed[6].mean_lag
     detected_ratio = adaptive_a.detected / fixed[6].detected

@@ -169,3 +169,16 @@ def test_drift_world_uses_the_sandbox_drift_only_where_it_exists() -> None:
     world = drift_world([str(100012043978 + i) for i in range(20)], start, start + 7 * DAY)
     assert world.changes > 0
     assert replay(world, FixedInterval(6 * HOUR)).detected > 0
+
+
+def test_known_rates_stand_in_for_the_estimates() -> None:
+    world = poisson_world(100, 5, seed=2)
+    truth = [item.rate or 0.0 for item in world.items]
+    bounds = Bounds(300.0, 7 * DAY)
+    scheduler = Adaptive(bounds, Target(checks_per_day=800), known_rates=truth)
+    replay(world, scheduler, daily_cap=800)
+    assert scheduler.rates == truth  # never replaced by estimates
+    fastest = max(range(100), key=truth.__getitem__)
+    assert scheduler.interval(fastest) == min(scheduler.interval(i) for i in range(100))
+    with pytest.raises(ValueError, match="has 100 rates for 3 items"):
+        Adaptive(bounds, Target(checks_per_day=800), known_rates=truth).begin(3, 0.0)

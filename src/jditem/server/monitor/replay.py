@@ -239,7 +239,9 @@ class FixedInterval:
 
 class Adaptive:
     """The policy as the scheduler runs it, in memory: a record per item, a plan replanned
-    every ``replan_every`` seconds and at sale-window boundaries."""
+    every ``replan_every`` seconds and at sale-window boundaries. With ``known_rates``
+    the items' true rates stand in for the estimates: what the allocation would do
+    without having to learn them."""
 
     def __init__(
         self,
@@ -249,6 +251,7 @@ class Adaptive:
         prior_rate: float = 1 / DAY,
         half_life: float = HALF_LIFE,
         replan_every: float = HOUR,
+        known_rates: Sequence[float] | None = None,
     ) -> None:
         self.bounds, self.target, self.half_life = bounds, target, half_life
         self.prior, self.replan_every = prior(prior_rate), replan_every
@@ -256,9 +259,14 @@ class Adaptive:
         self.rates: list[float] = []
         self.plan: Plan | None = None
         self._replan_at = -math.inf
+        self._known = None if known_rates is None else list(known_rates)
 
     def begin(self, items: int, start: float) -> list[float]:
         self.stats, self.rates = [self.prior] * items, [rate(self.prior)] * items
+        if self._known is not None:
+            if len(self._known) != items:
+                raise ValueError(f"known_rates has {len(self._known)} rates for {items} items")
+            self.rates = [*self._known]
         self._replan(start)
         return [start + self.interval(i) * (i + 0.5) / items for i in range(items)]
 
@@ -266,10 +274,13 @@ class Adaptive:
         stats = self.stats[item] = update(
             self.stats[item], interval, changed, half_life=self.half_life
         )
-        self.rates[item] = rate(stats)
+        if self._known is None:
+            self.rates[item] = rate(stats)
         if now >= self._replan_at:
             self._replan(now)
         assert self.plan is not None  # set by begin
+        if self._known is not None:
+            return now + self.interval(item)
         return next_check(now, stats, self.plan, phase=(item + 0.5) / len(self.stats))
 
     def interval(self, item: int) -> float:
