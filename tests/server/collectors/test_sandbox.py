@@ -32,7 +32,8 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 async def test_payload_comes_from_the_catalog_unchanged(tmp_path: Path) -> None:
     sleep = RecordingSleep()
-    collector = SandboxCollector(settings(tmp_path, sandbox_latency_ms=(0, 0)), sleep=sleep)
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_drift=False)
+    collector = SandboxCollector(config, sleep=sleep)
     result = await collector.collect("100012043978")
     assert result.kind == "ok"
     assert result.payload == build_payload("100012043978")
