@@ -206,7 +206,8 @@ def test_observed_changes_follow_each_items_rate() -> None:
     counts = {i: len(change_times(i, FEB, FEB + 28 * DAY)) for i in IDS}
     assert all(counts[i] == 0 for i in IDS if mean_interval(i) == 0)
     hourly = drifting(IDS, 0.01, 3)
-    assert hourly and all(counts[i] > 150 for i in hourly)
+    assert hourly
+    assert all(counts[i] > 150 for i in hourly)
     fast_days = [counts[i] for i in drifting(IDS, 24, 48)]
     slow_days = [counts[i] for i in drifting(IDS, 120, 168)]
     slow = [counts[i] for i in drifting(IDS, 7 * 24, 10**6)]
@@ -237,7 +238,8 @@ def test_prices_move_both_ways_with_jd_endings() -> None:
             drops += after < before
             rises += after > before
             previous = state
-    assert drops > 100 and rises > 100
+    assert drops > 100
+    assert rises > 100
 
 
 def test_the_current_price_is_masked_except_in_rare_spells() -> None:
@@ -248,7 +250,8 @@ def test_the_current_price_is_masked_except_in_rare_spells() -> None:
         product = seen(item_id, t)
         display = product.price.display or ""
         if state.price_masked:
-            assert product.price.current is None and "?" in display
+            assert product.price.current is None
+            assert "?" in display
         else:
             selling = state.price_promo or state.price_original
             assert product.price.current == selling == Decimal(display)
@@ -276,7 +279,8 @@ def test_stock_runs_out_and_returns() -> None:
             if after == base:
                 backs += 1
                 assert seen(item_id, instant).availability.stock_state == base
-    assert outs > 20 and backs > 20
+    assert outs > 20
+    assert backs > 20
     out_share = [
         not state.in_stock
         for item_id, _, state in samples(drifting(IDS, 24, 7 * 24)[:150], FEB, 60, 13)
@@ -307,10 +311,13 @@ def test_promotions_start_and_end_with_their_texts() -> None:
                 entry = next(p for p in product.promotions if p["text"] == text)
                 assert entry["starts_at"] == int(instant.timestamp())
                 assert entry["ends_at"] > entry["starts_at"]
-                assert not any(p["text"] == text for p in seen(item_id, entry["ends_at"]).promotions)
+                assert not any(
+                    p["text"] == text for p in seen(item_id, entry["ends_at"]).promotions
+                )
                 assert entry["promo_type"] in (4, 10, 15)
             ended += len(set(before) - set(after))
-    assert started > 30 and ended > 30
+    assert started > 30
+    assert ended > 30
 
 
 def test_titles_and_shops_change_rarely_and_come_back() -> None:
@@ -324,7 +331,8 @@ def test_titles_and_shops_change_rarely_and_come_back() -> None:
             for field in fields:
                 seen_changes[field] += getattr(previous, field) != getattr(state, field)
             if previous.title != state.title:  # a tag comes or goes (or another replaces it)
-                assert previous.title.endswith(base.title) and state.title.endswith(base.title)
+                assert previous.title.endswith(base.title)
+                assert state.title.endswith(base.title)
             if previous.shop_id != state.shop_id:
                 assert base.shop_id in (previous.shop_id, state.shop_id)
             previous = state
@@ -390,4 +398,5 @@ def test_one_state_costs_a_bounded_number_of_digests_whenever_it_is() -> None:
     for item_id in drifting(IDS, 0.01, 10**6)[:40]:
         near = digests_for(item_id, FEB)
         far = digests_for(item_id, datetime(9000, 6, 18, 12, tzinfo=UTC))
-        assert near < 60 and far < 60
+        assert near < 60
+        assert far < 60

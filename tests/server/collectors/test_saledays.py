@@ -28,11 +28,13 @@ def at(*parts: int) -> int:
 def test_the_windows_are_six_local_days_around_618_and_double_eleven(year: int) -> None:
     assert sale_window(at(year, 6, 14, 23, 59, 59)) is None
     window = sale_window(at(year, 6, 15))
-    assert window is not None and window.name == "618"
+    assert window is not None
+    assert window.name == "618"
     assert (window.start, window.end) == (at(year, 6, 15), at(year, 6, 21))
     assert sale_window(at(year, 6, 21)) is None
     eleven = sale_window(at(year, 11, 11, 12))
-    assert eleven is not None and eleven.name == "11.11"
+    assert eleven is not None
+    assert eleven.name == "11.11"
     assert (eleven.start, eleven.end) == (at(year, 11, 8), at(year, 11, 14))
     assert multiplier(at(year, 6, 18)) == ON_THE_DAY
     assert multiplier(at(year, 6, 18, 23, 59, 59)) == ON_THE_DAY

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.support.live_server import LiveServer, live_server
 
 from jditem.server.collectors.catalog import build_payload, catalog_skus
 from jditem.server.collectors.drift import change_times, drifted_payload, state_at
-from tests.support.live_server import LiveServer, live_server
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from jditem.server.collectors.catalog import item_facts, render_payload, stable_int
+from jditem.server.collectors.driftstate import IN_STOCK_STATES, Campaign, DriftState
 from jditem.server.collectors.jdstyle import (
     Seller,
     campaign_text,
@@ -105,64 +106,6 @@ SPELLS = {
 #: Spells drawn in a sale window are sale ones and end with the window at the latest.
 _SALE_BOUND = frozenset({"campaign", "title"})
 _IN_STOCK, _OUT_OF_STOCK, _PRE_ORDER = 33, 34, 36
-_IN_STOCK_STATES = frozenset({33, 39, 40})
-
-
-@dataclass(frozen=True)
-class Campaign:
-    """A promotion with a text (a ``promov2`` entry); times in epoch seconds."""
-
-    pid: str
-    promo_type: int
-    sub_type: int
-    text: str
-    starts_at: int
-    ends_at: int
-
-
-@dataclass(frozen=True)
-class DriftState:
-    """An item's tracked state (SPEC §6.1) at one instant; equal states = no change.
-
-    ``seller`` and ``campaigns`` carry what the payload shows beyond the tracked fields
-    (shop name, campaign times) and take no part in equality.
-    """
-
-    title: str
-    price_original: Decimal
-    price_promo: Decimal | None
-    price_masked: bool
-    stock_state: int
-    on_sale: bool
-    promotion_texts: tuple[str, ...]
-    shop_id: str
-    seller: Seller = field(compare=False)
-    campaigns: tuple[Campaign, ...] = field(compare=False, default=())
-
-    @property
-    def price_current(self) -> Decimal | None:
-        """The selling price when shown in full, ``None`` while masked."""
-        return None if self.price_masked else (self.price_promo or self.price_original)
-
-    @property
-    def in_stock(self) -> bool:
-        """Whether the item can be bought now (``StockState`` 33, 39 or 40)."""
-        return self.stock_state in _IN_STOCK_STATES
-
-    def tracked(self) -> dict[str, Any]:
-        """The SPEC §6.1 fields, named like :func:`jditem.protocol.normalize.flatten`'s."""
-        return {
-            "title": self.title,
-            "shop_id": self.shop_id,
-            "price_current": self.price_current,
-            "price_original": self.price_original,
-            "price_promo": self.price_promo,
-            "price_masked": self.price_masked,
-            "stock_state": self.stock_state,
-            "in_stock": self.in_stock,
-            "on_sale": self.on_sale,
-            "promotion_texts": list(self.promotion_texts),
-        }
 
 
 @dataclass(frozen=True)
@@ -230,7 +173,7 @@ def _base_state(facts: dict[str, Any]) -> DriftState:
     )
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)
 def _profile(item_id: str, seed: int) -> _Profile:
     facts = item_facts(item_id)  # raises ValueError for an invalid id
     interval = _draw_interval(item_id, seed) if facts.get("price_original") else 0
@@ -394,7 +337,7 @@ def _title(base: str, spell: _Spell) -> str:
 # --- spells ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _spell(process: HashProcess, interval: int, name: str, event: Event) -> _Spell:
     """The spell ``event`` starts (memoised: a pure function of its arguments)."""
     draws = process.uniforms(event)
@@ -423,7 +366,7 @@ def _stock(profile: _Profile, s: int) -> tuple[int, bool]:
     outages = _running(profile, "stockout", s)
     if not outages:
         return base, True
-    if base not in _IN_STOCK_STATES:
+    if base not in IN_STOCK_STATES:
         return _IN_STOCK, True
     return (_PRE_ORDER if outages[-1].draws[0] < 0.15 else _OUT_OF_STOCK), True
 
@@ -438,7 +381,7 @@ def _campaigns(profile: _Profile, s: int) -> tuple[Campaign, ...]:
     return tuple(found[text] for text in sorted(found))
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)
 def _campaign(key: bytes, price: Decimal, spell: _Spell) -> Campaign:
     """The campaign of ``spell`` for an item selling at ``price`` (memoised: pure)."""
     text = campaign_text(price, spell.draws, spell.sale.name if spell.sale else None)

@@ -40,7 +40,7 @@ def _words(data: bytes) -> tuple[int, ...]:
     return _EIGHT.unpack(hashlib.blake2b(data, digest_size=64).digest())
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _bucket_times(key: bytes, bucket: int, mean: float, k: int) -> tuple[int, ...]:
     """The sorted event times of bucket ``k`` (memoised: a pure function of its arguments)."""
     head = key + k.to_bytes(8, "big", signed=True)
@@ -97,7 +97,7 @@ class HashProcess:
         return _event_uniforms(self.key, event.bucket, event.rank)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def _event_uniforms(key: bytes, bucket: int, rank: int) -> tuple[float, ...]:
     tag = bucket.to_bytes(8, "big", signed=True) + rank.to_bytes(2, "big")
     return tuple(word * _SCALE for word in _words(key + b"/v" + tag))
