@@ -157,6 +157,25 @@ def test_change_times_are_exactly_the_seconds_where_the_state_changes(start: dat
     assert len(found) > 3
 
 
+def test_change_times_can_keep_to_some_fields() -> None:
+    item_id = drifting(IDS, 0.01, 3)[0]
+    end = FEB + 10 * DAY
+    every = change_times(item_id, FEB, end)
+    prices = change_times(item_id, FEB, end, fields=("price_promo", "price_original"))
+    unmasked = change_times(item_id, FEB, end, fields=["price_masked"])
+    assert prices
+    assert unmasked
+    assert set(prices) < set(every)
+    assert not set(prices) & set(unmasked)  # the selling price never moves with the mask
+    for instant in prices:
+        before = state_at(item_id, instant - timedelta(seconds=1)).tracked()
+        after = state_at(item_id, instant).tracked()
+        keys = ("price_promo", "price_original")
+        assert [before[k] for k in keys] != [after[k] for k in keys]
+    with pytest.raises(ValueError, match=r"unknown tracked field\(s\) price; use title"):
+        change_times(item_id, FEB, end, fields=["price"])
+
+
 # --- the payload shows the state -----------------------------------------------------------
 
 

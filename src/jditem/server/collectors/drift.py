@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,7 +49,12 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from jditem.server.collectors.catalog import item_facts, render_payload, stable_int
-from jditem.server.collectors.driftstate import IN_STOCK_STATES, Campaign, DriftState
+from jditem.server.collectors.driftstate import (
+    IN_STOCK_STATES,
+    TRACKED_FIELDS,
+    Campaign,
+    DriftState,
+)
 from jditem.server.collectors.jdstyle import (
     Seller,
     campaign_text,
@@ -66,6 +72,7 @@ from jditem.server.collectors.saledays import (
 )
 
 __all__ = [
+    "TRACKED_FIELDS",
     "Campaign",
     "DriftState",
     "Seller",
@@ -206,13 +213,28 @@ def state_at(item_id: str, at: datetime | float, seed: int = 0) -> DriftState:
 
 
 def change_times(
-    item_id: str, start: datetime | float, end: datetime | float, seed: int = 0
+    item_id: str,
+    start: datetime | float,
+    end: datetime | float,
+    seed: int = 0,
+    *,
+    fields: Collection[str] | None = None,
 ) -> list[datetime]:
     """The instants ``T`` with ``start < T <= end`` where the item's tracked state changes.
 
     ``state_at(item, T) != state_at(item, T - 1 s)`` for each and for no other whole
-    second of the range; aware UTC datetimes, in order. Costs O(changes in the range).
+    second of the range; aware UTC datetimes, in order. ``fields`` (names from
+    :data:`~.driftstate.TRACKED_FIELDS`) keeps only the changes of those, e.g. without
+    ``price_masked`` and ``price_current`` to leave out masking spells. Costs
+    O(changes in the range).
+
+    Raises :class:`ValueError` for an invalid ``item_id`` or an unknown field name.
     """
+    unknown = sorted(set(fields or ()) - set(TRACKED_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown tracked field(s) {', '.join(unknown)}; use {', '.join(TRACKED_FIELDS)}"
+        )
     profile = _profile(item_id, seed)
     low, high = _seconds(start), _seconds(end)
     if not profile.interval or high <= low:
@@ -232,7 +254,9 @@ def change_times(
     changes, previous = [], _state(profile, low)
     for instant in sorted(t for t in candidates if low < t <= high):
         state = _state(profile, instant)
-        if state != previous:
+        if state != previous and (
+            fields is None or any(getattr(state, f) != getattr(previous, f) for f in fields)
+        ):
             changes.append(datetime.fromtimestamp(instant, UTC))
         previous = state
     return changes

@@ -13,10 +13,23 @@ from typing import Any
 
 from jditem.server.collectors.jdstyle import Seller
 
-__all__ = ["IN_STOCK_STATES", "Campaign", "DriftState"]
+__all__ = ["IN_STOCK_STATES", "TRACKED_FIELDS", "Campaign", "DriftState"]
 
 #: ``StockState`` values meaning "can be bought now" (as the normalizer reads them).
 IN_STOCK_STATES = frozenset({33, 39, 40})
+#: The SPEC §6.1 fields, as attributes of :class:`DriftState` and keys of ``tracked()``.
+TRACKED_FIELDS = (
+    "title",
+    "shop_id",
+    "price_current",
+    "price_original",
+    "price_promo",
+    "price_masked",
+    "stock_state",
+    "in_stock",
+    "on_sale",
+    "promotion_texts",
+)
 
 
 @dataclass(frozen=True)
@@ -61,16 +74,7 @@ class DriftState:
         return self.stock_state in IN_STOCK_STATES
 
     def tracked(self) -> dict[str, Any]:
-        """The SPEC §6.1 fields, named like :func:`jditem.protocol.normalize.flatten`'s."""
-        return {
-            "title": self.title,
-            "shop_id": self.shop_id,
-            "price_current": self.price_current,
-            "price_original": self.price_original,
-            "price_promo": self.price_promo,
-            "price_masked": self.price_masked,
-            "stock_state": self.stock_state,
-            "in_stock": self.in_stock,
-            "on_sale": self.on_sale,
-            "promotion_texts": list(self.promotion_texts),
-        }
+        """The SPEC §6.1 fields (:data:`TRACKED_FIELDS`), promotion texts as a list."""
+        values = {name: getattr(self, name) for name in TRACKED_FIELDS}
+        values["promotion_texts"] = list(self.promotion_texts)
+        return values
