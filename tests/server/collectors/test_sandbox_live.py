@@ -7,11 +7,11 @@ on that same clock (cache time is server time, never sped up).
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
 
 from jditem.server.collectors.catalog import build_payload, catalog_skus
@@ -23,22 +23,6 @@ pytestmark = pytest.mark.usefixtures("backend")
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TTL = 60  # seconds of server time
 SPEED = 3600  # an hour of sandbox time per second of server time
-
-
-class FrozenClock:
-    """A settable clock (thread-safe: the server runs in another thread)."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, now: datetime) -> None:
-        with self._lock:
-            self._now = now
 
 
 def moving_item() -> str:
