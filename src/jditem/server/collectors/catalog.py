@@ -12,6 +12,9 @@ vendor's ``data``; see ``samples/jd-detail-v1-abridged.json``): ``product``, ``p
 * Any other valid id gets a synthetic product seeded by the id: the same id always gives the
   same payload; titles, brands, prices and stock states vary between ids.
 
+``build_payload`` is ``render_payload(item_facts(item_id))``: the flat facts, then the JD
+shape. The moving sandbox (:mod:`.drift`) changes the facts before rendering them.
+
 Every payload carries ``"sandbox": true`` at the top level — catalog SKUs too: their facts are
 real snapshots, but they are not live JD data and must never be mistaken for it.
 
