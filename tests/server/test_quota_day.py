@@ -4,34 +4,18 @@ of a day still counts against it, the first millisecond of the next day starts a
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.support.clock import FrozenClock
 from tests.support.live_server import live_server
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
 
 ITEM = "100012043978"
-
-
-class FrozenClock:
-    """A settable clock (thread-safe: the server runs in another thread)."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def set(self, now: datetime) -> None:
-        with self._lock:
-            self._now = now
 
 
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "UTC"])

@@ -164,4 +164,4 @@ def build_collector(
         return relay, Upstream(relay.base_url, rate, circuit, ledger, relay)
     from jditem.server.collectors.sandbox import SandboxCollector
 
-    return SandboxCollector(settings), None
+    return SandboxCollector(settings, clock=clock), None

@@ -119,6 +119,19 @@ class Settings(BaseSettings):
     sandbox_failure_rate: float = Field(default=0.0, ge=0, le=1)
     sandbox_unsupported_ids: list[str] = Field(default_factory=list)
     sandbox_seed: int = 0
+    sandbox_drift: bool = Field(
+        default=True,
+        description="The sandbox catalog moves over time (SPEC §6.5), deterministically from "
+        "(item, time, sandbox_seed); false serves the static catalog.",
+    )
+    sandbox_drift_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=1_000_000,
+        description="How fast the sandbox's time runs against the server clock: it shows "
+        "start + (now - start) x speed, start = when the collector was built (1 = real "
+        "time, 3600 = an hour a second).",
+    )
 
     upstream: str = Field(
         default="global",

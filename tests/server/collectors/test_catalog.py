@@ -149,7 +149,7 @@ def test_invalid_ids_are_refused(bad: str) -> None:
 
 @pytest.mark.parametrize(
     ("price", "masked"),
-    [("699.00", "6??"), ("5399.00", "5???"), ("42.90", "4?"), ("9.90", "9"), (None, "")],
+    [("699.00", "6??"), ("5399.00", "5???"), ("42.90", "4?"), ("9.90", "9.??"), (None, "")],
 )
 def test_mask_price(price: str | None, masked: str) -> None:
     assert mask_price(price) == masked

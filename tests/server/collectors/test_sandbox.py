@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from jditem.server.accounts.ratelimit import InMemoryRateLimiter
 from jditem.server.collectors.base import CollectError
 from jditem.server.collectors.catalog import build_payload
+from jditem.server.collectors.drift import change_times, drifted_payload, mean_interval
 from jditem.server.collectors.sandbox import SandboxCollector
 from jditem.server.context import build_collector
 from jditem.server.settings import Settings
@@ -32,7 +35,8 @@ def settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 async def test_payload_comes_from_the_catalog_unchanged(tmp_path: Path) -> None:
     sleep = RecordingSleep()
-    collector = SandboxCollector(settings(tmp_path, sandbox_latency_ms=(0, 0)), sleep=sleep)
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_drift=False)
+    collector = SandboxCollector(config, sleep=sleep)
     result = await collector.collect("100012043978")
     assert result.kind == "ok"
     assert result.payload == build_payload("100012043978")
@@ -119,3 +123,76 @@ async def test_build_collector_gives_the_sandbox(tmp_path: Path) -> None:
         await db.dispose()
     assert isinstance(collector, SandboxCollector)
     assert upstream is None
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+#: A catalog item that drifts (seed 0): about one change a day.
+MOVING = "100117219515"
+
+
+def test_the_moving_item_moves() -> None:
+    assert 86_400 <= mean_interval(MOVING) < 2 * 86_400
+
+
+async def test_the_payload_is_the_drift_at_the_clocks_time(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_seed=5)
+    collector = SandboxCollector(config, sleep=RecordingSleep(), clock=clock)
+    served = []
+    for days in (0, 3, 11, 40):
+        clock.now = START + timedelta(days=days)
+        result = await collector.collect(MOVING)
+        assert result.payload == drifted_payload(MOVING, clock.now, seed=5)
+        served.append(json.dumps(result.payload, sort_keys=True))
+    assert len(set(served)) > 1
+
+
+async def test_speed_multiplies_the_time_since_the_collector_started(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_drift_speed=3600)
+    collector = SandboxCollector(config, sleep=RecordingSleep(), clock=clock)
+    assert collector.sandbox_time() == START.timestamp()
+    clock.now = START + timedelta(seconds=90)
+    assert collector.sandbox_time() == (START + timedelta(hours=90)).timestamp()
+    first_change = change_times(MOVING, START, START + timedelta(days=30))[0]
+    clock.now = START + (first_change - START) / 3600  # sandbox time = the change
+    result = await collector.collect(MOVING)
+    assert result.payload == drifted_payload(MOVING, first_change)
+    assert result.payload != drifted_payload(MOVING, START)
+
+
+async def test_drift_off_serves_the_static_catalog_at_any_time(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    config = settings(tmp_path, sandbox_latency_ms=(0, 0), sandbox_drift=False)
+    collector = SandboxCollector(config, sleep=RecordingSleep(), clock=clock)
+    for days in (0, 3, 108, 365):
+        clock.now = START + timedelta(days=days)
+        assert (await collector.collect(MOVING)).payload == build_payload(MOVING)
+
+
+@pytest.mark.parametrize("speed", [0, -1, 2_000_000])
+def test_a_bad_speed_is_refused_with_its_name(tmp_path: Path, speed: float) -> None:
+    with pytest.raises(ValueError, match="sandbox_drift_speed"):
+        settings(tmp_path, sandbox_drift_speed=speed)
+
+
+def test_drift_settings_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JDITEM_SANDBOX_DRIFT", "false")
+    monkeypatch.setenv("JDITEM_SANDBOX_DRIFT_SPEED", "3600")
+    config = settings(tmp_path)
+    assert config.sandbox_drift is False
+    assert config.sandbox_drift_speed == 3600
+    monkeypatch.delenv("JDITEM_SANDBOX_DRIFT")
+    monkeypatch.delenv("JDITEM_SANDBOX_DRIFT_SPEED")
+    default = settings(tmp_path)
+    assert (default.sandbox_drift, default.sandbox_drift_speed) == (True, 1.0)  # SPEC §6.5

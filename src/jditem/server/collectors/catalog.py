@@ -12,6 +12,9 @@ vendor's ``data``; see ``samples/jd-detail-v1-abridged.json``): ``product``, ``p
 * Any other valid id gets a synthetic product seeded by the id: the same id always gives the
   same payload; titles, brands, prices and stock states vary between ids.
 
+``build_payload`` is ``render_payload(item_facts(item_id))``: the flat facts, then the JD
+shape. The moving sandbox (:mod:`.drift`) changes the facts before rendering them.
+
 Every payload carries ``"sandbox": true`` at the top level — catalog SKUs too: their facts are
 real snapshots, but they are not live JD data and must never be mistaken for it.
 
@@ -31,7 +34,15 @@ from typing import Any
 
 from jditem.protocol.ids import item_id_problem
 
-__all__ = ["build_payload", "catalog_skus", "load_catalog"]
+__all__ = [
+    "build_payload",
+    "catalog_skus",
+    "item_facts",
+    "load_catalog",
+    "mask_price",
+    "render_payload",
+    "stable_int",
+]
 
 _IMAGE_BASE = "https://img30.360buyimg.com/sku/"
 _CENT = Decimal("0.01")
@@ -64,23 +75,37 @@ def build_payload(item_id: str) -> dict[str, Any]:
 
     Raises :class:`ValueError` when ``item_id`` is not 1-20 ASCII digits.
     """
+    return render_payload(item_facts(item_id))
+
+
+def item_facts(item_id: str) -> dict[str, Any]:
+    """The flat facts behind ``item_id``'s payload (a fresh dict): the catalog's, or synthetic.
+
+    Raises :class:`ValueError` when ``item_id`` is not 1-20 ASCII digits.
+    """
     problem = item_id_problem(item_id)
     if problem is not None:
         raise ValueError(f"cannot build a sandbox payload: {problem}")
     item = _items_by_sku().get(item_id)
-    facts = dict(item) if item is not None else _synthetic_item(item_id)
-    return _payload(facts)
+    return dict(item) if item is not None else _synthetic_item(item_id)
 
 
 def mask_price(price: str | None) -> str:
-    """JD's anonymous-visitor mask: ``"699.00"`` → ``"6??"``, ``"5399.00"`` → ``"5???"``."""
+    """JD's anonymous-visitor mask: ``"699.00"`` → ``"6??"``, ``"5399.00"`` → ``"5???"``.
+
+    A price under 10 yuan keeps its first digit and masks the cents (``"9.90"`` → ``"9.??"``),
+    so that the mask still reads as one.
+    """
     if not price:
         return ""
     whole = price.split(".", 1)[0]
+    if len(whole) == 1:
+        return whole + ".??"
     return whole[0] + "?" * (len(whole) - 1)
 
 
-def _stable_int(text: str, low: int, high: int) -> int:
+def stable_int(text: str, low: int, high: int) -> int:
+    """A number in ``[low, high)`` fixed by ``text`` (the same text, the same number)."""
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return low + int.from_bytes(digest[:8], "big") % (high - low)
 
@@ -114,15 +139,15 @@ def _synthetic_item(item_id: str) -> dict[str, Any]:
         "model": f"{noun[:2].upper()}-{rng.randrange(100, 1000)}",
         "weight_kg": str(Decimal(rng.randrange(50, 5000)) / 1000),
         "dimensions_mm": {"length": str(length), "width": str(width), "height": str(height)},
-        "upc": str(_stable_int(f"upc:{item_id}", 6900000000000, 6999999999999)),
+        "upc": str(stable_int(f"upc:{item_id}", 6900000000000, 6999999999999)),
         "image": (
             f"jfs/t1/{rng.randrange(1000, 600000)}/{rng.randrange(1, 40)}/"
             f"{rng.randrange(100, 20000)}/{rng.randrange(10000, 300000)}/"
             f"{image_hash[:8]}F{image_hash[8:17]}/{image_hash[17:33]}.jpg"
         ),
         "shop_name": shop_name,
-        "shop_id": str(_stable_int(f"shop:{shop_name}", 1000000000, 1100000000)),
-        "vender_id": str(_stable_int(f"shop:vender:{shop_name}", 1000000000, 1100000000)),
+        "shop_id": str(stable_int(f"shop:{shop_name}", 1000000000, 1100000000)),
+        "vender_id": str(stable_int(f"shop:vender:{shop_name}", 1000000000, 1100000000)),
         "self_operated": self_operated,
         "stock_state": rng.choice(_SYNTHETIC_STOCK),
         "origin": rng.choice(["中国大陆", "中国大陆", "中国大陆", "日本", "德国", "美国"]),
@@ -137,8 +162,16 @@ def _absolute_image(path: str) -> str:
     return _IMAGE_BASE + path.lstrip("/") if path else ""
 
 
-def _payload(facts: dict[str, Any]) -> dict[str, Any]:
-    """Assemble the JD mobile item-page shape from flat catalog facts."""
+def render_payload(facts: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the JD mobile item-page shape from flat catalog facts.
+
+    Beyond the catalog's own keys, three optional ones let the drift
+    (:mod:`jditem.server.collectors.drift`) show what it moved: ``price_masked`` (default
+    true: the current price as ``"6??"``; false shows it in full), ``on_sale`` (default
+    true: ``skuStatus`` ``"1"``) and ``promotions`` (campaigns with a text, each a dict of
+    ``pid``, ``promo_type``, ``sub_type``, ``text``, ``starts_at``, ``ends_at`` in epoch
+    seconds), appended to ``promov2`` after the direct price cut.
+    """
     sku = str(facts["sku_id"])
     cats = [str(cat) for cat in facts["category_ids"]]
     dims = facts.get("dimensions_mm") or {}
@@ -151,6 +184,7 @@ def _payload(facts: dict[str, Any]) -> dict[str, Any]:
     # anonymous page ("6??"), while the promo (customtag) and list price remain readable.
     original, promo = facts.get("price_original"), facts.get("price_promo")
     shown = promo or original
+    display = mask_price(shown) if facts.get("price_masked", True) else (shown or "")
     real_price_ext: dict[str, Any] = {"ORIGINAL": {"salePrice": original or ""}}
     if promo:
         real_price_ext["JD"] = {
@@ -164,7 +198,7 @@ def _payload(facts: dict[str, Any]) -> dict[str, Any]:
         "imageurl": image,
         "category": ",".join(cats),
         **{f"cat{index}": cat for index, cat in enumerate(cats, start=1)},
-        "skuStatus": "1",
+        "skuStatus": "1" if facts.get("on_sale", True) else "0",
         "venderId": vender_id,
         "shopId": shop_id,
         "width": dims.get("width", ""),
@@ -183,28 +217,35 @@ def _payload(facts: dict[str, Any]) -> dict[str, Any]:
         "extend": {"is7ToReturn": "1", "isJDMarket": "1" if facts.get("self_operated") else "0"},
         "mainImages": [_absolute_image(image)] if image else [],
     }
-    promov2: list[dict[str, Any]] = []
+    pis: list[dict[str, Any]] = []
     if promo:
-        promov2.append(
+        pis.append(
             {
-                "id": sku,
-                "pis": [
-                    {
-                        "customtag": json.dumps({"p": promo}),
-                        "pid": f"{_stable_int('pid:' + sku, 10**11, 10**12)}_1",
-                        "promoType": 1,
-                        "subPromoType": 1001,
-                    }
-                ],
+                "customtag": json.dumps({"p": promo}),
+                "pid": f"{stable_int('pid:' + sku, 10**11, 10**12)}_1",
+                "promoType": 1,
+                "subPromoType": 1001,
             }
         )
+    pis.extend(
+        {
+            "pid": campaign["pid"],
+            "promoType": campaign["promo_type"],
+            "subPromoType": campaign["sub_type"],
+            "content": campaign["text"],
+            "st": str(campaign["starts_at"]),
+            "d": str(campaign["ends_at"]),
+        }
+        for campaign in facts.get("promotions", ())
+    )
+    promov2 = [{"id": sku, "pis": pis}] if pis else []
     cutoff = facts.get("cutoff") or "23:10"
     return {
         "sandbox": True,
         "product": product,
         "priceFloor": {
-            "price": mask_price(shown),
-            "ext": {"jdPrice": mask_price(shown), "realPriceExt": real_price_ext},
+            "price": display,
+            "ext": {"jdPrice": display, "realPriceExt": real_price_ext},
         },
         "promov2": promov2,
         "stock": {

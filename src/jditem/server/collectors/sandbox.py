@@ -6,10 +6,19 @@ Behaviour, all from :class:`~jditem.server.settings.Settings`:
 * ``sandbox_unsupported_ids`` answer "not supported" (code 202);
 * with probability ``sandbox_failure_rate`` a collection raises :class:`CollectError`
   (the worker retries it; after ``max_attempts`` the task fails with 301);
-* otherwise the payload of :func:`jditem.server.collectors.catalog.build_payload`.
+* otherwise the item's payload: with ``sandbox_drift`` (the default) as it stands at the
+  sandbox's time (:func:`jditem.server.collectors.drift.drifted_payload`), else the
+  static :func:`jditem.server.collectors.catalog.build_payload`.
 
-Randomness comes from one :class:`random.Random` seeded with ``sandbox_seed`` (or the
-``rng`` given), so a run is reproducible for a fixed order of calls.
+The sandbox's time comes from the server's injectable clock: ``start + (now - start) ×
+sandbox_drift_speed``, where ``start`` is the clock's reading when the collector is built
+(the server's start), read after the simulated latency. At speed 1 it is the clock itself;
+at 3600 an hour passes every second from the start on. The drift is seeded with
+``sandbox_seed``.
+
+Latency and failures come from one :class:`random.Random` seeded with ``sandbox_seed``
+(or the ``rng`` given), so a run is reproducible for a fixed order of calls; the drift
+does not depend on that order.
 """
 
 from __future__ import annotations
@@ -21,16 +30,9 @@ from typing import Any
 
 from jditem.server.collectors.base import CollectError, CollectResult
 from jditem.server.settings import Settings
+from jditem.server.tasks.clock import Clock, now_utc, utc_now
 
-PayloadBuilder = Callable[[str], dict[str, Any]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-def _catalog_payload(item_id: str) -> dict[str, Any]:
-    # Imported lazily: the catalog loads its bundled data on first use only.
-    from jditem.server.collectors.catalog import build_payload
-
-    return build_payload(item_id)
 
 
 class SandboxCollector:
@@ -42,7 +44,7 @@ class SandboxCollector:
         rng: random.Random | int | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
-        payload_builder: PayloadBuilder = _catalog_payload,
+        clock: Clock = utc_now,
     ) -> None:
         self._latency_ms = settings.sandbox_latency_ms  # a valid range (Settings checks it)
         self._failure_rate = settings.sandbox_failure_rate
@@ -52,7 +54,16 @@ class SandboxCollector:
         else:
             self._rng = random.Random(settings.sandbox_seed if rng is None else rng)
         self._sleep = sleep
-        self._build = payload_builder
+        self._clock = clock
+        self._seed = settings.sandbox_seed
+        self._drift = settings.sandbox_drift
+        self._speed = settings.sandbox_drift_speed
+        self._start = now_utc(clock).timestamp()
+
+    def sandbox_time(self) -> float:
+        """The instant (epoch seconds) the sandbox shows now: start + (now − start) × speed."""
+        now = now_utc(self._clock).timestamp()
+        return now if self._speed == 1 else self._start + (now - self._start) * self._speed
 
     async def collect(self, item_id: str) -> CollectResult:
         """Wait the simulated latency, then answer ok / not supported, or fail."""
@@ -70,7 +81,17 @@ class SandboxCollector:
                 f"sandbox_failure_rate={self._failure_rate}); the task is retried"
             )
         try:
-            payload = self._build(item_id)
+            payload = self._payload(item_id)
         except ValueError as exc:
             return CollectResult.not_supported(f"item {item_id} cannot be collected: {exc}")
         return CollectResult.ok(payload)
+
+    def _payload(self, item_id: str) -> dict[str, Any]:
+        # Imported lazily: the catalog loads its bundled data on first use only.
+        if self._drift:
+            from jditem.server.collectors.drift import drifted_payload
+
+            return drifted_payload(item_id, self.sandbox_time(), self._seed)
+        from jditem.server.collectors.catalog import build_payload
+
+        return build_payload(item_id)
