@@ -14,7 +14,8 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jditem.server.accounts.members import MemberCaps, MemberPublic
+    from jditem.server.accounts.caps import MemberCaps
+    from jditem.server.accounts.members import MemberPublic
 
 #: ``jditem serve``'s default address: where a link points unless ``--base-url`` says.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -171,6 +172,7 @@ def _caps_row(name: str, caps: MemberCaps) -> list[str]:
         name,
         "no cap" if caps.max_budget_units is None else _yuan(caps.max_budget_units),
         "no cap" if caps.max_rate_limit is None else f"{caps.max_rate_limit:g}",
+        "no cap" if caps.burst_cap is None else str(caps.burst_cap),
         "no cap" if caps.max_daily_quota is None else str(caps.max_daily_quota),
     ]
 
@@ -184,14 +186,28 @@ def account_caps(
     max_rate: Annotated[
         str | None, typer.Option(help="Most requests/second per member token, or 'none'.")
     ] = None,
+    max_burst: Annotated[
+        str | None,
+        typer.Option(
+            help="Most burst (calls at once) per member token, or 'none' (then one second's "
+            "worth of --max-rate, rounded up). Needs --max-rate."
+        ),
+    ] = None,
     max_quota: Annotated[
         str | None, typer.Option(help="Most calls per day per member token, or 'none'.")
     ] = None,
 ) -> None:
-    """Show or set the caps on tokens the account's members create (only options given
-    change; with a cap, a member must set that limit on each token, at most the cap)."""
+    """Show or set the caps on tokens the account's members (owners too) create; only the
+    options given change.
+
+    With a cap, every token a member creates or edits must set that limit, at most the
+    cap. The burst is capped whenever the rate is: by --max-burst, else by one second's
+    worth of --max-rate (rounded up). Setting or lowering a cap lowers the account's
+    existing member-created tokens to it at once (a token without that limit gets the
+    cap); tokens an operator created are left as they are.
+    """
     from jditem.cli.admin import _optional, _print_table, _run
-    from jditem.server.accounts import members
+    from jditem.server.accounts.caps import member_caps, set_member_caps
     from jditem.server.accounts.money import yuan_to_units
     from jditem.server.accounts.service import account_by_name
 
@@ -200,22 +216,26 @@ def account_caps(
         changes["max_budget_units"] = _optional(max_budget, yuan_to_units, "--max-budget")
     if max_rate is not None:
         changes["max_rate_limit"] = _optional(max_rate, float, "--max-rate")
+    if max_burst is not None:
+        changes["max_burst"] = _optional(max_burst, int, "--max-burst")
     if max_quota is not None:
         changes["max_daily_quota"] = _optional(max_quota, int, "--max-quota")
 
-    async def apply(session: AsyncSession) -> MemberCaps:
+    async def apply(session: AsyncSession) -> tuple[MemberCaps, int]:
         account = await account_by_name(session, name)
-        caps = await members.member_caps(session, account.id)
+        caps = await member_caps(session, account.id)
         if not changes:
-            return caps
-        return await members.set_member_caps(session, account.name, caps.model_copy(update=changes))
+            return caps, 0
+        return await set_member_caps(session, account.name, caps.model_copy(update=changes))
 
-    caps = _run(ctx, apply)
+    caps, lowered = _run(ctx, apply)
     _print_table(
         "Caps on tokens created by members",
-        ["account", "max budget (yuan)", "max rate/s", "max quota/day"],
+        ["account", "max budget (yuan)", "max rate/s", "max burst", "max quota/day"],
         [_caps_row(name, caps)],
     )
+    if lowered:
+        typer.echo(f"lowered {lowered} existing member token(s) to these caps")
 
 
 def register(admin_app: typer.Typer, account_app: typer.Typer) -> None:

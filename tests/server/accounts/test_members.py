@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jditem.server.accounts import caps as member_caps
 from jditem.server.accounts import members, service
-from jditem.server.accounts.members import MemberCaps, check_within_caps
+from jditem.server.accounts.caps import MemberCaps, check_within_caps
 from jditem.server.store.db import Database, migrate
 from jditem.server.store.tables import ConsoleSessionRow, Member
 
@@ -213,8 +214,8 @@ def test_caps_bound_what_members_set() -> None:
 async def test_caps_are_stored_per_account(db: Database) -> None:
     async with db.sessionmaker() as session:
         caps = MemberCaps(max_budget_units=5_000, max_daily_quota=10)
-        await members.set_member_caps(session, "acme", caps)
-        every = await members.caps_by_account(session)
+        await member_caps.set_member_caps(session, "acme", caps)
+        every = await member_caps.caps_by_account(session)
         assert every == {"acme": caps, "other": MemberCaps()}
         with pytest.raises(service.InvalidInputError, match="rate limit must be between"):
-            await members.set_member_caps(session, "acme", MemberCaps(max_rate_limit=-1))
+            await member_caps.set_member_caps(session, "acme", MemberCaps(max_rate_limit=-1))

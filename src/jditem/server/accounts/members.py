@@ -5,7 +5,8 @@ one-time set-password link, valid for :data:`SETUP_LINK_TTL`, and from then on s
 with e-mail and password. Passwords are hashed with argon2id (argon2-cffi's
 ``PasswordHasher``), off the event loop; only the SHA-256 of a link's secret is
 stored. Roles: ``owner`` manages the account's tokens and members; ``member`` manages
-the tokens it created itself, within the caps the operator set on the account.
+the tokens it created itself; both within the caps the operator set on the account
+(:mod:`.caps`).
 
 Functions that act on behalf of a member take ``account_id``: an object of another
 account then raises :class:`NotFoundError`, exactly like one that does not exist.
@@ -18,7 +19,6 @@ import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,14 +26,8 @@ from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.accounts.money import units_to_yuan
-from jditem.server.accounts.service import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    account_by_name,
-    check_limits,
-)
+from jditem.server.accounts.errors import ConflictError, InvalidInputError, NotFoundError
+from jditem.server.accounts.service import account_by_name
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
 from jditem.server.tasks.clock import as_utc
 
@@ -63,14 +57,6 @@ class MemberPublic(BaseModel):
     has_password: bool
     created_at: datetime
     password_changed_at: datetime | None = None
-
-
-class MemberCaps(BaseModel):
-    """The caps an operator set on tokens the account's members create (``None``: no cap)."""
-
-    max_budget_units: int | None = None
-    max_rate_limit: float | None = None
-    max_daily_quota: int | None = None
 
 
 def _now() -> datetime:
@@ -378,65 +364,3 @@ async def remove_member(
     await session.delete(member)
     await session.commit()
     return public
-
-
-async def member_caps(session: AsyncSession, account_id: int) -> MemberCaps:
-    """The caps on tokens the account's members create."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise NotFoundError(f"no account with id {account_id}")
-    return MemberCaps(
-        max_budget_units=account.member_max_budget,
-        max_rate_limit=account.member_max_rate_limit,
-        max_daily_quota=account.member_max_daily_quota,
-    )
-
-
-async def caps_by_account(session: AsyncSession) -> dict[str, MemberCaps]:
-    """Every account's member caps, by account name."""
-    rows = await session.execute(
-        select(
-            Account.name,
-            Account.member_max_budget,
-            Account.member_max_rate_limit,
-            Account.member_max_daily_quota,
-        ).order_by(Account.name)
-    )
-    return {
-        name: MemberCaps(max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota)
-        for name, budget, rate, quota in rows
-    }
-
-
-async def set_member_caps(session: AsyncSession, account_name: str, caps: MemberCaps) -> MemberCaps:
-    """The operator sets the caps on tokens the account's members create."""
-    check_limits(
-        {
-            "budget_units": caps.max_budget_units,
-            "rate_limit": caps.max_rate_limit,
-            "daily_quota": caps.max_daily_quota,
-        }
-    )
-    account = await account_by_name(session, account_name)
-    account.member_max_budget = caps.max_budget_units
-    account.member_max_rate_limit = caps.max_rate_limit
-    account.member_max_daily_quota = caps.max_daily_quota
-    await session.commit()
-    return caps
-
-
-def check_within_caps(caps: MemberCaps, fields: dict[str, Any]) -> None:
-    """Refuse token limits a member may not set: with a cap, the limit is required and
-    at most the cap."""
-    budget = caps.max_budget_units
-    for key, cap, shown in (
-        ("budget_units", budget, f"budget of {units_to_yuan(budget or 0)} yuan"),
-        ("rate_limit", caps.max_rate_limit, f"rate limit of {caps.max_rate_limit} requests/second"),
-        ("daily_quota", caps.max_daily_quota, f"daily quota of {caps.max_daily_quota} calls"),
-    ):
-        value = fields.get(key)
-        if cap is not None and (value is None or value > cap):
-            raise InvalidInputError(
-                f"set a {shown} or less: that is the most the operator allows for tokens "
-                "this account's members create (ask the operator to raise it)"
-            )
