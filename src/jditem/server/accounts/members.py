@@ -27,6 +27,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.accounts.errors import ConflictError, InvalidInputError, NotFoundError
+from jditem.server.accounts.names import unsafe_character
 from jditem.server.accounts.service import account_by_name
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
 from jditem.server.tasks.clock import as_utc
@@ -169,6 +170,11 @@ async def add_member(
     with :func:`setup_path`.
     """
     address = normalize_email(email)
+    bad = unsafe_character(address)
+    if bad is not None:  # checked for new addresses only: existing ones stay reachable
+        raise InvalidInputError(
+            f"{address[:80]!r} is not an e-mail address: it contains {bad}; type it again"
+        )
     _check_role(role)
     account = await account_by_name(session, account_name)
     taken = await session.scalar(select(Member.id).where(Member.email == address))

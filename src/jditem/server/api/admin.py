@@ -19,7 +19,6 @@ from jditem.protocol.codes import Code
 from jditem.server.accounts import caps, service
 from jditem.server.accounts.limits import MAX_NOTE_LENGTH, MAX_PERMISSIONS
 from jditem.server.accounts.money import MAX_UNITS, yuan_to_units
-from jditem.server.accounts.names import MAX_NAME_LENGTH
 from jditem.server.accounts.schemas import AccountPublic
 from jditem.server.api.deps import CtxDep, SessionDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
@@ -104,7 +103,7 @@ Rate = Annotated[float, Field(allow_inf_nan=False, description="Requests/second.
 class AccountCreate(_Body):
     """Body of ``POST /api/admin/accounts``."""
 
-    name: str = Field(max_length=MAX_NAME_LENGTH)
+    name: str
     balance_yuan: Yuan | None = Field(default=None, description="Opening balance, e.g. '100'.")
     balance_units: Units | None = None
 
@@ -112,7 +111,7 @@ class AccountCreate(_Body):
 class AccountRename(_Body):
     """Body of ``PATCH /api/admin/accounts/{name}``."""
 
-    name: str = Field(max_length=MAX_NAME_LENGTH, description="The new name.")
+    name: str = Field(description="The new name.")
 
 
 class TopupCreate(_Body):
@@ -139,8 +138,8 @@ class CapsUpdate(_Body):
 class TokenCreate(_Body):
     """Body of ``POST /api/admin/tokens``; omitted limits take the server defaults."""
 
-    account: str = Field(max_length=MAX_NAME_LENGTH)
-    name: str = Field(default="", max_length=MAX_NAME_LENGTH)
+    account: str
+    name: str = ""
     budget_yuan: Yuan | None = None
     budget_units: Units | None = None
     rate_limit: Rate | None = Field(default=None, description="Requests/second; null = none.")
@@ -152,7 +151,7 @@ class TokenCreate(_Body):
 class TokenUpdate(_Body):
     """Body of ``PATCH /api/admin/tokens/{ref}``: only the fields sent are changed."""
 
-    name: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    name: str | None = None
     budget_yuan: Yuan | None = None
     budget_units: Units | None = None
     rate_limit: Rate | None = None
