@@ -3,6 +3,9 @@ the console for one account (SPEC §2.9), and the caps on the tokens they create
 
 Passwords are never typed here: ``member add`` and ``member reset`` print a one-time
 set-password link (valid 7 days) to hand to the person, who opens it and chooses one.
+The link starts with ``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else
+``<console-address>``, a placeholder to replace (the database does not know at which
+address its server is reached, so nothing is guessed).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ if TYPE_CHECKING:
     from jditem.server.accounts.caps import MemberCaps
     from jditem.server.accounts.members import MemberPublic
 
-#: ``jditem serve``'s default address: where a link points unless ``--base-url`` says.
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+#: Stands for the console's address in a link when none is configured.
+PLACEHOLDER = "<console-address>"
 
 member_app = typer.Typer(
     help="Account members: people who sign in to the console for one account.",
@@ -26,30 +29,46 @@ member_app = typer.Typer(
 )
 
 BaseUrlOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--base-url",
-        help="The console's address as the member reaches it (default: jditem serve's).",
+        help="The console's address as the member opens it, e.g. https://jd.example.com "
+        "(default: JDITEM_PUBLIC_URL; unset: a placeholder to replace).",
     ),
 ]
 
 
-def _link(base_url: str, secret: str) -> str:
-    from jditem.cli.admin import _fail
+def _base(ctx: typer.Context, base_url: str | None) -> str:
+    """``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else :data:`PLACEHOLDER`;
+    checked before anything is written."""
+    from jditem.cli.admin import _fail, _settings
+    from jditem.server.settings import public_url_problem
+
+    if base_url is None:
+        return _settings(ctx).public_url or PLACEHOLDER
+    base = base_url.strip().rstrip("/")
+    problem = public_url_problem(base)
+    if problem is not None:
+        raise _fail(f"--base-url: {problem}")
+    return base
+
+
+def _print_link(member: MemberPublic, base: str, secret: str, what: str) -> None:
     from jditem.server.accounts.members import setup_path
 
-    base = base_url.strip().rstrip("/")
-    if not base.startswith(("http://", "https://")) or " " in base:
-        raise _fail(f"--base-url must be an http(s) address like {DEFAULT_BASE_URL} (got {base!r})")
-    return base + setup_path(secret)
-
-
-def _print_link(member: MemberPublic, link: str, what: str) -> None:
+    if base == PLACEHOLDER:
+        typer.echo(
+            f"hint: JDITEM_PUBLIC_URL is not set, so the link below starts with "
+            f"{PLACEHOLDER}: replace it with the address people open this server's console "
+            "at (e.g. https://jd.example.com), or set JDITEM_PUBLIC_URL (or pass --base-url) "
+            "and get a new link with `jditem admin member reset`.",
+            err=True,
+        )
     typer.echo(
         f"{what} {member.email} ({member.role} of account {member.account!r}); send them this "
         "one-time link to set a password (valid 7 days, shown only now):"
     )
-    typer.echo(link)
+    typer.echo(base + setup_path(secret))
 
 
 @member_app.command("add")
@@ -60,15 +79,15 @@ def member_add(
     role: Annotated[
         str, typer.Option(help="owner (manages the account's tokens and members) or member.")
     ] = "member",
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """Add a member; prints the one-time set-password link alone on the last line."""
     from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
-    _link(base_url, "x")  # a bad --base-url fails before anything is written
+    base = _base(ctx, base_url)
     member, secret = _run(ctx, lambda s: members.add_member(s, email, account, role))
-    _print_link(member, _link(base_url, secret), "added")
+    _print_link(member, base, secret, "added")
 
 
 @member_app.command("list")
@@ -114,20 +133,20 @@ def member_list(
 def member_reset(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address.")],
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """New set-password link: the old password and every session of the member end now."""
     from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
-    _link(base_url, "x")
+    base = _base(ctx, base_url)
 
     async def reset(session: AsyncSession) -> tuple[MemberPublic, str]:
         found = await members.find_member(session, email)
         return await members.reset_password(session, found.id)
 
     member, secret = _run(ctx, reset)
-    _print_link(member, _link(base_url, secret), "reset the password of")
+    _print_link(member, base, secret, "reset the password of")
 
 
 @member_app.command("role")

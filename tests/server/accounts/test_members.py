@@ -146,10 +146,11 @@ async def test_reset_ends_the_password_and_every_session(db: Database) -> None:
         assert await members.authenticate(session, "alice@example.com", "a brand new password")
 
 
-async def test_password_change_keeps_only_the_current_session(db: Database) -> None:
+async def test_password_change_ends_every_session(db: Database) -> None:
+    """The console then starts a new one: the session id rotates (issue 16 item 12)."""
     async with db.sessionmaker() as session:
         member = await _member_with_password(session)
-        here = await _add_session(session, member.id)
+        await _add_session(session, member.id)
         await _add_session(session, member.id)
         with pytest.raises(members.WrongPasswordError, match="current password"):
             await members.change_password(
@@ -158,10 +159,8 @@ async def test_password_change_keeps_only_the_current_session(db: Database) -> N
         assert len(await _sessions(session, member.id)) == 2  # nothing changed
         with pytest.raises(service.InvalidInputError, match="too short"):
             await members.change_password(session, member.id, PASSWORD, "short")
-        await members.change_password(
-            session, member.id, PASSWORD, "a brand new password", keep_session_hash=here
-        )
-        assert await _sessions(session, member.id) == {here}
+        await members.change_password(session, member.id, PASSWORD, "a brand new password")
+        assert await _sessions(session, member.id) == set()
         assert await members.authenticate(session, "alice@example.com", PASSWORD) is None
         assert await members.authenticate(session, "alice@example.com", "a brand new password")
 

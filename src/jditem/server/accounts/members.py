@@ -250,24 +250,42 @@ async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | 
     return _public(member, name)
 
 
+_USED_LINK = (
+    "this set-password link is unknown, used or expired; ask your account's owner or the "
+    "operator for a new one"
+)
+
+
 async def set_password_with_link(session: AsyncSession, secret: str, password: str) -> MemberPublic:
-    """Set the password through a one-time link; the link then stops working."""
+    """Set the password through a one-time link; the link then stops working, and every
+    session of the member ends.
+
+    One-time under any concurrency: the password is written by one conditional update
+    (``WHERE setup_hash = <this link>``, which also clears the link), so of several
+    submissions of one link exactly one succeeds and the others get NotFoundError.
+    """
     check_password(password)
     found = await member_for_link(session, secret)
+    await session.rollback()  # no read transaction held across the slow hash (SQLite)
     if found is None:
-        raise NotFoundError(
-            "this set-password link is unknown, used or expired; ask your account's owner "
-            "or the operator for a new one"
-        )
+        raise NotFoundError(_USED_LINK)
     password_hash = await hash_password(password)
-    member, name = await _member(session, found.id, None)
-    member.password_hash = password_hash
-    member.password_changed_at = _now()
-    member.setup_hash = None
-    member.setup_expires_at = None
-    await _end_sessions(session, member.id)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == found.id, Member.setup_hash == _secret_hash(secret))
+        .values(
+            password_hash=password_hash,
+            password_changed_at=_now(),
+            setup_hash=None,
+            setup_expires_at=None,
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:  # another submission of the link won
+        await session.rollback()
+        raise NotFoundError(_USED_LINK)
+    await _end_sessions(session, found.id)
     await session.commit()
-    return _public(member, name)
+    return await get_member(session, found.id)
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> MemberPublic | None:
@@ -291,34 +309,37 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Memb
 
 
 async def change_password(
-    session: AsyncSession,
-    member_id: int,
-    current: str,
-    new: str,
-    *,
-    keep_session_hash: str | None = None,
+    session: AsyncSession, member_id: int, current: str, new: str
 ) -> MemberPublic:
-    """A member changes its own password; the member's other sessions end.
+    """A member changes its own password; every session of the member ends, the one the
+    change was made from included (the console then starts a new one: the session id
+    rotates, so a session id learned before the change is worth nothing after it).
 
-    ``keep_session_hash`` is the stored hash of the session the change was made from;
-    that one session stays signed in.
+    The new hash replaces the one the current password was checked against, by one
+    conditional update: a reset or another change in between wins, and this one fails.
     """
-    member, name = await _member(session, member_id, None)
-    if member.password_hash is None or not await _verify(
-        member.password_hash, current[:MAX_PASSWORD_LENGTH]
-    ):
+    member, _ = await _member(session, member_id, None)
+    stored = member.password_hash
+    await session.rollback()  # no read transaction held across the slow hashes (SQLite)
+    if stored is None or not await _verify(stored, current[:MAX_PASSWORD_LENGTH]):
         raise WrongPasswordError("the current password is not right; type it again")
     check_password(new)
     if new == current:
         raise InvalidInputError("the new password is the current one; choose a different one")
-    member.password_hash = await hash_password(new)
-    member.password_changed_at = _now()
-    others = ConsoleSessionRow.member_id == member.id
-    if keep_session_hash is not None:
-        others = others & (ConsoleSessionRow.sid_hash != keep_session_hash)
-    await session.execute(delete(ConsoleSessionRow).where(others))
+    new_hash = await hash_password(new)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == member_id, Member.password_hash == stored)
+        .values(password_hash=new_hash, password_changed_at=_now())
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        await session.rollback()
+        raise InvalidInputError(
+            "the password was changed or reset meanwhile; sign in again and retry"
+        )
+    await _end_sessions(session, member_id)
     await session.commit()
-    return _public(member, name)
+    return await get_member(session, member_id)
 
 
 async def _owners(session: AsyncSession, account_id: int) -> int:

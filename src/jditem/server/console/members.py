@@ -33,8 +33,20 @@ def _require_manager(console: Console) -> int | None:
     return None if principal.is_operator else principal.account_id
 
 
+def link_base(console: Console) -> tuple[str, bool]:
+    """Where set-password links point: ``JDITEM_PUBLIC_URL``, else the address this
+    server accepted the connection on (never the request's ``Host`` header, which the
+    sender chooses); and whether it is the configured one."""
+    if console.settings.public_url:
+        return console.settings.public_url, True
+    scope = console.request.scope
+    host, port = scope.get("server") or ("127.0.0.1", 8000)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scope.get('scheme', 'http')}://{host}:{port}", False
+
+
 def _link(console: Console, secret: str) -> str:
-    return str(console.request.base_url).rstrip("/") + members.setup_path(secret)
+    return link_base(console)[0] + members.setup_path(secret)
 
 
 async def _render(
@@ -62,8 +74,8 @@ async def _render(
         error=error,
         new_link=new_link,
         link_member=link_member,
+        link_base=link_base(console),
         draft=draft or {"email": "", "account": "", "role": "member"},
-        flash=console.request.query_params.get("flash"),
     )
     if new_link is not None:
         response.headers["Cache-Control"] = "no-store"

@@ -148,7 +148,6 @@ async def _render_list(
         new_token_public=new_token_public,
         error=error,
         draft=defaults,
-        flash=console.request.query_params.get("flash"),
     )
     if new_token is not None:
         response.headers["Cache-Control"] = "no-store"
