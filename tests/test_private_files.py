@@ -14,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
-from jditem.private_files import private_dir, private_file
 from tests.support.live_server import live_server
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
@@ -44,6 +43,8 @@ def modes(folder: Path) -> dict[str, int]:
 
 @pytest.mark.usefixtures("umask_022")
 def test_helpers(tmp_path: Path) -> None:
+    from jditem.private_files import private_dir, private_file
+
     made = private_file(tmp_path / "a" / "b" / "f.db", ("-wal",))
     assert (mode(tmp_path / "a"), mode(tmp_path / "a" / "b"), mode(made)) == (0o700, 0o700, 0o600)
     assert made.read_bytes() == b""

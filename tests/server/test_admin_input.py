@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 from jditem.server.accounts import members
-from jditem.server.accounts.errors import InvalidInputError
+from jditem.server.accounts.service import InvalidInputError
 from jditem.server.context import ServerContext
 from tests.server.console.conftest import ConsoleClient
 from tests.support.backends import Backend
