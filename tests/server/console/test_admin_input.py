@@ -5,7 +5,6 @@ accounts named before the rule stay reachable."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -17,8 +16,7 @@ from jditem.server.accounts import members
 from jditem.server.accounts.service import InvalidInputError
 from jditem.server.context import ServerContext
 from tests.server.console.conftest import ConsoleClient
-from tests.support.backends import Backend
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -33,20 +31,6 @@ BAD_NAMES = {
     "newline": "a\nb",
     "too long": "x" * 101,
 }
-
-
-@pytest.fixture(scope="module")
-def server(backend: Backend) -> Iterator[LiveServer]:
-    with backend.database(), live_server() as live:
-        yield live
-
-
-@pytest.fixture
-def console(server: LiveServer) -> Iterator[ConsoleClient]:
-    client = ConsoleClient(server)
-    client.sign_in()
-    yield client
-    client.close()
 
 
 def _account(live: LiveServer, name: str) -> None:
