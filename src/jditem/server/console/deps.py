@@ -71,7 +71,8 @@ def session_keeper(request: Request) -> SessionKeeper:
 
 
 def flash_location(request: Request, path: str, message: str) -> str:
-    """``path`` with ``message`` as a signed flash (shown once by the page at ``path``)."""
+    """``path`` with ``message`` as a signed flash (shown by the page at ``path`` for
+    :data:`~jditem.server.console.session.FLASH_MAX_AGE` seconds)."""
     return f"{path}?{urlencode({'flash': session_keeper(request).sign_flash(message)})}"
 
 
