@@ -319,7 +319,7 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(
-                    f"trusted_proxies: {entry!r} is not an IP address or network; give e.g. "
+                    f"{entry!r} is not an IP address or network; give e.g. "
                     "127.0.0.1,10.0.0.0/8 (or * to trust every peer)"
                 ) from None
         return value
@@ -331,7 +331,7 @@ class Settings(BaseSettings):
             return None
         problem = public_url_problem(value.strip())
         if problem is not None:
-            raise ValueError(f"public_url: {problem}")
+            raise ValueError(problem)
         return value.strip().rstrip("/")
 
     @field_validator("upstream_endpoints", mode="after")
