@@ -61,6 +61,7 @@ def test_config_file_gives_base_url_token_command_and_defaults(
         '[profiles.broken]\nbase_url = "http://127.0.0.1:9"\n',
         encoding="utf-8",
     )
+    clean_env.chmod(0o600)
     code, out, err = invoke("get", ITEM)
     assert code == 0, err
     assert json.loads(out)["sku_id"] == ITEM  # --json from [defaults.get]
@@ -80,6 +81,13 @@ def test_config_file_gives_base_url_token_command_and_defaults(
     code, _, err = invoke("--profile", "nope", "get", ITEM)
     assert code == 2
     assert "no profile 'nope'" in err
+
+    # a token_command others could have written is not run (it would run as you)
+    clean_env.chmod(0o666)
+    code, out, err = invoke("get", ITEM)
+    assert code == 2
+    assert "other users can change that file" in out + err, (out, err)
+    assert token not in out + err
 
 
 def test_a_broken_config_file_is_one_clear_line(clean_env: Path) -> None:

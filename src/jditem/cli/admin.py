@@ -164,6 +164,20 @@ def account_create(
     typer.echo(f"created account {account.name!r} with balance {account.balance_yuan} yuan")
 
 
+@account_app.command("rename")
+def account_rename(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The current name, exactly as listed.")],
+    new_name: Annotated[str, typer.Argument(help="The new name.")],
+) -> None:
+    """Rename an account (also one whose name an older version accepted and the admin API
+    cannot address, such as a name with '/')."""
+    from jditem.server.accounts import service
+
+    account = _run(ctx, lambda s: service.rename_account(s, name, new_name))
+    typer.echo(f"renamed account {name!r} to {account.name!r}")
+
+
 @account_app.command("list")
 def account_list(ctx: typer.Context) -> None:
     """List accounts and balances."""

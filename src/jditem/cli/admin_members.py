@@ -3,6 +3,9 @@ the console for one account (SPEC §2.9), and the caps on the tokens they create
 
 Passwords are never typed here: ``member add`` and ``member reset`` print a one-time
 set-password link (valid 7 days) to hand to the person, who opens it and chooses one.
+The link starts with ``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else
+``<console-address>``, a placeholder to replace (the database does not know at which
+address its server is reached, so nothing is guessed).
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jditem.server.accounts.members import MemberCaps, MemberPublic
+    from jditem.server.accounts.caps import MemberCaps
+    from jditem.server.accounts.members import MemberPublic
 
-#: ``jditem serve``'s default address: where a link points unless ``--base-url`` says.
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+#: Stands for the console's address in a link when none is configured.
+PLACEHOLDER = "<console-address>"
 
 member_app = typer.Typer(
     help="Account members: people who sign in to the console for one account.",
@@ -25,30 +29,46 @@ member_app = typer.Typer(
 )
 
 BaseUrlOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--base-url",
-        help="The console's address as the member reaches it (default: jditem serve's).",
+        help="The console's address as the member opens it, e.g. https://jd.example.com "
+        "(default: JDITEM_PUBLIC_URL; unset: a placeholder to replace).",
     ),
 ]
 
 
-def _link(base_url: str, secret: str) -> str:
-    from jditem.cli.admin import _fail
+def _base(ctx: typer.Context, base_url: str | None) -> str:
+    """``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else :data:`PLACEHOLDER`;
+    checked before anything is written."""
+    from jditem.cli.admin import _fail, _settings
+    from jditem.server.settings import public_url_problem
+
+    if base_url is None:
+        return _settings(ctx).public_url or PLACEHOLDER
+    base = base_url.strip().rstrip("/")
+    problem = public_url_problem(base)
+    if problem is not None:
+        raise _fail(f"--base-url: {problem}")
+    return base
+
+
+def _print_link(member: MemberPublic, base: str, secret: str, what: str) -> None:
     from jditem.server.accounts.members import setup_path
 
-    base = base_url.strip().rstrip("/")
-    if not base.startswith(("http://", "https://")) or " " in base:
-        raise _fail(f"--base-url must be an http(s) address like {DEFAULT_BASE_URL} (got {base!r})")
-    return base + setup_path(secret)
-
-
-def _print_link(member: MemberPublic, link: str, what: str) -> None:
+    if base == PLACEHOLDER:
+        typer.echo(
+            f"hint: JDITEM_PUBLIC_URL is not set, so the link below starts with "
+            f"{PLACEHOLDER}: replace it with the address people open this server's console "
+            "at (e.g. https://jd.example.com), or set JDITEM_PUBLIC_URL (or pass --base-url) "
+            "and get a new link with `jditem admin member reset`.",
+            err=True,
+        )
     typer.echo(
         f"{what} {member.email} ({member.role} of account {member.account!r}); send them this "
         "one-time link to set a password (valid 7 days, shown only now):"
     )
-    typer.echo(link)
+    typer.echo(base + setup_path(secret))
 
 
 @member_app.command("add")
@@ -59,15 +79,15 @@ def member_add(
     role: Annotated[
         str, typer.Option(help="owner (manages the account's tokens and members) or member.")
     ] = "member",
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """Add a member; prints the one-time set-password link alone on the last line."""
     from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
-    _link(base_url, "x")  # a bad --base-url fails before anything is written
+    base = _base(ctx, base_url)
     member, secret = _run(ctx, lambda s: members.add_member(s, email, account, role))
-    _print_link(member, _link(base_url, secret), "added")
+    _print_link(member, base, secret, "added")
 
 
 @member_app.command("list")
@@ -113,20 +133,20 @@ def member_list(
 def member_reset(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address.")],
-    base_url: BaseUrlOption = DEFAULT_BASE_URL,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """New set-password link: the old password and every session of the member end now."""
     from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
-    _link(base_url, "x")
+    base = _base(ctx, base_url)
 
     async def reset(session: AsyncSession) -> tuple[MemberPublic, str]:
         found = await members.find_member(session, email)
         return await members.reset_password(session, found.id)
 
     member, secret = _run(ctx, reset)
-    _print_link(member, _link(base_url, secret), "reset the password of")
+    _print_link(member, base, secret, "reset the password of")
 
 
 @member_app.command("role")
@@ -171,6 +191,7 @@ def _caps_row(name: str, caps: MemberCaps) -> list[str]:
         name,
         "no cap" if caps.max_budget_units is None else _yuan(caps.max_budget_units),
         "no cap" if caps.max_rate_limit is None else f"{caps.max_rate_limit:g}",
+        "no cap" if caps.burst_cap is None else str(caps.burst_cap),
         "no cap" if caps.max_daily_quota is None else str(caps.max_daily_quota),
     ]
 
@@ -184,14 +205,28 @@ def account_caps(
     max_rate: Annotated[
         str | None, typer.Option(help="Most requests/second per member token, or 'none'.")
     ] = None,
+    max_burst: Annotated[
+        str | None,
+        typer.Option(
+            help="Most burst (calls at once) per member token, or 'none' (then one second's "
+            "worth of --max-rate, rounded up). Needs --max-rate."
+        ),
+    ] = None,
     max_quota: Annotated[
         str | None, typer.Option(help="Most calls per day per member token, or 'none'.")
     ] = None,
 ) -> None:
-    """Show or set the caps on tokens the account's members create (only options given
-    change; with a cap, a member must set that limit on each token, at most the cap)."""
+    """Show or set the caps on tokens the account's members (owners too) create; only the
+    options given change.
+
+    With a cap, every token a member creates or edits must set that limit, at most the
+    cap. The burst is capped whenever the rate is: by --max-burst, else by one second's
+    worth of --max-rate (rounded up). Setting or lowering a cap lowers the account's
+    existing member-created tokens to it at once (a token without that limit gets the
+    cap); tokens an operator created are left as they are.
+    """
     from jditem.cli.admin import _optional, _print_table, _run
-    from jditem.server.accounts import members
+    from jditem.server.accounts.caps import member_caps, set_member_caps
     from jditem.server.accounts.money import yuan_to_units
     from jditem.server.accounts.service import account_by_name
 
@@ -200,22 +235,26 @@ def account_caps(
         changes["max_budget_units"] = _optional(max_budget, yuan_to_units, "--max-budget")
     if max_rate is not None:
         changes["max_rate_limit"] = _optional(max_rate, float, "--max-rate")
+    if max_burst is not None:
+        changes["max_burst"] = _optional(max_burst, int, "--max-burst")
     if max_quota is not None:
         changes["max_daily_quota"] = _optional(max_quota, int, "--max-quota")
 
-    async def apply(session: AsyncSession) -> MemberCaps:
+    async def apply(session: AsyncSession) -> tuple[MemberCaps, int]:
         account = await account_by_name(session, name)
-        caps = await members.member_caps(session, account.id)
+        caps = await member_caps(session, account.id)
         if not changes:
-            return caps
-        return await members.set_member_caps(session, account.name, caps.model_copy(update=changes))
+            return caps, 0
+        return await set_member_caps(session, account.name, caps.model_copy(update=changes))
 
-    caps = _run(ctx, apply)
+    caps, lowered = _run(ctx, apply)
     _print_table(
         "Caps on tokens created by members",
-        ["account", "max budget (yuan)", "max rate/s", "max quota/day"],
+        ["account", "max budget (yuan)", "max rate/s", "max burst", "max quota/day"],
         [_caps_row(name, caps)],
     )
+    if lowered:
+        typer.echo(f"lowered {lowered} existing member token(s) to these caps")
 
 
 def register(admin_app: typer.Typer, account_app: typer.Typer) -> None:

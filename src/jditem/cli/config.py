@@ -19,13 +19,16 @@ built-in default**. Example::
     deadline = 60
 
 The token itself is never stored in the file: ``token_command`` prints it (a password
-manager), ``token_env`` names the environment variable holding it.
+manager), ``token_env`` names the environment variable holding it. jditem never writes
+this file; a ``token_command`` in a file other users can write (group/other-writable, or
+owned by someone else) is refused rather than run.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import stat
 import subprocess
 import tomllib
 from contextvars import ContextVar
@@ -174,6 +177,23 @@ def resolve_base_url(flag: str | None) -> str | None:
     return current_config().base_url
 
 
+def _check_not_writable_by_others(path: Path) -> None:
+    """Refuse to run the ``token_command`` of a config file other users may write (their
+    command would run as you), as ssh refuses such a config."""
+    if os.name != "posix":
+        return
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    if info.st_mode & 0o022 or info.st_uid not in (os.getuid(), 0):
+        raise ConfigFileError(
+            f"token_command of {path} is not run: other users can change that file "
+            f"(mode {stat.S_IMODE(info.st_mode):o}, owner uid {info.st_uid}); make it yours "
+            f"and private (chmod 600 {path}), or pass --token / set JDITEM_TOKEN"
+        )
+
+
 def resolve_token(flag: str | None) -> str | None:
     """``--token``, else the token environment variables (read by the client), else the
     config's ``token_env`` / ``token_command``; ``None`` lets the client say what is missing.
@@ -189,6 +209,7 @@ def resolve_token(flag: str | None) -> str | None:
         if value:
             return value
     if config.token_command:
+        _check_not_writable_by_others(config.path)
         try:
             done = subprocess.run(  # noqa: S603 - the user's own configured command
                 shlex.split(config.token_command),

@@ -20,6 +20,7 @@ from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
 from jditem.server.logging import install_redaction
+from jditem.server.security_headers import SecurityHeaders
 from jditem.server.serving import HeaderCountLimit, NoNulInUrls
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock, utc_now
@@ -100,6 +101,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
     install_error_handlers(app)
     app.include_router(v2.router)
     app.include_router(health.router)

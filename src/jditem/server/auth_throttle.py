@@ -11,8 +11,9 @@ nothing while throttled. A success clears the address's failures.
 This class keeps the state in memory, for one process; in the scale-out profile
 :class:`~jditem.server.auth_throttle_redis.RedisAuthThrottle` keeps it in Redis, so
 every API process throttles as one (picked by :mod:`jditem.server.profile`). The
-address is the peer of the TCP connection, i.e. a reverse proxy's address when there
-is one (see the README's security section).
+address is the peer of the TCP connection — a reverse proxy's address when there is
+one, unless the operator lists that proxy in ``JDITEM_TRUSTED_PROXIES`` (then the client
+address it forwards; see the README's security section).
 """
 
 from __future__ import annotations
@@ -126,5 +127,6 @@ class AuthThrottle:
 
 
 def client_address(scope_client: tuple[str, int] | None) -> str:
-    """The address throttling is keyed on (the TCP peer)."""
+    """The address throttling is keyed on (the TCP peer, or the address a listed proxy
+    forwarded: ``JDITEM_TRUSTED_PROXIES``)."""
     return scope_client[0] if scope_client else "unknown"

@@ -253,6 +253,9 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
         "http": protocol_for(settings),
         "h11_max_incomplete_event_size": settings.max_request_head_bytes,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        # forwarded headers only from the proxies the operator listed (default: none)
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies) or None,
     }
     values.update(options)
     return uvicorn.Config(app, **values)

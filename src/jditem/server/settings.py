@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jditem.server.store.urls import normalize_database_url
 
@@ -52,6 +54,18 @@ def admin_key_problem(key: str) -> str | None:
     else:
         return None
     return f"too weak: {why}. Generate one with: {ADMIN_KEY_HOWTO}"
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the base of links the server hands out, or ``None``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http(s) address such as https://jd.example.com"
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"{url!r} must be a plain address (no user, query or fragment)"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return f"{url!r} must not contain spaces or control characters"
+    return None
 
 
 def default_home() -> Path:
@@ -218,6 +232,19 @@ class Settings(BaseSettings):
         description="Open connections beyond this are answered 503 at once and closed.",
     )
 
+    # Who the server is to the outside (reverse proxies, links it hands out).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8; '*' "
+        "for any) whose X-Forwarded-For / X-Forwarded-Proto are believed. Empty (default): "
+        "none; the client address is the TCP peer.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address people open the console at (e.g. https://jd.example.com); "
+        "set-password links are built from it.",
+    )
+
     # Failed admin-key attempts (admin API and console sign-in).
     auth_free_failures: int = Field(
         default=5, ge=1, le=1000, description="Failures per client address before throttling."
@@ -287,6 +314,38 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _known_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network; give e.g. "
+                    "127.0.0.1,10.0.0.0/8 (or * to trust every peer)"
+                ) from None
+        return value
+
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _plain_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        problem = public_url_problem(value.strip())
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip().rstrip("/")
 
     @field_validator("upstream_endpoints", mode="after")
     @classmethod

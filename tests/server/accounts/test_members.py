@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jditem.server.accounts import caps as member_caps
 from jditem.server.accounts import members, service
-from jditem.server.accounts.members import MemberCaps, check_within_caps
+from jditem.server.accounts.caps import MemberCaps, check_within_caps
 from jditem.server.store.db import Database, migrate
 from jditem.server.store.tables import ConsoleSessionRow, Member
 
@@ -145,10 +146,11 @@ async def test_reset_ends_the_password_and_every_session(db: Database) -> None:
         assert await members.authenticate(session, "alice@example.com", "a brand new password")
 
 
-async def test_password_change_keeps_only_the_current_session(db: Database) -> None:
+async def test_password_change_ends_every_session(db: Database) -> None:
+    """The console then starts a new one: the session id rotates (issue 16 item 12)."""
     async with db.sessionmaker() as session:
         member = await _member_with_password(session)
-        here = await _add_session(session, member.id)
+        await _add_session(session, member.id)
         await _add_session(session, member.id)
         with pytest.raises(members.WrongPasswordError, match="current password"):
             await members.change_password(
@@ -157,10 +159,8 @@ async def test_password_change_keeps_only_the_current_session(db: Database) -> N
         assert len(await _sessions(session, member.id)) == 2  # nothing changed
         with pytest.raises(service.InvalidInputError, match="too short"):
             await members.change_password(session, member.id, PASSWORD, "short")
-        await members.change_password(
-            session, member.id, PASSWORD, "a brand new password", keep_session_hash=here
-        )
-        assert await _sessions(session, member.id) == {here}
+        await members.change_password(session, member.id, PASSWORD, "a brand new password")
+        assert await _sessions(session, member.id) == set()
         assert await members.authenticate(session, "alice@example.com", PASSWORD) is None
         assert await members.authenticate(session, "alice@example.com", "a brand new password")
 
@@ -213,8 +213,8 @@ def test_caps_bound_what_members_set() -> None:
 async def test_caps_are_stored_per_account(db: Database) -> None:
     async with db.sessionmaker() as session:
         caps = MemberCaps(max_budget_units=5_000, max_daily_quota=10)
-        await members.set_member_caps(session, "acme", caps)
-        every = await members.caps_by_account(session)
+        await member_caps.set_member_caps(session, "acme", caps)
+        every = await member_caps.caps_by_account(session)
         assert every == {"acme": caps, "other": MemberCaps()}
         with pytest.raises(service.InvalidInputError, match="rate limit must be between"):
-            await members.set_member_caps(session, "acme", MemberCaps(max_rate_limit=-1))
+            await member_caps.set_member_caps(session, "acme", MemberCaps(max_rate_limit=-1))

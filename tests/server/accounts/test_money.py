@@ -16,7 +16,6 @@ from jditem.server.accounts.money import MAX_UNITS, units_to_yuan, yuan_to_units
         ("0.01", 100),
         ("12.5", 125_000),
         ("0.0001", 1),
-        (" 3 ", 30_000),
         (7, 70_000),
         (Decimal("1.10"), 11_000),
     ],
@@ -44,6 +43,9 @@ def test_yuan_to_units(text: str, units: int) -> None:
         ("100000000000.0001", "too large"),
         ("9" * 5000, "too long"),
         ("", "not a yuan amount"),
+        (" 1", "spaces around it"),
+        ("3\t", "spaces around it"),
+        ("1\u3000", "spaces around it"),
     ],
 )
 def test_yuan_to_units_refuses(text: str, message: str) -> None:

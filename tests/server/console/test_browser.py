@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -110,3 +113,50 @@ def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list
     page.screenshot(path=str(SHOTS / "calls-after-job.png"), full_page=True)
 
     assert errors == [], errors
+
+
+@contextmanager
+def framing_site(target: str) -> Iterator[str]:
+    """Another origin on the same site (127.0.0.1, another port) whose page frames
+    ``target``; yields that page's URL."""
+    body = f'<!doctype html><iframe id="f" src="{target}"></iframe>'.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as site:
+        thread = threading.Thread(target=site.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{site.server_address[1]}/frame.html"
+        finally:
+            site.shutdown()
+            thread.join(10)
+
+
+def test_another_same_site_origin_cannot_frame_the_console(
+    server: LiveServer, browser_page: tuple[Page, list[str]]
+) -> None:
+    """Issue 16 item 10: a signed-in tokens page rendered inside a frame of another origin
+    on the same site (same host, another port: the SameSite=Strict cookie still goes)."""
+    page, _ = browser_page
+    page.goto("/console/tokens")
+    if "/console/login" in page.url:
+        page.click("summary")
+        page.fill("input[name=admin_key]", server.admin_key)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url("**/console/tokens")
+    assert page.locator("text=Create a token").count() == 1  # signed in
+    with framing_site(server.base_url + "/console/tokens") as url:
+        page.goto(url)  # returns after "load", which waits for the frame
+        frames = [f for f in page.frames if f is not page.main_frame]
+        assert len(frames) == 1
+        assert "Create a token" not in frames[0].content(), frames[0].url

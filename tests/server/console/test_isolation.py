@@ -25,7 +25,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from jditem.protocol import Product
-from jditem.server.accounts import members
+from jditem.server.accounts.caps import MemberCaps, set_member_caps
 from jditem.server.console import PAGES, PREFIX
 from jditem.server.console.jobs import item_summary
 from jditem.server.context import ServerContext
@@ -605,12 +605,12 @@ def test_plain_member_changes_only_its_own_tokens(world: World) -> None:
 def test_member_tokens_stay_within_the_operator_caps(world: World) -> None:
     async def cap(ctx: ServerContext) -> None:
         async with ctx.sessionmaker() as db:
-            caps = members.MemberCaps(max_budget_units=50_000, max_daily_quota=100)
-            await members.set_member_caps(db, world.b.account, caps)
+            caps = MemberCaps(max_budget_units=50_000, max_daily_quota=100)
+            await set_member_caps(db, world.b.account, caps)
 
     async def uncap(ctx: ServerContext) -> None:
         async with ctx.sessionmaker() as db:
-            await members.set_member_caps(db, world.b.account, members.MemberCaps())
+            await set_member_caps(db, world.b.account, MemberCaps())
 
     world.live.run(cap)
     try:

@@ -87,8 +87,9 @@ def test_cli_manages_members_and_caps(server: LiveServer) -> None:
     db = ("admin", "--db", server.db_url)
     assert jditem(*db, "member", "add", email, "--account", account)[0] == 0
     client = MemberClient(server)
-    link = jditem(*db, "member", "reset", email)[1].rstrip().splitlines()[-1]
-    assert link.startswith("http://127.0.0.1:8000/console/set-password?key=")  # serve's default
+    link = jditem(*db, "member", "reset", email, "--base-url", server.base_url)[1]
+    link = link.rstrip().splitlines()[-1]
+    assert link.startswith(server.base_url + "/console/set-password?key=")
     assert set_password(client.http, link).status_code == 303
     client.sign_in_member(email)
     code, out, _ = jditem(*db, "member", "role", email, "owner")

@@ -5,7 +5,8 @@ one-time set-password link, valid for :data:`SETUP_LINK_TTL`, and from then on s
 with e-mail and password. Passwords are hashed with argon2id (argon2-cffi's
 ``PasswordHasher``), off the event loop; only the SHA-256 of a link's secret is
 stored. Roles: ``owner`` manages the account's tokens and members; ``member`` manages
-the tokens it created itself, within the caps the operator set on the account.
+the tokens it created itself; both within the caps the operator set on the account
+(:mod:`.caps`).
 
 Functions that act on behalf of a member take ``account_id``: an object of another
 account then raises :class:`NotFoundError`, exactly like one that does not exist.
@@ -18,7 +19,6 @@ import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,17 +26,11 @@ from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.accounts.money import units_to_yuan
-from jditem.server.accounts.service import (
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    account_by_name,
-    check_limits,
-)
+from jditem.server.accounts.errors import ConflictError, InvalidInputError, NotFoundError
+from jditem.server.accounts.names import unsafe_character
+from jditem.server.accounts.service import account_by_name
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
 from jditem.server.tasks.clock import as_utc
-from jditem.wording import plural
 
 ROLES = ("owner", "member")
 SETUP_LINK_TTL = timedelta(days=7)
@@ -64,14 +58,6 @@ class MemberPublic(BaseModel):
     has_password: bool
     created_at: datetime
     password_changed_at: datetime | None = None
-
-
-class MemberCaps(BaseModel):
-    """The caps an operator set on tokens the account's members create (``None``: no cap)."""
-
-    max_budget_units: int | None = None
-    max_rate_limit: float | None = None
-    max_daily_quota: int | None = None
 
 
 def _now() -> datetime:
@@ -184,6 +170,11 @@ async def add_member(
     with :func:`setup_path`.
     """
     address = normalize_email(email)
+    bad = unsafe_character(address)
+    if bad is not None:  # checked for new addresses only: existing ones stay reachable
+        raise InvalidInputError(
+            f"{address[:80]!r} is not an e-mail address: it contains {bad}; type it again"
+        )
     _check_role(role)
     account = await account_by_name(session, account_name)
     taken = await session.scalar(select(Member.id).where(Member.email == address))
@@ -259,24 +250,42 @@ async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | 
     return _public(member, name)
 
 
+_USED_LINK = (
+    "this set-password link is unknown, used or expired; ask your account's owner or the "
+    "operator for a new one"
+)
+
+
 async def set_password_with_link(session: AsyncSession, secret: str, password: str) -> MemberPublic:
-    """Set the password through a one-time link; the link then stops working."""
+    """Set the password through a one-time link; the link then stops working, and every
+    session of the member ends.
+
+    One-time under any concurrency: the password is written by one conditional update
+    (``WHERE setup_hash = <this link>``, which also clears the link), so of several
+    submissions of one link exactly one succeeds and the others get NotFoundError.
+    """
     check_password(password)
     found = await member_for_link(session, secret)
+    await session.rollback()  # no read transaction held across the slow hash (SQLite)
     if found is None:
-        raise NotFoundError(
-            "this set-password link is unknown, used or expired; ask your account's owner "
-            "or the operator for a new one"
-        )
+        raise NotFoundError(_USED_LINK)
     password_hash = await hash_password(password)
-    member, name = await _member(session, found.id, None)
-    member.password_hash = password_hash
-    member.password_changed_at = _now()
-    member.setup_hash = None
-    member.setup_expires_at = None
-    await _end_sessions(session, member.id)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == found.id, Member.setup_hash == _secret_hash(secret))
+        .values(
+            password_hash=password_hash,
+            password_changed_at=_now(),
+            setup_hash=None,
+            setup_expires_at=None,
+        )
+    )
+    if getattr(result, "rowcount", 0) != 1:  # another submission of the link won
+        await session.rollback()
+        raise NotFoundError(_USED_LINK)
+    await _end_sessions(session, found.id)
     await session.commit()
-    return _public(member, name)
+    return await get_member(session, found.id)
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> MemberPublic | None:
@@ -300,34 +309,37 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Memb
 
 
 async def change_password(
-    session: AsyncSession,
-    member_id: int,
-    current: str,
-    new: str,
-    *,
-    keep_session_hash: str | None = None,
+    session: AsyncSession, member_id: int, current: str, new: str
 ) -> MemberPublic:
-    """A member changes its own password; the member's other sessions end.
+    """A member changes its own password; every session of the member ends, the one the
+    change was made from included (the console then starts a new one: the session id
+    rotates, so a session id learned before the change is worth nothing after it).
 
-    ``keep_session_hash`` is the stored hash of the session the change was made from;
-    that one session stays signed in.
+    The new hash replaces the one the current password was checked against, by one
+    conditional update: a reset or another change in between wins, and this one fails.
     """
-    member, name = await _member(session, member_id, None)
-    if member.password_hash is None or not await _verify(
-        member.password_hash, current[:MAX_PASSWORD_LENGTH]
-    ):
+    member, _ = await _member(session, member_id, None)
+    stored = member.password_hash
+    await session.rollback()  # no read transaction held across the slow hashes (SQLite)
+    if stored is None or not await _verify(stored, current[:MAX_PASSWORD_LENGTH]):
         raise WrongPasswordError("the current password is not right; type it again")
     check_password(new)
     if new == current:
         raise InvalidInputError("the new password is the current one; choose a different one")
-    member.password_hash = await hash_password(new)
-    member.password_changed_at = _now()
-    others = ConsoleSessionRow.member_id == member.id
-    if keep_session_hash is not None:
-        others = others & (ConsoleSessionRow.sid_hash != keep_session_hash)
-    await session.execute(delete(ConsoleSessionRow).where(others))
+    new_hash = await hash_password(new)
+    result = await session.execute(
+        update(Member)
+        .where(Member.id == member_id, Member.password_hash == stored)
+        .values(password_hash=new_hash, password_changed_at=_now())
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        await session.rollback()
+        raise InvalidInputError(
+            "the password was changed or reset meanwhile; sign in again and retry"
+        )
+    await _end_sessions(session, member_id)
     await session.commit()
-    return _public(member, name)
+    return await get_member(session, member_id)
 
 
 async def _owners(session: AsyncSession, account_id: int) -> int:
@@ -379,69 +391,3 @@ async def remove_member(
     await session.delete(member)
     await session.commit()
     return public
-
-
-async def member_caps(session: AsyncSession, account_id: int) -> MemberCaps:
-    """The caps on tokens the account's members create."""
-    account = await session.get(Account, account_id)
-    if account is None:
-        raise NotFoundError(f"no account with id {account_id}")
-    return MemberCaps(
-        max_budget_units=account.member_max_budget,
-        max_rate_limit=account.member_max_rate_limit,
-        max_daily_quota=account.member_max_daily_quota,
-    )
-
-
-async def caps_by_account(session: AsyncSession) -> dict[str, MemberCaps]:
-    """Every account's member caps, by account name."""
-    rows = await session.execute(
-        select(
-            Account.name,
-            Account.member_max_budget,
-            Account.member_max_rate_limit,
-            Account.member_max_daily_quota,
-        ).order_by(Account.name)
-    )
-    return {
-        name: MemberCaps(max_budget_units=budget, max_rate_limit=rate, max_daily_quota=quota)
-        for name, budget, rate, quota in rows
-    }
-
-
-async def set_member_caps(session: AsyncSession, account_name: str, caps: MemberCaps) -> MemberCaps:
-    """The operator sets the caps on tokens the account's members create."""
-    check_limits(
-        {
-            "budget_units": caps.max_budget_units,
-            "rate_limit": caps.max_rate_limit,
-            "daily_quota": caps.max_daily_quota,
-        }
-    )
-    account = await account_by_name(session, account_name)
-    account.member_max_budget = caps.max_budget_units
-    account.member_max_rate_limit = caps.max_rate_limit
-    account.member_max_daily_quota = caps.max_daily_quota
-    await session.commit()
-    return caps
-
-
-def check_within_caps(caps: MemberCaps, fields: dict[str, Any]) -> None:
-    """Refuse token limits a member may not set: with a cap, the limit is required and
-    at most the cap."""
-    budget = caps.max_budget_units
-    for key, cap, shown in (
-        ("budget_units", budget, f"budget of {units_to_yuan(budget or 0)} yuan"),
-        ("rate_limit", caps.max_rate_limit, f"rate limit of {caps.max_rate_limit} requests/second"),
-        (
-            "daily_quota",
-            caps.max_daily_quota,
-            f"daily quota of {plural(caps.max_daily_quota or 0, 'call')}",
-        ),
-    ):
-        value = fields.get(key)
-        if cap is not None and (value is None or value > cap):
-            raise InvalidInputError(
-                f"set a {shown} or less: that is the most the operator allows for tokens "
-                "this account's members create (ask the operator to raise it)"
-            )

@@ -23,10 +23,11 @@ def yuan_to_units(text: str | int | Decimal) -> int:
     """Convert a yuan amount in plain decimal notation (e.g. ``"12.5"``) to units, exactly.
 
     Strict: ASCII digits with an optional point and at most 4 decimals (an optional
-    leading ``-``; surrounding spaces are ignored). Exponents (``1e3``), underscores
+    leading ``-``). Surrounding spaces (``" 1"``), exponents (``1e3``), underscores
     (``1_000``), signs other than ``-``, non-ASCII digits, ``NaN``/``Infinity`` and
     amounts past ``MAX_UNITS`` raise ``ValueError`` with a message saying what to send.
-    Floats are refused: they cannot carry money exactly.
+    Floats are refused: they cannot carry money exactly. (Console forms strip what a
+    person typed before converting; the API and the CLI take the value as sent.)
     """
     if isinstance(text, (bool, float)):
         raise ValueError("pass yuan as a decimal string such as '12.50', not a float")
@@ -37,9 +38,11 @@ def yuan_to_units(text: str | int | Decimal) -> int:
     raw = str(text)
     if len(raw) > 64:
         raise ValueError(f"not a yuan amount (too long); {_HINT}")
-    match = _PLAIN_YUAN.fullmatch(raw.strip(" \t"))
+    if raw != raw.strip():
+        raise ValueError(f"{raw!r} has spaces around it; send the amount alone, e.g. '12.50'")
+    match = _PLAIN_YUAN.fullmatch(raw)
     if match is None:
-        if re.fullmatch(r"-?[0-9]+\.[0-9]{5,}", raw.strip(" \t"), re.ASCII):
+        if re.fullmatch(r"-?[0-9]+\.[0-9]{5,}", raw, re.ASCII):
             raise ValueError(f"{raw!r} has more than 4 decimal places; the smallest unit is 0.0001")
         raise ValueError(f"not a yuan amount: {raw!r}; {_HINT}")
     whole = match.group("whole").lstrip("0") or "0"

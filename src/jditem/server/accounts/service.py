@@ -2,7 +2,9 @@
 
 Shared by the admin CLI, the admin HTTP API and the console. Every function takes an
 ``AsyncSession`` first and commits its own transaction. Domain failures raise
-:class:`AdminError` subclasses whose messages say what was wrong and what to do.
+:class:`AdminError` subclasses (:mod:`.errors`, re-exported here) whose messages say what
+was wrong and what to do. Names, limits and permissions are checked by :mod:`.limits`
+when they are given; lookups by name are exact and never re-check an existing name.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.accounts.money import (
-    MAX_BALANCE_UNITS,
-    MAX_BUDGET_UNITS,
-    MAX_UNITS,
-    UNITS_PER_YUAN,
-    units_to_yuan,
-)
+from jditem.server.accounts.errors import AdminError as AdminError
+from jditem.server.accounts.errors import ConflictError as ConflictError
+from jditem.server.accounts.errors import InvalidInputError as InvalidInputError
+from jditem.server.accounts.errors import NotFoundError as NotFoundError
+from jditem.server.accounts.limits import MAX_COUNT, check_limits, check_name, check_note
+from jditem.server.accounts.money import MAX_BALANCE_UNITS, MAX_UNITS, UNITS_PER_YUAN
 from jditem.server.accounts.schemas import (
     TOKEN_UPDATE_FIELDS,
     AccountPublic,
@@ -32,22 +33,6 @@ from jditem.server.accounts.tokens import generate_token, hash_token, token_pref
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.tables import Account, ApiToken, LedgerEntry
 from jditem.server.tasks.clock import as_utc
-
-
-class AdminError(Exception):
-    """Root of the admin service's errors; ``str(error)`` is the user-facing message."""
-
-
-class NotFoundError(AdminError):
-    """The named account or token does not exist."""
-
-
-class ConflictError(AdminError):
-    """The object already exists (e.g. an account name is taken)."""
-
-
-class InvalidInputError(AdminError):
-    """A value is out of range or malformed."""
 
 
 def _now() -> datetime:
@@ -79,58 +64,9 @@ def _token_public(row: ApiToken, account_name: str) -> TokenPublic:
     )
 
 
-#: Upper bound of counts (daily quota, ids, offsets).
-MAX_COUNT = 10**9
-#: Sane bounds of a token's rate limit (requests/second) and burst.
-MIN_RATE_LIMIT = 0.001
-MAX_RATE_LIMIT = 100_000.0
-MAX_BURST = 1_000_000
-
-
 def _check_units(value: int, what: str) -> None:
     if not 0 <= value <= MAX_UNITS:
         raise InvalidInputError(f"{what} must be between 0 and {MAX_UNITS} units (got {value})")
-
-
-def check_limits(fields: dict[str, Any]) -> None:
-    """Refuse out-of-range token limits (``rate_limit``, ``burst``, ``daily_quota``,
-    ``budget_units``, ``permissions``; absent or ``None`` = no limit)."""
-    rate = fields.get("rate_limit")
-    if rate is not None and not MIN_RATE_LIMIT <= rate <= MAX_RATE_LIMIT:
-        raise InvalidInputError(
-            f"rate limit must be between {MIN_RATE_LIMIT:g} and {MAX_RATE_LIMIT:g} "
-            f"requests/second (got {rate}); omit it for none"
-        )
-    for key, label, most in (
-        ("burst", "burst", MAX_BURST),
-        ("daily_quota", "daily quota", MAX_COUNT),
-    ):
-        value = fields.get(key)
-        if value is not None and not 1 <= value <= most:
-            raise InvalidInputError(
-                f"{label} must be between 1 and {most} (got {value}); omit it for none"
-            )
-    budget = fields.get("budget_units")
-    if budget is not None and not 0 <= budget <= MAX_BUDGET_UNITS:
-        raise InvalidInputError(
-            f"budget must be between 0 and {MAX_BUDGET_UNITS // UNITS_PER_YUAN} yuan "
-            f"(got {units_to_yuan(budget)} yuan)"
-        )
-    perms = fields.get("permissions")
-    if perms is not None and (
-        not isinstance(perms, list) or not all(isinstance(p, str) for p in perms)
-    ):
-        raise InvalidInputError(
-            "permissions must be a list of endpoint names, e.g. ['jd/get-item-detail/v2']"
-        )
-
-
-def _printable(value: object, what: str) -> None:
-    """Refuse text with NUL or other control characters (PostgreSQL cannot store NUL)."""
-    texts = value if isinstance(value, list) else [value]
-    for text in texts:
-        if isinstance(text, str) and any(ord(c) < 32 or ord(c) == 127 for c in text):
-            raise InvalidInputError(f"{what} must not contain control characters")
 
 
 async def account_by_name(session: AsyncSession, name: str) -> Account:
@@ -168,10 +104,7 @@ async def _token_by_ref(session: AsyncSession, ref: int | str) -> tuple[ApiToken
 
 async def create_account(session: AsyncSession, name: str, balance_units: int = 0) -> AccountPublic:
     """Create account ``name`` with an opening balance (recorded in the ledger)."""
-    name = name.strip()
-    _printable(name, "account name")
-    if not name or len(name) > 100:
-        raise InvalidInputError("account name must be 1-100 characters")
+    name = check_name(name, "account name")
     _check_units(balance_units, "opening balance")
     now = _now()
     account = Account(name=name, balance=balance_units, created_at=now)
@@ -192,6 +125,20 @@ async def create_account(session: AsyncSession, name: str, balance_units: int = 
             )
         )
     await session.commit()
+    return _account_public(account)
+
+
+async def rename_account(session: AsyncSession, name: str, new_name: str) -> AccountPublic:
+    """Give account ``name`` (matched exactly, so also a name created before the naming
+    rule, e.g. one holding ``/``) the checked name ``new_name``."""
+    new_name = check_name(new_name, "the new account name")
+    account = await account_by_name(session, name)
+    account.name = new_name
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise ConflictError(f"account {new_name!r} already exists; pick another name") from None
     return _account_public(account)
 
 
@@ -224,8 +171,7 @@ async def create_token(
     limits mean "no limit"; callers apply the server's defaults themselves.
     """
     perms = list(permissions) if permissions is not None else [ENDPOINT_V2]
-    _printable(name, "token name")
-    _printable(perms, "permissions")
+    name = check_name(name, "token name", required=False)
     check_limits(
         {
             "rate_limit": rate_limit,
@@ -291,9 +237,13 @@ async def update_token(
             f"cannot update {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(sorted(TOKEN_UPDATE_FIELDS))}"
         )
+    if "permissions" in fields and fields["permissions"] is None:
+        raise InvalidInputError(
+            "permissions cannot be cleared: give a list of endpoints (['*'] for every one)"
+        )
     check_limits(fields)
-    _printable(fields.get("name"), "token name")
-    _printable(fields.get("permissions"), "permissions")
+    if "name" in fields:
+        fields["name"] = check_name(fields["name"] or "", "token name", required=False)
     token, account_name = await _token_by_ref(session, token_id_or_prefix)
     columns = {"budget_units": "budget"}
     for key, value in fields.items():
@@ -311,8 +261,7 @@ async def topup(
     if amount_units <= 0:
         raise InvalidInputError(f"top-up amount must be positive (got {amount_units} units)")
     _check_units(amount_units, "top-up amount")
-    if note is not None and "\x00" in note:
-        raise InvalidInputError("the note must not contain NUL characters")
+    check_note(note)
     account = await account_by_name(session, account_name)
     # Conditional in the store of record: the balance never passes the maximum, even
     # with top-ups and charges racing.

@@ -12,12 +12,13 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from jditem.protocol.codes import Code
-from jditem.server.accounts import service
-from jditem.server.accounts.money import yuan_to_units
+from jditem.server.accounts import caps, service
+from jditem.server.accounts.limits import MAX_NOTE_LENGTH, MAX_PERMISSIONS
+from jditem.server.accounts.money import MAX_UNITS, yuan_to_units
 from jditem.server.accounts.schemas import AccountPublic
 from jditem.server.api.deps import CtxDep, SessionDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
@@ -81,45 +82,82 @@ router = APIRouter(
 )
 
 
-class AccountCreate(BaseModel):
+class _Body(BaseModel):
+    """Admin request bodies: an unknown field is refused (400 naming it), never ignored;
+    values are taken as typed (no ``"1"`` for a number, no ``true`` for 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS, description="Units of 0.0001 CNY.")]
+Yuan = Annotated[
+    str, Field(max_length=64, description="Exact yuan in plain decimal notation, e.g. '12.50'.")
+]
+Permissions = Annotated[
+    list[Annotated[str, Field(max_length=100)]],
+    Field(max_length=MAX_PERMISSIONS, description="Endpoint names; ['*'] for every endpoint."),
+]
+Rate = Annotated[float, Field(allow_inf_nan=False, description="Requests/second.")]
+
+
+class AccountCreate(_Body):
     """Body of ``POST /api/admin/accounts``."""
 
-    name: str = Field(min_length=1, max_length=100)
-    balance_yuan: str | None = Field(default=None, description="Opening balance, e.g. '100'.")
-    balance_units: int | None = Field(default=None, ge=0)
+    name: str
+    balance_yuan: Yuan | None = Field(default=None, description="Opening balance, e.g. '100'.")
+    balance_units: Units | None = None
 
 
-class TopupCreate(BaseModel):
+class AccountRename(_Body):
+    """Body of ``PATCH /api/admin/accounts/{name}``."""
+
+    name: str = Field(description="The new name.")
+
+
+class TopupCreate(_Body):
     """Body of ``POST /api/admin/accounts/{name}/topup``."""
 
-    amount_yuan: str | None = None
-    amount_units: int | None = Field(default=None, gt=0)
-    note: str | None = None
+    amount_yuan: Yuan | None = None
+    amount_units: Annotated[int, Field(gt=0, le=MAX_UNITS)] | None = None
+    note: str | None = Field(default=None, max_length=MAX_NOTE_LENGTH)
 
 
-class TokenCreate(BaseModel):
+class CapsUpdate(_Body):
+    """Body of ``PATCH /api/admin/accounts/{name}/caps``: only the fields sent change;
+    ``null`` removes a cap."""
+
+    max_budget_yuan: Yuan | None = None
+    max_budget_units: Units | None = None
+    max_rate_limit: Rate | None = None
+    max_burst: int | None = Field(
+        default=None, description="Null: one second's worth of max_rate_limit."
+    )
+    max_daily_quota: int | None = None
+
+
+class TokenCreate(_Body):
     """Body of ``POST /api/admin/tokens``; omitted limits take the server defaults."""
 
     account: str
     name: str = ""
-    budget_yuan: str | None = None
-    budget_units: int | None = Field(default=None, ge=0)
-    rate_limit: float | None = Field(default=None, description="Requests/second; null = none.")
+    budget_yuan: Yuan | None = None
+    budget_units: Units | None = None
+    rate_limit: Rate | None = Field(default=None, description="Requests/second; null = none.")
     burst: int | None = None
     daily_quota: int | None = None
-    permissions: list[str] | None = None
+    permissions: Permissions | None = None
 
 
-class TokenUpdate(BaseModel):
+class TokenUpdate(_Body):
     """Body of ``PATCH /api/admin/tokens/{ref}``: only the fields sent are changed."""
 
     name: str | None = None
-    budget_yuan: str | None = None
-    budget_units: int | None = None
-    rate_limit: float | None = None
+    budget_yuan: Yuan | None = None
+    budget_units: Units | None = None
+    rate_limit: Rate | None = None
     burst: int | None = None
     daily_quota: int | None = None
-    permissions: list[str] | None = None
+    permissions: Permissions | None = None
 
 
 def _units(yuan: str | None, units: int | None, what: str) -> int | None:
@@ -181,6 +219,61 @@ async def create_account(
 async def get_account(name: str, request: Request, ctx: CtxDep, session: SessionDep) -> Response:
     """One account by name."""
     return _ok(request, ctx, _dump(await _call(service.get_account(session, name))))
+
+
+@router.patch("/accounts/{name}", summary="Rename an account", response_model=EnvelopeModel)
+async def rename_account(
+    name: str, body: AccountRename, request: Request, ctx: CtxDep, session: SessionDep
+) -> Response:
+    """Give an account a new name (the name is checked like a new account's)."""
+    return _ok(request, ctx, _dump(await _call(service.rename_account(session, name, body.name))))
+
+
+@router.get(
+    "/accounts/{name}/caps", summary="Caps on members' tokens", response_model=EnvelopeModel
+)
+async def get_caps(name: str, request: Request, ctx: CtxDep, session: SessionDep) -> Response:
+    """The caps on tokens the account's members create (null: no cap); ``burst_cap`` is
+    the burst cap in force (``max_burst``, else one second's worth of the rate cap)."""
+
+    async def read() -> caps.MemberCaps:
+        account = await service.account_by_name(session, name)
+        return await caps.member_caps(session, account.id)
+
+    return _ok(request, ctx, _caps_data(await _call(read()), None))
+
+
+@router.patch(
+    "/accounts/{name}/caps", summary="Set caps on members' tokens", response_model=EnvelopeModel
+)
+async def set_caps(
+    name: str, body: CapsUpdate, request: Request, ctx: CtxDep, session: SessionDep
+) -> Response:
+    """Change the caps sent (null removes one). The account's member-created tokens above
+    a cap are lowered to it at once (``data.lowered_tokens`` says how many); tokens an
+    operator created are left as they are."""
+    changes = {key: getattr(body, key) for key in body.model_fields_set}
+    if "max_budget_yuan" in changes or "max_budget_units" in changes:
+        changes["max_budget_units"] = _units(
+            changes.pop("max_budget_yuan", None),
+            changes.pop("max_budget_units", None),
+            "max budget",
+        )
+
+    async def apply() -> tuple[caps.MemberCaps, int]:
+        account = await service.account_by_name(session, name)
+        current = await caps.member_caps(session, account.id)
+        return await caps.set_member_caps(session, account.name, current.model_copy(update=changes))
+
+    updated, lowered = await _call(apply())
+    return _ok(request, ctx, _caps_data(updated, lowered))
+
+
+def _caps_data(value: caps.MemberCaps, lowered: int | None) -> dict[str, Any]:
+    data: dict[str, Any] = {**value.model_dump(mode="json"), "burst_cap": value.burst_cap}
+    if lowered is not None:
+        data["lowered_tokens"] = lowered
+    return data
 
 
 @router.post("/accounts/{name}/topup", summary="Top up a balance", response_model=EnvelopeModel)

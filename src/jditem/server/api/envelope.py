@@ -209,6 +209,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "body"))
+        if error.get("type") == "extra_forbidden":
+            parts.append(f"{where}: unknown field; remove it")
+            continue
         parts.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
     return "invalid parameters: " + "; ".join(parts) + " (see /docs for the expected input)"
 

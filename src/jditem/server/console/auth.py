@@ -3,17 +3,22 @@ and the one-time set-password link."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from fastapi import APIRouter, Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jditem.server.accounts import members
-from jditem.server.accounts.service import AdminError
+from jditem.server.accounts.errors import AdminError, NotFoundError
 from jditem.server.auth_throttle import AuthThrottle, client_address
 from jditem.server.console import session_rows
-from jditem.server.console.deps import TEMPLATES, ConsoleDep, server_context, session_keeper
+from jditem.server.console.deps import (
+    TEMPLATES,
+    ConsoleDep,
+    flash_location,
+    read_flash,
+    server_context,
+    session_keeper,
+)
 from jditem.server.console.session import (
     LOGIN_CSRF_COOKIE,
     LOGIN_CSRF_MAX_AGE,
@@ -55,7 +60,7 @@ def _login_page(
             "login_token": form_token,
             "signed_in": False,
             "email": email[:254],
-            "flash": request.query_params.get("flash"),
+            "flash": read_flash(request),
             **context,
         },
         status_code=status,
@@ -83,7 +88,9 @@ def _throttled(request: Request, next_path: str, wait: int, what: str) -> Respon
     return response
 
 
-async def _start_session(request: Request, next_path: str, member_id: int | None) -> Response:
+async def start_session(request: Request, location: str, member_id: int | None) -> Response:
+    """A new session (a fresh id and CSRF token, in a new cookie) for the operator
+    (``member_id=None``) or a member, and a redirect to ``location``."""
     keeper = session_keeper(request)
     session, cookie_value = keeper.new_session()
     ctx = server_context(request)
@@ -96,7 +103,7 @@ async def _start_session(request: Request, next_path: str, member_id: int | None
         client_address=client_address(request.client),
         user_agent=request.headers.get("user-agent"),
     )
-    response = RedirectResponse(next_path, status_code=303)
+    response = RedirectResponse(location, status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie_value, SESSION_MAX_AGE)
     clear_cookie(response, LOGIN_CSRF_COOKIE)
     return response
@@ -153,7 +160,7 @@ async def login(request: Request) -> Response:
             status=401,
         )
     await throttle.succeeded(address)
-    return await _start_session(request, next_path, None)
+    return await start_session(request, next_path, None)
 
 
 async def _member_login(request: Request, form: FormData, next_path: str) -> Response:
@@ -189,7 +196,7 @@ async def _member_login(request: Request, form: FormData, next_path: str) -> Res
         )
     await by_address.succeeded(address)
     await by_account.succeeded(account_key)
-    return await _start_session(request, next_path, member.id)
+    return await start_session(request, next_path, member.id)
 
 
 @router.post("/logout")
@@ -252,7 +259,9 @@ async def set_password(request: Request) -> Response:
             return _set_password_page(request, member, error=error, status=400)
         try:
             await members.set_password_with_link(db, key, password)
+        except NotFoundError:  # used meanwhile (by a submission at the same moment)
+            return _set_password_page(request, None, error=None, status=404)
         except AdminError as exc:
             return _set_password_page(request, member, error=str(exc), status=400)
     flash = "Your password is set. Sign in with your e-mail and the new password."
-    return RedirectResponse(f"/console/login?{urlencode({'flash': flash})}", status_code=303)
+    return RedirectResponse(flash_location(request, "/console/login", flash), status_code=303)

@@ -79,7 +79,6 @@ async def _render(
         page=page,
         selected=selected,
         error=error,
-        flash=params.get("flash"),
     )
 
 

@@ -72,6 +72,17 @@ def session_keeper(request: Request) -> SessionKeeper:
     return keeper
 
 
+def flash_location(request: Request, path: str, message: str) -> str:
+    """``path`` with ``message`` as a signed flash (shown by the page at ``path`` for
+    :data:`~jditem.server.console.session.FLASH_MAX_AGE` seconds)."""
+    return f"{path}?{urlencode({'flash': session_keeper(request).sign_flash(message)})}"
+
+
+def read_flash(request: Request) -> str | None:
+    """The server-written flash of this request's URL, if any (never unsigned text)."""
+    return session_keeper(request).read_flash(request.query_params.get("flash"))
+
+
 def _next_path(request: Request) -> str:
     path = request.url.path
     return f"{path}?{request.url.query}" if request.url.query else path
@@ -108,8 +119,10 @@ class Console:
         return form
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        """Render a page with the common context, adding a ``Server-Timing`` header."""
+        """Render a page with the common context (the URL's signed flash included),
+        adding a ``Server-Timing`` header."""
         tz = self.tz
+        context.setdefault("flash", read_flash(self.request))
         context.update(
             csrf_token=self.session.csrf,
             signed_in=True,
@@ -145,9 +158,9 @@ class Console:
         if not self.principal.is_operator:
             raise NotFoundPage()
 
-    def redirect(self, path: str, **query: str) -> RedirectResponse:
-        """A 303 redirect after a POST (optionally with a flash message in the query)."""
-        url = path + (f"?{urlencode(query)}" if query else "")
+    def redirect(self, path: str, flash: str | None = None) -> RedirectResponse:
+        """A 303 redirect after a POST, optionally with a signed flash message."""
+        url = path if flash is None else flash_location(self.request, path, flash)
         return RedirectResponse(url, status_code=303)
 
 

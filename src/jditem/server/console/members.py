@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from jditem.server.accounts import members, service
+from jditem.server.accounts.caps import MemberCaps, caps_by_account, member_caps, set_member_caps
 from jditem.server.console import forms
 from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage
 
@@ -32,8 +33,20 @@ def _require_manager(console: Console) -> int | None:
     return None if principal.is_operator else principal.account_id
 
 
+def link_base(console: Console) -> tuple[str, bool]:
+    """Where set-password links point: ``JDITEM_PUBLIC_URL``, else the address this
+    server accepted the connection on (never the request's ``Host`` header, which the
+    sender chooses); and whether it is the configured one."""
+    if console.settings.public_url:
+        return console.settings.public_url, True
+    scope = console.request.scope
+    host, port = scope.get("server") or ("127.0.0.1", 8000)
+    host = f"[{host}]" if ":" in host else host
+    return f"{scope.get('scheme', 'http')}://{host}:{port}", False
+
+
 def _link(console: Console, secret: str) -> str:
-    return str(console.request.base_url).rstrip("/") + members.setup_path(secret)
+    return link_base(console)[0] + members.setup_path(secret)
 
 
 async def _render(
@@ -48,11 +61,9 @@ async def _render(
     account_id = _require_manager(console)
     listed = await members.list_members(console.db, account_id)
     if account_id is None:
-        caps = await members.caps_by_account(console.db)
+        caps = await caps_by_account(console.db)
     else:
-        caps = {
-            console.principal.account_name or "": await members.member_caps(console.db, account_id)
-        }
+        caps = {console.principal.account_name or "": await member_caps(console.db, account_id)}
     response = console.render(
         "members.html",
         status_code=status_code,
@@ -63,8 +74,8 @@ async def _render(
         error=error,
         new_link=new_link,
         link_member=link_member,
+        link_base=link_base(console),
         draft=draft or {"email": "", "account": "", "role": "member"},
-        flash=console.request.query_params.get("flash"),
     )
     if new_link is not None:
         response.headers["Cache-Control"] = "no-store"
@@ -141,19 +152,23 @@ async def remove_member(member_id: int, console: ConsoleDep) -> Response:
 
 @router.post("/members/caps")
 async def set_caps(console: ConsoleDep) -> Response:
-    """The operator sets an account's caps on tokens its members create (empty: no cap)."""
+    """The operator sets an account's caps on tokens its members create (empty: no cap);
+    the account's member-created tokens above a cap are lowered to it at once."""
     console.require_operator()
     form = await console.form()
     account = forms.text(form, "account")
     try:
-        caps = members.MemberCaps(
+        caps = MemberCaps(
             max_budget_units=forms.optional_money(form, "max_budget", "Max budget"),
             max_rate_limit=forms.optional_float(form, "max_rate", "Max rate"),
+            max_burst=forms.optional_int(form, "max_burst", "Max burst"),
             max_daily_quota=forms.optional_int(form, "max_quota", "Max quota"),
         )
-        await members.set_member_caps(console.db, account, caps)
+        _, lowered = await set_member_caps(console.db, account, caps)
     except forms.FormError as exc:
         return await _render(console, status_code=400, error=str(exc))
     except service.AdminError as exc:
         return await _refused(console, exc)
-    return console.redirect(BACK, flash=f"Caps of account {account} saved.")
+    console.ctx.admission.invalidate()  # lowered limits apply in every process at once
+    note = f" {lowered} token(s) of its members were lowered to them." if lowered else ""
+    return console.redirect(BACK, flash=f"Caps of account {account} saved.{note}")

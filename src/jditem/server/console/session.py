@@ -10,6 +10,11 @@ everybody out too.
 Every state-changing form carries the session's CSRF token in a hidden
 ``csrf_token`` field; the sign-in form (no session yet) uses a short-lived
 double-submit cookie instead.
+
+A *flash* (the one-line message a page shows after a redirect, "Token saved.") travels
+in the redirect's query string, signed with the same key and valid for
+:data:`FLASH_MAX_AGE`: a page shows only messages the server wrote, never text someone
+put in a link (``/console/login?flash=Your account is locked, call …``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ LOGIN_CSRF_COOKIE = "jditem_console_login"
 CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE = 12 * 3600
 LOGIN_CSRF_MAX_AGE = 3600
+FLASH_MAX_AGE = 600
 COOKIE_PATH = "/console"
 
 
@@ -72,6 +78,7 @@ class SessionKeeper:
         secret = hashlib.sha256(b"jditem-console-v1:" + self.admin_key.encode()).hexdigest()
         self._sessions = URLSafeTimedSerializer(secret, salt="console-session")
         self._login = URLSafeTimedSerializer(secret, salt="console-login-csrf")
+        self._flash = URLSafeTimedSerializer(secret, salt="console-flash")
 
     def __repr__(self) -> str:  # never show the admin key
         return "SessionKeeper(admin_key=***)"
@@ -105,6 +112,20 @@ class SessionKeeper:
         if not isinstance(sid, str) or not isinstance(csrf, str):
             return None
         return ConsoleSession(sid, csrf, signed_at.timestamp())
+
+    def sign_flash(self, message: str) -> str:
+        """``message`` as a signed query value for :meth:`read_flash`."""
+        return self._flash.dumps(message)
+
+    def read_flash(self, value: str | None) -> str | None:
+        """The message in a signed flash value, or ``None`` when missing, forged or old."""
+        if not value or len(value) > 2000:
+            return None
+        try:
+            message = self._flash.loads(value, max_age=FLASH_MAX_AGE)
+        except BadSignature:
+            return None
+        return message if isinstance(message, str) else None
 
     def new_login_token(self) -> tuple[str, str]:
         """A (form value, cookie value) pair protecting the sign-in form."""

@@ -2,9 +2,10 @@
 members, the password change.
 
 Operators see the operator sessions (everyone who signed in with the admin key);
-members see their own. A password change ends the member's other sessions and keeps
-the one it was made from; a wrong current password counts against the member's
-sign-in throttle, so a left-open session cannot be used to guess it.
+members see their own. A password change ends every session of the member and
+continues in a new one (new session id and cookie: the session is rotated); a wrong
+current password counts against the member's sign-in throttle, so a left-open session
+cannot be used to guess it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from starlette.responses import RedirectResponse, Response
 from jditem.server.accounts import members, service
 from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.console import session_rows
-from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage
+from jditem.server.console.auth import start_session
+from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage, flash_location
 from jditem.server.console.session import SESSION_COOKIE, clear_cookie
 from jditem.server.tasks.clock import now_utc
 
@@ -40,9 +42,7 @@ async def sessions_page(console: ConsoleDep) -> Response:
         console.session.sid,
         now_utc(console.ctx.clock),
     )
-    return console.render(
-        "sessions.html", sessions=listed, flash=console.request.query_params.get("flash")
-    )
+    return console.render("sessions.html", sessions=listed)
 
 
 @router.post("/sessions/others")
@@ -143,19 +143,14 @@ async def change_password(console: ConsoleDep) -> Response:
             console, status_code=400, error="The two new passwords differ. Type the same one twice."
         )
     try:
-        await members.change_password(
-            console.db,
-            member_id,
-            current,
-            new,
-            keep_session_hash=session_rows.sid_hash(console.session.sid),
-        )
+        await members.change_password(console.db, member_id, current, new)
     except service.AdminError as exc:
         await console.db.rollback()
         if isinstance(exc, members.WrongPasswordError):
             await throttle.failed(email, "console password change")
         return _password_page(console, status_code=400, error=str(exc))
     await throttle.succeeded(email)
-    return console.redirect(
-        SESSIONS, flash="Password changed. Your other sessions were signed out."
-    )
+    # every session ended, this one too: continue in a new one (a new id and cookie)
+    flash = "Password changed. Your other sessions were signed out."
+    request = console.request
+    return await start_session(request, flash_location(request, SESSIONS, flash), member_id)

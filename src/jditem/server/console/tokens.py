@@ -3,8 +3,7 @@
 Operators see and manage every token. Account members see their account's tokens;
 owners manage all of them, plain members only the ones they created; both create and
 edit tokens within the caps the operator set on the account
-(:func:`jditem.server.accounts.members.check_within_caps`). Another account's token
-by id answers 404.
+(:mod:`jditem.server.accounts.caps`). Another account's token by id answers 404.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from jditem.server.accounts import members, service
+from jditem.server.accounts import service
+from jditem.server.accounts.caps import MemberCaps, check_within_caps, member_caps
 from jditem.server.accounts.money import units_to_yuan
 from jditem.server.accounts.quota import local_day
 from jditem.server.accounts.schemas import TokenPublic
@@ -86,12 +86,12 @@ async def token_rows(console: Console) -> list[TokenRow]:
     return rows
 
 
-async def _caps(console: Console) -> members.MemberCaps | None:
+async def _caps(console: Console) -> MemberCaps | None:
     """The caps on tokens this person creates or edits (``None`` for operators)."""
     principal = console.principal
     if principal.is_operator or principal.account_id is None:
         return None
-    return await members.member_caps(console.db, principal.account_id)
+    return await member_caps(console.db, principal.account_id)
 
 
 def _capped(default: Any, cap: Any) -> Any:
@@ -130,7 +130,7 @@ async def _render_list(
     defaults = draft or {
         "name": "",
         "rate_limit": _capped(settings.default_rate_limit, caps and caps.max_rate_limit),
-        "burst": settings.default_burst,
+        "burst": _capped(settings.default_burst, caps and caps.burst_cap),
         "daily_quota": _capped(settings.default_daily_quota, caps and caps.max_daily_quota),
         "budget": units_to_yuan(caps.max_budget_units)
         if caps is not None and caps.max_budget_units is not None
@@ -148,7 +148,6 @@ async def _render_list(
         new_token_public=new_token_public,
         error=error,
         draft=defaults,
-        flash=console.request.query_params.get("flash"),
     )
     if new_token is not None:
         response.headers["Cache-Control"] = "no-store"
@@ -189,7 +188,7 @@ async def create_token(console: ConsoleDep) -> Response:
         fields = _limit_fields(form)
         caps = await _caps(console)
         if caps is not None:
-            members.check_within_caps(caps, fields)
+            check_within_caps(caps, fields)
         public, raw = await service.create_token(
             console.db,
             draft["account"],
@@ -269,7 +268,7 @@ async def edit_token(token_id: int, console: ConsoleDep) -> Response:
     try:
         fields = _limit_fields(form)
         if caps is not None:
-            members.check_within_caps(caps, fields)
+            check_within_caps(caps, fields)
         public = await service.update_token(console.db, token_id, **fields)
     except (forms.FormError, service.AdminError) as exc:
         await console.db.rollback()

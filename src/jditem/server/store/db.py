@@ -56,7 +56,7 @@ def create_engine(url: str) -> AsyncEngine:
     extra to install) when the backend's driver is missing.
     """
     check_driver(url)
-    sqlite.ensure_parent_dir(url)
+    sqlite.prepare_file(url)
     options: dict[str, Any] = {"pool_pre_ping": False}
     if postgres.is_postgres(url):
         options.update(postgres.engine_options())

@@ -7,12 +7,15 @@ in-process workers, the request path and the console can share one database file
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jditem.private_files import SQLITE_COMPANIONS, private_file
 
 #: How long a connection waits for another writer before failing with "database is locked".
 BUSY_TIMEOUT_MS = 10_000
@@ -46,16 +49,16 @@ def configure_engine(engine: AsyncEngine) -> None:
     event.listen(engine.sync_engine, "connect", _on_connect)
 
 
-def ensure_parent_dir(url: str) -> None:
-    """Create the directory of a file-backed SQLite ``url`` if it is missing."""
-    from pathlib import Path
-
+def prepare_file(url: str) -> None:
+    """For a file-backed SQLite ``url``: its folder (0700 when created) and the file,
+    readable by its owner only (0600, also an existing one, and its ``-wal``/``-shm``):
+    it holds password and token hashes and customers' call records."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(database).expanduser(), SQLITE_COMPANIONS)
 
 
 def sync_url(url: str) -> str | None:

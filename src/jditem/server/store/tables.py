@@ -58,9 +58,10 @@ class Account(Base):
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime]
     #: Caps the operator sets on the tokens the account's members create themselves
-    #: (migration 0007); ``None`` = no cap.
+    #: (migrations 0007, 0009); ``None`` = no cap.
     member_max_budget: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     member_max_rate_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    member_max_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
     member_max_daily_quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
