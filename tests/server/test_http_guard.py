@@ -186,6 +186,30 @@ def test_content_length_with_transfer_encoding_is_400_and_the_connection_closes(
     assert headers["connection"] == "close"
 
 
+def test_a_server_stopping_while_a_refused_connection_closes_stops_cleanly() -> None:
+    """A connection answered 400 and still closing (the client has not closed yet) is
+    in no state for h11 to close it normally: the shutdown must not trip over it."""
+    with live_server() as live:
+        sock = _connect(live)
+        with sock:
+            sock.sendall(
+                b"POST /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+            )
+            assert select.select([sock], [], [], GENEROUS)[0]  # answered, not closed by us
+            live.stop()
+            assert b"400 Bad Request" in _read_to_eof(sock)
+
+
+def test_a_transfer_coding_other_than_chunked_is_501(guarded: LiveServer) -> None:
+    sock = _connect(guarded)
+    with sock:
+        sock.sendall(b"POST /api/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n")
+        status, _, body = _one_response(_read_to_eof(sock))
+    assert (status, body["code"]) == (501, 400)
+    assert "chunked" in body["message"]
+
+
 # --------------------------------------------------------------------- keep-alive
 
 

@@ -237,6 +237,14 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.resume_reading()
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.abort)
 
+    def shutdown(self) -> None:
+        """Server shutdown: a connection already answered and closing is just closed (h11
+        may be mid-request there, where its own close would raise)."""
+        if self._closing:
+            self.transport.close()
+            return
+        super().shutdown()
+
     # ---------------------------------------------------------------- timeouts
 
     def timeout_keep_alive_handler(self) -> None:
