@@ -86,8 +86,8 @@ TEST_DEFAULTS: dict[str, Any] = {
     "default_burst": None,
     "call_record_flush_seconds": 0.2,
     "wait_seconds": 5.0,
-    # the default 5 s lets a starved server close an idle keep-alive connection just as
-    # a test client reuses it (httpx.ReadError under load)
+    # far above any client pool's idle expiry, even with a test client starved for
+    # seconds: the server never closes a connection a client reuses (httpx.ReadError)
     "keep_alive_seconds": 120,
 }
 
