@@ -77,6 +77,8 @@ async def test_slow_headers_time_out_within_the_call_budget(twin: TwinFactory) -
         assert time.monotonic() - started < 30, "each call gave up after its read timeout"
         assert caught.value.phase == "read"
         assert "3 call(s)" in str(caught.value)
+        # the server thread records a request it reads; the client may give up first
+        await await_until(lambda: len(server.requests) >= 3, what="3 requests recorded")
         assert len(server.requests) == 3
 
 
@@ -204,17 +206,20 @@ async def test_pending_forever_gives_a_continuation_that_resume_accepts(
 
 
 async def test_pending_stops_before_the_deadline(twin: TwinFactory) -> None:
-    # Calls at about 0, 1.5 and 3 s; waiting 1.5 s more would pass the 4 s deadline, so
-    # the client gives up then (a PendingTimeoutError that says so) instead of sleeping
-    # into the deadline and failing with a RequestTimeoutError after it.
-    slow_pending = {**PENDING_NOW, "retryAfter": 1.5}
-    with FaultServer([Reply.envelope(102, slow_pending, status=202)]) as server:
-        started = time.monotonic()
+    # The second answer asks to wait 10 s, more than is left of the 8 s deadline, so the
+    # client gives up then (a PendingTimeoutError that says so) instead of sleeping into
+    # the deadline and failing with a RequestTimeoutError after it. (Only the two calls
+    # must fit in the 8 s: no wait of the client's ends near the deadline.)
+    script = [
+        Reply.envelope(102, PENDING_NOW, status=202),
+        Reply.envelope(102, {**PENDING_NOW, "retryAfter": 10}, status=202),
+    ]
+    with FaultServer(script) as server:
         with pytest.raises(errors.PendingTimeoutError) as caught:
-            await twin(base_url=server.base_url, max_calls_per_item=50).get(SKU, deadline=4)
-        assert time.monotonic() - started < 30
-        assert caught.value.retry_after == 1.5
-        assert "would pass the deadline of 4 s" in str(caught.value)
+            await twin(base_url=server.base_url, max_calls_per_item=50).get(SKU, deadline=8)
+        assert caught.value.retry_after == 10
+        assert "would pass the deadline of 8 s" in str(caught.value)
+        assert len(server.requests) == 2
 
 
 async def test_pending_retry_after_above_the_cap_raises_at_once(twin: TwinFactory) -> None:

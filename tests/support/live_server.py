@@ -43,7 +43,9 @@ profile's (a fresh PostgreSQL database, or the temporary SQLite file) unless
     first); ``execute(sql, **params)`` (one statement, committed); ``flush()``
     (write buffered call records now); ``run(fn)`` (run
     ``fn(ctx)`` — a coroutine function — on the server's event loop and return its
-    result); ``stop()`` (idempotent; the context manager calls it).
+    result); ``stop()`` (idempotent; the context manager calls it); ``uvicorn`` (the
+    running ``uvicorn.Server``: its ``loop`` and ``server_state.connections``, for tests
+    of the connection layer).
 """
 
 from __future__ import annotations
@@ -84,8 +86,8 @@ TEST_DEFAULTS: dict[str, Any] = {
     "default_burst": None,
     "call_record_flush_seconds": 0.2,
     "wait_seconds": 5.0,
-    # the default 5 s lets a starved server close an idle keep-alive connection just as
-    # a test client reuses it (httpx.ReadError under load)
+    # far above any client pool's idle expiry, even with a test client starved for
+    # seconds: the server never closes a connection a client reuses (httpx.ReadError)
     "keep_alive_seconds": 120,
 }
 
@@ -179,6 +181,13 @@ class LiveServer:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+    @property
+    def uvicorn(self) -> _Server:
+        """The running uvicorn server (see the module docstring)."""
+        if self._server is None or self._server.loop is None:
+            raise RuntimeError("the live server is not running")
+        return self._server
 
     @property
     def ctx(self) -> ServerContext:

@@ -223,7 +223,15 @@ class Settings(BaseSettings):
         description="A request line + headers not complete within this answers 408.",
     )
     keep_alive_seconds: int = Field(
-        default=5, ge=1, le=300, description="Idle keep-alive connections close after this."
+        default=20,
+        ge=1,
+        le=300,
+        description=(
+            "Idle keep-alive connections close after this. Keep it above the idle timeout "
+            "of the clients' connection pools (the jditem client: 5 s; a reverse proxy's "
+            "upstream keep-alive), so the server is never the side closing a connection "
+            "a client is reusing."
+        ),
     )
     max_connections: int = Field(
         default=1000,

@@ -14,10 +14,12 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 
 async def test_100_concurrent_http_calls_from_10_tokens_make_one_task() -> None:
-    with live_server(sandbox_latency_ms=(300, 300), workers=2) as live:
+    # Every call waits for the one task (not the 5 s test default, which a busy machine
+    # can outlast: those calls would answer 102 pending instead of the product).
+    with live_server(sandbox_latency_ms=(300, 300), workers=2, wait_seconds=60) as live:
         tokens = [live.make_token("acme", name=f"t{n}") for n in range(10)]
         url = live.base_url + "/api/jd/get-item-detail/v2"
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=90) as client:
             responses = await asyncio.gather(
                 *(
                     client.get(

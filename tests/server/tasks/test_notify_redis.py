@@ -10,6 +10,7 @@ from jditem.server.broadcast_redis import RedisBroadcast
 from jditem.server.redis_link import RedisLink
 from jditem.server.tasks.notify_redis import DEGRADED_POLL_SECONDS, RedisNotifier
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import await_until
 
 #: Generous bound for a wake-up (the assertion is "it arrives", not "it is fast").
 WAKE = 10.0
@@ -55,7 +56,7 @@ async def test_work_wakes_one_idle_worker_in_another_process(redis_server: Redis
         async def worker(n: int, notifier: RedisNotifier, ready: asyncio.Event) -> None:
             async with notifier.subscribe_work() as sub:
                 ready.set()
-                if await sub.wait(3.0):
+                if await sub.wait(WAKE):
                     woken.append(n)
 
         readies = [asyncio.Event(), asyncio.Event()]
@@ -65,12 +66,17 @@ async def test_work_wakes_one_idle_worker_in_another_process(redis_server: Redis
         ]
         await asyncio.gather(*(r.wait() for r in readies))
         # both workers must be idle in wait() before the signal is sent
-        deadline = asyncio.get_running_loop().time() + WAKE
-        while not all(any(w.waiting for w in n._workers) for n in (w1, w2)):
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.01)
+        await await_until(
+            lambda: all(any(w.waiting for w in n._workers) for n in (w1, w2)),
+            what="both workers idle",
+            timeout=WAKE,
+        )
         await api.notify_work()
-        await asyncio.gather(*tasks)
+        await await_until(lambda: woken, what="a worker to wake", timeout=WAKE)
+        await asyncio.wait(tasks, timeout=1.0)  # a wrong second wake-up would show here
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         assert len(woken) == 1
 
 

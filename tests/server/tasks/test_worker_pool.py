@@ -7,16 +7,18 @@ import time
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jditem.server.collectors.base import CollectResult
 from jditem.server.settings import Settings
 from jditem.server.store.tables import Task
-from jditem.server.tasks.clock import utc_now
+from jditem.server.tasks.clock import as_utc, utc_now
 from jditem.server.tasks.leases import Leases
 from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
+from tests.support.waiting import await_until
 
 from .conftest import FakeClock, ScriptedCollector, payload_for
 
@@ -101,31 +103,38 @@ async def test_worker_that_loses_its_lease_abandons_the_task(
 
 
 async def test_heartbeats_keep_a_long_collection_leased(
-    sessionmaker: Maker, notifier: InProcessNotifier, make_settings: MakeSettings
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
 ) -> None:
-    """Real clock: lease 2 s, collection 3 s; nobody can steal the task meanwhile.
+    """A collection outlasting its 2 s lease keeps the task: the clock jumps ten leases
+    ahead mid-collection, a heartbeat renews the lease from the new "now", and a thief
+    then finds nothing to claim.
 
-    The lease is 40 heartbeats long, so a busy machine delaying a heartbeat or two does
-    not make the test fail."""
+    The clock is the fake one: the lease runs out only when the test moves the clock, so
+    a busy machine delaying a heartbeat cannot turn into a stolen task."""
     settings = make_settings(workers=1, lease_seconds=2.0, heartbeat_seconds=0.05)
-    service = TaskService(sessionmaker, settings, notifier, utc_now)
-    collector = ScriptedCollector(delay=3.0)
-    pool = WorkerPool(sessionmaker, settings, collector, notifier, utc_now)
-    thief = Leases(sessionmaker, lease_seconds=0.3, clock=utc_now)
-    stolen = []
+    service = TaskService(sessionmaker, settings, notifier, clock)
+    gate = asyncio.Event()
+    collector = ScriptedCollector(gate=gate)  # collects until the test opens the gate
+    pool = WorkerPool(sessionmaker, settings, collector, notifier, clock)
+    thief = Leases(sessionmaker, lease_seconds=2.0, clock=clock)
+
+    async def renewed() -> bool:
+        """Whether the lease now ends after the (moved) fake "now"."""
+        async with sessionmaker() as session:
+            expiry = await session.scalar(select(Task.lease_expires_at).where(Task.item_id == "5"))
+        return expiry is not None and as_utc(expiry) > clock.now
+
     await pool.start()
     try:
         waiter = asyncio.create_task(service.resolve("5", wait_seconds=60))
         await until(lambda: len(collector.calls) == 1)
-        while not waiter.done():  # past the first 2 s lease, until the collection ends
-            claim = await thief.claim("thief")
-            if claim is not None:
-                stolen.append(claim)
-            await asyncio.sleep(0.05)
+        clock.advance(20)  # the first lease ended long ago
+        await await_until(renewed, what="a heartbeat to renew the lease")
+        assert await thief.claim("thief") is None
+        gate.set()
         outcome = await asyncio.wait_for(waiter, 60)
     finally:
         await pool.stop()
-    assert stolen == []
     assert outcome.kind == "ready"
     row = await load(sessionmaker, outcome.task_id or "")
     assert (row.status, row.attempt) == ("succeeded", 1)
