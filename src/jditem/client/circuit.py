@@ -27,6 +27,8 @@ from jditem import errors
 
 #: Pause when a circuit 503 carries no ``Retry-After`` (the wire shape always has one).
 DEFAULT_WAIT = 5.0
+#: Shortest pause before a probe (``Retry-After: 0`` must not make probes spin).
+MIN_WAIT = 0.25
 
 
 def circuit_error(error: errors.JditemError | None) -> errors.ServiceUnavailableError | None:
@@ -102,7 +104,7 @@ class CircuitPause:
             return False
         now = self._clock()
         self.last = circuit
-        wait = DEFAULT_WAIT if retry_after is None else retry_after
+        wait = DEFAULT_WAIT if retry_after is None else max(MIN_WAIT, retry_after)
         if self.since is None:
             self.since = now
             self.pauses += 1

@@ -47,7 +47,14 @@ import asyncio
 import queue
 import secrets
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,7 +93,8 @@ DEAD_SERVER_CALLS = 5
 DEFAULT_CONCURRENCY = 8
 #: ``client.get`` rounds per item when its call budget went on 302s.
 THROTTLE_ROUNDS = 5
-#: Circuit 503s one item may meet (as a probe or on the wire) before it fails with one.
+#: Circuit 503s one item may meet outside a pause's probe before it fails with one (an
+#: upstream that refuses uncached items while the gateway serves cached ones).
 CIRCUIT_ROUNDS = 5
 #: Items in progress per wire slot (the others wait between polls of pending tasks).
 ITEMS_PER_SLOT = 4
@@ -116,11 +124,14 @@ class StopRequested(Exception):
 
 
 class _CircuitWait(Exception):
-    """Raised inside ``on_call`` on a circuit 503: the item waits out the run's pause."""
+    """Raised inside ``get``'s hooks while the run is paused behind an open circuit: the
+    item leaves ``get`` and waits its turn outside it, so the pause does not count
+    against the item's deadline. ``error``: the circuit 503 this item met, if any."""
 
-    def __init__(self, error: errors.JditemError) -> None:
-        super().__init__(error.message)
+    def __init__(self, error: errors.JditemError | None = None, *, probe: bool = False) -> None:
+        super().__init__("paused behind an open upstream circuit")
         self.error = error
+        self.probe = probe
 
 
 class ManyRun:
@@ -250,14 +261,23 @@ class ManyRun:
         limiter = self.limiter
         circuit = self.circuit
 
-        async def before_call(_: str) -> None:
-            nonlocal sent_at, on_wire, probing
+        async def wait_turn() -> None:
+            nonlocal probing
+            probing = await circuit.wait_turn(lambda: self.stopping)
+            self._check_circuit()
             self._check_budget()
-            if circuit.paused:
-                probing = await circuit.wait_turn(lambda: self.stopping)
-                self._check_circuit()
+
+        async def before_call(_: str) -> None:
+            nonlocal sent_at, on_wire
+            self._check_budget()
+            if circuit.paused and not probing:
+                raise _CircuitWait
             await wire.acquire()
             on_wire = True
+            if circuit.paused and not probing:  # opened while this call waited for a slot
+                on_wire = False
+                wire.release()
+                raise _CircuitWait
             sent_at = await limiter.acquire()
             self._check_budget()
             self.calls_started += 1
@@ -315,10 +335,12 @@ class ManyRun:
                 and not self.stopping
             ):
                 assert info.error is not None
-                raise _CircuitWait(info.error)
+                raise _CircuitWait(info.error, probe=was_probe)
 
         try:
-            product = await self._get_through_throttling(item_id, on_call, before_call)
+            product = await self._get_through_throttling(
+                item_id, on_call, before_call, wait_turn
+            )
         except StopRequested:
             self._settle_unfinished(item_id, calls)
             return None
@@ -450,12 +472,19 @@ class ManyRun:
         return error
 
     async def _get_through_throttling(
-        self, item_id: str, on_call: Callable[[CallInfo], None], before_call: Any
+        self,
+        item_id: str,
+        on_call: Callable[[CallInfo], None],
+        before_call: Any,
+        wait_turn: Callable[[], Awaitable[None]],
     ) -> Product:
-        """``client.get``, asked again when its call budget went on 302s (they are free).
+        """``client.get``, asked again when its call budget went on 302s (they are free),
+        and after the run's circuit pause (``wait_turn``; not part of any ``get``, so it
+        does not count against the item's deadline).
 
         The rate limiter has slowed down by then; an item is never lost to throttling
-        unless it is throttled for ``THROTTLE_ROUNDS`` whole call budgets.
+        unless it is throttled for ``THROTTLE_ROUNDS`` whole call budgets, nor to an open
+        circuit unless it met one ``CIRCUIT_ROUNDS`` times outside a probe.
         """
         key = self.idempotency_key(item_id)
         throttled = circuits = 0
@@ -473,10 +502,11 @@ class ManyRun:
                 if throttled >= THROTTLE_ROUNDS or self._over_cap(exc):
                     raise
             except _CircuitWait as wait:
-                circuits += 1
-                if circuits >= CIRCUIT_ROUNDS:
-                    raise wait.error from None
-            # the next round's first call waits in before_call (rate, circuit pause)
+                if wait.error is not None and not wait.probe:  # a probe's is bounded by the pause
+                    circuits += 1
+                    if circuits >= CIRCUIT_ROUNDS:
+                        raise wait.error from None
+                await wait_turn()
 
     def _check_budget(self) -> None:
         if self.stop_reason is not None:
