@@ -400,7 +400,8 @@ class BaseClient:
             if phase == "read":
                 error = errors.ReadTimeoutError(
                     f"no complete answer from {where} within {elapsed_s:.1f} s after the "
-                    "request was sent (read timeout); the call may have been charged",
+                    "request was sent (read timeout; raise the timeout if the server is just "
+                    "slow); the call may have been charged",
                     phase=phase,
                     item_id=item_id,
                 )
@@ -575,9 +576,9 @@ class BaseClient:
                     f"the upstream refuses it{refused}"
                 )
                 advice = (
-                    f"retry after {retry_after:g} s (Retry-After), once"
+                    f"try again in {retry_after:g} s (Retry-After) or later"
                     if retry_after is not None
-                    else "retry later, once"
+                    else "try again later"
                 ) + "; if it persists, ask the gateway's operator about the upstream"
         elif cls is errors.QuotaExceededError:
             reset_at = _parse_datetime(data.get("resetAt")) if isinstance(data, dict) else None
