@@ -338,9 +338,7 @@ class ManyRun:
                 raise _CircuitWait(info.error, probe=was_probe)
 
         try:
-            product = await self._get_through_throttling(
-                item_id, on_call, before_call, wait_turn
-            )
+            product = await self._get_through_throttling(item_id, on_call, before_call, wait_turn)
         except StopRequested:
             self._settle_unfinished(item_id, calls)
             return None
