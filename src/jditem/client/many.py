@@ -330,8 +330,8 @@ class ManyRun:
                 self._user_on_call(info)
             was_probe, probing = probing, False
             if (
-                circuit.answered(info.error, info.retry_after, probe=was_probe)
-                and not self._over_cap(info.error)
+                not self._over_cap(info.error)  # that stops the run instead
+                and circuit.answered(info.error, info.retry_after, probe=was_probe)
                 and not self.stopping
             ):
                 assert info.error is not None

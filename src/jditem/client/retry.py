@@ -32,6 +32,7 @@ from typing import Any
 
 from jditem import errors
 from jditem.client.base import CallInfo, Classified, Outcome
+from jditem.client.circuit import circuit_error
 from jditem.client.config import ClientConfig
 
 CONTINUATION_VERSION = 1
@@ -151,9 +152,7 @@ class Attempts:
                 f"the server asked to wait {hint:g} s, more than max_retry_after="
                 f"{self.config.max_retry_after:g} s",
             )
-        if isinstance(classified.error, errors.ServiceUnavailableError) and (
-            classified.error.circuit is not None
-        ):
+        if circuit_error(classified.error) is not None:
             self.circuit_answers += 1
             if self.circuit_answers > 1:
                 raise self._give_up(
