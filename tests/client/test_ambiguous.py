@@ -26,8 +26,9 @@ from tests.support.fault_server import Action, FaultServer, Reply, Reset
 HONOURED = {"Idempotency-Key-Honoured": "ttl=86400"}
 PENDING_NOW = {"taskId": "t_1", "itemId": SKU, "taskStatus": "queued", "retryAfter": 0}
 #: Read timeout for the read-timeout case: far above a loopback answer, however busy
-#: the machine, while the scripted fault never answers.
-READ_TIMEOUT = 2.0
+#: the machine (the scripted answers around the fault must not time out), while the
+#: fault itself never answers.
+READ_TIMEOUT = 5.0
 
 FAULTS: dict[str, Action] = {
     "read-timeout": Reply.envelope(0, {}, delay=60.0),
