@@ -21,7 +21,10 @@ per product) at the same concurrency, each in its own process, ``--speed-rounds`
 interleaved rounds; wall time and the client process's CPU time (``os.wait4``: user +
 system, interpreter start included) side by side, medians, and their ratios. With
 ``jditem[aiohttp]`` installed ``jditem batch`` sends over aiohttp, and
-``jditem batch --transport httpx`` joins the rounds.
+``jditem batch --transport httpx`` joins the rounds. The stub is vendor-like (it never
+says it honours ``Idempotency-Key``, so the journal commits every answer in the turn it
+arrives); a second stub that announces ``Idempotency-Key-Honoured`` measures the
+group-committed path beside it (``jditem batch, server honours keys``).
 
     .venv/bin/python benchmarks/batch_throughput.py --ids 2000 --rate 20 --rss-ids 100000
     .venv/bin/python benchmarks/batch_throughput.py --only-speed --speed-ids 5000
@@ -189,8 +192,9 @@ async def run_gather(base: str, tok: str, items: list[str]) -> dict[str, Any]:
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "jd-detail-v1-abridged.json"
 
 
-def stub_server(port: int) -> None:
-    """Child mode: a minimal ASGI server answering code 0 with the sample product at once.
+def stub_server(port: int, honours: bool = False) -> None:
+    """Child mode: a minimal ASGI server answering code 0 with the sample product at once;
+    with ``honours`` it announces ``Idempotency-Key-Honoured`` like a jditem server.
 
     The embedded server cannot push 100,000 items through SQLite quickly on a small shared
     machine; the batch client's memory does not depend on who answers.
@@ -210,6 +214,8 @@ def stub_server(port: int) -> None:
              "requestId": f"r{item}"}, ensure_ascii=False
         ).encode()  # fmt: skip
         headers = [(b"content-type", b"application/json")]
+        if honours:
+            headers.append((b"idempotency-key-honoured", b"ttl=86400"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -217,10 +223,12 @@ def stub_server(port: int) -> None:
 
 
 @contextmanager
-def stub(port: int | None = None) -> Iterator[str]:
+def stub(port: int | None = None, *, honours: bool = False) -> Iterator[str]:
     """The stub server (``--stub``) in a child process; yields its base URL."""
     port = port or free_port()
-    proc = subprocess.Popen([PY, __file__, "--stub", str(port)])
+    proc = subprocess.Popen(
+        [PY, __file__, "--stub", str(port), *(["--stub-honours"] if honours else [])]
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -286,7 +294,8 @@ def run_speed(
         results["baseline"] = []
     if aiohttp_installed():  # jditem batch picks aiohttp then; measure httpx too
         results["jditem-httpx"] = []
-    with stub() as base:
+    results["jditem-honoured"] = []
+    with stub() as base, stub(honours=True) as honoured_base:
         for r in range(rounds):
             order: list[tuple[str, list[str], dict[str, str]]] = []
             for name in results:
@@ -299,7 +308,8 @@ def run_speed(
                     cmd = [
                         PY, "-m", "jditem.cli", "batch", str(source),
                         "-o", str(work / f"speed-{name}-{r}.jsonl"), "--job", "speed",
-                        "--base-url", base, "--concurrency", str(concurrency),
+                        "--base-url", honoured_base if name == "jditem-honoured" else base,
+                        "--concurrency", str(concurrency),
                         "--progress", "none",
                     ]  # fmt: skip
                 if name == "jditem-httpx":
@@ -335,6 +345,7 @@ def print_speed(speed: dict[str, Any]) -> None:
         "baseline": "jditem batch (baseline checkout)",
         "jditem": "jditem batch",
         "jditem-httpx": "jditem batch --transport httpx",
+        "jditem-honoured": "jditem batch, server honours keys",
     }
     for name, label in labels.items():
         if name not in speed:
@@ -383,10 +394,11 @@ def main() -> None:
         help="the src folder of another checkout: its jditem batch joins the speed rounds",
     )
     parser.add_argument("--stub", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--stub-honours", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--plain-loop", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stub:
-        stub_server(args.stub)
+        stub_server(args.stub, args.stub_honours)
         return
     if args.plain_loop:
         base, source, concurrency, out = args.plain_loop

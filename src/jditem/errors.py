@@ -4,11 +4,16 @@
 
     JditemError                         root: catch this to catch everything
     ├── ConfigurationError              bad client configuration (token, URL, timeouts)
+    ├── AmbiguousOutcomeError           sent, no complete answer: may have been charged
+    │                                   (resent only under an Idempotency-Key the server
+    │                                   honours; the three below are also one of these)
     ├── TransportError                  no usable HTTP response
     │   ├── ConnectError                connection failed before the request was sent (retried)
-    │   ├── ConnectionLostError         connection lost after the request was sent (not retried)
-    │   └── RequestTimeoutError         connect/read/write/pool timeout (read: retried, bounded)
+    │   ├── ConnectionLostError         connection lost after the request was sent (ambiguous)
+    │   └── RequestTimeoutError         connect/write/pool timeout: not sent (retried)
+    │       └── ReadTimeoutError        no complete answer in time (ambiguous)
     ├── ProtocolError                   the body is not a valid envelope (non-JSON, no code)
+    │   └── InvalidResponseError        ... of an answer to a sent request (ambiguous)
     ├── NotServingDataError             code 0 without product data (text, instruction, empty)
     ├── PendingTimeoutError             still pending when the deadline or call budget ran out
     └── APIError                        a business code of SPEC §2.2 (or an unknown one)
@@ -22,14 +27,17 @@
         ├── InvalidParametersError      400
         ├── EndpointNotFoundError       404  (unknown path: check base URL / endpoint)
         ├── CollectionFailedError       301  (retried within the call budget)
-        ├── RateLimitError              302 / HTTP 429 (``retry_after``)
+        ├── RateLimitError              302 / HTTP 429
         ├── InternalServerError         500  (retried within the call budget)
-        ├── ServiceUnavailableError     503  (a dependency is down; retried, bounded)
+        ├── ServiceUnavailableError     503  (a dependency is down; retried, bounded;
+        │                                    ``circuit``: the upstream's circuit is open)
         └── UnknownCodeError            any code outside the table (not retried)
 
 Every error carries ``code``, ``http_status``, ``request_id``, ``item_id`` and
-``retryable`` (whether a later call for the same item may succeed). Messages say what
-was wrong and what to do; they never contain the API token.
+``retryable`` (whether a later call for the same item may succeed); every
+:class:`APIError` also ``retry_after`` (the server's hint, in seconds, when it sent one — a
+hint longer than ``max_retry_after`` is raised with its value instead of waited out).
+Messages say what was wrong and what to do; they never contain the API token.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from jditem.protocol.codes import Code
 
 __all__ = [
     "APIError",
+    "AmbiguousOutcomeError",
     "BudgetExhaustedError",
     "CollectionFailedError",
     "ConfigurationError",
@@ -52,6 +61,7 @@ __all__ = [
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidParametersError",
+    "InvalidResponseError",
     "InvalidTokenError",
     "ItemNotSupportedError",
     "JditemError",
@@ -61,6 +71,7 @@ __all__ = [
     "ProtocolError",
     "QuotaExceededError",
     "RateLimitError",
+    "ReadTimeoutError",
     "RequestTimeoutError",
     "ServiceUnavailableError",
     "TransportError",
@@ -127,6 +138,18 @@ class ConfigurationError(JditemError, ValueError):
     """The client was configured wrongly (missing token, insecure URL, bad timeout)."""
 
 
+class AmbiguousOutcomeError(JditemError):
+    """The request was sent but no complete answer came back: it may have been charged.
+
+    Read timeouts, connections lost after sending, and truncated or invalid bodies.
+    Resent automatically only under an ``Idempotency-Key`` that the server says it
+    honours (a jditem server replays a charged key free); never to a server that gave no
+    such evidence, such as the vendor, which ignores the key. When not resent, the error
+    says so and what to do. Each such error is also its specific kind
+    (:class:`ReadTimeoutError`, :class:`ConnectionLostError`, :class:`InvalidResponseError`).
+    """
+
+
 class TransportError(JditemError):
     """No usable HTTP response arrived (connection refused, reset, timeout)."""
 
@@ -137,15 +160,20 @@ class ConnectError(TransportError):
     default_retryable = True
 
 
-class ConnectionLostError(TransportError):
+class ConnectionLostError(TransportError, AmbiguousOutcomeError):
     """The connection broke after the request was sent: the call may have been charged.
 
-    Not retried automatically; retry by hand (or ``resume``) if paying again is acceptable.
+    Resent only under an ``Idempotency-Key`` the server honours (see
+    :class:`AmbiguousOutcomeError`).
     """
 
 
 class RequestTimeoutError(TransportError):
-    """A timeout (``phase`` is ``connect``, ``read``, ``write``, ``pool`` or ``deadline``)."""
+    """A timeout (``phase`` is ``connect``, ``read``, ``write``, ``pool`` or ``deadline``).
+
+    ``read`` is a :class:`ReadTimeoutError`; the others happen before the request was
+    sent (or, ``deadline``, before the next call) and cost nothing.
+    """
 
     default_retryable = True
 
@@ -154,12 +182,25 @@ class RequestTimeoutError(TransportError):
         self.phase = phase
 
 
+class ReadTimeoutError(RequestTimeoutError, AmbiguousOutcomeError):
+    """No complete answer within ``read_timeout`` after the request was sent: the call may
+    have been charged (see :class:`AmbiguousOutcomeError`)."""
+
+    default_retryable = False
+
+
 class ProtocolError(JditemError):
     """The response body is not a valid envelope (non-JSON, not an object, no code)."""
 
     def __init__(self, message: str, *, body_start: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.body_start = body_start
+
+
+class InvalidResponseError(ProtocolError, AmbiguousOutcomeError):
+    """An answer to a sent request that is not the contract — truncated, not JSON, not an
+    envelope (HTML from a gateway, a bad 200): the call may have been charged (see
+    :class:`AmbiguousOutcomeError`)."""
 
 
 class NotServingDataError(JditemError):
@@ -205,14 +246,20 @@ class PendingTimeoutError(JditemError):
 
 
 class APIError(JditemError):
-    """The server answered with a business code other than success or pending."""
+    """The server answered with a business code other than success or pending.
+
+    ``retry_after``: the server's ``Retry-After`` / ``retryAfter`` in seconds, if sent.
+    """
 
     #: The code this class stands for (``None`` for the unknown-code class).
     api_code: ClassVar[Code | None] = None
 
-    def __init__(self, message: str, *, data: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, data: Any = None, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.data = data
+        self.retry_after = retry_after
 
 
 class FatalError(APIError):
@@ -284,10 +331,6 @@ class RateLimitError(APIError):
     api_code = Code.RATE_LIMITED
     default_retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
 
 class InternalServerError(APIError):
     """500: the server failed unexpectedly; retried within the call budget."""
@@ -297,10 +340,27 @@ class InternalServerError(APIError):
 
 
 class ServiceUnavailableError(APIError):
-    """503: a dependency of the server is down (a relay's upstream); retry later, bounded."""
+    """503: a dependency of the server is down (a relay's upstream); retry later, bounded.
+
+    ``circuit`` is ``"open"`` or ``"probe_due"`` when a gateway's circuit to its upstream
+    is open (``data.circuit``; ``upstream_code`` is the upstream's refusal code, if
+    known): ``get`` retries that at most once, a batch pauses and probes with one item.
+    """
 
     api_code = Code.SERVICE_UNAVAILABLE
     default_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        circuit: str | None = None,
+        upstream_code: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.circuit = circuit
+        self.upstream_code = upstream_code
 
 
 class UnknownCodeError(APIError):

@@ -190,7 +190,9 @@ async def test_cache_serves_without_calls_and_refresh_bypasses_it(tmp_path: Path
 async def test_a_gateway_answering_html_leaves_the_items_to_do_not_failed(
     tmp_path: Path,
 ) -> None:
-    """31 ids behind a gateway that answers HTML: the run stops early, nothing is failed."""
+    """31 ids behind a gateway that answers HTML: the run stops early, nothing is failed;
+    the items whose call got the HTML may have been charged behind it (the server never
+    said it honours Idempotency-Key): marked uncertain, not asked again automatically."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(502, text="<html><h1>502 Bad Gateway</h1></html>")
@@ -203,6 +205,36 @@ async def test_a_gateway_answering_html_leaves_the_items_to_do_not_failed(
     counts = journal.counts()
     assert counts.get("failed", 0) == 0
     assert counts.get("done", 0) == 0
-    assert counts.get("todo", 0) + counts.get("pending", 0) == 31
+    assert counts["uncertain"] == run.stats.calls == run.stats.uncertain
+    assert counts.get("todo", 0) + counts.get("pending", 0) + counts["uncertain"] == 31
     assert run.stats.calls < 31
     journal.close()
+
+
+@pytest.mark.parametrize("honours", [False, True], ids=["vendor-like", "honours-keys"])
+async def test_the_journal_learns_whether_the_server_honours_keys(
+    tmp_path: Path, honours: bool
+) -> None:
+    """Answers are committed per loop turn until the server says it honours keys; then
+    group-committed, and the journal remembers it for its base URL (a rerun after a crash
+    asks again for what was in flight, under the same keys)."""
+    headers = {"Idempotency-Key-Honoured": "ttl=600"} if honours else {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        item = request.url.params["itemId"]
+        return envelope(0, {"skuId": item, "skuName": f"Item {item}"}, **headers)
+
+    journal = Journal(tmp_path / "job.sqlite")
+    journal.load(parse_lines(["1", "2", "3"]))
+    client = make_client(handler)
+    run = BatchRun(client, concurrency=2, journal=journal)
+    assert journal.durable_answers
+    assert len([r async for r in run.results(journal.iter_open())]) == 3
+    assert journal.durable_answers is not honours
+    assert journal.honoured_keys(BASE) == (600 if honours else None)
+    journal.close()
+    # the next run starts from what the journal remembers
+    reopened = Journal(tmp_path / "job.sqlite")
+    BatchRun(make_client(handler), journal=reopened)
+    assert reopened.durable_answers is not honours
+    reopened.close()

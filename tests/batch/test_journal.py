@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,10 +102,11 @@ def committed_states(path: Path) -> dict[str, str]:
 def test_inflight_commits_at_once_answers_ride_along_with_the_next_commit(
     tmp_path: Path,
 ) -> None:
-    """Group commit: one commit per call; what another process sees is never behind
-    an ``inflight`` mark."""
+    """Group commit (against a server that honours keys): one commit per call; what
+    another process sees is never behind an ``inflight`` mark."""
     path = tmp_path / "job.sqlite"
     journal = Journal(path)
+    journal.durable_answers = False
     journal.load(parse_lines(["1", "2"]))
     journal.mark_inflight("1")
     assert committed_states(path) == {"1": "inflight", "2": "todo"}
@@ -141,3 +144,75 @@ async def test_grouped_inflight_shares_one_commit_and_returns_only_once_committe
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     journal.close()
+
+
+async def test_durable_answers_are_committed_in_the_turn_they_arrive(tmp_path: Path) -> None:
+    """Against a server that ignores Idempotency-Key (the default), an answer is
+    committed at the end of its event-loop turn — not with the next call or 0.2 s later —
+    so a crash costs at most the calls on the wire."""
+    path = tmp_path / "job.sqlite"
+    journal = Journal(path)
+    assert journal.durable_answers
+    journal.load(parse_lines(["1", "2", "3"]))
+    await journal.mark_inflight_grouped("1")
+    await journal.mark_inflight_grouped("2")
+    journal.record_call(
+        "1", code=0, http_status=200, request_id="r1", outcome="ready", elapsed_s=0.01
+    )
+    journal.mark_done("1", '{"sku_id":"1"}', source="api")
+    journal.record_call(
+        "2", code=102, http_status=202, request_id="r2", outcome="pending", elapsed_s=0.01
+    )
+    await asyncio.sleep(0)  # the end of the turn: one commit for both answers
+    assert committed_states(path) == {"1": "done", "2": "inflight", "3": "todo"}
+    assert _scalar(path, "SELECT count(*) FROM calls") == 2
+    journal.close()
+
+
+def _scalar(path: Path, sql: str) -> Any:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _stamp(path: Path, item: str, age_s: float) -> None:
+    """Make ``item``'s last change ``age_s`` seconds old."""
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE items SET updated_at = ? WHERE item_id = ?", (time.time() - age_s, item))
+    db.close()
+
+
+def test_a_crash_leaves_uncertain_items_unless_the_server_honours_keys(tmp_path: Path) -> None:
+    """What a crashed run left in flight may have been answered — and charged — after the
+    crash: against a server that ignores keys it is uncertain (never asked again by
+    itself); where keys are honoured, it is asked again under its key while that lasts."""
+    path = tmp_path / "job.sqlite"
+    url = "http://127.0.0.1:9"
+    with Journal(path) as journal:
+        journal.load(parse_lines(["1", "2", "3", "4"]))
+        for item in ("1", "2", "3"):
+            journal.mark_inflight(item)
+    _stamp(path, "3", age_s=7200)
+    with Journal(path) as journal:  # the rerun, against a server that ignores keys
+        assert journal.honoured_keys(url) is None
+        assert journal.settle_crashed(keys_ttl=None, base_url=url) == 3
+        assert list(journal.iter_open()) == ["4"]
+        assert list(journal.iter_open(retry_uncertain=True)) == ["1", "2", "3", "4"]
+        assert journal.ids_in("uncertain") == ["1", "2", "3"]
+        error = _scalar(path, "SELECT error FROM items WHERE item_id = '1'")
+        assert "does not honour Idempotency-Key" in error
+    with Journal(path) as journal:  # the same crash against a server that honours keys
+        journal.remember_honoured_keys(url, 3600)
+        for item in ("1", "2", "3"):
+            journal.mark_inflight(item)
+    _stamp(path, "3", age_s=7200)
+    with Journal(path) as journal:
+        ttl = journal.honoured_keys(url)
+        assert ttl == 3600
+        assert journal.honoured_keys("http://127.0.0.1:10") is None, "per base URL"
+        assert journal.settle_crashed(keys_ttl=ttl, base_url=url) == 1  # its key expired
+        assert list(journal.iter_open()) == ["1", "2", "4"]
+        assert journal.ids_in("uncertain") == ["3"]

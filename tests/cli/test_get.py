@@ -112,6 +112,25 @@ def test_not_serving_data_exit_code(runner: CliRunner) -> None:
     assert "v1" in err
 
 
+def test_a_lost_answer_says_it_may_have_been_charged_in_the_cli_words(
+    runner: CliRunner,
+) -> None:
+    """Sent, no answer, a server that never said it honours Idempotency-Key: one call,
+    and the advice names the command, not the library's keyword."""
+    with FaultServer([Reply.envelope(0, {}, delay=60.0)]) as fault:
+        code, _, err = invoke(
+            runner, "tok_fake_123456", "get", ITEM, "--base-url", fault.base_url,
+            "--timeout", "0.3",
+        )  # fmt: skip
+        assert len(fault.requests) == 1
+    assert code == 1
+    assert "may have been charged" in err
+    assert "not resent" in err
+    assert "run the command again if paying twice is acceptable" in err
+    assert "raise --timeout (now 0.3 s)" in err
+    assert "idempotency_key" not in err
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -34,8 +34,23 @@ def test_sync_get_and_fetch_send_the_key(product_data: dict[str, Any]) -> None:
     with _sync(_handler(product_data, seen)) as client:
         client.get(SKU, idempotency_key="job-1-0-" + SKU)
         client.fetch(SKU, idempotency_key="k2")
-        client.get(SKU)
+        client.fetch(SKU)
     assert [r.headers.get("idempotency-key") for r in seen] == ["job-1-0-" + SKU, "k2", None]
+
+
+async def test_get_without_a_key_sends_a_fresh_one_per_get(product_data: dict[str, Any]) -> None:
+    """One key per logical fetch, so a lost answer can be resent under it to a server that
+    honours keys (free there); never the token in it."""
+    seen: list[httpx.Request] = []
+    with _sync(_handler(product_data, seen)) as client:
+        client.get(SKU)
+        client.get(SKU)
+    async with _async(_handler(product_data, seen)) as aclient:
+        await aclient.get(SKU)
+    keys = [r.headers["idempotency-key"] for r in seen]
+    assert len(set(keys)) == 3
+    assert all(key.startswith("jditem-") and key.endswith(f"-0-{SKU}") for key in keys)
+    assert not any(TOKEN in key for key in keys)
 
 
 async def test_async_get_and_fetch_send_the_key(product_data: dict[str, Any]) -> None:

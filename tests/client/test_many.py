@@ -70,13 +70,14 @@ def test_sync_get_many_without_a_client_of_its_own_still_works() -> None:
     assert isinstance(results[0].error, errors.ConnectError)
 
 
-def make_client(handler: Any) -> AsyncClient:
+def make_client(handler: Any, **options: Any) -> AsyncClient:
     return AsyncClient(
         TOKEN,
         base_url=BASE,
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
         backoff_base=0.001,
         backoff_max=0.002,
+        **options,
     )
 
 
@@ -120,8 +121,36 @@ async def test_one_bad_answer_among_good_ones_fails_only_its_item() -> None:
     results = [r async for r in run.results(["1", "2", "3", "4"])]
     assert [r.ok for r in results] == [True, True, False, True]
     assert isinstance(results[2].error, errors.ProtocolError)
-    assert run.stats.failed == 1
+    # sent, answered with something that is not the contract: it may have been charged
+    assert isinstance(results[2].error, errors.AmbiguousOutcomeError)
+    assert (run.stats.failed, run.stats.uncertain) == (0, 1)
     assert run.stop_reason is None
+
+
+async def test_a_lost_answer_from_a_server_that_honours_keys_is_left_pending() -> None:
+    """The same bad answer from a server that said it honours Idempotency-Key: resent under
+    the item's key within its call budget, then left for the next run to ask again under
+    that key (free there) — not uncertain."""
+    honoured = {"Idempotency-Key-Honoured": "ttl=86400"}
+    keys: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        item_id = request.url.params["itemId"]
+        if item_id == "3":
+            keys.append(request.headers["idempotency-key"])
+            return httpx.Response(502, text="<html>Bad Gateway</html>", headers=honoured)
+        return product(item_id, **honoured)
+
+    client = make_client(handler, max_calls_per_item=3)
+    await client.get("1")  # the server says it honours keys before the run starts
+    assert client.key_evidence.honoured
+    run = ManyRun(client, concurrency=2)
+    results = {r.item_id: r async for r in run.results(["2", "3", "4"])}
+    assert {item for item, r in results.items() if not r.ok} == {"3"}
+    assert isinstance(results["3"].error, errors.InvalidResponseError)
+    assert (run.stats.uncertain, run.stats.left_pending, run.stats.failed) == (0, 1, 0)
+    assert len(keys) == 3
+    assert len(set(keys)) == 1, "every resend under the item's one key"
 
 
 async def test_free_replays_are_not_counted_as_charged() -> None:

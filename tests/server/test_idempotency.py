@@ -112,6 +112,24 @@ def test_the_same_key_for_another_item_is_400(server: LiveServer) -> None:
     assert _charges(server, "mismatch") == 1
 
 
+def test_every_answer_says_that_keys_are_honoured(server: LiveServer) -> None:
+    """``Idempotency-Key-Honoured: ttl=<idempotency_ttl_seconds>`` on every v2 answer —
+    success, replay, refusals and errors alike: the evidence a client needs before it
+    resends a call whose answer was lost (SPEC §4)."""
+    token = server.make_token("announce", balance_yuan="1")
+    answers = [
+        _get(server, "100000000351", token, "k-announce"),  # 0, charged
+        _get(server, "100000000351", token, "k-announce"),  # 0, free replay
+        _get(server, "100000000351", token, None),  # 0 without a key
+        _get(server, "12ab", token, None),  # 400
+        _get(server, "100000000352", "tok_unknown_0000000000", None),  # 100
+        server.http.get(V2_PATH, params={"itemId": "100000000353"}),  # 100, no token
+    ]
+    codes = [answer.json()["code"] for answer in answers]
+    assert codes == [0, 0, 0, 400, 100, 100]
+    assert {answer.headers.get("idempotency-key-honoured") for answer in answers} == {"ttl=86400"}
+
+
 def test_keys_are_per_token(server: LiveServer) -> None:
     first = server.make_token("scope", balance_yuan="1", name="a")
     second = server.make_token("scope", name="b")

@@ -11,7 +11,14 @@ cache:
   (:meth:`Journal.idempotency_key`, stable across reruns of the job), so a rerun after a
   crash is not charged again by a server that honours the header;
 * an item the run stopped on is left *to do* (no call yet) or *pending* (the next run
-  asks again, re-attaching to its server task) — never *failed*.
+  asks again, re-attaching to its server task) — never *failed*;
+* against a server that has not said it honours ``Idempotency-Key`` (the vendor), answers
+  are committed at the end of their event-loop turn (``Journal.durable_answers``), an
+  item whose call got no complete answer is *uncertain* (it may have been charged; only
+  ``--retry-uncertain`` asks again), and so is an item a crashed run left in flight
+  (:meth:`BatchRun.settle_crashed`). Once the server says it honours keys — on any
+  answer, remembered by the journal for its base URL — answers are group-committed and
+  such items are asked again under the same key, free on that server.
 """
 
 from __future__ import annotations
@@ -72,12 +79,26 @@ class BatchRun(ManyRun):
         self.cache = cache
         self.max_age = max_age
         self.refresh = refresh
+        if journal is not None:
+            evidence = client.key_evidence
+            if evidence.ttl is None:
+                evidence.ttl = journal.honoured_keys(client.config.base_url)
+            journal.durable_answers = not evidence.honoured
 
     def idempotency_key(self, item_id: str) -> str:
         """The ``Idempotency-Key`` of every call for ``item_id`` (the journal's, if any)."""
         if self.journal is not None:
             return self.journal.idempotency_key(item_id)
         return super().idempotency_key(item_id)
+
+    def settle_crashed(self) -> int:
+        """Settle the items an earlier run — or this one, abandoning its calls on the wire —
+        left in flight (:meth:`Journal.settle_crashed`); returns how many are uncertain."""
+        if self.journal is None:
+            return 0
+        return self.journal.settle_crashed(
+            keys_ttl=self.client.key_evidence.ttl, base_url=self.client.config.base_url
+        )
 
     # -- persistence hooks -------------------------------------------------------------
 
@@ -94,8 +115,9 @@ class BatchRun(ManyRun):
             await self.journal.mark_inflight_grouped(item_id)
 
     def _on_answer(self, item_id: str, info: CallInfo) -> None:
-        if self.journal is not None:
-            self.journal.record_call(
+        journal = self.journal
+        if journal is not None:
+            journal.record_call(
                 item_id,
                 code=info.code,
                 http_status=info.http_status,
@@ -103,6 +125,12 @@ class BatchRun(ManyRun):
                 outcome=info.outcome,
                 elapsed_s=info.elapsed_s,
             )
+            if journal.durable_answers and self.client.key_evidence.ttl is not None:
+                # the server just said it honours keys: group commit is safe from here on
+                journal.durable_answers = False
+                journal.remember_honoured_keys(
+                    self.client.config.base_url, self.client.key_evidence.ttl
+                )
 
     def _on_done(self, item_id: str, product: Product, calls: int) -> ItemResult:
         product_json = product.model_dump_json()
@@ -121,6 +149,10 @@ class BatchRun(ManyRun):
     def _on_left_pending(self, item_id: str, error: errors.PendingTimeoutError) -> None:
         if self.journal is not None:
             self.journal.mark_pending(item_id, error=error.message)
+
+    def _on_uncertain(self, item_id: str, error: errors.AmbiguousOutcomeError) -> None:
+        if self.journal is not None:
+            self.journal.mark_uncertain(item_id, error=str(error))
 
     def _settle_unfinished(self, item_id: str, calls: int) -> None:
         """An item the run stopped on: the next run asks again (re-attaching if pending)."""

@@ -6,26 +6,37 @@ rerun makes no call for an item already done.
 
 Item states::
 
-    todo ──► inflight ──► done      (product stored; the only state that is exported)
-               │    ├───► failed    (not supported, invalid, call budget spent; --retry-failed)
-               │    └───► pending   (server task not ready yet; the next run re-attaches)
-               └─ (crash) stays inflight: the next run asks again (the server re-attaches
-                  to the running task or serves its cached result)
+    todo ──► inflight ──► done       (product stored; the only state that is exported)
+               │    ├───► failed     (not supported, invalid, call budget spent; --retry-failed)
+               │    ├───► pending    (server task not ready yet; the next run re-attaches)
+               │    └───► uncertain  (sent, no complete answer, server ignores the key:
+               │                      may have been charged; only --retry-uncertain asks again)
+               └─ (crash) stays inflight; the next run settles it (:meth:`settle_crashed`):
+                  asked again under the same key where the server honours keys, else
+                  ``uncertain`` — its call may have been answered, and charged, after the crash
 
-``inflight`` is committed *before* each call (:meth:`Journal.mark_inflight_grouped`
-lets the items that reach their call in the same event-loop turn share that commit:
-each call waits for it). The answers (``record_call``, ``done``
-with the product, ``failed``, ``pending``) are group-committed: they ride along with the
-next ``inflight`` commit, or are committed after at most :data:`FLUSH_SECONDS`, or on
-:meth:`Journal.flush` / :meth:`Journal.close` — one commit per call instead of three.
+``inflight`` — the intent — is committed *before* each call
+(:meth:`Journal.mark_inflight_grouped` lets the items that reach their call in the same
+event-loop turn share that commit: each call waits for it). The answers
+(``record_call``, ``done`` with the product, ``failed``, ``pending``, ``uncertain``) are
+committed in one of two ways:
+
+* ``durable_answers`` (the default, and whenever the server has not said it honours
+  ``Idempotency-Key`` — the vendor): at the end of the event-loop turn they arrived in,
+  sharing that commit with the other answers and ``inflight`` marks of the turn. A crash
+  then costs at most the calls on the wire: their items are the only ones left
+  ``inflight``.
+* grouped (against a server that honours keys): they ride along with the next
+  ``inflight`` commit, or are committed after at most :data:`FLUSH_SECONDS`, or on
+  :meth:`Journal.flush` / :meth:`Journal.close` — one commit per call instead of three. A
+  crash can lose the answers of the last moment; the rerun asks for those items again
+  under the same ``Idempotency-Key``, which that server answers free.
+
 A call's row is inserted when it is recorded; its part of the item row (call count,
 code, request id) is written with the item's next state change, in the same
-transaction (one ``UPDATE`` of the item per answer).
-A crash can therefore lose the answers of the last moment; those items are still
-``inflight`` in the journal, so the rerun asks again with the same ``Idempotency-Key``
-(free on a server that honours it) and rebuilds the output from the journal, so
-nothing is written twice. WAL mode with ``synchronous=NORMAL``: every commit survives
-a process crash; an operating-system crash may lose the last few.
+transaction (one ``UPDATE`` of the item per answer). The rerun rebuilds the output from
+the journal, so nothing is written twice. WAL mode with ``synchronous=NORMAL``: every
+commit survives a process crash; an operating-system crash may lose the last few.
 
 No token is ever written here: only item ids, codes, request ids, task ids and products.
 
@@ -54,7 +65,7 @@ from jditem.batch.sqlite import open_local_db
 from jditem.formats.items import InvalidLine, ItemLine
 
 #: States an item can be in (see the module docstring).
-STATES = ("todo", "inflight", "pending", "done", "failed")
+STATES = ("todo", "inflight", "pending", "done", "failed", "uncertain")
 #: States a run works on; ``failed`` joins them with ``--retry-failed``.
 OPEN_STATES = ("todo", "inflight", "pending")
 #: Longest time an answer waits in the group-commit transaction.
@@ -151,6 +162,9 @@ class Journal:
         # item id -> gen, read along with the open items (see idempotency_key)
         self._gens: dict[str, int] = {}
         self._gens_before: dict[str, int] = {}
+        #: Commit answers at the end of their event-loop turn (module docstring); off
+        #: only against a server that honours ``Idempotency-Key``.
+        self.durable_answers = True
         self.job_uid = self._job_uid()
 
     def _job_uid(self) -> str:
@@ -254,9 +268,16 @@ class Journal:
 
     # -- reading --------------------------------------------------------------------
 
-    def iter_open(self, *, retry_failed: bool = False, page: int = 500) -> Iterator[str]:
-        """Item ids still to work on, in input order, paged (safe while updating rows)."""
-        states = (*OPEN_STATES, "failed") if retry_failed else OPEN_STATES
+    def iter_open(
+        self, *, retry_failed: bool = False, retry_uncertain: bool = False, page: int = 500
+    ) -> Iterator[str]:
+        """Item ids still to work on, in input order, paged (safe while updating rows);
+        failed and uncertain items only when asked for."""
+        states = (
+            *OPEN_STATES,
+            *(("failed",) if retry_failed else ()),
+            *(("uncertain",) if retry_uncertain else ()),
+        )
         marks = ",".join("?" * len(states))
         last = 0
         while True:
@@ -296,7 +317,15 @@ class Journal:
 
     def failed_ids(self) -> list[str]:
         """The ids of every failed item, in input order."""
-        rows = self._db.execute("SELECT item_id FROM items WHERE state = 'failed' ORDER BY seq")
+        return self.ids_in("failed")
+
+    def ids_in(self, state: str, limit: int | None = None) -> list[str]:
+        """The ids of the items in ``state``, in input order (at most ``limit``)."""
+        self._apply_answers()
+        rows = self._db.execute(
+            "SELECT item_id FROM items WHERE state = ? ORDER BY seq LIMIT ?",
+            (state, -1 if limit is None else limit),
+        )
         return [str(row[0]) for row in rows]
 
     def counts(self) -> dict[str, int]:
@@ -390,6 +419,7 @@ class Journal:
             self.flush()
         except BaseException as exc:  # every waiter gets it; none makes its call
             committed.set_exception(exc)
+            committed.exception()  # answers-only turns have no waiter to retrieve it
         else:
             committed.set_result(None)
 
@@ -419,6 +449,8 @@ class Journal:
         )
         calls, _, _, old_task = self._answers.get(item_id, (0, None, None, None))
         self._answers[item_id] = (calls + 1, code, request_id, task_id or old_task)
+        if self.durable_answers:
+            self._answered()
 
     def mark_done(self, item_id: str, product_json: str, *, source: str) -> None:
         """Store the product: from here on the item is never asked for again."""
@@ -435,6 +467,47 @@ class Journal:
     def mark_todo(self, item_id: str) -> None:
         """Put an item back (a run stopped before asking for it)."""
         self._set(item_id, state="todo")
+
+    def mark_uncertain(self, item_id: str, *, error: str) -> None:
+        """The item's call was sent but got no complete answer, and the server does not
+        honour ``Idempotency-Key``: it may have been charged; only ``--retry-uncertain``
+        asks again."""
+        self._set(item_id, state="uncertain", error=error)
+
+    # -- what the server said about Idempotency-Key, and crash recovery ------------
+
+    def honoured_keys(self, base_url: str) -> int | None:
+        """The key ttl (seconds) ``base_url`` announced in an earlier run (it honours
+        ``Idempotency-Key``), else ``None``."""
+        if self.get_meta("keys_honoured_by") != base_url:
+            return None
+        ttl = self.get_meta("keys_honoured_ttl")
+        return int(ttl) if ttl is not None and ttl.isdigit() else None
+
+    def remember_honoured_keys(self, base_url: str, ttl: int) -> None:
+        """Keep that ``base_url`` honours keys for ``ttl`` s (for :meth:`settle_crashed`)."""
+        self.set_meta(keys_honoured_by=base_url, keys_honoured_ttl=str(ttl))
+
+    def settle_crashed(self, *, keys_ttl: int | None, base_url: str) -> int:
+        """Settle the items a previous run left ``inflight`` (it crashed, or its calls on
+        the wire were abandoned); returns how many became ``uncertain``.
+
+        Their last call may have been answered — and charged — after the run ended. Where
+        the server honours keys (``keys_ttl``, and the item was marked within it), they
+        stay open: the next call carries the same key, a free replay if it was charged.
+        Otherwise they become ``uncertain``.
+        """
+        where = "state = 'inflight'"
+        params: tuple[Any, ...] = (_crash_error(base_url, keys_ttl),)
+        if keys_ttl is not None:  # marked within the key's ttl: asked again, free if paid
+            where += " AND (updated_at IS NULL OR updated_at <= ?)"
+            params += (time.time() - keys_ttl,)
+        with self._tx():
+            before = self._db.total_changes
+            self._db.execute(
+                f"UPDATE items SET state = 'uncertain', error = ? WHERE {where}", params
+            )
+            return self._db.total_changes - before
 
     def _set(self, item_id: str, **fields: Any) -> None:
         # One UPDATE per state change, carrying the item's answers recorded since its
@@ -456,8 +529,22 @@ class Journal:
                 "WHERE item_id = ?",
                 (calls, task_id, *answer_fields.values(), item_id),
             )
-        if time.monotonic() - self._opened_at >= FLUSH_SECONDS:
+        self._answered()
+
+    def _answered(self) -> None:
+        """Commit now or soon, as ``durable_answers`` says (module docstring)."""
+        if not self.durable_answers:
+            if time.monotonic() - self._opened_at >= FLUSH_SECONDS:
+                self.flush()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self.flush()
+            return
+        if self._committed is None:
+            self._committed = loop.create_future()
+            loop.call_soon(self._commit_group)
 
     def _apply_answers(self) -> None:
         """Write the item-row part of the answers no state change has carried yet."""
@@ -486,6 +573,19 @@ class Journal:
     def _tx(self) -> _Transaction:
         self.flush()
         return _Transaction(self._db)
+
+
+def _crash_error(base_url: str, keys_ttl: int | None) -> str:
+    why = (
+        "does not honour Idempotency-Key"
+        if keys_ttl is None
+        else f"keeps an Idempotency-Key only {keys_ttl} s, and that has passed"
+    )
+    return (
+        "in flight when an earlier run ended (crash, kill or abandoned call): the call may "
+        f"have been answered and charged by {base_url}, which {why}, without the answer "
+        "reaching the journal"
+    )
 
 
 class _Transaction:

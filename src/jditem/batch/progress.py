@@ -20,9 +20,9 @@ MODES: tuple[Mode, ...] = ("auto", "bar", "json", "none")
 
 
 def settled(stats: BatchStats) -> int:
-    """Items done or failed, before this run and in it: the bar's "done" (the summary's
-    "settled" count is the same number). Items left pending are not settled."""
-    return stats.already_done + stats.done + stats.cached + stats.failed
+    """Items done, failed or uncertain, before this run and in it: the bar's "done" (the
+    summary's "settled" count is the same number). Items left pending are not settled."""
+    return stats.already_done + stats.done + stats.cached + stats.failed + stats.uncertain
 
 
 class ProgressDisplay:

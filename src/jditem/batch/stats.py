@@ -37,6 +37,7 @@ class BatchStats(RunStats):
             "fetched": self.done,
             "cached": self.cached,
             "failed": self.failed,
+            "uncertain": self.uncertain,
             "pending": self.pending,
             "remaining": self.remaining,
             "calls": self.calls,

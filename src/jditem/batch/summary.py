@@ -56,14 +56,16 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
 
     Times are shown in ``tz`` (default: the machine's local zone)."""
     stats, counts = report.stats, report.counts
-    settled = counts.get("done", 0) + counts.get("failed", 0)
+    uncertain = counts.get("uncertain", 0)
+    settled = counts.get("done", 0) + counts.get("failed", 0) + uncertain
     lines = [
         f"Job {job}: {settled}/{counts.get('total', 0)} item(s) settled — "
         f"{counts.get('done', 0)} done "
         f"({stats.done} fetched now, {stats.cached} from the local cache, "
         f"{max(0, counts.get('done', 0) - stats.done - stats.cached)} before), "
         f"{counts.get('failed', 0)} failed, "
-        f"{counts.get('pending', 0) + counts.get('inflight', 0)} pending, "
+        + (f"{uncertain} maybe charged without an answer, " if uncertain else "")
+        + f"{counts.get('pending', 0) + counts.get('inflight', 0)} pending, "
         f"{counts.get('todo', 0)} to do",
     ]
     by_code = ", ".join(f"{code}: {n}" for code, n in sorted(report.codes.items()))
@@ -99,4 +101,20 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
             f"ask the server again with: {resume_hint(job)} --retry-failed "
             f"(see them with: jditem jobs show {job})"
         )
+    if uncertain:
+        lines.extend(uncertain_advice(uncertain, report.uncertain_ids, job))
     return "\n".join(lines)
+
+
+def uncertain_advice(count: int, shown: list[str], job: str) -> list[str]:
+    """What the summary (and ``jditem jobs show``) says about uncertain items."""
+    more = f", … ({count - len(shown)} more: jditem jobs show {job})" if count > len(shown) else ""
+    return [
+        f"{count} item(s) may have been charged without an answer: their request was sent "
+        "but no complete answer came back (read timeout, lost connection, invalid body, or "
+        "in flight when a run crashed), and the server had not said that it honours "
+        f"Idempotency-Key, so they are not asked again automatically: "
+        f"{', '.join(shown)}{more}",
+        "Check whether they were charged; to ask again deliberately (each may be charged "
+        f"again): {resume_hint(job)} --retry-uncertain",
+    ]

@@ -234,6 +234,15 @@ def batch_command(
             "cache's not-supported verdicts).",
         ),
     ] = False,
+    retry_uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--retry-uncertain",
+            help="Ask again for items that may have been charged without an answer (sent, "
+            "no complete answer, against a server that does not honour Idempotency-Key): "
+            "each may be charged again.",
+        ),
+    ] = False,
     progress: Annotated[
         ProgressChoice,
         typer.Option("--progress", help="auto = a bar on a terminal; json = a line per second."),
@@ -369,6 +378,7 @@ def batch_command(
                 max_age_s=max_age_s,
                 refresh=refresh,
                 retry_failed=retry_failed,
+                retry_uncertain=retry_uncertain,
                 progress=progress.value,
                 deadline=deadline,
                 force=force,
@@ -408,6 +418,7 @@ def _batch(
     max_age_s: float,
     refresh: bool,
     retry_failed: bool,
+    retry_uncertain: bool,
     progress: str,
     deadline: float,
     force: bool,
@@ -507,7 +518,9 @@ def _batch(
     )
     display = make_progress(progress, run.stats)
     try:
-        report = asyncio.run(_run(run, journal, writer, retry_failed, display, http))
+        report = asyncio.run(
+            _run(run, journal, writer, display, http, retry_failed, retry_uncertain)
+        )
     except TooManyRows as exc:
         writer.abandon()
         _err(f"Error: {exc} (every product is in the job's journal)")
@@ -541,9 +554,10 @@ async def _run(
     run: BatchRun,
     journal: Journal,
     writer: Writer,
-    retry_failed: bool,
     display: ProgressDisplay,
-    http: httpx.AsyncClient | None = None,
+    http: httpx.AsyncClient | None,
+    retry_failed: bool,
+    retry_uncertain: bool,
 ) -> JobReport:
     """Run the job; ``http`` (the aiohttp transport's client, ours to close) is closed."""
     from jditem.batch.job import run_job
@@ -569,7 +583,14 @@ async def _run(
             loop.add_signal_handler(sig, on_signal)
     try:
         async with run.client:
-            report = await run_job(run, journal, writer, retry_failed=retry_failed, display=display)
+            report = await run_job(
+                run,
+                journal,
+                writer,
+                retry_failed=retry_failed,
+                retry_uncertain=retry_uncertain,
+                display=display,
+            )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -594,7 +615,7 @@ def _exit_code(report: JobReport) -> int:
         return exit_code_for(report.fatal)
     if report.interrupted:
         return INTERRUPTED
-    if report.counts.get("failed", 0) or not report.complete:
+    if report.counts.get("failed", 0) or report.counts.get("uncertain", 0) or not report.complete:
         return ExitCode.OTHER
     return ExitCode.OK
 

@@ -104,15 +104,22 @@ def cli_message(error: BaseException, *, timeout: float | None = None) -> str:
             "the server keeps working on it",
         )
         message += f"\nContinue waiting with: jditem get --resume {shlex.quote(error.continuation)}"
-    elif isinstance(error, errors.RequestTimeoutError):
+    if isinstance(error, errors.RequestTimeoutError):
         now = f" (now {timeout:g} s)" if timeout is not None else ""
         message = message.replace(
             "raise the timeout", f"raise --timeout{now} or --deadline for the whole item"
         )
+    if isinstance(error, errors.AmbiguousOutcomeError):
+        message = _ASK_AGAIN.sub("run the command again if paying twice is acceptable", message)
     message = message.replace("pass token=... (CLI: --token)", "pass --token")
     message = message.replace("allow_insecure_http=True (CLI: --insecure)", "--insecure")
     return _say_once(message)
 
+
+#: The library's advice after an ambiguous outcome, in keyword arguments.
+_ASK_AGAIN = re.compile(
+    r"ask again yourself if paying twice is acceptable(?: \([^()]*idempotency_key=[^()]*\))?"
+)
 
 #: Advice the library and the server may each add to one message; the CLI says it once.
 _ADVICE = ("retrying will not help",)

@@ -54,6 +54,7 @@ def _describe(path: Path, *, detail: bool = False) -> dict[str, Any]:
             "total": counts["total"],
             "done": counts["done"],
             "failed": counts["failed"],
+            "uncertain": counts["uncertain"],
             "open": counts["todo"] + counts["inflight"] + counts["pending"],
             "updated": datetime.fromtimestamp(path.stat().st_mtime)
             .astimezone(display_zone())
@@ -72,6 +73,7 @@ def _describe(path: Path, *, detail: bool = False) -> dict[str, Any]:
                 {"item_id": f.item_id, "code": f.code, "error": f.error}
                 for f in journal.failures(limit=20)
             ]
+            info["uncertain_ids"] = journal.ids_in("uncertain")
     return info
 
 
@@ -81,6 +83,11 @@ def _next_step(info: dict[str, Any]) -> str | None:
         return f"continue with: jditem batch --job {job} --resume"
     if info["failed"]:
         return f"ask again for the failed items: jditem batch --job {job} --resume --retry-failed"
+    if info["uncertain"]:
+        return (
+            "ask again for the items that may have been charged without an answer (each may "
+            f"be charged again): jditem batch --job {job} --resume --retry-uncertain"
+        )
     return None
 
 
@@ -142,8 +149,9 @@ def jobs_show(job: JobArg, as_json: JsonOpt = False) -> None:
     lines = [
         f"Job {job}",
         f"  items: {counts['total']} — {counts['done']} done ({counts['cached']} from the "
-        f"local cache), {counts['failed']} failed, {counts['pending']} pending, "
-        f"{counts['inflight']} in flight, {counts['todo']} to do",
+        f"local cache), {counts['failed']} failed, {counts['uncertain']} maybe charged "
+        f"without an answer, {counts['pending']} pending, {counts['inflight']} in flight, "
+        f"{counts['todo']} to do",
         f"  calls: {info['calls']}"
         + (
             " — by code: " + ", ".join(f"{c}: {n}" for c, n in info["calls_by_code"].items())
@@ -157,6 +165,8 @@ def jobs_show(job: JobArg, as_json: JsonOpt = False) -> None:
     ]
     for failure in info["failures"]:
         lines.append(f"  failed {failure['item_id']} (code {failure['code']}): {failure['error']}")
+    if info["uncertain_ids"]:
+        lines.append(f"  maybe charged without an answer: {', '.join(info['uncertain_ids'])}")
     step = _next_step(info)
     if step:
         lines.append(step[0].upper() + step[1:])

@@ -15,7 +15,7 @@ from typing import Any, Self, Unpack
 import httpx
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo, Classified
+from jditem.client.base import BaseClient, CallInfo, Classified, KeyEvidence
 from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.probe import ProbeResult, make_probe
@@ -66,6 +66,12 @@ class AsyncClient:
     def config(self) -> ClientConfig:
         """The resolved configuration (its ``repr`` masks the token)."""
         return self._base.config
+
+    @property
+    def key_evidence(self) -> KeyEvidence:
+        """Whether the server said it honours ``Idempotency-Key`` (``.honoured``, ``.ttl``):
+        the only ground on which an ambiguous call is resent."""
+        return self._base.evidence
 
     def with_options(self, **changes: Unpack[ClientOptions]) -> AsyncClient:
         """A new client with ``changes`` applied, sharing this one's connection pool.
@@ -150,14 +156,26 @@ class AsyncClient:
 
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header with every call
         (1-128 printable ASCII characters, never containing the token; one key per item
-        and logical fetch): a server that honours it (jditem's own) charges the item at
-        most once per key, so a repeat after a crash or a lost answer is free. The
-        vendor ignores the header — there the guarantee does not hold.
+        and logical fetch; default: a fresh one per ``get``): a server that honours it
+        (jditem's own) charges the item at most once per key, so a repeat after a crash or
+        a lost answer is free. The vendor ignores the header — there the guarantee does
+        not hold.
+
+        A call that was sent but got no complete answer (read timeout, connection lost,
+        truncated or invalid body) may have been charged: it is resent only when the
+        server said it honours keys (``Idempotency-Key-Honoured`` on an earlier answer);
+        otherwise it raises an :class:`~jditem.errors.AmbiguousOutcomeError` that says so.
 
         Each wait before a retry or poll is logged at INFO on the ``jditem.client``
         logger as it starts (see :mod:`jditem.client.flow`).
         """
-        flow = GetFlow(self._base, item_id, deadline=deadline, idempotency_key=idempotency_key)
+        flow = GetFlow(
+            self._base,
+            item_id,
+            deadline=deadline,
+            idempotency_key=idempotency_key,
+            auto_key=True,
+        )
         return await drive_async(
             flow.steps(), self._classified, asyncio.sleep, before_call, on_call
         )

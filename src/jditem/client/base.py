@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,10 +27,12 @@ from jditem.client.config import ClientConfig
 from jditem.client.redaction import mask_token, redact, sanitize_exception
 from jditem.protocol.codes import HTTP_STATUS_FALLBACK, Code, RetryClass
 from jditem.protocol.envelope import Envelope, has_product_fields, looks_pending
-from jditem.protocol.ids import idempotency_key_problem
+from jditem.protocol.ids import KEYS_HONOURED_HEADER, idempotency_key_problem, parse_keys_honoured
 from jditem.protocol.product import Product
 
 logger = logging.getLogger("jditem.client")
+
+_HONOURED_KEY = KEYS_HONOURED_HEADER.lower()
 
 #: How many characters of a bad body or of unexpected data go into messages.
 PREVIEW_CHARS = 200
@@ -80,6 +83,8 @@ class CallInfo:
     replayed: bool = False
     #: The error this call amounted to, when it was not a product or a pending answer.
     error: errors.JditemError | None = None
+    #: Sent, but no complete answer came back: the call may have been charged (SPEC §4).
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,12 @@ class Classified:
     elapsed_s: float = 0.0
     #: The server marked the answer ``Idempotent-Replayed: true`` (not charged again).
     replayed: bool = False
+
+    @property
+    def ambiguous(self) -> bool:
+        """The request was sent but no complete answer came back (read timeout, connection
+        lost after sending, truncated or invalid body): it may have been charged (SPEC §4)."""
+        return isinstance(self.error, errors.AmbiguousOutcomeError)
 
     @property
     def code(self) -> int | None:
@@ -142,18 +153,27 @@ _OUTCOME_BY_RETRY: dict[RetryClass, Outcome] = {
 
 
 def parse_retry_after(value: Any) -> float | None:
-    """Seconds from a ``Retry-After`` header / ``retryAfter`` field (number or HTTP date)."""
+    """Seconds from a ``Retry-After`` header / ``retryAfter`` field (number or HTTP date).
+
+    ``inf`` stays infinite (longer than any cap: an error carrying the value); ``nan`` is
+    no hint.
+    """
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return max(0.0, float(value))
-    text = str(value).strip()
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            return _seconds_until(text)
+    return None if math.isnan(seconds) else max(0.0, seconds)
+
+
+def _seconds_until(http_date: str) -> float | None:
     try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
+        when = parsedate_to_datetime(http_date)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
@@ -200,13 +220,49 @@ def say_once(text: str, *sources: str) -> str:
 
 #: The request header of an idempotency key (see :meth:`BaseClient.check_idempotency_key`).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Circuit states a 503 may name (``data.circuit``, SPEC §5): the gateway's upstream is
+#: refusing it, and the gateway answers callers of uncollected items at once.
+CIRCUIT_STATES = frozenset({"open", "probe_due"})
+
+
+class KeyEvidence:
+    """What a server said about ``Idempotency-Key``: ``ttl`` (seconds) once an answer
+    carried ``Idempotency-Key-Honoured: ttl=N``, else ``None``.
+
+    The only ground on which an ambiguous call is resent (SPEC §4): a jditem server
+    announces it on every answer; the vendor never does. Once seen it is kept (a server
+    that honours keys keeps honouring them), per client and base URL.
+    """
+
+    __slots__ = ("_raw", "ttl")
+
+    def __init__(self, ttl: int | None = None) -> None:
+        self.ttl = ttl
+        self._raw: str | None = None
+
+    @property
+    def honoured(self) -> bool:
+        """Whether the server said it honours ``Idempotency-Key``."""
+        return self.ttl is not None
+
+    def note(self, header: str | None) -> None:
+        """Learn from one answer's :data:`~jditem.protocol.ids.KEYS_HONOURED_HEADER` value."""
+        if header is None or header == self._raw:
+            return
+        ttl = parse_keys_honoured(header)
+        if ttl is not None:
+            self.ttl, self._raw = ttl, header
 
 
 class BaseClient:
-    """Request building and response classification; no I/O."""
+    """Request building and response classification; no I/O.
 
-    def __init__(self, config: ClientConfig) -> None:
+    ``evidence`` is shared by the cores of one server (the endpoint fallback's).
+    """
+
+    def __init__(self, config: ClientConfig, evidence: KeyEvidence | None = None) -> None:
         self.config = config
+        self.evidence = evidence if evidence is not None else KeyEvidence()
 
     # -- request -----------------------------------------------------------------------
 
@@ -273,7 +329,9 @@ class BaseClient:
         *,
         elapsed_s: float = 0.0,
     ) -> Classified:
-        """Classify an HTTP response by SPEC §4 (never raises)."""
+        """Classify an HTTP response by SPEC §4 (never raises); learns whether the server
+        honours ``Idempotency-Key`` (:attr:`evidence`)."""
+        self.evidence.note(headers.get(_HONOURED_KEY))
         header_request_id = headers.get("x-request-id")
         header_retry_after = parse_retry_after(headers.get("retry-after"))
         common: dict[str, Any] = {
@@ -289,10 +347,10 @@ class BaseClient:
                     fallback, None, common, header_retry_after, elapsed_s, data=None
                 )
             text = redact(body[:PREVIEW_CHARS].decode("utf-8", errors="replace"))
-            error = errors.ProtocolError(
+            error = errors.InvalidResponseError(
                 f"the server answered HTTP {status} with {problem}, not a JSON envelope "
-                f"(first bytes: {text!r}); check the base URL and endpoint, or retry later "
-                "if a proxy or gateway was failing",
+                f"(first bytes: {text!r}); the call may have been charged; check the base "
+                "URL and endpoint, or retry later if a proxy or gateway was failing",
                 body_start=text,
                 **common,
             )
@@ -342,12 +400,22 @@ class BaseClient:
                 httpx.PoolTimeout: "pool",
             }.get(type(exc), "read")
             outcome = Outcome.TIMEOUT
-            error = errors.RequestTimeoutError(
-                f"{phase} timeout talking to {where} after {elapsed_s:.1f} s; the server may "
-                "be slow or unreachable: retry later or raise the timeout",
-                phase=phase,
-                item_id=item_id,
-            )
+            if phase == "read":
+                error = errors.ReadTimeoutError(
+                    f"no complete answer from {where} within {elapsed_s:.1f} s after the "
+                    "request was sent (read timeout; raise the timeout if the server is just "
+                    "slow); the call may have been charged",
+                    phase=phase,
+                    item_id=item_id,
+                )
+            else:
+                error = errors.RequestTimeoutError(
+                    f"{phase} timeout talking to {where} after {elapsed_s:.1f} s, before the "
+                    "request was sent; the server may be slow or unreachable: retry later or "
+                    "raise the timeout",
+                    phase=phase,
+                    item_id=item_id,
+                )
         elif isinstance(exc, httpx.ConnectError | httpx.WriteError):
             error = errors.ConnectError(
                 f"could not connect to {where} ({type(exc).__name__}); the request was not "
@@ -357,15 +425,14 @@ class BaseClient:
         elif isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):
             error = errors.ConnectionLostError(
                 f"the connection to {where} broke after the request was sent "
-                f"({type(exc).__name__}); the call may have been charged, so it is not "
-                "retried automatically: retry by hand if paying again is acceptable",
+                f"({type(exc).__name__}); the call may have been charged",
                 item_id=item_id,
             )
         elif isinstance(exc, httpx.DecodingError):
             outcome = Outcome.PROTOCOL_ERROR
-            error = errors.ProtocolError(
+            error = errors.InvalidResponseError(
                 f"the response from {where} could not be decoded ({type(exc).__name__}); "
-                "check the base URL or retry later",
+                "the call may have been charged; check the base URL or retry later",
                 item_id=item_id,
             )
         else:
@@ -496,9 +563,26 @@ class BaseClient:
             meaning = f"HTTP {common['http_status']} without a body code ({meaning})"
         extra: dict[str, Any] = {}
         if cls is errors.RateLimitError:
-            extra["retry_after"] = retry_after
             if retry_after is not None:
                 advice = f"wait {retry_after:g} s (Retry-After) and slow down"
+        elif cls is errors.ServiceUnavailableError and isinstance(data, dict):
+            circuit = data.get("circuit")
+            if circuit in CIRCUIT_STATES:
+                upstream = data.get("upstreamCode")
+                upstream_code = upstream if type(upstream) is int else None
+                if retry_after is None:
+                    retry_after = parse_retry_after(data.get("retryAfter"))
+                extra.update(circuit=circuit, upstream_code=upstream_code)
+                refused = f" (upstream code {upstream_code})" if upstream_code is not None else ""
+                meaning = (
+                    f"the server's circuit to its upstream is {circuit.replace('_', ' ')}: "
+                    f"the upstream refuses it{refused}"
+                )
+                advice = (
+                    f"try again in {retry_after:g} s (Retry-After) or later"
+                    if retry_after is not None
+                    else "try again later"
+                ) + "; if it persists, ask the gateway's operator about the upstream"
         elif cls is errors.QuotaExceededError:
             reset_at = _parse_datetime(data.get("resetAt")) if isinstance(data, dict) else None
             extra["reset_at"] = reset_at
@@ -506,7 +590,7 @@ class BaseClient:
                 advice = f"stop until the quota resets at {reset_at.isoformat()}"
         text = meaning + (f" (server said: {server_message!r})" if server_message else "")
         text = say_once(f"{text}; {advice}" if advice else text, meaning, advice)
-        error = cls(text, data=data, **{**common, **extra})
+        error = cls(text, data=data, retry_after=retry_after, **{**common, **extra})
         retry_hint = retry_after if error.retryable else None
         return Classified(
             outcome,

@@ -36,6 +36,7 @@ from __future__ import annotations
 import inspect
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -115,6 +116,12 @@ def normalize_item_id(item_id: object) -> str:
     return text
 
 
+def new_idempotency_key(item_id: str) -> str:
+    """A fresh ``Idempotency-Key`` for one logical fetch of ``item_id`` (``get``'s own when
+    the caller passes none): ``jditem-<16 random hex>-0-<item id>``."""
+    return f"jditem-{secrets.token_hex(8)}-0-{item_id}"
+
+
 def describe_call(info: CallInfo) -> str:
     """``call N answered HTTP s code c (outcome)`` — one call, token-free."""
     parts = [f"call {info.call_number} answered"]
@@ -127,7 +134,12 @@ def describe_call(info: CallInfo) -> str:
 
 
 class GetFlow:
-    """One ``get`` of one item, as a generator of :data:`Step` (see the module docstring)."""
+    """One ``get`` of one item, as a generator of :data:`Step` (see the module docstring).
+
+    Every call of the flow carries ``idempotency_key``; with ``auto_key`` and no key
+    given, a fresh one (:func:`new_idempotency_key`). An ambiguous outcome is resent only
+    under that key and only once the server said it honours keys (``base.evidence``).
+    """
 
     def __init__(
         self,
@@ -136,15 +148,25 @@ class GetFlow:
         *,
         deadline: float | None = None,
         idempotency_key: str | None = None,
+        auto_key: bool = False,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.base = base
         self.item_id = normalize_item_id(item_id)
+        if idempotency_key is None and auto_key:
+            idempotency_key = new_idempotency_key(self.item_id)
         self.idempotency_key = (
             None if idempotency_key is None else base.check_idempotency_key(idempotency_key)
         )
-        self.attempts = Attempts(base.config, self.item_id, deadline, clock=clock, rng=rng)
+        self.attempts = Attempts(
+            base.config,
+            self.item_id,
+            deadline,
+            clock=clock,
+            rng=rng,
+            resend_refusal=self.resend_refusal,
+        )
         endpoints = base.config.endpoints
         #: The endpoint fallback (``endpoints=``), or None when it is off.
         self.fallback = EndpointFallback(endpoints) if endpoints else None
@@ -157,7 +179,9 @@ class GetFlow:
         endpoint = self.fallback.current
         core = self._bases.get(endpoint)
         if core is None:
-            core = BaseClient(self.base.config.replace(endpoint=endpoint, endpoints=()))
+            core = BaseClient(
+                self.base.config.replace(endpoint=endpoint, endpoints=()), self.base.evidence
+            )
             self._bases[endpoint] = core
         return core
 
@@ -182,7 +206,7 @@ class GetFlow:
                 f"not {config.base_url} ({config.endpoint}): use "
                 "client.with_options(base_url=..., endpoint=...) to match it"
             )
-        return cls(base, data["itemId"], deadline=deadline)
+        return cls(base, data["itemId"], deadline=deadline, auto_key=True)
 
     def request(self) -> Send:
         """The next HTTP call, its timeout bounded by what is left of the deadline."""
@@ -245,11 +269,30 @@ class GetFlow:
         assert classified.error is not None
         raise classified.error
 
+    def resend_refusal(self) -> str | None:
+        """Why an ambiguous outcome of this flow may not be resent, or ``None`` when it may:
+        the call carries an ``Idempotency-Key`` and the server said it honours keys."""
+        if self.idempotency_key is None:
+            return (
+                "not resent: it carried no Idempotency-Key, so a resend could be charged "
+                "again; ask again yourself if paying twice is acceptable"
+            )
+        if self.base.evidence.honoured:
+            return None
+        return (
+            "not resent: the server has not said that it honours Idempotency-Key (the "
+            "vendor ignores it), so a resend could be charged again; ask again yourself if "
+            "paying twice is acceptable (a server that honours keys answers a charged call "
+            f"free under the same key, idempotency_key={self.idempotency_key!r})"
+        )
+
     def describe_wait(self, classified: Classified, wait: float) -> str:
         """``retrying in 1.3 s (backoff), call 2 of at most 6`` and the like."""
         pending = classified.outcome is Outcome.PENDING
         task = f" task {classified.task_id}" if pending and classified.task_id else ""
         verb = f"polling{task} again" if pending else "retrying"
+        if classified.ambiguous:
+            verb = "resending under the same Idempotency-Key (the server honours it)"
         why = "Retry-After" if classified.retry_after is not None else "backoff"
         max_calls = self.base.config.max_calls_per_item
         return (

@@ -28,6 +28,17 @@ A dead or wrong server stops the run too: when :data:`DEAD_SERVER_CALLS` calls i
 row are refused connections or answers that are not the contract (HTML from a
 gateway, …), no further call is made, the items involved are settled as unfinished
 (a batch job leaves them pending, not failed) and one error saying so is raised.
+
+An *ambiguous* outcome (sent, no complete answer: SPEC §4) is resent by ``get`` only
+under a key the server said it honours. An item whose call ended that way is settled
+as *uncertain* — it may have been charged without an answer, and nothing asks for it
+again automatically (a batch job's summary names it) — unless the server honours keys:
+then it is left pending, and the next run asks again under the same key (free if it
+was charged).
+
+A 503 naming an open upstream circuit pauses the whole run and probes with one item
+(:mod:`.circuit`). A ``Retry-After`` longer than ``max_retry_after`` (120 s) stops the
+run, raising the error that carries the value; the items not settled are left to do.
 """
 
 from __future__ import annotations
@@ -36,7 +47,14 @@ import asyncio
 import queue
 import secrets
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from jditem import errors
+from jditem.client.circuit import CircuitPause
 from jditem.client.ratecontrol import AdaptiveRate
 from jditem.client.stats import RunStats
 from jditem.protocol.codes import Code
@@ -74,6 +93,9 @@ DEAD_SERVER_CALLS = 5
 DEFAULT_CONCURRENCY = 8
 #: ``client.get`` rounds per item when its call budget went on 302s.
 THROTTLE_ROUNDS = 5
+#: Circuit 503s one item may meet outside a pause's probe before it fails with one (an
+#: upstream that refuses uncached items while the gateway serves cached ones).
+CIRCUIT_ROUNDS = 5
 #: Items in progress per wire slot (the others wait between polls of pending tasks).
 ITEMS_PER_SLOT = 4
 
@@ -99,6 +121,17 @@ class ItemResult:
 
 class StopRequested(Exception):
     """Raised inside ``before_call``: the run is stopping, make no further call."""
+
+
+class _CircuitWait(Exception):
+    """Raised inside ``get``'s hooks while the run is paused behind an open circuit: the
+    item leaves ``get`` and waits its turn outside it, so the pause does not count
+    against the item's deadline. ``error``: the circuit 503 this item met, if any."""
+
+    def __init__(self, error: errors.JditemError | None = None, *, probe: bool = False) -> None:
+        super().__init__("paused behind an open upstream circuit")
+        self.error = error
+        self.probe = probe
 
 
 class ManyRun:
@@ -137,6 +170,10 @@ class ManyRun:
         self.dead_server = False
         self._streak_failed: list[str] = []
         self.run_uid = secrets.token_hex(8)
+        #: The pause while the server's upstream circuit is open (:mod:`.circuit`).
+        self.circuit = CircuitPause(
+            max_pause=deadline if deadline is not None else client.config.deadline
+        )
 
     def idempotency_key(self, item_id: str) -> str:
         """The ``Idempotency-Key`` of every call for ``item_id`` in this run."""
@@ -153,6 +190,7 @@ class ManyRun:
         """Make no further call (the first reason wins); calls on the wire finish."""
         if self.stop_reason is None:
             self.stop_reason = reason
+            self.circuit.wake()
 
     # -- iteration ---------------------------------------------------------------------
 
@@ -218,14 +256,28 @@ class ManyRun:
         sent_at = 0.0
         waiting = False
         on_wire = False
+        probing = False
         wire = self._wire
         limiter = self.limiter
+        circuit = self.circuit
+
+        async def wait_turn() -> None:
+            nonlocal probing
+            probing = await circuit.wait_turn(lambda: self.stopping)
+            self._check_circuit()
+            self._check_budget()
 
         async def before_call(_: str) -> None:
             nonlocal sent_at, on_wire
             self._check_budget()
+            if circuit.paused and not probing:
+                raise _CircuitWait
             await wire.acquire()
             on_wire = True
+            if circuit.paused and not probing:  # opened while this call waited for a slot
+                on_wire = False
+                wire.release()
+                raise _CircuitWait
             sent_at = await limiter.acquire()
             self._check_budget()
             self.calls_started += 1
@@ -235,7 +287,7 @@ class ManyRun:
                 raise StopRequested(self.stop_reason)
 
         def on_call(info: CallInfo) -> None:
-            nonlocal calls, waiting, on_wire
+            nonlocal calls, waiting, on_wire, probing
             if on_wire:
                 on_wire = False
                 wire.release()
@@ -276,9 +328,17 @@ class ManyRun:
                 self.request_stop(f"fatal answer (code {code})")
             if self._user_on_call is not None:
                 self._user_on_call(info)
+            was_probe, probing = probing, False
+            if (
+                not self._over_cap(info.error)  # that stops the run instead
+                and circuit.answered(info.error, info.retry_after, probe=was_probe)
+                and not self.stopping
+            ):
+                assert info.error is not None
+                raise _CircuitWait(info.error, probe=was_probe)
 
         try:
-            product = await self._get_through_throttling(item_id, on_call, before_call)
+            product = await self._get_through_throttling(item_id, on_call, before_call, wait_turn)
         except StopRequested:
             self._settle_unfinished(item_id, calls)
             return None
@@ -292,6 +352,14 @@ class ManyRun:
             stats.left_pending += 1
             self._on_left_pending(item_id, exc)
             return ItemResult(item_id, error=exc, calls=calls)
+        except errors.AmbiguousOutcomeError as exc:
+            return self._ambiguous(item_id, exc, calls)
+        except errors.APIError as exc:
+            if self._over_cap(exc):
+                self._stop_on_long_wait(exc)
+                self._settle_unfinished(item_id, calls)
+                return None
+            return self._failed(item_id, exc, calls)
         except SERVER_ERRORS as exc:
             if self.dead_server:  # nothing is known about the item: leave it to do
                 self._settle_unfinished(item_id, calls)
@@ -307,6 +375,8 @@ class ManyRun:
                 stats.pending -= 1
             if on_wire:
                 wire.release()
+            if probing:  # the probe's call was never made
+                circuit.probe_abandoned()
         stats.done += 1
         return self._on_done(item_id, product, calls)
 
@@ -314,6 +384,52 @@ class ManyRun:
         self.stats.failed += 1
         self._on_failed(item_id, exc)
         return ItemResult(item_id, error=exc, calls=calls)
+
+    def _ambiguous(self, item_id: str, exc: errors.AmbiguousOutcomeError, calls: int) -> ItemResult:
+        """Settle an item whose last call was sent but got no complete answer."""
+        if self.client.key_evidence.honoured:  # the next run asks again under the key
+            self.stats.left_pending += 1
+            self._settle_unfinished(item_id, calls)
+        else:
+            self.stats.uncertain += 1
+            self._on_uncertain(item_id, exc)
+        return ItemResult(item_id, error=exc, calls=calls)
+
+    def _over_cap(self, error: errors.JditemError | None) -> bool:
+        """Whether ``error`` carries a ``Retry-After`` longer than ``max_retry_after``."""
+        retry_after = getattr(error, "retry_after", None)
+        return retry_after is not None and retry_after > self.client.config.max_retry_after
+
+    def _stop_on_long_wait(self, error: errors.APIError) -> None:
+        """A wait longer than the cap was asked for: stop the run with that error."""
+        if self.fatal is None:
+            self.fatal = error
+        self.request_stop(
+            f"the server asked to wait {error.retry_after:g} s (Retry-After), more than "
+            f"max_retry_after={self.client.config.max_retry_after:g} s"
+        )
+
+    def _check_circuit(self) -> None:
+        """Stop the run when the circuit pause has outlasted its bound (one deadline)."""
+        circuit = self.circuit
+        if self.stopping or not circuit.expired():
+            return
+        last = circuit.last
+        error = errors.ServiceUnavailableError(
+            f"the server's upstream stayed unavailable for {circuit.max_pause:g} s "
+            f"({circuit.describe()}; {circuit.probes} probe(s) with one item while the run "
+            "was paused); the items not fetched are left to do: run again later, or ask "
+            "the gateway's operator about the upstream",
+            code=last.code if last is not None else None,
+            http_status=last.http_status if last is not None else None,
+            request_id=last.request_id if last is not None else None,
+            circuit=last.circuit if last is not None else "open",
+            upstream_code=last.upstream_code if last is not None else None,
+        )
+        if self.fatal is None:
+            self.fatal = error
+        self.request_stop(f"the server's upstream stayed unavailable ({circuit.describe()})")
+        raise StopRequested(self.stop_reason)
 
     def _stop_on_dead_server(self, info: CallInfo) -> None:
         """Stop the run; the items failed in the streak so far are left to do instead."""
@@ -335,11 +451,18 @@ class ManyRun:
             if isinstance(last, errors.ProtocolError)
             else "connection failures"
         )
+        uncertain = (
+            " (those whose request was sent without a complete answer may have been "
+            "charged: they are marked so, not asked again automatically)"
+            if isinstance(last, errors.AmbiguousOutcomeError)
+            and not self.client.key_evidence.honoured
+            else ""
+        )
         error = type(last)(
             f"stopped after {self.bad_streak} calls in a row got {what} from "
             f"{config.base_url} ({config.endpoint}); the last one: {last.message} — the "
-            "items concerned are left to do, not failed: check the base URL and that the "
-            "server is up, then run again",
+            f"items concerned are left to do, not failed{uncertain}: check the base URL "
+            "and that the server is up, then run again",
             http_status=last.http_status,
             item_id=last.item_id,
         )
@@ -347,15 +470,23 @@ class ManyRun:
         return error
 
     async def _get_through_throttling(
-        self, item_id: str, on_call: Callable[[CallInfo], None], before_call: Any
+        self,
+        item_id: str,
+        on_call: Callable[[CallInfo], None],
+        before_call: Any,
+        wait_turn: Callable[[], Awaitable[None]],
     ) -> Product:
-        """``client.get``, asked again when its call budget went on 302s (they are free).
+        """``client.get``, asked again when its call budget went on 302s (they are free),
+        and after the run's circuit pause (``wait_turn``; not part of any ``get``, so it
+        does not count against the item's deadline).
 
         The rate limiter has slowed down by then; an item is never lost to throttling
-        unless it is throttled for ``THROTTLE_ROUNDS`` whole call budgets.
+        unless it is throttled for ``THROTTLE_ROUNDS`` whole call budgets, nor to an open
+        circuit unless it met one ``CIRCUIT_ROUNDS`` times outside a probe.
         """
         key = self.idempotency_key(item_id)
-        for round_ in range(THROTTLE_ROUNDS):
+        throttled = circuits = 0
+        while True:
             try:
                 return await self.client.get(
                     item_id,
@@ -364,10 +495,16 @@ class ManyRun:
                     before_call=before_call,
                     idempotency_key=key,
                 )
-            except errors.RateLimitError:
-                if round_ == THROTTLE_ROUNDS - 1:
+            except errors.RateLimitError as exc:
+                throttled += 1
+                if throttled >= THROTTLE_ROUNDS or self._over_cap(exc):
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            except _CircuitWait as wait:
+                if wait.error is not None and not wait.probe:  # a probe's is bounded by the pause
+                    circuits += 1
+                    if circuits >= CIRCUIT_ROUNDS:
+                        raise wait.error from None
+                await wait_turn()
 
     def _check_budget(self) -> None:
         if self.stop_reason is not None:
@@ -398,6 +535,10 @@ class ManyRun:
 
     def _on_left_pending(self, item_id: str, error: errors.PendingTimeoutError) -> None:
         """``item_id`` was still pending at its deadline."""
+
+    def _on_uncertain(self, item_id: str, error: errors.AmbiguousOutcomeError) -> None:
+        """``item_id``'s last call was sent without a complete answer, against a server that
+        does not honour keys: it may have been charged; never asked again automatically."""
 
     def _settle_unfinished(self, item_id: str, calls: int) -> None:
         """The run stopped on ``item_id`` after ``calls`` call(s); a rerun asks again."""

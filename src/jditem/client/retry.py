@@ -13,8 +13,12 @@ or raises the final error. Both client twins drive it the same way::
 
 Waits: the server's ``retryAfter`` / ``Retry-After`` when given (up to
 ``max_retry_after``; a longer hint raises with the value), else full-jitter
-exponential backoff. Only retryable outcomes are repeated: pending, 301, 302, 500,
-HTTP 429/503, connection failures before sending, and timeouts.
+exponential backoff. Only what cannot cost twice for nothing is repeated: pending, 301,
+302, 500, HTTP 429/503, connection failures and timeouts before the request was sent. A
+503 naming an open upstream circuit is repeated at most once. An *ambiguous* outcome
+(sent, no complete answer: read timeout, connection lost, truncated or invalid body) is
+repeated only when ``resend_refusal()`` returns ``None`` — the flow's judgement that the
+call carries an ``Idempotency-Key`` the server honours — else raised with the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 
 from jditem import errors
 from jditem.client.base import CallInfo, Classified, Outcome
+from jditem.client.circuit import circuit_error
 from jditem.client.config import ClientConfig
 
 CONTINUATION_VERSION = 1
@@ -69,8 +74,10 @@ class Attempts:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        resend_refusal: Callable[[], str | None] | None = None,
     ) -> None:
         self.config = config
+        self._resend_refusal = resend_refusal
         self.item_id = item_id
         self.deadline = config.deadline if deadline is None else deadline
         if not self.deadline > 0:
@@ -82,6 +89,7 @@ class Attempts:
         self.started = clock()
         self.calls = 0
         self.failures = 0
+        self.circuit_answers = 0
         self.task_id: str | None = None
         self.last_request_id: str | None = None
 
@@ -125,13 +133,16 @@ class Attempts:
             call_number=self.calls,
             replayed=classified.replayed,
             error=classified.error,
+            ambiguous=classified.ambiguous,
         )
 
     def next_wait(self, classified: Classified) -> float:
         """Seconds to wait before calling again; raises the final error when giving up."""
         if classified.outcome is Outcome.READY:
             raise AssertionError("a ready answer needs no further call")
-        if not classified.retryable:
+        if classified.ambiguous:
+            self._check_resend(classified)
+        elif not classified.retryable:
             assert classified.error is not None
             raise classified.error
         hint = classified.retry_after
@@ -141,6 +152,12 @@ class Attempts:
                 f"the server asked to wait {hint:g} s, more than max_retry_after="
                 f"{self.config.max_retry_after:g} s",
             )
+        if circuit_error(classified.error) is not None:
+            self.circuit_answers += 1
+            if self.circuit_answers > 1:
+                raise self._give_up(
+                    classified, "the upstream circuit was still open after one retry"
+                )
         if hint is None:
             wait = full_jitter(
                 self.failures,
@@ -162,6 +179,20 @@ class Attempts:
                 f"waiting {wait:.1f} s more would pass the deadline of {self.deadline:g} s",
             )
         return wait
+
+    def _check_resend(self, classified: Classified) -> None:
+        """Raise the ambiguous outcome's error unless it may be resent (module docstring)."""
+        error = classified.error
+        assert isinstance(error, errors.AmbiguousOutcomeError)
+        refusal = (
+            self._resend_refusal()
+            if self._resend_refusal is not None
+            else "not resent: it carried no Idempotency-Key"
+        )
+        if refusal is not None:
+            error.message = f"{error.message}; {refusal}"
+            error.args = (error.message,)
+            raise error
 
     def continuation(self, retry_after: float | None) -> str:
         """A JSON continuation token for :meth:`Client.resume` (no secret in it)."""

@@ -13,7 +13,10 @@ class RunStats:
 
     ``pending`` counts items waiting for a server task right now; ``left_pending``
     items the run settled without an answer (still pending at the deadline, or stopped
-    on): the next run asks for them again. ``charged_calls`` counts answers with a
+    on): the next run asks for them again. ``uncertain`` counts items whose last call
+    was sent without a complete answer, against a server that does not honour
+    ``Idempotency-Key``: they may have been charged, and nothing asks for them again
+    automatically. ``charged_calls`` counts answers with a
     product that the server charged for — a free replay of a call already paid under
     the same ``Idempotency-Key`` (``Idempotent-Replayed: true``) is not one.
     """
@@ -23,6 +26,7 @@ class RunStats:
     failed: int = 0
     pending: int = 0
     left_pending: int = 0
+    uncertain: int = 0
     calls: int = 0
     throttled: int = 0
     charged_calls: int = 0
@@ -32,8 +36,8 @@ class RunStats:
 
     @property
     def finished(self) -> int:
-        """Items settled in this run (done, cached, failed or left pending)."""
-        return self.done + self.cached + self.failed + self.left_pending
+        """Items settled in this run (done, cached, failed, uncertain or left pending)."""
+        return self.done + self.cached + self.failed + self.uncertain + self.left_pending
 
     @property
     def elapsed(self) -> float:

@@ -64,3 +64,30 @@ def idempotency_key_problem(value: str) -> str | None:
             "e.g. a UUID or '<job>-<item id>'"
         )
     return None
+
+
+#: Response header by which a server says it honours ``Idempotency-Key`` (jditem's own
+#: does, on every v2 answer): ``Idempotency-Key-Honoured: ttl=86400`` — a repeat of a
+#: charged call with the same token, key and item within ``ttl`` seconds is a free
+#: replay. Clients resend an ambiguous call (sent, no complete answer) only on this
+#: evidence; the vendor does not send it (it ignores the key).
+KEYS_HONOURED_HEADER = "Idempotency-Key-Honoured"
+
+_HONOURED_VALUE = re.compile(r"\s*ttl\s*=\s*([0-9]{1,10})\s*")
+
+
+def keys_honoured_value(ttl_seconds: int) -> str:
+    """The :data:`KEYS_HONOURED_HEADER` value for keys kept ``ttl_seconds``."""
+    return f"ttl={int(ttl_seconds)}"
+
+
+def parse_keys_honoured(value: str | None) -> int | None:
+    """The ttl (seconds, > 0) announced by a :data:`KEYS_HONOURED_HEADER` value, else ``None``
+    (absent or malformed: no evidence that keys are honoured)."""
+    if not value:
+        return None
+    match = _HONOURED_VALUE.fullmatch(value)
+    if match is None:
+        return None
+    ttl = int(match.group(1))
+    return ttl if ttl > 0 else None

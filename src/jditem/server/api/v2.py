@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.responses import Response
 
+from jditem.protocol.ids import KEYS_HONOURED_HEADER, keys_honoured_value
 from jditem.server.api.envelope import envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.context import ServerContext
@@ -94,6 +95,9 @@ async def serve(request: Request) -> Response:
         param_problem=item_problem,
         idempotency_key=key,
     )
+    # Every answer says that Idempotency-Key is honoured (and for how long): the evidence
+    # a client needs before it resends a call whose answer was lost (SPEC §4).
+    honoured = keys_honoured_value(ctx.settings.idempotency_ttl_seconds)
     return envelope_response(
         ctx.settings,
         ctx.clock,
@@ -101,7 +105,7 @@ async def serve(request: Request) -> Response:
         answer.code,
         message=answer.message,
         data=answer.data,
-        headers=answer.headers,
+        headers={KEYS_HONOURED_HEADER: honoured, **answer.headers},
         data_json=answer.body,
     )
 
@@ -143,7 +147,8 @@ router = APIRouter(tags=["v2"], route_class=SelfParsingRoute)
         "token, permission, parameter and rate-limit checks. The same key with another "
         "item is code 400. Use one key per item and logical fetch, e.g. "
         "`<job>-<item id>`, so a retry after a crash or a lost response is never charged "
-        "twice."
+        "twice. Every answer carries `Idempotency-Key-Honoured: ttl=<seconds>`: the evidence "
+        "a client needs before it resends a call whose answer was lost."
     ),
 )
 async def get_item_detail_v2(
