@@ -34,12 +34,14 @@ BaseUrlOption = Annotated[
 
 
 def _link(base_url: str, secret: str) -> str:
-    from jditem.cli.admin import _fail
+    from jditem.cli.admin import _usage
     from jditem.server.accounts.members import setup_path
 
     base = base_url.strip().rstrip("/")
     if not base.startswith(("http://", "https://")) or " " in base:
-        raise _fail(f"--base-url must be an http(s) address like {DEFAULT_BASE_URL} (got {base!r})")
+        raise _usage(
+            f"--base-url must be an http(s) address like {DEFAULT_BASE_URL} (got {base!r})"
+        )
     return base + setup_path(secret)
 
 
@@ -77,7 +79,7 @@ def member_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
     """List members: e-mail, account, role, whether a password is set."""
-    from jditem.cli.admin import _local_time, _print_table, _run
+    from jditem.cli.admin import _local_time, _print_json_lines, _print_table, _run
     from jditem.server.accounts import members
     from jditem.server.accounts.service import account_by_name
 
@@ -89,8 +91,7 @@ def member_list(
 
     rows = _run(ctx, read)
     if as_json:
-        for m in rows:
-            typer.echo(m.model_dump_json())
+        _print_json_lines(ctx, rows)
         return
     _print_table(
         "Members",

@@ -38,8 +38,23 @@ class SettingsInvalid(Exception):
     """The environment holds a setting the server cannot run with (message says which)."""
 
 
-class DatabaseOptionError(SettingsInvalid):
+class UrlOptionError(SettingsInvalid):
+    """``--db`` or ``--redis`` (or its variable) cannot be used; the message is one line."""
+
+
+class DatabaseOptionError(UrlOptionError):
     """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
+
+
+class RedisOptionError(UrlOptionError):
+    """``--redis`` / ``JDITEM_REDIS_URL`` cannot be used, or the redis client is missing."""
+
+
+#: The URL settings whose refusal names the option, and the error each raises.
+URL_OPTIONS: dict[str, tuple[str, type[UrlOptionError]]] = {
+    "database_url": ("--db / JDITEM_DATABASE_URL", DatabaseOptionError),
+    "redis_url": ("--redis / JDITEM_REDIS_URL", RedisOptionError),
+}
 
 
 def settings_error(exc: Exception) -> str:
@@ -62,15 +77,18 @@ def settings_problems(exc: Exception) -> str:
     return "\n".join(lines)
 
 
-def load_settings(db: str | None, **overrides: Any) -> Settings:
+def load_settings(db: str | None, *, uses_redis: bool = False, **overrides: Any) -> Settings:
     """Settings from the environment, with ``--db`` applied.
 
     Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback,
-    and :class:`DatabaseOptionError` (password-free, one line) when the database URL is
-    malformed, of an unknown kind, or its driver is not installed.
+    and a :class:`UrlOptionError` (password-free, one line) when the database or Redis
+    URL is malformed or of an unknown kind, or the database driver is not installed.
+    ``uses_redis`` (commands that connect to Redis): a Redis URL without the ``redis``
+    package is a :class:`RedisOptionError` naming the extra, before anything is created.
     """
     from pydantic import ValidationError
 
+    from jditem.server.redis_url import RedisUrlError, check_client
     from jditem.server.settings import Settings
     from jditem.server.store.urls import DatabaseUrlError, check_driver
 
@@ -81,14 +99,22 @@ def load_settings(db: str | None, **overrides: Any) -> Settings:
         try:
             settings = Settings(**overrides)
         except ValidationError as exc:
-            problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
-            if not problems:
-                raise SettingsInvalid(settings_problems(exc)) from None
-            cause = problems[0].get("ctx", {}).get("error")
-            raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
+            for error in exc.errors():
+                option = URL_OPTIONS.get(str(error.get("loc", ("",))[0]))
+                if option is not None and len(error.get("loc", ())) == 1:
+                    cause = error.get("ctx", {}).get("error") or str(error["msg"]).removeprefix(
+                        "Value error, "
+                    )
+                    raise option[1](f"{option[0]}: {cause}") from None
+            raise SettingsInvalid(settings_problems(exc)) from None
         check_driver(settings.effective_database_url)
     except DatabaseUrlError as exc:
         raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
+    if uses_redis and settings.redis_url is not None:
+        try:
+            check_client()
+        except RedisUrlError as exc:
+            raise RedisOptionError(f"--redis / JDITEM_REDIS_URL: {exc}") from None
     return settings
 
 
@@ -110,7 +136,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
+def db_option_error(exc: UrlOptionError) -> typer.Exit:
     """Print ``exc`` as one ``error:`` line; the exit to raise."""
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(2)
@@ -274,12 +300,17 @@ def register(app: typer.Typer) -> None:
         ] = 1,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
-        import uvicorn
-
-        from jditem.server.app import create_app
-        from jditem.server.serving import run_processes, uvicorn_config
-        from jditem.server.store.urls import display_url
-
+        # The port first, before any slow import or check: a port in use is said at once.
+        try:
+            sock = listen_socket(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            typer.echo(
+                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
+                "that port or choose another with --port.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         overrides: dict[str, Any] = {}
         for name, value in (
             ("workers", workers),
@@ -296,69 +327,81 @@ def register(app: typer.Typer) -> None:
             overrides["upstream_allow_insecure_http"] = True
         if workers == 0:
             overrides["role"] = "api"
-        try:
-            settings = load_settings(db, **overrides)
-        except DatabaseOptionError as exc:
-            raise db_option_error(exc) from None
-        except SettingsInvalid as exc:
-            typer.echo(f"error: {settings_error(exc)}", err=True)
-            raise typer.Exit(2) from None
-        if processes > 1 and settings.redis_url is None:
-            typer.echo(
-                f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
-                "without Redis each process would keep its own rate limits and wake-ups. "
-                "Start Redis and pass its URL, or run one process.",
-                err=True,
-            )
-            raise typer.Exit(2)
-        problem = check_upstream(settings) if settings.collector == "relay" else None
-        if problem is not None:
-            typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(2)
-        try:
-            sock = listen_socket(host, port)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            typer.echo(
-                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
-                "that port or choose another with --port.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-        try:
-            demo_token = run_with_session(settings, _first_start)
-        except DatabaseUnavailableError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except Exception as exc:
-            sock.close()
-            typer.echo(f"error: cannot prepare the database: {exc}", err=True)
-            raise typer.Exit(1) from None
-        if demo_token is not None:
-            typer.echo(
-                f"First start: created account '{DEMO_ACCOUNT}' with 100 yuan and a demo "
-                "token. It is shown only once — store it now:"
-            )
-            typer.echo(demo_token)
-        if settings.admin_key is None:
-            typer.echo(
-                "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
-                err=True,
-            )
-        if settings.collector == "relay":
-            typer.echo(
-                f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
-                f"{settings.upstream_rate:g} calls/s shared)"
-            )
-        bound_port = sock.getsockname()[1]
-        shown = display_url(settings.effective_database_url)  # never the password
+        with sock:
+            _serve(sock, host, processes, load_server_settings(db, overrides))
+
+
+def load_server_settings(db: str | None, overrides: dict[str, Any]) -> Settings:
+    """Settings for ``serve`` / ``worker``: every refusal is one ``error:`` line, exit 2,
+    before anything is created (the database URL, the Redis URL and its client)."""
+    try:
+        return load_settings(db, uses_redis=True, **overrides)
+    except UrlOptionError as exc:
+        raise db_option_error(exc) from None
+    except SettingsInvalid as exc:
+        typer.echo(f"error: {settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -> None:
+    """``jditem serve`` once the port is bound and the settings are valid."""
+    import uvicorn
+
+    from jditem.server.app import create_app
+    from jditem.server.redis_url import display_redis_url
+    from jditem.server.serving import run_processes, uvicorn_config
+    from jditem.server.store.urls import display_url
+
+    if processes > 1 and settings.redis_url is None:
         typer.echo(
-            f"Serving on http://{host}:{bound_port} (database {shown}"
-            + (f", {processes} processes" if processes > 1 else "")
-            + (", shared state in Redis)" if settings.redis_url is not None else ")")
+            f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
+            "without Redis each process would keep its own rate limits and wake-ups. "
+            "Start Redis and pass its URL, or run one process.",
+            err=True,
         )
-        if processes > 1:
-            run_processes(settings, sock, processes, log_level="info")
-            return
-        config = uvicorn_config(create_app(settings), settings, log_level="info")
-        uvicorn.Server(config).run(sockets=[sock])
+        raise typer.Exit(2)
+    problem = check_upstream(settings) if settings.collector == "relay" else None
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        demo_token = run_with_session(settings, _first_start)
+    except DatabaseUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        typer.echo(f"error: cannot prepare the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if demo_token is not None:
+        typer.echo(
+            f"First start: created account '{DEMO_ACCOUNT}' with 100 yuan and a demo "
+            "token. It is shown only once — store it now:"
+        )
+        typer.echo(demo_token)
+    if settings.admin_key is None:
+        typer.echo(
+            "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
+            err=True,
+        )
+    if settings.collector == "relay":
+        typer.echo(
+            f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
+            f"{settings.upstream_rate:g} calls/s shared)"
+        )
+    bound_port = sock.getsockname()[1]
+    shown = display_url(settings.effective_database_url)  # never the password
+    redis = settings.redis_url
+    typer.echo(
+        f"Serving on http://{host}:{bound_port} (database {shown}"
+        + (f", {processes} processes" if processes > 1 else "")
+        + (
+            f", shared state in Redis {display_redis_url(redis.get_secret_value())})"
+            if redis
+            else ")"
+        )
+    )
+    if processes > 1:
+        run_processes(settings, sock, processes, log_level="info")
+        return
+    config = uvicorn_config(create_app(settings), settings, log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])

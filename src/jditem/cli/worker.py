@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jditem.cli.serve import load_settings
+from jditem.cli.serve import load_server_settings
 
 if TYPE_CHECKING:
     from jditem.server.settings import Settings
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 async def run_worker(settings: Settings) -> None:
     """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
     from jditem.server.context import build_context
+    from jditem.server.serving import configure_logging
 
+    configure_logging()
     ctx = await build_context(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -64,11 +66,7 @@ def register(app: typer.Typer) -> None:
         overrides: dict[str, Any] = {"workers": workers, "role": "worker"}
         if redis:
             overrides["redis_url"] = redis
-        try:
-            settings = load_settings(db, **overrides)
-        except Exception as exc:
-            typer.echo(f"error: invalid settings: {exc}", err=True)
-            raise typer.Exit(2) from None
+        settings = load_server_settings(db, overrides)
         if settings.redis_url is None:
             typer.echo(
                 "note: no --redis / JDITEM_REDIS_URL: API processes learn of completed "
