@@ -15,11 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
-from tests.support.processes import free_port
-from tests.support.waiting import wait_until
 
 COMMANDS = (("serve", "--port", "0"), ("worker",))
 BAD_URLS = (

@@ -94,9 +94,9 @@ def test_a_port_in_use_is_said_before_any_slow_step(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        relay = ["--collector", "relay", "--upstream", f"http://127.0.0.1:{port}"]
         done = subprocess.run(
-            [sys.executable, "-c", PORT_PROBE, "serve", "--port", str(port)]
-            + ["--collector", "relay", "--upstream", f"http://127.0.0.1:{port}"],
+            [sys.executable, "-c", PORT_PROBE, "serve", "--port", str(port), *relay],
             capture_output=True,
             text=True,
             timeout=120,
