@@ -24,9 +24,7 @@ if TYPE_CHECKING:
 async def run_worker(settings: Settings) -> None:
     """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
     from jditem.server.context import build_context
-    from jditem.server.serving import configure_logging
 
-    configure_logging()
     ctx = await build_context(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,10 +61,13 @@ def register(app: typer.Typer) -> None:
         ] = 16,
     ) -> None:
         """Collect only: claim tasks from the shared database (no HTTP; scale-out)."""
+        from jditem.server.serving import configure_logging
+
         overrides: dict[str, Any] = {"workers": workers, "role": "worker"}
         if redis:
             overrides["redis_url"] = redis
         settings = load_server_settings(db, overrides)
+        configure_logging()  # jditem's warnings (e.g. Redis unreachable) on stderr, as serve's
         if settings.redis_url is None:
             typer.echo(
                 "note: no --redis / JDITEM_REDIS_URL: API processes learn of completed "
