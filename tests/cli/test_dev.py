@@ -59,6 +59,20 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "JDITEM_HOME": str(tmp_path), **extra}
 
 
+def run(
+    prefix: tuple[str, ...], *args: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``PREFIX ARGS`` (``prefix`` runs jditem), bounded, output captured as text."""
+    return subprocess.run(
+        [*prefix, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=START_TIMEOUT,
+        cwd="/tmp",
+    )
+
+
 def _pids(root: Path) -> list[int]:
     """The postmaster's and redis-server's process ids, from their pid files."""
     postmaster = (root / "postgresql" / "data" / "postmaster.pid").read_text().split()[0]
@@ -76,13 +90,7 @@ def _gone(pid: int) -> bool:
 def _use(exports: dict[str, str], tmp_path: Path, prefix: tuple[str, ...] = ()) -> None:
     """Connect as a user would: an admin command on the database, PING on Redis."""
     env = _env(tmp_path, **{k: v for k, v in exports.items() if k.startswith("JDITEM_")})
-    done = subprocess.run(
-        [*prefix, "admin", "account", "create", "trying", "--balance", "5"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=START_TIMEOUT,
-    )
+    done = run(prefix, "admin", "account", "create", "trying", "--balance", "5", env=env)
     assert done.returncode == 0, done.stderr
     assert exports["JDITEM_DATABASE_URL"].startswith("postgresql://")
     with redis.Redis.from_url(exports["JDITEM_REDIS_URL"], socket_timeout=10) as client:
@@ -90,13 +98,7 @@ def _use(exports: dict[str, str], tmp_path: Path, prefix: tuple[str, ...] = ()) 
 
 
 def test_detached_services_start_connect_and_stop(tmp_path: Path) -> None:
-    started = subprocess.run(
-        [JDITEM, "dev", "services", "--detach"],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        timeout=START_TIMEOUT,
-    )
+    started = run((JDITEM,), "dev", "services", "--detach", env=_env(tmp_path))
     assert started.returncode == 0, started.stderr
     exports = parse_exports(started.stdout)
     assert set(exports) == {"JDITEM_DATABASE_URL", "JDITEM_REDIS_URL", "JDITEM_DEV_SERVICES"}
@@ -112,13 +114,7 @@ def test_detached_services_start_connect_and_stop(tmp_path: Path) -> None:
         _use(exports, tmp_path, (JDITEM,))
         pids = _pids(root)
     finally:
-        stopped = subprocess.run(
-            [JDITEM, "dev", "stop"],
-            capture_output=True,
-            text=True,
-            env=_env(tmp_path, JDITEM_DEV_SERVICES=str(root)),
-            timeout=START_TIMEOUT,
-        )
+        stopped = run((JDITEM,), "dev", "stop", env=_env(tmp_path, JDITEM_DEV_SERVICES=str(root)))
     assert stopped.returncode == 0, stopped.stderr
     assert not root.exists()
     for pid in pids:
@@ -160,13 +156,7 @@ def test_in_the_foreground_ctrl_c_stops_and_deletes(tmp_path: Path) -> None:
 def test_stop_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
     keep = tmp_path / "keep.txt"
     keep.write_text("mine")
-    done = subprocess.run(
-        [JDITEM, "dev", "stop", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=_env(tmp_path),
-        timeout=120,
-    )
+    done = run((JDITEM,), "dev", "stop", str(tmp_path), env=_env(tmp_path))
     assert done.returncode == 2
     assert "was not made by `jditem dev services`" in done.stderr
     assert keep.read_text() == "mine"
@@ -219,14 +209,7 @@ def test_as_an_unprivileged_user(as_unprivileged: tuple[str, ...]) -> None:
 
 
 def _as_unprivileged(home: Path, as_unprivileged: tuple[str, ...]) -> None:
-    started = subprocess.run(
-        [*as_unprivileged, "dev", "services", "--detach"],
-        capture_output=True,
-        text=True,
-        env=_env(home),
-        timeout=START_TIMEOUT,
-        cwd="/tmp",
-    )
+    started = run(as_unprivileged, "dev", "services", "--detach", env=_env(home))
     assert started.returncode == 0, started.stderr
     exports = parse_exports(started.stdout)
     root = Path(exports["JDITEM_DEV_SERVICES"])
@@ -235,13 +218,6 @@ def _as_unprivileged(home: Path, as_unprivileged: tuple[str, ...]) -> None:
         assert exports["JDITEM_DATABASE_URL"].startswith(f"postgresql://{UNPRIVILEGED}@/jditem?")
         _use(exports, home, as_unprivileged)
     finally:
-        stopped = subprocess.run(
-            [*as_unprivileged, "dev", "stop", str(root)],
-            capture_output=True,
-            text=True,
-            env=_env(home),
-            timeout=START_TIMEOUT,
-            cwd="/tmp",
-        )
+        stopped = run(as_unprivileged, "dev", "stop", str(root), env=_env(home))
     assert stopped.returncode == 0, stopped.stderr
     assert not root.exists()
