@@ -267,7 +267,8 @@ def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
             ("demo", 1_000_000)
         ]
 
-    from jditem.cli.serve import _first_start, load_settings, run_with_session
+    from jditem.cli.serve import _first_start, run_with_session
+    from jditem.cli.server_settings import load_settings
 
     settings = load_settings(str(tmp_path / "server.db"))
     assert run_with_session(settings, _first_start) is None  # second start: no new token

@@ -17,13 +17,12 @@ import typer
 
 from jditem.cli import prune
 from jditem.cli.options import OptionAnywhereGroup
-from jditem.cli.serve import (
-    DatabaseUnavailableError,
+from jditem.cli.serve import DatabaseUnavailableError, run_with_session
+from jditem.cli.server_settings import (
     SettingsInvalid,
     UrlOptionError,
     db_option_error,
     load_settings,
-    run_with_session,
     settings_error,
 )
 

@@ -1,7 +1,8 @@
 """``jditem serve``: run the embedded server (uvicorn) on a local port.
 
-Also holds the database helpers ``jditem admin`` shares. Server modules are imported
-inside the functions, so the ``cli`` extra alone can import this module.
+Also holds the database helpers ``jditem admin`` shares (settings loading is in
+:mod:`.server_settings`). Server modules are imported inside the functions, so the
+``cli`` extra alone can import this module.
 """
 
 from __future__ import annotations
@@ -14,108 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from jditem.cli.server_settings import load_server_settings
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from jditem.server.settings import Settings
 
 T = TypeVar("T")
-
-
-def database_url(value: str | None) -> str | None:
-    """``--db`` as an async SQLAlchemy URL (a path, sqlite:// or postgresql:// URL).
-
-    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` for what cannot be used.
-    """
-    if value is None or not value.strip():
-        return None
-    from jditem.server.store.urls import normalize_database_url
-
-    return normalize_database_url(value)
-
-
-class SettingsInvalid(Exception):
-    """The environment holds a setting the server cannot run with (message says which)."""
-
-
-class UrlOptionError(SettingsInvalid):
-    """``--db`` or ``--redis`` (or its variable) cannot be used; the message is one line."""
-
-
-class DatabaseOptionError(UrlOptionError):
-    """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
-
-
-class RedisOptionError(UrlOptionError):
-    """``--redis`` / ``JDITEM_REDIS_URL`` cannot be used, or the redis client is missing."""
-
-
-#: The URL settings whose refusal names the option, and the error each raises.
-URL_OPTIONS: dict[str, tuple[str, type[UrlOptionError]]] = {
-    "database_url": ("--db / JDITEM_DATABASE_URL", DatabaseOptionError),
-    "redis_url": ("--redis / JDITEM_REDIS_URL", RedisOptionError),
-}
-
-
-def settings_error(exc: Exception) -> str:
-    """``invalid setting: …`` on one line for one problem, one line per problem otherwise."""
-    text = str(exc)
-    return f"invalid settings:\n{text}" if "\n" in text else f"invalid setting: {text}"
-
-
-def settings_problems(exc: Exception) -> str:
-    """A pydantic ``ValidationError`` on :class:`Settings` as lines naming the variables."""
-    errors = getattr(exc, "errors", None)
-    if errors is None:
-        return str(exc)
-    lines = []
-    for error in errors():
-        field = ".".join(str(part) for part in error.get("loc", ()))
-        name = f"JDITEM_{field.upper()}" if field else "settings"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{name}: {message}")
-    return "\n".join(lines)
-
-
-def load_settings(db: str | None, *, uses_redis: bool = False, **overrides: Any) -> Settings:
-    """Settings from the environment, with ``--db`` applied.
-
-    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback,
-    and a :class:`UrlOptionError` (password-free, one line) when the database or Redis
-    URL is malformed or of an unknown kind, or the database driver is not installed.
-    ``uses_redis`` (commands that connect to Redis): a Redis URL without the ``redis``
-    package is a :class:`RedisOptionError` naming the extra, before anything is created.
-    """
-    from pydantic import ValidationError
-
-    from jditem.server.redis_url import RedisUrlError, check_client
-    from jditem.server.settings import Settings
-    from jditem.server.store.urls import DatabaseUrlError, check_driver
-
-    try:
-        url = database_url(db)
-        if url is not None:
-            overrides["database_url"] = url
-        try:
-            settings = Settings(**overrides)
-        except ValidationError as exc:
-            for error in exc.errors():
-                option = URL_OPTIONS.get(str(error.get("loc", ("",))[0]))
-                if option is not None and len(error.get("loc", ())) == 1:
-                    cause = error.get("ctx", {}).get("error") or str(error["msg"]).removeprefix(
-                        "Value error, "
-                    )
-                    raise option[1](f"{option[0]}: {cause}") from None
-            raise SettingsInvalid(settings_problems(exc)) from None
-        check_driver(settings.effective_database_url)
-    except DatabaseUrlError as exc:
-        raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
-    if uses_redis and settings.redis_url is not None:
-        try:
-            check_client()
-        except RedisUrlError as exc:
-            raise RedisOptionError(f"--redis / JDITEM_REDIS_URL: {exc}") from None
-    return settings
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -134,12 +41,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
-
-
-def db_option_error(exc: UrlOptionError) -> typer.Exit:
-    """Print ``exc`` as one ``error:`` line; the exit to raise."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
 
 
 class DatabaseUnavailableError(Exception):
@@ -329,18 +230,6 @@ def register(app: typer.Typer) -> None:
             overrides["role"] = "api"
         with sock:
             _serve(sock, host, processes, load_server_settings(db, overrides))
-
-
-def load_server_settings(db: str | None, overrides: dict[str, Any]) -> Settings:
-    """Settings for ``serve`` / ``worker``: every refusal is one ``error:`` line, exit 2,
-    before anything is created (the database URL, the Redis URL and its client)."""
-    try:
-        return load_settings(db, uses_redis=True, **overrides)
-    except UrlOptionError as exc:
-        raise db_option_error(exc) from None
-    except SettingsInvalid as exc:
-        typer.echo(f"error: {settings_error(exc)}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -> None:
