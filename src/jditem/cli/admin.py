@@ -162,7 +162,7 @@ def _print_json_lines(ctx: typer.Context, rows: Sequence[BaseModel]) -> None:
             key: _local_time(ctx, value) if isinstance(value, datetime) else value
             for key, value in row.model_dump().items()
         }
-        typer.echo(json.dumps(fields, ensure_ascii=False))
+        typer.echo(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
