@@ -273,7 +273,7 @@ def token_list(
     account: Annotated[str | None, typer.Option(help="Only this account's tokens.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List tokens (prefix, limits, spend); never the secret."""
+    """List tokens (prefix, limits, spend, last use); never the secret."""
     from jditem.server.accounts import service
 
     tokens = _run(ctx, lambda s: service.list_tokens(s, account))
@@ -294,6 +294,7 @@ def token_list(
             "budget",
             "spent",
             "permissions",
+            "last used",
         ],
         [
             [
@@ -308,6 +309,7 @@ def token_list(
                 _yuan(t.budget_units),
                 _yuan(t.spent_units),
                 ", ".join(t.permissions) or "-",
+                _local_time(ctx, t.last_used_at),
             ]
             for t in tokens
         ],
