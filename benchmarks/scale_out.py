@@ -15,7 +15,7 @@ alternating rounds, so a change in the machine's load (other jobs) hits all alik
 median round of each is reported. Each has 4 collection workers per process (idle).
 
 PostgreSQL and Redis are throwaway instances (unix sockets in temp dirs, the ones the
-test suite uses: ``tests/support/postgres.py``, ``tests/support/redis_server.py``).
+test suite and ``jditem dev services`` use: ``jditem.server.devservices``).
 
 Wake-up latency: with ``--processes 2 --workers 0`` and one ``jditem worker``, N first
 calls for new items, one at a time; for each, the time from the task's ``finished_at``
@@ -45,6 +45,9 @@ from typing import Any
 
 import httpx
 
+from jditem.server.devservices.postgres import PgCluster, start_cluster
+from jditem.server.devservices.redis_server import RedisServer, start_redis
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -60,8 +63,6 @@ from server_hot_path import (  # noqa: E402
     run_wrk,
     wait_ready,
 )
-from tests.support.postgres import PgCluster, start_cluster  # noqa: E402
-from tests.support.redis_server import RedisServer, start_redis  # noqa: E402
 
 JDITEM = str(Path(sys.executable).with_name("jditem"))
 ADMIN_KEY = secrets.token_urlsafe(32)

@@ -69,3 +69,52 @@ def test_admin_key_strength_rules() -> None:
     assert admin_key_problem("7fa3ce1c5ccec3ceccd7fc5d3aeaee2f") is None
     assert admin_key_problem("0123456789" * 4) is not None
     assert estimated_entropy_bits("") == 0.0
+
+
+PORT_PROBE = """
+import sys
+import typer
+from jditem.cli.app import build_app
+try:
+    typer.main.get_command(build_app()).main(sys.argv[1:], prog_name="jditem")
+except SystemExit as exc:
+    print("exit", exc.code, "server modules imported:", "jditem.server.app" in sys.modules)
+"""
+
+
+def test_a_port_in_use_is_said_before_any_slow_step(tmp_path: Path) -> None:
+    """The port is bound first: before the server's modules are imported (about a second
+    of CPU, many on a busy machine) and before the relay's start check, which may wait
+    out its 10 s timeout. Here the upstream is the taken port itself, a socket that never
+    answers: ``serve`` must not even connect to it."""
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        relay = ["--collector", "relay", "--upstream", f"http://127.0.0.1:{port}"]
+        done = subprocess.run(
+            [sys.executable, "-c", PORT_PROBE, "serve", "--port", str(port), *relay],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={
+                "JDITEM_HOME": str(tmp_path),
+                "JDITEM_UPSTREAM_TOKEN": "upstream-token-for-the-test",
+                "PATH": "/usr/bin:/bin",
+            },
+        )
+        taken.setblocking(False)
+        try:
+            conn, _ = taken.accept()
+        except BlockingIOError:
+            asked = False  # nobody connected: the upstream was not asked
+        else:
+            conn.close()
+            asked = True
+    assert not asked
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr, done.stderr
+    assert done.stdout.strip() == "exit 1 server modules imported: False"
+    assert not (tmp_path / "server.db").exists()

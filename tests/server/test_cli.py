@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -88,9 +89,6 @@ def test_admin_commands_round_trip(db: Path) -> None:
     ("args", "message"),
     [
         (("account", "create", "x", "--balance", "1.00001"), "4 decimal places"),
-        (("token", "create", "--account", "nobody"), "no account named 'nobody'"),
-        (("balance", "topup", "nobody", "1"), "no account named 'nobody'"),
-        (("token", "disable", "jd_nothing"), "no token"),
         (("account", "create", "x", "--balance", "1e3"), "plain decimal notation"),
         (("account", "create", "x", "--balance", "1_000"), "plain decimal notation"),
         (("account", "create", "x", "--balance", "\uff11\uff12"), "plain decimal notation"),
@@ -99,11 +97,113 @@ def test_admin_commands_round_trip(db: Path) -> None:
         (("ledger", "--limit", "0"), "limit"),
     ],
 )
-def test_admin_errors_are_clean(db: Path, args: tuple[str, ...], message: str) -> None:
+def test_admin_usage_errors_are_clean_and_exit_2(
+    db: Path, args: tuple[str, ...], message: str
+) -> None:
+    code, out, err = jditem("admin", "--db", str(db), *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("token", "create", "--account", "nobody"), "no account named 'nobody'"),
+        (("balance", "topup", "nobody", "1"), "no account named 'nobody'"),
+        (("token", "disable", "jd_nothing"), "no token"),
+        (("member", "role", "nobody@example.com", "owner"), "no member"),
+    ],
+)
+def test_admin_errors_that_are_not_usage_exit_1(
+    db: Path, args: tuple[str, ...], message: str
+) -> None:
     code, out, err = jditem("admin", "--db", str(db), *args)
     assert code == 1
     assert message in err
     assert "Traceback" not in out + err
+
+
+#: One usage error per ``jditem admin`` subcommand (README: exit code 2 = usage).
+ADMIN_USAGE_ERRORS: dict[str, tuple[tuple[str, ...], str]] = {
+    "account create": (("account", "create", "x", "--balance", "abc"), "not a yuan amount"),
+    "account list": (("account", "list", "--db", "ftp://x"), "unsupported database URL"),
+    "account caps": (("account", "caps", "acme", "--max-rate", "abc"), "not a valid value"),
+    "token create": (("token", "create", "--account", "acme", "--rate", "-1"), "rate limit"),
+    "token list": (("token", "list", "--bogus"), "No such option"),
+    "token disable": (
+        (
+            "token",
+            "disable",
+        ),
+        "Missing argument",
+    ),
+    "token enable": (
+        (
+            "token",
+            "enable",
+        ),
+        "Missing argument",
+    ),
+    "token update": (("token", "update", "1"), "nothing to change"),
+    "balance": (("balance", "--db", "mysql://x/y"), "unsupported database URL"),
+    "balance topup": (("balance", "topup", "acme", "abc"), "not a yuan amount"),
+    "ledger": (("ledger", "--limit", "0"), "limit must be"),
+    "prune": (("prune", "--db", "ftp://x"), "unsupported database URL"),
+    "upstream": (("upstream", "--db", "ftp://x"), "unsupported database URL"),
+    "member add": (("member", "add", "not-an-address", "--account", "acme"), "e-mail"),
+    "member list": (("member", "list", "--db", "ftp://x"), "unsupported database URL"),
+    "member reset": (("member", "reset", "m@example.com", "--base-url", "ftp://x"), "http(s)"),
+    "member role": (("member", "role", "m@example.com", "boss"), "role must be"),
+    "member remove": (
+        (
+            "member",
+            "remove",
+        ),
+        "Missing argument",
+    ),
+}
+
+
+def test_every_admin_subcommand_is_covered() -> None:
+    from jditem.cli.admin import admin_app
+
+    def walk(group: Any, prefix: str) -> list[str]:
+        names = []
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            names.append(full)
+            if hasattr(command, "commands"):
+                names.extend(walk(command, full))
+        return names
+
+    import typer
+
+    names = set(walk(typer.main.get_command(admin_app), ""))
+    groups_only = {"account", "token", "member"}
+    assert names - groups_only == set(ADMIN_USAGE_ERRORS)
+
+
+@pytest.mark.parametrize("name", sorted(ADMIN_USAGE_ERRORS))
+def test_every_admin_usage_error_exits_2(db: Path, name: str) -> None:
+    base = ("admin", "--db", str(db))
+    assert jditem(*base, "account", "create", "acme")[0] == 0
+    assert jditem(*base, "member", "add", "m@example.com", "--account", "acme")[0] == 0
+    args, message = ADMIN_USAGE_ERRORS[name]
+    code, out, err = jditem(*base, *args)
+    assert code == 2, (name, out, err)
+    assert message in err, (name, err)
+    assert "Traceback" not in out + err
+
+
+def test_a_bad_setting_is_a_usage_error_for_admin(db: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["admin", "--db", str(db), "account", "list"],
+        env={"JDITEM_TIMEZONE": "Mars/Olympus"},
+    )
+    assert result.exit_code == 2
+    assert "JDITEM_TIMEZONE: unknown time zone" in result.stderr
 
 
 def test_every_admin_command_has_help() -> None:
@@ -167,7 +267,8 @@ def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
             ("demo", 1_000_000)
         ]
 
-    from jditem.cli.serve import _first_start, load_settings, run_with_session
+    from jditem.cli.serve import _first_start, run_with_session
+    from jditem.cli.server_settings import load_settings
 
     settings = load_settings(str(tmp_path / "server.db"))
     assert run_with_session(settings, _first_start) is None  # second start: no new token

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from jditem.server.redis_link import RedisLink, redact_url
+from jditem.server.redis_link import RedisLink
+from jditem.server.redis_url import display_redis_url
 from jditem.server.settings import Settings
 from tests.support.redis_server import RedisServer
 
 
 def test_passwords_are_redacted() -> None:
-    assert redact_url("redis://:s3cret@host:6379/0") == "redis://***@host:6379/0"
-    assert redact_url("redis://user:s3cret@host/1") == "redis://user:***@host/1"
-    assert redact_url("unix:///run/redis.sock") == "unix:///run/redis.sock"
+    assert display_redis_url("redis://:s3cret@host:6379/0") == "redis://***@host:6379/0"
+    assert display_redis_url("redis://user:s3cret@host/1") == "redis://user:***@host/1"
+    assert display_redis_url("unix:///run/redis.sock") == "unix:///run/redis.sock"
     assert "s3cret" not in repr(RedisLink("redis://:s3cret@127.0.0.1:1/0"))
     assert "s3cret" not in repr(Settings(redis_url="redis://:s3cret@h/0"))
 

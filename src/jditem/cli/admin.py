@@ -7,26 +7,27 @@ Amounts are decimal yuan strings (``12.50``), converted exactly to units of 0.00
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from jditem.cli import prune
 from jditem.cli.options import OptionAnywhereGroup
-from jditem.cli.serve import (
-    DatabaseOptionError,
-    DatabaseUnavailableError,
+from jditem.cli.serve import DatabaseUnavailableError, run_with_session
+from jditem.cli.server_settings import (
     SettingsInvalid,
+    UrlOptionError,
     db_option_error,
     load_settings,
-    run_with_session,
     settings_error,
 )
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from jditem.server.settings import Settings
@@ -49,6 +50,9 @@ admin_app.add_typer(account_app, name="account")
 admin_app.add_typer(token_app, name="token")
 admin_app.add_typer(balance_app, name="balance")
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON lines (one object per row) instead.")
+]
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database URL or SQLite path (default: JDITEM_HOME/server.db)."),
@@ -68,27 +72,40 @@ def _db(ctx: typer.Context) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _fail(message: str) -> typer.Exit:
+#: Exit status of a usage error: a malformed or out-of-range value (README: exit codes).
+USAGE = 2
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` as one ``error:`` line; the exit to raise (1: not found, taken,
+    database unreachable; :data:`USAGE` for a value the user must fix)."""
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
+    return typer.Exit(code)
+
+
+def _usage(message: str) -> typer.Exit:
+    """A usage error: one ``error:`` line, exit 2."""
+    return _fail(message, USAGE)
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    """Settings with ``--db``; a bad database URL is one ``error:`` line, exit 2."""
+    """Settings with ``--db``; a bad database URL or setting is one ``error:`` line, exit 2."""
     try:
         return load_settings(_db(ctx))
-    except DatabaseOptionError as exc:
+    except UrlOptionError as exc:
         raise db_option_error(exc) from None
     except SettingsInvalid as exc:
-        raise _fail(settings_error(exc)) from None
+        raise _usage(settings_error(exc)) from None
 
 
 def _run(ctx: typer.Context, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    from jditem.server.accounts.service import AdminError
+    from jditem.server.accounts.service import AdminError, InvalidInputError
 
     settings = _settings(ctx)
     try:
         return run_with_session(settings, fn)
+    except InvalidInputError as exc:
+        raise _usage(str(exc)) from None
     except (AdminError, DatabaseUnavailableError) as exc:
         raise _fail(str(exc)) from None
 
@@ -99,7 +116,7 @@ def _units(yuan: str, what: str) -> int:
     try:
         return yuan_to_units(yuan)
     except ValueError as exc:
-        raise _fail(f"{what}: {exc}") from None
+        raise _usage(f"{what}: {exc}") from None
 
 
 def _optional(text: str | None, parse: Callable[[str], Any], what: str) -> Any:
@@ -109,7 +126,7 @@ def _optional(text: str | None, parse: Callable[[str], Any], what: str) -> Any:
     try:
         return parse(text)
     except ValueError:
-        raise _fail(f"{what}: not a valid value: {text!r} (use 'none' to clear)") from None
+        raise _usage(f"{what}: not a valid value: {text!r} (use 'none' to clear)") from None
 
 
 def _yuan(units: int | None) -> str:
@@ -118,19 +135,34 @@ def _yuan(units: int | None) -> str:
     return "-" if units is None else units_to_yuan(units)
 
 
-def _local_time(ctx: typer.Context, value: datetime | None) -> str:
-    """``value`` in the configured time zone (``JDITEM_TIMEZONE``, the quota day's zone);
-    naive database times are UTC."""
-    if value is None:
-        return "-"
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+def _timezone(ctx: typer.Context) -> str:
+    """The server's time zone (``JDITEM_TIMEZONE``), read once per command."""
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    zone = obj.get("timezone")
+    if not isinstance(zone, str):
+        zone = _settings(ctx).timezone
+        if isinstance(ctx.obj, dict):
+            ctx.obj["timezone"] = zone
+    return zone
 
-    try:
-        zone = ZoneInfo(load_settings(_db(ctx)).timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(zone).isoformat(timespec="seconds")
+
+def _local_time(ctx: typer.Context, value: datetime | None) -> str:
+    """``value`` as ISO-8601 with offset in the server's zone, as every admin listing and
+    JSON output shows times (naive database times are UTC); ``-`` for none."""
+    from jditem.server.tasks.clock import iso_local
+
+    return "-" if value is None else iso_local(value, _timezone(ctx), "seconds")
+
+
+def _print_json_lines(ctx: typer.Context, rows: Sequence[BaseModel]) -> None:
+    """``--json``: one JSON object per row (fields as stored: money in units), times as
+    ISO-8601 with offset in the server's zone."""
+    for row in rows:
+        fields = {
+            key: _local_time(ctx, value) if isinstance(value, datetime) else value
+            for key, value in row.model_dump().items()
+        }
+        typer.echo(json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -179,11 +211,14 @@ def account_rename(
 
 
 @account_app.command("list")
-def account_list(ctx: typer.Context) -> None:
+def account_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List accounts and balances."""
     from jditem.server.accounts import service
 
     accounts = _run(ctx, service.list_accounts)
+    if as_json:
+        _print_json_lines(ctx, accounts)
+        return
     _print_table(
         "Accounts",
         ["id", "name", "balance (yuan)", "created"],
@@ -250,11 +285,15 @@ def token_create(
 def token_list(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option(help="Only this account's tokens.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List tokens (prefix, limits, spend); never the secret."""
+    """List tokens (prefix, limits, spend, last use); never the secret."""
     from jditem.server.accounts import service
 
     tokens = _run(ctx, lambda s: service.list_tokens(s, account))
+    if as_json:
+        _print_json_lines(ctx, tokens)
+        return
     _print_table(
         "Tokens",
         [
@@ -269,6 +308,7 @@ def token_list(
             "budget",
             "spent",
             "permissions",
+            "last used",
         ],
         [
             [
@@ -283,6 +323,7 @@ def token_list(
                 _yuan(t.budget_units),
                 _yuan(t.spent_units),
                 ", ".join(t.permissions) or "-",
+                _local_time(ctx, t.last_used_at),
             ]
             for t in tokens
         ],
@@ -337,7 +378,7 @@ def token_update(
     if daily_quota is not None:
         fields["daily_quota"] = _optional(daily_quota, int, "--daily-quota")
     if not fields:
-        raise _fail("nothing to change: pass --name, --budget, --rate, --burst or --daily-quota")
+        raise _usage("nothing to change: pass --name, --budget, --rate, --burst or --daily-quota")
     token = _run(ctx, lambda s: service.update_token(s, ref, **fields))
     typer.echo(f"updated token {token.prefix}... (id {token.id})")
 
@@ -398,11 +439,15 @@ def ledger(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option(help="Only this account.")] = None,
     limit: Annotated[int, typer.Option(help="Rows to show (newest first).")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Show ledger rows: charges (negative) and top-ups (positive)."""
     from jditem.server.accounts import service
 
     rows = _run(ctx, lambda s: service.ledger(s, account, limit=limit))
+    if as_json:
+        _print_json_lines(ctx, rows)
+        return
     _print_table(
         "Ledger",
         ["id", "time", "account", "kind", "amount (yuan)", "token", "item", "request"],

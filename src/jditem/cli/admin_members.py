@@ -41,7 +41,7 @@ BaseUrlOption = Annotated[
 def _base(ctx: typer.Context, base_url: str | None) -> str:
     """``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else :data:`PLACEHOLDER`;
     checked before anything is written."""
-    from jditem.cli.admin import _fail, _settings
+    from jditem.cli.admin import _settings, _usage
     from jditem.server.settings import public_url_problem
 
     if base_url is None:
@@ -49,7 +49,7 @@ def _base(ctx: typer.Context, base_url: str | None) -> str:
     base = base_url.strip().rstrip("/")
     problem = public_url_problem(base)
     if problem is not None:
-        raise _fail(f"--base-url: {problem}")
+        raise _usage(f"--base-url: {problem}")
     return base
 
 
@@ -97,7 +97,7 @@ def member_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
     """List members: e-mail, account, role, whether a password is set."""
-    from jditem.cli.admin import _local_time, _print_table, _run
+    from jditem.cli.admin import _local_time, _print_json_lines, _print_table, _run
     from jditem.server.accounts import members
     from jditem.server.accounts.service import account_by_name
 
@@ -109,8 +109,7 @@ def member_list(
 
     rows = _run(ctx, read)
     if as_json:
-        for m in rows:
-            typer.echo(m.model_dump_json())
+        _print_json_lines(ctx, rows)
         return
     _print_table(
         "Members",

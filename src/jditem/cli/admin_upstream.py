@@ -29,17 +29,16 @@ def register(admin_app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Upstream calls and charges per day, savings from cache and coalescing, circuit."""
-        from jditem.cli.admin import _db, _print_table, _yuan
-        from jditem.cli.serve import load_settings, run_with_session
+        from jditem.cli.admin import _print_table, _run, _settings, _yuan
         from jditem.server.tasks.clock import utc_now
         from jditem.server.upstream.accounting import summarize
 
-        settings = load_settings(_db(ctx))
+        settings = _settings(ctx)
 
         async def read(session: AsyncSession) -> UpstreamSummary:
             return await summarize(session, settings, utc_now(), days=days)
 
-        summary = run_with_session(settings, read)
+        summary = _run(ctx, read)
         if as_json:
             typer.echo(json.dumps(summary.to_dict(), indent=2))
             return

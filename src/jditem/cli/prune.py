@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jditem.cli.serve import SettingsInvalid, load_settings, settings_error
 from jditem.wording import plural
 
 if TYPE_CHECKING:
@@ -31,17 +30,15 @@ def register(admin_app: typer.Typer) -> None:
         (1000), JDITEM_IDEMPOTENCY_TTL_SECONDS. Hourly usage counts are kept. Safe to
         run while the server is running (e.g. daily from cron).
         """
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from jditem.cli.admin import _fail, _settings
+        from jditem.cli.serve import database_problem
         from jditem.server.retention import prune as run_prune
         from jditem.server.store.db import Database, migrate
         from jditem.server.tasks.clock import utc_now
 
-        obj = ctx.obj if isinstance(ctx.obj, dict) else {}
-        db_option = obj.get("db")
-        try:
-            settings = load_settings(db_option if isinstance(db_option, str) else None)
-        except SettingsInvalid as exc:
-            typer.echo(f"error: {settings_error(exc)}", err=True)
-            raise typer.Exit(1) from None
+        settings = _settings(ctx)
 
         async def main() -> PruneReport:
             db = Database.from_url(settings.effective_database_url)
@@ -51,7 +48,10 @@ def register(admin_app: typer.Typer) -> None:
             finally:
                 await db.dispose()
 
-        report = asyncio.run(main())
+        try:
+            report = asyncio.run(main())
+        except (SQLAlchemyError, OSError) as exc:
+            raise _fail(database_problem(exc, settings.effective_database_url)) from None
         verb = "would delete" if report.dry_run else "deleted"
         for table, count in report.deleted.items():
             typer.echo(f"{table}: {verb} {count}")

@@ -1,7 +1,8 @@
 """``jditem serve``: run the embedded server (uvicorn) on a local port.
 
-Also holds the database helpers ``jditem admin`` shares. Server modules are imported
-inside the functions, so the ``cli`` extra alone can import this module.
+Also holds the database helpers ``jditem admin`` shares (settings loading is in
+:mod:`.server_settings`). Server modules are imported inside the functions, so the
+``cli`` extra alone can import this module.
 """
 
 from __future__ import annotations
@@ -14,82 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from jditem.cli.server_settings import load_server_settings
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from jditem.server.settings import Settings
 
 T = TypeVar("T")
-
-
-def database_url(value: str | None) -> str | None:
-    """``--db`` as an async SQLAlchemy URL (a path, sqlite:// or postgresql:// URL).
-
-    Raises :class:`~jditem.server.store.urls.DatabaseUrlError` for what cannot be used.
-    """
-    if value is None or not value.strip():
-        return None
-    from jditem.server.store.urls import normalize_database_url
-
-    return normalize_database_url(value)
-
-
-class SettingsInvalid(Exception):
-    """The environment holds a setting the server cannot run with (message says which)."""
-
-
-class DatabaseOptionError(SettingsInvalid):
-    """``--db`` / ``JDITEM_DATABASE_URL`` cannot be used; the message is one clear line."""
-
-
-def settings_error(exc: Exception) -> str:
-    """``invalid setting: …`` on one line for one problem, one line per problem otherwise."""
-    text = str(exc)
-    return f"invalid settings:\n{text}" if "\n" in text else f"invalid setting: {text}"
-
-
-def settings_problems(exc: Exception) -> str:
-    """A pydantic ``ValidationError`` on :class:`Settings` as lines naming the variables."""
-    errors = getattr(exc, "errors", None)
-    if errors is None:
-        return str(exc)
-    lines = []
-    for error in errors():
-        field = ".".join(str(part) for part in error.get("loc", ()))
-        name = f"JDITEM_{field.upper()}" if field else "settings"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        lines.append(f"{name}: {message}")
-    return "\n".join(lines)
-
-
-def load_settings(db: str | None, **overrides: Any) -> Settings:
-    """Settings from the environment, with ``--db`` applied.
-
-    Raises :class:`SettingsInvalid` (one line per bad variable) instead of a traceback,
-    and :class:`DatabaseOptionError` (password-free, one line) when the database URL is
-    malformed, of an unknown kind, or its driver is not installed.
-    """
-    from pydantic import ValidationError
-
-    from jditem.server.settings import Settings
-    from jditem.server.store.urls import DatabaseUrlError, check_driver
-
-    try:
-        url = database_url(db)
-        if url is not None:
-            overrides["database_url"] = url
-        try:
-            settings = Settings(**overrides)
-        except ValidationError as exc:
-            problems = [e for e in exc.errors() if e.get("loc") == ("database_url",)]
-            if not problems:
-                raise SettingsInvalid(settings_problems(exc)) from None
-            cause = problems[0].get("ctx", {}).get("error")
-            raise DatabaseUrlError(str(cause or problems[0]["msg"])) from None
-        check_driver(settings.effective_database_url)
-    except DatabaseUrlError as exc:
-        raise DatabaseOptionError(f"--db / JDITEM_DATABASE_URL: {exc}") from None
-    return settings
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -108,12 +41,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
-
-
-def db_option_error(exc: DatabaseOptionError) -> typer.Exit:
-    """Print ``exc`` as one ``error:`` line; the exit to raise."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(2)
 
 
 class DatabaseUnavailableError(Exception):
@@ -274,12 +201,17 @@ def register(app: typer.Typer) -> None:
         ] = 1,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
-        import uvicorn
-
-        from jditem.server.app import create_app
-        from jditem.server.serving import run_processes, uvicorn_config
-        from jditem.server.store.urls import display_url
-
+        # The port first, before any slow import or check: a port in use is said at once.
+        try:
+            sock = listen_socket(host, port)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            typer.echo(
+                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
+                "that port or choose another with --port.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
         overrides: dict[str, Any] = {}
         for name, value in (
             ("workers", workers),
@@ -296,69 +228,70 @@ def register(app: typer.Typer) -> None:
             overrides["upstream_allow_insecure_http"] = True
         if workers == 0:
             overrides["role"] = "api"
-        try:
-            settings = load_settings(db, **overrides)
-        except DatabaseOptionError as exc:
-            raise db_option_error(exc) from None
-        except SettingsInvalid as exc:
-            typer.echo(f"error: {settings_error(exc)}", err=True)
-            raise typer.Exit(2) from None
-        if processes > 1 and settings.redis_url is None:
-            typer.echo(
-                f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
-                "without Redis each process would keep its own rate limits and wake-ups. "
-                "Start Redis and pass its URL, or run one process.",
-                err=True,
-            )
-            raise typer.Exit(2)
-        problem = check_upstream(settings) if settings.collector == "relay" else None
-        if problem is not None:
-            typer.echo(f"error: {problem}", err=True)
-            raise typer.Exit(2)
-        try:
-            sock = listen_socket(host, port)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            typer.echo(
-                f"error: cannot listen on {host}:{port}: {reason}. Stop the program using "
-                "that port or choose another with --port.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
-        try:
-            demo_token = run_with_session(settings, _first_start)
-        except DatabaseUnavailableError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except Exception as exc:
-            sock.close()
-            typer.echo(f"error: cannot prepare the database: {exc}", err=True)
-            raise typer.Exit(1) from None
-        if demo_token is not None:
-            typer.echo(
-                f"First start: created account '{DEMO_ACCOUNT}' with 100 yuan and a demo "
-                "token. It is shown only once — store it now:"
-            )
-            typer.echo(demo_token)
-        if settings.admin_key is None:
-            typer.echo(
-                "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
-                err=True,
-            )
-        if settings.collector == "relay":
-            typer.echo(
-                f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
-                f"{settings.upstream_rate:g} calls/s shared)"
-            )
-        bound_port = sock.getsockname()[1]
-        shown = display_url(settings.effective_database_url)  # never the password
+        with sock:
+            _serve(sock, host, processes, load_server_settings(db, overrides))
+
+
+def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -> None:
+    """``jditem serve`` once the port is bound and the settings are valid."""
+    import uvicorn
+
+    from jditem.server.app import create_app
+    from jditem.server.redis_url import display_redis_url
+    from jditem.server.serving import configure_logging, run_processes, uvicorn_config
+    from jditem.server.store.urls import display_url
+
+    if processes > 1 and settings.redis_url is None:
         typer.echo(
-            f"Serving on http://{host}:{bound_port} (database {shown}"
-            + (f", {processes} processes" if processes > 1 else "")
-            + (", shared state in Redis)" if settings.redis_url is not None else ")")
+            f"error: --processes {processes} needs --redis URL (or JDITEM_REDIS_URL): "
+            "without Redis each process would keep its own rate limits and wake-ups. "
+            "Start Redis and pass its URL, or run one process.",
+            err=True,
         )
-        if processes > 1:
-            run_processes(settings, sock, processes, log_level="info")
-            return
-        config = uvicorn_config(create_app(settings), settings, log_level="info")
-        uvicorn.Server(config).run(sockets=[sock])
+        raise typer.Exit(2)
+    problem = check_upstream(settings) if settings.collector == "relay" else None
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
+    try:
+        demo_token = run_with_session(settings, _first_start)
+    except DatabaseUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        typer.echo(f"error: cannot prepare the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if demo_token is not None:
+        typer.echo(
+            f"First start: created account '{DEMO_ACCOUNT}' with 100 yuan and a demo "
+            "token. It is shown only once — store it now:"
+        )
+        typer.echo(demo_token)
+    if settings.admin_key is None:
+        typer.echo(
+            "note: JDITEM_ADMIN_KEY is not set, so the admin API and console are disabled.",
+            err=True,
+        )
+    if settings.collector == "relay":
+        typer.echo(
+            f"Relaying to {settings.upstream} (endpoints {settings.upstream_endpoints}, "
+            f"{settings.upstream_rate:g} calls/s shared)"
+        )
+    bound_port = sock.getsockname()[1]
+    shown = display_url(settings.effective_database_url)  # never the password
+    redis = settings.redis_url
+    typer.echo(
+        f"Serving on http://{host}:{bound_port} (database {shown}"
+        + (f", {processes} processes" if processes > 1 else "")
+        + (
+            f", shared state in Redis {display_redis_url(redis.get_secret_value())})"
+            if redis
+            else ")"
+        )
+    )
+    if processes > 1:
+        configure_logging()  # the parent's own lines (a replaced process) as the children's
+        run_processes(settings, sock, processes, log_level="info")
+        return
+    config = uvicorn_config(create_app(settings), settings, log_level="info")
+    uvicorn.Server(config).run(sockets=[sock])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jditem.cli.serve import load_settings
+from jditem.cli.server_settings import load_server_settings
 
 if TYPE_CHECKING:
     from jditem.server.settings import Settings
@@ -61,14 +61,13 @@ def register(app: typer.Typer) -> None:
         ] = 16,
     ) -> None:
         """Collect only: claim tasks from the shared database (no HTTP; scale-out)."""
+        from jditem.server.serving import configure_logging
+
         overrides: dict[str, Any] = {"workers": workers, "role": "worker"}
         if redis:
             overrides["redis_url"] = redis
-        try:
-            settings = load_settings(db, **overrides)
-        except Exception as exc:
-            typer.echo(f"error: invalid settings: {exc}", err=True)
-            raise typer.Exit(2) from None
+        settings = load_server_settings(db, overrides)
+        configure_logging()  # jditem's warnings (e.g. Redis unreachable) on stderr, as serve's
         if settings.redis_url is None:
             typer.echo(
                 "note: no --redis / JDITEM_REDIS_URL: API processes learn of completed "

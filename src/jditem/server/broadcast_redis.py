@@ -68,6 +68,8 @@ class RedisBroadcast:
     async def start(self, *, wait_seconds: float = 2.0) -> None:
         """Start the subscriber; wait (bounded) until it is subscribed."""
         self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self._link.up:
+            return  # the link said so at startup; the subscriber keeps trying
         try:
             await asyncio.wait_for(self._subscribed.wait(), wait_seconds)
         except TimeoutError:

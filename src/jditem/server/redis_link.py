@@ -25,6 +25,8 @@ import uuid
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
+from jditem.server.redis_url import display_redis_url
+
 log = logging.getLogger(__name__)
 
 #: Errors that mean "Redis is unreachable or misbehaving": take the fallback path.
@@ -39,16 +41,6 @@ PROCESS_TTL_SECONDS = 5.0
 HEARTBEAT_SECONDS = 1.0
 #: Per-command socket timeout: a hung Redis must not hang a call.
 SOCKET_TIMEOUT_SECONDS = 1.0
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (for logs and health output)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    userinfo, _, host = rest.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return f"{scheme}://{user + ':***' if user else '***'}@{host}"
 
 
 class RedisLink:
@@ -76,19 +68,23 @@ class RedisLink:
         self._pool = pool
         self.client: Redis = Redis(connection_pool=pool)
         self.up = False
+        #: Why the last command failed (type and first line; no password), for the log.
+        self.last_error = ""
         #: Live API processes seen at the last heartbeat (at least 1; kept while Redis is down).
         self.api_processes = 1
         self._heartbeat: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
-        return f"RedisLink({redact_url(self.url)!r}, up={self.up})"
+        return f"RedisLink({display_redis_url(self.url)!r}, up={self.up})"
 
     def failed(self, exc: BaseException) -> None:
         """Record that a command failed: Redis counts as down until the next good ping."""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        self.last_error = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
         if self.up:
             log.warning(
                 "redis %s unreachable (%s); falling back to per-process state",
-                redact_url(self.url),
+                display_redis_url(self.url),
                 type(exc).__name__,
             )
         self.up = False
@@ -111,12 +107,21 @@ class RedisLink:
         api = sum(1 for m in members if m.split("|", 1)[0] in ("api", "all"))
         self.api_processes = max(1, api)
         if not self.up:
-            log.info("redis %s reachable", redact_url(self.url))
+            log.info("redis %s reachable", display_redis_url(self.url))
         self.up = True
 
     async def start(self) -> None:
-        """First heartbeat (never raises), then one every second in the background."""
+        """First heartbeat (never raises; a Redis that does not answer is a WARNING line,
+        the process runs on without it), then one every second in the background."""
         await self.beat()
+        if not self.up:
+            log.warning(
+                "redis %s is unreachable at startup (%s); running without it until it "
+                "answers: rate limits per process, wake-ups by polling the database, "
+                "/api/health says degraded",
+                display_redis_url(self.url),
+                self.last_error,
+            )
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat_forever())
 
     async def _beat_forever(self) -> None:

@@ -15,7 +15,9 @@ The HTTP parser is pinned to h11 (the httptools parser has no head-size limit).
 
 from __future__ import annotations
 
+import copy
 import logging
+import logging.config
 import multiprocessing
 import signal
 import socket
@@ -73,6 +75,26 @@ class NoNulInUrls:
         await self.app(scope, receive, send)
 
 
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration plus the ``jditem`` loggers: INFO and above on
+    stderr in uvicorn's format (``WARNING:  redis … is unreachable``), tokens redacted."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": "jditem.server.logging.RedactTokenFilter"}
+    config["handlers"]["jditem"] = {
+        "formatter": "default",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "filters": ["redact"],
+    }
+    config["loggers"]["jditem"] = {"handlers": ["jditem"], "level": "INFO", "propagate": False}
+    return config
+
+
+def configure_logging() -> None:
+    """Apply :func:`log_config` (``jditem worker``; ``jditem serve`` gets it from uvicorn)."""
+    logging.config.dictConfig(log_config())
+
+
 def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.Config:
     """A ``uvicorn.Config`` for ``app`` with the limits of ``settings`` (see above).
 
@@ -86,6 +108,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
         # forwarded headers only from the proxies the operator listed (default: none)
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
+        "log_config": log_config(),
     }
     values.update(options)
     return uvicorn.Config(app, **values)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jditem.server.redis_url import normalize_redis_url
 from jditem.server.store.urls import normalize_database_url
 
 #: The one endpoint this server implements, as named in token permissions.
@@ -378,6 +379,13 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return normalize_database_url(value)
+
+    @field_validator("redis_url", mode="after")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return SecretStr(normalize_redis_url(value.get_secret_value()))
 
     @property
     def effective_database_url(self) -> str:

@@ -115,26 +115,29 @@ def test_cli_manages_members_and_caps(server: LiveServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "exit_code"),
     [
-        (("member", "add", "nobody", "--account", "x"), "is not an e-mail address"),
-        (("member", "add", "a@example.com", "--account", "no-such"), "no account named"),
-        (("member", "add", "a@example.com", "--account", "x", "--role", "boss"), "role must be"),
-        (("member", "add", "a@example.com", "--account", "x", "--base-url", "x"), "--base-url"),
-        (("member", "reset", "zed@example.com"), "no member with e-mail"),
-        (("member", "role", "zed@example.com", "owner"), "no member with e-mail"),
-        (("member", "remove", "zed@example.com"), "no member with e-mail"),
-        (("member", "list", "--account", "no-such"), "no account named"),
-        (("account", "caps", "no-such"), "no account named"),
-        (("account", "caps", "x", "--max-budget", "lots"), "--max-budget"),
-        (("account", "caps", "x", "--max-rate", "0"), "rate limit must be between"),
+        (("member", "add", "nobody", "--account", "x"), "is not an e-mail address", 2),
+        (("member", "add", "a@example.com", "--account", "no-such"), "no account named", 1),
+        (("member", "add", "a@example.com", "--account", "x", "--role", "boss"), "role must", 2),
+        (("member", "add", "a@example.com", "--account", "x", "--base-url", "x"), "--base-url", 2),
+        (("member", "reset", "zed@example.com"), "no member with e-mail", 1),
+        (("member", "role", "zed@example.com", "owner"), "no member with e-mail", 1),
+        (("member", "remove", "zed@example.com"), "no member with e-mail", 1),
+        (("member", "list", "--account", "no-such"), "no account named", 1),
+        (("account", "caps", "no-such"), "no account named", 1),
+        (("account", "caps", "x", "--max-budget", "lots"), "--max-budget", 2),
+        (("account", "caps", "x", "--max-rate", "0"), "rate limit must be between", 2),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_cli_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str, exit_code: int
+) -> None:
+    """A value to fix is a usage error (2); what does not exist is 1 (README: exit codes)."""
     db = str(tmp_path / "cli.db")
     assert jditem("admin", "--db", db, "account", "create", "x")[0] == 0
     code, out, err = jditem("admin", "--db", db, *args)
-    assert code == 1
+    assert code == exit_code
     assert message in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in out + err

@@ -13,13 +13,14 @@ API and CLI.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from jditem.server.console import (
@@ -117,6 +118,31 @@ async def _not_found_page(request: Request, exc: Exception) -> Response:
     )
 
 
+def wants_page(request: Request) -> bool:
+    """A console path asked for by a browser (``Accept`` names HTML before any JSON):
+    errors answer with a page. API paths, and clients asking for JSON, keep the envelope."""
+    path = request.url.path
+    if path != PREFIX and not path.startswith(PREFIX + "/"):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    html, json = accept.find("text/html"), accept.find("application/json")
+    return html >= 0 and (json < 0 or html < json)
+
+
+def _with_console_404(api_handler: Any) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The app's HTTP-error handler, with the "Not found" page for a browser on a console
+    path that does not exist (the envelope everywhere else, SPEC §2.1)."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        is_404 = isinstance(exc, StarletteHTTPException) and exc.status_code == 404
+        if is_404 and wants_page(request):
+            return await _not_found_page(request, exc)
+        response: Response = await api_handler(request, exc)
+        return response
+
+    return handler
+
+
 async def _console_disabled(request: Request, exc: Exception) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
@@ -162,4 +188,6 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(ConsoleDisabled, _console_disabled)
     app.add_exception_handler(NotFoundPage, _not_found_page)
     app.add_exception_handler(FormError, _form_error)
+    api_handler = app.exception_handlers[StarletteHTTPException]
+    app.add_exception_handler(StarletteHTTPException, _with_console_404(api_handler))
     app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)

@@ -36,9 +36,24 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
+def time_zone_context(request: Request) -> dict[str, Any]:
+    """``tz_name`` and ``local_time`` for every page, signed in or not (sign-in and
+    set-password pages too): the server's configured zone, the one the admin CLI and the
+    JSON outputs use."""
+    settings: Settings = request.app.state.settings
+    tz = ZoneInfo(settings.timezone)
+
+    def local_time(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+        return formatting.local_time(value, tz, fmt)
+
+    return {"tz_name": settings.timezone, "local_time": local_time}
+
+
 def build_templates() -> Jinja2Templates:
     """The console's Jinja2 environment with its filters."""
-    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates = Jinja2Templates(
+        directory=str(TEMPLATES_DIR), context_processors=[time_zone_context]
+    )
     env = templates.env
     env.filters["money"] = formatting.money
     env.filters["yuan"] = formatting.yuan
@@ -121,14 +136,11 @@ class Console:
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         """Render a page with the common context (the URL's signed flash included),
         adding a ``Server-Timing`` header."""
-        tz = self.tz
         context.setdefault("flash", read_flash(self.request))
         context.update(
             csrf_token=self.session.csrf,
             signed_in=True,
             principal=self.principal,
-            local_time=lambda value, fmt="%Y-%m-%d %H:%M:%S": formatting.local_time(value, tz, fmt),
-            tz_name=self.settings.timezone,
             path=self.request.url.path,
         )
         response = TEMPLATES.TemplateResponse(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from jditem.protocol.codes import Code
+from jditem.server.tasks.clock import as_utc
 
 #: Code groups used by the trend charts (label, CSS class) in display order.
 CODE_GROUPS: tuple[tuple[str, str], ...] = (
@@ -42,13 +43,14 @@ def yuan(units: int | None) -> str:
     return "" if units is None else f"{Decimal(units).scaleb(-4):.4f}"
 
 
-def local_time(value: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A UTC (or naive-UTC, as SQLite returns it) time shown in the console's time zone."""
-    if value is None:
+def local_time(value: datetime | str | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A time shown in the console's time zone (the server's ``timezone``): a UTC or
+    naive-UTC datetime (as SQLite returns it), or ISO-8601 text with an offset (the
+    summaries the JSON outputs share, made by :func:`~jditem.server.tasks.clock.iso_local`)."""
+    if value is None or value == "":
         return "—"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(tz).strftime(fmt)
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return as_utc(moment).astimezone(tz).strftime(fmt)
 
 
 def code_label(code: int) -> str:

@@ -31,6 +31,8 @@ def now_utc(clock: Clock) -> datetime:
     return as_utc(clock())
 
 
-def iso_local(value: datetime, timezone: str) -> str:
-    """ISO-8601 with offset in ``timezone`` and millisecond precision (SPEC §2.1 style)."""
-    return as_utc(value).astimezone(ZoneInfo(timezone)).isoformat(timespec="milliseconds")
+def iso_local(value: datetime, timezone: str, timespec: str = "milliseconds") -> str:
+    """ISO-8601 with offset in ``timezone`` (SPEC §2.1 style; ``timespec`` as for
+    :meth:`datetime.isoformat`): how every time leaves the server as text — envelopes,
+    JSON listings, the admin CLI (the console formats the same zone for people)."""
+    return as_utc(value).astimezone(ZoneInfo(timezone)).isoformat(timespec=timespec)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.store.db import Database
 from jditem.server.store.tables import CallRecord, UpstreamCall, UpstreamEvent
-from jditem.server.tasks.clock import Clock, as_utc, now_utc
+from jditem.server.tasks.clock import Clock, iso_local, now_utc
 from jditem.server.upstream.circuit import CircuitChange
 
 log = logging.getLogger("jditem.server.upstream")
@@ -243,7 +243,7 @@ async def summarize(
     ).scalars()
     history = [
         {
-            "at": as_utc(event.created_at).isoformat(timespec="seconds"),
+            "at": iso_local(event.created_at, settings.timezone, "seconds"),
             "state": event.state,
             "code": event.code,
             "message": event.message,
