@@ -59,7 +59,7 @@ def test_bad_names_are_refused_everywhere(server: LiveServer, name: str) -> None
     assert "token name must" in token["message"] or "at most 100" in token["message"]
     runner = CliRunner()
     cli = runner.invoke(build_app(), ["admin", "--db", server.db_url, "account", "create", name])
-    assert cli.exit_code == 1
+    assert cli.exit_code == 2  # a usage error
     assert "account name must" in cli.stderr
     assert server.scalar("SELECT count(*) FROM accounts WHERE name = :n", n=name.strip()) == 0
 
@@ -152,7 +152,7 @@ def test_accounts_named_before_the_rule_stay_reachable(server: LiveServer) -> No
     topped = runner.invoke(build_app(), [*db, "balance", "topup", "old/slash", "2"])
     assert topped.exit_code == 0, topped.stderr
     bad = runner.invoke(build_app(), [*db, "account", "rename", "old/slash", "new/slash"])
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2
     assert "must not contain '/'" in bad.stderr
     renamed = runner.invoke(build_app(), [*db, "account", "rename", "old/slash", "old-slash"])
     assert renamed.exit_code == 0, renamed.stderr
