@@ -129,6 +129,7 @@ ADMIN_USAGE_ERRORS: dict[str, tuple[tuple[str, ...], str]] = {
     "account create": (("account", "create", "x", "--balance", "abc"), "not a yuan amount"),
     "account list": (("account", "list", "--db", "ftp://x"), "unsupported database URL"),
     "account caps": (("account", "caps", "acme", "--max-rate", "abc"), "not a valid value"),
+    "account rename": (("account", "rename", "acme", "a/b"), "must not contain '/'"),
     "token create": (("token", "create", "--account", "acme", "--rate", "-1"), "rate limit"),
     "token list": (("token", "list", "--bogus"), "No such option"),
     "token disable": (

@@ -162,7 +162,7 @@ def test_cli_sets_and_explains_the_burst_cap(server: LiveServer) -> None:
     runner = CliRunner()
     db = ["admin", "--db", server.db_url, "account", "caps", account]
     refused = runner.invoke(build_app(), [*db, "--max-burst", "5"])
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # a usage error
     assert "a burst cap needs a rate cap" in refused.stderr
     done = runner.invoke(build_app(), [*db, "--max-rate", "2.5"])
     assert done.exit_code == 0, done.stderr
