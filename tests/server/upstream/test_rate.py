@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from jditem.server.accounts.ratelimit import InMemoryRateLimiter
-from jditem.server.upstream.rate import MIN_FRACTION, AimdRate
+from jditem.client.base import parse_retry_after
+from jditem.server.upstream.rate import MAX_PAUSE_SECONDS, MIN_FRACTION, AimdRate
 from tests.support.waiting import await_until
 
 
@@ -68,6 +69,36 @@ async def test_throttle_halves_pauses_and_success_grows_back() -> None:
         rate.succeeded()
     assert rate.current == 8.0
     assert rate.cuts == 101
+
+
+@pytest.mark.parametrize(
+    ("header", "pause"),
+    [
+        ("3600", 120.0),
+        ("inf", 120.0),
+        ("Infinity", 120.0),
+        ("1e308", 120.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 120.0),
+        ("-5", 0.0),
+        ("nan", 0.0),
+        ("soon", 1.0),
+        (None, 1.0),
+        ("7", 7.0),
+    ],
+)
+async def test_an_upstream_retry_after_never_pauses_longer_than_the_cap(
+    header: str | None, pause: float
+) -> None:
+    """Item 3: one 302 with ``Retry-After: 3600`` (or inf) must not stop collection for
+    an hour; the pause is visible while it lasts and ends at the cap at the latest."""
+    rate, fake, _ = make()
+    rate.throttled(parse_retry_after(header))
+    assert rate.paused_for() == pytest.approx(pause)
+    assert MAX_PAUSE_SECONDS == 120.0
+    fake.now += pause
+    assert rate.paused_for() == 0.0
+    await rate.acquire()
+    assert fake.now == pytest.approx(pause)  # the call went out when the pause ended
 
 
 def test_bad_arguments_are_refused() -> None:

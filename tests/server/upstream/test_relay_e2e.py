@@ -79,6 +79,11 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         assert body["code"] == 503, body
         assert second.status_code == 503
         assert "upstream code 601" in body["message"]
+        # the wire convention clients build against (SPEC §5)
+        assert set(body["data"]) == {"retryAfter", "circuit", "upstreamCode"}
+        assert body["data"]["upstreamCode"] == 601
+        assert body["data"]["circuit"] in ("open", "probe_due")
+        assert second.headers["Retry-After"] == str(body["data"]["retryAfter"])
         assert upstream_token not in second.text
         # a new item while open: answered at once from the circuit, no task, no upstream call
         calls_before = relay.scalar("SELECT COUNT(*) FROM upstream_calls")
@@ -96,7 +101,8 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         )
         assert relay.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'") == 2
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
-        assert health["upstream"]["circuit"] == "open"
+        # open, or probe due once upstream_probe_seconds (0.3 s here) have passed
+        assert health["upstream"]["circuit"] in ("open", "probe_due")
         assert health["upstream"]["code"] == 601
         wait_until(
             lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
@@ -109,7 +115,7 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         finally:
             console.close()
         assert "upstream code 601" in page
-        assert 'class="circuit-open"' in page
+        assert 'class="circuit-open"' in page or 'class="circuit-probe_due"' in page
 
         # top the upstream up: the circuit is probed and closes by itself, no restart
         upstream.topup("vendor", "10")

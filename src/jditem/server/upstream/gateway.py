@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,12 +30,28 @@ class Upstream:
     collector: Closable
 
     def status(self) -> dict[str, Any]:
-        """The circuit and rate now (health endpoint, console)."""
+        """The circuit and the pause now, as anyone may see them (health).
+
+        ``circuit`` is ``closed``, ``open``, ``probe_due`` (the next caller of a new
+        item is the probe) or ``half_open`` (a probe is under way); ``retryAfter`` is
+        the wait until the next probe while not closed; ``pauseSeconds`` how long the
+        upstream's last ``Retry-After`` (capped at 120 s) still holds every upstream
+        call back (0: no pause). No operator detail: see :meth:`operator_status`.
+        """
+        circuit = self.circuit
         return {
+            "circuit": circuit.shown_state,
+            "code": circuit.code,
+            "message": circuit.message,
+            "retryAfter": None if circuit.state == "closed" else circuit.retry_after,
+            "pauseSeconds": math.ceil(self.rate.paused_for()),
+        }
+
+    def operator_status(self) -> dict[str, Any]:
+        """:meth:`status` plus what only the operator sees: upstream URL, rate in force."""
+        return {
+            **self.status(),
             "baseUrl": self.base_url,
-            "circuit": self.circuit.state,
-            "code": self.circuit.code,
-            "message": self.circuit.message,
             "rate": round(self.rate.current, 3),
         }
 

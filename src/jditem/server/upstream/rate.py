@@ -12,11 +12,17 @@ upstream (302 / HTTP 429) halves the rate (and the burst with it) and pauses thi
 process's callers for the upstream's ``Retry-After`` — once per congestion event:
 answers of calls already in flight during the pause do not cut again; every success
 adds back a twentieth of the configured rate, up to it.
+
+The pause is capped (SPEC §5): a ``Retry-After`` above :data:`MAX_PAUSE_SECONDS` (120 s,
+the client's ``max_retry_after``), infinite or unparseable as a number of seconds never
+stops collection for longer; a negative one means no pause. :meth:`AimdRate.paused_for`
+says how long the pause in force still lasts (health, console).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -31,6 +37,20 @@ MIN_FRACTION = 1 / 64
 INCREASE_FRACTION = 1 / 20
 #: The limiter key of the upstream budget (tokens use ``token:<id>``).
 UPSTREAM_KEY = "upstream"
+#: The longest pause an upstream ``Retry-After`` can impose (SPEC §5).
+MAX_PAUSE_SECONDS = 120.0
+#: The pause after a throttle answer without a usable ``Retry-After``.
+DEFAULT_PAUSE_SECONDS = 1.0
+
+
+def capped_pause(retry_after: float | None) -> float:
+    """Seconds to pause for an upstream ``Retry-After`` (parsed; None: absent or garbage).
+
+    Within ``[0, MAX_PAUSE_SECONDS]``: infinite → the cap; NaN or absent → 1 s.
+    """
+    if retry_after is None or math.isnan(retry_after):
+        return DEFAULT_PAUSE_SECONDS
+    return min(MAX_PAUSE_SECONDS, max(0.0, retry_after))
 
 
 class UpstreamRate(Protocol):
@@ -46,6 +66,10 @@ class UpstreamRate(Protocol):
 
     def succeeded(self) -> None:
         """A call went through: let the rate grow back towards the configured one."""
+        ...
+
+    def paused_for(self) -> float:
+        """Seconds the pause in force still lasts (0: none)."""
         ...
 
     @property
@@ -102,7 +126,7 @@ class AimdRate:
             await self._sleep(max(wait, 0.001))
 
     def throttled(self, retry_after: float | None) -> None:
-        """Halve the rate and pause for ``retry_after`` (default 1 s).
+        """Halve the rate and pause for ``retry_after`` (:func:`capped_pause`).
 
         One cut per congestion event: throttle answers arriving while a pause is on
         (calls that were already in flight) extend the pause but do not cut again.
@@ -111,8 +135,11 @@ class AimdRate:
         if now >= self._paused_until:
             self._rate = max(self.configured * MIN_FRACTION, self._rate / 2)
             self.cuts += 1
-        pause = 1.0 if retry_after is None else max(0.0, retry_after)
-        self._paused_until = max(self._paused_until, now + pause)
+        self._paused_until = max(self._paused_until, now + capped_pause(retry_after))
+
+    def paused_for(self) -> float:
+        """Seconds the pause in force still lasts (0: none); never more than the cap."""
+        return max(0.0, self._paused_until - self._clock())
 
     def succeeded(self) -> None:
         """Additive increase, capped at the configured rate."""
