@@ -157,6 +157,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Bound on one whole upstream exchange: connect, headers and body.",
     )
+    upstream_max_pause_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=120.0,
+        description="Cap on the pause an upstream Retry-After imposes (at most 120 s).",
+    )
     upstream_max_body: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,

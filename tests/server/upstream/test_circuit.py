@@ -85,3 +85,36 @@ def test_a_circuit_opened_without_a_code_gives_no_retry_hint() -> None:
     assert "retry" not in refusal.message
     assert refusal.data() == {"retryAfter": 30, "circuit": "open", "upstreamCode": None}
     assert changes == [CircuitChange("open", None, "upstream unavailable: no data", "set X")]
+
+
+def test_a_worker_without_callers_probes_once_the_probe_is_due() -> None:
+    """Scale-out: a worker process never sees callers (``refusal``); its own next call
+    is the probe once it is due, instead of the circuit staying open until a restart."""
+    now = [0.0]
+    circuit = Circuit(10.0, clock=lambda: now[0])
+    circuit.trip(601)
+    assert not circuit.may_call()
+    now[0] = 10.0
+    assert circuit.may_call()  # this call is the probe
+    assert circuit.state == "half_open"
+    assert circuit.may_call()  # calls already queued may go while the probe runs
+    circuit.succeeded()
+    assert circuit.state == "closed"
+
+
+def test_another_process_adopts_the_state_without_recording_it_again() -> None:
+    now = [50.0]
+    worker_changes: list[CircuitChange] = []
+    api_changes: list[CircuitChange] = []
+    worker = Circuit(30.0, clock=lambda: now[0], on_change=worker_changes.append)
+    api = Circuit(30.0, clock=lambda: now[0], on_change=api_changes.append)
+    worker.also_notify(lambda _change: api.adopt(worker.snapshot()))
+    worker.trip(303)
+    assert api.state == "open"
+    refusal = api.refusal()  # a caller at the API process: 503 at once
+    assert refusal is not None
+    assert refusal.data() == {"retryAfter": 30, "circuit": "open", "upstreamCode": 303}
+    assert api_changes == []  # adopted, not recorded twice
+    worker.succeeded()
+    assert api.state == "closed"
+    assert api.refusal() is None

@@ -200,7 +200,7 @@ class RelayCollector:
                     )
                 continue  # the next acquire() waits out the pause; not a failed attempt
             if outcome is Outcome.NOT_SERVING_DATA:
-                self._available()
+                self._rate.succeeded()  # the circuit closes on data, not on an instruction
                 following = fallback.advance(classified)
                 if following is not None:
                     log.warning(

@@ -18,8 +18,13 @@ The 503 envelope's ``data`` is :meth:`Refusal.data`, exactly::
 
 with the same ``Retry-After`` header. Clients build against this shape.
 
-In-process state: in the scale-out profile each process keeps its own circuit, which
-opens on its own first refusal (a refusal is free, so this costs nothing).
+Each process holds its own circuit. In the scale-out profile the processes tell each
+other about every change through the broadcast
+(:meth:`~jditem.server.upstream.gateway.Upstream.share`: :meth:`Circuit.snapshot` out,
+:meth:`Circuit.adopt` in), so an API process answers 503 for a circuit a worker process
+opened; without Redis each opens on its own first refusal (a refusal is free). A
+worker process never sees callers, so :meth:`Circuit.may_call` lets its next call
+through as the probe once the probe is due.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ class Circuit:
     ) -> None:
         self.probe_seconds = probe_seconds
         self._clock = clock
-        self._on_change = on_change
+        self._listeners = [on_change] if on_change is not None else []
         self.state: State = "closed"
         self.code: int | None = None
         self.message = ""
@@ -100,10 +105,41 @@ class Circuit:
         #: False when waiting cannot help a caller (no "retry in N s" in the 503).
         self._retry_hint = True
 
+    def also_notify(self, listener: Callable[[CircuitChange], object]) -> None:
+        """Call ``listener`` on every change made here (not on adopted ones)."""
+        self._listeners.append(listener)
+
     def _change(self, state: State, code: int | None, message: str, detail: str = "") -> None:
         self.state, self.code, self.message = state, code, message
-        if self._on_change is not None:
-            self._on_change(CircuitChange(state, code, message, detail))
+        change = CircuitChange(state, code, message, detail)
+        for listener in self._listeners:
+            listener(change)
+
+    def _start_probe(self, now: float) -> None:
+        self._next_probe = now + self.probe_seconds
+        self._change("half_open", self.code, f"probing the upstream ({self.message})")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state for another process (:meth:`adopt`); times relative to now."""
+        return {
+            "state": self.state,
+            "code": self.code,
+            "message": self.message,
+            "probeIn": max(0.0, self._next_probe - self._clock()),
+            "retryHint": self._retry_hint,
+        }
+
+    def adopt(self, snapshot: dict[str, Any]) -> None:
+        """Take another process's state (:meth:`snapshot`); listeners are not called."""
+        state = snapshot.get("state")
+        if state not in ("closed", "open", "half_open"):
+            raise ValueError(f"not a circuit state: {state!r}")
+        code = snapshot.get("code")
+        self.state = state
+        self.code = int(code) if code is not None else None
+        self.message = str(snapshot.get("message", ""))
+        self._retry_hint = bool(snapshot.get("retryHint", True))
+        self._next_probe = self._clock() + min(self.probe_seconds, float(snapshot["probeIn"]))
 
     @property
     def shown_state(self) -> ShownState:
@@ -121,8 +157,7 @@ class Circuit:
             return None
         now = self._clock()
         if now >= self._next_probe:
-            self._next_probe = now + self.probe_seconds
-            self._change("half_open", self.code, f"probing the upstream ({self.message})")
+            self._start_probe(now)
             return None
         return self.current_refusal()
 
@@ -141,8 +176,15 @@ class Circuit:
         return max(1, round(self._next_probe - self._clock()))
 
     def may_call(self) -> bool:
-        """For a worker about to call the upstream: False while open (not probing)."""
-        return self.state != "open"
+        """For a worker about to call the upstream: False while open — until the probe
+        is due: then this call is the probe (a worker-only process has no callers)."""
+        if self.state != "open":
+            return True
+        now = self._clock()
+        if now < self._next_probe:
+            return False
+        self._start_probe(now)
+        return True
 
     def trip(
         self,
