@@ -19,6 +19,16 @@ from tests.support.waiting import wait_until
 ITEM = "100012043978"
 
 
+def upstream_page(relay: LiveServer) -> str:
+    """The console's Upstream page, signed in as the operator."""
+    console = ConsoleClient(relay)
+    try:
+        console.sign_in()
+        return console.get("/console/upstream").text
+    finally:
+        console.close()
+
+
 def upstream_charged(upstream: LiveServer) -> int:
     """Charged calls the upstream answered (its own call records)."""
     return int(upstream.scalar("SELECT COUNT(*) FROM call_records WHERE charged > 0"))
@@ -109,12 +119,7 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
             lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
             what="the circuit change to be recorded",
         )
-        console = ConsoleClient(relay)
-        try:
-            console.sign_in()
-            page = console.get("/console/upstream").text
-        finally:
-            console.close()
+        page = upstream_page(relay)
         assert "upstream code 601" in page
         assert 'class="circuit-open"' in page or 'class="circuit-probe_due"' in page
 
@@ -271,12 +276,7 @@ def test_an_ambiguous_upstream_call_is_not_resent_and_shown_as_possibly_charged(
         assert wrong["code"] == 100
         assert "upstream" not in (wrong.get("data") or {})
 
-        console = ConsoleClient(relay)
-        try:
-            console.sign_in()
-            page = console.get("/console/upstream").text
-        finally:
-            console.close()
+        page = upstream_page(relay)
         assert "Possibly charged" in page
         assert "connection lost" in page  # the codes table names the failure, not "none"
         assert ">none<" not in page
@@ -323,11 +323,6 @@ def test_an_upstream_pause_is_visible_while_it_lasts_and_capped() -> None:
         )
         assert 100 < health["pauseSeconds"] <= 120
         assert health["circuit"] == "closed"
-        console = ConsoleClient(relay)
-        try:
-            console.sign_in()
-            page = console.get("/console/upstream").text
-        finally:
-            console.close()
+        page = upstream_page(relay)
         assert "<strong>Paused</strong>" in page
         assert len(fault.requests) == 1  # nothing else went upstream during the pause
