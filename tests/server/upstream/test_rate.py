@@ -135,12 +135,12 @@ async def test_two_processes_share_the_upstream_budget_through_redis(redis_serve
 
 
 async def test_a_pause_held_for_another_process_is_capped_and_does_not_cut() -> None:
-    rate, fake, _ = make(rate=8.0)
+    rate, _, _ = make(rate=8.0)
     paused: list[float] = []
     rate.on_pause = paused.append
     rate.throttled(3600.0)
     assert paused == [120.0]  # what the other processes are told
-    other, other_time, _ = make(rate=8.0)
+    other, _, _ = make(rate=8.0)
     other.hold(3600.0)
     assert other.paused_for() == 120.0
     assert other.current == 8.0
