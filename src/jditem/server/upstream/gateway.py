@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import math
 import secrets
 from dataclasses import dataclass, field
@@ -14,8 +13,6 @@ from jditem.server.broadcast import UPSTREAM, Broadcast
 from jditem.server.upstream.accounting import UpstreamLedger
 from jditem.server.upstream.circuit import Circuit
 from jditem.server.upstream.rate import UpstreamRate
-
-log = logging.getLogger("jditem.server.upstream")
 
 
 class Closable(Protocol):
