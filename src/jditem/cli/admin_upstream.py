@@ -1,4 +1,9 @@
-"""``jditem admin upstream``: the relay's upstream figures, as on the console's Upstream page."""
+"""``jditem admin upstream``: the relay's upstream figures, as on the console's Upstream page.
+
+Upstream spend is shown as certain (charged calls) + possible (ambiguous calls: sent,
+no complete answer — SPEC §5), in calls and, with ``JDITEM_UPSTREAM_PRICE_UNITS``, in
+yuan.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from jditem.wording import plural
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jditem.server.upstream.accounting import UpstreamSummary
+    from jditem.server.upstream.summary import UpstreamSummary
 
 
 def register(admin_app: typer.Typer) -> None:
@@ -28,10 +33,10 @@ def register(admin_app: typer.Typer) -> None:
             bool, typer.Option("--json", help="Print JSON instead of tables.")
         ] = False,
     ) -> None:
-        """Upstream calls and charges per day, savings from cache and coalescing, circuit."""
+        """Upstream calls and charges (certain + possible) per day, savings, circuit."""
         from jditem.cli.admin import _print_table, _run, _settings, _yuan
         from jditem.server.tasks.clock import utc_now
-        from jditem.server.upstream.accounting import summarize
+        from jditem.server.upstream.summary import summarize
 
         settings = _settings(ctx)
 
@@ -47,6 +52,7 @@ def register(admin_app: typer.Typer) -> None:
                 d.day,
                 str(d.upstream_calls),
                 str(d.upstream_charged),
+                str(d.upstream_possibly_charged),
                 str(d.caller_charged_calls),
                 _yuan(d.caller_charges_units),
                 str(d.saved_calls),
@@ -59,12 +65,24 @@ def register(admin_app: typer.Typer) -> None:
                 "day",
                 "upstream calls",
                 "upstream charged",
+                "possibly charged",
                 "caller charges (calls)",
                 "caller charges (yuan)",
                 "saved (calls)",
             ],
             rows,
         )
+        totals, price = summary.totals, summary.upstream_price_units
+        if price:
+            certain = _yuan(totals.upstream_charged * price)
+            possible = _yuan(totals.upstream_possibly_charged * price)
+            typer.echo(f"upstream spend: {certain} yuan certain + {possible} yuan possible")
+        else:
+            typer.echo(
+                f"upstream spend: {totals.upstream_charged} charged calls certain + "
+                f"{totals.upstream_possibly_charged} possible (JDITEM_UPSTREAM_PRICE_UNITS "
+                "unset)"
+            )
         code = f" (upstream code {summary.circuit_code})" if summary.circuit_code else ""
         typer.echo(f"circuit: {summary.circuit_state.replace('_', ' ')}{code}")
         if summary.circuit_message:
@@ -81,5 +99,8 @@ def register(admin_app: typer.Typer) -> None:
         if summary.endpoints:
             answered = ", ".join(f"{k} {v}" for k, v in sorted(summary.endpoints.items()))
             typer.echo(f"endpoints: {answered}")
+        if summary.codes:
+            codes = ", ".join(f"{k} {v}" for k, v in sorted(summary.codes.items()))
+            typer.echo(f"codes and failures: {codes}")
         for event in summary.history[:10]:
             typer.echo(f"  {event['at']}  {event['state']:<9} {event['message']}")

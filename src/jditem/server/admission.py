@@ -58,7 +58,7 @@ from jditem.server.tasks.cache import FreshResult
 from jditem.server.tasks.clock import Clock, now_utc
 from jditem.server.tasks.outcome import Outcome
 from jditem.server.tasks.service import TaskService
-from jditem.server.upstream.circuit import Circuit
+from jditem.server.upstream.circuit import Circuit, Refusal
 from jditem.wording import plural
 
 log = logging.getLogger("jditem.server.admission")
@@ -339,7 +339,7 @@ class Admission:
         elif fresh is not None:
             answer = _not_supported_answer(item_id, fresh.reason, fresh.task_id)
         elif self.circuit is not None and (refusal := self.circuit.refusal()) is not None:
-            answer = _unavailable_answer(refusal, self.circuit.retry_after)
+            answer = _unavailable_answer(refusal)
         else:
             answer = await self._resolve(
                 identity, item_id, request_id, wait_seconds, job_id, key=key
@@ -456,9 +456,7 @@ class Admission:
         if outcome.kind == "not_supported":
             return _not_supported_answer(item_id, outcome.error, outcome.task_id)
         if outcome.kind == "failed" and self.circuit is not None and self.circuit.state == "open":
-            return _unavailable_answer(
-                self.circuit.retry_message(), self.circuit.retry_after, outcome.task_id
-            )
+            return _unavailable_answer(self.circuit.current_refusal(), outcome.task_id)
         if outcome.kind == "failed":
             reason = outcome.error or "collection failed"
             return Answer(
@@ -548,12 +546,13 @@ def _not_supported_answer(item_id: str, reason: str | None, task_id: str | None)
     )
 
 
-def _unavailable_answer(message: str, retry_after: int, task_id: str | None = None) -> Answer:
+def _unavailable_answer(refusal: Refusal, task_id: str | None = None) -> Answer:
+    """503 for an open upstream circuit: ``data`` is the wire shape of :class:`Refusal`."""
     return Answer(
         code=Code.SERVICE_UNAVAILABLE,
-        message=message,
-        data={"retryAfter": retry_after},
-        headers={"Retry-After": str(retry_after)},
+        message=refusal.message,
+        data=refusal.data(),
+        headers={"Retry-After": str(refusal.retry_after)},
         task_id=task_id,
     )
 

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 TASK_DONE = "done"
 #: Topic: tokens, accounts or balances changed (message unused): drop cached identities.
 IDENTITIES = "identities"
+#: Topic: the relay's upstream circuit changed or the upstream asked for a pause (JSON).
+UPSTREAM = "upstream"
 
 Listener = Callable[[str], None]
 

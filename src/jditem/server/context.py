@@ -92,6 +92,8 @@ async def build_context(
     upstream: Upstream | None = None
     if collector is None:
         collector, upstream = build_collector(settings, db, clock, limiter)
+    if upstream is not None:
+        upstream.share(shared.broadcast)  # circuit and pauses across processes
     tasks = TaskService(db.sessionmaker, settings, notifier, clock)
     pool = WorkerPool(
         db.sessionmaker, settings, collector, notifier, clock, write_lock=db.write_lock
@@ -158,7 +160,12 @@ def build_collector(
         from jditem.server.upstream.rate import AimdRate
 
         ledger = UpstreamLedger(db, clock)
-        rate = AimdRate(limiter, settings.upstream_rate, settings.upstream_burst)
+        rate = AimdRate(
+            limiter,
+            settings.upstream_rate,
+            settings.upstream_burst,
+            max_pause=settings.upstream_max_pause_seconds,
+        )
         circuit = Circuit(settings.upstream_probe_seconds, on_change=ledger.circuit_changed)
         relay = RelayCollector(settings, rate=rate, circuit=circuit, ledger=ledger)
         return relay, Upstream(relay.base_url, rate, circuit, ledger, relay)

@@ -181,7 +181,21 @@ class Settings(BaseSettings):
         description="What one charged upstream call costs, 0.0001 CNY (0: unknown).",
     )
     upstream_timeout_seconds: float = Field(
-        default=120.0, gt=0, description="Read timeout of one upstream call."
+        default=120.0,
+        gt=0,
+        description="Bound on one whole upstream exchange: connect, headers and body.",
+    )
+    upstream_max_pause_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=120.0,
+        description="Cap on the pause an upstream Retry-After imposes (at most 120 s).",
+    )
+    upstream_max_body: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        description="Largest upstream answer body read, in bytes (decoded); a larger "
+        "answer is a failed attempt, neither stored nor served.",
     )
 
     default_rate_limit: float | None = Field(default=10.0, description="New tokens, req/s.")

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from jditem.client.base import parse_retry_after
 from jditem.server.accounts.ratelimit import InMemoryRateLimiter
-from jditem.server.upstream.rate import MIN_FRACTION, AimdRate
+from jditem.server.upstream.rate import MAX_PAUSE_SECONDS, MIN_FRACTION, AimdRate
 from tests.support.waiting import await_until
 
 
@@ -70,6 +71,36 @@ async def test_throttle_halves_pauses_and_success_grows_back() -> None:
     assert rate.cuts == 101
 
 
+@pytest.mark.parametrize(
+    ("header", "pause"),
+    [
+        ("3600", 120.0),
+        ("inf", 120.0),
+        ("Infinity", 120.0),
+        ("1e308", 120.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 120.0),
+        ("-5", 0.0),
+        ("nan", 0.0),
+        ("soon", 1.0),
+        (None, 1.0),
+        ("7", 7.0),
+    ],
+)
+async def test_an_upstream_retry_after_never_pauses_longer_than_the_cap(
+    header: str | None, pause: float
+) -> None:
+    """Item 3: one 302 with ``Retry-After: 3600`` (or inf) must not stop collection for
+    an hour; the pause is visible while it lasts and ends at the cap at the latest."""
+    rate, fake, _ = make()
+    rate.throttled(parse_retry_after(header))
+    assert rate.paused_for() == pytest.approx(pause)
+    assert MAX_PAUSE_SECONDS == 120.0
+    fake.now += pause
+    assert rate.paused_for() == 0.0
+    await rate.acquire()
+    assert fake.now == pytest.approx(pause)  # the call went out when the pause ended
+
+
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="rate must be > 0"):
         AimdRate(InMemoryRateLimiter(), 0, 1)
@@ -101,3 +132,15 @@ async def test_two_processes_share_the_upstream_budget_through_redis(redis_serve
     finally:
         for link in links:
             await link.stop()
+
+
+async def test_a_pause_held_for_another_process_is_capped_and_does_not_cut() -> None:
+    rate, _, _ = make(rate=8.0)
+    paused: list[float] = []
+    rate.on_pause = paused.append
+    rate.throttled(3600.0)
+    assert paused == [120.0]  # what the other processes are told
+    other, _, _ = make(rate=8.0)
+    other.hold(3600.0)
+    assert other.paused_for() == 120.0
+    assert other.current == 8.0

@@ -5,6 +5,7 @@ Both servers run on 127.0.0.1 with their real databases; nothing of ours is mock
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,16 @@ from tests.support.relay import relay_settings, upstream_and_relay
 from tests.support.waiting import wait_until
 
 ITEM = "100012043978"
+
+
+def upstream_page(relay: LiveServer) -> str:
+    """The console's Upstream page, signed in as the operator."""
+    console = ConsoleClient(relay)
+    try:
+        console.sign_in()
+        return console.get("/console/upstream").text
+    finally:
+        console.close()
 
 
 def upstream_charged(upstream: LiveServer) -> int:
@@ -79,6 +90,11 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         assert body["code"] == 503, body
         assert second.status_code == 503
         assert "upstream code 601" in body["message"]
+        # the wire convention clients build against (SPEC §5)
+        assert set(body["data"]) == {"retryAfter", "circuit", "upstreamCode"}
+        assert body["data"]["upstreamCode"] == 601
+        assert body["data"]["circuit"] in ("open", "probe_due")
+        assert second.headers["Retry-After"] == str(body["data"]["retryAfter"])
         assert upstream_token not in second.text
         # a new item while open: answered at once from the circuit, no task, no upstream call
         calls_before = relay.scalar("SELECT COUNT(*) FROM upstream_calls")
@@ -96,20 +112,16 @@ def test_upstream_balance_exhausted_opens_the_circuit_and_a_topup_closes_it() ->
         )
         assert relay.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'charge'") == 2
         health = relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
-        assert health["upstream"]["circuit"] == "open"
+        # open, or probe due once upstream_probe_seconds (0.3 s here) have passed
+        assert health["upstream"]["circuit"] in ("open", "probe_due")
         assert health["upstream"]["code"] == 601
         wait_until(
             lambda: relay.scalar("SELECT COUNT(*) FROM upstream_events WHERE state = 'open'") >= 1,
             what="the circuit change to be recorded",
         )
-        console = ConsoleClient(relay)
-        try:
-            console.sign_in()
-            page = console.get("/console/upstream").text
-        finally:
-            console.close()
+        page = upstream_page(relay)
         assert "upstream code 601" in page
-        assert 'class="circuit-open"' in page
+        assert 'class="circuit-open"' in page or 'class="circuit-probe_due"' in page
 
         # top the upstream up: the circuit is probed and closes by itself, no restart
         upstream.topup("vendor", "10")
@@ -219,3 +231,98 @@ def test_upstream_pending_longer_than_one_wait_is_polled_not_resubmitted() -> No
         assert outcomes[-1] == "ready"
         assert set(outcomes[:-1]) == {"pending"}
         assert relay.scalar("SELECT COUNT(*) FROM tasks") == 1
+
+
+def test_an_ambiguous_upstream_call_is_not_resent_and_shown_as_possibly_charged() -> None:
+    """Item 1: the connection breaks after the request was sent. The vendor may have
+    charged it: asked once only, the caller gets 301, and the spend is certain +
+    possible on the console, in ``jditem admin upstream`` and in the operator's health."""
+    from typer.testing import CliRunner
+
+    from jditem.cli.app import build_app
+    from jditem.server.collectors.catalog import build_payload
+    from tests.support.fault_server import FaultServer, Reply, Reset
+
+    secret = "fault-upstream-token"
+    with (
+        FaultServer([Reset(), Reply.envelope(0, build_payload(ITEM))]) as fault,
+        live_server(
+            **relay_settings(fault.base_url, secret, upstream_price_units=100, max_attempts=3)
+        ) as relay,
+    ):
+        token = relay.make_token("team")
+        body = relay.get(ITEM, token).json()
+        assert body["code"] == 301, body
+        assert "may have been charged" in body["message"]
+        assert len(fault.requests) == 1  # never resent within the task
+        assert relay.rows(
+            "SELECT charged, possibly_charged, failure, code FROM upstream_calls"
+        ) == [(0, 1, "connection lost", None)]
+        assert relay.scalar("SELECT COALESCE(SUM(charged), 0) FROM call_records") == 0
+
+        public = relay.http.get("/api/health/jd/get-item-detail/v2")
+        assert "baseUrl" not in public.json()["data"]["upstream"]
+        assert fault.base_url not in public.text
+        operator = relay.http.get(
+            "/api/health/jd/get-item-detail/v2", headers={"X-Admin-Key": relay.admin_key}
+        ).json()["data"]["upstream"]
+        assert operator["baseUrl"] == fault.base_url
+        assert operator["spend"]["charged"] == 0
+        assert operator["spend"]["possiblyCharged"] == 1
+        assert operator["spend"]["spendUnits"] == {"certain": 0, "possible": 100}
+        wrong = relay.http.get(
+            "/api/health/jd/get-item-detail/v2", headers={"X-Admin-Key": "not-the-key"}
+        ).json()
+        assert wrong["code"] == 100
+        assert "upstream" not in (wrong.get("data") or {})
+
+        page = upstream_page(relay)
+        assert "Possibly charged" in page
+        assert "connection lost" in page  # the codes table names the failure, not "none"
+        assert ">none<" not in page
+        assert "¥0.0000 certain\n+ ¥0.0100 possible" in page
+        db_path = relay.db_path
+        relay.stop()
+        exported = CliRunner().invoke(
+            build_app(), ["admin", "--db", str(db_path), "upstream", "--json"]
+        )
+        assert exported.exit_code == 0, exported.output
+        totals = json.loads(exported.output)["totals"]
+        assert totals["upstreamCharged"] == 0
+        assert totals["upstreamPossiblyCharged"] == 1
+        text = CliRunner().invoke(build_app(), ["admin", "--db", str(db_path), "upstream"])
+        assert text.exit_code == 0, text.output
+        assert "possibly charged" in text.output
+        assert "upstream spend: 0 charged calls certain + 1 possible" in text.output
+        assert "connection lost 1" in text.output
+
+
+def test_an_upstream_pause_is_visible_while_it_lasts_and_capped() -> None:
+    """Item 3: one 302 with ``Retry-After: 3600`` pauses upstream calls for 120 s at
+    most (not an hour), and health and the console say so while it lasts."""
+    from jditem.server.collectors.catalog import build_payload
+    from tests.support.fault_server import FaultServer, Reply
+
+    throttle = Reply.envelope(302, None, status=429, headers={"Retry-After": "3600"})
+    with (
+        FaultServer([throttle, Reply.envelope(0, build_payload(ITEM))]) as fault,
+        live_server(
+            **relay_settings(fault.base_url, "fault-upstream-token", wait_seconds=0.2)
+        ) as relay,
+    ):
+        token = relay.make_token("team")
+        assert relay.get(ITEM, token).json()["code"] == 102  # the upstream asked us to wait
+        wait_until(lambda: fault.requests, what="the throttled call")
+        health = wait_until(
+            lambda: (
+                relay.http.get("/api/health/jd/get-item-detail/v2").json()["data"]["upstream"]
+                if relay.scalar("SELECT COUNT(*) FROM upstream_calls WHERE code = 302")
+                else None
+            ),
+            what="the 302 to be recorded",
+        )
+        assert 100 < health["pauseSeconds"] <= 120
+        assert health["circuit"] == "closed"
+        page = upstream_page(relay)
+        assert "<strong>Paused</strong>" in page
+        assert len(fault.requests) == 1  # nothing else went upstream during the pause

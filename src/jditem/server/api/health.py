@@ -1,4 +1,12 @@
-"""Health: liveness + database check, and the endpoint's service level (SPEC §2.7)."""
+"""Health: liveness + database check, and the endpoint's service level (SPEC §2.7).
+
+Health is unauthenticated, so it shows what a caller needs and no operator detail: on a
+relay, ``data.upstream`` is the circuit's state, the upstream code that opened it and
+the upstream pause (:meth:`~jditem.server.upstream.gateway.Upstream.status`). With the
+admin key in ``X-Admin-Key`` it adds the upstream's base URL, the rate in force and
+today's upstream spend, certain and possible (a wrong key is refused like on the admin
+API, and throttled the same way).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,12 @@ from starlette.responses import Response
 
 from jditem._version import __version__
 from jditem.protocol.codes import Code
+from jditem.server.api.admin import require_admin
 from jditem.server.api.deps import CtxDep
 from jditem.server.api.envelope import envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.tasks.clock import now_utc
+from jditem.server.upstream.summary import spend_today
 
 router = APIRouter(tags=["health"])
 
@@ -73,14 +83,24 @@ async def health(request: Request, ctx: CtxDep) -> Response:
     response_model=EnvelopeModel,
     description=(
         "`data` = {level, label, successRate, samples, windowSeconds} over the last "
-        "`windowSeconds` of this process: success = code 0, failure = 301 or 500."
+        "`windowSeconds` of this process: success = code 0, failure = 301 or 500. On a "
+        "relay, `data.upstream` = {circuit, code, message, retryAfter, pauseSeconds}; "
+        "with `X-Admin-Key` also baseUrl, rate and today's spend (certain, possible)."
     ),
 )
 async def endpoint_health(request: Request, ctx: CtxDep) -> Response:
-    """The health level of ``/api/jd/get-item-detail/v2``."""
+    """The health level of ``/api/jd/get-item-detail/v2`` (module docstring)."""
+    operator = "x-admin-key" in request.headers
+    if operator:
+        await require_admin(request, ctx)
     report = ctx.health.report()
     data = report.to_wire()
-    if ctx.upstream is not None:
+    if ctx.upstream is not None and operator:
+        upstream = ctx.upstream.operator_status()
+        async with ctx.db.reading() as session:
+            upstream["spend"] = await spend_today(session, ctx.settings, now_utc(ctx.clock))
+        data["upstream"] = upstream
+    elif ctx.upstream is not None:
         data["upstream"] = ctx.upstream.status()
     return envelope_response(
         ctx.settings, ctx.clock, request_id_of(request), Code.SUCCESS, data=data

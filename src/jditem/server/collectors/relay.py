@@ -5,24 +5,42 @@ or ``cn`` base URL, or another jditem server) with one upstream token only the s
 holds. Coalescing and the result cache sit in front of this collector, so N callers of
 one item cause one upstream charged call per ``result_ttl``.
 
-The upstream side is the client's I/O-free core — request building and
-``classify_response`` (:mod:`jditem.client.base`), the endpoint fallback
-(:mod:`jditem.client.fallback`) and log redaction — driven here with one shared
-``httpx.AsyncClient``. This module is the one place the server imports the client
-(``tests/test_boundaries.py``). Each upstream answer, per SPEC §5:
+Each upstream call is one bounded exchange (:mod:`jditem.server.upstream.exchange`):
+``upstream_timeout_seconds`` bounds the whole of it (connect, headers, body) and
+``upstream_max_body`` the body, streamed. The token is scrubbed from the answer
+(:mod:`jditem.server.upstream.scrub`) before anything reads it; then the client's
+I/O-free core classifies it (:meth:`jditem.client.base.BaseClient.classify_response`,
+with the endpoint fallback of :mod:`jditem.client.fallback`). This module is the one
+place the server imports the client (``tests/test_boundaries.py``). Per SPEC §5:
 
 * ready → the payload; not supported (202) → not supported (negative cache);
 * pending → the task stays leased (the worker heartbeats) and the upstream is polled
   after its ``retryAfter`` until ``upstream_deadline``, then the task fails (301);
-* 302 / HTTP 429 → the shared rate is cut (:mod:`jditem.server.upstream.rate`) and the
-  call is repeated after ``Retry-After`` — not a failed attempt;
+* 302 / HTTP 429 → the shared rate is cut and paused for ``Retry-After`` (capped at
+  120 s; :mod:`jditem.server.upstream.rate`), and the call is repeated — not a failed
+  attempt;
 * 100 / 303 / 600 / 601 / 602 → the circuit opens
   (:mod:`jditem.server.upstream.circuit`) and the task fails at once; callers get 503;
-* an instruction message → the next endpoint of ``upstream_endpoints``;
-* 301 / 500 / 503 / transport errors → :class:`CollectError`: the worker retries the
-  task after a backoff, within ``max_attempts``.
+* an instruction message → the next endpoint of ``upstream_endpoints``; when every
+  endpoint answers one, the upstream serves no data to us: the circuit opens without
+  an upstream code, callers get a 503 that says new items cannot be collected (no
+  "retry later", no configuration advice; what to change goes to the log and console);
+* 301 / 500 / 503, a refused connection or a connect timeout (nothing was sent or
+  nothing was charged) → :class:`CollectError`: the worker retries the task after a
+  backoff, within ``max_attempts``;
+* an **ambiguous** outcome — the request was sent and no complete answer came back:
+  read timeout, a body too slow or too large, connection lost, an empty, HTML or
+  otherwise invalid body with a 2xx or 5xx status — may have been charged. It is
+  recorded as *possibly charged* and **never resent within the task**: the task fails
+  at once (final :class:`CollectError`, callers get 301 saying so). Failing at once,
+  rather than holding the task until its attempts run out, answers the waiting callers
+  now and asks nothing more of the upstream; a caller who calls again starts a new
+  task, which is one new, deliberate upstream call. A redirect or a 4xx without an
+  envelope is a refusal, not a charge: retried like 301.
 
-Every call is recorded (:mod:`jditem.server.upstream.accounting`), never the token.
+Every call is recorded (:mod:`jditem.server.upstream.accounting`), failures included —
+also one cut short by shutdown — and logged at INFO with its code and latency; never
+the token.
 """
 
 from __future__ import annotations
@@ -42,7 +60,9 @@ from jditem.server.collectors.base import CollectError, CollectResult, SourceUna
 from jditem.server.settings import Settings
 from jditem.server.upstream.accounting import UpstreamCallRow, UpstreamLedger
 from jditem.server.upstream.circuit import OPENING_CODES, Circuit, refusal_message
+from jditem.server.upstream.exchange import Answer, Failure, Progress, exchange
 from jditem.server.upstream.rate import UpstreamRate
+from jditem.server.upstream.scrub import Scrubber
 from jditem.server.upstream.token import upstream_token
 
 log = logging.getLogger("jditem.server.relay")
@@ -52,6 +72,8 @@ Sleep = Callable[[float], Awaitable[None]]
 #: Bounds on the wait between two polls of a pending upstream task.
 MIN_POLL_SECONDS = 0.05
 MAX_POLL_SECONDS = 60.0
+#: The longest upstream request id kept (the column's width).
+REQUEST_ID_CHARS = 64
 
 
 def upstream_config(settings: Settings, endpoint: str = "v2") -> ClientConfig:
@@ -64,6 +86,25 @@ def upstream_config(settings: Settings, endpoint: str = "v2") -> ClientConfig:
         read_timeout=settings.upstream_timeout_seconds,
         user_agent="jditem-relay",
     )
+
+
+def answer_failure(classified: Classified, answer: Answer) -> tuple[str | None, bool]:
+    """``(what went wrong, possibly charged)`` for a complete answer (module docstring).
+
+    Only an answer without a usable envelope is a failure here: a redirect or a 4xx is
+    a refusal (not charged); a 2xx or 5xx body that is empty, HTML or not an envelope
+    means the upstream's own answer never reached us (possibly charged).
+    """
+    if classified.outcome is not Outcome.PROTOCOL_ERROR:
+        return None, False
+    status = answer.status
+    if 300 <= status < 400:
+        return "redirect", False
+    if 400 <= status < 500:
+        return f"HTTP {status} without an envelope", False
+    start = answer.body.lstrip()[:1]
+    label = "empty body" if not start else "HTML body" if start == b"<" else "invalid body"
+    return label, True
 
 
 class RelayCollector:
@@ -82,8 +123,10 @@ class RelayCollector:
     ) -> None:
         self._settings = settings
         base = upstream_config(settings)
-        register_secret(base.token.get_secret_value())
+        secret = base.token.get_secret_value()
+        register_secret(secret)
         install_log_redaction()
+        self._scrubber = Scrubber(secret)
         self._cores = {
             endpoint: BaseClient(base.replace(endpoint=endpoint))
             for endpoint in settings.upstream_endpoint_list
@@ -94,7 +137,6 @@ class RelayCollector:
         self._ledger = ledger
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
-            timeout=base.read_timeout,
             follow_redirects=False,
             trust_env=True,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -158,7 +200,7 @@ class RelayCollector:
                     )
                 continue  # the next acquire() waits out the pause; not a failed attempt
             if outcome is Outcome.NOT_SERVING_DATA:
-                self._available()
+                self._rate.succeeded()  # the circuit closes on data, not on an instruction
                 following = fallback.advance(classified)
                 if following is not None:
                     log.warning(
@@ -169,12 +211,7 @@ class RelayCollector:
                         following,
                     )
                     continue
-                raise CollectError(
-                    f"every upstream endpoint ({', '.join(fallback.endpoints)}) answered an "
-                    "instruction message instead of product data; set "
-                    "JDITEM_UPSTREAM_ENDPOINTS to an endpoint that serves data",
-                    final=True,
-                )
+                raise self._serves_no_data(fallback.endpoints)
             code = classified.code
             if code is not None and code in OPENING_CODES:
                 self._circuit.trip(code, refusal_message(code))
@@ -184,6 +221,21 @@ class RelayCollector:
     def _available(self) -> None:
         self._rate.succeeded()
         self._circuit.succeeded()
+
+    def _serves_no_data(self, endpoints: tuple[str, ...]) -> SourceUnavailable:
+        """Every endpoint answered an instruction message: open the circuit (no code)."""
+        listed = ", ".join(endpoints)
+        message = (
+            "upstream unavailable: the upstream answers an instruction message instead of "
+            f"product data on every endpoint ({listed}); new items cannot be collected "
+            "through this gateway until the upstream serves data again"
+        )
+        detail = (
+            "set JDITEM_UPSTREAM_ENDPOINTS to an endpoint that serves data, or enable "
+            "API access on the upstream's dashboard"
+        )
+        self._circuit.trip(None, message, detail=detail, retry_hint=False)
+        return SourceUnavailable(message)
 
     @staticmethod
     def _describe_failure(classified: Classified, endpoint: str) -> str:
@@ -196,45 +248,121 @@ class RelayCollector:
         return f"the upstream ({endpoint}) answered {what}; the task is retried after a backoff"
 
     async def _call(self, item_id: str, endpoint: str) -> Classified:
-        """One upstream HTTP call, classified by the client core and recorded."""
+        """One upstream exchange, scrubbed, classified, recorded and logged.
+
+        Raises :class:`CollectError` when no usable answer came back: final (never
+        resent within the task) when the call may have been charged.
+        """
         core = self._cores[endpoint]
         url, params, headers = core.request_parts(item_id)
         started = time.perf_counter()
+        progress = Progress()
         try:
-            response = await self._http.get(
-                url, params=params, headers=headers, timeout=core.timeout()
+            result = await exchange(
+                self._http,
+                url,
+                params=params,
+                headers=headers,
+                seconds=self._settings.upstream_timeout_seconds,
+                max_body=self._settings.upstream_max_body,
+                progress=progress,
             )
-        except httpx.HTTPError as exc:
-            classified = core.classify_exception(
-                item_id, exc, elapsed_s=time.perf_counter() - started
-            )
-        else:
-            classified = core.classify_response(
-                item_id,
-                response.status_code,
-                response.headers,
-                response.content,
-                elapsed_s=time.perf_counter() - started,
-            )
-        await self._ledger.record_call(
-            UpstreamCallRow(
+        except asyncio.CancelledError:  # shutdown or a lost lease, mid-call
+            cut = Failure("cancelled", sent=progress.sent, outcome="transport_error")
+            self._ledger.record_call_soon(self._row(item_id, endpoint, cut, started))
+            raise
+        if isinstance(result, Failure):
+            await self._ledger.record_call(self._row(item_id, endpoint, result, started))
+            raise self._failed_exchange(item_id, endpoint, result)
+        classified = core.classify_response(
+            item_id,
+            result.status,
+            self._answer_headers(result),
+            self._scrubber.body(result.body),
+            elapsed_s=time.perf_counter() - started,
+        )
+        failure, possibly = answer_failure(classified, result)
+        row = self._row(
+            item_id, endpoint, classified, started, failure=failure, possibly_charged=possibly
+        )
+        await self._ledger.record_call(row)
+        if possibly:
+            assert failure is not None
+            raise self._ambiguous(item_id, endpoint, failure)
+        return classified
+
+    def _answer_headers(self, answer: Answer) -> dict[str, str]:
+        """The headers the classification reads, scrubbed (a request id may echo the token)."""
+        return {
+            name: self._scrubber.text(answer.headers[name])
+            for name in ("x-request-id", "retry-after", "idempotent-replayed")
+            if name in answer.headers
+        }
+
+    def _failed_exchange(self, item_id: str, endpoint: str, failure: Failure) -> CollectError:
+        if failure.sent:
+            return self._ambiguous(item_id, endpoint, failure.label)
+        return CollectError(
+            f"the upstream ({endpoint}) could not be reached ({failure.label}); "
+            "the task is retried after a backoff"
+        )
+
+    @staticmethod
+    def _ambiguous(item_id: str, endpoint: str, what: str) -> CollectError:
+        return CollectError(
+            f"the upstream call ({endpoint}) for item {item_id} got no complete answer "
+            f"({what}) and may have been charged, so it is not resent; a new call for "
+            "the item asks the upstream again",
+            final=True,
+        )
+
+    def _row(
+        self,
+        item_id: str,
+        endpoint: str,
+        call: Classified | Failure,
+        started: float,
+        *,
+        failure: str | None = None,
+        possibly_charged: bool = False,
+    ) -> UpstreamCallRow:
+        """The ``upstream_calls`` row of one call, logged at INFO (never the token)."""
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        if isinstance(call, Failure):
+            row = UpstreamCallRow(
                 item_id=item_id,
                 endpoint=endpoint,
-                code=classified.code,
-                http_status=classified.http_status,
-                outcome=classified.outcome.value,
-                upstream_request_id=(classified.request_id or "")[:64] or None,
-                charged=classified.outcome is Outcome.READY,
-                latency_ms=int(classified.elapsed_s * 1000),
+                code=None,
+                http_status=call.http_status,
+                outcome=call.outcome,
+                upstream_request_id=None,
+                charged=False,
+                latency_ms=latency_ms,
+                possibly_charged=call.sent,
+                failure=call.label,
             )
-        )
-        log.debug(
-            "upstream %s itemId=%s http=%s code=%s outcome=%s %.3fs",
+        else:
+            row = UpstreamCallRow(
+                item_id=item_id,
+                endpoint=endpoint,
+                code=call.code,
+                http_status=call.http_status,
+                outcome=call.outcome.value,
+                upstream_request_id=(call.request_id or "")[:REQUEST_ID_CHARS] or None,
+                charged=call.outcome is Outcome.READY,
+                latency_ms=latency_ms,
+                possibly_charged=possibly_charged,
+                failure=failure,
+            )
+        log.info(
+            "upstream %s itemId=%s http=%s code=%s outcome=%s%s%s %d ms",
             endpoint,
             item_id,
-            classified.http_status,
-            classified.code,
-            classified.outcome.value,
-            classified.elapsed_s,
+            row.http_status,
+            row.code,
+            row.outcome,
+            f" ({row.failure})" if row.failure else "",
+            " possibly charged" if row.possibly_charged else "",
+            latency_ms,
         )
-        return classified
+        return row

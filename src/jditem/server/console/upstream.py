@@ -1,4 +1,5 @@
-"""Upstream: the relay's calls and charges per day next to the callers', savings, circuit."""
+"""Upstream: the relay's calls and charges (certain, possible) per day next to the callers',
+savings, codes and failures, the circuit and the upstream pause."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.responses import Response
 
 from jditem.server.console.deps import ConsoleDep
 from jditem.server.tasks.clock import now_utc
-from jditem.server.upstream.accounting import summarize
+from jditem.server.upstream.summary import summarize
 
 router = APIRouter()
 
@@ -22,6 +23,6 @@ async def upstream_page(console: ConsoleDep) -> Response:
     return console.render(
         "upstream.html",
         relay=ctx.upstream is not None,
-        live=ctx.upstream.status() if ctx.upstream is not None else None,
+        live=ctx.upstream.operator_status() if ctx.upstream is not None else None,
         summary=summary,
     )

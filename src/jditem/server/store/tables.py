@@ -330,6 +330,12 @@ class UpstreamCall(Base):
     upstream_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: True when the upstream charged us for this call (code 0 with product data).
     charged: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: True when the call may have been charged: the request was sent and no complete
+    #: answer came back (timeout, connection lost, invalid or oversized body; SPEC §5).
+    possibly_charged: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: What went wrong when no envelope came back ("read timeout", "connection lost",
+    #: "body too large", ...); None when the upstream answered an envelope.
+    failure: Mapped[str | None] = mapped_column(String(40), nullable=True)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_member_burst_cap"
-down_revision: str | None = "0007_account_members"
+down_revision: str | None = "0008_upstream_possibly_charged"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
