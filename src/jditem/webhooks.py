@@ -30,7 +30,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from jditem.errors import ConfigurationError, WebhookVerificationError
 
@@ -40,6 +40,15 @@ __all__ = ["DEFAULT_TOLERANCE", "SECRET_PREFIX", "signing_key", "verify"]
 DEFAULT_TOLERANCE = 300
 #: How a signing secret starts (the rest is the base64 of the key).
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
+
+
+class HeaderItems(Protocol):
+    """Anything with ``items()`` of header pairs (``email.message.Message``, WSGI helpers)."""
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        """(name, value) pairs."""
+        ...
+
 
 _TIMESTAMP = re.compile(r"[0-9]{1,15}")
 _SHOWN = 40  # characters of a received header quoted in an error message
@@ -82,7 +91,7 @@ def _quoted(value: str) -> str:
 
 def verify(
     body: bytes | str,
-    headers: Mapping[str, str],
+    headers: Mapping[str, str] | HeaderItems,
     secret: str | bytes | Iterable[str | bytes],
     tolerance: float = DEFAULT_TOLERANCE,
     *,
@@ -92,7 +101,8 @@ def verify(
 
     Args:
         body: the request body exactly as received (``str`` is taken as its UTF-8 bytes).
-        headers: the request headers, any mapping (names are matched case-insensitively).
+        headers: the request headers: any mapping, or anything with ``items()`` (names
+            are matched case-insensitively).
         secret: the endpoint's ``whsec_…`` secret, or several (each is tried: keep the old
             and the new one while you roll your configuration after a rotation).
         tolerance: seconds the ``webhook-timestamp`` may differ from ``now`` either way
