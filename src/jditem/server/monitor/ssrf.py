@@ -247,6 +247,7 @@ def parse_webhook_url(url: str) -> _Parsed:
         except ValueError:
             raise TargetRefused("host", f"[{host}] is not an IPv6 address") from None
     else:
+        _refuse_unless("%" not in host, "host", "a webhook host must not be percent-encoded")
         address = parse_ipv4(host)
     host = str(address) if address is not None else _normalised_name(host)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
