@@ -41,7 +41,9 @@ def reference_headers(
     }
 
 
-def our_headers(secret: str, body: bytes = BODY, *, at: int, msg_id: str = "msg_1") -> dict[str, str]:
+def our_headers(
+    secret: str, body: bytes = BODY, *, at: int, msg_id: str = "msg_1"
+) -> dict[str, str]:
     """Headers signed by the definition (the HMAC of "id.timestamp.body"), by hand."""
     import hashlib
     import hmac
@@ -166,7 +168,8 @@ def test_refusals_name_the_check(change: Any, reason: str, phrase: str) -> None:
     assert refused.value.reason == reason
     assert phrase in refused.value.message
     assert isinstance(refused.value, JditemError)
-    assert secret not in str(refused.value) and secret not in repr(refused.value)
+    assert secret not in str(refused.value)
+    assert secret not in repr(refused.value)
 
 
 def test_a_signed_body_that_is_not_a_json_object_is_refused() -> None:

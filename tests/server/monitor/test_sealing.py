@@ -29,7 +29,8 @@ def test_sealed_text_hides_the_secret_and_opens_again() -> None:
     secret = new_secret()
     sealed = box.seal(secret)
     plain = secret.get_secret_value()
-    assert plain not in sealed and plain.removeprefix("whsec_") not in sealed
+    assert plain not in sealed
+    assert plain.removeprefix("whsec_") not in sealed
     assert box.seal(secret) != sealed  # a fresh IV each time
     assert box.unseal(sealed).get_secret_value() == plain
     assert "keys hidden" in repr(box)
@@ -84,7 +85,8 @@ def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert len(keys) == 8 and len(set(keys)) == 1
+    assert len(keys) == 8
+    assert len(set(keys)) == 1
     assert path.read_text().strip() == keys[0]
 
 

@@ -29,7 +29,8 @@ def test_new_secrets_are_standard_and_never_shown_by_repr() -> None:
     text = secret.get_secret_value()
     assert text.startswith("whsec_")
     assert len(base64.b64decode(text.removeprefix("whsec_"))) == 32
-    assert text not in repr(secret) and text not in str(secret)
+    assert text not in repr(secret)
+    assert text not in str(secret)
     state = EndpointSecrets(secret)
     assert text not in repr(state)
     assert new_secret().get_secret_value() != text
@@ -57,7 +58,8 @@ def test_a_naive_timestamp_is_utc() -> None:
 def test_rotation_signs_with_both_secrets_until_the_overlap_ends() -> None:
     first = EndpointSecrets(new_secret())
     rotated, shown = first.rotate(T0, timedelta(hours=1))
-    assert rotated.current is shown and rotated.previous is first.current
+    assert rotated.current is shown
+    assert rotated.previous is first.current
     assert rotated.active(T0) == (shown, first.current)
     assert rotated.active(T0 + timedelta(minutes=59)) == (shown, first.current)
     assert rotated.active(T0 + timedelta(hours=1)) == (shown,)

@@ -150,7 +150,8 @@ async def test_a_vetted_target_says_where_to_connect_and_what_to_call_it() -> No
     assert target.url_for(target.addresses[0]) == "http://127.0.0.1:9000/hooks/jd?secret=s3"
     assert target.origin == "http://loop.example:9000"  # what messages show: no path/query
     decimal = await guard.vet("http://2130706433/")
-    assert decimal.host == "127.0.0.1" and decimal.host_header == "127.0.0.1"
+    assert decimal.host == "127.0.0.1"
+    assert decimal.host_header == "127.0.0.1"
     assert not decimal.is_name
 
 
@@ -162,7 +163,15 @@ async def test_messages_never_show_the_path_or_query() -> None:
 
 
 def test_ipv4_forms_read_like_browsers_and_inet_aton() -> None:
-    for form in ("2130706433", "0x7f000001", "0x7f.1", "0177.0.0.1", "127.1", "127.0.1", "127.0.0.1."):
+    for form in (
+        "2130706433",
+        "0x7f000001",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "127.0.1",
+        "127.0.0.1.",
+    ):
         assert parse_ipv4(form) == ipaddress.IPv4Address("127.0.0.1"), form
     assert parse_ipv4("0") == ipaddress.IPv4Address("0.0.0.0")
     assert parse_ipv4("example.com") is None
@@ -175,9 +184,11 @@ def test_the_guard_of_the_settings_allows_their_networks() -> None:
     assert guard.allowed(ipaddress.ip_address("fd00::5"))
     assert not guard.allowed(ipaddress.ip_address("10.0.0.1"))
     assert guard.own_addresses == server_addresses()
-    assert all(isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address) for a in server_addresses())
+    assert all(
+        isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address) for a in server_addresses()
+    )
 
 
 def test_settings_refuse_a_network_that_is_not_one() -> None:
-    with pytest.raises(ValueError, match="give networks such as 127.0.0.0/8"):
+    with pytest.raises(ValueError, match=r"give networks such as 127\.0\.0\.0/8"):
         Settings(webhook_allow_networks="127.0.0.0/8,localhost")
