@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import email.message
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -198,3 +200,43 @@ def test_a_bad_secret_is_a_configuration_error_that_does_not_quote_it(bad: str) 
         verify(BODY, reference_headers([new_secret()]), [], now=NOW)
     with pytest.raises(ConfigurationError, match="tolerance"):
         verify(BODY, reference_headers([new_secret()]), new_secret(), -1, now=NOW)
+
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def readme_receiver() -> str:
+    """The Python receiver of the README's "Change alerts — receiving webhooks" section."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### Change alerts — receiving webhooks") :]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found, "the section has no python example"
+    return found.group(1)
+
+
+async def test_the_readme_receiver_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's example, run as written (in-process ASGI), against signed requests."""
+    secret = new_secret()
+    monkeypatch.setenv("JDITEM_WEBHOOK_SECRET", secret)
+    namespace: dict[str, Any] = {}
+    exec(compile(readme_receiver(), str(README), "exec"), namespace)
+    transport = httpx.ASGITransport(app=namespace["app"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        now = int(time.time())
+        headers = reference_headers([secret], at=now, msg_id="msg_readme")
+        first = await client.post("/jditem-events", content=BODY, headers=headers)
+        retry = await client.post("/jditem-events", content=BODY, headers=headers)
+        forged = await client.post(
+            "/jditem-events", content=BODY, headers=reference_headers([new_secret()], at=now)
+        )
+        stale = await client.post(
+            "/jditem-events", content=BODY, headers=reference_headers([secret], at=now - 3600)
+        )
+    assert first.status_code == retry.status_code == 204
+    assert forged.status_code == 400
+    assert forged.text.startswith("no_matching_signature: ")
+    assert stale.status_code == 400
+    assert stale.text.startswith("timestamp_too_old: ")
+    assert capsys.readouterr().out.count("change: ") == 1  # the retry was recognised
