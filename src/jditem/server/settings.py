@@ -252,7 +252,7 @@ class Settings(BaseSettings):
         "may reach although private, loopback or reserved; plain http is allowed only there.",
     )
     webhook_timeout_seconds: float = Field(
-        default=15.0, gt=0, le=300, description="One delivery attempt, connect to response."
+        default=15.0, gt=0, le=300, description="One delivery attempt, resolving to last byte."
     )
     webhook_max_response_bytes: int = Field(
         default=8192, ge=0, le=1024 * 1024, description="Response bytes read (and logged)."
@@ -335,7 +335,7 @@ class Settings(BaseSettings):
 
     @field_validator("trusted_proxies", "webhook_allow_networks", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_comma_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
