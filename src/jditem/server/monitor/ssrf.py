@@ -36,7 +36,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -195,22 +195,14 @@ def server_addresses() -> frozenset[IPAddress]:
     return frozenset(_unmapped(address) for address in found)
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    scheme: str
-    host: str
-    address: IPAddress | None
-    port: int
-    path: str
-
-
 def _refuse_unless(ok: bool, reason: str, message: str) -> None:
     if not ok:
         raise TargetRefused(reason, message)
 
 
-def parse_webhook_url(url: str) -> _Parsed:
-    """Split and normalise ``url`` (no lookup); :class:`TargetRefused` when malformed."""
+def parse_webhook_url(url: str) -> Target:
+    """Split and normalise ``url`` (no lookup; a name's ``addresses`` are left empty);
+    :class:`TargetRefused` when malformed."""
     _refuse_unless(
         len(url) <= MAX_URL_LENGTH,
         "malformed",
@@ -251,7 +243,8 @@ def parse_webhook_url(url: str) -> _Parsed:
         address = parse_ipv4(host)
     host = str(address) if address is not None else _normalised_name(host)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Parsed(scheme, host, address, port or DEFAULT_PORTS[scheme], path)
+    literal = (address,) if address is not None else ()
+    return Target(scheme, host, port or DEFAULT_PORTS[scheme], path, literal, address is None)
 
 
 def _normalised_name(host: str) -> str:
@@ -323,29 +316,25 @@ class TargetGuard:
         Called when an endpoint is created and before each delivery; connect to the
         returned ``addresses`` only.
         """
-        parsed = parse_webhook_url(url)
-        origin = f"{parsed.scheme}://{_bracketed(parsed.host)}:{parsed.port}"
-        if parsed.address is not None:
-            addresses: tuple[IPAddress, ...] = (parsed.address,)
-            where = ""
-        else:
-            addresses = await self._resolve(parsed.host, parsed.port)
-            where = f"{parsed.host} resolves to "
-        for address in addresses:
+        target = parse_webhook_url(url)
+        where = ""
+        if target.is_name:
+            addresses = await self._resolve(target.host, target.port)
+            target = replace(target, addresses=addresses)
+            where = f"{target.host} resolves to "
+        for address in target.addresses:
             problem = self.address_problem(address)
             if problem is not None:
                 raise TargetRefused(
-                    "address", f"{origin} is refused: {where}{problem}; {ALLOW_HINT}"
+                    "address", f"{target.origin} is refused: {where}{problem}; {ALLOW_HINT}"
                 )
-        if parsed.scheme == "http" and not all(self.allowed(a) for a in addresses):
+        if target.scheme == "http" and not all(self.allowed(a) for a in target.addresses):
             raise TargetRefused(
                 "http",
-                f"{origin} is refused: plain http:// is allowed only to networks the operator "
-                "allows (JDITEM_WEBHOOK_ALLOW_NETWORKS); use https://",
+                f"{target.origin} is refused: plain http:// is allowed only to networks the "
+                "operator allows (JDITEM_WEBHOOK_ALLOW_NETWORKS); use https://",
             )
-        return Target(
-            parsed.scheme, parsed.host, parsed.port, parsed.path, addresses, parsed.address is None
-        )
+        return target
 
     async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
         try:
