@@ -13,7 +13,10 @@ Checked statically (AST) over every module under src/jditem:
   the one server module allowed to import ``jditem.client`` (never the batch);
 * ``jditem.client`` and ``jditem.errors`` never import server, batch or cli, not even
   lazily inside a function (the batch engine builds on the client's ``get_many``
-  engine, :mod:`jditem.client.many`; nothing points back).
+  engine, :mod:`jditem.client.many`; nothing points back);
+* ``jditem.webhooks`` (receivers' side of change alerts: ``verify``) imports only the
+  standard library and ``jditem.errors``: a receiver needs ``pip install jditem`` and
+  nothing of the server.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def within(name: str, *packages: str) -> bool:
 
 
 def test_the_tree_is_there() -> None:
-    for package in ("protocol", "formats", "client", "server", "errors"):
+    for package in ("protocol", "formats", "client", "server", "errors", "webhooks"):
         assert modules(package), package
 
 
@@ -119,3 +122,9 @@ def test_client_never_imports_server_batch_or_cli(path: Path) -> None:
         assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
             f"{path.relative_to(SRC)} imports {name}"
         )
+
+
+def test_webhooks_import_only_the_standard_library_and_errors() -> None:
+    for name, _ in imports(SRC / "webhooks.py"):
+        allowed = name.split(".")[0] in STDLIB or name == "jditem.errors"
+        assert allowed, f"webhooks.py imports {name}"

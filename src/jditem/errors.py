@@ -16,6 +16,7 @@
     │   └── InvalidResponseError        ... of an answer to a sent request (ambiguous)
     ├── NotServingDataError             code 0 without product data (text, instruction, empty)
     ├── PendingTimeoutError             still pending when the deadline or call budget ran out
+    ├── WebhookVerificationError        a received webhook is not authentic (``reason``)
     └── APIError                        a business code of SPEC §2.2 (or an unknown one)
         ├── FatalError                  no call with this token can succeed: stop a batch
         │   ├── InvalidTokenError           100
@@ -76,6 +77,7 @@ __all__ = [
     "ServiceUnavailableError",
     "TransportError",
     "UnknownCodeError",
+    "WebhookVerificationError",
     "error_for_code",
 ]
 
@@ -243,6 +245,20 @@ class PendingTimeoutError(JditemError):
         """The continuation token, parsed."""
         parsed: dict[str, Any] = json.loads(self.continuation)
         return parsed
+
+
+class WebhookVerificationError(JditemError):
+    """A received webhook failed :func:`jditem.webhooks.verify`: answer it with HTTP 400.
+
+    ``reason`` says which check failed: ``missing_header``, ``bad_timestamp``,
+    ``timestamp_too_old``, ``timestamp_too_new``, ``no_signature`` (no ``v1`` signature
+    in the header), ``no_matching_signature`` or ``bad_payload`` (signed, but not a
+    JSON object). The message never contains the secret.
+    """
+
+    def __init__(self, message: str, *, reason: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.reason = reason
 
 
 class APIError(JditemError):

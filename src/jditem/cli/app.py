@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "jditem.cli.worker",
     "jditem.cli.admin",
     "jditem.cli.dev",
+    "jditem.cli.webhooks",
 )
 
 

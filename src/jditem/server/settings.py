@@ -268,6 +268,24 @@ class Settings(BaseSettings):
         "set-password links are built from it.",
     )
 
+    # Webhook deliveries (SPEC §6.3): where they may go, how long and how much they may take.
+    webhook_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (comma-separated CIDRs, e.g. 127.0.0.0/8,10.1.0.0/16) webhooks "
+        "may reach although private, loopback or reserved; plain http is allowed only there.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="One delivery attempt, resolving to last byte."
+    )
+    webhook_max_response_bytes: int = Field(
+        default=8192, ge=0, le=1024 * 1024, description="Response bytes read (and logged)."
+    )
+    webhook_secrets_key: SecretStr | None = Field(
+        default=None,
+        description="Key(s) sealing webhook signing secrets at rest, comma-separated (the "
+        "first seals); unset: a key made once in <home>/webhook-secrets.key.",
+    )
+
     # Failed admin-key attempts (admin API and console sign-in).
     auth_free_failures: int = Field(
         default=5, ge=1, le=1000, description="Failures per client address before throttling."
@@ -338,9 +356,9 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "webhook_allow_networks", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
+    def _split_comma_lists(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
@@ -359,6 +377,23 @@ class Settings(BaseSettings):
                     "127.0.0.1,10.0.0.0/8 (or * to trust every peer)"
                 ) from None
         return value
+
+    @field_validator("webhook_allow_networks", mode="after")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(entry, strict=False)) for entry in value]
+        except ValueError as exc:
+            raise ValueError(f"{exc}; give networks such as 127.0.0.0/8,fd00::/8") from None
+
+    @field_validator("webhook_secrets_key", mode="after")
+    @classmethod
+    def _strong_sealing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        keys = [k.strip() for k in (value.get_secret_value() if value else "").split(",")]
+        problems = {admin_key_problem(k) for k in keys if k} - {None}
+        if problems:
+            raise ValueError(f"a key is {problems.pop()}")
+        return value if any(keys) else None
 
     @field_validator("public_url", mode="after")
     @classmethod
