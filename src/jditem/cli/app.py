@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "jditem.cli.serve",
     "jditem.cli.worker",
     "jditem.cli.admin",
+    "jditem.cli.mcp",
 )
 
 
