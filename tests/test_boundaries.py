@@ -13,7 +13,9 @@ Checked statically (AST) over every module under src/jditem:
   the one server module allowed to import ``jditem.client`` (never the batch);
 * ``jditem.client`` and ``jditem.errors`` never import server, batch or cli, not even
   lazily inside a function (the batch engine builds on the client's ``get_many``
-  engine, :mod:`jditem.client.many`; nothing points back).
+  engine, :mod:`jditem.client.many`; nothing points back);
+* ``jditem.mcp`` (the MCP server for agents) is an adapter over the client library: it
+  never imports the server, the batch job or the CLI, not even lazily.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def within(name: str, *packages: str) -> bool:
 
 
 def test_the_tree_is_there() -> None:
-    for package in ("protocol", "formats", "client", "server", "errors"):
+    for package in ("protocol", "formats", "client", "server", "errors", "mcp"):
         assert modules(package), package
 
 
@@ -115,6 +117,14 @@ def test_server_never_imports_client_or_batch(path: Path) -> None:
     "path", modules("client") + modules("errors"), ids=lambda p: str(p.relative_to(SRC))
 )
 def test_client_never_imports_server_batch_or_cli(path: Path) -> None:
+    for name, _ in imports(path):
+        assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
+            f"{path.relative_to(SRC)} imports {name}"
+        )
+
+
+@pytest.mark.parametrize("path", modules("mcp"), ids=lambda p: str(p.relative_to(SRC)))
+def test_mcp_adapts_the_client_library_only(path: Path) -> None:
     for name, _ in imports(path):
         assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
             f"{path.relative_to(SRC)} imports {name}"

@@ -14,27 +14,26 @@ can never together pass the limit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 #: Minor units per yuan (SPEC §2.5).
 UNITS_PER_YUAN = 10_000
+_PLAIN_YUAN = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,4}))?", re.ASCII)
 
 
 def parse_yuan(text: str, *, name: str) -> int:
-    """``"1.50"`` → ``15000`` units, exactly; ``ValueError`` naming option ``name`` if not
-    a plain, non-negative amount with at most 4 decimals."""
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    units = amount * UNITS_PER_YUAN if amount.is_finite() else amount
-    if not units.is_finite() or units < 0 or units != units.to_integral_value():
+    """``"1.50"`` → ``15000`` units, exactly; ``ValueError`` naming option ``name`` unless
+    ``text`` is a plain amount >= 0 with at most 4 decimals (and under 10^12 yuan)."""
+    match = _PLAIN_YUAN.fullmatch(text.strip())
+    if match is None:
         raise ValueError(
             f"{name} {text!r} is not an amount in yuan: use a plain number >= 0 with at most "
             "4 decimals, e.g. 1.50"
         )
-    return int(units)
+    whole, fraction = match.group(1), (match.group(2) or "").ljust(4, "0")
+    return int(whole) * UNITS_PER_YUAN + int(fraction)
 
 
 def format_yuan(units: int) -> str:

@@ -9,6 +9,8 @@ the client), so a token can reach no result even if an upstream echoed it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Any
 
@@ -16,6 +18,7 @@ from mcp.types import CallToolResult, TextContent
 
 from jditem import errors
 from jditem.client.redaction import redact
+from jditem.client.retry import parse_continuation
 from jditem.mcp.budget import SpendBudget, format_yuan
 from jditem.mcp.session import ItemOutcome
 
@@ -110,6 +113,40 @@ def failure(error: errors.JditemError, budget: SpendBudget) -> CallToolResult:
 
 # -- items -------------------------------------------------------------------------------
 
+#: Marks an encoded continuation (version 1 of this encoding).
+_CONTINUATION_PREFIX = "jdc1."
+
+
+def encode_continuation(continuation: str) -> str:
+    """The client's continuation (JSON) as one opaque word a model copies unchanged.
+
+    JSON inside a string argument tempts agents (and the SDK's argument pre-parsing)
+    to turn it into an object; base64url text is passed on as it is.
+    """
+    encoded = base64.urlsafe_b64encode(continuation.encode()).decode().rstrip("=")
+    return _CONTINUATION_PREFIX + encoded
+
+
+def decode_continuation(text: str) -> str:
+    """The client's continuation from :func:`encode_continuation`'s form (or raw JSON);
+    :class:`~jditem.errors.ConfigurationError` when it is neither."""
+    text = text.strip()
+    decoded = text
+    if text.startswith(_CONTINUATION_PREFIX):
+        body = text[len(_CONTINUATION_PREFIX) :]
+        try:
+            decoded = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        except (binascii.Error, ValueError):
+            decoded = ""
+    try:
+        parse_continuation(decoded)
+    except errors.ConfigurationError:
+        raise errors.ConfigurationError(
+            "continuation is not one this server gave: pass the continuation of a "
+            "'pending' result unchanged (it starts with jdc1.)"
+        ) from None
+    return decoded
+
 
 def cost_body(outcome: ItemOutcome, price_units: int) -> dict[str, Any]:
     """What fetching the item cost in this tool call."""
@@ -136,7 +173,8 @@ def pending_message(outcome: ItemOutcome) -> str:
     return (
         f"Item {outcome.item_id} is still being collected by the server (nothing was "
         f"charged for it yet). Ask again {when}: call get_product with "
-        f"continuation={error.continuation} (or get_products with the same items)."
+        f"continuation={encode_continuation(error.continuation)} (or get_products with "
+        "the same items)."
     )
 
 
@@ -154,7 +192,7 @@ def item_body(
         error = outcome.error
         assert isinstance(error, errors.PendingTimeoutError)
         body["message"] = pending_message(outcome)
-        body["continuation"] = error.continuation
+        body["continuation"] = encode_continuation(error.continuation)
         body["retry_after_s"] = error.retry_after
     elif outcome.status == "error":
         assert outcome.error is not None

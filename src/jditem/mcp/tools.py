@@ -19,18 +19,20 @@ from jditem.mcp import results
 from jditem.mcp.budget import BudgetRefused, format_yuan
 from jditem.mcp.session import MAX_ITEMS_PER_CALL, ItemOutcome, McpSession, item_id_of
 
+# Plain ``str`` (not ``str | None``): the SDK parses a JSON-looking string argument of any
+# other type into an object first.
 ItemRef = Annotated[
-    str | None,
+    str,
     Field(
         description="A JD item id (1-20 digits, e.g. 100012043978) or a JD item page URL "
         "(e.g. https://item.jd.com/100012043978.html). Omit it when passing continuation."
     ),
 ]
 Continuation = Annotated[
-    str | None,
+    str,
     Field(
-        description="The continuation string of an earlier 'pending' result, passed "
-        "unchanged: resumes waiting for that item (omit item then)."
+        description="The continuation of an earlier 'pending' result (starts with jdc1.), "
+        "passed unchanged: resumes waiting for that item (omit item then)."
     ),
 ]
 MaxAge = Annotated[
@@ -135,9 +137,9 @@ def register(server: MCPServer, session: McpSession) -> None:
     }
 
     async def get_product(
-        item: ItemRef = None, continuation: Continuation = None, max_age_minutes: MaxAge = 10
+        item: ItemRef = "", continuation: Continuation = "", max_age_minutes: MaxAge = 10
     ) -> CallToolResult:
-        if (item is None) == (continuation is None):
+        if bool(item) == bool(continuation):
             return results.failure(
                 errors.ConfigurationError(
                     "pass either item (an id or JD item URL) or continuation (from a pending "
@@ -146,14 +148,15 @@ def register(server: MCPServer, session: McpSession) -> None:
                 session.budget,
             )
         try:
-            if item is not None:
+            if item:
                 item_id = item_id_of(item)
                 seen = session.remembered(item_id, max_age_minutes * 60)
                 if seen is not None:
                     return _one_result(session, session.reused(item_id, seen))
                 outcome = await session.fetch_one(item_id)
             else:
-                outcome = await session.fetch_one(continuation=continuation)
+                resumed = results.decode_continuation(continuation)
+                outcome = await session.fetch_one(continuation=resumed)
         except BudgetRefused as refused:
             return results.refusal(refused.message, session.budget)
         except errors.JditemError as error:
