@@ -54,14 +54,14 @@ def _is_loopback(host: str) -> bool:
 
 def _log_to_stderr(verbose: bool) -> logging.Handler:
     """One stderr handler on the root logger, masking tokens in every record it writes."""
-    from jditem.client.redaction import install_log_redaction
+    from jditem.mcp.server import redact_log_handlers
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(install_log_redaction())
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    redact_log_handlers()
     return handler
 
 

@@ -16,7 +16,7 @@ import uvicorn
 from mcp.server import MCPServer
 
 from jditem._version import __version__
-from jditem.client.redaction import install_log_redaction
+from jditem.client.redaction import RedactingFilter
 from jditem.mcp.budget import format_yuan
 from jditem.mcp.session import McpSession
 
@@ -54,17 +54,34 @@ def build_server(session: McpSession) -> MCPServer:
     return server
 
 
+class MaskedRecords(RedactingFilter):
+    """The client's token-masking filter, keeping a traceback only as masked text.
+
+    A handler that renders ``exc_info`` itself (rich's, which the SDK installs when the
+    root logger has none) would print the raw exception message; with ``exc_info``
+    cleared it prints the masked ``exc_text`` like any formatter.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        super().filter(record)
+        if record.exc_info is not None and record.exc_text:
+            record.exc_info = None
+        return True
+
+
+_MASKED = MaskedRecords()
+
+
 def redact_log_handlers() -> None:
-    """Put the token-masking filter on every handler of the root logger.
+    """Put :class:`MaskedRecords` on every handler of the root logger.
 
     A logger's filter does not apply to its children's records, but a handler's applies
     to everything it writes: so the SDK's, uvicorn's and httpx's records are masked
     wherever they come from (the SDK may have added a handler of its own).
     """
-    redacting = install_log_redaction()
     for handler in logging.getLogger().handlers:
-        if redacting not in handler.filters:
-            handler.addFilter(redacting)
+        if _MASKED not in handler.filters:
+            handler.addFilter(_MASKED)
 
 
 async def serve_stdio(server: MCPServer) -> None:

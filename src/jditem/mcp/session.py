@@ -22,18 +22,19 @@ an answer is free when the lost call was charged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from jditem import errors
 from jditem.client import AsyncClient
 from jditem.client.base import CallInfo
-from jditem.client.many import ManyRun
+from jditem.client.many import ItemResult, ManyRun
 from jditem.client.ratecontrol import AdaptiveRate
 from jditem.client.retry import parse_continuation
 from jditem.mcp.budget import SpendBudget
@@ -315,11 +316,15 @@ class McpSession:
         )
         stopped: errors.JditemError | None = None
         try:
-            async for result in run.results(item_ids):
-                tally = tallies[result.item_id]
-                outcomes[result.item_id] = self._settled(
-                    result.item_id, result.product, result.error, tally
-                )
+            # aclosing: a cancelled tool call must stop the run's calls too, at once
+            # (``results`` is an async generator, typed as an iterator)
+            stream = cast("AsyncGenerator[ItemResult, None]", run.results(item_ids))
+            async with contextlib.aclosing(stream) as results:
+                async for result in results:
+                    tally = tallies[result.item_id]
+                    outcomes[result.item_id] = self._settled(
+                        result.item_id, result.product, result.error, tally
+                    )
         except errors.JditemError as exc:
             stopped = exc
         finally:
