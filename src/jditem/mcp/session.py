@@ -26,7 +26,7 @@ import contextlib
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -158,11 +158,22 @@ def item_id_of(ref: str) -> str:
 
 
 class _ToolRun(ManyRun):
-    """``get_many``'s engine, telling each item's :class:`CallTally` about its calls."""
+    """``get_many``'s engine, telling each item's :class:`CallTally` about its calls and
+    sending the session's ``Idempotency-Key`` for each item."""
 
-    def __init__(self, client: AsyncClient, tallies: dict[str, CallTally], **options: Any) -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        tallies: dict[str, CallTally],
+        keys: Callable[[str], str],
+        **options: Any,
+    ) -> None:
         super().__init__(client, **options)
         self.tallies = tallies
+        self._keys = keys
+
+    def idempotency_key(self, item_id: str) -> str:
+        return self._keys(item_id)
 
     async def _before_send(self, item_id: str) -> None:
         if not self.stopping:  # else the engine stops the call right after this hook
@@ -224,9 +235,12 @@ class McpSession:
             seen = self._remember(item_id, product)
             return ItemOutcome(item_id, "ok", seen.product, tally=tally, fetched_at=seen.fetched_at)
         status: Status = "pending" if isinstance(error, errors.PendingTimeoutError) else "error"
+        if status == "error" and not tally.uncertain:
+            self._open_keys.pop(item_id, None)  # nothing to replay: the next fetch is new
         return ItemOutcome(item_id, status, error=error, tally=tally)
 
     def _key(self, item_id: str) -> str:
+        """The ``Idempotency-Key`` of the item's next fetch: the open one, else a new one."""
         key = self._open_keys.get(item_id)
         if key is None:
             key = f"jditem-mcp-{self._run_uid}-{secrets.token_hex(6)}-{item_id}"
@@ -270,10 +284,7 @@ class McpSession:
             error = exc
         finally:
             hold.settle(charged=tally.charged, uncertain=tally.uncertain)
-        outcome = self._settled(item_id, product, error, tally)
-        if outcome.status == "error" and not tally.uncertain:
-            self._open_keys.pop(item_id, None)  # nothing to replay: the next fetch is new
-        return outcome
+        return self._settled(item_id, product, error, tally)
 
     async def fetch_many(
         self, item_ids: Sequence[str], *, max_age_s: float | None
@@ -307,6 +318,7 @@ class McpSession:
         run = _ToolRun(
             self.client,
             tallies,
+            self._key,
             concurrency=self.settings.concurrency,
             limiter=self.limiter,
             deadline=self.settings.tool_deadline,
