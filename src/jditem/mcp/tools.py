@@ -24,15 +24,17 @@ from jditem.mcp.session import MAX_ITEMS_PER_CALL, ItemOutcome, McpSession, item
 ItemRef = Annotated[
     str,
     Field(
+        max_length=300,
         description="A JD item id (1-20 digits, e.g. 100012043978) or a JD item page URL "
-        "(e.g. https://item.jd.com/100012043978.html). Omit it when passing continuation."
+        "(e.g. https://item.jd.com/100012043978.html). Omit it when passing continuation.",
     ),
 ]
 Continuation = Annotated[
     str,
     Field(
+        max_length=4000,
         description="The continuation of an earlier 'pending' result (starts with jdc1.), "
-        "passed unchanged: resumes waiting for that item (omit item then)."
+        "passed unchanged: resumes waiting for that item (omit item then).",
     ),
 ]
 MaxAge = Annotated[
@@ -45,7 +47,7 @@ MaxAge = Annotated[
     ),
 ]
 ItemRefs = Annotated[
-    list[str],
+    list[Annotated[str, Field(max_length=300)]],
     Field(
         min_length=1,
         max_length=MAX_ITEMS_PER_CALL,
@@ -97,20 +99,17 @@ GET_PRODUCTS = (
 )
 
 
-def _budget(session: McpSession) -> dict[str, str]:
-    return session.budget.summary()
-
-
 def _one_result(session: McpSession, outcome: ItemOutcome) -> CallToolResult:
     price = session.settings.price_units
-    body = {**results.item_body(outcome, price), "budget": _budget(session)}
+    body = {**results.item_body(outcome, price), "budget": session.budget.summary()}
     spend = _spend_line(session)
     if outcome.status == "ok":
         title = (outcome.product or {}).get("title") or "untitled"
-        cost = body["cost"]
-        paid = f"charged {cost['yuan']} yuan" if cost["charged"] else "free"
-        if outcome.source == "session":
-            paid = "reused from this session's earlier fetch, free"
+        paid = (
+            "reused from this session's earlier fetch, free"
+            if outcome.source == "session"
+            else f"charged {body['cost']['yuan']} yuan"
+        )
         return results.tool_result(f"Item {outcome.item_id} ({title}): {paid}. {spend}", body)
     if outcome.status == "pending":
         return results.tool_result(f"{results.pending_message(outcome)} {spend}", body)
@@ -224,7 +223,7 @@ def _many_result(
         "status": "stopped" if stopped is not None else "done",
         "results": items,
         "cost": cost,
-        "budget": _budget(session),
+        "budget": session.budget.summary(),
     }
     if stopped is not None:
         body["error"] = results.error_body(stopped)
