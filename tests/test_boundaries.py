@@ -17,6 +17,8 @@ Checked statically (AST) over every module under src/jditem:
 * ``jditem.webhooks`` (receivers' side of change alerts: ``verify``) imports only the
   standard library and ``jditem.errors``: a receiver needs ``pip install jditem`` and
   nothing of the server.
+* ``jditem.mcp`` (the MCP server for agents) is an adapter over the client library: it
+  never imports the server, the batch job or the CLI, not even lazily.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def within(name: str, *packages: str) -> bool:
 
 
 def test_the_tree_is_there() -> None:
-    for package in ("protocol", "formats", "client", "server", "errors", "webhooks"):
+    for package in ("protocol", "formats", "client", "server", "errors", "webhooks", "mcp"):
         assert modules(package), package
 
 
@@ -128,3 +130,11 @@ def test_webhooks_import_only_the_standard_library_and_errors() -> None:
     for name, _ in imports(SRC / "webhooks.py"):
         allowed = name.split(".")[0] in STDLIB or name == "jditem.errors"
         assert allowed, f"webhooks.py imports {name}"
+
+
+@pytest.mark.parametrize("path", modules("mcp"), ids=lambda p: str(p.relative_to(SRC)))
+def test_mcp_adapts_the_client_library_only(path: Path) -> None:
+    for name, _ in imports(path):
+        assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
+            f"{path.relative_to(SRC)} imports {name}"
+        )
