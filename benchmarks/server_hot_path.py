@@ -147,8 +147,10 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, headers: dict[str, str], seconds: float) -> Result:
-    cmd = ["wrk", "-t1", f"-c{CONCURRENCY}", f"-d{int(seconds)}s", "--latency"]
+def run_wrk(
+    url: str, headers: dict[str, str], seconds: float, connections: int = CONCURRENCY
+) -> Result:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency"]
     for key, value in headers.items():
         cmd += ["-H", f"{key}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
