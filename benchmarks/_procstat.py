@@ -116,8 +116,10 @@ def py_spy() -> str | None:
 
 
 def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250) -> subprocess.Popen[bytes]:
-    """Sample ``pid`` (all threads, idle excluded) for ``seconds`` into ``out`` (collapsed
-    stacks, py-spy's ``raw`` format). Non-blocking: the target is not paused."""
+    """Sample ``pid`` for ``seconds`` into ``out`` (collapsed stacks, py-spy's ``raw``
+    format): only the thread holding the GIL, i.e. the Python work that one process can
+    do at a time (a thread blocked in a queue, or SQLite running without the GIL, is
+    not sampled). Non-blocking: the target is not paused."""
     binary = py_spy()
     if binary is None:
         raise SystemExit("py-spy not found: install it with `.venv/bin/pip install py-spy`")
@@ -134,6 +136,7 @@ def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250) -> subpro
             "--format",
             "raw",
             "--nonblocking",
+            "--gil",
             "--output",
             str(out),
         ],
@@ -145,7 +148,14 @@ def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250) -> subpro
 #: Layers a sample is charged to: the innermost frame whose file matches (in order).
 LAYERS: tuple[tuple[str, str], ...] = (
     ("jditem/server/http_guard", "jditem HTTP guard"),
-    ("jditem/", "jditem"),
+    ("jditem/server/logging", "access log (jditem's redaction filter)"),
+    ("RequestIdMiddleware.", "jditem ASGI middleware"),
+    ("jditem/server/security_headers", "jditem ASGI middleware"),
+    ("jditem/server/serving", "jditem ASGI middleware"),
+    ("jditem/server/store/", "jditem store (statements, writer thread)"),
+    ("jditem/server/accounts/batcher", "jditem charge batcher"),
+    ("jditem/", "jditem request code (v2, admission, envelope, …)"),
+    ("logging/", "access log (stdlib logging)"),
     ("uvicorn/protocols/http/h11", "uvicorn h11 protocol"),
     ("uvicorn/protocols/http/httptools", "uvicorn httptools protocol"),
     ("/h11/", "h11 parser"),
@@ -159,7 +169,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("greenlet", "greenlet"),
     ("pydantic", "pydantic"),
     ("uvloop", "uvloop"),
-    ("asyncio/", "asyncio"),
+    ("asyncio/", "asyncio / uvloop (C)"),
 )
 
 

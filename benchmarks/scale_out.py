@@ -57,7 +57,6 @@ import re
 import secrets
 import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -79,6 +78,7 @@ from jditem.server import devservices
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _money import MONEY_SQL, Money, check_money, sqlite_money  # noqa: E402
 from _procstat import (  # noqa: E402
     Profile,
     children,
@@ -96,17 +96,6 @@ from server_hot_path import ITEM, PATH, Result, free_port, run_wrk, wait_ready  
 JDITEM = str(Path(sys.executable).with_name("jditem"))
 ADMIN_KEY = secrets.token_urlsafe(32)
 BALANCE_YUAN = "100000000"
-
-#: One row: charges, Σ charge amounts, Σ token spend, Σ balances, charged code-0
-#: call records, call records with another code.
-MONEY_SQL = (
-    "SELECT (SELECT COUNT(*) FROM ledger WHERE kind = 'charge'), "
-    "(SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'charge'), "
-    "(SELECT COALESCE(SUM(spent), 0) FROM tokens), "
-    "(SELECT COALESCE(SUM(balance), 0) FROM accounts), "
-    "(SELECT COUNT(*) FROM call_records WHERE code = 0 AND charged > 0), "
-    "(SELECT COUNT(*) FROM call_records WHERE code <> 0)"
-)
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
@@ -170,50 +159,6 @@ def _wait_health(base: str, seconds: float = 120.0) -> None:
     raise SystemExit(f"{base} did not become healthy within {seconds:.0f} s")
 
 
-# ------------------------------------------------------------------ money rule
-
-
-@dataclass(frozen=True)
-class Money:
-    """The money columns of one database at one moment (see :data:`MONEY_SQL`)."""
-
-    charges: int
-    charged_sum: int  # Σ ledger amounts of charges (negative)
-    spent: int
-    balance: int
-    code0_records: int
-    other_records: int
-
-    def __sub__(self, other: Money) -> Money:
-        return Money(
-            *(a - b for a, b in zip(self.__dict__.values(), other.__dict__.values(), strict=True))
-        )
-
-
-def check_money(name: str, delta: Money, answered: int) -> str:
-    """Raise SystemExit unless the change ``delta`` keeps the money rule."""
-    problems = []
-    if not -delta.balance == -delta.charged_sum == delta.spent:
-        problems.append(
-            f"balance change {-delta.balance} / Σ ledger charges {-delta.charged_sum} / "
-            f"Σ token spend {delta.spent} differ"
-        )
-    if delta.code0_records != delta.charges or delta.other_records:
-        problems.append(
-            f"{delta.charges:,} charges but {delta.code0_records:,} charged code-0 call "
-            f"records and {delta.other_records:,} records with other codes"
-        )
-    if delta.charges < answered:
-        problems.append(f"{answered:,} answers counted by wrk but only {delta.charges:,} charges")
-    if problems:
-        raise SystemExit(f"{name}: money check FAILED: " + "; ".join(problems))
-    return (
-        f"{name}: money check ok — {delta.charges:,} charges, each with its call record "
-        f"(wrk counted {answered:,} answers), balance change = Σ ledger = Σ spend = "
-        f"{delta.spent:,} units"
-    )
-
-
 # ----------------------------------------------------------------- deployments
 
 
@@ -224,7 +169,7 @@ class Deployment:
     name: str
     port: int
     serve: subprocess.Popen[bytes]
-    query: Callable[[str], list[int]]
+    money: Callable[[], Money]
     scale_out: bool
     worker: subprocess.Popen[bytes] | None = None
     postmaster: Callable[[], int] | None = None
@@ -256,9 +201,6 @@ class Deployment:
             roles["Redis"] = tree_cpu(self.redis_pid())
         return roles
 
-    def money(self) -> Money:
-        return Money(*self.query(MONEY_SQL))
-
     def prepare(self) -> None:
         token = _token(self.base)
         self.headers = {"Authorization": f"Bearer {token}"}
@@ -279,19 +221,11 @@ class Deployment:
         return check_money(self.name, self.money() - self.start, self.answered)
 
 
-def sqlite_query(db: Path) -> Callable[[str], list[int]]:
-    def query(sql: str) -> list[int]:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            return [int(v or 0) for v in conn.execute(sql).fetchone()]
+def postgres_money(cluster: devservices.PgCluster, database: str) -> Callable[[], Money]:
+    def read() -> Money:
+        return Money(*(int(v or 0) for v in cluster.psql(MONEY_SQL, database).split("|")))
 
-    return query
-
-
-def postgres_query(cluster: devservices.PgCluster, database: str) -> Callable[[str], list[int]]:
-    def query(sql: str) -> list[int]:
-        return [int(v or 0) for v in cluster.psql(sql, database).strip().split("|")]
-
-    return query
+    return read
 
 
 def _pid_file(path: Path) -> Callable[[], int]:
@@ -312,7 +246,7 @@ def embedded(connections: int, trace: Path | None = None) -> Iterator[Deployment
         command = [sys.executable, str(ROOT / "benchmarks" / "_sqlite_trace.py"), str(trace), *args]
     try:
         with running(command, _env(home), home / "serve.log") as serve:
-            deployment = Deployment("embedded", port, serve, sqlite_query(db), scale_out=False)
+            deployment = Deployment("embedded", port, serve, sqlite_money(db), scale_out=False)
             _wait_health(deployment.base)
             deployment.prepare()
             yield deployment
@@ -341,7 +275,7 @@ def scale_out(services: devservices.DevServices, processes: int) -> Iterator[Dep
                 f"scale-out ({processes} API processes + worker)",
                 port,
                 serve,
-                postgres_query(cluster, database),
+                postgres_money(cluster, database),
                 scale_out=True,
                 worker=worker,
                 postmaster=_pid_file(cluster.datadir / "postmaster.pid"),
@@ -633,22 +567,28 @@ def print_projection(emb: Round, so: Round, rps_emb: float, rps_so: float) -> No
     )
 
 
+#: Defaults of a full and of a ``--quick`` run (options given explicitly win).
+FULL = {"seconds": 8.0, "rounds": 5, "wakeups": 40, "count_seconds": 4.0}
+QUICK = {"seconds": 4.0, "rounds": 3, "wakeups": 10, "count_seconds": 3.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of a timed round")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per deployment")
+    parser.add_argument("--seconds", type=float, help="length of a timed round (8; quick 4)")
+    parser.add_argument("--rounds", type=int, help="timed rounds per deployment (5; quick 3)")
     parser.add_argument("--connections", type=int, default=32, help="wrk keep-alive connections")
     parser.add_argument("--processes", type=int, default=2, help="API processes (scale-out)")
-    parser.add_argument("--wakeups", type=int, default=40, help="wake-up samples (0 = skip)")
+    parser.add_argument("--wakeups", type=int, help="wake-up samples (40; quick 10; 0 = skip)")
     parser.add_argument(
-        "--count-seconds", type=float, default=4.0, help="statement-count round (0 = skip)"
+        "--count-seconds", type=float, help="statement-count round (4; quick 3; 0 = skip)"
     )
     parser.add_argument("--profile", type=Path, help="py-spy round into this directory")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
     args = parser.parse_args()
-    if args.quick:
-        args.seconds, args.rounds, args.wakeups = 4.0, 3, 10
-        args.count_seconds = min(args.count_seconds, 3.0)
+    defaults = QUICK if args.quick else FULL
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: install it with `apt-get install wrk`")
     print(
