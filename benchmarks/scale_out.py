@@ -22,8 +22,11 @@ machine; requests/s does (the cores are shared with wrk and anything else).
 Also measured:
 
 * the **connection split** across the API processes: keep-alive connections each holds
-  (sampled mid-round) and CPU each spent; ``connection_share_max_over_min`` is the
-  largest ratio of the busiest to the idlest API process's CPU over the rounds;
+  (read from ``/proc`` mid-round) and CPU each spent; ``connection_share_max_over_min``
+  is the worst round's ratio of the most to the fewest connections held by an API
+  process (a process holding none counts as one), ``cpu_share_max_over_min`` the same
+  for CPU seconds (on a saturated machine CPU evens out even when connections do not:
+  a process with 3 connections still keeps a core busy);
 * **statements and round trips per call** (``--count-seconds``, 0 = skip), in a window
   of their own after the timed rounds: PostgreSQL with ``log_statement = all``
   switched on for that window only, Redis ``INFO commandstats``, and the embedded
@@ -314,11 +317,16 @@ class Round:
     def api_cpu(self) -> list[float]:
         return [v for k, v in sorted(self.cpu.items()) if k.startswith("api:")]
 
-    def share_ratio(self) -> float:
+    def connection_ratio(self) -> float:
+        """Most / fewest keep-alive connections held by an API process (a process
+        holding none counts as holding one, so the ratio stays a number)."""
+        held = list(self.connections.values())
+        return max(held) / max(1, min(held)) if len(held) > 1 else 1.0
+
+    def cpu_ratio(self) -> float:
+        """Busiest / idlest API process by CPU seconds in the round."""
         each = self.api_cpu()
-        if len(each) < 2:
-            return 1.0
-        return max(each) / min(each) if min(each) > 0 else float("inf")
+        return max(each) / max(min(each), 1e-9) if len(each) > 1 else 1.0
 
 
 def commandstats(client: redis.Redis | None) -> Counter[str]:
@@ -421,7 +429,7 @@ def count_sqlite(seconds: float, connections: int) -> tuple[int, Counter[str]]:
             time.sleep(0.5)  # the tracer writes its counts four times a second
             after = Counter(json.loads(trace.read_text()))
             calls = (traced.money() - money_before).charges
-            print(traced.check())
+            print(traced.check().replace("embedded", "embedded (traced, statement counts)", 1))
         return calls, after - before
     finally:
         shutil.rmtree(trace.parent, ignore_errors=True)
@@ -527,12 +535,14 @@ def print_cpu_table(emb: Round, so: Round) -> None:
 
 def print_split(rounds: list[Round]) -> None:
     print("\nconnection split across the API processes, per round:\n")
-    print("| round | keep-alive connections each | CPU s each | max/min CPU |")
-    print("|---:|---|---|---:|")
+    print(
+        "| round | keep-alive connections each | CPU s each | max/min connections | max/min CPU |"
+    )
+    print("|---:|---|---|---:|---:|")
     for n, r in enumerate(rounds, 1):
         conns = " / ".join(str(c) for _, c in sorted(r.connections.items()))
         cpu = " / ".join(f"{v:.2f}" for v in r.api_cpu())
-        print(f"| {n} | {conns} | {cpu} | {r.share_ratio():.2f} |")
+        print(f"| {n} | {conns} | {cpu} | {r.connection_ratio():.2f} | {r.cpu_ratio():.2f} |")
 
 
 def print_projection(emb: Round, so: Round, rps_emb: float, rps_so: float) -> None:
@@ -662,12 +672,14 @@ def main() -> None:
     print()
     for line in checks.values():
         print(line)
-    share = max(r.share_ratio() for r in rounds[so.name])
+    share = max(r.connection_ratio() for r in rounds[so.name])
+    cpu_share = max(r.cpu_ratio() for r in rounds[so.name])
     emb_ms, so_ms = emb_round.ms_per_call("total"), so_round.ms_per_call("total")
     summary = {
         "cpu_ms_per_call_embedded": round(emb_ms, 4),
         "cpu_ms_per_call_scale_out": round(so_ms, 4),
-        "connection_share_max_over_min": round(share, 2) if share != float("inf") else None,
+        "connection_share_max_over_min": round(share, 2),
+        "cpu_share_max_over_min": round(cpu_share, 2),
         "scale_out_over_embedded": round(so_ms / emb_ms, 3) if emb_ms else None,
         "scale_out_api_ms_per_call": round(so_round.ms_per_call("API"), 4),
         "scale_out_postgres_ms_per_call": round(so_round.ms_per_call("PostgreSQL"), 4),
