@@ -115,7 +115,7 @@ def _requests(account: int, token: int, k: int) -> list[ChargeRequest]:
 
 async def _prepared(db: Database) -> tuple[int, int]:
     await migrate(db.engine)
-    async with db.sessionmaker() as session, session.begin():
+    async with db.sessionmaker() as session:  # the service functions commit
         account = await service.create_account(session, "bench", 10**14)
         token, _ = await service.create_token(session, "bench", name="b")
     return account.id, token.id
