@@ -10,8 +10,6 @@ it charged, the keep-alive connections per API process and the Redis commands.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -36,26 +34,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _money import MONEY_SQL, Money, check_money, sqlite_money  # noqa: E402
 from _procstat import children, established_by_pid, proc_times, tree_cpu  # noqa: E402
-from server_hot_path import ITEM, PATH, Result, free_port, run_wrk, wait_ready  # noqa: E402
+from server_hot_path import (  # noqa: E402
+    ADMIN_KEY,
+    ITEM,
+    PATH,
+    Result,
+    free_port,
+    run_wrk,
+    server_env,
+    wait_ready,
+)
 
 JDITEM = str(Path(sys.executable).with_name("jditem"))
-ADMIN_KEY = secrets.token_urlsafe(32)
 BALANCE_YUAN = "100000000"
-
-
-def server_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JDITEM_")}
-    env.update(
-        {
-            "JDITEM_HOME": str(home),
-            "JDITEM_ADMIN_KEY": ADMIN_KEY,
-            # a rate-limited token (as new tokens are by default), never refused here
-            "JDITEM_DEFAULT_RATE_LIMIT": "100000",
-            "JDITEM_DEFAULT_BURST": "1000000",
-            **extra,
-        }
-    )
-    return env
 
 
 @contextmanager

@@ -84,7 +84,6 @@ from _deployments import (  # noqa: E402
     median_round,
     running,
     scale_out,
-    server_env,
     timed_round,
     wait_health,
 )
@@ -96,7 +95,7 @@ from _procstat import (  # noqa: E402
     summarise,
 )
 from _sqlite_trace import normalise  # noqa: E402
-from server_hot_path import PATH, free_port  # noqa: E402
+from server_hot_path import PATH, free_port, server_env  # noqa: E402
 
 # --------------------------------------------------------- statements per call
 

@@ -307,20 +307,28 @@ class Server:
         return check_money(KINDS[self.kind], now - self.start, self.answered)
 
 
-@contextmanager
-def started(kind: str) -> Iterator[Server]:
-    home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-{kind}-"))
-    port = free_port()
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a jditem server under test: this one's without ``JDITEM_``
+    variables, plus its home, the admin key and token defaults with a rate limit (as new
+    tokens have by default) that the load never reaches."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JDITEM_")}
     env.update(
         {
             "JDITEM_HOME": str(home),
             "JDITEM_ADMIN_KEY": ADMIN_KEY,
-            # a rate-limited token, as new tokens are by default, never refused here
             "JDITEM_DEFAULT_RATE_LIMIT": "100000",
             "JDITEM_DEFAULT_BURST": "1000000",
+            **extra,
         }
     )
+    return env
+
+
+@contextmanager
+def started(kind: str) -> Iterator[Server]:
+    home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-{kind}-"))
+    port = free_port()
+    env = server_env(home)
     if kind == "jditem-serve":
         command = [JDITEM, "serve", "--port", str(port)]
     else:
