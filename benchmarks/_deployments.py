@@ -169,7 +169,7 @@ def _pid_file(path: Path) -> Callable[[], int]:
 
 
 @contextmanager
-def embedded(connections: int, trace: Path | None = None) -> Iterator[Deployment]:
+def embedded(trace: Path | None = None) -> Iterator[Deployment]:
     """``jditem serve --db <sqlite>`` (with every SQLite statement counted into
     ``trace`` when given: a separate instance, for counts only)."""
     home = Path(tempfile.mkdtemp(prefix="jditem-bench-emb-"))

@@ -145,7 +145,7 @@ def count_sqlite(seconds: float, connections: int) -> tuple[int, Counter[str]]:
     """(calls, statements by kind) of a traced embedded server over one round."""
     trace = Path(tempfile.mkdtemp(prefix="jditem-bench-trace-")) / "counts.json"
     try:
-        with embedded(connections, trace=trace) as traced:
+        with embedded(trace=trace) as traced:
             traced.load(2, connections)  # warm-up
             time.sleep(0.5)
             before = Counter(json.loads(trace.read_text()))
@@ -336,7 +336,7 @@ def main() -> None:
     try:
         client = redis.Redis(unix_socket_path=str(services.redis.socket))
         with ExitStack() as stack:
-            emb = stack.enter_context(embedded(args.connections))
+            emb = stack.enter_context(embedded())
             so = stack.enter_context(scale_out(services, args.processes))
             for deployment in (emb, so):
                 deployment.load(2, args.connections)  # warm-up
