@@ -1,0 +1,130 @@
+"""A price history as steps in time, and as a one-line terminal sparkline (``jditem history``).
+
+Standard library only (shared by the CLI and the server's console chart). Input is any
+sequence of change points with ``valid_from``, ``price_current``, ``price_masked`` and
+``in_stock`` — :class:`jditem.protocol.monitoring.ChangePoint` (what ``client.history``
+returns) has them — oldest first.
+
+**Step semantics**: a point's state holds from its ``valid_from`` until the next
+point's (the last one until ``end``), as Keepa draws prices: history keeps change
+points, not samples. :func:`steps` turns points into such spans. **Gaps**: a span whose
+price is masked (or absent) has no price (``None``): drawn as a blank, never joined to
+its neighbours.
+
+:func:`sparkline` samples the spans into ``width`` columns over ``[start, end)``: a
+column shows the lowest price shown during it (a dip shorter than a column still
+shows), blank when no price was shown during it; eight levels from the lowest to the
+highest price drawn, in Unicode blocks (``▁▂▃▄▅▆▇█``) or, with ``ascii=True``, in
+``_.-~=+*#``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+__all__ = ["ASCII_LEVELS", "GAP", "UNICODE_LEVELS", "PricedPoint", "Span", "sparkline", "steps"]
+
+UNICODE_LEVELS = "▁▂▃▄▅▆▇█"
+ASCII_LEVELS = "_.-~=+*#"
+#: A column in which no price was shown.
+GAP = " "
+
+
+class PricedPoint(Protocol):
+    """What :func:`steps` reads from a change point."""
+
+    @property
+    def valid_from(self) -> datetime: ...
+
+    @property
+    def price_current(self) -> Decimal | None: ...
+
+    @property
+    def price_masked(self) -> bool: ...
+
+    @property
+    def in_stock(self) -> bool | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One state in time, ``[start, end)``: its price (``None``: not shown) and stock."""
+
+    start: datetime
+    end: datetime
+    price: Decimal | None
+    in_stock: bool | None
+    masked: bool
+
+
+def steps(points: Sequence[PricedPoint], end: datetime) -> list[Span]:
+    """The points as consecutive spans up to ``end`` (points from ``end`` on are left out).
+
+    Raises :class:`ValueError` when the points are not oldest first.
+    """
+    spans: list[Span] = []
+    for index, point in enumerate(points):
+        start = point.valid_from
+        if start >= end:
+            break
+        until = points[index + 1].valid_from if index + 1 < len(points) else end
+        if until < start:
+            raise ValueError("change points must be ordered oldest first (by valid_from)")
+        price = None if point.price_masked else point.price_current
+        spans.append(Span(start, min(until, end), price, point.in_stock, point.price_masked))
+    return spans
+
+
+def sparkline(
+    points: Sequence[PricedPoint],
+    end: datetime,
+    *,
+    start: datetime | None = None,
+    width: int = 40,
+    ascii: bool = False,
+) -> str:
+    """A ``width``-character line of the prices over ``[start, end)`` (see the module).
+
+    ``start`` defaults to the first point's ``valid_from``; pass ``end`` (e.g. now, or the
+    last point's ``last_confirmed_at``). No points or no time: an empty string.
+    """
+    if width < 1:
+        raise ValueError(f"a sparkline needs a width of at least 1, got {width!r}")
+    spans = steps(points, end)
+    if not spans:
+        return ""
+    begin = spans[0].start if start is None else start
+    total = (end - begin).total_seconds()
+    if total <= 0:
+        return ""
+    columns: list[Decimal | None] = [None] * width
+    for span in spans:
+        if span.price is None or span.end <= begin:
+            continue
+        first = int((max(span.start, begin) - begin).total_seconds() / total * width)
+        last = (span.end - begin).total_seconds() / total * width
+        # every column the span overlaps: [first, ceil(last) - 1]
+        stop = min(width, max(first + 1, -int(-last // 1)))
+        for column in range(max(0, first), stop):
+            current = columns[column]
+            if current is None or span.price < current:
+                columns[column] = span.price
+    shown = [price for price in columns if price is not None]
+    if not shown:
+        return GAP * width
+    low, high = min(shown), max(shown)
+    levels = ASCII_LEVELS if ascii else UNICODE_LEVELS
+    top = len(levels) - 1
+    line = []
+    for price in columns:
+        if price is None:
+            line.append(GAP)
+        elif high == low:
+            line.append(levels[0])
+        else:
+            line.append(levels[round((price - low) / (high - low) * top)])
+    return "".join(line)
