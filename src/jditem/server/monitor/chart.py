@@ -1,19 +1,21 @@
 """An item's price history as an inline SVG step chart (the console's item page; no JS).
 
 Pure: points in, an ``<svg>`` string out (wrap it in ``markupsafe.Markup`` to embed it:
-every text in it is escaped here). Conventions of :mod:`jditem.server.console.charts`:
-``class="chart"``, a ``viewBox`` that scales, ``role="img"`` with an ``aria-label`` and a
-``<title>``, ``class="axis"`` grid lines with their labels, a hover ``<title>`` on each
-mark, "No data yet" when empty.
+every text in it is escaped here; with its ``xmlns`` it is also a valid ``.svg`` file).
+Conventions of :mod:`jditem.server.console.charts`: ``class="chart"``, a ``viewBox``
+that scales, ``role="img"`` with an ``aria-label`` (the title and a summary: price range,
+last price, how often hidden or out of stock) and a ``<title>``, ``class="axis"`` grid
+lines with their labels, a hover ``<title>`` on each mark, "No data yet" when empty.
 
-What it draws, from change points with step semantics (:func:`jditem.formats.sparkline.
-steps`): the current price as a step line (horizontal while a state holds, vertical at a
-change); **gaps** where the price was not shown (masked by JD, or absent) — the line
-breaks and a grey band marks the span ("price hidden"); **out-of-stock** spans shaded
-red; a price axis with round ticks and a time axis whose ticks and labels are in the
-time zone passed in (hours, days or weeks apart, at local midnights for days), named
-under the axis. Colours are presentation attributes, so a stylesheet may override them
-through the classes ``price``, ``masked``, ``out-of-stock``.
+What it draws, from change points with step semantics
+(:func:`jditem.formats.sparkline.steps`): the current price as a step line (horizontal
+while a state holds, vertical at a change); **gaps** where the price was not shown
+(masked by JD, or absent) — the line breaks and a grey band marks the span ("price
+hidden"); **out-of-stock** spans shaded red; a price axis with round ticks and a time
+axis whose ticks and labels are in the time zone passed in (hours, days or weeks apart,
+at local midnights for days), named under the axis. Colours are presentation
+attributes, so a stylesheet may override them through the classes ``price``,
+``masked``, ``out-of-stock``.
 """
 
 from __future__ import annotations
@@ -135,7 +137,8 @@ def price_chart(
     out = _runs([s.in_stock is False for s in spans])
     label = f"{title}: {summary}; price hidden {hidden} time(s), out of stock {out} time(s)"
     parts = [
-        f'<svg class="chart price-chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart price-chart" '
+        f'viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}"><title>{escape(title)}</title>'
     ]
     total = (end - begin).total_seconds()
