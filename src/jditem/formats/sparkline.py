@@ -20,6 +20,7 @@ highest price drawn, in Unicode blocks (``▁▂▃▄▅▆▇█``) or, with `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,9 +108,8 @@ def sparkline(
             continue
         first = int((max(span.start, begin) - begin).total_seconds() / total * width)
         last = (span.end - begin).total_seconds() / total * width
-        # every column the span overlaps: [first, ceil(last) - 1]
-        stop = min(width, max(first + 1, -int(-last // 1)))
-        for column in range(max(0, first), stop):
+        stop = min(width, max(first + 1, math.ceil(last)))  # every column it overlaps
+        for column in range(first, stop):
             current = columns[column]
             if current is None or span.price < current:
                 columns[column] = span.price

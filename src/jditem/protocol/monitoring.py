@@ -48,6 +48,7 @@ __all__ = [
     "DecimalText",
     "FieldChange",
     "ItemHistory",
+    "LedgerYuan",
     "PausedReason",
     "WatchList",
     "WatchListStatus",

@@ -12,14 +12,15 @@ Pure: no I/O, no clock reads, no random state. The model:
   the natural seed. Nothing random is stored: any process recomputes any attempt's
   draw from the id alone, so a dispatcher restart changes no time, and deliveries to
   one endpoint that failed together spread over each slot instead of retrying in step.
-  Each wait is therefore the rest of the previous slot plus a part of the next.
-* **Never gives up before 24 h**: after the last retry fails (:func:`RetrySchedule.
-  next_attempt` answers ``None``; the caller disables the endpoint), at least every
-  slot but the last has passed since the first attempt. The defaults (first slot 5 s,
-  ×4, capped at 6 h, 11 retries: 5 s, 20 s, 80 s, 5 min, 21 min, 85 min, 5.7 h, then
-  6 h slots) give up between 25.6 h and 31.6 h after the first attempt — Svix retries
-  for about 27 h, Stripe for up to 3 days. A schedule that could give up sooner than
-  :data:`MIN_TOTAL_SECONDS` (at multiplier 1) is refused.
+  Each wait is the rest of the previous slot plus a part of the next: at most two
+  slots, and near zero when two draws meet at a slot boundary.
+* **Never gives up before 24 h**: after the last retry fails
+  (:meth:`RetrySchedule.next_attempt` answers ``None``; the caller disables the
+  endpoint), at least every slot but the last has passed since the first attempt. The
+  defaults (first slot 5 s, ×4, capped at 6 h, 11 retries: 5 s, 20 s, 80 s, 5 min,
+  21 min, 85 min, 5.7 h, then 6 h slots) make the last attempt 25.6 h to 31.6 h after
+  the first — Svix retries for about 27 h, Stripe for up to 3 days. A schedule that
+  could give up sooner than :data:`MIN_TOTAL_SECONDS` (at multiplier 1) is refused.
 
 Waits are measured from ``now``, the end of the failed attempt, so a dispatcher that was
 down resumes where the timetable says, shifted by the outage, without a burst.

@@ -98,6 +98,11 @@ def _zone_name(tz: tzinfo, at: datetime) -> str:
     return str(getattr(tz, "key", None) or tz.tzname(at.astimezone(tz)) or "UTC")
 
 
+def _when(span: Span, tz: tzinfo) -> str:
+    fmt = "%Y-%m-%d %H:%M"
+    return f"{span.start.astimezone(tz):{fmt}} – {span.end.astimezone(tz):{fmt}}"
+
+
 def _band(x0: float, x1: float, top: float, height: float, css: str, color: str, tip: str) -> str:
     return (
         f'<rect class="{css}" x="{x0:.1f}" y="{top:.1f}" width="{max(x1 - x0, 1.0):.1f}" '
@@ -126,7 +131,6 @@ def price_chart(
     if start is not None:
         spans = [Span(max(s.start, start), s.end, s.price, s.in_stock, s.masked) for s in spans]
     prices = [s.price for s in spans if s.price is not None]
-    fmt = "%Y-%m-%d %H:%M"
     summary = "no price shown yet"
     if prices:
         last = next(s.price for s in reversed(spans) if s.price is not None)
@@ -165,7 +169,7 @@ def price_chart(
             f"{escape(_yuan(tick))}</text>"
         )
     for span in spans:
-        when = f"{span.start.astimezone(tz):{fmt}} – {span.end.astimezone(tz):{fmt}}"
+        when = _when(span, tz)
         if span.in_stock is False:
             tip = f"Out of stock, {when}"
             parts.append(_band(x(span.start), x(span.end), _TOP, plot_h, "out-of-stock", _OUT, tip))
@@ -180,10 +184,7 @@ def price_chart(
             x0, x1, sy = x(span.start), x(span.end), y(span.price)
             joined = previous is not None and previous.price is not None
             path.append(f"V{sy:.1f}H{x1:.1f}" if joined else f"M{x0:.1f} {sy:.1f}H{x1:.1f}")
-            tip = (
-                f"{_yuan(span.price)} yuan, {span.start.astimezone(tz):{fmt}} – "
-                f"{span.end.astimezone(tz):{fmt}}"
-            )
+            tip = f"{_yuan(span.price)} yuan, {_when(span, tz)}"
             parts.append(
                 f'<rect x="{x0:.1f}" y="{sy - 6:.1f}" width="{max(x1 - x0, 1.0):.1f}" height="12" '
                 f'fill="transparent"><title>{escape(tip)}</title></rect>'

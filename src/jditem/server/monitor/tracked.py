@@ -29,9 +29,11 @@ Pure: no I/O, no clock reads. The model:
   (32 hex digits, BLAKE2b of the observed fields only) answers "same state?" without
   loading a point: equal observed fields give equal digests and equal carried prices.
 * **Hot path**: normalizing a payload costs tens of µs, so compute the state once per
-  stored result, not once per call: :func:`tracked_state_json` memoises it by the
-  result's serialized payload (the cache keeps one ``bytes`` object per result, whose
-  hash Python computes once); a call then costs a memo hit and a digest comparison.
+  stored result, not once per call — best kept next to the cached result itself; else
+  :func:`tracked_state_json` memoises it by the result's serialized payload (the cache
+  keeps one ``bytes`` object per result, whose hash Python computes once; the memo keeps
+  up to 2,048 payloads alive). A call then costs a memo hit and a digest comparison
+  (``benchmarks/monitor_tracked.py``).
 """
 
 from __future__ import annotations
@@ -66,16 +68,7 @@ __all__ = [
 ENCODING_VERSION = 1
 _CENTS = Decimal("0.01")
 #: Fields :func:`diff` compares as they are (the current price and the mask aside).
-_PLAIN_FIELDS = (
-    "price_original",
-    "price_promo",
-    "in_stock",
-    "stock_state",
-    "on_sale",
-    "promotion_texts",
-    "shop_id",
-    "title",
-)
+_PLAIN_FIELDS = tuple(f for f in wire.TRACKED_FIELDS if f not in ("price_current", "price_masked"))
 
 Value = Decimal | bool | int | str | tuple[str, ...] | None
 
@@ -237,7 +230,7 @@ def tracked_state(payload: Any) -> TrackedState:
     return state_of(Product.from_payload(payload))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def tracked_state_json(payload_json: bytes) -> TrackedState:
     """:func:`tracked_state` of a serialized payload, memoised (see the module: hot path).
 
@@ -322,7 +315,11 @@ def observe(prev: TrackedState | None, seen: TrackedState) -> Observation:
 
 @dataclass(frozen=True, slots=True)
 class ChangePoint:
-    """A stored change point: a state from ``valid_from``, last seen at ``last_confirmed_at``."""
+    """A stored change point: a state from ``valid_from``, last seen at ``last_confirmed_at``.
+
+    ``price_current``, ``price_masked`` and ``in_stock`` are the state's, so stored points
+    draw directly (:func:`jditem.formats.sparkline.steps`, :mod:`.chart`).
+    """
 
     valid_from: datetime
     last_confirmed_at: datetime
