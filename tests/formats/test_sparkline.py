@@ -34,7 +34,7 @@ def test_steps_hold_each_state_until_the_next_point() -> None:
         Span(T0, T0 + 2 * HOUR, Decimal("10"), True, False),
         Span(T0 + 2 * HOUR, T0 + 3 * HOUR, None, False, True),
         Span(T0 + 3 * HOUR, T0 + 5 * HOUR, Decimal("8"), True, False),
-    ]
+    ]  # the points have no promo or list price
     assert steps(points, T0 + 2 * HOUR) == [Span(T0, T0 + 2 * HOUR, Decimal("10"), True, False)]
     assert [s.end for s in steps(points, T0 + 2.5 * HOUR)] == [T0 + 2 * HOUR, T0 + 2.5 * HOUR]
     assert steps([], T0) == []
@@ -126,3 +126,20 @@ def test_any_history_gives_a_line_of_its_width_with_its_extremes(
         assert levels[0] in line  # every column over the lowest price draws the lowest level
         if len({c for _, c in shown}) > 1 and longest_top >= 2 * hours / width:
             assert levels[-1] in line  # the highest held a whole column
+
+
+def test_another_series_can_be_drawn() -> None:
+    points = [
+        ChangePoint(
+            valid_from=T0 + h * HOUR,
+            last_confirmed_at=T0,
+            price_masked=True,
+            price_promo=None if promo is None else Decimal(promo),
+            price_original=Decimal(9),
+        )
+        for h, promo in ((0, "5"), (2, None), (3, "4"))
+    ]
+    end = T0 + 4 * HOUR
+    assert sparkline(points, end, width=4) == GAP * 4
+    assert sparkline(points, end, width=4, series="promo") == "██" + GAP + "▁"
+    assert sparkline(points, end, width=4, series="original") == "▁▁▁▁"

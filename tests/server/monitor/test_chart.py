@@ -51,6 +51,11 @@ def texts(root: ET.Element) -> list[str]:
     return [t.text or "" for t in root.iter(f"{NS}text")]
 
 
+def tips(root: ET.Element) -> list[str]:
+    """The hover texts, one per span."""
+    return [t.text or "" for r in root.iter(f"{NS}rect") if (t := r.find(f"{NS}title")) is not None]
+
+
 def rects(root: ET.Element, css: str) -> list[ET.Element]:
     return [r for r in root.iter(f"{NS}rect") if r.get("class") == css]
 
@@ -62,8 +67,10 @@ def test_it_is_an_accessible_image() -> None:
     assert root.find(f"{NS}title") is not None
     assert root.find(f"{NS}title").text == "黛珂 水乳"  # type: ignore[union-attr]
     label = root.get("aria-label") or ""
-    assert label.startswith("黛珂 水乳: from 599.00 to 699.00 yuan, last shown 699.00 yuan")
-    assert "price hidden 1 time(s), out of stock 1 time(s)" in label
+    assert label == (
+        "黛珂 水乳: price from 599.00 to 699.00 yuan, last 699.00; "
+        "price hidden 1 time(s), out of stock 1 time(s)"
+    )
 
 
 def test_every_text_is_escaped() -> None:
@@ -81,18 +88,17 @@ def test_the_line_steps_and_breaks_where_the_price_was_hidden() -> None:
     d = path.get("d") or ""
     assert d.count("M") == 2  # two runs of shown prices: before and after the gap
     assert re.fullmatch(r"(M[\d.]+ [\d.]+(H[\d.]+|V[\d.]+)+)+", d)
-    hidden = rects(root, "masked")
-    assert len(hidden) == 1
-    tip = hidden[0].find(f"{NS}title").text  # type: ignore[union-attr]
-    assert tip == "Price hidden (masked by JD), 2026-03-03 00:00 – 2026-03-03 20:00"
+    (hidden,) = rects(root, "masked")
+    assert float(hidden.get("x") or 0) == pytest.approx(70 + 878 * 40 / 120, abs=0.1)
+    assert "2026-03-03 00:00 – 2026-03-03 20:00, price hidden (masked by JD), in stock" in tips(
+        root
+    )
 
 
 def test_out_of_stock_spans_are_shaded() -> None:
     root = parse(price_chart(HISTORY, end=T0 + 120 * HOUR, tz=SHANGHAI, title="t"))
     (shade,) = rects(root, "out-of-stock")
-    assert shade.find(f"{NS}title").text == (  # type: ignore[union-attr]
-        "Out of stock, 2026-03-03 20:00 – 2026-03-04 16:00"
-    )
+    assert "2026-03-03 20:00 – 2026-03-04 16:00, price 599.00, out of stock" in tips(root)
     width = float(shade.get("width") or 0)
     assert width == pytest.approx(878 * 20 / 120, abs=0.1)  # 20 of 120 hours, 878 px wide
 
@@ -151,7 +157,7 @@ def test_no_price_yet_says_so() -> None:
 
 def test_start_clips_the_history() -> None:
     root = parse(price_chart(HISTORY, end=T0 + 120 * HOUR, start=T0 + 70 * HOUR, tz=UTC, title="t"))
-    assert "from 599.00 to 699.00" in (root.get("aria-label") or "")
+    assert "price from 599.00 to 699.00" in (root.get("aria-label") or "")
     assert rects(root, "masked") == []
     (shade,) = rects(root, "out-of-stock")
     assert float(shade.get("x") or 0) == 70.0
@@ -203,3 +209,31 @@ def test_any_history_gives_a_well_formed_chart(
             if value is not None:
                 assert float(value) >= 0
                 assert float(value) <= 960
+
+
+def test_the_promo_and_list_prices_fill_what_the_mask_hides() -> None:
+    """JD masks the current price for anonymous visitors but shows the promo and list
+    prices (SPEC §3): both are drawn as their own dashed lines, gaps where absent."""
+    start = T0
+    points = [
+        ChangePoint(
+            valid_from=start + h * HOUR,
+            last_confirmed_at=start + h * HOUR,
+            price_masked=True,
+            price_promo=None if promo is None else Decimal(promo),
+            price_original=Decimal("799.00"),
+        )
+        for h, promo in ((0, "699.00"), (10, None), (20, "649.00"))
+    ]
+    root = parse(price_chart(points, end=start + 30 * HOUR, tz=UTC, title="t"))
+    paths = {p.get("class"): p.get("d") or "" for p in root.iter(f"{NS}path")}
+    assert set(paths) == {"list-price", "promo-price"}  # no current price: no line for it
+    assert paths["list-price"].count("M") == 1
+    assert paths["promo-price"].count("M") == 2  # broken where no promo price was shown
+    assert {"list price", "promo price"} <= set(texts(root))
+    label = root.get("aria-label") or ""
+    assert "no price shown yet; promo price from 649.00 to 699.00 yuan" in label
+    assert (
+        "2026-03-01 20:00 – 2026-03-02 06:00, price hidden (masked by JD), promo 649.00, "
+        "list 799.00" in tips(root)
+    )

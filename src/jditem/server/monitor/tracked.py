@@ -317,8 +317,8 @@ def observe(prev: TrackedState | None, seen: TrackedState) -> Observation:
 class ChangePoint:
     """A stored change point: a state from ``valid_from``, last seen at ``last_confirmed_at``.
 
-    ``price_current``, ``price_masked`` and ``in_stock`` are the state's, so stored points
-    draw directly (:func:`jditem.formats.sparkline.steps`, :mod:`.chart`).
+    ``price_current``, ``price_masked``, ``price_promo``, ``price_original`` and
+    ``in_stock`` are the state's, so stored points draw directly (:func:`jditem.formats.sparkline.steps`, :mod:`.chart`).
     """
 
     valid_from: datetime
@@ -332,6 +332,14 @@ class ChangePoint:
     @property
     def price_masked(self) -> bool:
         return self.state.price_masked
+
+    @property
+    def price_promo(self) -> Decimal | None:
+        return self.state.price_promo
+
+    @property
+    def price_original(self) -> Decimal | None:
+        return self.state.price_original
 
     @property
     def in_stock(self) -> bool | None:
