@@ -318,7 +318,8 @@ class ChangePoint:
     """A stored change point: a state from ``valid_from``, last seen at ``last_confirmed_at``.
 
     ``price_current``, ``price_masked``, ``price_promo``, ``price_original`` and
-    ``in_stock`` are the state's, so stored points draw directly (:func:`jditem.formats.sparkline.steps`, :mod:`.chart`).
+    ``in_stock`` are the state's, so stored points draw directly
+    (:func:`jditem.formats.sparkline.steps`, :mod:`.chart`).
     """
 
     valid_from: datetime
