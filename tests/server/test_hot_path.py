@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from jditem.server.accounts.identities import TokenIdentity
-from jditem.server.api.envelope import new_request_id
 from jditem.server.context import ServerContext
+from jditem.server.ids import new_request_id
 from tests.support.backends import Backend
 from tests.support.live_server import V2_PATH, LiveServer, live_server
 

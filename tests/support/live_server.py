@@ -67,11 +67,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from jditem.server.app import create_app
+from jditem.server.clock import Clock
 from jditem.server.collectors import Collector
 from jditem.server.context import ServerContext
 from jditem.server.serving import uvicorn_config
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0

@@ -51,11 +51,11 @@ from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
 from jditem.server.broadcast import IDENTITIES, Broadcast, LocalBroadcast
+from jditem.server.clock import Clock, now_utc
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ApiToken
 from jditem.server.tasks.cache import FreshResult
-from jditem.server.tasks.clock import Clock, now_utc
 from jditem.server.tasks.outcome import Outcome
 from jditem.server.tasks.service import TaskService
 from jditem.server.upstream.circuit import Circuit, Refusal

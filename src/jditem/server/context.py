@@ -18,11 +18,11 @@ from jditem.server.accounts.ratelimit import RateLimiter
 from jditem.server.accounts.usage import CallRecorder, HealthWindow
 from jditem.server.admission import Admission
 from jditem.server.broadcast import IDENTITIES, TASK_DONE
+from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.collectors import Collector
 from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
-from jditem.server.tasks.clock import Clock, now_utc, utc_now
 from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool

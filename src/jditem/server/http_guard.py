@@ -42,10 +42,10 @@ from jditem.server.api.envelope import (
     REQUEST_ID_HEADER,
     envelope_bytes,
     http_status_for,
-    new_request_id,
 )
+from jditem.server.clock import iso_local, utc_now
+from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import iso_local, utc_now
 
 #: How long a closing connection keeps reading (and dropping) what the client still
 #: sends before it is cut: long enough for the client to read the answer and close.

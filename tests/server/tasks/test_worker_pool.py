@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jditem.server.clock import as_utc, utc_now
 from jditem.server.collectors.base import CollectResult
 from jditem.server.settings import Settings
 from jditem.server.store.tables import Task
-from jditem.server.tasks.clock import as_utc, utc_now
 from jditem.server.tasks.leases import Leases
 from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService

@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jditem.server.accounts.errors import ConflictError, InvalidInputError, NotFoundError
 from jditem.server.accounts.names import unsafe_character
 from jditem.server.accounts.service import account_by_name
+from jditem.server.clock import as_utc
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
-from jditem.server.tasks.clock import as_utc
 
 ROLES = ("owner", "member")
 SETUP_LINK_TTL = timedelta(days=7)

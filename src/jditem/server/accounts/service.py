@@ -30,9 +30,9 @@ from jditem.server.accounts.schemas import (
     TokenPublic,
 )
 from jditem.server.accounts.tokens import generate_token, hash_token, token_prefix
+from jditem.server.clock import as_utc
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.tables import Account, ApiToken, LedgerEntry
-from jditem.server.tasks.clock import as_utc
 
 
 def _now() -> datetime:

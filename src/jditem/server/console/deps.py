@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from jditem.server.clock import now_utc
 from jditem.server.console import formatting, session_rows
 from jditem.server.console.principal import Principal
 from jditem.server.console.session import (
@@ -29,7 +30,6 @@ from jditem.server.console.session import (
 )
 from jditem.server.context import ServerContext
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import now_utc
 from jditem.wording import plural
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"

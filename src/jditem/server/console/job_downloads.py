@@ -21,10 +21,10 @@ from starlette.responses import Response, StreamingResponse
 from jditem.formats import xlsx
 from jditem.formats.writers import CsvWriter, FormatUnavailable
 from jditem.protocol import Product
+from jditem.server.clock import as_utc
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.jobs import job_or_404
 from jditem.server.store.tables import BulkJobItem
-from jditem.server.tasks.clock import as_utc
 
 router = APIRouter()
 

@@ -34,12 +34,11 @@ from sqlalchemy import insert, or_, select, update
 
 from jditem.protocol.codes import Code, RetryClass
 from jditem.server.admission import Admission, Answer
-from jditem.server.api.envelope import new_request_id
+from jditem.server.ids import new_request_id, new_ulid
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import BulkJob, BulkJobItem
 from jditem.server.tasks._sql import rowcount
-from jditem.server.tasks.ids import new_ulid
 
 log = logging.getLogger("jditem.server.console.jobs")
 

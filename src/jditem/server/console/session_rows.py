@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jditem.server.clock import as_utc
 from jditem.server.console.principal import Principal
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ConsoleSessionRow, Member
-from jditem.server.tasks.clock import as_utc
 
 
 def sid_hash(sid: str) -> str:

@@ -15,10 +15,10 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.responses import Response
 
+from jditem.server.clock import as_utc
 from jditem.server.console import charts, formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.store.tables import ApiToken, UsageHourly
-from jditem.server.tasks.clock import as_utc
 
 router = APIRouter()
 

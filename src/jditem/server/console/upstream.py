@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from jditem.server.clock import now_utc
 from jditem.server.console.deps import ConsoleDep
-from jditem.server.tasks.clock import now_utc
 from jditem.server.upstream.summary import summarize
 
 router = APIRouter()

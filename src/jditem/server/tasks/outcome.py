@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from jditem.server.clock import as_utc, iso_local
 from jditem.server.store.tables import FINAL_TASK_STATUSES, Task
-from jditem.server.tasks.clock import as_utc, iso_local
 
 OutcomeKind = Literal["ready", "not_supported", "failed", "pending"]
 

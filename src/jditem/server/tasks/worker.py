@@ -28,9 +28,9 @@ import socket
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors.base import CollectError, Collector, CollectResult
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock, utc_now
 from jditem.server.tasks.leases import Claim, Leases
 from jditem.server.tasks.notify import Notifier
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from jditem.server.tasks.ids import new_task_id
+from jditem.server.ids import new_task_id
 
 
 def test_task_id_shape_and_uniqueness() -> None:

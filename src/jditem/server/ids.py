@@ -8,6 +8,7 @@ random bits. Ids created later sort after earlier ones (to the millisecond), whi
 from __future__ import annotations
 
 import base64
+import random
 import secrets
 import time
 from collections.abc import Callable
@@ -36,3 +37,14 @@ def new_ulid(ms: int | None = None, *, randbits: Callable[[int], int] = secrets.
 def new_task_id(ms: int | None = None) -> str:
     """A new task id, e.g. ``t_01JD8ZQ3V6X1R5E2C0T9B7K4MH``."""
     return TASK_ID_PREFIX + new_ulid(ms)
+
+
+def new_request_id() -> str:
+    """A new unique, time-sortable request id (26 Crockford base-32 characters).
+
+    The layout of :func:`new_ulid`, with the random bits from
+    :mod:`random` (seeded from the OS, re-seeded in forked children) instead of
+    ``secrets``: a request id is a correlation id, not a secret, and this runs on every
+    request.
+    """
+    return new_ulid(randbits=random.getrandbits)
