@@ -37,8 +37,8 @@ from jditem.server.admission import Admission, Answer
 from jditem.server.ids import new_request_id, new_ulid
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import BulkJob, BulkJobItem
-from jditem.server.tasks._sql import rowcount
 
 log = logging.getLogger("jditem.server.console.jobs")
 

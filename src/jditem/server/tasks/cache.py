@@ -34,8 +34,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.clock import as_utc
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import CachedResult
-from jditem.server.tasks._sql import rowcount
 
 ResultStatus = Literal["ok", "not_supported"]
 

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jditem.server.clock import Clock, as_utc, now_utc
 from jditem.server.collectors.base import CollectResult
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import Task
 from jditem.server.tasks import cache
-from jditem.server.tasks._sql import rowcount
 
 #: How many candidates one claim call reads before giving up (it retries on the next loop).
 CLAIM_BATCH = 8

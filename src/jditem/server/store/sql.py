@@ -1,4 +1,4 @@
-"""Small portable-SQL helpers shared by the task modules."""
+"""Small portable-SQL helpers."""
 
 from __future__ import annotations
 
