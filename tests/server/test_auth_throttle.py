@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from jditem.server.auth_throttle import AuthThrottle
-from jditem.server.auth_throttle_redis import RedisAuthThrottle
-from jditem.server.redis_link import RedisLink
+from jditem.server.shared.auth_throttle import AuthThrottle
+from jditem.server.shared.auth_throttle_redis import RedisAuthThrottle
+from jditem.server.shared.redis_link import RedisLink
 from tests.support.redis_server import RedisServer
 
 

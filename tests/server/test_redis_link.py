@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from jditem.server.redis_link import RedisLink
-from jditem.server.redis_url import display_redis_url
 from jditem.server.settings import Settings
+from jditem.server.shared.redis_link import RedisLink
+from jditem.server.shared.redis_url import display_redis_url
 from tests.support.redis_server import RedisServer
 
 

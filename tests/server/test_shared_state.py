@@ -152,8 +152,8 @@ def test_redis_down_keeps_answering_and_health_says_degraded(redis_server: Redis
 def test_a_task_finished_elsewhere_drops_the_fresh_copy(redis_server: RedisServer) -> None:
     """The in-memory fresh result of an item is dropped in every process when a task for
     it finishes anywhere (its row may have been replaced); the next call re-reads it."""
-    from jditem.server.broadcast import TASK_DONE
     from jditem.server.context import ServerContext
+    from jditem.server.shared.broadcast import TASK_DONE
 
     async def copy(ctx: ServerContext) -> bool:
         return ctx.tasks.fresh_result(ITEM) is not None

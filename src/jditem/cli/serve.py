@@ -237,8 +237,8 @@ def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -
     import uvicorn
 
     from jditem.server.app import create_app
-    from jditem.server.redis_url import display_redis_url
     from jditem.server.serving import configure_logging, run_processes, uvicorn_config
+    from jditem.server.shared.redis_url import display_redis_url
     from jditem.server.store.urls import display_url
 
     if processes > 1 and settings.redis_url is None:

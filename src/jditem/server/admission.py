@@ -48,11 +48,12 @@ from jditem.server.accounts import idempotency, quota
 from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
 from jditem.server.accounts.charging import ChargeResult
 from jditem.server.accounts.identities import IdentityCache, TokenIdentity
-from jditem.server.accounts.ratelimit import RateLimiter
-from jditem.server.accounts.usage import CallRecorder, CallRow, HealthWindow
-from jditem.server.broadcast import IDENTITIES, Broadcast, LocalBroadcast
+from jditem.server.accounts.usage import CallRecorder, CallRow
 from jditem.server.clock import Clock, now_utc
 from jditem.server.settings import ENDPOINT_V2, Settings
+from jditem.server.shared.broadcast import IDENTITIES, Broadcast, LocalBroadcast
+from jditem.server.shared.health import HealthWindow
+from jditem.server.shared.limiter import RateLimiter
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ApiToken
 from jditem.server.tasks.cache import FreshResult

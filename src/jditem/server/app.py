@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
-from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
@@ -24,6 +23,7 @@ from jditem.server.logging import install_redaction
 from jditem.server.security_headers import SecurityHeaders
 from jditem.server.serving import HeaderCountLimit, NoNulInUrls
 from jditem.server.settings import Settings
+from jditem.server.shared.auth_throttle import AuthThrottle
 
 DESCRIPTION = """\
 A self-hostable implementation of the JD.com Product Details V2 contract: one

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from jditem.server.redis_url import normalize_redis_url
+from jditem.server.shared.redis_url import normalize_redis_url
 from jditem.server.store.urls import normalize_database_url
 
 #: The one endpoint this server implements, as named in token permissions.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter, effective_burst
+from jditem.server.shared.limiter import InMemoryRateLimiter, effective_burst
 
 
 class FakeTime:

@@ -7,8 +7,8 @@ import math
 
 from tests.support.redis_server import RedisServer
 
-from jditem.server.accounts.ratelimit_redis import RedisRateLimiter
-from jditem.server.redis_link import RedisLink
+from jditem.server.shared.limiter_redis import RedisRateLimiter
+from jditem.server.shared.redis_link import RedisLink
 
 
 async def _link(url: str, role: str = "api") -> RedisLink:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
 from jditem.server.clock import utc_now
 from jditem.server.collectors.base import CollectError
 from jditem.server.collectors.catalog import build_payload
@@ -18,6 +17,7 @@ from jditem.server.collectors.drift import change_times, drifted_payload, mean_i
 from jditem.server.collectors.sandbox import SandboxCollector
 from jditem.server.context import build_collector
 from jditem.server.settings import Settings
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.store.db import Database
 
 

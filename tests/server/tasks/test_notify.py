@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from jditem.server.tasks.notify import WORK_CHANNEL, InProcessNotifier
+from jditem.server.shared.notify import WORK_CHANNEL, InProcessNotifier
 from tests.support.waiting import await_until
 
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from jditem.server.broadcast_redis import RedisBroadcast
-from jditem.server.redis_link import RedisLink
-from jditem.server.tasks.notify_redis import DEGRADED_POLL_SECONDS, RedisNotifier
+from jditem.server.shared.broadcast_redis import RedisBroadcast
+from jditem.server.shared.notify_redis import DEGRADED_POLL_SECONDS, RedisNotifier
+from jditem.server.shared.redis_link import RedisLink
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import await_until
 

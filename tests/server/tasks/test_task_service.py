@@ -18,9 +18,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import InProcessNotifier
 from jditem.server.store.tables import Task
 from jditem.server.tasks import cache
-from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 from tests.support.waiting import await_until

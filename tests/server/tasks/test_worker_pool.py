@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jditem.server.clock import as_utc, utc_now
 from jditem.server.collectors.base import CollectResult
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import InProcessNotifier
 from jditem.server.store.tables import Task
 from jditem.server.tasks.leases import Leases
-from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 from tests.support.waiting import await_until

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jditem.client.base import parse_retry_after
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.upstream.rate import MAX_PAUSE_SECONDS, MIN_FRACTION, AimdRate
 from tests.support.waiting import await_until
 
@@ -112,8 +112,8 @@ async def test_two_processes_share_the_upstream_budget_through_redis(redis_serve
     Rate 0.001/s (no refill during the test) and a burst of 3: exactly three calls may
     go, in total over both "processes"; the others are still waiting when we stop them.
     """
-    from jditem.server.accounts.ratelimit_redis import RedisRateLimiter
-    from jditem.server.redis_link import RedisLink
+    from jditem.server.shared.limiter_redis import RedisRateLimiter
+    from jditem.server.shared.redis_link import RedisLink
 
     links = [RedisLink(redis_server.url, role="worker") for _ in range(2)]
     for link in links:

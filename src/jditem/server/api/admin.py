@@ -23,7 +23,7 @@ from jditem.server.accounts.schemas import AccountPublic
 from jditem.server.api.deps import CtxDep, SessionDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
-from jditem.server.auth_throttle import AuthThrottle, client_address
+from jditem.server.shared.auth_throttle import AuthThrottle, client_address
 
 
 def _given_admin_key(request: Request) -> str | None:

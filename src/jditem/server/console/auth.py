@@ -9,7 +9,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jditem.server.accounts import members
 from jditem.server.accounts.errors import AdminError, NotFoundError
-from jditem.server.auth_throttle import AuthThrottle, client_address
 from jditem.server.clock import now_utc
 from jditem.server.console import session_rows
 from jditem.server.console.deps import (
@@ -28,6 +27,7 @@ from jditem.server.console.session import (
     clear_cookie,
     set_cookie,
 )
+from jditem.server.shared.auth_throttle import AuthThrottle, client_address
 
 router = APIRouter()
 

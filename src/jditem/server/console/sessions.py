@@ -15,12 +15,12 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from jditem.server.accounts import members, service
-from jditem.server.auth_throttle import AuthThrottle
 from jditem.server.clock import now_utc
 from jditem.server.console import session_rows
 from jditem.server.console.auth import start_session
 from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage, flash_location
 from jditem.server.console.session import SESSION_COOKIE, clear_cookie
+from jditem.server.shared.auth_throttle import AuthThrottle
 
 router = APIRouter()
 

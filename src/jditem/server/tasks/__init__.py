@@ -2,7 +2,6 @@
 
 * :mod:`.service` — ``TaskService.resolve`` (admission step 8), ``submit``, ``get_task``;
 * :mod:`.leases` — claim / heartbeat / complete / fail with attempt fencing;
-* :mod:`.notify` — the ``Notifier`` seam and its in-process implementation;
 * :mod:`.worker` — ``WorkerPool`` (in-process collection workers);
 * :mod:`.cache` — the ``results`` table; :mod:`.outcome` — ``Outcome`` / ``TaskView``.
 

@@ -44,11 +44,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.ids import new_task_id
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import Notifier
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import ACTIVE_TASK_STATUSES, CachedResult, Task
 from jditem.server.tasks import cache
 from jditem.server.tasks.leases import write_gate
-from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.outcome import Outcome, TaskView
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ subscription. Two channels exist:
   on, so a burst of tasks still fans out to as many workers as it needs.
 
 :class:`InProcessNotifier` serves one process (asyncio events): the embedded
-profile. :class:`~jditem.server.tasks.notify_redis.RedisNotifier` serves several
+profile. :class:`~jditem.server.shared.notify_redis.RedisNotifier` serves several
 processes (scale-out profile) through Redis; it delivers to its own process with an
 :class:`InProcessNotifier`.
 """

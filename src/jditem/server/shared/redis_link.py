@@ -25,7 +25,7 @@ import uuid
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from jditem.server.redis_url import display_redis_url
+from jditem.server.shared.redis_url import display_redis_url
 
 log = logging.getLogger(__name__)
 

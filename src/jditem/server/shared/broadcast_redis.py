@@ -1,4 +1,4 @@
-""":class:`~jditem.server.broadcast.Broadcast` across processes through Redis pub/sub.
+""":class:`~jditem.server.shared.broadcast.Broadcast` across processes through Redis pub/sub.
 
 All topics share one channel (``jditem:bus``), so each process holds exactly one
 subscriber connection whatever the number of items waited on. A message is
@@ -22,8 +22,8 @@ import time
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from jditem.server.broadcast import Listener, Listeners
-from jditem.server.redis_link import PREFIX, REDIS_ERRORS, RedisLink
+from jditem.server.shared.broadcast import Listener, Listeners
+from jditem.server.shared.redis_link import PREFIX, REDIS_ERRORS, RedisLink
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Messages to every process of a deployment: "a task finished", "tokens changed".
 
 :class:`Broadcast` is the seam; :class:`LocalBroadcast` (embedded profile) delivers to
-this process only, :class:`~jditem.server.broadcast_redis.RedisBroadcast` (scale-out
+this process only, :class:`~jditem.server.shared.broadcast_redis.RedisBroadcast` (scale-out
 profile) to every process through Redis pub/sub. Delivery to the publishing process is
 immediate and never depends on Redis. Listeners are plain functions called on the
 event loop; they must be quick and must not raise.

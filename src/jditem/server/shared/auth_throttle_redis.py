@@ -1,6 +1,6 @@
 """The failed-credential throttle shared by every process, in Redis (scale-out profile).
 
-The same rules as :class:`~jditem.server.auth_throttle.AuthThrottle` — free failures,
+The same rules as :class:`~jditem.server.shared.auth_throttle.AuthThrottle` — free failures,
 then a doubling delay per key, and a global count per minute — but the failures live
 in Redis (a hash per key, a sorted set of recent failures), updated by Lua scripts on
 Redis's own clock, so N API processes throttle as one: a guesser spread over them gets
@@ -16,8 +16,8 @@ import math
 import secrets
 from typing import Any
 
-from jditem.server.auth_throttle import AuthThrottle, log
-from jditem.server.redis_link import PREFIX, REDIS_ERRORS, RedisLink
+from jditem.server.shared.auth_throttle import AuthThrottle, log
+from jditem.server.shared.redis_link import PREFIX, REDIS_ERRORS, RedisLink
 
 #: KEYS = per-key hash, global sorted set; ARGV = window, global limit, unique member.
 #: Counts one failure and returns the key's failures in a row.

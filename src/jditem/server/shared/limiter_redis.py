@@ -1,4 +1,4 @@
-"""The :class:`~jditem.server.accounts.ratelimit.RateLimiter` shared by every process, in Redis.
+"""The :class:`~jditem.server.shared.limiter.RateLimiter` shared by every process, in Redis.
 
 One token bucket per key, kept in a Redis hash and updated by one Lua script, so
 take-or-refuse is atomic across processes and machines: a token limited to R/s is
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter, effective_burst
-from jditem.server.redis_link import PREFIX, REDIS_ERRORS, RedisLink
+from jditem.server.shared.limiter import InMemoryRateLimiter, effective_burst
+from jditem.server.shared.redis_link import PREFIX, REDIS_ERRORS, RedisLink
 
 #: KEYS[1] = bucket; ARGV = rate, size, "take" | "refund". Returns the wait as a string.
 BUCKET_LUA = """

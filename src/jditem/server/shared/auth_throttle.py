@@ -9,8 +9,8 @@ answered 429 with ``Retry-After`` *before* the key is compared, so guessing gain
 nothing while throttled. A success clears the address's failures.
 
 This class keeps the state in memory, for one process; in the scale-out profile
-:class:`~jditem.server.auth_throttle_redis.RedisAuthThrottle` keeps it in Redis, so
-every API process throttles as one (picked by :mod:`jditem.server.profile`). The
+:class:`~jditem.server.shared.auth_throttle_redis.RedisAuthThrottle` keeps it in Redis, so
+every API process throttles as one (picked by :mod:`jditem.server.shared.factory`). The
 address is the peer of the TCP connection — a reverse proxy's address when there is
 one, unless the operator lists that proxy in ``JDITEM_TRUSTED_PROXIES`` (then the client
 address it forwards; see the README's security section).

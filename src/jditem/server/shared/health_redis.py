@@ -17,15 +17,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from jditem.server.accounts.usage import (
-    FAILURE_CODES,
-    SUCCESS_CODES,
-    HealthReport,
-    HealthWindow,
-    health_report,
-)
-from jditem.server.redis_link import PREFIX, REDIS_ERRORS, RedisLink
 from jditem.server.settings import Settings
+from jditem.server.shared.health import HealthReport, HealthWindow, health_report, outcome_slot
+from jditem.server.shared.redis_link import PREFIX, REDIS_ERRORS, RedisLink
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +57,8 @@ class SharedHealthWindow(HealthWindow):
     def observe(self, code: int) -> None:
         """Count ``code`` here and queue it for the shared counters."""
         super().observe(code)
-        if code in SUCCESS_CODES:
-            index = 0
-        elif code in FAILURE_CODES:
-            index = 1
-        else:
+        index = outcome_slot(code)
+        if index is None:
             return
         slot = int(self._wall()) // SLOT_SECONDS * SLOT_SECONDS
         self._pending.setdefault(slot, [0, 0])[index] += 1

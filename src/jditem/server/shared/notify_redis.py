@@ -1,4 +1,4 @@
-""":class:`~jditem.server.tasks.notify.Notifier` for several processes (scale-out profile).
+""":class:`~jditem.server.shared.notify.Notifier` for several processes (scale-out profile).
 
 * "A task for this item finished" goes out on the broadcast (Redis pub/sub), so the
   waiters of every process wake within milliseconds; this process's waiters are woken
@@ -22,10 +22,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppres
 
 from redis.asyncio import Redis
 
-from jditem.server.broadcast import TASK_DONE
-from jditem.server.broadcast_redis import RedisBroadcast
-from jditem.server.redis_link import HEARTBEAT_SECONDS, PREFIX, REDIS_ERRORS, RedisLink
-from jditem.server.tasks.notify import InProcessNotifier, Subscription
+from jditem.server.shared.broadcast import TASK_DONE
+from jditem.server.shared.broadcast_redis import RedisBroadcast
+from jditem.server.shared.notify import InProcessNotifier, Subscription
+from jditem.server.shared.redis_link import HEARTBEAT_SECONDS, PREFIX, REDIS_ERRORS, RedisLink
 
 log = logging.getLogger(__name__)
 

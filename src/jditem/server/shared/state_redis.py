@@ -1,6 +1,6 @@
-"""The scale-out :class:`~jditem.server.profile.SharedState`: Redis implementations.
+"""The scale-out :class:`~jditem.server.shared.state.SharedState`: Redis implementations.
 
-Imported by :func:`jditem.server.profile.build_shared_state` only when a Redis URL is
+Imported by :func:`jditem.server.shared.factory.build_shared_state` only when a Redis URL is
 configured, so the embedded profile does not need the ``redis`` package.
 """
 
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jditem.server.accounts.health_redis import SharedHealthWindow
-from jditem.server.accounts.ratelimit_redis import RedisRateLimiter
-from jditem.server.auth_throttle import AuthThrottle
-from jditem.server.auth_throttle_redis import RedisAuthThrottle
-from jditem.server.broadcast_redis import RedisBroadcast
-from jditem.server.profile import SharedState
-from jditem.server.redis_link import RedisLink
 from jditem.server.settings import Settings
-from jditem.server.tasks.notify_redis import RedisNotifier
+from jditem.server.shared.auth_throttle import AuthThrottle
+from jditem.server.shared.auth_throttle_redis import RedisAuthThrottle
+from jditem.server.shared.broadcast_redis import RedisBroadcast
+from jditem.server.shared.health_redis import SharedHealthWindow
+from jditem.server.shared.limiter_redis import RedisRateLimiter
+from jditem.server.shared.notify_redis import RedisNotifier
+from jditem.server.shared.redis_link import RedisLink
+from jditem.server.shared.state import SharedState
 
 
 @dataclass
