@@ -14,7 +14,7 @@ median round is reported.
                with the concurrent calls' charges, the call record in the same
                transaction).
 * ``jditem-limits`` — the same app served as ``jditem serve`` serves it
-               (``jditem.server.serving.uvicorn_config``: the h11 parser with the
+               (``jditem.server.http.config.uvicorn_config``: the h11 parser with the
                connection limits: head size, header-read timeout, connection cap);
                the two others use uvicorn's default parser (httptools when installed).
 
@@ -95,7 +95,7 @@ def serve(kind: str, port: int, home: str) -> None:
         token = run_with_session(settings, make_token)
         app = create_app(settings)
         if kind == "jditem-limits":
-            from jditem.server.serving import uvicorn_config
+            from jditem.server.http.config import uvicorn_config
 
             print(json.dumps({"token": token}), flush=True)
             config = uvicorn_config(

@@ -1,4 +1,4 @@
-"""The connection guard (jditem.server.http_guard) against raw sockets on loopback.
+"""The connection guard (jditem.server.http.guard) against raw sockets on loopback.
 
 Each answer given at the connection level must arrive whole and be followed by a clean
 end of stream: a TCP reset instead (the client reads ``ECONNRESET``, httpx raises

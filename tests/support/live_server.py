@@ -70,7 +70,7 @@ from jditem.server.app import create_app
 from jditem.server.clock import Clock
 from jditem.server.collectors import Collector
 from jditem.server.context import ServerContext
-from jditem.server.serving import uvicorn_config
+from jditem.server.http.config import uvicorn_config
 from jditem.server.settings import Settings
 
 START_TIMEOUT = 30.0

@@ -19,9 +19,9 @@ from jditem.server.api.envelope import RequestIdMiddleware, install_error_handle
 from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
 from jditem.server.context import build_context
-from jditem.server.logging import install_redaction
-from jditem.server.security_headers import SecurityHeaders
-from jditem.server.serving import HeaderCountLimit, NoNulInUrls
+from jditem.server.http.access_log import install_redaction
+from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
+from jditem.server.http.security_headers import SecurityHeaders
 from jditem.server.settings import Settings
 from jditem.server.shared.auth_throttle import AuthThrottle
 

@@ -221,7 +221,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, description="How long a token lookup is reused; 0 = always read."
     )
 
-    # Connection-level limits (applied by jditem.server.serving to uvicorn/h11).
+    # Connection-level limits (applied by jditem.server.http to uvicorn/h11).
     max_request_head_bytes: int = Field(
         default=16 * 1024,
         ge=1024,

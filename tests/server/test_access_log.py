@@ -6,7 +6,7 @@ import logging
 
 import httpx
 
-from jditem.server.logging import RedactTokenFilter, redact
+from jditem.server.http.access_log import RedactTokenFilter, redact
 
 TOKEN = "jd_" + "A" * 43
 
