@@ -22,6 +22,7 @@ from jditem.server.context import build_context
 from jditem.server.http.access_log import install_redaction
 from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
 from jditem.server.http.security_headers import SecurityHeaders
+from jditem.server.jobs.runner import JobRunner
 from jditem.server.settings import Settings
 from jditem.server.shared.auth_throttle import AuthThrottle
 
@@ -75,13 +76,20 @@ def create_app(
         app.state.auth_throttle = ctx.shared.share_throttle(app.state.auth_throttle)
         app.state.member_throttle = ctx.shared.share_throttle(app.state.member_throttle)
         await ctx.start()
-        frozen = _freeze_startup_objects()
+        jobs = app.state.jobs = JobRunner(ctx.settings, ctx.db, ctx.admission, ctx.clock)
+        frozen = False
         try:
+            await jobs.resume_unfinished()
+            jobs.watch()  # takes over jobs whose process died
+            frozen = _freeze_startup_objects()
             yield
         finally:
             if frozen:
                 gc.unfreeze()
-            await ctx.stop()
+            try:
+                await jobs.stop()
+            finally:
+                await ctx.stop()
 
     app = FastAPI(
         title="jditem server",

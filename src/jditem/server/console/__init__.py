@@ -3,7 +3,7 @@
 Pages (one module each): sign-in (:mod:`.auth`), overview, tokens, balance, call
 records, usage trends and spending (:mod:`.trends`), Task Management (:mod:`.tasks`)
 bulk jobs (:mod:`.jobs`, its form :mod:`.job_form` and downloads
-:mod:`.job_downloads`, run by :mod:`.runner`), the relay's Upstream page
+:mod:`.job_downloads`, run by :mod:`jditem.server.jobs.runner`), the relay's Upstream page
 (:mod:`.upstream`), account members (:mod:`.members`), and your sessions and password
 (:mod:`.sessions`). Jinja2 templates, one CSS file,
 a few lines of progressive-enhancement JavaScript, inline SVG charts; no build step.
@@ -13,8 +13,7 @@ API and CLI.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -39,7 +38,6 @@ from jditem.server.console import (
 )
 from jditem.server.console.deps import STATIC_DIR, TEMPLATES, NotFoundPage
 from jditem.server.console.forms import FormError
-from jditem.server.console.runner import JobRunner
 from jditem.server.console.session import ConsoleDisabled, CsrfRejected, SignInRequired
 
 PREFIX = "/console"
@@ -158,28 +156,8 @@ async def _console_disabled(request: Request, exc: Exception) -> Response:
     )
 
 
-def _with_job_runner(
-    inner: Callable[[Any], AbstractAsyncContextManager[Any]],
-) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
-    """Wrap the app's lifespan: start the bulk-job runner after the server context exists."""
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[Any]:
-        async with inner(app) as state:
-            runner = JobRunner(app.state.ctx.settings, app.state.ctx.db, app.state.ctx.admission)
-            app.state.console_jobs = runner
-            await runner.resume_unfinished()
-            runner.watch()  # takes over jobs whose process died
-            try:
-                yield state
-            finally:
-                await runner.stop()
-
-    return lifespan
-
-
 def mount(app: FastAPI) -> None:
-    """Attach the console's routes, static files, error pages and job runner to ``app``."""
+    """Attach the console's routes, static files and error pages to ``app``."""
     for module in PAGES:
         app.include_router(module.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
@@ -190,4 +168,3 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(FormError, _form_error)
     api_handler = app.exception_handlers[StarletteHTTPException]
     app.add_exception_handler(StarletteHTTPException, _with_console_404(api_handler))
-    app.router.lifespan_context = _with_job_runner(app.router.lifespan_context)

@@ -34,7 +34,7 @@ from jditem.server.console.job_form import (
     skipped_lines,
 )
 from jditem.server.console.paging import MAX_ID
-from jditem.server.console.runner import FINAL_ITEM_STATES, JobRunner
+from jditem.server.jobs.runner import FINAL_ITEM_STATES, JobRunner
 from jditem.server.store.tables import ApiToken, BulkJob, BulkJobItem
 
 router = APIRouter()
@@ -70,8 +70,8 @@ def item_summary(item: BulkJobItem) -> tuple[str, str]:
 
 
 def runner_of(console: Console) -> JobRunner:
-    """The app's job runner (created by the console's lifespan hook)."""
-    runner: JobRunner = console.request.app.state.console_jobs
+    """The app's job runner (started by the app's lifespan)."""
+    runner: JobRunner = console.request.app.state.jobs
     return runner
 
 

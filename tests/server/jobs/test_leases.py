@@ -103,7 +103,7 @@ def test_only_one_of_two_processes_drives_a_job(
 
         # both processes (and their lease watchers) try to start the unclaimed job
         for server in (first, second):
-            server.run(lambda _ctx, s=server: s.app.state.console_jobs.resume_unfinished())
+            server.run(lambda _ctx, s=server: s.app.state.jobs.resume_unfinished())
         _wait_done(first, "j_two")
         rows = first.rows("SELECT calls, charged, state FROM bulk_job_items WHERE job_id = 'j_two'")
         # one driver: every item was asked and charged exactly once

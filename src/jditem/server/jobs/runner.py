@@ -6,16 +6,12 @@ a background asyncio task with a few concurrent lanes; each lane calls
 quota, budget, balance, charging, call records), re-asks pending items after
 ``retryAfter``, waits out 302s, retries 301/500 a bounded number of times, and stops
 the whole job on a fatal code (100, 303, 600, 601, 602): later calls could not succeed.
-Jobs left ``queued``/``running`` by a previous process are resumed at start.
 
-One process drives a job at a time, through a lease in the database
-(``bulk_jobs.lease_owner`` / ``lease_expires_at``, ``lease_seconds`` long, renewed
-every third of it): a runner starts a job only if it can take the lease, gives it
-back when the job ends or the process stops, and stops driving a job whose lease it
-lost. Every runner also looks, every half lease, for unfinished jobs whose lease
-expired — their process died — and takes them over; charges already made are not
-repeated (each item's charge has a stable idempotency key) and stay in the job's
-totals (they were added in the charge's own transaction).
+One process drives a job at a time, by its lease (:mod:`.leases`). Every runner looks,
+every half lease, for unfinished jobs nobody drives — left by a previous start, or by a
+process that died — and takes them over; charges already made are not repeated (each
+item's charge has a stable idempotency key) and stay in the job's totals (they were
+added in the charge's own transaction).
 """
 
 from __future__ import annotations
@@ -23,24 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 
 from jditem.protocol.codes import Code, RetryClass
 from jditem.server.admission import Admission, Answer
+from jditem.server.clock import Clock, now_utc
 from jditem.server.ids import new_request_id, new_ulid
+from jditem.server.jobs.leases import UNFINISHED, JobLeases, new_owner
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
-from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import BulkJob, BulkJobItem
 
-log = logging.getLogger("jditem.server.console.jobs")
+log = logging.getLogger("jditem.server.jobs")
 
 #: Items fetched at the same time within one job.
 LANES = 4
@@ -83,10 +76,6 @@ def _retry_after(answer: Answer, default: float) -> float:
     return min(max(seconds, 0.0), MAX_SLEEP)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class JobRunner:
     """Starts, resumes and stops bulk jobs in this process."""
 
@@ -95,16 +84,16 @@ class JobRunner:
         settings: Settings,
         db: Database,
         admission: Admission,
+        clock: Clock,
         *,
         owner: str | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._admission = admission
+        self._clock = clock
         self._running: dict[str, asyncio.Task[None]] = {}
-        #: who holds this process's job leases (unique per runner)
-        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._lease = timedelta(seconds=settings.lease_seconds)
+        self.leases = JobLeases(db, clock, settings.lease_seconds, owner or new_owner())
         self._watcher: asyncio.Task[None] | None = None
 
     def is_running(self, job_id: str) -> bool:
@@ -124,21 +113,7 @@ class JobRunner:
 
         Returns how many were started here (each still has to win its lease).
         """
-        now = _now()
-        async with self._db.reading() as session:
-            ids = (
-                await session.scalars(
-                    select(BulkJob.id).where(
-                        BulkJob.status.in_(("queued", "running")),
-                        or_(
-                            BulkJob.lease_owner.is_(None),
-                            BulkJob.lease_owner == self.owner,
-                            BulkJob.lease_expires_at < now,
-                        ),
-                    )
-                )
-            ).all()
-        started = [job_id for job_id in ids if job_id not in self._running]
+        started = [job_id for job_id in await self.leases.takeable() if job_id not in self._running]
         for job_id in started:
             self.start(job_id)
         return len(started)
@@ -151,7 +126,7 @@ class JobRunner:
             )
 
     async def _watch(self) -> None:
-        interval = max(self._lease.total_seconds() / 2, 0.05)
+        interval = max(self.leases.length.total_seconds() / 2, 0.05)
         while True:
             await asyncio.sleep(interval)
             try:
@@ -159,65 +134,10 @@ class JobRunner:
             except Exception:  # the database may be briefly unavailable: look again later
                 log.warning("could not look for abandoned bulk jobs", exc_info=True)
 
-    async def _acquire(self, job_id: str) -> bool:
-        """Take (or renew) the job's lease unless another live process holds it."""
-        now = _now()
-        async with self._db.writing() as session:
-            result = await session.execute(
-                update(BulkJob)
-                .where(
-                    BulkJob.id == job_id,
-                    BulkJob.status.in_(("queued", "running")),
-                    or_(
-                        BulkJob.lease_owner.is_(None),
-                        BulkJob.lease_owner == self.owner,
-                        BulkJob.lease_expires_at < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_expires_at=now + self._lease)
-                .execution_options(synchronize_session=False)
-            )
-        return rowcount(result) == 1
-
-    async def _renew(self, job_id: str) -> bool:
-        """Extend this runner's lease; False when it no longer holds it."""
-        async with self._db.writing() as session:
-            result = await session.execute(
-                update(BulkJob)
-                .where(BulkJob.id == job_id, BulkJob.lease_owner == self.owner)
-                .values(lease_expires_at=_now() + self._lease)
-                .execution_options(synchronize_session=False)
-            )
-        return rowcount(result) == 1
-
-    async def _release(self, job_id: str) -> None:
-        async with self._db.writing() as session:
-            await session.execute(
-                update(BulkJob)
-                .where(BulkJob.id == job_id, BulkJob.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            )
-
-    async def _hold(self, job_id: str, driver: asyncio.Task[Any]) -> None:
-        """Renew the lease every third of it; stop driving the job if it was lost."""
-        interval = self._lease.total_seconds() / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                held = await self._renew(job_id)
-            except Exception:
-                log.warning("could not renew the lease of bulk job %s", job_id, exc_info=True)
-                continue
-            if not held:
-                log.warning("bulk job %s: lease lost to another process; stopping here", job_id)
-                driver.cancel()
-                return
-
     async def create(self, token_id: int, name: str, item_ids: list[str]) -> str:
         """Store a new job of ``item_ids`` for ``token_id`` and start it; returns its id."""
         job_id = "j_" + new_ulid()
-        now = _now()
+        now = now_utc(self._clock)
         async with self._db.writing() as session:
             session.add(
                 BulkJob(
@@ -280,11 +200,11 @@ class JobRunner:
                 await task
 
     async def _run(self, job_id: str) -> None:
-        if not await self._acquire(job_id):
+        if not await self.leases.acquire(job_id):
             return  # another process drives it
         driver = asyncio.current_task()
         assert driver is not None
-        holder = asyncio.get_running_loop().create_task(self._hold(job_id, driver))
+        holder = asyncio.get_running_loop().create_task(self.leases.hold(job_id, driver))
         try:
             await self._execute(job_id)
         except asyncio.CancelledError:
@@ -297,16 +217,16 @@ class JobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await holder
             with contextlib.suppress(Exception):  # it expires anyway
-                await self._release(job_id)
+                await self.leases.release(job_id)
 
     async def _execute(self, job_id: str) -> None:
         async with self._db.writing() as session:
             job = await session.get(BulkJob, job_id)
-            if job is None or job.status not in ("queued", "running"):
+            if job is None or job.status not in UNFINISHED:
                 return
             token_id = job.token_id
             job.status = "running"
-            job.started_at = job.started_at or _now()
+            job.started_at = job.started_at or now_utc(self._clock)
             rows = (
                 await session.execute(
                     select(BulkJobItem.id, BulkJobItem.item_id)
@@ -405,7 +325,7 @@ class JobRunner:
             "message": answer.message,
             "calls": BulkJobItem.calls + 1,
             # no "charged" here: the charge's transaction already added it (job_item_id)
-            "updated_at": _now(),
+            "updated_at": now_utc(self._clock),
         }
         if answer.task_id:
             values["task_id"] = answer.task_id
@@ -428,7 +348,7 @@ class JobRunner:
                 .values(
                     state="skipped",
                     message=f"not fetched: the job stopped on code {stopped.code}",
-                    updated_at=_now(),
+                    updated_at=now_utc(self._clock),
                 )
             )
 
@@ -440,7 +360,7 @@ class JobRunner:
                 .values(
                     status=status,
                     stop_reason=reason,
-                    finished_at=_now(),
+                    finished_at=now_utc(self._clock),
                     lease_owner=None,
                     lease_expires_at=None,
                 )
