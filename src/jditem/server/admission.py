@@ -45,8 +45,8 @@ from sqlalchemy import select
 from jditem.protocol.codes import Code
 from jditem.protocol.ids import idempotency_key_problem, is_valid_item_id, item_id_problem
 from jditem.server.accounts import idempotency, quota
-from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
-from jditem.server.accounts.charging import ChargeResult
+from jditem.server.accounts.batcher import ChargeBatcher
+from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.usage import CallRecorder, CallRow
 from jditem.server.clock import Clock, now_utc

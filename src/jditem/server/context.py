@@ -106,7 +106,7 @@ async def build_context(
         anonymous_keep=settings.unknown_token_samples,
     )
     health = shared.health
-    charger = ChargeBatcher(db, settings.effective_database_url)
+    charger = ChargeBatcher(db)
     admission = Admission(
         settings=settings,
         db=db,

@@ -31,7 +31,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.store.db import Database
 from jditem.server.store.tables import CallRecord, UsageHourly
@@ -168,43 +167,7 @@ class CallRecorder:
         if keep == 0 and anonymous:
             rows = [r for r in all_rows if r.token_id is not None]
         trim = keep if anonymous and keep else None
-        if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
-            await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
-            return
-        async with self._db.writing() as session:
-            await add_calls(session, rows, rollup(all_rows), trim)
-
-
-async def add_calls(
-    session: AsyncSession,
-    rows: list[CallRow],
-    counts: Rollup | None = None,
-    trim: int | None = None,
-) -> None:
-    """Insert ``rows`` and their hourly rollups (``counts``, default: the rollup of
-    ``rows``) through ``session``, in the caller's transaction; with ``trim``, keep only
-    the newest ``trim`` records of calls without a token."""
-    if rows:
-        await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
-    if trim is not None:
-        await session.execute(_trim_anonymous_statement(), {"keep": trim, "one": 1})
-    # in key order, so two processes bumping the same counters never deadlock
-    for (hour, token_id, code), (calls, spend) in sorted((counts or rollup(rows)).items()):
-        result = await session.execute(
-            update(UsageHourly)
-            .where(
-                UsageHourly.hour == hour,
-                UsageHourly.token_id == token_id,
-                UsageHourly.code == code,
-            )
-            .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            await session.execute(
-                insert(UsageHourly).values(
-                    hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
-                )
-            )
+        await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
 
 
 Rollup = dict[tuple[datetime, int, int], list[int]]
