@@ -9,6 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jditem.server.accounts import members
 from jditem.server.accounts.errors import AdminError, NotFoundError
+from jditem.server.accounts.passwords import MIN_PASSWORD_LENGTH
 from jditem.server.clock import now_utc
 from jditem.server.console import session_rows
 from jditem.server.console.deps import (
@@ -214,7 +215,9 @@ async def set_password_form(request: Request) -> Response:
     """The page a one-time set-password link opens."""
     ctx = server_context(request)
     async with ctx.sessionmaker() as db:
-        member = await members.member_for_link(db, request.query_params.get("key", ""))
+        member = await members.member_for_link(
+            db, request.query_params.get("key", ""), clock=ctx.clock
+        )
     return _set_password_page(request, member, error=None, status=200 if member else 404)
 
 
@@ -229,7 +232,7 @@ def _set_password_page(
         template="set_password.html",
         member=member,
         key=request.query_params.get("key", "") if member else "",
-        min_length=members.MIN_PASSWORD_LENGTH,
+        min_length=MIN_PASSWORD_LENGTH,
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"  # the link's secret stays here
@@ -244,7 +247,7 @@ async def set_password(request: Request) -> Response:
     ctx = server_context(request)
     key, password, again = (_single(form, name) or "" for name in ("key", "password", "again"))
     async with ctx.sessionmaker() as db:
-        member = await members.member_for_link(db, key)
+        member = await members.member_for_link(db, key, clock=ctx.clock)
         login_token = form.get("login_token")
         if not keeper.check_login_token(
             login_token if isinstance(login_token, str) else None,
@@ -258,7 +261,7 @@ async def set_password(request: Request) -> Response:
             error = "The two passwords differ. Type the same password twice."
             return _set_password_page(request, member, error=error, status=400)
         try:
-            await members.set_password_with_link(db, key, password)
+            await members.set_password_with_link(db, key, password, clock=ctx.clock)
         except NotFoundError:  # used meanwhile (by a submission at the same moment)
             return _set_password_page(request, None, error=None, status=404)
         except AdminError as exc:

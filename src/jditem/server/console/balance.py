@@ -99,7 +99,7 @@ async def topup(console: ConsoleDep) -> Response:
         if amount is None:
             raise forms.FormError("Amount is required: the top-up in yuan, e.g. 100 or 12.50")
         note = forms.text(form, "note", max_len=500) or None
-        public = await service.topup(console.db, account, amount, note)
+        public = await service.topup(console.db, account, amount, note, clock=console.ctx.clock)
     except (forms.FormError, service.AdminError) as exc:
         await console.db.rollback()
         return await _render(console, status_code=400, error=str(exc))
@@ -117,7 +117,7 @@ async def create_account(console: ConsoleDep) -> Response:
     try:
         name = forms.text(form, "name")
         opening = forms.optional_money(form, "opening", "Opening balance") or 0
-        public = await service.create_account(console.db, name, opening)
+        public = await service.create_account(console.db, name, opening, clock=console.ctx.clock)
     except (forms.FormError, service.AdminError) as exc:
         await console.db.rollback()
         return await _render(console, status_code=400, error=str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -118,6 +119,10 @@ class Console:
     def settings(self) -> Settings:
         """The server settings."""
         return self.ctx.settings
+
+    def now(self) -> datetime:
+        """The server clock's "now" (aware UTC)."""
+        return now_utc(self.ctx.clock)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -98,7 +98,7 @@ async def add_member(console: ConsoleDep) -> Response:
     account = draft["account"] if account_id is None else console.principal.account_name or ""
     try:
         member, secret = await members.add_member(
-            console.db, draft["email"], account, draft["role"] or "member"
+            console.db, draft["email"], account, draft["role"] or "member", clock=console.ctx.clock
         )
     except service.AdminError as exc:
         await console.db.rollback()
@@ -120,7 +120,9 @@ async def reset_password(member_id: int, console: ConsoleDep) -> Response:
     account_id = _require_manager(console)
     await console.form()
     try:
-        member, secret = await members.reset_password(console.db, member_id, account_id)
+        member, secret = await members.reset_password(
+            console.db, member_id, account_id, clock=console.ctx.clock
+        )
     except service.AdminError as exc:
         return await _refused(console, exc)
     return await _render(console, new_link=_link(console, secret), link_member=member)

@@ -4,8 +4,6 @@ tokens' budget and quota left)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.responses import RedirectResponse, Response
@@ -35,7 +33,7 @@ async def overview_page(console: ConsoleDep) -> Response:
     db = console.db
     principal = console.principal
     accounts = [a for a in await service.list_accounts(db) if principal.sees(a.id)]
-    today = datetime.now(UTC).astimezone(console.tz).date()
+    today = console.now().astimezone(console.tz).date()
     since = day_start_utc(today, console.tz)
     month_start = day_start_utc(today.replace(day=1), console.tz)
     rows = await db.execute(

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from jditem.server.accounts import members, service
+from jditem.server.accounts.passwords import MIN_PASSWORD_LENGTH
 from jditem.server.clock import now_utc
 from jditem.server.console import session_rows
 from jditem.server.console.auth import start_session
@@ -108,7 +109,7 @@ def _password_page(
         "password.html",
         status_code=status_code,
         error=error,
-        min_length=members.MIN_PASSWORD_LENGTH,
+        min_length=MIN_PASSWORD_LENGTH,
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -143,7 +144,7 @@ async def change_password(console: ConsoleDep) -> Response:
             console, status_code=400, error="The two new passwords differ. Type the same one twice."
         )
     try:
-        await members.change_password(console.db, member_id, current, new)
+        await members.change_password(console.db, member_id, current, new, clock=console.ctx.clock)
     except service.AdminError as exc:
         await console.db.rollback()
         if isinstance(exc, members.WrongPasswordError):

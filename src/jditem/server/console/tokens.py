@@ -9,7 +9,7 @@ edit tokens within the caps the operator set on the account
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -52,11 +52,13 @@ def may_manage(principal: Principal, created_by_member_id: int | None) -> bool:
     )
 
 
-async def quota_used_today(db: AsyncSession, token_ids: list[int], timezone: str) -> dict[int, int]:
+async def quota_used_today(
+    db: AsyncSession, token_ids: list[int], timezone: str, now: datetime
+) -> dict[int, int]:
     """Admitted calls today (the quota's local day) per token id."""
     if not token_ids:
         return {}
-    day = local_day(datetime.now(UTC), timezone)
+    day = local_day(now, timezone)
     rows = await db.execute(
         select(QuotaCounter.token_id, QuotaCounter.count).where(
             QuotaCounter.day == day, QuotaCounter.token_id.in_(token_ids)
@@ -70,7 +72,9 @@ async def token_rows(console: Console) -> list[TokenRow]:
     principal = console.principal
     account = None if principal.is_operator else principal.account_name
     tokens = await service.list_tokens(console.db, account)
-    used = await quota_used_today(console.db, [t.id for t in tokens], console.settings.timezone)
+    used = await quota_used_today(
+        console.db, [t.id for t in tokens], console.settings.timezone, console.now()
+    )
     rows = []
     for t in tokens:
         count = used.get(t.id, 0)
@@ -193,6 +197,7 @@ async def create_token(console: ConsoleDep) -> Response:
             console.db,
             draft["account"],
             created_by_member_id=principal.member_id,
+            clock=console.ctx.clock,
             **fields,
         )
     except (forms.FormError, service.AdminError) as exc:

@@ -35,7 +35,7 @@ TOP_TOKENS = len(charts.PALETTE) - 1
 def _window(console: Console, span: int, unit: str) -> tuple[datetime, list[datetime | date]]:
     """The UTC start of the window and its buckets (UTC hours or local days)."""
     tz = console.tz
-    now = datetime.now(UTC)
+    now = console.now()
     if unit == "hour":
         last = now.replace(minute=0, second=0, microsecond=0)
         hours: list[datetime | date] = [last - timedelta(hours=i) for i in range(span - 1, -1, -1)]
