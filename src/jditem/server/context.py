@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.usage import CallRecorder
-from jditem.server.admission import Admission
+from jditem.server.admission.pipeline import Admission
 from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.collectors import Collector
 from jditem.server.settings import Settings

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from jditem.server.admission.call import JobOrigin
 from jditem.server.context import ServerContext
 from tests.support.backends import FreshDatabase
 from tests.support.live_server import LiveServer, live_server
@@ -122,7 +123,7 @@ def test_a_job_items_charge_is_in_its_total_without_the_items_answer_saved(
         admission = ctx.admission
         identity = await admission.identity_for_token(token_id)
         answer = await admission.answer(
-            identity, "720001", "r-kill", job_id="j_kill", job_item_id=row_id
+            identity, "720001", "r-kill", origin=JobOrigin("j_kill", row_id)
         )
         return int(answer.code)
 

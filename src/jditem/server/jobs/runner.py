@@ -25,7 +25,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from jditem.protocol.codes import Code, RetryClass
-from jditem.server.admission import Admission, Answer
+from jditem.server.admission.answers import Answer
+from jditem.server.admission.call import JobOrigin
+from jditem.server.admission.pipeline import Admission
 from jditem.server.clock import Clock, now_utc
 from jditem.server.ids import new_request_id, new_ulid
 from jditem.server.jobs.leases import UNFINISHED, JobLeases, new_owner
@@ -279,11 +281,9 @@ class JobRunner:
                 item.item_id,
                 new_request_id(),
                 wait_seconds=self._settings.wait_seconds,
-                job_id=job_id,
                 # stable per job item: a restart mid-job never pays for an item twice
                 idempotency_key=f"console-{job_id}-{item.row_id}",
-                # the charge adds itself to the item's total in its own transaction
-                job_item_id=item.row_id,
+                origin=JobOrigin(job_id, item.row_id),
             )
             state, sleep = self._classify(answer, item)
             await self._save(item, answer, state)
