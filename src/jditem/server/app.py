@@ -18,6 +18,7 @@ from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
 from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
+from jditem.server.console.mount import mount as mount_console
 from jditem.server.context import build_context
 from jditem.server.http.access_log import install_redaction
 from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
@@ -114,8 +115,5 @@ def create_app(
     app.include_router(v2.router)
     app.include_router(health.router)
     app.include_router(admin.router)
-
-    from jditem.server import console
-
-    console.mount(app)
+    mount_console(app)
     return app

@@ -18,9 +18,9 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jditem.server.clock import now_utc
-from jditem.server.console import formatting, session_rows
+from jditem.server.console import formatting, session_store
 from jditem.server.console.principal import Principal
-from jditem.server.console.session import (
+from jditem.server.console.session_cookie import (
     CSRF_FIELD,
     SESSION_COOKIE,
     ConsoleDisabled,
@@ -90,7 +90,7 @@ def session_keeper(request: Request) -> SessionKeeper:
 
 def flash_location(request: Request, path: str, message: str) -> str:
     """``path`` with ``message`` as a signed flash (shown by the page at ``path`` for
-    :data:`~jditem.server.console.session.FLASH_MAX_AGE` seconds)."""
+    :data:`~jditem.server.console.session_cookie.FLASH_MAX_AGE` seconds)."""
     return f"{path}?{urlencode({'flash': session_keeper(request).sign_flash(message)})}"
 
 
@@ -191,7 +191,7 @@ async def console_dep(request: Request) -> AsyncIterator[Console]:
     ctx = server_context(request)
     try:
         async with ctx.sessionmaker() as db:
-            principal = await session_rows.principal(db, session.sid, now_utc(ctx.clock))
+            principal = await session_store.principal(db, session.sid, now_utc(ctx.clock))
             if principal is None:
                 raise SignInRequired(_next_path(request))  # signed out, expired or removed
             yield Console(request, session, principal, ctx, db, started)

@@ -23,7 +23,7 @@ from jditem.formats.writers import CsvWriter, FormatUnavailable
 from jditem.protocol import Product
 from jditem.server.clock import as_utc
 from jditem.server.console.deps import Console, ConsoleDep
-from jditem.server.console.jobs import job_or_404
+from jditem.server.console.pages.jobs import job_or_404
 from jditem.server.store.tables import BulkJobItem
 
 router = APIRouter()

@@ -11,7 +11,7 @@ from jditem.server.accounts import members
 from jditem.server.accounts.errors import AdminError, NotFoundError
 from jditem.server.accounts.passwords import MIN_PASSWORD_LENGTH
 from jditem.server.clock import now_utc
-from jditem.server.console import session_rows
+from jditem.server.console import session_store
 from jditem.server.console.deps import (
     TEMPLATES,
     ConsoleDep,
@@ -20,7 +20,7 @@ from jditem.server.console.deps import (
     server_context,
     session_keeper,
 )
-from jditem.server.console.session import (
+from jditem.server.console.session_cookie import (
     LOGIN_CSRF_COOKIE,
     LOGIN_CSRF_MAX_AGE,
     SESSION_COOKIE,
@@ -95,7 +95,7 @@ async def start_session(request: Request, location: str, member_id: int | None) 
     keeper = session_keeper(request)
     session, cookie_value = keeper.new_session()
     ctx = server_context(request)
-    await session_rows.add(
+    await session_store.add(
         ctx.db,
         session.sid,
         now_utc(ctx.clock),
@@ -204,7 +204,7 @@ async def _member_login(request: Request, form: FormData, next_path: str) -> Res
 async def logout(console: ConsoleDep) -> Response:
     """End the session (CSRF-checked) and return to the sign-in page."""
     await console.form()
-    await session_rows.remove(console.ctx.db, console.session.sid)
+    await session_store.remove(console.ctx.db, console.session.sid)
     response = RedirectResponse("/console/login", status_code=303)
     clear_cookie(response, SESSION_COOKIE)
     return response

@@ -1,7 +1,7 @@
 """Console sign-in sessions and CSRF protection.
 
 A session is a signed cookie (itsdangerous) holding a random session id and the
-CSRF token bound to it, plus a database row (:mod:`.session_rows`) created at sign-in
+CSRF token bound to it, plus a database row (:mod:`.session_store`) created at sign-in
 and deleted at sign-out: a cookie is accepted only while its signature is valid *and*
 its row exists, so signing out holds on every process and across restarts. The
 signing key is derived from the admin key, so changing ``JDITEM_ADMIN_KEY`` signs

@@ -11,8 +11,8 @@ from starlette.responses import RedirectResponse, Response
 from jditem.server.accounts import service
 from jditem.server.console import scopes
 from jditem.server.console.deps import ConsoleDep
+from jditem.server.console.pages.tokens import token_rows
 from jditem.server.console.paging import day_start_utc
-from jditem.server.console.tokens import token_rows
 from jditem.server.shared.health import FAILURE_CODES, LEVEL_LABELS
 from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
 

@@ -17,10 +17,10 @@ from starlette.responses import RedirectResponse, Response
 from jditem.server.accounts import members, service
 from jditem.server.accounts.passwords import MIN_PASSWORD_LENGTH
 from jditem.server.clock import now_utc
-from jditem.server.console import session_rows
-from jditem.server.console.auth import start_session
+from jditem.server.console import session_store
 from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage, flash_location
-from jditem.server.console.session import SESSION_COOKIE, clear_cookie
+from jditem.server.console.pages.auth import start_session
+from jditem.server.console.session_cookie import SESSION_COOKIE, clear_cookie
 from jditem.server.shared.auth_throttle import AuthThrottle
 
 router = APIRouter()
@@ -37,7 +37,7 @@ def _signed_out() -> Response:
 @router.get("/sessions")
 async def sessions_page(console: ConsoleDep) -> Response:
     """The signed-in person's unexpired sessions, newest first."""
-    listed = await session_rows.listing(
+    listed = await session_store.listing(
         console.db,
         console.principal.member_id,
         console.session.sid,
@@ -50,7 +50,7 @@ async def sessions_page(console: ConsoleDep) -> Response:
 async def end_others(console: ConsoleDep) -> Response:
     """Sign out everywhere else: every other session of this person ends."""
     await console.form()
-    ended = await session_rows.remove_others(
+    ended = await session_store.remove_others(
         console.ctx.db, console.principal.member_id, console.session.sid
     )
     return console.redirect(SESSIONS, flash=f"Signed out {ended} other session(s).")
@@ -60,7 +60,7 @@ async def end_others(console: ConsoleDep) -> Response:
 async def end_all(console: ConsoleDep) -> Response:
     """Sign out everywhere, this session included."""
     await console.form()
-    await session_rows.remove_all(console.ctx.db, console.principal.member_id)
+    await session_store.remove_all(console.ctx.db, console.principal.member_id)
     return _signed_out()
 
 
@@ -68,14 +68,14 @@ async def end_all(console: ConsoleDep) -> Response:
 async def end_one(public_id: str, console: ConsoleDep) -> Response:
     """End one of this person's sessions (another person's handle is 404)."""
     await console.form()
-    listed = await session_rows.listing(
+    listed = await session_store.listing(
         console.db,
         console.principal.member_id,
         console.session.sid,
         now_utc(console.ctx.clock),
     )
     current = any(s.public_id == public_id and s.current for s in listed)
-    ended = await session_rows.remove_public(
+    ended = await session_store.remove_public(
         console.ctx.db, console.principal.member_id, public_id[:64]
     )
     if not ended:
