@@ -81,19 +81,6 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
-def envelope_body(
-    code: int, message: str, data: Any, *, request_id: str, record_time: str
-) -> dict[str, Any]:
-    """The envelope as a JSON-ready dict."""
-    return {
-        "code": int(code),
-        "message": message,
-        "data": data,
-        "recordTime": record_time,
-        "requestId": request_id,
-    }
-
-
 def http_status_for(code: int, settings: Settings, status_code: int | None = None) -> int:
     """The HTTP status for ``code`` under ``settings.http_status_mode``.
 
@@ -120,8 +107,8 @@ def envelope_bytes(
 ) -> bytes:
     """The envelope as JSON bytes around ``data_json`` (``data`` already serialized).
 
-    The same bytes as rendering :func:`envelope_body` with ``JSONResponse``, without
-    walking a cached payload again on every call.
+    The same bytes as ``JSONResponse`` renders for the envelope dict, without walking a
+    cached payload again on every call.
     """
     return b"".join(
         (

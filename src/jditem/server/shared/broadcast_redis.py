@@ -41,7 +41,6 @@ class RedisBroadcast:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self._listeners = Listeners()
-        self._reconnected: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._stopping = False
@@ -50,10 +49,6 @@ class RedisBroadcast:
     def listen(self, topic: str, listener: Listener) -> None:
         """Register ``listener`` for ``topic`` (messages from every process)."""
         self._listeners.add(topic, listener)
-
-    def on_reconnect(self, listener: Listener) -> None:
-        """Call ``listener("")`` after re-subscribing (messages may have been lost)."""
-        self._reconnected.append(listener)
 
     async def publish(self, topic: str, message: str = "") -> None:
         """Deliver locally now, then to the other processes (best effort, never raises)."""
@@ -85,7 +80,6 @@ class RedisBroadcast:
         self.connected = False
 
     async def _run(self) -> None:
-        first = True
         while not self._stopping:
             client = Redis.from_url(self._link.url, socket_connect_timeout=1.0)
             try:
@@ -93,10 +87,6 @@ class RedisBroadcast:
                     await pubsub.subscribe(CHANNEL)
                     self.connected = True
                     self._subscribed.set()
-                    if not first:
-                        for listener in self._reconnected:
-                            listener("")
-                    first = False
                     await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
