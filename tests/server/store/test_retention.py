@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.support.live_server import live_server
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
-from tests.support.live_server import live_server
 
 
 def test_unknown_token_calls_keep_counts_and_the_newest_samples() -> None:
