@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
-from tests.support.backends import FreshDatabase
 
 from jditem.server.accounts import batcher as batcher_module
 from jditem.server.accounts import service
@@ -19,6 +18,7 @@ from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.charge_plan import StalePlanError, apply_batch
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store.db import Database, migrate
+from tests.support.backends import FreshDatabase
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(hours=1)  # idempotency keys older than this are expired

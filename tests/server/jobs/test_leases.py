@@ -7,7 +7,6 @@ totals even if the process dies before it records the item's answer.
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from jditem.server.admission.call import JobOrigin
 from jditem.server.context import ServerContext
 from tests.support.backends import FreshDatabase
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import wait_until
 
 JOB_TIMEOUT = 60.0
 #: short leases so a dead driver's job is taken over quickly
@@ -59,10 +59,11 @@ def _seed_job(
 
 
 def _wait_done(server: LiveServer, job_id: str) -> None:
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while server.scalar("SELECT status FROM bulk_jobs WHERE id = :j", j=job_id) != "done":
-        assert time.monotonic() < deadline, "the job did not finish"
-        time.sleep(0.05)
+    wait_until(
+        lambda: server.scalar("SELECT status FROM bulk_jobs WHERE id = :j", j=job_id) == "done",
+        what=f"job {job_id} to finish",
+        timeout=JOB_TIMEOUT,
+    )
 
 
 def test_a_job_whose_process_died_is_taken_over(

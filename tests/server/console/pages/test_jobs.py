@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from jditem.server.store.db import Database, migrate
 from tests.server.console.conftest import ConsoleClient
 from tests.support.backends import FreshDatabase
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import wait_until
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
@@ -37,13 +37,11 @@ def _start(console: ConsoleClient, token_id: int, items: str, **files: bytes) ->
 
 
 def _wait(console: ConsoleClient, job_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while time.monotonic() < deadline:
-        progress = console.get(f"/console/jobs/{job_id}/progress.json").json()
-        if progress["finished"]:
-            return progress  # type: ignore[no-any-return]
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish within {JOB_TIMEOUT} s: {progress}")
+    def finished() -> dict[str, object] | None:
+        progress: dict[str, object] = console.get(f"/console/jobs/{job_id}/progress.json").json()
+        return progress if progress["finished"] else None
+
+    return wait_until(finished, what=f"job {job_id} to finish", timeout=JOB_TIMEOUT, interval=0.1)
 
 
 def _token_id(server: LiveServer, name: str) -> int:
@@ -227,10 +225,11 @@ def test_unfinished_jobs_resume_when_the_server_starts(
 
     asyncio.run(_seed_unfinished_job(tmp_path, fresh_database.url))
     with live_server(home=tmp_path) as server:
-        deadline = time.monotonic() + JOB_TIMEOUT
-        while server.scalar("SELECT status FROM bulk_jobs WHERE id = 'j_left'") != "done":
-            assert time.monotonic() < deadline, "the unfinished job was not resumed"
-            time.sleep(0.1)
+        wait_until(
+            lambda: server.scalar("SELECT status FROM bulk_jobs WHERE id = 'j_left'") == "done",
+            what="the unfinished job to be resumed",
+            timeout=JOB_TIMEOUT,
+        )
         assert server.rows(
             "SELECT item_id, state, calls FROM bulk_job_items WHERE job_id = 'j_left' "
             "ORDER BY position"

@@ -12,7 +12,6 @@ import asyncio
 import secrets
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from tests.support.live_server import LiveServer, live_server
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 
 #: Generous bounds: conditions are polled, never slept on.
 DEADLINE = 20.0
@@ -42,14 +42,6 @@ def pair(redis_url: str, a: dict[str, Any], b: dict[str, Any]) -> Iterator[list[
         yield [first, second]
 
 
-def _wait_for(condition: Any, what: str, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_a_token_disabled_through_one_process_is_refused_by_the_other(
     redis_server: RedisServer,
 ) -> None:
@@ -62,9 +54,11 @@ def test_a_token_disabled_through_one_process_is_refused_by_the_other(
         assert b.get(ITEM, token).json()["code"] == 0  # cached in b now
         token_id = a.admin("GET", "/tokens")[0]["id"]
         a.admin("POST", f"/tokens/{token_id}/disable")
-        started = time.monotonic()
-        _wait_for(lambda: b.get(ITEM, token).json()["code"] == 100, "b to refuse the token")
-        assert time.monotonic() - started < DEADLINE
+        wait_until(
+            lambda: b.get(ITEM, token).json()["code"] == 100,
+            what="b to refuse the token",
+            timeout=DEADLINE,
+        )
 
 
 def test_first_call_is_answered_when_the_worker_is_another_process(
@@ -119,7 +113,11 @@ def test_health_window_counts_calls_of_both_instances(redis_server: RedisServer)
             data = server.http.get("/api/health/jd/get-item-detail/v2").json()["data"]
             return int(data["samples"])
 
-        _wait_for(lambda: samples(a) == 5 and samples(b) == 5, "both to report 5 samples")
+        wait_until(
+            lambda: samples(a) == 5 and samples(b) == 5,
+            what="both to report 5 samples",
+            timeout=DEADLINE,
+        )
 
 
 def test_redis_down_keeps_answering_and_health_says_degraded(redis_server: RedisServer) -> None:
@@ -130,16 +128,18 @@ def test_redis_down_keeps_answering_and_health_says_degraded(redis_server: Redis
         try:
             codes = [(a if i % 2 else b).get(str(100000000100 + i), token) for i in range(6)]
             assert [r.json()["code"] for r in codes] == [0] * 6
-            _wait_for(
+            wait_until(
                 lambda: a.http.get("/api/health").json()["data"]["status"] == "degraded",
-                "health to say degraded",
+                what="health to say degraded",
+                timeout=DEADLINE,
             )
             assert a.http.get("/api/health").json()["data"]["redis"] == "unreachable"
         finally:
             redis_server.start()
-        _wait_for(
+        wait_until(
             lambda: a.http.get("/api/health").json()["data"]["status"] == "ok",
-            "health to recover",
+            what="health to recover",
+            timeout=DEADLINE,
         )
         assert b.get(ITEM, token).json()["code"] == 0
         # 7 answered code 0 → 7 charges of 100 units from 10 000
@@ -166,6 +166,6 @@ def test_a_task_finished_elsewhere_drops_the_fresh_copy(redis_server: RedisServe
         assert b.get(ITEM, token).json()["code"] == 0
         assert b.run(copy)
         a.run(finished)
-        _wait_for(lambda: not b.run(copy), "b to drop its copy")
+        wait_until(lambda: not b.run(copy), what="b to drop its copy", timeout=DEADLINE)
         assert b.get(ITEM, token).json()["code"] == 0  # read again from the table
         assert b.run(copy)

@@ -1,40 +1,19 @@
-"""Wake-ups across processes through Redis: item-done to every process, work to ONE worker."""
+"""The Redis notifier beyond the contract (``test_notify.py``): item-done reaches every
+process, work wakes ONE idle worker in any process, and waits are capped while Redis is
+down."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from jditem.server.shared.broadcast_redis import RedisBroadcast
 from jditem.server.shared.notify_redis import DEGRADED_POLL_SECONDS, RedisNotifier
-from jditem.server.shared.redis_link import RedisLink
+from tests.server.shared.redis_parts import WAKE, redis_notifier
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import await_until
 
-#: Generous bound for a wake-up (the assertion is "it arrives", not "it is fast").
-WAKE = 10.0
-
-
-@asynccontextmanager
-async def _process(url: str) -> AsyncIterator[RedisNotifier]:
-    """A notifier as one server process holds it (link + broadcast + popper started)."""
-    link = RedisLink(url)
-    await link.start()
-    broadcast = RedisBroadcast(link)
-    await broadcast.start(wait_seconds=WAKE)
-    notifier = RedisNotifier(link, broadcast)
-    await notifier.start()
-    try:
-        yield notifier
-    finally:
-        await notifier.stop()
-        await broadcast.stop()
-        await link.stop()
-
 
 async def test_done_in_one_process_wakes_waiters_in_another(redis_server: RedisServer) -> None:
-    async with _process(redis_server.url) as a, _process(redis_server.url) as b:
+    async with redis_notifier(redis_server.url) as a, redis_notifier(redis_server.url) as b:
         async with b.subscribe("100") as sub_b, a.subscribe("100") as sub_a:
             await a.notify("100")
             assert await sub_a.wait(WAKE)  # own process: direct
@@ -47,9 +26,9 @@ async def test_done_in_one_process_wakes_waiters_in_another(redis_server: RedisS
 async def test_work_wakes_one_idle_worker_in_another_process(redis_server: RedisServer) -> None:
     """An API-only process (no workers) queues work: exactly one of two idle workers wakes."""
     async with (
-        _process(redis_server.url) as api,
-        _process(redis_server.url) as w1,
-        _process(redis_server.url) as w2,
+        redis_notifier(redis_server.url) as api,
+        redis_notifier(redis_server.url) as w1,
+        redis_notifier(redis_server.url) as w2,
     ):
         woken: list[int] = []
 
@@ -82,19 +61,20 @@ async def test_work_wakes_one_idle_worker_in_another_process(redis_server: Redis
 
 async def test_waits_are_capped_while_redis_is_down(redis_server: RedisServer) -> None:
     """Redis down: a waiter re-reads within DEGRADED_POLL_SECONDS instead of its timeout."""
-    async with _process(redis_server.url) as a:
+    async with redis_notifier(redis_server.url) as a:
         redis_server.stop()
         try:
             await a.notify_work()  # never raises
             await a.notify("1")
-            deadline = asyncio.get_running_loop().time() + WAKE
-            while a.cross_process:
+
+            async def down() -> bool:
                 await a._link.beat()
-                assert asyncio.get_running_loop().time() < deadline
-                await asyncio.sleep(0.05)
+                return not a.cross_process
+
+            await await_until(down, what="the notifier to see Redis down", timeout=WAKE)
             async with a.subscribe("1") as sub:
-                started = asyncio.get_running_loop().time()
-                assert not await sub.wait(60.0)
-                assert asyncio.get_running_loop().time() - started < DEGRADED_POLL_SECONDS + WAKE
+                # capped: a 60 s wait ends after DEGRADED_POLL_SECONDS (generous bound)
+                waited = sub.wait(60.0)
+                assert not await asyncio.wait_for(waited, DEGRADED_POLL_SECONDS + WAKE)
         finally:
             redis_server.start()

@@ -1,26 +1,19 @@
-"""The Redis token bucket: one limit shared by every process, per-process share when down."""
+"""The Redis token bucket beyond the contract (``test_limiter.py``): one limit shared by
+every process, a per-process share while Redis is down."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 
-from tests.support.redis_server import RedisServer
-
 from jditem.server.shared.limiter_redis import RedisRateLimiter
-from jditem.server.shared.redis_link import RedisLink
-
-
-async def _link(url: str, role: str = "api") -> RedisLink:
-    # generous timeouts: on a starved machine a slow reply must not look like "Redis down"
-    link = RedisLink(url, role=role, pool_timeout=30.0, socket_timeout=30.0)
-    await link.beat()
-    return link
+from tests.server.shared.redis_parts import started_link
+from tests.support.redis_server import RedisServer
 
 
 async def test_two_processes_share_one_bucket(redis_server: RedisServer) -> None:
     """Two limiters (as two processes would hold) admit the burst once, not twice."""
-    links = [await _link(redis_server.url), await _link(redis_server.url)]
+    links = [await started_link(redis_server.url), await started_link(redis_server.url)]
     try:
         limiters = [RedisRateLimiter(link) for link in links]
         # rate 0.001/s: no refill during the test, so exactly `burst` admissions in total
@@ -37,25 +30,9 @@ async def test_two_processes_share_one_bucket(redis_server: RedisServer) -> None
             await link.stop()
 
 
-async def test_refund_gives_one_slot_back(redis_server: RedisServer) -> None:
-    link = await _link(redis_server.url)
-    try:
-        limiter = RedisRateLimiter(link)
-        assert await limiter.acquire("k", 0.001, 1) is None
-        assert await limiter.acquire("k", 0.001, 1) is not None
-        await limiter.refund("k")
-        assert await limiter.acquire("k", 0.001, 1) is None
-        await limiter.refund("k")
-        await limiter.refund("k")  # never above the bucket size
-        assert await limiter.acquire("k", 0.001, 1) is None
-        assert await limiter.acquire("k", 0.001, 1) is not None
-    finally:
-        await link.stop()
-
-
 async def test_redis_down_falls_back_to_a_per_process_share(redis_server: RedisServer) -> None:
     """With 2 live API processes seen, each admits ⌈burst/2⌉ while Redis is down; no error."""
-    links = [await _link(redis_server.url), await _link(redis_server.url)]
+    links = [await started_link(redis_server.url), await started_link(redis_server.url)]
     try:
         for link in links:
             await link.beat()
@@ -72,7 +49,7 @@ async def test_redis_down_falls_back_to_a_per_process_share(redis_server: RedisS
 
 
 async def test_back_to_shared_after_redis_returns(redis_server: RedisServer) -> None:
-    link = await _link(redis_server.url)
+    link = await started_link(redis_server.url)
     try:
         limiter = RedisRateLimiter(link)
         redis_server.stop()

@@ -7,7 +7,6 @@ still pending when a short wait ends (102), and a failing sandbox for 301.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from fastapi import FastAPI
 
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import wait_until
 
 UNSUPPORTED = "100000000202"
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
@@ -77,12 +77,12 @@ def check(live: LiveServer, response: httpx.Response, code: int, http: int) -> d
 
 def poll(call: Callable[[], httpx.Response], until: int, seconds: float = 60.0) -> httpx.Response:
     """Call until the body code is ``until`` (bounded in time)."""
-    deadline = time.monotonic() + seconds
-    while True:
+
+    def reached() -> httpx.Response | None:
         response = call()
-        if response.json()["code"] == until or time.monotonic() > deadline:
-            return response
-        time.sleep(0.1)
+        return response if response.json()["code"] == until else None
+
+    return wait_until(reached, what=f"code {until}", timeout=seconds, interval=0.1)
 
 
 def test_0_success_and_102_pending(server: LiveServer) -> None:
