@@ -46,6 +46,9 @@ from jditem.server.accounts.charge_sql import (
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store.writer import Prepared
 
+#: Tries of one quota count whose row another transaction creates or changes meanwhile.
+COUNT_ROUNDS = 3
+
 
 class StalePlanError(Exception):
     """A guarded batch update matched no row: the batch is applied one by one instead."""
@@ -146,15 +149,24 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
 def count_one(connection: Connection, req: ChargeRequest) -> Prepared | None:
     """Count ``req`` against its daily quota unless full (one-by-one path).
 
-    Returns the statement that takes the count back (None when the quota is full).
+    Returns the statement that takes the count back (None when the quota is full). On
+    PostgreSQL another transaction may create or change the row between the UPDATE and
+    the SELECT: a row found with room left is counted again (the SELECT's lock keeps it).
     """
     params = {"t_id": req.token_id, "q_day": req.day, "n": 1, "q_limit": req.quota}
-    if COUNT.rowcount(connection, params) == 1:
-        return UNCOUNT
-    if SELECT_COUNT.rows(connection, params) or (req.quota or 0) < 1:
-        return None
-    NEW_COUNT.rowcount(connection, params)
-    return DROP_COUNT
+    quota = req.quota or 0
+    for _ in range(COUNT_ROUNDS):
+        if COUNT.rowcount(connection, params) == 1:
+            return UNCOUNT
+        row = SELECT_COUNT.rows(connection, params)
+        if row and row[0][0] + 1 > quota:
+            return None
+        if not row:
+            if quota < 1:
+                return None
+            NEW_COUNT.rowcount(connection, params)
+            return DROP_COUNT
+    return None
 
 
 def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
