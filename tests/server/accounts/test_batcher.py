@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,30 +17,17 @@ from jditem.server.accounts import service
 from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.charge_plan import StalePlanError, apply_batch
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
-from jditem.server.store.db import Database, migrate
+from jditem.server.store.db import Database
+from tests.server.accounts.charges import DAY, NOW, SINCE, two_accounts
 from tests.support.backends import FreshDatabase
-
-NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-SINCE = NOW - timedelta(hours=1)  # idempotency keys older than this are expired
-DAY = "2026-11-28"
-
-
-async def _open(url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(url)
-    await migrate(database.engine)
-    async with database.sessionmaker() as session:
-        await service.create_account(session, "a1", 0)
-        await service.create_account(session, "a2", 0)
-        for account in ("a1", "a1", "a2"):
-            await service.create_token(session, account)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
 async def db(tmp_path: Path, fresh_database: FreshDatabase) -> AsyncIterator[Database]:
     """Two accounts and three tokens, on each profile (SQLite file, PostgreSQL)."""
-    async for database in _open(fresh_database.url or f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"):
+    async for database in two_accounts(
+        fresh_database.url or f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    ):
         yield database
 
 

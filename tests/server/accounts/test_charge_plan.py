@@ -9,40 +9,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
 
-from jditem.server.accounts import service
 from jditem.server.accounts.charge_plan import apply_batch, apply_each
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store import sqlite
-from jditem.server.store.db import Database, migrate
-
-NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-SINCE = NOW - timedelta(hours=1)  # idempotency keys older than this are expired
-DAY = "2026-11-28"
-
-
-async def _open(url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(url)
-    await migrate(database.engine)
-    async with database.sessionmaker() as session:
-        await service.create_account(session, "a1", 0)
-        await service.create_account(session, "a2", 0)
-        for account in ("a1", "a1", "a2"):
-            await service.create_token(session, account)
-    yield database
-    await database.dispose()
+from jditem.server.store.db import Database
+from tests.server.accounts.charges import DAY, NOW, SINCE, two_accounts
 
 
 @pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     """Two accounts and three tokens on SQLite (the test drives the writer's sync engine)."""
-    async for database in _open(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"):
+    async for database in two_accounts(f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"):
         yield database
 
 

@@ -56,52 +56,56 @@ async def _sign_in_required(request: Request, exc: Exception) -> Response:
     return RedirectResponse(f"{PREFIX}/login?{urlencode({'next': exc.next_path})}", 303)
 
 
-async def _csrf_rejected(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, CsrfRejected)
+def _message_page(
+    request: Request,
+    status: int,
+    heading: str,
+    message: str,
+    link: str | None = PREFIX,
+    link_label: str = "Back to the console",
+) -> Response:
+    """The console's message page (no navigation: the person may not be signed in)."""
     return TEMPLATES.TemplateResponse(
         request,
         "message.html",
         {
-            "heading": "Form rejected",
-            "message": f"{exc.reason}. Reload the page and submit the form again; "
-            "forms are only accepted from this console's own pages.",
-            "link": request.headers.get("referer") or PREFIX,
-            "link_label": "Back",
+            "heading": heading,
+            "message": message,
+            "link": link,
+            "link_label": link_label,
             "signed_in": False,
         },
-        status_code=403,
+        status_code=status,
+    )
+
+
+async def _csrf_rejected(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CsrfRejected)
+    return _message_page(
+        request,
+        403,
+        "Form rejected",
+        f"{exc.reason}. Reload the page and submit the form again; "
+        "forms are only accepted from this console's own pages.",
+        link=request.headers.get("referer") or PREFIX,
+        link_label="Back",
     )
 
 
 async def _form_error(request: Request, exc: Exception) -> Response:
     """A form field no page handler caught (e.g. far too long): a 400 page, never a 500."""
-    return TEMPLATES.TemplateResponse(
+    return _message_page(
         request,
-        "message.html",
-        {
-            "heading": "Form rejected",
-            "message": f"{exc}. Go back, correct the field and submit the form again.",
-            "link": PREFIX,
-            "link_label": "Back to the console",
-            "signed_in": False,
-        },
-        status_code=400,
+        400,
+        "Form rejected",
+        f"{exc}. Go back, correct the field and submit the form again.",
     )
 
 
 async def _not_found_page(request: Request, exc: Exception) -> Response:
     """Another account's object, or an operator-only page, for an account member."""
-    return TEMPLATES.TemplateResponse(
-        request,
-        "message.html",
-        {
-            "heading": "Not found",
-            "message": "There is no such page or object in your account.",
-            "link": PREFIX,
-            "link_label": "Back to the console",
-            "signed_in": False,
-        },
-        status_code=404,
+    return _message_page(
+        request, 404, "Not found", "There is no such page or object in your account."
     )
 
 
@@ -131,17 +135,13 @@ def _with_console_404(api_handler: Any) -> Callable[[Request, Exception], Awaita
 
 
 async def _console_disabled(request: Request, exc: Exception) -> Response:
-    return TEMPLATES.TemplateResponse(
+    return _message_page(
         request,
-        "message.html",
-        {
-            "heading": "Console disabled",
-            "message": "No admin key is configured. Set JDITEM_ADMIN_KEY on the server and "
-            "restart it to use the console.",
-            "link": None,
-            "signed_in": False,
-        },
-        status_code=503,
+        503,
+        "Console disabled",
+        "No admin key is configured. Set JDITEM_ADMIN_KEY on the server and "
+        "restart it to use the console.",
+        link=None,
     )
 
 
