@@ -89,3 +89,16 @@ async def test_in_process_work_signals_are_latched_one_per_worker() -> None:
         assert [await s.wait(0) for s in (a, b, c)] == [True, True, True]
         assert notifier.subscribers(WORK_CHANNEL) == 3
     assert notifier.subscribers(WORK_CHANNEL) == 0
+
+
+async def test_in_process_subscriptions_end_with_their_waits() -> None:
+    """A timed-out wait and a closed subscription leave no subscriber behind."""
+    notifier = InProcessNotifier()
+    assert await notifier.wait("100", timeout=0.02) is False
+    assert notifier.subscribers("100") == 0
+    async with notifier.subscribe("1"), notifier.subscribe_work() as work:
+        assert notifier.subscribers(WORK_CHANNEL) == 1
+        await notifier.notify_work()
+        assert await work.wait(0) is True
+    assert notifier.subscribers(WORK_CHANNEL) == 0
+    assert notifier.subscribers("1") == 0
