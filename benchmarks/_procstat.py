@@ -147,11 +147,11 @@ def start_py_spy(pid: int, seconds: float, out: Path, rate: int = 250) -> subpro
 
 #: Layers a sample is charged to: the innermost frame whose file matches (in order).
 LAYERS: tuple[tuple[str, str], ...] = (
-    ("jditem/server/http_guard", "jditem HTTP guard"),
-    ("jditem/server/logging", "access log (jditem's redaction filter)"),
+    ("jditem/server/http/guard", "jditem HTTP guard"),
+    ("jditem/server/http/access_log", "access log (jditem's redaction filter)"),
     ("RequestIdMiddleware.", "jditem ASGI middleware"),
-    ("jditem/server/security_headers", "jditem ASGI middleware"),
-    ("jditem/server/serving", "jditem ASGI middleware"),
+    ("jditem/server/http/security_headers", "jditem ASGI middleware"),
+    ("jditem/server/http/middleware", "jditem ASGI middleware"),
     ("jditem/server/store/", "jditem store (statements, writer thread)"),
     ("jditem/server/accounts/batcher", "jditem charge batcher"),
     ("jditem/", "jditem request code (v2, admission, envelope, …)"),

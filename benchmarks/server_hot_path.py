@@ -12,7 +12,7 @@ wrk is missing), median round reported:
 ``jditem-httptools`` jditem's app on uvicorn + httptools, no access log
 ``jditem-h11``      jditem's app on uvicorn's stock h11 protocol, no access log
 ``jditem-guard``    jditem's app with the uvicorn configuration ``jditem serve`` uses
-                    (``jditem.server.serving.uvicorn_config``: the guarded h11
+                    (``jditem.server.http.config.uvicorn_config``: the guarded h11
                     protocol with the head, timeout and connection limits, header
                     count, NUL check), access log off
 ``jditem-serve``    ``jditem serve`` itself (the CLI, one process): the above plus
@@ -123,7 +123,7 @@ def serve(kind: str, port: int) -> None:
     settings = Settings()  # from the JDITEM_ environment, as `jditem serve` reads it
     app = create_app(settings)
     if kind == "jditem-guard":
-        from jditem.server.serving import uvicorn_config
+        from jditem.server.http.config import uvicorn_config
 
         config = uvicorn_config(app, settings, log_level="info", **options)
     else:
@@ -136,7 +136,7 @@ def serve_parser() -> str:
     """The uvicorn HTTP implementation ``jditem serve`` uses: ``h11`` or ``httptools``."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    from jditem.server.serving import uvicorn_config
+    from jditem.server.http.config import uvicorn_config
     from jditem.server.settings import Settings
 
     protocol = uvicorn_config(bare_app(), Settings()).http

@@ -19,6 +19,20 @@ Checked statically (AST) over every module under src/jditem:
   nothing of the server.
 * ``jditem.mcp`` (the MCP server for agents) is an adapter over the client library: it
   never imports the server, the batch job or the CLI, not even lazily.
+
+Over the whole import graph of ``src/`` (every import, also inside functions; not those
+under ``if TYPE_CHECKING``):
+
+* no import cycle (strongly connected components of the graph, found by Tarjan's
+  algorithm; a package's ``__init__`` importing its own modules is the package's face,
+  not a cycle unless a module imports the face back);
+* no import of a private module (``_name``) from another package;
+* inside ``jditem.server`` the layers point one way (:data:`SERVER_LAYERS`, top first):
+  the HTTP edge, the pages and routers, the wiring, bulk jobs, admission, the domain
+  (accounts, tasks, collectors, upstream, monitor), the store, the shared state, and
+  the foundation (settings, clock, ids). A module may import its own layer or a lower
+  one; the few imports upward are listed with their reason in
+  :data:`SERVER_LAYER_EXCEPTIONS`.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -138,3 +153,230 @@ def test_mcp_adapts_the_client_library_only(path: Path) -> None:
         assert not within(name, "jditem.server", "jditem.batch", "jditem.cli"), (
             f"{path.relative_to(SRC)} imports {name}"
         )
+
+
+# ------------------------------------------------------------------ the import graph
+
+
+def module_name(path: Path) -> str:
+    """``jditem.server.http.guard`` for ``src/jditem/server/http/guard.py``."""
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def source_modules() -> dict[str, Path]:
+    """Every module of ``src/jditem`` (Alembic's migration scripts are no modules)."""
+    return {module_name(path): path for path in SRC.rglob("*.py") if "migrations" not in path.parts}
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    nodes: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            nodes.update(id(sub) for sub in ast.walk(node))
+    return nodes
+
+
+def _imported(module: str, node: ast.Import | ast.ImportFrom, is_package: bool) -> list[str]:
+    """The dotted names an import statement names (``from X import y``: ``X.y``)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        anchor = module.split(".")[: None if is_package else -1]
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [f"{base}.{alias.name}" for alias in node.names]
+
+
+def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+    """The module of ``src/jditem`` that ``name`` is, or defines ``name`` (``X.y`` is
+    module ``X.y`` if there is one, else the module ``X`` that defines ``y``)."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _is_own_face(module: str, target: str, modules: dict[str, Path]) -> bool:
+    """True when ``target`` is the ``__init__`` of a package ``module`` lives in: the
+    package's own wiring (Python has run it already), not a dependency."""
+    return modules[target].name == "__init__.py" and module.startswith(target + ".")
+
+
+@cache
+def import_graph() -> dict[str, frozenset[str]]:
+    """Module -> the modules of ``src/jditem`` it imports (itself and the faces of its
+    own packages excluded)."""
+    modules = source_modules()
+    graph: dict[str, frozenset[str]] = {}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        skipped = _type_checking_nodes(tree)
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            for name in _imported(module, node, path.name == "__init__.py"):
+                target = _resolve(name, modules)
+                if target and target != module and not _is_own_face(module, target, modules):
+                    targets.add(target)
+        graph[module] = frozenset(targets)
+    return graph
+
+
+def cycles(graph: dict[str, frozenset[str]]) -> list[list[str]]:
+    """The import cycles of ``graph``: its strongly connected components of more than
+    one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, successors = work[-1]
+            for successor in successors:
+                if successor not in index:
+                    index[successor] = low[successor] = len(index)
+                    stack.append(successor)
+                    on_stack.add(successor)
+                    work.append((successor, iter(sorted(graph.get(successor, ())))))
+                    break
+                if successor in on_stack:
+                    low[node] = min(low[node], index[successor])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+    return found
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {
+        "a": frozenset({"b"}),
+        "b": frozenset({"c"}),
+        "c": frozenset({"a", "d"}),
+        "d": frozenset({"e"}),
+        "e": frozenset({"d"}),
+        "f": frozenset({"a"}),
+    }
+    assert sorted(cycles(graph)) == [["a", "b", "c"], ["d", "e"]]
+    assert cycles({"a": frozenset({"b"}), "b": frozenset()}) == []
+
+
+def test_the_graph_sees_lazy_and_relative_imports() -> None:
+    graph = import_graph()
+    # lazy (inside a function): the factory loads the Redis state only when configured
+    assert "jditem.server.shared.state_redis" in graph["jditem.server.shared.factory"]
+    assert "jditem.server.http.config" in graph["jditem.server.http.supervisor"]
+
+
+#: Cycles of the client half of issue 17 (client, CLI, protocol), untied on its own
+#: branch; each entry must still be a cycle here, so the list empties as they go.
+CYCLES_OF_THE_CLIENT_HALF = [
+    [
+        "jditem.cli.admin",
+        "jditem.cli.admin_members",
+        "jditem.cli.admin_upstream",
+        "jditem.cli.prune",
+    ],
+    ["jditem.client.async_", "jditem.client.many"],
+    ["jditem.protocol.normalize", "jditem.protocol.product"],
+]
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(import_graph())
+    for known in CYCLES_OF_THE_CLIENT_HALF:
+        assert known in found, f"{known} is no cycle any more: take it off the list"
+    left = [cycle for cycle in found if cycle not in CYCLES_OF_THE_CLIENT_HALF]
+    assert left == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in left)
+
+
+#: Private modules that every package may import.
+SHARED_PRIVATE_MODULES = {"jditem._version"}
+
+
+def test_no_private_module_is_imported_from_another_package() -> None:
+    modules = source_modules()
+    crossings = []
+    for module, targets in import_graph().items():
+        package = module if modules[module].name == "__init__.py" else module.rpartition(".")[0]
+        for target in targets:
+            private = target.rpartition(".")[2].startswith("_")
+            crossing = target.rpartition(".")[0] != package
+            if private and crossing and target not in SHARED_PRIVATE_MODULES:
+                crossings.append(f"{module} imports {target}")
+    assert crossings == []
+
+
+#: The layers of ``jditem.server``, top first: a module imports its own layer or lower.
+SERVER_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("app",),  # create_app: the app and its lifespan
+    ("http",),  # the HTTP edge: guard, middlewares, uvicorn, access log, supervisor
+    ("api", "console"),  # routers and pages
+    ("context",),  # wires the parts of one process together
+    ("jobs",),  # bulk jobs: calls through admission
+    ("admission",),  # the pipeline of SPEC §2.4
+    ("accounts", "tasks", "collectors", "upstream", "monitor"),  # the domain
+    ("store",),  # tables, sessions, migrations, the writer
+    ("shared",),  # state shared by processes: limiter, notifier, broadcast, health, throttle
+    ("settings", "clock", "ids", "devservices"),  # the foundation
+)
+
+#: Imports that point up a layer, each with its reason.
+SERVER_LAYER_EXCEPTIONS = {
+    # Settings check the two backing URLs with the code that lives beside each store.
+    ("jditem.server.settings", "jditem.server.store.urls"),
+    ("jditem.server.settings", "jditem.server.shared.redis_url"),
+}
+
+
+def server_layer(module: str) -> int | None:
+    """The layer of a ``jditem.server`` module (0 = top), None outside the server."""
+    parts = module.split(".")
+    if parts[:2] != ["jditem", "server"] or len(parts) < 3:
+        return None
+    for rank, areas in enumerate(SERVER_LAYERS):
+        if parts[2] in areas:
+            return rank
+    raise AssertionError(f"{module} is in no layer: add its folder to SERVER_LAYERS")
+
+
+def test_server_layers_point_down() -> None:
+    upward = []
+    for module, targets in import_graph().items():
+        rank = server_layer(module)
+        if rank is None:
+            continue
+        for target in targets:
+            target_rank = server_layer(target)
+            if target_rank is None or target_rank >= rank:
+                continue
+            if (module, target) not in SERVER_LAYER_EXCEPTIONS:
+                upward.append(f"{module} imports {target} (a higher layer)")
+    assert upward == []
+
+
+def test_every_server_folder_has_a_layer() -> None:
+    folders = {path.parent.name for path in (SRC / "server").glob("*/__init__.py")}
+    files = {path.stem for path in (SRC / "server").glob("*.py") if path.stem != "__init__"}
+    placed = {area for areas in SERVER_LAYERS for area in areas}
+    assert folders | files == placed

@@ -21,8 +21,8 @@ import typer
 import yaml
 
 from jditem.cli.app import build_app
-from jditem.server.redis_url import normalize_redis_url
 from jditem.server.settings import Settings
+from jditem.server.shared.redis_url import normalize_redis_url
 from jditem.server.store.urls import normalize_database_url
 
 DEPLOY = Path(__file__).parents[1] / "deploy"

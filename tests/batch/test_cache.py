@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+
+from jditem.batch import cache as cache_module
 from jditem.batch.cache import FLUSH_ROWS, ResultCache, origin_of
 
 
-def test_put_get_age_and_origin(tmp_path: Path) -> None:
+def test_put_get_age_and_origin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ResultCache.in_home(tmp_path, origin="http://127.0.0.1:1/api/x")
     other = ResultCache.in_home(tmp_path, origin="http://127.0.0.1:2/api/x")
     cache.put("1", "ok", '{"sku_id":"1"}')
@@ -21,8 +25,11 @@ def test_put_get_age_and_origin(tmp_path: Path) -> None:
     assert missing is not None
     assert missing.status == "not_supported"
     assert other.get("1", max_age=60) is None
-    time.sleep(0.02)
-    assert cache.get("1", max_age=0.01) is None
+    later = time.time() + 61
+    monkeypatch.setattr(
+        cache_module, "time", SimpleNamespace(time=lambda: later, monotonic=time.monotonic)
+    )
+    assert cache.get("1", max_age=60) is None  # a minute later: too old
     cache.close()
     other.close()
 

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 from jditem.cli.app import build_app
 from tests.support.backends import Backend, FreshDatabase
 from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 START_TIMEOUT = 60.0
 V2 = "/api/jd/get-item-detail/v2"
@@ -35,16 +35,14 @@ def _admin(db: str, *args: str) -> str:
 
 
 def _wait_until_serving(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    def serving() -> bool:
         assert proc.poll() is None, "jditem serve exited during startup"
         try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                return
+            return httpx.get(base + "/api/health", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"jditem serve did not answer within {START_TIMEOUT} s")
+            return False
+
+    wait_until(serving, what="jditem serve to answer", timeout=START_TIMEOUT, interval=0.1)
 
 
 def test_kill_9_loses_no_answered_call(

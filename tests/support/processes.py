@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from tests.support.postgres import PgCluster
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
@@ -115,7 +116,7 @@ class Deployment:
             str(workers),
             env=env,
         )
-        wait_until(lambda: "worker ready" in proc.text(), f"{name} to start", proc)
+        wait_while_alive(lambda: "worker ready" in proc.text(), f"{name} to start", proc)
         return proc
 
     def api_pids(self) -> list[int]:
@@ -168,16 +169,20 @@ class Deployment:
             self._engine.dispose()
 
 
-def wait_until(condition: Any, what: str, proc: Proc | None = None, timeout: float = 60.0) -> None:
-    """Poll ``condition`` until true; fail (with the process log) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.popen.poll() is not None:
+def wait_while_alive(
+    condition: Callable[[], object], what: str, proc: Proc, timeout: float = 60.0
+) -> None:
+    """:func:`~tests.support.waiting.wait_until` ``condition``, failing at once (with the
+    log) if ``proc`` exits, and with the end of its log if the time runs out."""
+
+    def check() -> object:
+        if proc.popen.poll() is not None:
             raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.text()}")
-        if time.monotonic() > deadline:
-            log = proc.text()[-3000:] if proc is not None else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{log}")
-        time.sleep(0.05)
+        return condition()
+
+    wait_until(
+        check, what=what, timeout=timeout, interval=0.05, context=lambda: proc.text()[-3000:]
+    )
 
 
 def _answers(url: str) -> bool:
@@ -240,8 +245,12 @@ def scale_out(
             "--port",
             str(deployment.port),
         )
-        wait_until(lambda: _answers(deployment.base_url), "the API to answer", api, START_TIMEOUT)
-        wait_until(lambda: len(deployment.api_pids()) >= processes, "all API processes", api, 30.0)
+        wait_while_alive(
+            lambda: _answers(deployment.base_url), "the API to answer", api, START_TIMEOUT
+        )
+        wait_while_alive(
+            lambda: len(deployment.api_pids()) >= processes, "all API processes", api, 30.0
+        )
         for n in range(workers):
             deployment.start_worker(f"worker{n + 1}", worker_threads)
         yield deployment

@@ -36,7 +36,7 @@ from tests.support.processes import (
     Proc,
     _answers,
     free_port,
-    wait_until,
+    wait_while_alive,
 )
 
 
@@ -149,7 +149,7 @@ def gateway_process(
         args += ["--redis", redis_url]
     try:
         proc = deployment.start("gateway", *args)
-        wait_until(
+        wait_while_alive(
             lambda: _answers(deployment.base_url), "the gateway to answer", proc, START_TIMEOUT
         )
         yield Gateway(deployment, proc)

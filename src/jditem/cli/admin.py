@@ -149,7 +149,7 @@ def _timezone(ctx: typer.Context) -> str:
 def _local_time(ctx: typer.Context, value: datetime | None) -> str:
     """``value`` as ISO-8601 with offset in the server's zone, as every admin listing and
     JSON output shows times (naive database times are UTC); ``-`` for none."""
-    from jditem.server.tasks.clock import iso_local
+    from jditem.server.clock import iso_local
 
     return "-" if value is None else iso_local(value, _timezone(ctx), "seconds")
 

@@ -35,7 +35,7 @@ def register(admin_app: typer.Typer) -> None:
     ) -> None:
         """Upstream calls and charges (certain + possible) per day, savings, circuit."""
         from jditem.cli.admin import _print_table, _run, _settings, _yuan
-        from jditem.server.tasks.clock import utc_now
+        from jditem.server.clock import utc_now
         from jditem.server.upstream.summary import summarize
 
         settings = _settings(ctx)

@@ -10,7 +10,7 @@ import typer
 from jditem.wording import plural
 
 if TYPE_CHECKING:
-    from jditem.server.retention import PruneReport
+    from jditem.server.store.retention import PruneReport
 
 
 def register(admin_app: typer.Typer) -> None:
@@ -34,9 +34,9 @@ def register(admin_app: typer.Typer) -> None:
 
         from jditem.cli.admin import _fail, _settings
         from jditem.cli.serve import database_problem
-        from jditem.server.retention import prune as run_prune
+        from jditem.server.clock import utc_now
         from jditem.server.store.db import Database, migrate
-        from jditem.server.tasks.clock import utc_now
+        from jditem.server.store.retention import prune as run_prune
 
         settings = _settings(ctx)
 

@@ -237,8 +237,9 @@ def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -
     import uvicorn
 
     from jditem.server.app import create_app
-    from jditem.server.redis_url import display_redis_url
-    from jditem.server.serving import configure_logging, run_processes, uvicorn_config
+    from jditem.server.http.config import configure_logging, uvicorn_config
+    from jditem.server.http.supervisor import run_processes
+    from jditem.server.shared.redis_url import display_redis_url
     from jditem.server.store.urls import display_url
 
     if processes > 1 and settings.redis_url is None:
@@ -291,7 +292,7 @@ def _serve(sock: socket.socket, host: str, processes: int, settings: Settings) -
     )
     if processes > 1:
         configure_logging()  # the parent's own lines (a replaced process) as the children's
-        run_processes(settings, sock, processes, log_level="info")
+        run_processes(create_app, settings, sock, processes, log_level="info")
         return
     config = uvicorn_config(create_app(settings), settings, log_level="info")
     uvicorn.Server(config).run(sockets=[sock])

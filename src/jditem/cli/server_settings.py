@@ -81,8 +81,8 @@ def load_settings(db: str | None, *, uses_redis: bool = False, **overrides: Any)
     """
     from pydantic import ValidationError
 
-    from jditem.server.redis_url import RedisUrlError, check_client
     from jditem.server.settings import Settings
+    from jditem.server.shared.redis_url import RedisUrlError, check_client
     from jditem.server.store.urls import DatabaseUrlError, check_driver
 
     try:

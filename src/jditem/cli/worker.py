@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         ] = 16,
     ) -> None:
         """Collect only: claim tasks from the shared database (no HTTP; scale-out)."""
-        from jditem.server.serving import configure_logging
+        from jditem.server.http.config import configure_logging
 
         overrides: dict[str, Any] = {"workers": workers, "role": "worker"}
         if redis:

@@ -16,14 +16,16 @@ from fastapi import FastAPI
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
-from jditem.server.auth_throttle import AuthThrottle
+from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
+from jditem.server.console.mount import mount as mount_console
 from jditem.server.context import build_context
-from jditem.server.logging import install_redaction
-from jditem.server.security_headers import SecurityHeaders
-from jditem.server.serving import HeaderCountLimit, NoNulInUrls
+from jditem.server.http.access_log import install_redaction
+from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
+from jditem.server.http.security_headers import SecurityHeaders
+from jditem.server.jobs.runner import JobRunner
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock, utc_now
+from jditem.server.shared.auth_throttle import AuthThrottle
 
 DESCRIPTION = """\
 A self-hostable implementation of the JD.com Product Details V2 contract: one
@@ -75,13 +77,20 @@ def create_app(
         app.state.auth_throttle = ctx.shared.share_throttle(app.state.auth_throttle)
         app.state.member_throttle = ctx.shared.share_throttle(app.state.member_throttle)
         await ctx.start()
-        frozen = _freeze_startup_objects()
+        jobs = app.state.jobs = JobRunner(ctx.settings, ctx.db, ctx.admission, ctx.clock)
+        frozen = False
         try:
+            await jobs.resume_unfinished()
+            jobs.watch()  # takes over jobs whose process died
+            frozen = _freeze_startup_objects()
             yield
         finally:
             if frozen:
                 gc.unfreeze()
-            await ctx.stop()
+            try:
+                await jobs.stop()
+            finally:
+                await ctx.stop()
 
     app = FastAPI(
         title="jditem server",
@@ -106,8 +115,5 @@ def create_app(
     app.include_router(v2.router)
     app.include_router(health.router)
     app.include_router(admin.router)
-
-    from jditem.server import console
-
-    console.mount(app)
+    mount_console(app)
     return app

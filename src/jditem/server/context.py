@@ -14,16 +14,18 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.accounts.batcher import ChargeBatcher
-from jditem.server.accounts.ratelimit import RateLimiter
-from jditem.server.accounts.usage import CallRecorder, HealthWindow
-from jditem.server.admission import Admission
-from jditem.server.broadcast import IDENTITIES, TASK_DONE
+from jditem.server.accounts.usage import CallRecorder
+from jditem.server.admission.pipeline import Admission
+from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.collectors import Collector
-from jditem.server.profile import SharedState, build_shared_state
 from jditem.server.settings import Settings
+from jditem.server.shared.broadcast import IDENTITIES, TASK_DONE
+from jditem.server.shared.factory import build_shared_state
+from jditem.server.shared.health import HealthWindow
+from jditem.server.shared.limiter import RateLimiter
+from jditem.server.shared.notify import Notifier
+from jditem.server.shared.state import SharedState
 from jditem.server.store.db import Database, migrate
-from jditem.server.tasks.clock import Clock, now_utc, utc_now
-from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 from jditem.server.upstream.gateway import Upstream
@@ -104,7 +106,7 @@ async def build_context(
         anonymous_keep=settings.unknown_token_samples,
     )
     health = shared.health
-    charger = ChargeBatcher(db, settings.effective_database_url)
+    charger = ChargeBatcher(db)
     admission = Admission(
         settings=settings,
         db=db,

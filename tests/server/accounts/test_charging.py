@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from jditem.server.accounts import service
-from jditem.server.accounts.batcher import ChargeBatcher, ChargeRequest
-from jditem.server.accounts.charging import ChargeResult
+from jditem.server.accounts.batcher import ChargeBatcher
+from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store.db import Database, migrate
 from jditem.server.store.tables import Account, ApiToken, LedgerEntry
 
@@ -46,7 +46,7 @@ async def _state(db: Database) -> tuple[int, int, int]:
 @pytest.mark.parametrize("batched", [True, False])
 async def test_balance_then_budget(db: Database, tmp_path: Path, batched: bool) -> None:
     account_id, token_id = await _setup(db, balance=250, budget=None)
-    batcher = ChargeBatcher(db, str(db.engine.url))
+    batcher = ChargeBatcher(db)
     if batched:
         batcher.start()
     now = datetime.now(UTC)
@@ -65,7 +65,7 @@ async def test_balance_then_budget(db: Database, tmp_path: Path, batched: bool) 
 
 async def test_balance_failure_leaves_the_budget_untouched(db: Database) -> None:
     account_id, token_id = await _setup(db, balance=50, budget=100)
-    batcher = ChargeBatcher(db, str(db.engine.url))
+    batcher = ChargeBatcher(db)
     batcher.start()
     now = datetime.now(UTC)
     first = await batcher.charge(ChargeRequest(account_id, token_id, 100, "a", "1", now))

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
+from jditem.server.clock import utc_now
 from jditem.server.collectors.base import CollectError
 from jditem.server.collectors.catalog import build_payload
 from jditem.server.collectors.drift import change_times, drifted_payload, mean_interval
 from jditem.server.collectors.sandbox import SandboxCollector
 from jditem.server.context import build_collector
 from jditem.server.settings import Settings
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.store.db import Database
-from jditem.server.tasks.clock import utc_now
 
 
 class RecordingSleep:

@@ -26,8 +26,8 @@ from fastapi.routing import APIRoute
 
 from jditem.protocol import Product
 from jditem.server.accounts.caps import MemberCaps, set_member_caps
-from jditem.server.console import PAGES, PREFIX
-from jditem.server.console.jobs import item_summary
+from jditem.server.console.mount import PAGES, PREFIX
+from jditem.server.console.pages.jobs import item_summary
 from jditem.server.context import ServerContext
 from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jditem.server.console import charts, formatting
-from jditem.server.console.session import SessionKeeper
+from jditem.server.console.session_cookie import SessionKeeper
 
 
 def test_money_is_exact() -> None:

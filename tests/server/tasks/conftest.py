@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.collectors.base import CollectError, CollectResult
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import InProcessNotifier
 from jditem.server.store.db import create_engine, create_sessionmaker
 from jditem.server.store.tables import Base
-from jditem.server.tasks.notify import InProcessNotifier
 from tests.support.backends import FreshDatabase
 
 

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse
 
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import InProcessNotifier
 from jditem.server.store.tables import CachedResult
 from jditem.server.tasks import cache
 from jditem.server.tasks.cache import FreshResults, dumps_payload
-from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jditem.server.collectors.base import CollectResult
+from jditem.server.ids import new_task_id
 from jditem.server.store.tables import CachedResult, Task
-from jditem.server.tasks.ids import new_task_id
 from jditem.server.tasks.leases import Leases
 
 from .conftest import FakeClock

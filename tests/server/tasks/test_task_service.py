@@ -18,9 +18,9 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import InProcessNotifier
 from jditem.server.store.tables import Task
 from jditem.server.tasks import cache
-from jditem.server.tasks.notify import InProcessNotifier
 from jditem.server.tasks.service import TaskService
 from jditem.server.tasks.worker import WorkerPool
 from tests.support.waiting import await_until
@@ -197,14 +197,15 @@ async def test_waiters_wake_on_the_event_not_by_polling(
     clock: FakeClock,
     make_settings: MakeSettings,
 ) -> None:
-    """50 waiters return promptly after completion, with a handful of task reads in all.
+    """50 waiters return after completion, with a handful of task reads in all.
 
-    The backstop re-check is set to 60 s, so only the notification can wake them.
+    The backstop re-check and the waits are an hour long, so only the notification can
+    wake them within the test's (generous) bound.
     """
     settings = make_settings(workers=1)
     gate = asyncio.Event()
     collector = ScriptedCollector(gate=gate)
-    service = TaskService(sessionmaker, settings, notifier, clock, recheck_seconds=60)
+    service = TaskService(sessionmaker, settings, notifier, clock, recheck_seconds=3600)
     task_reads: list[str] = []
 
     def on_execute(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -214,19 +215,16 @@ async def test_waiters_wake_on_the_event_not_by_polling(
             task_reads.append(statement)
 
     async with running(WorkerPool(sessionmaker, settings, collector, notifier, clock)):
-        waiters = [asyncio.create_task(service.resolve("55", wait_seconds=60)) for _ in range(50)]
+        waiters = [asyncio.create_task(service.resolve("55", wait_seconds=3600)) for _ in range(50)]
         await await_until(lambda: collector.calls, what="the worker holds the task")
         await await_until(lambda: attached(service) == 50, what="every waiter attached")
         event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
         try:
-            released = time.perf_counter()
             gate.set()
             outcomes = await asyncio.wait_for(asyncio.gather(*waiters), 60)
-            latency = time.perf_counter() - released
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
     assert {o.kind for o in outcomes} == {"ready"}
-    assert latency < 10, "woken by the notification, not the 60 s recheck"
     # One shared watch reads the task once per notification; not once per waiter.
     assert 1 <= len(task_reads) <= 5, task_reads
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
-from jditem.server.broadcast import UPSTREAM, LocalBroadcast
+from jditem.server.clock import utc_now
+from jditem.server.shared.broadcast import UPSTREAM, LocalBroadcast
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.store.db import Database
-from jditem.server.tasks.clock import utc_now
 from jditem.server.upstream.accounting import UpstreamLedger
 from jditem.server.upstream.circuit import Circuit
 from jditem.server.upstream.gateway import Upstream

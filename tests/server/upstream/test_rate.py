@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from jditem.client.base import parse_retry_after
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.upstream.rate import MAX_PAUSE_SECONDS, MIN_FRACTION, AimdRate
 from tests.support.waiting import await_until
 
@@ -110,21 +110,30 @@ async def test_two_processes_share_the_upstream_budget_through_redis(redis_serve
     """Scale-out: AimdRate over the Redis limiter, as two processes hold it — one budget.
 
     Rate 0.001/s (no refill during the test) and a burst of 3: exactly three calls may
-    go, in total over both "processes"; the others are still waiting when we stop them.
+    go, in total over both "processes"; each of the others has been refused by Redis and
+    sleeps (here: until cancelled) when we count.
     """
-    from jditem.server.accounts.ratelimit_redis import RedisRateLimiter
-    from jditem.server.redis_link import RedisLink
+    from jditem.server.shared.limiter_redis import RedisRateLimiter
+    from jditem.server.shared.redis_link import RedisLink
+
+    refused = 0
+
+    async def sleep(_seconds: float) -> None:
+        nonlocal refused
+        refused += 1
+        await asyncio.Event().wait()
 
     links = [RedisLink(redis_server.url, role="worker") for _ in range(2)]
     for link in links:
         await link.beat()
     try:
-        rates = [AimdRate(RedisRateLimiter(link), 0.001, 3) for link in links]
+        rates = [AimdRate(RedisRateLimiter(link), 0.001, 3, sleep=sleep) for link in links]
         calls = [asyncio.ensure_future(rates[i % 2].acquire()) for i in range(8)]
         await await_until(
-            lambda: sum(call.done() for call in calls) >= 3, what="three calls admitted"
+            lambda: sum(call.done() for call in calls) + refused == 8,
+            what="every call admitted or refused",
         )
-        await asyncio.sleep(0.2)  # give a wrongly admitted fourth call the chance to show
+        assert all(link.up for link in links)  # answered by Redis, not the fallback
         assert sum(call.done() for call in calls) == 3
         for call in calls:
             call.cancel()

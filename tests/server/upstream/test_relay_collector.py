@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from jditem.server.accounts.ratelimit import InMemoryRateLimiter
+from jditem.server.clock import utc_now
 from jditem.server.collectors.base import CollectError, SourceUnavailable
 from jditem.server.collectors.catalog import build_payload
 from jditem.server.collectors.relay import RelayCollector
 from jditem.server.settings import Settings
+from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.store.db import Database, migrate
-from jditem.server.tasks.clock import utc_now
 from jditem.server.upstream.accounting import UpstreamLedger
 from jditem.server.upstream.circuit import Circuit
 from jditem.server.upstream.rate import AimdRate

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jditem.server.accounts.errors import InvalidInputError, NotFoundError
 from jditem.server.accounts.limits import check_limits
 from jditem.server.accounts.money import units_to_yuan
-from jditem.server.accounts.ratelimit import effective_burst
 from jditem.server.accounts.service import account_by_name
+from jditem.server.shared.limiter import effective_burst
 from jditem.server.store.tables import Account, ApiToken
 from jditem.wording import plural
 

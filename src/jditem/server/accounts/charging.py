@@ -1,24 +1,23 @@
-"""Charging a successful call (SPEC §2.5): conditional updates plus a ledger row.
+"""What is charged (:class:`ChargeRequest`) and how it ended (:class:`ChargeResult`).
 
-Inside one transaction: the token's spend grows only if it stays within its budget,
-the account balance shrinks only if it stays non-negative, and an append-only ledger
-row keyed by the request id records the movement. If either update matches no row,
-the caller rolls the transaction back and answers 602 / 601 without data.
+A charge (SPEC §2.5) takes the price inside one transaction: the token's spend grows only
+if it stays within its budget, the account balance shrinks only if it stays
+non-negative, and an append-only ledger row keyed by the request id records the
+movement; a refused charge changes nothing. The SQL is :mod:`.charge_sql`, the decision
+for a group of charges :mod:`.charge_plan`, the queue that groups them :mod:`.batcher`.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from jditem.server.store.tables import Account, ApiToken, LedgerEntry
+from jditem.server.accounts.usage import CallRow
 
 
 class ChargeResult(enum.Enum):
-    """Outcome of :func:`charge`."""
+    """How one charge ended."""
 
     CHARGED = "charged"
     BUDGET_EXHAUSTED = "budget_exhausted"  # 602
@@ -33,43 +32,32 @@ class ChargeResult(enum.Enum):
     KEY_CONFLICT = "key_conflict"
 
 
-async def charge(
-    session: AsyncSession,
-    *,
-    account_id: int,
-    token_id: int,
-    price: int,
-    request_id: str,
-    item_id: str,
-    now: datetime,
-) -> ChargeResult:
-    """Take ``price`` units for one call. On a non-CHARGED result, roll back the transaction."""
-    spent = await session.execute(
-        update(ApiToken)
-        .where(
-            ApiToken.id == token_id,
-            or_(ApiToken.budget.is_(None), ApiToken.spent + price <= ApiToken.budget),
-        )
-        .values(spent=ApiToken.spent + price, last_used_at=now)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
-        return ChargeResult.BUDGET_EXHAUSTED
-    paid = await session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.balance >= price)
-        .values(balance=Account.balance - price)
-    )
-    if paid.rowcount != 1:  # type: ignore[attr-defined]
-        return ChargeResult.INSUFFICIENT_BALANCE
-    await session.execute(
-        insert(LedgerEntry).values(
-            account_id=account_id,
-            token_id=token_id,
-            kind="charge",
-            amount=-price,
-            request_id=request_id,
-            item_id=item_id,
-            created_at=now,
-        )
-    )
-    return ChargeResult.CHARGED
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """One call to charge (``price`` > 0).
+
+    With ``quota`` and ``day`` set, the call is also counted for ``(token_id, day)``
+    in the same transaction, unless ``quota`` calls were already counted that day
+    (then :attr:`ChargeResult.QUOTA_EXCEEDED`, and nothing is charged or counted).
+
+    With ``idempotency_key`` set, the key row is written with the charge; when the
+    token already holds the key (a row created at or after ``key_since``), nothing is
+    charged or counted and the result is REPLAYED (same item) or KEY_CONFLICT.
+    """
+
+    account_id: int
+    token_id: int
+    price: int
+    request_id: str
+    item_id: str
+    now: datetime
+    quota: int | None = None
+    day: str | None = None
+    idempotency_key: str | None = None
+    key_since: datetime | None = None
+    #: The call's record, written in the charge's transaction when it is charged (so
+    #: an answered, charged call never lacks its call record, even after kill -9).
+    call: CallRow | None = None
+    #: A console bulk-job item (``bulk_job_items.id``) whose ``charged`` total the
+    #: charge adds to, in the same transaction.
+    job_item_id: int | None = None

@@ -1,4 +1,4 @@
-"""Idempotency keys (the ``Idempotency-Key`` header of the v2 endpoint), async helpers.
+"""Idempotency keys (the ``Idempotency-Key`` header of the v2 endpoint).
 
 A token's charged call may carry a key; the key row (token, key, item, requestId of the
 charge) is written in the SAME transaction as the charge, so "charged" and "key
@@ -9,8 +9,9 @@ recorded" can never disagree. A later call of the same token with the same key:
 * for another item — is refused with 400.
 
 Rows older than the TTL are ignored (a new charge under the key replaces them) and
-deleted now and then by the charge batcher. The group-commit path
-(:mod:`jditem.server.accounts.batcher`) runs the same rules on its writer thread.
+deleted now and then by the charge batcher. The key is written and checked with the
+charge (:mod:`.charge_sql`, :mod:`.charge_plan`); :func:`lookup` is admission's early
+check.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.store.tables import IdempotencyKey
@@ -47,34 +48,3 @@ async def lookup(session: AsyncSession, token_id: int, key: str, since: datetime
         )
     ).first()
     return KeyUse(row[0], row[1]) if row is not None else None
-
-
-async def record(
-    session: AsyncSession,
-    *,
-    token_id: int,
-    key: str,
-    item_id: str,
-    request_id: str,
-    now: datetime,
-    since: datetime,
-) -> None:
-    """Write the key row of a charge (replacing an expired row of the same key)."""
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.token_id == token_id,
-            IdempotencyKey.key == key,
-            IdempotencyKey.created_at < since,
-        )
-    )
-    await session.execute(
-        insert(IdempotencyKey).values(
-            token_id=token_id, key=key, item_id=item_id, request_id=request_id, created_at=now
-        )
-    )
-
-
-async def purge(session: AsyncSession, before: datetime) -> int:
-    """Delete key rows created before ``before``; returns how many."""
-    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < before))
-    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -2,9 +2,8 @@
 
 An operator (or an account's owner) adds a member by e-mail; the member gets a
 one-time set-password link, valid for :data:`SETUP_LINK_TTL`, and from then on signs in
-with e-mail and password. Passwords are hashed with argon2id (argon2-cffi's
-``PasswordHasher``), off the event loop; only the SHA-256 of a link's secret is
-stored. Roles: ``owner`` manages the account's tokens and members; ``member`` manages
+with e-mail and password (hashed by :mod:`.passwords`); only the SHA-256 of a link's
+secret is stored. Roles: ``owner`` manages the account's tokens and members; ``member`` manages
 the tokens it created itself; both within the caps the operator set on the account
 (:mod:`.caps`).
 
@@ -15,32 +14,30 @@ Like :mod:`.service`, every function commits its own transaction.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.accounts.errors import ConflictError, InvalidInputError, NotFoundError
 from jditem.server.accounts.names import unsafe_character
+from jditem.server.accounts.passwords import (
+    MAX_PASSWORD_LENGTH,
+    check_password,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 from jditem.server.accounts.service import account_by_name
+from jditem.server.clock import Clock, as_utc, now_utc, utc_now
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
-from jditem.server.tasks.clock import as_utc
 
 ROLES = ("owner", "member")
 SETUP_LINK_TTL = timedelta(days=7)
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254
-
-_HASHER = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3)
-#: Verified against when the e-mail is unknown, so a wrong e-mail costs the same time.
-_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class WrongPasswordError(InvalidInputError):
@@ -58,10 +55,6 @@ class MemberPublic(BaseModel):
     has_password: bool
     created_at: datetime
     password_changed_at: datetime | None = None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _secret_hash(secret: str) -> str:
@@ -98,34 +91,6 @@ def normalize_email(raw: str) -> str:
     return email
 
 
-def check_password(password: str) -> None:
-    """Refuse passwords that are too short or too long, with what to do."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters "
-            "(a few unrelated words make a good one)"
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"the password is too long: at most {MAX_PASSWORD_LENGTH} characters"
-        )
-
-
-async def hash_password(password: str) -> str:
-    """The argon2id hash of ``password``, computed off the event loop."""
-    return await asyncio.to_thread(_HASHER.hash, password)
-
-
-async def _verify(password_hash: str, password: str) -> bool:
-    def verify() -> bool:
-        try:
-            return _HASHER.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(verify)
-
-
 def _check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInputError(f"role must be one of {', '.join(ROLES)} (got {role!r})")
@@ -154,15 +119,20 @@ async def _member(
     return row[0], row[1]
 
 
-def _new_setup_secret(member: Member) -> str:
+def _new_setup_secret(member: Member, now: datetime) -> str:
     secret = secrets.token_urlsafe(32)
     member.setup_hash = _secret_hash(secret)
-    member.setup_expires_at = _now() + SETUP_LINK_TTL
+    member.setup_expires_at = now + SETUP_LINK_TTL
     return secret
 
 
 async def add_member(
-    session: AsyncSession, email: str, account_name: str, role: str = "member"
+    session: AsyncSession,
+    email: str,
+    account_name: str,
+    role: str = "member",
+    *,
+    clock: Clock = utc_now,
 ) -> tuple[MemberPublic, str]:
     """Add a member to ``account_name``; returns it and its set-password link secret.
 
@@ -180,8 +150,9 @@ async def add_member(
     taken = await session.scalar(select(Member.id).where(Member.email == address))
     if taken is not None:
         raise ConflictError(f"{address} is already a member; reset its password instead")
-    member = Member(account_id=account.id, email=address, role=role, created_at=_now())
-    secret = _new_setup_secret(member)
+    now = now_utc(clock)
+    member = Member(account_id=account.id, email=address, role=role, created_at=now)
+    secret = _new_setup_secret(member, now)
     session.add(member)
     await session.commit()
     return _public(member, account.name), secret
@@ -201,14 +172,6 @@ async def list_members(session: AsyncSession, account_id: int | None = None) -> 
     return [_public(member, name) for member, name in rows]
 
 
-async def get_member(
-    session: AsyncSession, member_id: int, account_id: int | None = None
-) -> MemberPublic:
-    """One member (of ``account_id`` when given, else NotFoundError)."""
-    member, name = await _member(session, member_id, account_id)
-    return _public(member, name)
-
-
 async def find_member(session: AsyncSession, email: str) -> MemberPublic:
     """A member by e-mail address."""
     address = normalize_email(email)
@@ -223,18 +186,24 @@ async def _end_sessions(session: AsyncSession, member_id: int) -> None:
 
 
 async def reset_password(
-    session: AsyncSession, member_id: int, account_id: int | None = None
+    session: AsyncSession,
+    member_id: int,
+    account_id: int | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> tuple[MemberPublic, str]:
     """Issue a new set-password link; the old password and sessions stop working now."""
     member, name = await _member(session, member_id, account_id)
-    secret = _new_setup_secret(member)
+    secret = _new_setup_secret(member, now_utc(clock))
     member.password_hash = None
     await _end_sessions(session, member.id)
     await session.commit()
     return _public(member, name), secret
 
 
-async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | None:
+async def member_for_link(
+    session: AsyncSession, secret: str, *, clock: Clock = utc_now
+) -> MemberPublic | None:
     """The member a still-valid set-password link belongs to, else ``None``."""
     if not secret or len(secret) > 200:
         return None
@@ -245,7 +214,7 @@ async def member_for_link(session: AsyncSession, secret: str) -> MemberPublic | 
         return None
     member, name = row
     expires = member.setup_expires_at
-    if expires is None or as_utc(expires) <= _now():
+    if expires is None or as_utc(expires) <= now_utc(clock):
         return None
     return _public(member, name)
 
@@ -256,7 +225,9 @@ _USED_LINK = (
 )
 
 
-async def set_password_with_link(session: AsyncSession, secret: str, password: str) -> MemberPublic:
+async def set_password_with_link(
+    session: AsyncSession, secret: str, password: str, *, clock: Clock = utc_now
+) -> MemberPublic:
     """Set the password through a one-time link; the link then stops working, and every
     session of the member ends.
 
@@ -265,7 +236,7 @@ async def set_password_with_link(session: AsyncSession, secret: str, password: s
     submissions of one link exactly one succeeds and the others get NotFoundError.
     """
     check_password(password)
-    found = await member_for_link(session, secret)
+    found = await member_for_link(session, secret, clock=clock)
     await session.rollback()  # no read transaction held across the slow hash (SQLite)
     if found is None:
         raise NotFoundError(_USED_LINK)
@@ -275,7 +246,7 @@ async def set_password_with_link(session: AsyncSession, secret: str, password: s
         .where(Member.id == found.id, Member.setup_hash == _secret_hash(secret))
         .values(
             password_hash=password_hash,
-            password_changed_at=_now(),
+            password_changed_at=now_utc(clock),
             setup_hash=None,
             setup_expires_at=None,
         )
@@ -285,7 +256,7 @@ async def set_password_with_link(session: AsyncSession, secret: str, password: s
         raise NotFoundError(_USED_LINK)
     await _end_sessions(session, found.id)
     await session.commit()
-    return await get_member(session, found.id)
+    return _public(*await _member(session, found.id, None))
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> MemberPublic | None:
@@ -298,18 +269,18 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Memb
     if address and len(password) <= MAX_PASSWORD_LENGTH:
         row = await _by_email(session, address)
     stored = row[0].password_hash if row is not None else None
-    ok = await _verify(stored or _DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+    ok = await verify_password(stored, password)
     if row is None or stored is None or not ok:
         return None
     member, name = row
-    if _HASHER.check_needs_rehash(stored):
+    if needs_rehash(stored):
         member.password_hash = await hash_password(password)
         await session.commit()
     return _public(member, name)
 
 
 async def change_password(
-    session: AsyncSession, member_id: int, current: str, new: str
+    session: AsyncSession, member_id: int, current: str, new: str, *, clock: Clock = utc_now
 ) -> MemberPublic:
     """A member changes its own password; every session of the member ends, the one the
     change was made from included (the console then starts a new one: the session id
@@ -321,7 +292,7 @@ async def change_password(
     member, _ = await _member(session, member_id, None)
     stored = member.password_hash
     await session.rollback()  # no read transaction held across the slow hashes (SQLite)
-    if stored is None or not await _verify(stored, current[:MAX_PASSWORD_LENGTH]):
+    if stored is None or not await verify_password(stored, current):
         raise WrongPasswordError("the current password is not right; type it again")
     check_password(new)
     if new == current:
@@ -330,7 +301,7 @@ async def change_password(
     result = await session.execute(
         update(Member)
         .where(Member.id == member_id, Member.password_hash == stored)
-        .values(password_hash=new_hash, password_changed_at=_now())
+        .values(password_hash=new_hash, password_changed_at=now_utc(clock))
     )
     if getattr(result, "rowcount", 0) != 1:
         await session.rollback()
@@ -339,7 +310,7 @@ async def change_password(
         )
     await _end_sessions(session, member_id)
     await session.commit()
-    return await get_member(session, member_id)
+    return _public(*await _member(session, member_id, None))
 
 
 async def _owners(session: AsyncSession, account_id: int) -> int:

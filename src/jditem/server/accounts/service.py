@@ -10,7 +10,6 @@ when they are given; lookups by name are exact and never re-check an existing na
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -30,13 +29,9 @@ from jditem.server.accounts.schemas import (
     TokenPublic,
 )
 from jditem.server.accounts.tokens import generate_token, hash_token, token_prefix
+from jditem.server.clock import Clock, as_utc, now_utc, utc_now
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.tables import Account, ApiToken, LedgerEntry
-from jditem.server.tasks.clock import as_utc
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _account_public(row: Account) -> AccountPublic:
@@ -102,11 +97,13 @@ async def _token_by_ref(session: AsyncSession, ref: int | str) -> tuple[ApiToken
     return token, account_name
 
 
-async def create_account(session: AsyncSession, name: str, balance_units: int = 0) -> AccountPublic:
+async def create_account(
+    session: AsyncSession, name: str, balance_units: int = 0, *, clock: Clock = utc_now
+) -> AccountPublic:
     """Create account ``name`` with an opening balance (recorded in the ledger)."""
     name = check_name(name, "account name")
     _check_units(balance_units, "opening balance")
-    now = _now()
+    now = now_utc(clock)
     account = Account(name=name, balance=balance_units, created_at=now)
     session.add(account)
     try:
@@ -164,6 +161,7 @@ async def create_token(
     daily_quota: int | None = None,
     permissions: Sequence[str] | None = None,
     created_by_member_id: int | None = None,
+    clock: Clock = utc_now,
 ) -> tuple[TokenPublic, str]:
     """Create a token for ``account_name``; returns its public view and the raw token.
 
@@ -195,7 +193,7 @@ async def create_token(
         daily_quota=daily_quota,
         budget=budget_units,
         spent=0,
-        created_at=_now(),
+        created_at=now_utc(clock),
         created_by_member_id=created_by_member_id,
     )
     session.add(token)
@@ -255,7 +253,12 @@ async def update_token(
 
 
 async def topup(
-    session: AsyncSession, account_name: str, amount_units: int, note: str | None = None
+    session: AsyncSession,
+    account_name: str,
+    amount_units: int,
+    note: str | None = None,
+    *,
+    clock: Clock = utc_now,
 ) -> AccountPublic:
     """Add ``amount_units`` to the account balance, with a ledger row; returns the account."""
     if amount_units <= 0:
@@ -278,7 +281,11 @@ async def topup(
         )
     session.add(
         LedgerEntry(
-            account_id=account.id, kind="topup", amount=amount_units, note=note, created_at=_now()
+            account_id=account.id,
+            kind="topup",
+            amount=amount_units,
+            note=note,
+            created_at=now_utc(clock),
         )
     )
     await session.commit()

@@ -1,4 +1,4 @@
-"""Usage accounting off the hot path: call records, hourly rollups, the health window.
+"""Usage accounting off the hot path: call records and their hourly rollups.
 
 :class:`CallRecorder` buffers one :class:`CallRow` per v2 call and writes them in
 batches (one transaction per flush: the ``call_records`` rows plus the
@@ -7,12 +7,6 @@ waiting, and once more at shutdown. A call therefore costs an in-memory append, 
 database write. On file-backed SQLite a flush runs in the database's writer thread
 (:func:`write_calls`, one driver ``executemany``); the batches stay small (default 200
 rows) because the charges of concurrent calls queue behind a flush.
-
-:class:`HealthWindow` counts successes (code 0) and failures (301, 500) per second in
-memory over the last ``window_seconds`` (SPEC §2.7). In-memory because the health
-endpoint must stay cheap under load (counting 15 minutes of call records per probe
-would not be) and it describes *this* process's recent service; after a restart the
-level is ``no_data`` until ``min_samples`` outcomes are seen.
 """
 
 from __future__ import annotations
@@ -20,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -39,9 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.settings import Settings
 from jditem.server.store.db import Database
 from jditem.server.store.tables import CallRecord, UsageHourly
 from jditem.server.store.writer import Prepared
@@ -50,9 +40,6 @@ log = logging.getLogger("jditem.server.usage")
 
 #: Most call records kept in memory while the database refuses writes.
 MAX_BUFFERED = 100_000
-
-SUCCESS_CODES = frozenset({0})
-FAILURE_CODES = frozenset({301, 500})
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,43 +167,7 @@ class CallRecorder:
         if keep == 0 and anonymous:
             rows = [r for r in all_rows if r.token_id is not None]
         trim = keep if anonymous and keep else None
-        if self._db.batches_writes:  # file SQLite: the writer thread; PostgreSQL: run_sync
-            await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
-            return
-        async with self._db.writing() as session:
-            await add_calls(session, rows, rollup(all_rows), trim)
-
-
-async def add_calls(
-    session: AsyncSession,
-    rows: list[CallRow],
-    counts: Rollup | None = None,
-    trim: int | None = None,
-) -> None:
-    """Insert ``rows`` and their hourly rollups (``counts``, default: the rollup of
-    ``rows``) through ``session``, in the caller's transaction; with ``trim``, keep only
-    the newest ``trim`` records of calls without a token."""
-    if rows:
-        await session.execute(insert(CallRecord), [_call_row(r) for r in rows])
-    if trim is not None:
-        await session.execute(_trim_anonymous_statement(), {"keep": trim, "one": 1})
-    # in key order, so two processes bumping the same counters never deadlock
-    for (hour, token_id, code), (calls, spend) in sorted((counts or rollup(rows)).items()):
-        result = await session.execute(
-            update(UsageHourly)
-            .where(
-                UsageHourly.hour == hour,
-                UsageHourly.token_id == token_id,
-                UsageHourly.code == code,
-            )
-            .values(calls=UsageHourly.calls + calls, spend=UsageHourly.spend + spend)
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            await session.execute(
-                insert(UsageHourly).values(
-                    hour=hour, token_id=token_id, code=code, calls=calls, spend=spend
-                )
-            )
+        await self._db.write_batch(write_calls, rows, rollup(all_rows), trim)
 
 
 Rollup = dict[tuple[datetime, int, int], list[int]]
@@ -335,94 +286,3 @@ def _insert_usage(connection: Connection, params: dict[str, object]) -> None:
             _INSERT_USAGE.rowcount(connection, params)
     except integrity:
         _BUMP_USAGE.rowcount(connection, params)
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    """The SPEC §2.7 health object."""
-
-    level: str
-    label: str
-    success_rate: float | None
-    samples: int
-    window_seconds: int
-
-    def to_wire(self) -> dict[str, object]:
-        """camelCase JSON as in SPEC §2.7."""
-        return {
-            "level": self.level,
-            "label": self.label,
-            "successRate": self.success_rate,
-            "samples": self.samples,
-            "windowSeconds": self.window_seconds,
-        }
-
-
-LEVEL_LABELS = {
-    "healthy": "Healthy",
-    "available": "Available",
-    "limited": "Limited",
-    "mostly_unavailable": "Mostly unavailable",
-    "no_data": "No data",
-}
-
-
-class HealthWindow:
-    """Per-second success/failure counters over a sliding window (in memory)."""
-
-    def __init__(self, settings: Settings, *, monotonic: Callable[[], float] = time.monotonic):
-        self._settings = settings
-        self._monotonic = monotonic
-        self._buckets: dict[int, list[int]] = {}
-
-    def observe(self, code: int) -> None:
-        """Count ``code`` if it is a service outcome (0 = success, 301/500 = failure)."""
-        if code in SUCCESS_CODES:
-            index = 0
-        elif code in FAILURE_CODES:
-            index = 1
-        else:
-            return
-        second = int(self._monotonic())
-        bucket = self._buckets.get(second)
-        if bucket is None:
-            bucket = self._buckets[second] = [0, 0]
-            self._prune(second)
-        bucket[index] += 1
-
-    def _prune(self, now_second: int) -> None:
-        oldest = now_second - self._settings.health_window_seconds
-        for second in [s for s in self._buckets if s <= oldest]:
-            del self._buckets[second]
-
-    def report(self) -> HealthReport:
-        """The current level and success rate over the window."""
-        settings = self._settings
-        now_second = int(self._monotonic())
-        self._prune(now_second)
-        ok = sum(b[0] for b in self._buckets.values())
-        failed = sum(b[1] for b in self._buckets.values())
-        return health_report(settings, ok, failed)
-
-
-def health_report(settings: Settings, ok: int, failed: int) -> HealthReport:
-    """The level for ``ok`` successes and ``failed`` failures over the window."""
-    samples = ok + failed
-    rate = ok / samples if samples else None
-    if samples < settings.health_min_samples or rate is None:
-        level = "no_data"
-    elif rate >= settings.health_healthy:
-        level = "healthy"
-    elif rate >= settings.health_available:
-        level = "available"
-    elif rate >= settings.health_limited:
-        level = "limited"
-    else:
-        level = "mostly_unavailable"
-    return HealthReport(
-        level=level,
-        label=LEVEL_LABELS[level],
-        success_rate=round(rate, 4) if rate is not None else None,
-        samples=samples,
-        window_seconds=settings.health_window_seconds,
-    )

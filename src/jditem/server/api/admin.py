@@ -23,7 +23,7 @@ from jditem.server.accounts.schemas import AccountPublic
 from jditem.server.api.deps import CtxDep, SessionDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
-from jditem.server.auth_throttle import AuthThrottle, client_address
+from jditem.server.shared.auth_throttle import AuthThrottle, client_address
 
 
 def _given_admin_key(request: Request) -> str | None:
@@ -211,7 +211,7 @@ async def create_account(
 ) -> Response:
     """Create an account with an optional opening balance."""
     units = _units(body.balance_yuan, body.balance_units, "balance") or 0
-    account = await _call(service.create_account(session, body.name, units))
+    account = await _call(service.create_account(session, body.name, units, clock=ctx.clock))
     return _ok(request, ctx, _dump(account))
 
 
@@ -284,7 +284,7 @@ async def topup(
     units = _units(body.amount_yuan, body.amount_units, "amount")
     if units is None:
         raise EnvelopeError(Code.INVALID_PARAMS, "amount_yuan or amount_units is required")
-    account = await _call(service.topup(session, name, units, note=body.note))
+    account = await _call(service.topup(session, name, units, note=body.note, clock=ctx.clock))
     return _ok(request, ctx, _dump(account))
 
 
@@ -318,6 +318,7 @@ async def create_token(
             if "daily_quota" in given
             else settings.default_daily_quota,
             permissions=body.permissions,
+            clock=ctx.clock,
         )
     )
     return _ok(request, ctx, {"token": raw, "info": _dump(public)})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,25 +23,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jditem.protocol.codes import Code
+from jditem.server.clock import Clock, iso_local
+from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock, iso_local
-from jditem.server.tasks.ids import new_ulid
 
 log = logging.getLogger("jditem.server")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 JSON_MEDIA_TYPE = "application/json"
-
-
-def new_request_id() -> str:
-    """A new unique, time-sortable request id (26 Crockford base-32 characters).
-
-    The layout of :func:`jditem.server.tasks.ids.new_ulid`, with the random bits from
-    :mod:`random` (seeded from the OS, re-seeded in forked children) instead of
-    ``secrets``: a request id is a correlation id, not a secret, and this runs on every
-    request.
-    """
-    return new_ulid(randbits=random.getrandbits)
 
 
 class RequestIdMiddleware:
@@ -93,19 +81,6 @@ def request_id_of(request: Request) -> str:
     return rid
 
 
-def envelope_body(
-    code: int, message: str, data: Any, *, request_id: str, record_time: str
-) -> dict[str, Any]:
-    """The envelope as a JSON-ready dict."""
-    return {
-        "code": int(code),
-        "message": message,
-        "data": data,
-        "recordTime": record_time,
-        "requestId": request_id,
-    }
-
-
 def http_status_for(code: int, settings: Settings, status_code: int | None = None) -> int:
     """The HTTP status for ``code`` under ``settings.http_status_mode``.
 
@@ -132,8 +107,8 @@ def envelope_bytes(
 ) -> bytes:
     """The envelope as JSON bytes around ``data_json`` (``data`` already serialized).
 
-    The same bytes as rendering :func:`envelope_body` with ``JSONResponse``, without
-    walking a cached payload again on every call.
+    The same bytes as ``JSONResponse`` renders for the envelope dict, without walking a
+    cached payload again on every call.
     """
     return b"".join(
         (

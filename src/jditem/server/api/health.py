@@ -23,7 +23,7 @@ from jditem.server.api.admin import require_admin
 from jditem.server.api.deps import CtxDep
 from jditem.server.api.envelope import envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
-from jditem.server.tasks.clock import now_utc
+from jditem.server.clock import now_utc
 from jditem.server.upstream.summary import spend_today
 
 router = APIRouter(tags=["health"])

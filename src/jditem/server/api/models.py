@@ -19,27 +19,6 @@ class EnvelopeModel(BaseModel):
     requestId: str = Field(description="Unique per request; also the X-Request-Id header.")
 
 
-class PendingModel(BaseModel):
-    """``data`` of a code-102 answer (SPEC §2.3)."""
-
-    taskId: str
-    itemId: str
-    taskStatus: str = Field(description="queued or running")
-    submittedAt: str
-    attempt: int
-    retryAfter: int = Field(description="Seconds to wait; also the Retry-After header.")
-
-
-class HealthModel(BaseModel):
-    """``data`` of the endpoint health answer (SPEC §2.7)."""
-
-    level: str = Field(description="healthy | available | limited | mostly_unavailable | no_data")
-    label: str
-    successRate: float | None
-    samples: int
-    windowSeconds: int
-
-
 def envelope_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries: each status answers with the envelope."""
     descriptions = {

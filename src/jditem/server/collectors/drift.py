@@ -1,40 +1,10 @@
 """The moving sandbox (SPEC §6.5): an item's tracked state, a pure function of (item, time, seed).
 
 :func:`state_at` gives the SPEC §6.1 fields at an instant, :func:`change_times` the
-instants where they change, :func:`drifted_payload` the JD payload showing them (the
-catalog's, with the drifted fields). Nothing is random and nothing is remembered between
-calls (only pure results are memoised): every draw comes from a BLAKE2b digest of
-(seed, item, process, bucket) (:mod:`.poisson`), so any process asking about any instant,
-in any order, gets the same answer, at a cost that does not grow with the distance
-between instants (a few dozen digests).
-
-The model
----------
-* **Rates, heavy-tailed.** Each item draws its mean interval between changes once from
-  (seed, item): 10 % never change (they serve the static catalog); 5 % change about
-  hourly (log-uniform 20 min – 3 h); 70 % daily to weekly (log-uniform 1 – 7 days);
-  15 % slowly (log-uniform 1 – 8 weeks).
-* **Processes.** Independent Poisson processes at fixed shares of the item's rate
-  (:data:`SHARES`), so the item as a whole changes about once per mean interval. Two set
-  a value until the next event: the selling price (45 %) and the list price (4 %). The
-  others start *spells* lasting :data:`SPELLS` mean intervals, after which the catalog's
-  value returns: campaigns (15 %), stock-outs (8 %), the current price shown unmasked
-  (3 %), off the shelf (1 %), a tagged title (1 %), another seller (0.5 %).
-* **Prices.** The selling price is a ratio of the list price: the catalog's usual ratio
-  (35 % of draws) or the usual ratio × U(0.80, 1.10); under the list price it is a direct
-  cut (``price.promo``), at or above it there is no cut. The list price is the catalog's
-  (50 %) or × U(0.90, 1.20). New prices get JD endings (:func:`.jdstyle.jd_price`). The
-  current price is masked like the catalog's (``"6??"``) except in unmasked spells.
-* **Stock.** A stock-out shows 34 (36, pre-order, for 15 %); an item the catalog has out
-  of stock is restocked (33) instead. Off the shelf: ``skuStatus`` 0 and 34.
-* **Promotions.** A campaign has a text (满减, 每满减, 满件折, 赠品) sized to the item's
-  price, and its start and end (``st``/``d``) in the payload.
-* **Sale days.** In the 618 and 11.11 windows (:mod:`.saledays`: six days around each,
-  Asia/Shanghai) every process runs ×4, ×12 on the day itself; prices drawn there are
-  cut deeper (usual ratio × U(0.60, 0.90)), tagged titles read 【618狂欢】 and campaigns
-  "618大促 …" with bigger cuts; all three revert when the window ends.
-* **Resolution.** Whole seconds: the state at ``t`` is the state at ``floor(t)``, and a
-  change at ``T`` means ``state_at(T) != state_at(T - 1 s)``.
+instants where they change, :func:`drifted_payload` the JD payload showing them. Every
+draw comes from a digest of (seed, item, process, bucket) (:mod:`.poisson`): any process
+asking about any instant, in any order, gets the same answer. The model (rates,
+processes, prices, stock, promotions, sale days, resolution): ``docs/models.md``.
 """
 
 from __future__ import annotations

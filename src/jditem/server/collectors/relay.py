@@ -1,46 +1,14 @@
 """The relay collector: the server as a team gateway in front of an upstream (SPEC §5).
 
-Workers collect from an upstream speaking this same contract (the vendor's ``global``
-or ``cn`` base URL, or another jditem server) with one upstream token only the server
-holds. Coalescing and the result cache sit in front of this collector, so N callers of
-one item cause one upstream charged call per ``result_ttl``.
-
-Each upstream call is one bounded exchange (:mod:`jditem.server.upstream.exchange`):
-``upstream_timeout_seconds`` bounds the whole of it (connect, headers, body) and
-``upstream_max_body`` the body, streamed. The token is scrubbed from the answer
-(:mod:`jditem.server.upstream.scrub`) before anything reads it; then the client's
-I/O-free core classifies it (:meth:`jditem.client.base.BaseClient.classify_response`,
-with the endpoint fallback of :mod:`jditem.client.fallback`). This module is the one
-place the server imports the client (``tests/test_boundaries.py``). Per SPEC §5:
-
-* ready → the payload; not supported (202) → not supported (negative cache);
-* pending → the task stays leased (the worker heartbeats) and the upstream is polled
-  after its ``retryAfter`` until ``upstream_deadline``, then the task fails (301);
-* 302 / HTTP 429 → the shared rate is cut and paused for ``Retry-After`` (capped at
-  120 s; :mod:`jditem.server.upstream.rate`), and the call is repeated — not a failed
-  attempt;
-* 100 / 303 / 600 / 601 / 602 → the circuit opens
-  (:mod:`jditem.server.upstream.circuit`) and the task fails at once; callers get 503;
-* an instruction message → the next endpoint of ``upstream_endpoints``; when every
-  endpoint answers one, the upstream serves no data to us: the circuit opens without
-  an upstream code, callers get a 503 that says new items cannot be collected (no
-  "retry later", no configuration advice; what to change goes to the log and console);
-* 301 / 500 / 503, a refused connection or a connect timeout (nothing was sent or
-  nothing was charged) → :class:`CollectError`: the worker retries the task after a
-  backoff, within ``max_attempts``;
-* an **ambiguous** outcome — the request was sent and no complete answer came back:
-  read timeout, a body too slow or too large, connection lost, an empty, HTML or
-  otherwise invalid body with a 2xx or 5xx status — may have been charged. It is
-  recorded as *possibly charged* and **never resent within the task**: the task fails
-  at once (final :class:`CollectError`, callers get 301 saying so). Failing at once,
-  rather than holding the task until its attempts run out, answers the waiting callers
-  now and asks nothing more of the upstream; a caller who calls again starts a new
-  task, which is one new, deliberate upstream call. A redirect or a 4xx without an
-  envelope is a refusal, not a charge: retried like 301.
-
-Every call is recorded (:mod:`jditem.server.upstream.accounting`), failures included —
-also one cut short by shutdown — and logged at INFO with its code and latency; never
-the token.
+Workers collect from an upstream speaking this same contract with one upstream token
+only the server holds. Each call is one bounded exchange
+(:mod:`jditem.server.upstream.exchange`), its answer scrubbed of the token
+(:mod:`jditem.server.upstream.scrub`), then classified by the client's I/O-free core
+(the one place the server imports the client, ``tests/test_boundaries.py``): ready, not
+supported, pending (polled until the deadline), throttled (the shared rate cut, the call
+repeated), refused (the circuit opens), retried, or ambiguous (possibly charged, never
+resent: the task fails at once). Every call is recorded
+(:mod:`jditem.server.upstream.accounting`). The rules per code: the README's "Relay".
 """
 
 from __future__ import annotations

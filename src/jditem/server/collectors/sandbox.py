@@ -28,9 +28,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.collectors.base import CollectError, CollectResult
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock, now_utc, utc_now
 
 Sleep = Callable[[float], Awaitable[None]]
 

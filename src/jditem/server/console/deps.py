@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from jditem.server.console import formatting, session_rows
+from jditem.server.clock import now_utc
+from jditem.server.console import formatting, session_store
 from jditem.server.console.principal import Principal
-from jditem.server.console.session import (
+from jditem.server.console.session_cookie import (
     CSRF_FIELD,
     SESSION_COOKIE,
     ConsoleDisabled,
@@ -29,7 +31,6 @@ from jditem.server.console.session import (
 )
 from jditem.server.context import ServerContext
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import now_utc
 from jditem.wording import plural
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -89,7 +90,7 @@ def session_keeper(request: Request) -> SessionKeeper:
 
 def flash_location(request: Request, path: str, message: str) -> str:
     """``path`` with ``message`` as a signed flash (shown by the page at ``path`` for
-    :data:`~jditem.server.console.session.FLASH_MAX_AGE` seconds)."""
+    :data:`~jditem.server.console.session_cookie.FLASH_MAX_AGE` seconds)."""
     return f"{path}?{urlencode({'flash': session_keeper(request).sign_flash(message)})}"
 
 
@@ -118,6 +119,10 @@ class Console:
     def settings(self) -> Settings:
         """The server settings."""
         return self.ctx.settings
+
+    def now(self) -> datetime:
+        """The server clock's "now" (aware UTC)."""
+        return now_utc(self.ctx.clock)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -186,7 +191,7 @@ async def console_dep(request: Request) -> AsyncIterator[Console]:
     ctx = server_context(request)
     try:
         async with ctx.sessionmaker() as db:
-            principal = await session_rows.principal(db, session.sid, now_utc(ctx.clock))
+            principal = await session_store.principal(db, session.sid, now_utc(ctx.clock))
             if principal is None:
                 raise SignInRequired(_next_path(request))  # signed out, expired or removed
             yield Console(request, session, principal, ctx, db, started)

@@ -6,7 +6,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from jditem.protocol.codes import Code
-from jditem.server.tasks.clock import as_utc
+from jditem.server.clock import as_utc
 
 #: Code groups used by the trend charts (label, CSS class) in display order.
 CODE_GROUPS: tuple[tuple[str, str], ...] = (
@@ -46,7 +46,7 @@ def yuan(units: int | None) -> str:
 def local_time(value: datetime | str | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """A time shown in the console's time zone (the server's ``timezone``): a UTC or
     naive-UTC datetime (as SQLite returns it), or ISO-8601 text with an offset (the
-    summaries the JSON outputs share, made by :func:`~jditem.server.tasks.clock.iso_local`)."""
+    summaries the JSON outputs share, made by :func:`~jditem.server.clock.iso_local`)."""
     if value is None or value == "":
         return "—"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value

@@ -22,7 +22,7 @@ window of :data:`WINDOWS_DAYS`, from :func:`lowest_known`), and gives a
   or the shop are events with no kind: they are in the feed, and rules select by kind.
 
 An event's id is ``evt_`` + a ULID (:func:`new_event_id`, built on
-:func:`jditem.server.tasks.ids.new_ulid`, which makes the task ids).
+:func:`jditem.server.ids.new_ulid`, which makes the task ids).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from decimal import Decimal
 from jditem.protocol import monitoring as wire
 from jditem.protocol.monitoring import ChangeKind
 from jditem.server.monitor.tracked import ChangePoint, FieldChange, TrackedState, diff
-from jditem.server.tasks.ids import new_ulid
+from jditem.server.ids import new_ulid
 
 __all__ = [
     "EVENT_ID_PREFIX",

@@ -1,44 +1,10 @@
 """The adaptive re-check policy (SPEC §6.4): an item's check record in, its next check out.
 
-Pure: no I/O, no clock reads, no randomness. Every time is a float in seconds passed in
-(Unix time in the scheduler, simulated time in :mod:`.replay`), so the same record gives
-the same answer in the scheduler, a test and a replay. Three steps:
-
-**1. Estimate** each item's change rate from "changed / not changed" bits at irregular
-intervals. Item changes are modelled as a Poisson process of rate λ; a check after an
-interval τ finds a change with probability 1 − e^(−λτ). Cho & Garcia-Molina's MLE for
-irregular intervals solves Σ_changed τ_j / (e^(λτ_j) − 1) = Σ_quiet τ_j. Replacing the
-changed checks' intervals by their mean S/C gives a closed form,
-λ̂ = (C/S) · ln(1 + S/U), from three numbers (:class:`ChangeStats`): C, the checks that
-found a change; S, their intervals' sum; U, the sum of the quiet checks' intervals. It is
-the exact MLE when intervals are equal and reads slightly low when they vary (Jensen:
-about 2 % for intervals 4× apart, 7 % for 16×). All three decay with a half-life in time
-(:data:`HALF_LIFE`), so a rate that moves is followed, and a new item starts from a
-:func:`prior` worth two imaginary checks, so one lucky check does not swing it; the prior
-decays with the data.
-
-**2. Allocate** a list's checks (:func:`plan`). An item checked every τ_i = 1/f_i keeps
-each of its changes waiting τ_i/2 on average, so the list accumulates detection lag at
-the rate Σ λ_i/(2 f_i) while spending Σ f_i checks. The objective is the change-weighted
-mean detection lag M = Σ λ_i/(2 f_i) / Σ λ_i; minimising it at a fixed spend (Lagrange:
-λ_i/(2 f_i²) = μ) gives the square-root rule f_i = c·√λ_i: every unclipped item buys the
-same lag reduction with its last charge, so no charge can be moved to buy more.
-Minimising spend at a fixed lag gives the same curve, so both targets a user can set —
-"notice a change within about N hours" (M = N/2, as a fixed N-hour interval would give)
-and "spend at most B checks a day" — pick one scalar c on it (the smaller c when both
-are set). Each f_i is clipped to [1/max_interval, min(1/min_interval, K·λ_i)], where
-K = ``max_checks_per_change`` bounds the checks spent per expected change: it keeps an
-item whose estimated rate falls towards zero drifting to ``max_interval`` even under a
-budget too large to bind. c is found exactly by sweeping the clip breakpoints.
-
-**3. Schedule** (:func:`next_check`): now + the item's interval under the current plan,
-pulled into an upcoming sale-day window (618, 11.11; :class:`SaleDays`) it would
-otherwise sleep through. On sale days a lag target tightens by the boost factor and a
-budget becomes the sale-day budget, when one is set.
-
-A scheduler stores :class:`ChangeStats` per item (three float columns), replans each
-list every so often and at :meth:`SaleDays.next_boundary` (for a million items, pass
-rates grouped into bins with ``counts``), and calls :func:`next_check` after each check.
+Pure: no I/O, no clock reads, no randomness; every time is a float in seconds passed in,
+so the scheduler, a test and a :mod:`.replay` get the same answer. Three steps: estimate
+each item's change rate (:class:`ChangeStats`, :func:`prior`), allocate a list's checks
+by the square-root rule (:func:`plan`), schedule the next check (:func:`next_check`,
+pulled into sale days). The model and its derivation: ``docs/models.md``.
 """
 
 from __future__ import annotations

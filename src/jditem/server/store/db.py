@@ -121,7 +121,8 @@ class Database:
 
     @property
     def batches_writes(self) -> bool:
-        """True when :meth:`write_batch` is available (file SQLite, PostgreSQL)."""
+        """True when grouping concurrent writes in one :meth:`write_batch` pays off (a
+        SQLite file's writer thread, PostgreSQL); not for an in-memory SQLite."""
         return self.writer is not None or self.engine.dialect.name != "sqlite"
 
     def _gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -131,21 +132,17 @@ class Database:
     async def write_batch(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` in one transaction on a synchronous ``Connection``.
 
-        SQLite: in the writer thread, holding the write lock. PostgreSQL: on a pooled
-        async connection through ``run_sync`` (no lock). Commits when ``fn`` returns,
-        rolls back when it raises. Only when :attr:`batches_writes`.
+        A SQLite file: in the writer thread, holding the write lock. PostgreSQL: on a
+        pooled async connection through ``run_sync`` (no lock); an in-memory SQLite the
+        same way, holding the write lock. Commits when ``fn`` returns, rolls back when
+        it raises.
         """
         writer = self.writer
-        if writer is not None:
-            async with self._gate():
+        async with self._gate():
+            if writer is not None:
                 return await writer.run(fn, *args)
-        if not self.batches_writes:
-            raise RuntimeError(
-                "write_batch needs a file-backed SQLite or a PostgreSQL database; "
-                "use Database.writing() instead"
-            )
-        async with self.engine.begin() as connection:
-            return await connection.run_sync(fn, *args)
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(fn, *args)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:

@@ -28,11 +28,6 @@ _PRAGMAS = (
 )
 
 
-def is_sqlite(url: str) -> bool:
-    """True when ``url`` points at SQLite (any driver)."""
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:

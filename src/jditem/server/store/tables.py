@@ -242,7 +242,7 @@ class BulkJob(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    #: The process driving the job (see console/runner.py), and until when.
+    #: The process driving the job (see jobs/leases.py), and until when.
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

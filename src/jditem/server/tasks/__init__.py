@@ -2,10 +2,8 @@
 
 * :mod:`.service` — ``TaskService.resolve`` (admission step 8), ``submit``, ``get_task``;
 * :mod:`.leases` — claim / heartbeat / complete / fail with attempt fencing;
-* :mod:`.notify` — the ``Notifier`` seam and its in-process implementation;
 * :mod:`.worker` — ``WorkerPool`` (in-process collection workers);
-* :mod:`.cache` — the ``results`` table; :mod:`.outcome` — ``Outcome`` / ``TaskView``;
-* :mod:`.ids`, :mod:`.clock` — task ids and time helpers (also used elsewhere).
+* :mod:`.cache` — the ``results`` table; :mod:`.outcome` — ``Outcome`` / ``TaskView``.
 
 Nothing is imported here, so importing a small helper module stays cheap.
 """

@@ -33,9 +33,9 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jditem.server.clock import as_utc
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import CachedResult
-from jditem.server.tasks._sql import rowcount
-from jditem.server.tasks.clock import as_utc
 
 ResultStatus = Literal["ok", "not_supported"]
 

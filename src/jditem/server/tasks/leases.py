@@ -24,11 +24,11 @@ from typing import Any, Literal
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jditem.server.clock import Clock, now_utc
 from jditem.server.collectors.base import CollectResult
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import Task
 from jditem.server.tasks import cache
-from jditem.server.tasks._sql import rowcount
-from jditem.server.tasks.clock import Clock, as_utc, now_utc
 
 #: How many candidates one claim call reads before giving up (it retries on the next loop).
 CLAIM_BATCH = 8
@@ -311,12 +311,3 @@ class Leases:
                     failed.append((task_id, item_id))
             await session.commit()
         return failed
-
-
-def lease_expired(task: Task, now: datetime) -> bool:
-    """True when ``task`` is running and its lease has expired at ``now``."""
-    return (
-        task.status == "running"
-        and task.lease_expires_at is not None
-        and as_utc(task.lease_expires_at) < now
-    )

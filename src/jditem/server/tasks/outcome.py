@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from jditem.server.clock import as_utc, iso_local
 from jditem.server.store.tables import FINAL_TASK_STATUSES, Task
-from jditem.server.tasks.clock import as_utc, iso_local
+from jditem.server.tasks.cache import FreshResult
 
 OutcomeKind = Literal["ready", "not_supported", "failed", "pending"]
 
@@ -23,7 +24,8 @@ class Outcome:
 
     ``status`` is also filled for final outcomes that came from a task (handy for
     logs); it is None for cache hits. ``from_cache`` is True when a fresh cached
-    result answered at once.
+    result answered at once. ``body`` is a ready payload already serialized as JSON (the
+    in-memory copy keeps it), else None.
     """
 
     kind: OutcomeKind
@@ -32,6 +34,20 @@ class Outcome:
     status: dict[str, Any] | None = None
     error: str | None = None
     from_cache: bool = False
+    body: bytes | None = None
+
+    @classmethod
+    def cached(cls, fresh: FreshResult) -> Outcome:
+        """The outcome a fresh cached result answers at once."""
+        if fresh.status == "ok":
+            return cls(
+                kind="ready",
+                payload=fresh.payload,
+                task_id=fresh.task_id,
+                from_cache=True,
+                body=fresh.payload_json,
+            )
+        return cls(kind="not_supported", task_id=fresh.task_id, error=fresh.reason, from_cache=True)
 
 
 @dataclass(frozen=True)

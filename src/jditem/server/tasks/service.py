@@ -1,9 +1,10 @@
 """TaskService: step 8 of the admission pipeline (SPEC §2.4, §2.6).
 
-``resolve(item_id)`` answers from a fresh cached result at once; otherwise it attaches
-to the item's active task or creates one (the unique partial index
+``resolve(item_id)`` = :meth:`~TaskService.cached` (the fresh result in memory, no
+database) or :meth:`~TaskService.collect`: a fresh cached row of the table, else the
+item's active task attached to or a new one created (the unique partial index
 ``uq_tasks_active_item`` settles races: the loser of an INSERT race re-reads the
-winner's task), then waits for the task, event-driven, up to ``wait_seconds``.
+winner's task), then waited for, event-driven, up to ``wait_seconds``.
 
 Waiting: all callers waiting on the same task in this process share one *watch* — a
 small asyncio task that subscribes to the notifier, reads the task when notified and
@@ -13,10 +14,10 @@ not 100, and nobody polls per waiter. The watch re-reads on its own every
 another process while this one uses the in-process notifier); it is cancelled when its
 last waiter leaves.
 
-Fresh results read from the table (by ``resolve``, or by a watch when this process's
+Fresh results read from the table (by ``collect``, or by a watch when this process's
 task finished) are also kept in memory (:class:`~jditem.server.tasks.cache.FreshResults`,
 each entry with its row's own expiry, checked against the injected clock), so the
-cached-item hot path reads no database at all: :meth:`TaskService.fresh_result`.
+cached-item hot path reads no database at all.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jditem.server.clock import Clock, now_utc, utc_now
+from jditem.server.ids import new_task_id
 from jditem.server.settings import Settings
+from jditem.server.shared.notify import Notifier
+from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import ACTIVE_TASK_STATUSES, CachedResult, Task
 from jditem.server.tasks import cache
-from jditem.server.tasks._sql import rowcount
-from jditem.server.tasks.clock import Clock, now_utc, utc_now
-from jditem.server.tasks.ids import new_task_id
 from jditem.server.tasks.leases import write_gate
-from jditem.server.tasks.notify import Notifier
 from jditem.server.tasks.outcome import Outcome, TaskView
 
 log = logging.getLogger(__name__)
@@ -123,16 +124,25 @@ class TaskService:
     async def resolve(
         self, item_id: str, *, wait_seconds: float, job_id: str | None = None
     ) -> Outcome:
-        """Answer for ``item_id``: cached, or via its (possibly new) task, waiting up to
-        ``wait_seconds``. ``item_id`` must already be valid (admission step 3)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, wait_seconds)
-        known = self.fresh_result(item_id)
-        if known is not None:
-            return self._cached_outcome(known)
-        cached = await self._read_fresh(item_id)
+        """Answer for ``item_id``: :meth:`cached`, else :meth:`collect`. ``item_id`` must
+        already be valid (admission step 3)."""
+        cached = self.cached(item_id)
         if cached is not None:
-            return self._cached_outcome(cached)
+            return cached
+        return await self.collect(item_id, wait_seconds=wait_seconds, job_id=job_id)
+
+    def cached(self, item_id: str) -> Outcome | None:
+        """The outcome of the item's fresh result in memory (no database read), or None."""
+        fresh = self.fresh_result(item_id)
+        return Outcome.cached(fresh) if fresh is not None else None
+
+    async def collect(
+        self, item_id: str, *, wait_seconds: float, job_id: str | None = None
+    ) -> Outcome:
+        """Answer for ``item_id`` from the database: a fresh cached row, else its (possibly
+        new) task, waiting up to ``wait_seconds``. The in-memory copy is not asked (the
+        caller did: :meth:`cached`)."""
+        deadline = asyncio.get_running_loop().time() + max(0.0, wait_seconds)
         view, hit = await self._ensure_task(item_id, job_id, use_cache=True)
         if hit is not None:
             return hit
@@ -190,17 +200,18 @@ class TaskService:
     ) -> tuple[TaskView | None, Outcome | None]:
         for _ in range(ENSURE_ROUNDS):
             async with self._sessionmaker() as session:
-                active = await self._active_task(session, item_id)
-                if active is not None:
-                    return TaskView.of(active), None
-                # Re-check the cache *after* finding no active task: a task that finished
-                # in between committed its result together with its final status.
+                # A fresh result answers first (also over a task that submit() queued
+                # although one existed). A task finishing after this read and before the
+                # insert below is caught by the insert itself (see _insert_task).
                 now = now_utc(self._clock)
                 if use_cache:
                     row = await cache.read_fresh(session, item_id, now)
                     cached = self._fresh.remember(row, now) if row is not None else None
                     if cached is not None:
-                        return None, self._cached_outcome(cached)
+                        return None, Outcome.cached(cached)
+                active = await self._active_task(session, item_id)
+                if active is not None:
+                    return TaskView.of(active), None
             view = TaskView(
                 id=new_task_id(),
                 item_id=item_id,
@@ -229,7 +240,7 @@ class TaskService:
                     await session.rollback()
                     continue  # another caller created the active task first: attach to it
             if late is not None:
-                return None, self._cached_outcome(late)
+                return None, Outcome.cached(late)
             if not inserted:
                 continue  # a task finished meanwhile and cached its result: answer from it
             await self._notifier.notify_work()
@@ -330,7 +341,7 @@ class TaskService:
                 row = await cache.read_fresh(session, item_id, now)
                 cached = self._fresh.remember(row, now) if row is not None else None
                 if cached is not None:
-                    return None, self._cached_outcome(cached)
+                    return None, Outcome.cached(cached)
             if task is None:
                 gone = Outcome(
                     kind="failed",
@@ -359,16 +370,12 @@ class TaskService:
                     error=f"task {view.id} succeeded but its result is no longer stored; "
                     "call again",
                 )
-            self._fresh.remember(result, now_utc(self._clock))
-            ready = Outcome(kind="ready", payload=result.payload, task_id=view.id, status=status)
-            return view, ready
-
-    @staticmethod
-    def _cached_outcome(cached: cache.FreshResult) -> Outcome:
-        if cached.status == "ok":
-            return Outcome(
-                kind="ready", payload=cached.payload, task_id=cached.task_id, from_cache=True
+            kept = self._fresh.remember(result, now_utc(self._clock))
+            ready = Outcome(
+                kind="ready",
+                payload=result.payload,
+                task_id=view.id,
+                status=status,
+                body=kept.payload_json if kept is not None else None,
             )
-        return Outcome(
-            kind="not_supported", task_id=cached.task_id, error=cached.reason, from_cache=True
-        )
+            return view, ready

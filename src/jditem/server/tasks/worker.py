@@ -28,11 +28,11 @@ import socket
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors.base import CollectError, Collector, CollectResult
 from jditem.server.settings import Settings
-from jditem.server.tasks.clock import Clock, utc_now
+from jditem.server.shared.notify import Notifier
 from jditem.server.tasks.leases import Claim, Leases
-from jditem.server.tasks.notify import Notifier
 
 log = logging.getLogger(__name__)
 

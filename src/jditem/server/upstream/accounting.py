@@ -16,9 +16,9 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from jditem.server.clock import Clock, now_utc
 from jditem.server.store.db import Database
 from jditem.server.store.tables import UpstreamCall, UpstreamEvent
-from jditem.server.tasks.clock import Clock, now_utc
 from jditem.server.upstream.circuit import CircuitChange
 
 log = logging.getLogger("jditem.server.upstream")

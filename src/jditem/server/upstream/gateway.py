@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from jditem.server.broadcast import UPSTREAM, Broadcast
+from jditem.server.shared.broadcast import UPSTREAM, Broadcast
 from jditem.server.upstream.accounting import UpstreamLedger
 from jditem.server.upstream.circuit import Circuit
 from jditem.server.upstream.rate import UpstreamRate

@@ -1,7 +1,7 @@
 """The shared upstream rate: one budget of calls per second for every relay worker.
 
 :class:`UpstreamRate` is the seam the relay collector uses; :class:`AimdRate` implements
-it over the server's :class:`~jditem.server.accounts.ratelimit.RateLimiter` — the same
+it over the server's :class:`~jditem.server.shared.limiter.RateLimiter` — the same
 token-bucket Protocol that limits callers' tokens, under the key ``upstream``. So the
 budget is shared by every worker of the process with the in-memory limiter (embedded
 profile), and by every process with a Redis-backed limiter (scale-out profile) without
@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from jditem.server.accounts.ratelimit import RateLimiter
+from jditem.server.shared.limiter import RateLimiter
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jditem.server.clock import iso_local
 from jditem.server.store.tables import CallRecord, UpstreamCall, UpstreamEvent
-from jditem.server.tasks.clock import iso_local
 
 #: Upstream outcomes that count as failures in the upstream health level.
 FAILED_OUTCOMES = ("retryable_error", "transport_error", "timeout", "protocol_error")

@@ -1,0 +1,50 @@
+"""Time-sortable ids: ``t_`` + a ULID-like string for tasks (request and job ids too).
+
+26 Crockford base-32 characters: 48 bits of milliseconds since the epoch, then 80
+random bits. Ids created later sort after earlier ones (to the millisecond), which keeps
+``ORDER BY id`` close to submission order.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import secrets
+import time
+from collections.abc import Callable
+
+TASK_ID_PREFIX = "t_"
+
+#: Maps each RFC 4648 base-32 digit to Crockford's digit of the same value.
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+_MILLIS_MASK = (1 << 48) - 1
+
+
+def new_ulid(ms: int | None = None, *, randbits: Callable[[int], int] = secrets.randbits) -> str:
+    """A 26-character ULID-like string for the given (or current) time in milliseconds.
+
+    ``randbits`` supplies the 80 random bits (``secrets.randbits`` by default; the
+    per-request id passes the cheaper :func:`random.getrandbits`).
+    """
+    millis = (time.time_ns() // 1_000_000 if ms is None else ms) & _MILLIS_MASK
+    value = (millis << 80) | randbits(80)
+    # 20 bytes = 32 base-32 digits; the last 26 are the 128-bit value, left-padded.
+    return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
+
+
+def new_task_id(ms: int | None = None) -> str:
+    """A new task id, e.g. ``t_01JD8ZQ3V6X1R5E2C0T9B7K4MH``."""
+    return TASK_ID_PREFIX + new_ulid(ms)
+
+
+def new_request_id() -> str:
+    """A new unique, time-sortable request id (26 Crockford base-32 characters).
+
+    The layout of :func:`new_ulid`, with the random bits from
+    :mod:`random` (seeded from the OS, re-seeded in forked children) instead of
+    ``secrets``: a request id is a correlation id, not a secret, and this runs on every
+    request.
+    """
+    return new_ulid(randbits=random.getrandbits)
