@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import httpx
 
 from jditem import errors
+from jditem.client.base import POOL_LIMITS
 
 try:
     import aiohttp
@@ -135,7 +136,7 @@ def aiohttp_http_client(
             f"aiohttp {aiohttp.__version__} no longer lets jditem switch off its re-send of "
             "a GET after a broken connection (a second charge); use --transport httpx"
         )
-    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    limits = limits or POOL_LIMITS
     ssl_context = httpx.create_ssl_context(verify=True, trust_env=True)
 
     def session() -> aiohttp.ClientSession:

@@ -15,7 +15,7 @@ from typing import Any, Self, Unpack
 import httpx
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo, Classified, KeyEvidence
+from jditem.client.base import POOL_LIMITS, BaseClient, CallInfo, Classified, KeyEvidence
 from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.probe import ProbeResult, make_probe
@@ -59,7 +59,10 @@ class AsyncClient:
         self._base = BaseClient(config)
         self._owns_http = http_client is None if owns_http is None else owns_http
         self._http = http_client or httpx.AsyncClient(
-            timeout=self._base.timeout(), follow_redirects=False, trust_env=True
+            timeout=self._base.timeout(),
+            limits=POOL_LIMITS,
+            follow_redirects=False,
+            trust_env=True,
         )
 
     @property

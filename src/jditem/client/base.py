@@ -37,6 +37,11 @@ _HONOURED_KEY = KEYS_HONOURED_HEADER.lower()
 #: How many characters of a bad body or of unexpected data go into messages.
 PREVIEW_CHARS = 200
 
+#: The connection pool of the twins (and of the aiohttp transport). Idle connections
+#: are dropped after 5 s, well before a server closes them (jditem's keeps them 20 s):
+#: a client that reuses a connection the server is closing loses the call.
+POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+
 
 def loads_json(body: bytes | str) -> Any:
     """``json.loads(body)``, about twice as fast on a product-sized body.
