@@ -189,15 +189,24 @@ class AsyncClient:
         *,
         deadline: float | None = None,
         on_call: OnCall | None = None,
+        before_call: BeforeCall | None = None,
+        idempotency_key: str | None = None,
     ) -> Product:
         """Continue waiting for an item after :class:`~jditem.errors.PendingTimeoutError`.
 
         The server attaches calls for the same item to the same task, so nothing is
         submitted twice. The continuation must come from a client with the same base
-        URL and endpoint.
+        URL and endpoint. ``deadline``, ``on_call``, ``before_call`` and
+        ``idempotency_key`` work as in :meth:`get`: pass the key of the ``get`` being
+        resumed, and a charged call whose answer was lost is replayed free by a server
+        that honours keys.
         """
-        flow = GetFlow.resume(self._base, continuation, deadline=deadline)
-        return await drive_async(flow.steps(), self._classified, asyncio.sleep, None, on_call)
+        flow = GetFlow.resume(
+            self._base, continuation, deadline=deadline, idempotency_key=idempotency_key
+        )
+        return await drive_async(
+            flow.steps(), self._classified, asyncio.sleep, before_call, on_call
+        )
 
     def get_many(
         self,

@@ -192,11 +192,13 @@ class GetFlow:
         continuation: str | errors.PendingTimeoutError,
         *,
         deadline: float | None = None,
+        idempotency_key: str | None = None,
     ) -> GetFlow:
         """The flow that continues a ``get`` that ended in :class:`PendingTimeoutError`.
 
         The continuation must come from a client with the same base URL and endpoint;
         the server attaches the new calls to the same task, so nothing is submitted twice.
+        Every call carries ``idempotency_key`` (default: a fresh one), as in ``get``.
         """
         data = parse_continuation(continuation)
         config = base.config
@@ -206,7 +208,9 @@ class GetFlow:
                 f"not {config.base_url} ({config.endpoint}): use "
                 "client.with_options(base_url=..., endpoint=...) to match it"
             )
-        return cls(base, data["itemId"], deadline=deadline, auto_key=True)
+        return cls(
+            base, data["itemId"], deadline=deadline, idempotency_key=idempotency_key, auto_key=True
+        )
 
     def request(self) -> Send:
         """The next HTTP call, its timeout bounded by what is left of the deadline."""
