@@ -115,6 +115,13 @@ class JditemError(Exception):
         self.item_id = item_id
         self.retryable = self.default_retryable if retryable is None else retryable
 
+    @property
+    def possibly_charged(self) -> bool:
+        """Whether the call this error ended may have been charged: it was sent and no
+        complete answer came back (an :class:`AmbiguousOutcomeError`, SPEC §4). Every
+        other error is a complete answer that charges nothing, or a call never sent."""
+        return isinstance(self, AmbiguousOutcomeError)
+
     def __str__(self) -> str:
         details = [
             f"{name}={value}"

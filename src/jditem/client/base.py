@@ -91,6 +91,18 @@ class CallInfo:
     #: Sent, but no complete answer came back: the call may have been charged (SPEC §4).
     ambiguous: bool = False
 
+    @property
+    def charged(self) -> bool:
+        """This call was charged: an answer with product data (code 0) that was not a free
+        replay of a call already paid under the same ``Idempotency-Key``."""
+        return self.code == 0 and self.outcome == Outcome.READY and not self.replayed
+
+    @property
+    def possibly_charged(self) -> bool:
+        """This call may have cost money: it was :attr:`charged`, or it was sent and no
+        complete answer came back (:attr:`ambiguous`). Count it as spent."""
+        return self.charged or self.ambiguous
+
 
 @dataclass(frozen=True, slots=True)
 class Classified:

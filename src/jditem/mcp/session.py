@@ -46,10 +46,6 @@ MAX_ITEMS_PER_CALL = 50
 #: Products remembered for reuse and for ``jditem://item/{id}`` (oldest forgotten first).
 MAX_REMEMBERED = 1000
 
-#: Errors that say nothing was sent (so nothing can have been charged).
-_NOT_SENT: tuple[type[errors.JditemError], ...] = (errors.ConnectError,)
-_NOT_SENT_TIMEOUTS = frozenset({"connect", "pool", "deadline"})
-
 
 @dataclass(frozen=True)
 class McpSettings:
@@ -94,7 +90,7 @@ class CallTally:
         if info.code == 0 and info.outcome == "ready":
             self.ready = True
             self.replayed = info.replayed
-        elif info.code is None and not _surely_not_sent(info.error):
+        elif info.possibly_charged:
             self.unanswered = True
 
     @property
@@ -106,12 +102,6 @@ class CallTally:
     def uncertain(self) -> int:
         """Calls of this fetch that may have been charged (0 or 1; none once one was)."""
         return int(not self.ready and (self.unanswered or self.in_flight))
-
-
-def _surely_not_sent(error: errors.JditemError | None) -> bool:
-    if isinstance(error, _NOT_SENT):
-        return True
-    return isinstance(error, errors.RequestTimeoutError) and error.phase in _NOT_SENT_TIMEOUTS
 
 
 Status = Literal["ok", "pending", "error", "not_fetched"]
@@ -266,19 +256,27 @@ class McpSession:
         deadline = self.settings.tool_deadline
         product: Product | None = None
         error: errors.JditemError | None = None
+        key = self._key(item_id)  # a resume carries the key of the get it continues
+
+        def before_call(_: str) -> None:
+            tally.before()
+
         try:
             if continuation is not None:
-                tally.in_flight = True  # resume has no before_call hook: assume the worst
                 product = await self.client.resume(
-                    continuation, deadline=deadline, on_call=tally.after
+                    continuation,
+                    deadline=deadline,
+                    before_call=before_call,
+                    on_call=tally.after,
+                    idempotency_key=key,
                 )
             else:
                 product = await self.client.get(
                     item_id,
                     deadline=deadline,
-                    before_call=lambda _: tally.before(),
+                    before_call=before_call,
                     on_call=tally.after,
-                    idempotency_key=self._key(item_id),
+                    idempotency_key=key,
                 )
         except errors.JditemError as exc:
             error = exc
