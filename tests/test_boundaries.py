@@ -7,7 +7,9 @@ Checked statically (AST) over every module under src/jditem:
 * ``jditem.formats`` (item lists in, product tables out: shared by ``jditem batch`` and
   the console) imports only the standard library, ``jditem.protocol``, itself, and its
   optional writers' libraries (pyarrow, xlsxwriter) — never the client, batch, CLI or
-  server, so the server may use it; ``jditem.wording`` imports the standard library only;
+  server, so the server may use it;
+* ``jditem.wording``, ``jditem.redaction`` (the one redaction engine) and
+  ``jditem.private_files`` import the standard library only: every part may use them;
 * ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch``, except the
   relay collector, ``server/collectors/relay.py``: it is a client of an upstream, and
   the one server module allowed to import ``jditem.client`` (never the batch);
@@ -85,9 +87,11 @@ def test_formats_import_only_protocol_stdlib_and_their_writers(path: Path) -> No
         assert allowed, f"{path.relative_to(SRC)} imports {name}"
 
 
-def test_wording_imports_only_the_standard_library() -> None:
-    for name, _ in imports(SRC / "wording.py"):
-        assert name.split(".")[0] in STDLIB, f"wording.py imports {name}"
+@pytest.mark.parametrize("module", ["wording.py", "redaction.py", "private_files.py"])
+def test_shared_helpers_import_only_the_standard_library(module: str) -> None:
+    """Modules every part may use (the client, the CLI and the server alike)."""
+    for name, _ in imports(SRC / module):
+        assert name.split(".")[0] in STDLIB, f"{module} imports {name}"
 
 
 RELAY = "server/collectors/relay.py"

@@ -19,9 +19,9 @@ from jditem.client.base import POOL_LIMITS, BaseClient, CallInfo, Classified, Ke
 from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.probe import ProbeResult, make_probe
-from jditem.client.redaction import install_log_redaction, register_secret
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
+from jditem.redaction import install_log_redaction, register_secret
 
 OnCall = Callable[[CallInfo], object | Awaitable[object]]
 BeforeCall = Callable[[str], object | Awaitable[object]]

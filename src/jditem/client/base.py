@@ -24,11 +24,11 @@ from pydantic_core import from_json
 
 from jditem import errors
 from jditem.client.config import ClientConfig
-from jditem.client.redaction import mask_token, redact, sanitize_exception
 from jditem.protocol.codes import HTTP_STATUS_FALLBACK, Code, RetryClass
 from jditem.protocol.envelope import Envelope, has_product_fields, looks_pending
 from jditem.protocol.ids import KEYS_HONOURED_HEADER, idempotency_key_problem, parse_keys_honoured
 from jditem.protocol.product import Product
+from jditem.redaction import mask_token, redact, sanitize_exception
 
 logger = logging.getLogger("jditem.client")
 
