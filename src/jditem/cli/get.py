@@ -18,6 +18,7 @@ from jditem import errors
 from jditem.cli.logs import VerboseOpt, enable_verbose
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
+from jditem.wording import say_once
 
 
 class ExitCode:
@@ -113,7 +114,7 @@ def cli_message(error: BaseException, *, timeout: float | None = None) -> str:
         message = _ASK_AGAIN.sub("run the command again if paying twice is acceptable", message)
     message = message.replace("pass token=... (CLI: --token)", "pass --token")
     message = message.replace("allow_insecure_http=True (CLI: --insecure)", "--insecure")
-    return _say_once(message)
+    return say_once(message, *_ADVICE)
 
 
 #: The library's advice after an ambiguous outcome, in keyword arguments.
@@ -123,19 +124,6 @@ _ASK_AGAIN = re.compile(
 
 #: Advice the library and the server may each add to one message; the CLI says it once.
 _ADVICE = ("retrying will not help",)
-
-
-def _say_once(message: str) -> str:
-    """Keep the first of repeated advice (``retrying will not help`` came four times in
-    one line: server, client, classification)."""
-    for phrase in _ADVICE:
-        first = message.find(phrase)
-        if first < 0:
-            continue
-        end = first + len(phrase)
-        rest = re.sub(r"[;,]?\s*" + re.escape(phrase), "", message[end:])
-        message = message[:end] + rest
-    return message
 
 
 def error_json(error: BaseException, item: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from jditem.protocol.envelope import Envelope, has_product_fields, looks_pending
 from jditem.protocol.ids import KEYS_HONOURED_HEADER, idempotency_key_problem, parse_keys_honoured
 from jditem.protocol.product import Product
 from jditem.redaction import mask_token, redact, sanitize_exception
+from jditem.wording import say_once
 
 logger = logging.getLogger("jditem.client")
 
@@ -211,28 +211,6 @@ def _preview(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = redact(text)
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
-
-
-def say_once(text: str, *sources: str) -> str:
-    """``text`` with each clause of ``sources`` (split at ``;``) kept only where it first appears.
-
-    Server messages often repeat the meaning or the advice the client adds ("retrying
-    will not help" four times in one line); a message says each thing once.
-    """
-    for source in sources:
-        for clause in (part.strip() for part in source.split(";")):
-            if len(clause) < 8:
-                continue
-            first = text.lower().find(clause.lower())
-            if first < 0:
-                continue
-            head, tail = text[: first + len(clause)], text[first + len(clause) :]
-            # a repeated clause goes with its separator: "; x", ", x" or "x: " (a label)
-            pattern = re.compile(
-                r"(?:[;,]\s*)?" + re.escape(clause) + r"(?:\s*:\s*)?", re.IGNORECASE
-            )
-            text = head + pattern.sub("", tail)
-    return text
 
 
 #: The request header of an idempotency key (see :meth:`BaseClient.check_idempotency_key`).
