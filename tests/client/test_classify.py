@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from jditem import Client, errors
-from jditem.client.base import BaseClient, Outcome, parse_retry_after
+from jditem.client.base import BaseClient
+from jditem.client.calls import Outcome
+from jditem.client.classify import parse_retry_after
 from jditem.client.config import ClientConfig
 from jditem.client.retry import Attempts
 from tests.client.conftest import SKU, TOKEN

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo
+from jditem.client.base import BaseClient
+from jditem.client.calls import CallInfo
 from jditem.client.config import ClientConfig
 from jditem.client.retry import Attempts
 from jditem.mcp.results import decode_continuation, encode_continuation

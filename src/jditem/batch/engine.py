@@ -37,7 +37,7 @@ from jditem.protocol.product import Product
 
 if TYPE_CHECKING:
     from jditem.client.async_ import AsyncClient
-    from jditem.client.base import CallInfo
+    from jditem.client.calls import CallInfo
 
 __all__ = ["DEFAULT_MAX_AGE", "BatchRun", "ItemResult", "get_many"]
 

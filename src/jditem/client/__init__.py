@@ -1,7 +1,7 @@
 """The client library: :class:`Client` / :class:`AsyncClient` over an I/O-free core."""
 
 from jditem.client.async_ import AsyncClient
-from jditem.client.base import CallInfo, Classified, Outcome
+from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.config import BASE_URL_PRESETS, ClientConfig
 from jditem.client.probe import ProbeResult
 from jditem.client.sync import Client

@@ -36,7 +36,6 @@ from __future__ import annotations
 import inspect
 import logging
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -45,8 +44,10 @@ from typing import Any
 import httpx
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo, Classified, Outcome
+from jditem.client.base import BaseClient
+from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.fallback import EndpointFallback
+from jditem.client.keys import new_idempotency_key
 from jditem.client.retry import Attempts, parse_continuation
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
@@ -114,12 +115,6 @@ def normalize_item_id(item_id: object) -> str:
             "(https://item.jd.com/100012043978.html) or the bare id (100012043978)"
         )
     return text
-
-
-def new_idempotency_key(item_id: str) -> str:
-    """A fresh ``Idempotency-Key`` for one logical fetch of ``item_id`` (``get``'s own when
-    the caller passes none): ``jditem-<16 random hex>-0-<item id>``."""
-    return f"jditem-{secrets.token_hex(8)}-0-{item_id}"
 
 
 def describe_call(info: CallInfo) -> str:

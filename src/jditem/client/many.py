@@ -70,7 +70,7 @@ from jditem.protocol.product import Product
 
 if TYPE_CHECKING:
     from jditem.client.async_ import AsyncClient
-    from jditem.client.base import CallInfo
+    from jditem.client.calls import CallInfo
     from jditem.client.config import ClientConfig
 
 #: Errors after which no call with the same token and server can succeed.

@@ -7,7 +7,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jditem.client.base import BaseClient, Classified
+from jditem.client.base import BaseClient
+from jditem.client.calls import Classified
 from jditem.protocol.codes import Code
 from jditem.redaction import redact
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jditem import errors
-from jditem.client.base import CallInfo, Classified, Outcome
+from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.circuit import circuit_error
 from jditem.client.config import ClientConfig
 

@@ -10,9 +10,11 @@ from typing import Any, Self, Unpack
 import httpx
 
 from jditem import errors
-from jditem.client.base import POOL_LIMITS, BaseClient, CallInfo, Classified, KeyEvidence
+from jditem.client.base import POOL_LIMITS, BaseClient
+from jditem.client.calls import CallInfo, Classified
 from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_sync
+from jditem.client.keys import KeyEvidence
 from jditem.client.probe import ProbeResult, make_probe
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product

@@ -8,7 +8,7 @@ and :meth:`McpSession.fetch_many` (the client's ``get_many`` engine, :class:`Man
 reserve the worst case before the first call and settle with what the answers said.
 
 What a fetch cost is read from the calls themselves (:class:`CallTally`, fed with the
-client's :class:`~jditem.client.base.CallInfo`): the server does not send its price, so
+client's :class:`~jditem.client.calls.CallInfo`): the server does not send its price, so
 each answer with data counts as one charge at the configured price. Every call of one
 fetch carries the same ``Idempotency-Key``, so a jditem server charges a fetch at most
 once — a free replay (``Idempotent-Replayed``) means an earlier call of the same fetch was
@@ -33,7 +33,7 @@ from typing import Any, Literal, cast
 
 from jditem import errors
 from jditem.client import AsyncClient
-from jditem.client.base import CallInfo
+from jditem.client.calls import CallInfo
 from jditem.client.many import ItemResult, ManyRun
 from jditem.client.ratecontrol import AdaptiveRate
 from jditem.client.retry import parse_continuation
