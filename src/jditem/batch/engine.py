@@ -30,8 +30,9 @@ from jditem import errors
 from jditem.batch.cache import ResultCache
 from jditem.batch.journal import Journal
 from jditem.batch.stats import BatchStats
-from jditem.client.many import DEFAULT_CONCURRENCY, ItemResult, ManyRun, get_many
+from jditem.client.many import DEFAULT_CONCURRENCY, ManyRun, get_many
 from jditem.client.ratecontrol import AdaptiveRate
+from jditem.client.results import ItemResult
 from jditem.protocol.codes import Code
 from jditem.protocol.product import Product
 

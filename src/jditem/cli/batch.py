@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from jditem.batch.job import JobReport
     from jditem.batch.journal import Journal
     from jditem.batch.progress import ProgressDisplay
+    from jditem.client import AsyncClient
     from jditem.formats.items import InputFormat
 
 INTERRUPTED = 130
@@ -519,7 +520,7 @@ def _batch(
     display = make_progress(progress, run.stats)
     try:
         report = asyncio.run(
-            _run(run, journal, writer, display, http, retry_failed, retry_uncertain)
+            _run(run, client, journal, writer, display, http, retry_failed, retry_uncertain)
         )
     except TooManyRows as exc:
         writer.abandon()
@@ -552,6 +553,7 @@ def _batch(
 
 async def _run(
     run: BatchRun,
+    client: AsyncClient,
     journal: Journal,
     writer: Writer,
     display: ProgressDisplay,
@@ -582,7 +584,7 @@ async def _run(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix loops
             loop.add_signal_handler(sig, on_signal)
     try:
-        async with run.client:
+        async with client:
             report = await run_job(
                 run,
                 journal,

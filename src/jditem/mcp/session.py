@@ -34,8 +34,9 @@ from typing import Any, Literal, cast
 from jditem import errors
 from jditem.client import AsyncClient
 from jditem.client.calls import CallInfo
-from jditem.client.many import ItemResult, ManyRun
+from jditem.client.many import ManyRun
 from jditem.client.ratecontrol import AdaptiveRate
+from jditem.client.results import ItemResult
 from jditem.client.retry import parse_continuation
 from jditem.mcp.budget import SpendBudget
 from jditem.protocol.ids import parse_item_ref
