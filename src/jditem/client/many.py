@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from jditem import errors
 from jditem.client.calls import CallInfo, Outcome
@@ -43,6 +43,23 @@ THROTTLE_ROUNDS = 5
 CIRCUIT_ROUNDS = 5
 #: Items in progress per wire slot (the others wait between polls of pending tasks).
 ITEMS_PER_SLOT = 4
+
+
+class RunOptions(TypedDict, total=False):
+    """How a :class:`ManyRun` paces and bounds its calls (every key optional)."""
+
+    #: Calls on the wire at most (default :data:`DEFAULT_CONCURRENCY`).
+    concurrency: int
+    #: Call starts per second at most (``None``: unlimited until the server throttles).
+    rate: float | None
+    #: A rate limiter shared with other runs (then ``rate`` is ignored).
+    limiter: AdaptiveRate | None
+    #: HTTP calls of the run at most; reached, the run stops.
+    max_calls: int | None
+    #: Seconds per item (default: the client's deadline).
+    deadline: float | None
+    #: Called after every HTTP call of the run.
+    on_call: Callable[[CallInfo], object] | None
 
 
 class ManyClient(Protocol):
@@ -84,17 +101,11 @@ class ManyRun(RunHooks):
     """One run over a stream of item ids. Use from one event loop; iterate once."""
 
     def __init__(
-        self,
-        client: ManyClient,
-        *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        rate: float | None = None,
-        limiter: AdaptiveRate | None = None,
-        max_calls: int | None = None,
-        deadline: float | None = None,
-        stats: RunStats | None = None,
-        on_call: Callable[[CallInfo], object] | None = None,
+        self, client: ManyClient, *, stats: RunStats | None = None, **options: Unpack[RunOptions]
     ) -> None:
+        concurrency = options.get("concurrency", DEFAULT_CONCURRENCY)
+        rate, limiter = options.get("rate"), options.get("limiter")
+        deadline = options.get("deadline")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.client = client
@@ -102,10 +113,10 @@ class ManyRun(RunHooks):
         self.workers = concurrency * ITEMS_PER_SLOT
         self._wire = asyncio.Semaphore(concurrency)
         self.limiter = limiter if limiter is not None else AdaptiveRate(rate)
-        self.max_calls = max_calls
+        self.max_calls = options.get("max_calls")
         self.deadline = deadline
         self.stats = stats if stats is not None else RunStats()
-        self._user_on_call = on_call
+        self._user_on_call = options.get("on_call")
         self.stop_reason: str | None = None
         self.fatal: errors.JditemError | None = None
         self.calls_started = 0

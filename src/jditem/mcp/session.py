@@ -29,12 +29,12 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, Unpack, cast
 
 from jditem import errors
 from jditem.client import AsyncClient
 from jditem.client.calls import CallInfo
-from jditem.client.many import ManyRun
+from jditem.client.many import ManyRun, RunOptions
 from jditem.client.ratecontrol import AdaptiveRate
 from jditem.client.results import ItemResult
 from jditem.client.retry import parse_continuation
@@ -157,7 +157,7 @@ class _ToolRun(ManyRun):
         client: AsyncClient,
         tallies: dict[str, CallTally],
         keys: Callable[[str], str],
-        **options: Any,
+        **options: Unpack[RunOptions],
     ) -> None:
         super().__init__(client, **options)
         self.tallies = tallies
