@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from jditem import errors
 from jditem.cli.app import build_app
-from jditem.cli.get import exit_code_for
+from jditem.cli.exits import exit_code_for
 
 ITEM = "100012043978"
 

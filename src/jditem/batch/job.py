@@ -56,6 +56,8 @@ class JobReport:
     exported: int = 0
     fatal: errors.JditemError | None = None
     stop_reason: str | None = None
+    #: The run's call budget (``--max-calls``), when the run stopped on it.
+    max_calls: int | None = None
     interrupted: bool = False
     calls_after_fatal: int = 0
     abandoned: bool = False
@@ -123,6 +125,7 @@ async def run_job(
     finally:
         run.settle_crashed()  # calls of this run abandoned on the wire
         report.stop_reason = run.stop_reason
+        report.max_calls = run.max_calls if run.budget_spent else None
         report.calls_after_fatal = run.calls_after_fatal
         report.uncertain_ids = journal.ids_in("uncertain", UNCERTAIN_SHOWN)
         report.counts = journal.counts()

@@ -90,7 +90,12 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"
         lines.append(f"Interrupted: {how}; the journal is saved. Continue with: {resume_hint(job)}")
     elif report.stop_reason:
-        lines.append(f"Stopped: {report.stop_reason}. Continue with: {resume_hint(job)}")
+        reason = (
+            f"--max-calls {report.max_calls} reached"
+            if report.max_calls is not None
+            else report.stop_reason
+        )
+        lines.append(f"Stopped: {reason}. Continue with: {resume_hint(job)}")
     elif not report.complete:
         lines.append(
             f"Some items are still pending on the server; continue with: {resume_hint(job)}"

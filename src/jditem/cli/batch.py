@@ -24,19 +24,17 @@ from jditem.cli.batch_input import (
     load_input,
     read_input,
 )
-from jditem.cli.get import (
+from jditem.cli.client_options import (
     AuthChoice,
     AuthOpt,
     BaseUrlOpt,
     EndpointChoice,
     EndpointOpt,
-    ExitCode,
     InsecureOpt,
     TimeoutOpt,
     TokenOpt,
-    exit_code_for,
-    usage_error,
 )
+from jditem.cli.exits import ExitCode, cli_message, exit_code_for, usage_error
 from jditem.cli.logs import VerboseOpt, enable_verbose
 
 if TYPE_CHECKING:
@@ -49,8 +47,6 @@ if TYPE_CHECKING:
     from jditem.batch.progress import ProgressDisplay
     from jditem.client import AsyncClient
     from jditem.formats.items import InputFormat
-
-INTERRUPTED = 130
 
 
 class FormatChoice(StrEnum):
@@ -471,7 +467,7 @@ def _batch(
             )
         client = AsyncClient(token, deadline=deadline, http_client=http, **client_options)
     except errors.JditemError as exc:
-        raise give_up(str(exc), exit_code_for(exc)) from None
+        raise give_up(cli_message(exc), exit_code_for(exc)) from None
 
     if source is not None:
         try:
@@ -616,7 +612,7 @@ def _exit_code(report: JobReport) -> int:
     if report.fatal is not None:
         return exit_code_for(report.fatal)
     if report.interrupted:
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     if report.counts.get("failed", 0) or report.counts.get("uncertain", 0) or not report.complete:
         return ExitCode.OTHER
     return ExitCode.OK

@@ -14,7 +14,7 @@ from jditem.cli.batch import (
     RawPayloadOption,
     resume_command,
 )
-from jditem.cli.get import usage_error
+from jditem.cli.exits import usage_error
 from jditem.wording import plural
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from jditem.cli.config import display_zone
-from jditem.cli.get import ExitCode
+from jditem.cli.exits import ExitCode
 
 jobs_app = typer.Typer(
     help="Batch jobs (their journals under JDITEM_HOME/jobs): list, show, remove.",

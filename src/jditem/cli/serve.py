@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from jditem.cli.exits import cli_message
 from jditem.cli.server_settings import load_server_settings
 
 if TYPE_CHECKING:
@@ -100,6 +101,10 @@ async def _first_start(session: AsyncSession) -> str | None:
     return raw
 
 
+#: How ``serve`` lets a relay reach a plain-http upstream off loopback.
+UPSTREAM_INSECURE_ADVICE = "use https://, or pass --upstream-allow-insecure-http if you accept that"
+
+
 def check_upstream(settings: Settings) -> str | None:
     """The relay's start check: None when ready, else one line saying what to fix.
 
@@ -118,10 +123,8 @@ def check_upstream(settings: Settings) -> str | None:
     except UpstreamConfigError as exc:
         return str(exc)
     except ConfigurationError as exc:
-        message = str(exc).replace(
-            "allow_insecure_http=True (CLI: --insecure)", "--upstream-allow-insecure-http"
-        )
-        return f"upstream: {message}"
+        advice = {"allow_insecure_http": UPSTREAM_INSECURE_ADVICE}
+        return f"upstream: {cli_message(exc, option_advice=advice)}"
     try:
         httpx.get(config.base_url + "/", timeout=10.0, follow_redirects=False)
     except httpx.HTTPError as exc:

@@ -197,18 +197,22 @@ def classify_exception(
         }.get(type(exc), "read")
         outcome = Outcome.TIMEOUT
         if phase == "read":
+            waited = f"no complete answer from {where} within {elapsed_s:.1f} s after the"
             error = errors.ReadTimeoutError(
-                f"no complete answer from {where} within {elapsed_s:.1f} s after the "
-                "request was sent (read timeout; raise the timeout if the server is just "
-                "slow); the call may have been charged",
+                f"{waited} request was sent (read timeout; raise the timeout if the server "
+                "is just slow); the call may have been charged",
+                problem=f"{waited} request was sent (read timeout); the call may have been charged",
                 phase=phase,
                 item_id=item_id,
             )
         else:
-            error = errors.RequestTimeoutError(
+            problem = (
                 f"{phase} timeout talking to {where} after {elapsed_s:.1f} s, before the "
-                "request was sent; the server may be slow or unreachable: retry later or "
-                "raise the timeout",
+                "request was sent; the server may be slow or unreachable"
+            )
+            error = errors.RequestTimeoutError(
+                f"{problem}: retry later or raise the timeout",
+                problem=problem,
                 phase=phase,
                 item_id=item_id,
             )
@@ -294,13 +298,13 @@ def _not_serving(
     preview = _preview(data)
     message = envelope.message or ""
     alternatives = " or ".join(v for v in ("v1", "v3") if v != config.endpoint)
-    error = errors.NotServingDataError(
+    problem = (
         f"the {config.endpoint} endpoint answered success (code 0) with {what} "
         f"instead of product data (message: {_preview(message)!r}, data: {preview!r}); "
-        f"it is not serving data to API calls: use the synchronous {alternatives} "
-        "endpoint (endpoint='v1' / --endpoint v1)",
-        data_preview=preview,
-        **common,
+        f"it is not serving data to API calls: use the synchronous {alternatives} endpoint"
+    )
+    error = errors.NotServingDataError(
+        f"{problem} (endpoint='v1')", problem=problem, data_preview=preview, **common
     )
     return Classified(
         Outcome.NOT_SERVING_DATA,

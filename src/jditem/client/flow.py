@@ -48,7 +48,7 @@ from jditem.client.base import BaseClient
 from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.fallback import EndpointFallback
 from jditem.client.keys import new_idempotency_key
-from jditem.client.retry import Attempts, parse_continuation
+from jditem.client.retry import Attempts, Refusal, parse_continuation
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
 
@@ -268,21 +268,21 @@ class GetFlow:
         assert classified.error is not None
         raise classified.error
 
-    def resend_refusal(self) -> str | None:
+    def resend_refusal(self) -> Refusal | None:
         """Why an ambiguous outcome of this flow may not be resent, or ``None`` when it may:
         the call carries an ``Idempotency-Key`` and the server said it honours keys."""
+        advice = "; ask again yourself if paying twice is acceptable"
         if self.idempotency_key is None:
-            return (
-                "not resent: it carried no Idempotency-Key, so a resend could be charged "
-                "again; ask again yourself if paying twice is acceptable"
+            return Refusal(
+                "it carried no Idempotency-Key, so a resend could be charged again", advice
             )
         if self.base.evidence.honoured:
             return None
-        return (
-            "not resent: the server has not said that it honours Idempotency-Key (the "
-            "vendor ignores it), so a resend could be charged again; ask again yourself if "
-            "paying twice is acceptable (a server that honours keys answers a charged call "
-            f"free under the same key, idempotency_key={self.idempotency_key!r})"
+        return Refusal(
+            "the server has not said that it honours Idempotency-Key (the vendor ignores "
+            "it), so a resend could be charged again",
+            f"{advice} (a server that honours keys answers a charged call free under the "
+            f"same key, idempotency_key={self.idempotency_key!r})",
         )
 
     def describe_wait(self, classified: Classified, wait: float) -> str:

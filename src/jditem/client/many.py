@@ -122,7 +122,8 @@ class ManyRun(RunHooks):
         self.calls_started = 0
         self.calls_after_fatal = 0
         self.fatal_seen = False
-        self._budget_spent = False
+        #: The run stopped because it made ``max_calls`` calls.
+        self.budget_spent = False
         self.dead_server = DeadServerWatch()
         self.run_uid = secrets.token_hex(8)
         #: The pause while the server's upstream circuit is open (:mod:`.circuit`).
@@ -194,7 +195,7 @@ class ManyRun(RunHooks):
             self._check_budget()
             self.calls_started += 1
             await self._before_send(item_id)
-            if self.stopping and not self._budget_spent:  # stopped while it waited
+            if self.stopping and not self.budget_spent:  # stopped while it waited
                 self.calls_started -= 1
                 raise StopRequested(self.stop_reason)
 
@@ -363,7 +364,7 @@ class ManyRun(RunHooks):
         if self.stop_reason is not None:
             raise StopRequested(self.stop_reason)
         if self.max_calls is not None and self.calls_started >= self.max_calls:
-            self._budget_spent = self.stop_reason is None
+            self.budget_spent = self.stop_reason is None
             self.request_stop(f"max_calls={self.max_calls} reached")
             raise StopRequested(self.stop_reason)
 
