@@ -167,7 +167,7 @@ ADMIN_USAGE_ERRORS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def test_every_admin_subcommand_is_covered() -> None:
-    from jditem.cli.admin import admin_app
+    from jditem.cli.admin import build_admin
 
     def walk(group: Any, prefix: str) -> list[str]:
         names = []
@@ -180,7 +180,7 @@ def test_every_admin_subcommand_is_covered() -> None:
 
     import typer
 
-    names = set(walk(typer.main.get_command(admin_app), ""))
+    names = set(walk(typer.main.get_command(build_admin()), ""))
     groups_only = {"account", "token", "member"}
     assert names - groups_only == set(ADMIN_USAGE_ERRORS)
 
@@ -268,8 +268,8 @@ def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
             ("demo", 1_000_000)
         ]
 
-    from jditem.cli.serve import _first_start, run_with_session
-    from jditem.cli.server_settings import load_settings
+    from jditem.cli.serve import _first_start
+    from jditem.cli.server_db import load_settings, run_with_session
 
     settings = load_settings(str(tmp_path / "server.db"))
     assert run_with_session(settings, _first_start) is None  # second start: no new token
