@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.postgres import PgCluster
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
-from tests.support.postgres import PgCluster
 
 
 @pytest.fixture

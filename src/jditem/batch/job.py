@@ -10,10 +10,8 @@ flight, then streams the open items of the journal through
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from jditem import errors
 from jditem.batch.engine import BatchRun
@@ -38,11 +36,6 @@ def parse_duration(text: str) -> float:
             "e.g. 90s, 15m, 24h or 7d"
         )
     return float(match.group(1)) * _UNIT_S[(match.group(2) or "s").lower()]
-
-
-def default_home() -> Path:
-    """``JDITEM_HOME``, else ``~/.jditem`` (where journals and the cache live)."""
-    return Path(os.environ.get("JDITEM_HOME") or "~/.jditem").expanduser()
 
 
 @dataclass

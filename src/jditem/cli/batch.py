@@ -109,33 +109,6 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _job_wrote(home: Path, job: str | None, output: Path) -> bool:
-    """Whether ``output`` is the stored output of ``job`` (journals older than the
-    output registry: their output is theirs to replace)."""
-    from jditem.batch.journal import Journal, JournalError, journal_path
-
-    if job is None:
-        return False
-    try:
-        path = journal_path(home, job)
-    except JournalError:
-        return False
-    if not path.exists():
-        return False
-    with Journal(path) as journal:
-        return journal.get_meta("output") == str(output.expanduser().resolve())
-
-
-def _remove_journal(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def resume_command(job: str) -> str:
-    """The command that continues ``job`` (settings come from its journal)."""
-    return f"jditem batch --job {job} --resume"
-
-
 def batch_command(
     ctx: typer.Context,
     input_path: Annotated[
@@ -273,8 +246,14 @@ def batch_command(
     local cache at no charge); --resume adds INPUT's ids to the old job instead.
     """
     from jditem.batch.export import ExportError, guess_format
-    from jditem.batch.job import default_home, parse_duration
-    from jditem.batch.journal import Journal, JournalError, journal_path
+    from jditem.batch.job import parse_duration
+    from jditem.batch.job_files import (
+        JournalError,
+        default_home,
+        job_wrote,
+        journal_path,
+        open_journal,
+    )
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
     from jditem.formats.items import InputError, detect_format
@@ -310,7 +289,7 @@ def batch_command(
         try:
             guess_format(output, fmt.value if fmt else None)
             with OutputRegistry.in_home(home) as registry:
-                registry.check(output, force=force or _job_wrote(home, named, output))
+                registry.check(output, force=force or job_wrote(home, named, output))
         except (ExportError, OutputRefused) as exc:
             raise usage_error(str(exc)) from None
 
@@ -336,28 +315,14 @@ def batch_command(
             path = journal_path(home, job)
         except JournalError as exc:
             raise usage_error(str(exc)) from None
-        existed = path.exists()
-        carried: dict[str, str] = {}
-        if existed and source is not None and not resume:
-            with Journal(path) as old:
-                before = old.get_meta("input_digest")
-                changed = before is not None and before != source.digest
-                if changed:
-                    carried = {
-                        k: v for k in ("output", "format") if (v := old.get_meta(k)) is not None
-                    }
-            if changed:
-                _err(
-                    f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
-                    "last ran: starting the job "
-                    "afresh (items fetched within --max-age come from the local cache at no "
-                    "charge); to add to the old job instead, run with --resume"
-                )
-                _remove_journal(path)
-                existed = False
-        journal = Journal(path)
-        if carried:
-            journal.set_meta(**carried)
+        opened = open_journal(path, input_digest=source.digest if source else None, resume=resume)
+        if opened.restarted:
+            _err(
+                f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
+                "last ran: starting the job afresh (items fetched within --max-age come from "
+                "the local cache at no charge); to add to the old job instead, run with --resume"
+            )
+        journal = opened.journal
         try:
             _batch(
                 journal,
@@ -366,7 +331,7 @@ def batch_command(
                 source=source,
                 parse_format=parse_format,
                 id_column=id_column,
-                created=not existed,
+                created=opened.created,
                 output=output,
                 fmt=fmt.value if fmt else None,
                 concurrency=concurrency,
@@ -430,6 +395,7 @@ def _batch(
     from jditem.batch.cache import ResultCache
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import ExportError, guess_format, open_writer
+    from jditem.batch.job_files import remove_journal
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.batch.progress import make_progress
     from jditem.batch.summary import render_summary
@@ -441,7 +407,7 @@ def _batch(
         """Fail before anything was fetched; a journal this run created is removed."""
         if created:
             journal.close()
-            _remove_journal(journal.path)
+            remove_journal(journal.path)
         _err(f"Error: {message}")
         return typer.Exit(code)
 
