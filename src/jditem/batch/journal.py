@@ -6,16 +6,7 @@ rerun makes no call for an item already done. How and when it commits:
 :mod:`.commits`. No token is ever written here: only item ids, codes, request ids,
 task ids and products.
 
-Item states::
-
-    todo ──► inflight ──► done       (product stored; the only state that is exported)
-               │    ├───► failed     (not supported, invalid, call budget spent; --retry-failed)
-               │    ├───► pending    (server task not ready yet; the next run re-attaches)
-               │    └───► uncertain  (sent, no complete answer, server ignores the key:
-               │                      may have been charged; only --retry-uncertain asks again)
-               └─ (crash) stays inflight; the next run settles it (:meth:`settle_crashed`):
-                  asked again under the same key where the server honours keys, else
-                  ``uncertain`` — its call may have been answered, and charged, after the crash
+Item states and tables: :mod:`.journal_schema`.
 
 Every call for an item sends ``Idempotency-Key: jditem-<job uid>-<gen>-<item id>``
 (:meth:`Journal.idempotency_key`): the journal's random ``job_uid`` and the item's
@@ -28,68 +19,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jditem.batch.commits import GroupCommit
+from jditem.batch.journal_schema import OPEN_STATES, SCHEMA, STATES, Failure, LoadStats
 from jditem.batch.sqlite import open_local_db
 from jditem.formats.items import InvalidLine, ItemLine
-
-#: States an item can be in (see the module docstring).
-STATES = ("todo", "inflight", "pending", "done", "failed", "uncertain")
-#: States a run works on; ``failed`` joins them with ``--retry-failed``.
-OPEN_STATES = ("todo", "inflight", "pending")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    seq INTEGER PRIMARY KEY,
-    item_id TEXT NOT NULL UNIQUE,
-    line_no INTEGER,
-    state TEXT NOT NULL DEFAULT 'todo',
-    source TEXT,
-    code INTEGER,
-    calls INTEGER NOT NULL DEFAULT 0,
-    task_id TEXT,
-    request_id TEXT,
-    error TEXT,
-    product TEXT,
-    updated_at REAL,
-    gen INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ix_items_state ON items(state, seq);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    code INTEGER,
-    http_status INTEGER,
-    request_id TEXT,
-    outcome TEXT,
-    elapsed_ms INTEGER,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_calls_item ON calls(item_id);
-CREATE TABLE IF NOT EXISTS rejects (line_no INTEGER PRIMARY KEY, text TEXT NOT NULL);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class LoadStats:
-    """What loading an input added to a journal."""
-
-    added: int
-    duplicates: int
-    invalid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A failed item as the journal remembers it."""
-
-    item_id: str
-    code: int | None
-    error: str
 
 
 class Journal:
@@ -97,7 +33,7 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = open_local_db(path, _SCHEMA)
+        self._db = open_local_db(path, SCHEMA)
         self._commits = GroupCommit(self._db)
         # item id -> gen, read along with the open items (see idempotency_key)
         self._gens: dict[str, int] = {}
