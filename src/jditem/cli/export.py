@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from jditem.cli.batch import (
+from jditem.cli.batch_options import (
     CsvBomOption,
     ForceOption,
     FormatOption,
