@@ -8,12 +8,12 @@ import select
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.postgres import PgCluster
+from tests.support.waiting import wait_until
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
@@ -226,18 +226,22 @@ def _read_until(proc: subprocess.Popen[bytes], marker: str, seconds: float) -> l
     """Lines of ``proc``'s stdout up to the one containing ``marker`` (bounded wait)."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-    buffer = b""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    buffer = bytearray()
+
+    def printed() -> bool:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             chunk = os.read(fd, 65536)
             if not chunk:
-                break
-            buffer += chunk
-            if marker.encode() in buffer:
-                return buffer.decode().splitlines()
-    raise AssertionError(f"{marker!r} not printed within {seconds} s; got {buffer!r}")
+                raise AssertionError(f"{marker!r} not printed before EOF; got {bytes(buffer)!r}")
+            buffer.extend(chunk)
+        return marker.encode() in buffer
+
+    try:
+        wait_until(printed, f"{marker!r} printed", timeout=seconds)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; got {bytes(buffer)!r}") from None
+    return buffer.decode().splitlines()
 
 
 def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:

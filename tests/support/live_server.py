@@ -55,7 +55,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +71,7 @@ from jditem.server.context import ServerContext
 from jditem.server.serving import uvicorn_config
 from jditem.server.settings import Settings
 from jditem.server.tasks.clock import Clock
+from tests.support.waiting import wait_until
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -155,14 +155,17 @@ class LiveServer:
         thread = threading.Thread(target=server.run, name="jditem-live-server", daemon=True)
         self._server, self._thread = server, thread
         thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not server.started:
+
+        def started() -> bool:
             if not thread.is_alive():
                 raise RuntimeError("the live server stopped during startup; see the log above")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the live server did not start within {START_TIMEOUT} s")
-            time.sleep(0.01)
+            return bool(server.started)
+
+        try:
+            wait_until(started, "the live server to start", timeout=START_TIMEOUT, interval=0.01)
+        except AssertionError:
+            self.stop()
+            raise
         port = server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         self._http.base_url = httpx.URL(self.base_url)

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +36,7 @@ import sqlalchemy as sa
 
 from tests.support.postgres import PgCluster
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
@@ -61,6 +62,24 @@ class Proc:
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def wait_for(self, condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+        """:func:`~tests.support.waiting.wait_until` ``condition``, failing at once (with
+        the process's log) if the process exits, and with its log on timeout."""
+
+        def holds() -> object:
+            if self.popen.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited ({self.popen.returncode}):\n{self.text()}"
+                )
+            return condition()
+
+        try:
+            wait_until(holds, what, timeout=timeout, interval=0.05)
+        except AssertionError as exc:
+            if self.popen.poll() is not None:
+                raise
+            raise AssertionError(f"{exc}\n{self.text()[-3000:]}") from None
 
     def kill9(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -115,7 +134,7 @@ class Deployment:
             str(workers),
             env=env,
         )
-        wait_until(lambda: "worker ready" in proc.text(), f"{name} to start", proc)
+        proc.wait_for(lambda: "worker ready" in proc.text(), f"{name} to start")
         return proc
 
     def api_pids(self) -> list[int]:
@@ -168,19 +187,7 @@ class Deployment:
             self._engine.dispose()
 
 
-def wait_until(condition: Any, what: str, proc: Proc | None = None, timeout: float = 60.0) -> None:
-    """Poll ``condition`` until true; fail (with the process log) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc is not None and proc.popen.poll() is not None:
-            raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.text()}")
-        if time.monotonic() > deadline:
-            log = proc.text()[-3000:] if proc is not None else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{log}")
-        time.sleep(0.05)
-
-
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return httpx.get(url + "/api/health", timeout=5.0).json()["code"] == 0
     except (httpx.HTTPError, ValueError):
@@ -240,8 +247,8 @@ def scale_out(
             "--port",
             str(deployment.port),
         )
-        wait_until(lambda: _answers(deployment.base_url), "the API to answer", api, START_TIMEOUT)
-        wait_until(lambda: len(deployment.api_pids()) >= processes, "all API processes", api, 30.0)
+        api.wait_for(lambda: answers(deployment.base_url), "the API to answer", START_TIMEOUT)
+        api.wait_for(lambda: len(deployment.api_pids()) >= processes, "all API processes", 30.0)
         for n in range(workers):
             deployment.start_worker(f"worker{n + 1}", worker_threads)
         yield deployment

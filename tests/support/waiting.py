@@ -19,7 +19,7 @@ GENEROUS = 30.0
 
 
 def wait_until(
-    condition: Callable[[], T], *, what: str, timeout: float = GENEROUS, interval: float = 0.02
+    condition: Callable[[], T], what: str, *, timeout: float = GENEROUS, interval: float = 0.02
 ) -> T:
     """Poll ``condition()`` until it returns a truthy value (returned); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
