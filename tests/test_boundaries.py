@@ -7,7 +7,9 @@ Checked statically (AST) over every module under src/jditem:
 * ``jditem.formats`` (item lists in, product tables out: shared by ``jditem batch`` and
   the console) imports only the standard library, ``jditem.protocol``, itself, and its
   optional writers' libraries (pyarrow, xlsxwriter) — never the client, batch, CLI or
-  server, so the server may use it; ``jditem.wording`` imports the standard library only;
+  server, so the server may use it;
+* ``jditem.wording``, ``jditem.redaction`` (the one redaction engine) and
+  ``jditem.private_files`` import the standard library only: every part may use them;
 * ``jditem.server`` never imports ``jditem.client`` or ``jditem.batch``, except the
   relay collector, ``server/collectors/relay.py``: it is a client of an upstream, and
   the one server module allowed to import ``jditem.client`` (never the batch);
@@ -100,9 +102,11 @@ def test_formats_import_only_protocol_stdlib_and_their_writers(path: Path) -> No
         assert allowed, f"{path.relative_to(SRC)} imports {name}"
 
 
-def test_wording_imports_only_the_standard_library() -> None:
-    for name, _ in imports(SRC / "wording.py"):
-        assert name.split(".")[0] in STDLIB, f"wording.py imports {name}"
+@pytest.mark.parametrize("module", ["wording.py", "redaction.py", "private_files.py"])
+def test_shared_helpers_import_only_the_standard_library(module: str) -> None:
+    """Modules every part may use (the client, the CLI and the server alike)."""
+    for name, _ in imports(SRC / module):
+        assert name.split(".")[0] in STDLIB, f"{module} imports {name}"
 
 
 RELAY = "server/collectors/relay.py"
@@ -288,26 +292,9 @@ def test_the_graph_sees_lazy_and_relative_imports() -> None:
     assert "jditem.server.http.config" in graph["jditem.server.http.supervisor"]
 
 
-#: Cycles of the client half of issue 17 (client, CLI, protocol), untied on its own
-#: branch; each entry must still be a cycle here, so the list empties as they go.
-CYCLES_OF_THE_CLIENT_HALF = [
-    [
-        "jditem.cli.admin",
-        "jditem.cli.admin_members",
-        "jditem.cli.admin_upstream",
-        "jditem.cli.prune",
-    ],
-    ["jditem.client.async_", "jditem.client.many"],
-    ["jditem.protocol.normalize", "jditem.protocol.product"],
-]
-
-
 def test_no_import_cycles() -> None:
     found = cycles(import_graph())
-    for known in CYCLES_OF_THE_CLIENT_HALF:
-        assert known in found, f"{known} is no cycle any more: take it off the list"
-    left = [cycle for cycle in found if cycle not in CYCLES_OF_THE_CLIENT_HALF]
-    assert left == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in left)
+    assert found == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
 
 
 #: Private modules that every package may import.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jditem.wording import plural
+from jditem.wording import plural, say_once
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,18 @@ def test_plural(count: int, noun: str, expected: str) -> None:
 
 def test_an_irregular_plural_is_given() -> None:
     assert plural(2, "child", "children") == "2 children"
+
+
+def test_say_once_keeps_the_first_of_each_repeated_clause() -> None:
+    """One rule for the library's messages and the CLI's: a repeated clause goes with
+    what separates it from the text before it."""
+    text = (
+        "drop this item; retrying will not help (server: retrying will not help), "
+        "retrying will not help"
+    )
+    assert (
+        say_once(text, "retrying will not help")
+        == "drop this item; retrying will not help (server:)"
+    )
+    assert say_once("a label: label text", "label text") == "a label: label text"
+    assert say_once("short; ok; ok", "ok") == "short; ok; ok"  # clauses under 8 characters stay

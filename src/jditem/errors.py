@@ -34,8 +34,10 @@
         │                                    ``circuit``: the upstream's circuit is open)
         └── UnknownCodeError            any code outside the table (not retried)
 
-Every error carries ``code``, ``http_status``, ``request_id``, ``item_id`` and
-``retryable`` (whether a later call for the same item may succeed); every
+Every error carries ``code``, ``http_status``, ``request_id``, ``item_id``,
+``retryable`` (whether a later call for the same item may succeed) and ``problem`` (the
+message without the advice that names Python arguments or methods, for a front end such
+as the CLI to add its own); every
 :class:`APIError` also ``retry_after`` (the server's hint, in seconds, when it sent one — a
 hint longer than ``max_retry_after`` is raised with its value instead of waited out).
 Messages say what was wrong and what to do; they never contain the API token.
@@ -87,6 +89,8 @@ class JditemError(Exception):
 
     Attributes:
         message: what was wrong and what to do (token-free).
+        problem: what was wrong, without the advice that names library arguments or
+            methods (``token=...``, ``resume()``); the message when it names none.
         code: the business code of the answer, when there was one.
         http_status: the HTTP status, when a response arrived.
         request_id: the server's ``requestId`` / ``X-Request-Id``, when known.
@@ -106,16 +110,33 @@ class JditemError(Exception):
         request_id: str | None = None,
         item_id: str | None = None,
         retryable: bool | None = None,
+        problem: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.problem = message if problem is None else problem
         self.code = code
         self.http_status = http_status
         self.request_id = request_id
         self.item_id = item_id
         self.retryable = self.default_retryable if retryable is None else retryable
 
-    def __str__(self) -> str:
+    @property
+    def possibly_charged(self) -> bool:
+        """Whether the call this error ended may have been charged: it was sent and no
+        complete answer came back (an :class:`AmbiguousOutcomeError`, SPEC §4). Every
+        other error is a complete answer that charges nothing, or a call never sent."""
+        return isinstance(self, AmbiguousOutcomeError)
+
+    def extend(self, note: str, *, advice: str = "") -> None:
+        """Append ``note`` to the message and the problem, then ``advice`` (library
+        words) to the message only."""
+        self.problem += note
+        self.message += note + advice
+        self.args = (self.message,)
+
+    def details(self) -> str:
+        """`` [item=…, code=…, http=…, requestId=…]`` (the known ones), or ``""``."""
         details = [
             f"{name}={value}"
             for name, value in (
@@ -126,7 +147,10 @@ class JditemError(Exception):
             )
             if value is not None
         ]
-        return f"{self.message} [{', '.join(details)}]" if details else self.message
+        return f" [{', '.join(details)}]" if details else ""
+
+    def __str__(self) -> str:
+        return self.message + self.details()
 
     def __repr__(self) -> str:
         return (
@@ -137,7 +161,15 @@ class JditemError(Exception):
 
 
 class ConfigurationError(JditemError, ValueError):
-    """The client was configured wrongly (missing token, insecure URL, bad timeout)."""
+    """The client was configured wrongly (missing token, insecure URL, bad timeout).
+
+    ``option``: the client option that resolves it, when one does (``token``,
+    ``allow_insecure_http``, ``transport``): a front end names its own way to set it.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.option = option
 
 
 class AmbiguousOutcomeError(JditemError):
@@ -147,9 +179,13 @@ class AmbiguousOutcomeError(JditemError):
     Resent automatically only under an ``Idempotency-Key`` that the server says it
     honours (a jditem server replays a charged key free); never to a server that gave no
     such evidence, such as the vendor, which ignores the key. When not resent, the error
-    says so and what to do. Each such error is also its specific kind
-    (:class:`ReadTimeoutError`, :class:`ConnectionLostError`, :class:`InvalidResponseError`).
+    says so and what to do, and ``not_resent`` says why. Each such error is also its
+    specific kind (:class:`ReadTimeoutError`, :class:`ConnectionLostError`,
+    :class:`InvalidResponseError`).
     """
+
+    #: Why ``get`` did not resend the call, when it did not.
+    not_resent: str | None = None
 
 
 class TransportError(JditemError):

@@ -158,7 +158,8 @@ async def test_max_calls_stops_the_run_and_leaves_items_open(tmp_path: Path) -> 
     results = [r async for r in run.results(journal.iter_open())]
     assert len(results) == 5
     assert run.stats.calls == 5
-    assert run.stop_reason == "--max-calls 5 reached"
+    assert run.stop_reason == "max_calls=5 reached"
+    assert run.budget_spent
     counts = journal.counts()
     assert counts["done"] == 5
     assert counts["todo"] == 15

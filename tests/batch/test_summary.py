@@ -30,3 +30,11 @@ def test_the_output_line_says_whether_the_file_was_written() -> None:
     kept = render_summary(report(output_written=False), output=Path("o.jsonl"), job="j")
     assert "Output: o.jsonl not written" in kept
     assert "left as it was" in kept
+
+
+def test_a_run_stopped_by_its_call_budget_names_the_option() -> None:
+    """The engine's reason names ``max_calls``; the summary names the CLI's option."""
+    text = render_summary(
+        report(stop_reason="max_calls=5 reached", max_calls=5), output=Path("o.jsonl"), job="j"
+    )
+    assert "Stopped: --max-calls 5 reached. Continue with: jditem batch --job j --resume" in text

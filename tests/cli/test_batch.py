@@ -335,8 +335,8 @@ def test_batch_over_either_transport_fetches_each_item_once(
 
 def test_auto_transport_is_httpx_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import jditem.client.aiohttp_transport as module
-    from jditem.cli.batch import TransportChoice, _transport
+    from jditem.cli.batch_options import TransportChoice, resolve_transport
 
-    assert _transport(TransportChoice.httpx) == "httpx"
+    assert resolve_transport(TransportChoice.httpx) == "httpx"
     monkeypatch.setattr(module, "AiohttpTransport", None)
-    assert _transport(TransportChoice.auto) == "httpx"
+    assert resolve_transport(TransportChoice.auto) == "httpx"

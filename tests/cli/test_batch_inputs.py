@@ -9,24 +9,17 @@ cached "not supported" verdict with zero calls.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 
 IDS = [str(100_000_000_000 + i) for i in range(1, 13)]
 UNSUPPORTED = "100000000099"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server(sandbox_unsupported_ids=[UNSUPPORTED]) as live:
-        yield live
 
 
 @pytest.fixture

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 
 ITEM = "100012043978"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server() as live:
-        yield live
 
 
 @pytest.fixture

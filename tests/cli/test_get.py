@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from tests.support.fault_server import FaultServer, Reply
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
 from typer.testing import CliRunner
 
 from jditem import errors
 from jditem.cli.app import build_app
-from jditem.cli.get import exit_code_for
+from jditem.cli.exits import exit_code_for
 
 ITEM = "100012043978"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    # the static catalog: the summary's wording (a masked price) must not move with time
-    with live_server(sandbox_unsupported_ids=["100000000202"], sandbox_drift=False) as live:
-        yield live
 
 
 @pytest.fixture

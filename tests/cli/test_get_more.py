@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterator
 
 import pytest
 from tests.support.fault_server import FaultServer, Reply
@@ -19,12 +18,6 @@ from jditem.cli.app import build_app
 
 ITEMS = ["100012043978", "100000000001"]
 SLOW = "100000000777"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server(sandbox_unsupported_ids=["100000000202"]) as live:
-        yield live
 
 
 @pytest.fixture

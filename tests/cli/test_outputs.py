@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from tests.batch.test_export import xlsx_rows
-from tests.cli.test_batch_inputs import BATCH, env, run, server
+from tests.cli.test_batch_inputs import BATCH, env, run
 
 IDS = [str(120_000_000_000 + i) for i in range(1, 30)]
-__all__ = ["env", "server"]  # the fixtures of test_batch_inputs: a live server, a fresh home
+__all__ = ["env"]  # test_batch_inputs' fixture: a fresh home (the server: conftest.py)
 
 
 def test_a_failed_job_leaves_another_jobs_output_untouched(

@@ -116,5 +116,6 @@ def test_an_aiohttp_without_the_resend_switch_is_not_used(monkeypatch: pytest.Mo
     attributes = aiohttp.ClientSession.ATTRS - {"_retry_connection"}
     monkeypatch.setattr(aiohttp.ClientSession, "ATTRS", attributes)
     assert aiohttp_available() is False
-    with pytest.raises(errors.ConfigurationError, match="--transport httpx"):
+    with pytest.raises(errors.ConfigurationError, match="httpx's own transport") as caught:
         aiohttp_http_client(timeout=httpx.Timeout(5.0))
+    assert caught.value.option == "transport"  # the CLI names --transport httpx

@@ -11,8 +11,11 @@ import httpx
 import pytest
 
 from jditem import Client, errors
-from jditem.client.base import BaseClient, Outcome, parse_retry_after
+from jditem.client.base import BaseClient
+from jditem.client.calls import Outcome
+from jditem.client.classify import parse_retry_after
 from jditem.client.config import ClientConfig
+from jditem.client.retry import Attempts
 from tests.client.conftest import SKU, TOKEN
 
 
@@ -194,3 +197,37 @@ def test_a_server_message_repeating_the_meaning_keeps_no_stray_colon(base: BaseC
     assert c.error is not None
     assert "(server said: 'itemId must be 1-20 ASCII digits')" in str(c.error)
     assert "': " not in str(c.error)
+
+
+def test_whether_a_call_may_have_been_charged(
+    base: BaseClient, product_data: dict[str, Any]
+) -> None:
+    """One public rule (``CallInfo.charged`` / ``possibly_charged``, and the error's
+    ``possibly_charged``): code 0 with data is charged unless it is a free replay; a call
+    sent without a complete answer may have been; anything else charges nothing."""
+
+    def info(classified: Any) -> Any:
+        return Attempts(base.config, SKU).record(classified)
+
+    ready = info(base.classify_response(SKU, 200, {}, envelope(0, product_data)))
+    assert (ready.charged, ready.possibly_charged) == (True, True)
+    replay = base.classify_response(
+        SKU, 200, {"idempotent-replayed": "true"}, envelope(0, product_data)
+    )
+    assert (info(replay).charged, info(replay).possibly_charged) == (False, False)
+    for exc in (httpx.ReadTimeout("slow"), httpx.ReadError("reset")):
+        lost = base.classify_exception(SKU, exc)
+        assert lost.error is not None
+        assert lost.error.possibly_charged
+        assert (info(lost).charged, info(lost).possibly_charged) == (False, True)
+    truncated = base.classify_response(SKU, 200, {}, b'{"code": 0, "da')
+    assert info(truncated).possibly_charged
+    for classified in (
+        base.classify_exception(SKU, httpx.ConnectError("refused")),
+        base.classify_exception(SKU, httpx.ConnectTimeout("no route")),
+        base.classify_response(SKU, 429, {}, b""),
+        base.classify_response(SKU, 200, {}, envelope(102, {"taskId": "t"})),
+        base.classify_response(SKU, 200, {}, envelope(301)),
+    ):
+        assert not info(classified).possibly_charged, classified
+        assert classified.error is None or not classified.error.possibly_charged

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jditem import AsyncClient, Client, errors
+from jditem.client.base import POOL_LIMITS
 from jditem.client.config import BASE_URL_PRESETS, ClientConfig
 from tests.client.conftest import TOKEN
 
@@ -136,3 +137,14 @@ def test_a_wrong_keyword_is_a_configuration_error_naming_the_valid_ones(cls: typ
     assert "'max_calls' (did you mean 'max_calls_per_item'?)" in message
     assert "valid options are" in message
     assert "http_client" in message
+
+
+async def test_both_twins_drop_idle_connections_after_five_seconds() -> None:
+    """Set explicitly, not left to httpx's default: the server's keep-alive (20 s) is
+    paired with it (``tests/server/test_http_guard.py``), so the server is never the
+    one closing a connection the client reuses."""
+    assert POOL_LIMITS.keepalive_expiry == 5.0
+    with Client(TOKEN) as client:
+        assert client._http._transport._pool._keepalive_expiry == 5.0  # type: ignore[attr-defined]
+    async with AsyncClient(TOKEN) as aclient:
+        assert aclient._http._transport._pool._keepalive_expiry == 5.0  # type: ignore[attr-defined]

@@ -207,6 +207,27 @@ async def test_pending_forever_gives_a_continuation_that_resume_accepts(
         assert len(server.requests) == 4
 
 
+async def test_resume_takes_the_key_and_the_hooks_of_get(
+    twin: TwinFactory, product_data: dict[str, Any]
+) -> None:
+    """``resume`` carries the ``get``'s ``Idempotency-Key`` (a lost, charged answer is then
+    replayed free by a server that honours keys) and runs ``before_call`` before each call."""
+    pending = Reply.envelope(102, PENDING_NOW, status=202)
+    with FaultServer([pending, pending, Reply.envelope(0, product_data)]) as server:
+        client = twin(base_url=server.base_url, max_calls_per_item=1)
+        with pytest.raises(errors.PendingTimeoutError) as caught:
+            await client.get(SKU, idempotency_key="job-9-0-" + SKU)
+        before: list[str] = []
+        client = twin(base_url=server.base_url, max_calls_per_item=3)
+        product = await client.resume(
+            caught.value.continuation, idempotency_key="job-9-0-" + SKU, before_call=before.append
+        )
+    assert product.sku_id == SKU
+    assert before == [SKU, SKU]
+    keys = [r.headers.get("idempotency-key") for r in server.requests]
+    assert keys == ["job-9-0-" + SKU] * 3
+
+
 async def test_pending_stops_before_the_deadline(twin: TwinFactory) -> None:
     # The second answer asks to wait 10 s, more than is left of the 8 s deadline, so the
     # client gives up then (a PendingTimeoutError that says so) instead of sleeping into

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from jditem import AsyncClient, Client, errors
-from jditem.client.base import BaseClient, Classified
+from jditem.client.base import BaseClient
+from jditem.client.calls import Classified
 from jditem.client.config import ClientConfig
 from jditem.client.flow import (
     AfterCall,

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from jditem import AsyncClient, Client, errors
-from jditem.client.many import DEAD_SERVER_CALLS, ManyRun
+from jditem.client.many import ManyRun
+from jditem.client.stops import DEAD_SERVER_CALLS
 
 BASE = "http://127.0.0.1:9"
 TOKEN = "tok_secret_value_123"

@@ -10,9 +10,13 @@ LIFECYCLE = {"__enter__": "__aenter__", "__exit__": "__aexit__"}
 
 
 def public(cls: type) -> dict[str, object]:
+    """Public members of ``cls`` and its bases (the twins share some through ``Twin``)."""
+    members: dict[str, object] = {}
+    for klass in reversed(cls.__mro__[:-1]):  # object left out
+        members.update(vars(klass))
     return {
         name: member
-        for name, member in vars(cls).items()
+        for name, member in members.items()
         if not name.startswith("_") or name in LIFECYCLE or name in LIFECYCLE.values()
     }
 

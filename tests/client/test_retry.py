@@ -7,7 +7,8 @@ import json
 import pytest
 
 from jditem import errors
-from jditem.client.base import BaseClient, Classified
+from jditem.client.base import BaseClient
+from jditem.client.calls import Classified
 from jditem.client.config import ClientConfig
 from jditem.client.retry import Attempts, full_jitter, parse_continuation
 from tests.client.conftest import SKU, TOKEN

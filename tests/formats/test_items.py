@@ -17,7 +17,6 @@ from jditem.formats.items import (
     parse_input,
     parse_lines,
     sniff_format,
-    unique_ids,
 )
 
 
@@ -51,10 +50,6 @@ def test_long_invalid_line_is_shortened_in_message() -> None:
     (bad,) = parse_lines(["x" * 500])
     assert isinstance(bad, InvalidLine)
     assert len(bad.message) < 300
-
-
-def test_unique_ids_keeps_first_seen_order() -> None:
-    assert list(unique_ids(["3", "1", "3", "junk", "2", "1"])) == ["3", "1", "2"]
 
 
 def test_several_ids_on_a_line_and_quoted_ids() -> None:

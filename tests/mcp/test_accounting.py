@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from jditem import errors
-from jditem.client.base import CallInfo
+from jditem.client.base import BaseClient
+from jditem.client.calls import CallInfo
+from jditem.client.config import ClientConfig
+from jditem.client.retry import Attempts
 from jditem.mcp.results import decode_continuation, encode_continuation
 from jditem.mcp.session import CallTally, item_id_of
 
@@ -53,24 +57,50 @@ def test_pending_and_errors_cost_nothing() -> None:
     assert (tally.charged, tally.uncertain) == (0, 0)
 
 
+#: The client's core, to classify calls exactly as the client does.
+CORE = BaseClient(ClientConfig.build("t", base_url="http://127.0.0.1:1"))
+
+
+def failed(exc: httpx.HTTPError) -> CallInfo:
+    """The ``CallInfo`` the client reports for a call that failed with ``exc``."""
+    return Attempts(CORE.config, "1").record(CORE.classify_exception("1", exc))
+
+
+def answered(status: int, body: bytes) -> CallInfo:
+    """The ``CallInfo`` the client reports for an answer ``status`` with ``body``."""
+    return Attempts(CORE.config, "1").record(CORE.classify_response("1", status, {}, body))
+
+
 def test_a_lost_answer_may_have_been_charged() -> None:
-    lost = errors.ConnectionLostError("lost")
-    timeout = errors.RequestTimeoutError("slow", phase="read")
-    for error in (lost, timeout, errors.ProtocolError("html")):
-        outcome = "protocol_error" if isinstance(error, errors.ProtocolError) else "timeout"
-        assert tally_of(call(None, outcome, error=error)).uncertain == 1
+    """The client's rule (``CallInfo.possibly_charged``): sent, no complete answer."""
+    for info in (
+        failed(httpx.ReadError("reset")),
+        failed(httpx.ReadTimeout("slow")),
+        answered(200, b"<html>gateway</html>"),
+        answered(200, b'{"code": 0, "da'),
+    ):
+        assert info.possibly_charged, info
+        assert tally_of(info).uncertain == 1
 
 
 def test_a_call_never_sent_cannot_have_been_charged() -> None:
-    refused = errors.ConnectError("refused")
-    connect = errors.RequestTimeoutError("no route", phase="connect")
-    for error in (refused, connect):
-        assert tally_of(call(None, "transport_error", error=error)).uncertain == 0
+    for exc in (httpx.ConnectError("refused"), httpx.ConnectTimeout("no route")):
+        assert tally_of(failed(exc)).uncertain == 0
+
+
+def test_an_answer_without_a_body_code_charges_nothing() -> None:
+    """HTTP 429 / 503 without an envelope are complete answers of the 302 / 301 kind
+    (SPEC §4): nothing was charged (the adapter's own rule counted them as uncertain)."""
+    for status in (429, 503):
+        info = answered(status, b"")
+        assert info.code is None
+        assert not info.possibly_charged
+        assert tally_of(info).uncertain == 0
 
 
 def test_a_replay_after_a_lost_answer_is_the_one_charge() -> None:
     """Same Idempotency-Key: the lost call was the charged one, the replay is free."""
-    lost = call(None, "transport_error", error=errors.ConnectionLostError("lost"))
+    lost = failed(httpx.ReadError("reset"))
     tally = tally_of(lost, call(0, "ready", replayed=True))
     assert (tally.charged, tally.uncertain, tally.replayed) == (1, 0, True)
 

@@ -4,15 +4,21 @@ cancellation settle the spending limit and leave no call running."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from jditem import AsyncClient
+from jditem import AsyncClient, errors
 from jditem.mcp import McpSession, McpSettings
+from tests.support.fault_server import FaultServer, Reply
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import await_until
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "jd-detail-v1-abridged.json"
+SKU = "100117219515"
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +80,26 @@ async def test_a_cancelled_tool_call_stops_its_calls_and_releases_its_hold(
         outcome = await McpSession(client, McpSettings(tool_deadline=2.5)).fetch_one(marker[0])
         assert outcome.status == "pending"
     assert calls_for(slow_server, ids) == after
+
+
+async def test_a_resume_carries_the_key_of_the_fetch_it_continues() -> None:
+    """A resumed item's calls carry the ``Idempotency-Key`` of its first fetch, so a charged
+    answer lost during the resume is replayed free by a server that honours keys; and the
+    resume's calls are counted like a fetch's (``before_call``: no call assumed in flight)."""
+    pending = Reply.envelope(102, {"taskId": "t_1", "retryAfter": 0.01}, status=202)
+    product = json.loads(FIXTURE.read_text(encoding="utf-8"))["data"]
+    with FaultServer([pending, Reply.envelope(0, product)]) as server:
+        async with AsyncClient(
+            "tok-test", base_url=server.base_url, max_calls_per_item=1
+        ) as client:
+            session = McpSession(client, McpSettings())
+            first = await session.fetch_one(SKU)
+            assert first.status == "pending"
+            assert isinstance(first.error, errors.PendingTimeoutError)
+            resumed = await session.fetch_one(continuation=first.error.continuation)
+    assert resumed.status == "ok"
+    assert (resumed.tally.calls, resumed.tally.charged, resumed.tally.uncertain) == (1, 1, 0)
+    keys = [request.headers.get("idempotency-key") for request in server.requests]
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jditem.protocol import Product
-from jditem.protocol.normalize import FLAT_COLUMNS, absolute_image_url, flatten, normalize
-
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "jd-detail-v1-abridged.json"
-
-
-@pytest.fixture(scope="module")
-def sample_data() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))["data"]
-    return data
-
-
-@pytest.fixture
-def data(sample_data: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(sample_data)
-
-
-@pytest.fixture(scope="module")
-def sample(sample_data: dict[str, Any]) -> Product:
-    return Product.from_payload(sample_data)
+from jditem.protocol.product import FLAT_COLUMNS
 
 
 def test_identity_and_title(sample: Product) -> None:
@@ -109,14 +88,14 @@ def test_raw_keeps_payload(sample_data: dict[str, Any], sample: Product) -> None
 
 def test_fetched_at_and_sku_argument(data: dict[str, Any]) -> None:
     when = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
-    product = normalize(data, sku_id="999", fetched_at=when)
+    product = Product.from_payload(data, sku_id="999", fetched_at=when)
     assert product.fetched_at == when
     assert product.sku_id == "100117219515", "the payload's own sku wins over the argument"
 
 
 def test_whole_envelope_is_unwrapped(sample_data: dict[str, Any]) -> None:
     envelope = {"code": 0, "message": "success", "data": sample_data}
-    product = normalize(envelope)
+    product = Product.from_payload(envelope)
     assert product.sku_id == "100117219515"
     assert product.raw == envelope
 
@@ -131,7 +110,7 @@ def test_cid_keys_and_int_ids(data: dict[str, Any]) -> None:
     del product["category"]
     product["brandId"] = 190767
     product["skuId"] = 100117219515
-    result = normalize(data)
+    result = Product.from_payload(data)
     assert result.category.ids == ["1316", "1381", "1396"]
     assert result.brand.id == "190767"
     assert result.sku_id == "100117219515"
@@ -141,7 +120,7 @@ def test_category_string_only(data: dict[str, Any]) -> None:
     for level in (1, 2, 3):
         del data["product"][f"cat{level}"]
     data["product"]["category"] = "1316;1381;1396"
-    assert normalize(data).category.ids == ["1316", "1381", "1396"]
+    assert Product.from_payload(data).category.ids == ["1316", "1381", "1396"]
 
 
 def test_numbers_as_numbers_and_strings(data: dict[str, Any]) -> None:
@@ -149,7 +128,7 @@ def test_numbers_as_numbers_and_strings(data: dict[str, Any]) -> None:
     product.update({"weight": 0.61, "length": 194, "width": "105.0", "height": "66"})
     data["priceFloor"]["ext"]["realPriceExt"]["ORIGINAL"]["salePrice"] = 1390
     data["stock"]["StockState"] = "34"
-    result = normalize(data)
+    result = Product.from_payload(data)
     assert result.weight_kg == Decimal("0.61")
     assert result.dimensions_mm == [Decimal(194), Decimal("105.0"), Decimal(66)]
     assert result.price.original == Decimal(1390)
@@ -159,7 +138,7 @@ def test_numbers_as_numbers_and_strings(data: dict[str, Any]) -> None:
 
 def test_unmasked_price_is_current(data: dict[str, Any]) -> None:
     data["priceFloor"]["price"] = "699.00"
-    result = normalize(data)
+    result = Product.from_payload(data)
     assert result.price.masked is False
     assert result.price.current == Decimal("699.00")
 
@@ -167,24 +146,26 @@ def test_unmasked_price_is_current(data: dict[str, Any]) -> None:
 def test_third_party_shop(data: dict[str, Any]) -> None:
     data["stock"]["self_D"]["shopName"] = "某某旗舰店"
     data["product"]["pop"] = True
-    result = normalize(data)
+    result = Product.from_payload(data)
     assert result.shop.is_self_operated is False
     assert result.shop.shop_type == "third_party"
 
 
 def test_missing_sections_fall_back() -> None:
-    result = normalize({"unrelated": 1}, sku_id="123")
+    result = Product.from_payload({"unrelated": 1}, sku_id="123")
     assert result.sku_id == "123"
     assert result.title == ""
     assert result.url == "https://item.jd.com/123.html"
     assert result.price == type(result.price)()
     assert result.images.main is None
-    assert normalize({}).sku_id == ""
-    assert normalize({}).url == ""
+    assert Product.from_payload({}).sku_id == ""
+    assert Product.from_payload({}).url == ""
 
 
 def test_flat_payload_without_product_section() -> None:
-    result = normalize({"skuId": "42", "skuName": "标题", "brandName": "牌子", "upc": 6901234})
+    result = Product.from_payload(
+        {"skuId": "42", "skuName": "标题", "brandName": "牌子", "upc": 6901234}
+    )
     assert (result.sku_id, result.title, result.brand.name) == ("42", "标题", "牌子")
     assert result.barcodes == ["6901234"]
 
@@ -204,65 +185,22 @@ def test_flat_payload_without_product_section() -> None:
     ],
 )
 def test_garbage_types_never_raise(garbage: dict[Any, Any]) -> None:
-    product = normalize(garbage, sku_id="1")
+    product = Product.from_payload(garbage, sku_id="1")
     assert isinstance(product, Product)
     assert set(product.flat()) == set(FLAT_COLUMNS)
 
 
 def test_variants_from_color_size() -> None:
-    result = normalize({"product": {"skuId": "1", "colorSize": [{"skuId": 2, "颜色": "红"}]}})
+    result = Product.from_payload(
+        {"product": {"skuId": "1", "colorSize": [{"skuId": 2, "颜色": "红"}]}}
+    )
     assert result.variants == [{"sku_id": "2", "attrs": {"颜色": "红"}}]
 
 
 @pytest.mark.parametrize("payload", [None, [], "text", 3, b"{}"])
 def test_non_object_payload_is_a_clear_value_error(payload: Any) -> None:
     with pytest.raises(ValueError, match="expected the JSON object"):
-        normalize(payload)
-
-
-@pytest.mark.parametrize(
-    ("reference", "expected"),
-    [
-        ("jfs/t1/1/a.jpg", "https://img30.360buyimg.com/sku/jfs/t1/1/a.jpg"),
-        ("/jfs/t1/1/a.jpg", "https://img30.360buyimg.com/sku/jfs/t1/1/a.jpg"),
-        ("//img10.360buyimg.com/n1/a.jpg", "https://img10.360buyimg.com/n1/a.jpg"),
-        ("http://img13.360buyimg.com/n12/a.jpg", "https://img13.360buyimg.com/n12/a.jpg"),
-        ("https://x.example/a.png", "https://x.example/a.png"),
-        ("", None),
-        ("\\", None),
-        ("noslash.jpg", None),
-        ("javascript:alert(1)", None),
-        (None, None),
-        (12, None),
-    ],
-)
-def test_absolute_image_url(reference: Any, expected: str | None) -> None:
-    assert absolute_image_url(reference) == expected
-
-
-# -- flatten --------------------------------------------------------------------------
-
-
-def test_flat_columns_order_and_values(sample: Product) -> None:
-    row = sample.flat()
-    assert tuple(row) == FLAT_COLUMNS
-    assert row["category_ids"] == "1316,1381,1396"
-    assert row["price_original"] == "1390.00"
-    assert row["price_promo"] == "699.00"
-    assert row["price_current"] is None
-    assert row["price_masked"] is True
-    assert row["stock_state"] == 33
-    assert row["is_self_operated"] is True
-    assert row["weight_kg"] == "0.610"
-    assert row["dimensions_mm"] == "194x105x66"
-    assert row["upc"] == "1001172195159"
-    assert row["sandbox"] is False
-    assert all(value is None or isinstance(value, str | int | bool) for value in row.values())
-
-
-def test_flat_fetched_at_is_iso(data: dict[str, Any]) -> None:
-    when = datetime(2026, 11, 28, 2, 15, 30, tzinfo=UTC)
-    assert flatten(normalize(data, fetched_at=when))["fetched_at"] == "2026-11-28T02:15:30+00:00"
+        Product.from_payload(payload)
 
 
 def test_older_price_block_and_category_breadcrumb() -> None:
@@ -273,7 +211,7 @@ def test_older_price_block_and_category_breadcrumb() -> None:
         "product": {"cid1": "9987", "cid2": 653, "cid3": "655"},
         "stock": {"StockState": 36, "promiseResult": "预订&amp;<span>到货</span>  后发货"},
     }
-    result = normalize(payload)
+    result = Product.from_payload(payload)
     assert result.price.current == Decimal("1299.00")
     assert result.price.original == Decimal("1599.00")
     assert result.price.masked is False

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jditem.protocol import Product
-from jditem.protocol.normalize import FLAT_COLUMNS, normalize
+from jditem.protocol.product import FLAT_COLUMNS
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "jd-detail-v1-abridged.json"
 
@@ -52,7 +52,7 @@ SHAPED = st.recursive(
 
 
 def _check(payload: dict[str, Any]) -> None:
-    product = normalize(payload, sku_id="100")
+    product = Product.from_payload(payload, sku_id="100")
     assert isinstance(product, Product)
     row = product.flat()
     assert tuple(row) == FLAT_COLUMNS

@@ -19,7 +19,7 @@ import redis
 from jditem.server.shared.broadcast import TASK_DONE
 from jditem.server.shared.broadcast_redis import CHANNEL
 from tests.support.postgres import PgCluster
-from tests.support.processes import V2_PATH, Deployment, scale_out, wait_while_alive
+from tests.support.processes import V2_PATH, Deployment, scale_out
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 
@@ -180,7 +180,7 @@ def test_kill_9_worker_holding_20_leases_loses_nothing(
         caller.start()
         worker1 = d.procs[-1]
         pid = worker1.popen.pid
-        wait_while_alive(
+        worker1.wait_for(
             lambda: (
                 d.scalar(
                     "SELECT COUNT(*) FROM tasks WHERE status = 'running' AND lease_owner LIKE :o",
@@ -189,7 +189,6 @@ def test_kill_9_worker_holding_20_leases_loses_nothing(
                 == 20
             ),
             "worker 1 to hold 20 leases",
-            worker1,
         )
         worker1.kill9()
         d.start_worker("worker2", 20, sandbox_latency_ms="[100, 200]")
@@ -218,7 +217,7 @@ def test_kill_9_api_process_under_load_loses_nothing_answered(
 
         loader = threading.Thread(target=load, daemon=True)
         loader.start()
-        wait_until(lambda: len(answered) >= 80, what="load to be answered", timeout=60)
+        wait_until(lambda: len(answered) >= 80, "load to be answered", timeout=60)
         import os
         import signal
 

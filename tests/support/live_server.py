@@ -162,9 +162,7 @@ class LiveServer:
             return bool(server.started)
 
         try:
-            wait_until(
-                started, what="the live server to start", timeout=START_TIMEOUT, interval=0.01
-            )
+            wait_until(started, "the live server to start", timeout=START_TIMEOUT, interval=0.01)
         except AssertionError:
             self.stop()
             raise

@@ -63,6 +63,24 @@ class Proc:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_for(self, condition: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+        """:func:`~tests.support.waiting.wait_until` ``condition``, failing at once (with
+        the process's log) if the process exits, and with its log on timeout."""
+
+        def holds() -> object:
+            if self.popen.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited ({self.popen.returncode}):\n{self.text()}"
+                )
+            return condition()
+
+        try:
+            wait_until(holds, what, timeout=timeout, interval=0.05)
+        except AssertionError as exc:
+            if self.popen.poll() is not None:
+                raise
+            raise AssertionError(f"{exc}\n{self.text()[-3000:]}") from None
+
     def kill9(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.popen.pid, signal.SIGKILL)
@@ -116,7 +134,7 @@ class Deployment:
             str(workers),
             env=env,
         )
-        wait_while_alive(lambda: "worker ready" in proc.text(), f"{name} to start", proc)
+        proc.wait_for(lambda: "worker ready" in proc.text(), f"{name} to start")
         return proc
 
     def api_pids(self) -> list[int]:
@@ -169,23 +187,7 @@ class Deployment:
             self._engine.dispose()
 
 
-def wait_while_alive(
-    condition: Callable[[], object], what: str, proc: Proc, timeout: float = 60.0
-) -> None:
-    """:func:`~tests.support.waiting.wait_until` ``condition``, failing at once (with the
-    log) if ``proc`` exits, and with the end of its log if the time runs out."""
-
-    def check() -> object:
-        if proc.popen.poll() is not None:
-            raise AssertionError(f"{proc.name} exited ({proc.popen.returncode}):\n{proc.text()}")
-        return condition()
-
-    wait_until(
-        check, what=what, timeout=timeout, interval=0.05, context=lambda: proc.text()[-3000:]
-    )
-
-
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return httpx.get(url + "/api/health", timeout=5.0).json()["code"] == 0
     except (httpx.HTTPError, ValueError):
@@ -245,12 +247,8 @@ def scale_out(
             "--port",
             str(deployment.port),
         )
-        wait_while_alive(
-            lambda: _answers(deployment.base_url), "the API to answer", api, START_TIMEOUT
-        )
-        wait_while_alive(
-            lambda: len(deployment.api_pids()) >= processes, "all API processes", api, 30.0
-        )
+        api.wait_for(lambda: answers(deployment.base_url), "the API to answer", START_TIMEOUT)
+        api.wait_for(lambda: len(deployment.api_pids()) >= processes, "all API processes", 30.0)
         for n in range(workers):
             deployment.start_worker(f"worker{n + 1}", worker_threads)
         yield deployment

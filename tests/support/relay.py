@@ -34,9 +34,8 @@ from tests.support.processes import (
     START_TIMEOUT,
     Deployment,
     Proc,
-    _answers,
+    answers,
     free_port,
-    wait_while_alive,
 )
 
 
@@ -149,9 +148,7 @@ def gateway_process(
         args += ["--redis", redis_url]
     try:
         proc = deployment.start("gateway", *args)
-        wait_while_alive(
-            lambda: _answers(deployment.base_url), "the gateway to answer", proc, START_TIMEOUT
-        )
+        proc.wait_for(lambda: answers(deployment.base_url), "the gateway to answer", START_TIMEOUT)
         yield Gateway(deployment, proc)
     finally:
         deployment.stop()

@@ -19,25 +19,16 @@ GENEROUS = 30.0
 
 
 def wait_until(
-    condition: Callable[[], T],
-    *,
-    what: str,
-    timeout: float = GENEROUS,
-    interval: float = 0.02,
-    context: Callable[[], str] | None = None,
+    condition: Callable[[], T], what: str, *, timeout: float = GENEROUS, interval: float = 0.02
 ) -> T:
-    """Poll ``condition()`` until it returns a truthy value (returned); fail after ``timeout``.
-
-    ``context()``, if given, is added to the failure message (e.g. a process's log).
-    """
+    """Poll ``condition()`` until it returns a truthy value (returned); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            extra = f"\n{context()}" if context is not None else ""
-            raise AssertionError(f"{what}: not within {timeout:g} s{extra}")
+            raise AssertionError(f"{what}: not within {timeout:g} s")
         time.sleep(interval)
 
 

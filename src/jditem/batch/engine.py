@@ -23,21 +23,19 @@ cache:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from jditem import errors
 from jditem.batch.cache import ResultCache
 from jditem.batch.journal import Journal
 from jditem.batch.stats import BatchStats
-from jditem.client.many import DEFAULT_CONCURRENCY, ItemResult, ManyRun, get_many
-from jditem.client.ratecontrol import AdaptiveRate
+from jditem.client.many import ManyClient, ManyRun, RunOptions, get_many
+from jditem.client.results import ItemResult
 from jditem.protocol.codes import Code
 from jditem.protocol.product import Product
 
 if TYPE_CHECKING:
-    from jditem.client.async_ import AsyncClient
-    from jditem.client.base import CallInfo
+    from jditem.client.calls import CallInfo
 
 __all__ = ["DEFAULT_MAX_AGE", "BatchRun", "ItemResult", "get_many"]
 
@@ -51,30 +49,16 @@ class BatchRun(ManyRun):
 
     def __init__(
         self,
-        client: AsyncClient,
+        client: ManyClient,
         *,
-        concurrency: int = DEFAULT_CONCURRENCY,
-        rate: float | None = None,
-        limiter: AdaptiveRate | None = None,
         journal: Journal | None = None,
         cache: ResultCache | None = None,
         max_age: float = DEFAULT_MAX_AGE,
         refresh: bool = False,
-        max_calls: int | None = None,
-        deadline: float | None = None,
         stats: BatchStats | None = None,
-        on_call: Callable[[CallInfo], object] | None = None,
+        **options: Unpack[RunOptions],
     ) -> None:
-        super().__init__(
-            client,
-            concurrency=concurrency,
-            rate=rate,
-            limiter=limiter,
-            max_calls=max_calls,
-            deadline=deadline,
-            stats=stats if stats is not None else BatchStats(),
-            on_call=on_call,
-        )
+        super().__init__(client, stats=stats if stats is not None else BatchStats(), **options)
         self.journal = journal
         self.cache = cache
         self.max_age = max_age

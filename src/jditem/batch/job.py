@@ -10,10 +10,8 @@ flight, then streams the open items of the journal through
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from jditem import errors
 from jditem.batch.engine import BatchRun
@@ -40,11 +38,6 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_S[(match.group(2) or "s").lower()]
 
 
-def default_home() -> Path:
-    """``JDITEM_HOME``, else ``~/.jditem`` (where journals and the cache live)."""
-    return Path(os.environ.get("JDITEM_HOME") or "~/.jditem").expanduser()
-
-
 @dataclass
 class JobReport:
     """How a run of a job ended."""
@@ -56,6 +49,8 @@ class JobReport:
     exported: int = 0
     fatal: errors.JditemError | None = None
     stop_reason: str | None = None
+    #: The run's call budget (``--max-calls``), when the run stopped on it.
+    max_calls: int | None = None
     interrupted: bool = False
     calls_after_fatal: int = 0
     abandoned: bool = False
@@ -123,6 +118,7 @@ async def run_job(
     finally:
         run.settle_crashed()  # calls of this run abandoned on the wire
         report.stop_reason = run.stop_reason
+        report.max_calls = run.max_calls if run.budget_spent else None
         report.calls_after_fatal = run.calls_after_fatal
         report.uncertain_ids = journal.ids_in("uncertain", UNCERTAIN_SHOWN)
         report.counts = journal.counts()

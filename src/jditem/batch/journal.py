@@ -1,151 +1,31 @@
-"""The job journal: one SQLite file per batch job under ``JDITEM_HOME/jobs/``.
+"""The job journal: one SQLite file per batch job (:mod:`.job_files` says where).
 
 It records each item's state, every HTTP call (code, HTTP status, request id, time) and
 the product once it arrived, so a job survives any crash (``kill -9`` included) and a
-rerun makes no call for an item already done.
+rerun makes no call for an item already done. How and when it commits:
+:mod:`.commits`. No token is ever written here: only item ids, codes, request ids,
+task ids and products.
 
-Item states::
+Item states and tables: :mod:`.journal_schema`.
 
-    todo ──► inflight ──► done       (product stored; the only state that is exported)
-               │    ├───► failed     (not supported, invalid, call budget spent; --retry-failed)
-               │    ├───► pending    (server task not ready yet; the next run re-attaches)
-               │    └───► uncertain  (sent, no complete answer, server ignores the key:
-               │                      may have been charged; only --retry-uncertain asks again)
-               └─ (crash) stays inflight; the next run settles it (:meth:`settle_crashed`):
-                  asked again under the same key where the server honours keys, else
-                  ``uncertain`` — its call may have been answered, and charged, after the crash
-
-``inflight`` — the intent — is committed *before* each call
-(:meth:`Journal.mark_inflight_grouped` lets the items that reach their call in the same
-event-loop turn share that commit: each call waits for it). The answers
-(``record_call``, ``done`` with the product, ``failed``, ``pending``, ``uncertain``) are
-committed in one of two ways:
-
-* ``durable_answers`` (the default, and whenever the server has not said it honours
-  ``Idempotency-Key`` — the vendor): at the end of the event-loop turn they arrived in,
-  sharing that commit with the other answers and ``inflight`` marks of the turn. A crash
-  then costs at most the calls on the wire: their items are the only ones left
-  ``inflight``.
-* grouped (against a server that honours keys): they ride along with the next
-  ``inflight`` commit, or are committed after at most :data:`FLUSH_SECONDS`, or on
-  :meth:`Journal.flush` / :meth:`Journal.close` — one commit per call instead of three. A
-  crash can lose the answers of the last moment; the rerun asks for those items again
-  under the same ``Idempotency-Key``, which that server answers free.
-
-A call's row is inserted when it is recorded; its part of the item row (call count,
-code, request id) is written with the item's next state change, in the same
-transaction (one ``UPDATE`` of the item per answer). The rerun rebuilds the output from
-the journal, so nothing is written twice. WAL mode with ``synchronous=NORMAL``: every
-commit survives a process crash; an operating-system crash may lose the last few.
-
-No token is ever written here: only item ids, codes, request ids, task ids and products.
-
-Idempotency keys: each journal holds a random ``job_uid`` (made at creation) and each
-item a generation ``gen``; every call for an item sends
-``Idempotency-Key: jditem-<job uid>-<gen>-<item id>`` (:meth:`Journal.idempotency_key`).
-A rerun after a crash sends the same key, so a server that honours the header (jditem's
-own) does not charge again for a call that was answered after the crash. ``gen`` grows
-only when the user asks for a fresh paid fetch (:meth:`Journal.new_generation`:
-``--refresh``, ``--retry-failed``).
+Every call for an item sends ``Idempotency-Key: jditem-<job uid>-<gen>-<item id>``
+(:meth:`Journal.idempotency_key`): the journal's random ``job_uid`` and the item's
+generation ``gen``, which grows only when the user asks for a fresh paid fetch
+(:meth:`Journal.new_generation`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jditem.batch.commits import GroupCommit
+from jditem.batch.journal_schema import OPEN_STATES, SCHEMA, STATES, Failure, LoadStats
 from jditem.batch.sqlite import open_local_db
 from jditem.formats.items import InvalidLine, ItemLine
-
-#: States an item can be in (see the module docstring).
-STATES = ("todo", "inflight", "pending", "done", "failed", "uncertain")
-#: States a run works on; ``failed`` joins them with ``--retry-failed``.
-OPEN_STATES = ("todo", "inflight", "pending")
-#: Longest time an answer waits in the group-commit transaction.
-FLUSH_SECONDS = 0.2
-
-_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS items (
-    seq INTEGER PRIMARY KEY,
-    item_id TEXT NOT NULL UNIQUE,
-    line_no INTEGER,
-    state TEXT NOT NULL DEFAULT 'todo',
-    source TEXT,
-    code INTEGER,
-    calls INTEGER NOT NULL DEFAULT 0,
-    task_id TEXT,
-    request_id TEXT,
-    error TEXT,
-    product TEXT,
-    updated_at REAL,
-    gen INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS ix_items_state ON items(state, seq);
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    item_id TEXT NOT NULL,
-    code INTEGER,
-    http_status INTEGER,
-    request_id TEXT,
-    outcome TEXT,
-    elapsed_ms INTEGER,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ix_calls_item ON calls(item_id);
-CREATE TABLE IF NOT EXISTS rejects (line_no INTEGER PRIMARY KEY, text TEXT NOT NULL);
-"""
-
-
-class JournalError(Exception):
-    """A journal cannot be opened or named as asked."""
-
-
-def check_job_name(name: str) -> str:
-    """``name`` if it is a safe file name, else :class:`JournalError` saying what to use."""
-    if not _JOB_NAME.fullmatch(name):
-        raise JournalError(
-            f"invalid job name {name[:40]!r}: use 1-100 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
-
-
-def jobs_dir(home: Path) -> Path:
-    """Where journals live: ``<home>/jobs``."""
-    return home / "jobs"
-
-
-def journal_path(home: Path, job: str) -> Path:
-    """The journal file of ``job``."""
-    return jobs_dir(home) / f"{check_job_name(job)}.sqlite"
-
-
-@dataclass(frozen=True, slots=True)
-class LoadStats:
-    """What loading an input added to a journal."""
-
-    added: int
-    duplicates: int
-    invalid: int
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A failed item as the journal remembers it."""
-
-    item_id: str
-    code: int | None
-    error: str
 
 
 class Journal:
@@ -153,23 +33,26 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = open_local_db(path, _SCHEMA)
-        self._open = False
-        self._opened_at = 0.0
-        self._committed: asyncio.Future[None] | None = None
-        # item id -> (calls, code, request id, task id) recorded, not yet on the item row
-        self._answers: dict[str, tuple[int, int | None, str | None, str | None]] = {}
+        self._db = open_local_db(path, SCHEMA)
+        self._commits = GroupCommit(self._db)
         # item id -> gen, read along with the open items (see idempotency_key)
         self._gens: dict[str, int] = {}
         self._gens_before: dict[str, int] = {}
-        #: Commit answers at the end of their event-loop turn (module docstring); off
-        #: only against a server that honours ``Idempotency-Key``.
-        self.durable_answers = True
         self.job_uid = self._job_uid()
+
+    @property
+    def durable_answers(self) -> bool:
+        """Commit answers at the end of their event-loop turn (:mod:`.commits`); off only
+        against a server that honours ``Idempotency-Key``."""
+        return self._commits.durable
+
+    @durable_answers.setter
+    def durable_answers(self, durable: bool) -> None:
+        self._commits.durable = durable
 
     def _job_uid(self) -> str:
         """The journal's random job uid, made (and committed) on first open."""
-        with self._tx():
+        with self._commits.transaction():
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('job_uid', ?)",
                 (secrets.token_hex(8),),
@@ -178,17 +61,9 @@ class Journal:
         assert uid is not None
         return uid
 
-    @classmethod
-    def for_job(cls, home: Path, job: str) -> Journal:
-        """Open (creating if needed) the journal of ``job`` under ``home``."""
-        return cls(journal_path(home, job))
-
     def flush(self) -> None:
-        """Commit the answers recorded since the last commit (see the module docstring)."""
-        self._apply_answers()
-        if self._open:
-            self._open = False
-            self._db.execute("COMMIT")
+        """Commit the answers recorded since the last commit (:mod:`.commits`)."""
+        self._commits.flush()
 
     def close(self) -> None:
         """Commit what is pending and close the database."""
@@ -210,7 +85,7 @@ class Journal:
 
     def set_meta(self, **values: str) -> None:
         """Store metadata values (never a token)."""
-        with self._tx():
+        with self._commits.transaction():
             self._db.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -236,7 +111,7 @@ class Journal:
         rejects: list[tuple[int, str]] = []
 
         def flush() -> int:
-            with self._tx():
+            with self._commits.transaction():
                 before = self._db.total_changes
                 self._db.executemany(
                     "INSERT OR IGNORE INTO items(item_id, line_no) VALUES (?, ?)", items
@@ -295,11 +170,6 @@ class Journal:
             for _, item_id, _gen in rows:
                 yield str(item_id)
 
-    def iter_products(self, *, page: int = 500) -> Iterator[str]:
-        """Product JSON of every done item, in input order, paged."""
-        for _, product in self.iter_done(page=page):
-            yield product
-
     def iter_done(self, *, page: int = 500) -> Iterator[tuple[str, str]]:
         """``(requested item id, product JSON)`` of every done item, in input order, paged."""
         last = 0
@@ -321,7 +191,7 @@ class Journal:
 
     def ids_in(self, state: str, limit: int | None = None) -> list[str]:
         """The ids of the items in ``state``, in input order (at most ``limit``)."""
-        self._apply_answers()
+        self._commits.apply_answers()
         rows = self._db.execute(
             "SELECT item_id FROM items WHERE state = ? ORDER BY seq LIMIT ?",
             (state, -1 if limit is None else limit),
@@ -340,14 +210,9 @@ class Journal:
         found["total"] = sum(found[s] for s in STATES)
         return found
 
-    def state_of(self, item_id: str) -> str | None:
-        """The state of one item, or ``None`` when it is not in the job."""
-        row = self._db.execute("SELECT state FROM items WHERE item_id = ?", (item_id,)).fetchone()
-        return None if row is None else str(row[0])
-
     def failures(self, limit: int = 20) -> list[Failure]:
         """Up to ``limit`` failed items with their last code and error text."""
-        self._apply_answers()
+        self._commits.apply_answers()
         rows = self._db.execute(
             "SELECT item_id, code, error FROM items WHERE state = 'failed' ORDER BY seq LIMIT ?",
             (limit,),
@@ -388,7 +253,7 @@ class Journal:
             return 0
         marks = ",".join("?" * len(states))
         self._gens, self._gens_before = {}, {}
-        with self._tx():
+        with self._commits.transaction():
             before = self._db.total_changes
             self._db.execute(f"UPDATE items SET gen = gen + 1 WHERE state IN ({marks})", states)
             return self._db.total_changes - before
@@ -404,24 +269,7 @@ class Journal:
         committed, in one commit with every other item marked in the same turn of the
         event loop (and every answer recorded before it)."""
         self._set(item_id, state="inflight")
-        committed = self._committed
-        if committed is None:
-            loop = asyncio.get_running_loop()
-            committed = self._committed = loop.create_future()
-            loop.call_soon(self._commit_group)
-        # shielded: a cancelled caller must not cancel the commit the others wait for
-        await asyncio.shield(committed)
-
-    def _commit_group(self) -> None:
-        committed, self._committed = self._committed, None
-        assert committed is not None
-        try:
-            self.flush()
-        except BaseException as exc:  # every waiter gets it; none makes its call
-            committed.set_exception(exc)
-            committed.exception()  # answers-only turns have no waiter to retrieve it
-        else:
-            committed.set_result(None)
+        await self._commits.commit_turn()
 
     def record_call(
         self,
@@ -441,16 +289,15 @@ class Journal:
         transaction: one ``UPDATE`` per answer instead of two.
         """
         now = time.time()
-        self._begin()
+        self._commits.begin()
         self._db.execute(
             "INSERT INTO calls(item_id, code, http_status, request_id, outcome, elapsed_ms, at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (item_id, code, http_status, request_id, outcome, round(elapsed_s * 1000), now),
         )
-        calls, _, _, old_task = self._answers.get(item_id, (0, None, None, None))
-        self._answers[item_id] = (calls + 1, code, request_id, task_id or old_task)
-        if self.durable_answers:
-            self._answered()
+        self._commits.add_answer(item_id, code, request_id, task_id)
+        if self._commits.durable:
+            self._commits.answered()
 
     def mark_done(self, item_id: str, product_json: str, *, source: str) -> None:
         """Store the product: from here on the item is never asked for again."""
@@ -502,7 +349,7 @@ class Journal:
         if keys_ttl is not None:  # marked within the key's ttl: asked again, free if paid
             where += " AND (updated_at IS NULL OR updated_at <= ?)"
             params += (time.time() - keys_ttl,)
-        with self._tx():
+        with self._commits.transaction():
             before = self._db.total_changes
             self._db.execute(
                 f"UPDATE items SET state = 'uncertain', error = ? WHERE {where}", params
@@ -513,8 +360,8 @@ class Journal:
         # One UPDATE per state change, carrying the item's answers recorded since its
         # last one (see record_call).
         fields["updated_at"] = time.time()
-        answer = self._answers.pop(item_id, None)
-        self._begin()
+        answer = self._commits.take_answer(item_id)
+        self._commits.begin()
         if answer is None:
             sets = ", ".join(f"{k} = ?" for k in fields)
             self._db.execute(
@@ -529,50 +376,7 @@ class Journal:
                 "WHERE item_id = ?",
                 (calls, task_id, *answer_fields.values(), item_id),
             )
-        self._answered()
-
-    def _answered(self) -> None:
-        """Commit now or soon, as ``durable_answers`` says (module docstring)."""
-        if not self.durable_answers:
-            if time.monotonic() - self._opened_at >= FLUSH_SECONDS:
-                self.flush()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        if self._committed is None:
-            self._committed = loop.create_future()
-            loop.call_soon(self._commit_group)
-
-    def _apply_answers(self) -> None:
-        """Write the item-row part of the answers no state change has carried yet."""
-        if not self._answers:
-            return
-        now = time.time()
-        rows = [
-            (calls, code, request_id, task_id, now, item_id)
-            for item_id, (calls, code, request_id, task_id) in self._answers.items()
-        ]
-        self._answers.clear()
-        self._begin()
-        self._db.executemany(
-            "UPDATE items SET calls = calls + ?, code = ?, request_id = ?, "
-            "task_id = coalesce(?, task_id), updated_at = ? WHERE item_id = ?",
-            rows,
-        )
-
-    def _begin(self) -> None:
-        """Open the group-commit transaction unless it is open."""
-        if not self._open:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._open = True
-            self._opened_at = time.monotonic()
-
-    def _tx(self) -> _Transaction:
-        self.flush()
-        return _Transaction(self._db)
+        self._commits.answered()
 
 
 def _crash_error(base_url: str, keys_ttl: int | None) -> str:
@@ -586,16 +390,3 @@ def _crash_error(base_url: str, keys_ttl: int | None) -> str:
         f"have been answered and charged by {base_url}, which {why}, without the answer "
         "reaching the journal"
     )
-
-
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -7,16 +7,12 @@ from pathlib import Path
 
 from jditem import errors
 from jditem.batch.job import JobReport
+from jditem.batch.job_files import resume_command
 from jditem.wording import plural
 
 
-def resume_hint(job: str) -> str:
-    """The command that continues ``job``."""
-    return f"jditem batch --job {job} --resume"
-
-
 def _fatal_advice(error: errors.JditemError, job: str, tz: tzinfo | None = None) -> list[str]:
-    again = resume_hint(job)
+    again = resume_command(job)
     if isinstance(error, errors.QuotaExceededError):
         when = (
             error.reset_at.astimezone(tz).isoformat(timespec="seconds")
@@ -88,17 +84,24 @@ def render_summary(report: JobReport, *, output: Path, job: str, tz: tzinfo | No
             )
     elif report.interrupted:
         how = "abandoned the calls on the wire" if report.abandoned else "finished the calls"
-        lines.append(f"Interrupted: {how}; the journal is saved. Continue with: {resume_hint(job)}")
+        lines.append(
+            f"Interrupted: {how}; the journal is saved. Continue with: {resume_command(job)}"
+        )
     elif report.stop_reason:
-        lines.append(f"Stopped: {report.stop_reason}. Continue with: {resume_hint(job)}")
+        reason = (
+            f"--max-calls {report.max_calls} reached"
+            if report.max_calls is not None
+            else report.stop_reason
+        )
+        lines.append(f"Stopped: {reason}. Continue with: {resume_command(job)}")
     elif not report.complete:
         lines.append(
-            f"Some items are still pending on the server; continue with: {resume_hint(job)}"
+            f"Some items are still pending on the server; continue with: {resume_command(job)}"
         )
     if counts.get("failed", 0):
         lines.append(
             f"{counts['failed']} item(s) failed (not supported, invalid or out of retries); "
-            f"ask the server again with: {resume_hint(job)} --retry-failed "
+            f"ask the server again with: {resume_command(job)} --retry-failed "
             f"(see them with: jditem jobs show {job})"
         )
     if uncertain:
@@ -116,5 +119,5 @@ def uncertain_advice(count: int, shown: list[str], job: str) -> list[str]:
         f"Idempotency-Key, so they are not asked again automatically: "
         f"{', '.join(shown)}{more}",
         "Check whether they were charged; to ask again deliberately (each may be charged "
-        f"again): {resume_hint(job)} --retry-uncertain",
+        f"again): {resume_command(job)} --retry-uncertain",
     ]

@@ -8,11 +8,8 @@ of ``jditem get``, plus 1 when items failed or are left to do, 130 on Ctrl-C).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,241 +21,77 @@ from jditem.cli.batch_input import (
     load_input,
     read_input,
 )
-from jditem.cli.get import (
+from jditem.cli.batch_options import (
+    ConcurrencyOpt,
+    CsvBomOption,
+    DeadlineOpt,
+    ForceOption,
+    FormatOption,
+    IdColumnOpt,
+    InputArg,
+    InputFormatChoice,
+    InputFormatOpt,
+    JobOpt,
+    MaxAgeOpt,
+    MaxCallsOpt,
+    OutputOpt,
+    ProgressChoice,
+    ProgressOpt,
+    RateOpt,
+    RawPayloadOption,
+    RefreshOpt,
+    ResumeOpt,
+    RetryFailedOpt,
+    RetryUncertainOpt,
+    TransportChoice,
+    TransportOpt,
+    resolve_transport,
+)
+from jditem.cli.batch_run import batch_exit_code, run_interruptibly
+from jditem.cli.client_options import (
     AuthChoice,
     AuthOpt,
     BaseUrlOpt,
     EndpointChoice,
     EndpointOpt,
-    ExitCode,
     InsecureOpt,
     TimeoutOpt,
     TokenOpt,
-    exit_code_for,
-    usage_error,
 )
+from jditem.cli.exits import ExitCode, cli_message, exit_code_for, usage_error
 from jditem.cli.logs import VerboseOpt, enable_verbose
 
 if TYPE_CHECKING:
     import httpx
 
-    from jditem.batch.engine import BatchRun
-    from jditem.batch.export import Writer
-    from jditem.batch.job import JobReport
     from jditem.batch.journal import Journal
-    from jditem.batch.progress import ProgressDisplay
     from jditem.formats.items import InputFormat
-
-INTERRUPTED = 130
-
-
-class FormatChoice(StrEnum):
-    jsonl = "jsonl"
-    csv = "csv"
-    parquet = "parquet"
-    xlsx = "xlsx"
-
-
-FormatOption = Annotated[
-    FormatChoice | None,
-    typer.Option(
-        "--format",
-        help="Output format; default from the -o suffix (.jsonl/.ndjson/.json, .csv, "
-        ".parquet/.pq, .xlsx; any other suffix needs --format). Parquet needs "
-        "jditem[parquet], Excel jditem[excel].",
-        show_default=False,
-    ),
-]
-ForceOption = Annotated[
-    bool,
-    typer.Option("--force", help="Replace an -o file that jditem did not write."),
-]
-CsvBomOption = Annotated[
-    bool,
-    typer.Option(
-        "--csv-bom", help="Start a CSV with a UTF-8 byte-order mark (Excel then reads it right)."
-    ),
-]
-RawPayloadOption = Annotated[
-    bool,
-    typer.Option(
-        "--raw-payload",
-        help="Keep JD's raw payload in JSON Lines output (left out by default, like get --json).",
-    ),
-]
-
-
-class TransportChoice(StrEnum):
-    auto = "auto"
-    httpx = "httpx"
-    aiohttp = "aiohttp"
-
-
-class InputFormatChoice(StrEnum):
-    auto = "auto"
-    lines = "lines"
-    csv = "csv"
-    jsonl = "jsonl"
-
-
-class ProgressChoice(StrEnum):
-    auto = "auto"
-    bar = "bar"
-    json = "json"
-    none = "none"
 
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _job_wrote(home: Path, job: str | None, output: Path) -> bool:
-    """Whether ``output`` is the stored output of ``job`` (journals older than the
-    output registry: their output is theirs to replace)."""
-    from jditem.batch.journal import Journal, JournalError, journal_path
-
-    if job is None:
-        return False
-    try:
-        path = journal_path(home, job)
-    except JournalError:
-        return False
-    if not path.exists():
-        return False
-    with Journal(path) as journal:
-        return journal.get_meta("output") == str(output.expanduser().resolve())
-
-
-def _remove_journal(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def resume_command(job: str) -> str:
-    """The command that continues ``job`` (settings come from its journal)."""
-    return f"jditem batch --job {job} --resume"
-
-
 def batch_command(
     ctx: typer.Context,
-    input_path: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="INPUT",
-            help="Item ids or JD item URLs: a text file (one per line), a CSV (.csv/.tsv) or "
-            "JSON Lines (.jsonl) file, or - for stdin. Optional with --resume.",
-            show_default=False,
-        ),
-    ] = None,
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--output",
-            help="Output file (written under a temporary name in its directory and "
-            "renamed into place when the run ends).",
-            show_default=False,
-        ),
-    ] = None,
+    input_path: InputArg = None,
+    output: OutputOpt = None,
     fmt: FormatOption = None,
-    id_column: Annotated[
-        str | None,
-        typer.Option(
-            "--id-column",
-            help="CSV column / JSON field holding the id or URL. Default: itemId, item_id, "
-            "sku, skuId, sku_id or url, else the first column.",
-            show_default=False,
-        ),
-    ] = None,
-    input_format: Annotated[
-        InputFormatChoice,
-        typer.Option(
-            "--input-format",
-            help="How to read INPUT; auto = from its suffix (stdin: from its first line).",
-        ),
-    ] = InputFormatChoice.auto,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=256, help="Calls on the wire at most.")
-    ] = 8,
-    rate: Annotated[
-        float | None,
-        typer.Option(
-            "--rate",
-            min=0.01,
-            help="Calls per second at most (smooth, adaptive). "
-            "Default: unlimited until the server throttles.",
-            show_default=False,
-        ),
-    ] = None,
-    max_calls: Annotated[
-        int | None,
-        typer.Option(
-            "--max-calls",
-            min=1,
-            help="Stop after this many HTTP calls in this run.",
-            show_default=False,
-        ),
-    ] = None,
-    max_age: Annotated[
-        str,
-        typer.Option(
-            "--max-age",
-            help="Serve items fetched within this age from the "
-            "local cache (e.g. 90s, 15m, 24h, 7d).",
-        ),
-    ] = "24h",
-    refresh: Annotated[
-        bool, typer.Option("--refresh", help="Bypass the local cache (still updates it).")
-    ] = False,
-    job: Annotated[
-        str | None,
-        typer.Option(
-            "--job",
-            help="Job name (journal under JDITEM_HOME/jobs; see jditem jobs). Default: from "
-            "the input file name and path; for - from the content.",
-            show_default=False,
-        ),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue an existing job (INPUT and -o optional; ids of INPUT are added).",
-        ),
-    ] = False,
-    retry_failed: Annotated[
-        bool,
-        typer.Option(
-            "--retry-failed",
-            help="Ask the server again for items that failed before (ignores the local "
-            "cache's not-supported verdicts).",
-        ),
-    ] = False,
-    retry_uncertain: Annotated[
-        bool,
-        typer.Option(
-            "--retry-uncertain",
-            help="Ask again for items that may have been charged without an answer (sent, "
-            "no complete answer, against a server that does not honour Idempotency-Key): "
-            "each may be charged again.",
-        ),
-    ] = False,
-    progress: Annotated[
-        ProgressChoice,
-        typer.Option("--progress", help="auto = a bar on a terminal; json = a line per second."),
-    ] = ProgressChoice.auto,
-    deadline: Annotated[
-        float, typer.Option("--deadline", min=0.001, help="Seconds per item at most.")
-    ] = 900.0,
+    id_column: IdColumnOpt = None,
+    input_format: InputFormatOpt = InputFormatChoice.auto,
+    concurrency: ConcurrencyOpt = 8,
+    rate: RateOpt = None,
+    max_calls: MaxCallsOpt = None,
+    max_age: MaxAgeOpt = "24h",
+    refresh: RefreshOpt = False,
+    job: JobOpt = None,
+    resume: ResumeOpt = False,
+    retry_failed: RetryFailedOpt = False,
+    retry_uncertain: RetryUncertainOpt = False,
+    progress: ProgressOpt = ProgressChoice.auto,
+    deadline: DeadlineOpt = 900.0,
     timeout: TimeoutOpt = 120.0,
-    transport: Annotated[
-        TransportChoice,
-        typer.Option(
-            "--transport",
-            help="HTTP transport: aiohttp (pip install 'jditem[aiohttp]'; about a third of "
-            "httpx's client CPU per call), httpx, or auto = aiohttp when installed.",
-        ),
-    ] = TransportChoice.auto,
+    transport: TransportOpt = TransportChoice.auto,
     force: ForceOption = False,
     csv_bom: CsvBomOption = False,
     raw_payload: RawPayloadOption = False,
@@ -276,8 +109,14 @@ def batch_command(
     local cache at no charge); --resume adds INPUT's ids to the old job instead.
     """
     from jditem.batch.export import ExportError, guess_format
-    from jditem.batch.job import default_home, parse_duration
-    from jditem.batch.journal import Journal, JournalError, journal_path
+    from jditem.batch.job import parse_duration
+    from jditem.batch.job_files import (
+        JournalError,
+        default_home,
+        job_wrote,
+        journal_path,
+        open_journal,
+    )
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.cli.config import resolve_base_url, resolve_token
     from jditem.formats.items import InputError, detect_format
@@ -313,7 +152,7 @@ def batch_command(
         try:
             guess_format(output, fmt.value if fmt else None)
             with OutputRegistry.in_home(home) as registry:
-                registry.check(output, force=force or _job_wrote(home, named, output))
+                registry.check(output, force=force or job_wrote(home, named, output))
         except (ExportError, OutputRefused) as exc:
             raise usage_error(str(exc)) from None
 
@@ -339,28 +178,14 @@ def batch_command(
             path = journal_path(home, job)
         except JournalError as exc:
             raise usage_error(str(exc)) from None
-        existed = path.exists()
-        carried: dict[str, str] = {}
-        if existed and source is not None and not resume:
-            with Journal(path) as old:
-                before = old.get_meta("input_digest")
-                changed = before is not None and before != source.digest
-                if changed:
-                    carried = {
-                        k: v for k in ("output", "format") if (v := old.get_meta(k)) is not None
-                    }
-            if changed:
-                _err(
-                    f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
-                    "last ran: starting the job "
-                    "afresh (items fetched within --max-age come from the local cache at no "
-                    "charge); to add to the old job instead, run with --resume"
-                )
-                _remove_journal(path)
-                existed = False
-        journal = Journal(path)
-        if carried:
-            journal.set_meta(**carried)
+        opened = open_journal(path, input_digest=source.digest if source else None, resume=resume)
+        if opened.restarted:
+            _err(
+                f"note: {'stdin' if input_path == '-' else input_path} changed since job {job} "
+                "last ran: starting the job afresh (items fetched within --max-age come from "
+                "the local cache at no charge); to add to the old job instead, run with --resume"
+            )
+        journal = opened.journal
         try:
             _batch(
                 journal,
@@ -369,7 +194,7 @@ def batch_command(
                 source=source,
                 parse_format=parse_format,
                 id_column=id_column,
-                created=not existed,
+                created=opened.created,
                 output=output,
                 fmt=fmt.value if fmt else None,
                 concurrency=concurrency,
@@ -384,7 +209,7 @@ def batch_command(
                 force=force,
                 csv_bom=csv_bom,
                 raw_payload=raw_payload,
-                transport=_transport(transport),
+                transport=resolve_transport(transport),
                 client_options={
                     "base_url": resolved_base_url or journal.get_meta("base_url"),
                     "endpoint": endpoint.value,
@@ -433,6 +258,7 @@ def _batch(
     from jditem.batch.cache import ResultCache
     from jditem.batch.engine import BatchRun
     from jditem.batch.export import ExportError, guess_format, open_writer
+    from jditem.batch.job_files import remove_journal
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.batch.progress import make_progress
     from jditem.batch.summary import render_summary
@@ -444,7 +270,7 @@ def _batch(
         """Fail before anything was fetched; a journal this run created is removed."""
         if created:
             journal.close()
-            _remove_journal(journal.path)
+            remove_journal(journal.path)
         _err(f"Error: {message}")
         return typer.Exit(code)
 
@@ -470,7 +296,7 @@ def _batch(
             )
         client = AsyncClient(token, deadline=deadline, http_client=http, **client_options)
     except errors.JditemError as exc:
-        raise give_up(str(exc), exit_code_for(exc)) from None
+        raise give_up(cli_message(exc), exit_code_for(exc)) from None
 
     if source is not None:
         try:
@@ -519,7 +345,9 @@ def _batch(
     display = make_progress(progress, run.stats)
     try:
         report = asyncio.run(
-            _run(run, journal, writer, display, http, retry_failed, retry_uncertain)
+            run_interruptibly(
+                run, client, journal, writer, display, http, retry_failed, retry_uncertain
+            )
         )
     except TooManyRows as exc:
         writer.abandon()
@@ -547,77 +375,7 @@ def _batch(
     from jditem.cli.config import display_zone
 
     typer.echo(render_summary(report, output=output, job=job, tz=display_zone()))
-    raise typer.Exit(_exit_code(report))
-
-
-async def _run(
-    run: BatchRun,
-    journal: Journal,
-    writer: Writer,
-    display: ProgressDisplay,
-    http: httpx.AsyncClient | None,
-    retry_failed: bool,
-    retry_uncertain: bool,
-) -> JobReport:
-    """Run the job; ``http`` (the aiohttp transport's client, ours to close) is closed."""
-    from jditem.batch.job import run_job
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    presses = 0
-
-    def on_signal() -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            run.request_stop("interrupted")
-            _err(
-                "\nStopping: no new calls; waiting for the calls on the wire "
-                "(Ctrl-C again to abandon them)…"
-            )
-        elif task is not None:
-            task.cancel()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # non-Unix loops
-            loop.add_signal_handler(sig, on_signal)
-    try:
-        async with run.client:
-            report = await run_job(
-                run,
-                journal,
-                writer,
-                retry_failed=retry_failed,
-                retry_uncertain=retry_uncertain,
-                display=display,
-            )
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        if http is not None:
-            await http.aclose()
-    if presses:
-        report.interrupted = True
-    return report
-
-
-def _transport(choice: TransportChoice) -> str:
-    """``auto`` → ``aiohttp`` when the extra is installed, else ``httpx``."""
-    if choice is not TransportChoice.auto:
-        return choice.value
-    from jditem.client.aiohttp_transport import aiohttp_available
-
-    return "aiohttp" if aiohttp_available() else "httpx"
-
-
-def _exit_code(report: JobReport) -> int:
-    if report.fatal is not None:
-        return exit_code_for(report.fatal)
-    if report.interrupted:
-        return INTERRUPTED
-    if report.counts.get("failed", 0) or report.counts.get("uncertain", 0) or not report.complete:
-        return ExitCode.OTHER
-    return ExitCode.OK
+    raise typer.Exit(batch_exit_code(report))
 
 
 def register(app: typer.Typer) -> None:

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, TextIO
 
 import typer
 
-from jditem.cli.get import usage_error
+from jditem.cli.exits import usage_error
 from jditem.wording import plural
 
 if TYPE_CHECKING:

@@ -7,14 +7,13 @@ from typing import Annotated
 
 import typer
 
-from jditem.cli.batch import (
+from jditem.cli.batch_options import (
     CsvBomOption,
     ForceOption,
     FormatOption,
     RawPayloadOption,
-    resume_command,
 )
-from jditem.cli.get import usage_error
+from jditem.cli.exits import usage_error
 from jditem.wording import plural
 
 
@@ -30,8 +29,8 @@ def export_command(
 ) -> None:
     """Write the products a job's journal holds to a file (no HTTP call)."""
     from jditem.batch.export import ExportError, guess_format, open_writer
-    from jditem.batch.job import default_home
-    from jditem.batch.journal import Journal, JournalError, journal_path
+    from jditem.batch.job_files import JournalError, default_home, journal_path, resume_command
+    from jditem.batch.journal import Journal
     from jditem.batch.outputs import OutputRefused, OutputRegistry
     from jditem.formats.xlsx import TooManyRows
 

@@ -1,184 +1,33 @@
-"""``jditem get`` (one item → product summary or JSON) and ``jditem probe`` (one raw call).
+"""``jditem get`` (items → product summaries or JSON) and ``jditem probe`` (one raw call).
 
-Domain errors become one clean line on stderr and an exit code (see :func:`exit_code_for`).
+Domain errors become one clean line on stderr and an exit code (:mod:`.exits`).
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 import sys
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 
 from jditem import errors
+from jditem.cli.client_options import (
+    AuthChoice,
+    AuthOpt,
+    BaseUrlOpt,
+    EndpointChoice,
+    EndpointOpt,
+    InsecureOpt,
+    ItemArg,
+    TimeoutOpt,
+    TokenOpt,
+    client_options,
+)
+from jditem.cli.exits import ExitCode, cli_message, error_json, exit_code_for, fail, usage_error
 from jditem.cli.logs import VerboseOpt, enable_verbose
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
-
-
-class ExitCode:
-    """Process exit codes of the CLI (documented in the README)."""
-
-    OK = 0
-    OTHER = 1
-    USAGE = 2
-    QUOTA = 3
-    AUTH_OR_MONEY = 4
-    NOT_SERVING_DATA = 5
-
-
-def exit_code_for(error: BaseException) -> int:
-    """The exit code for an error: 2 usage, 3 quota, 4 auth/balance/budget, 5 not serving."""
-    if isinstance(error, errors.ConfigurationError):
-        return ExitCode.USAGE
-    if isinstance(error, errors.QuotaExceededError):
-        return ExitCode.QUOTA
-    if isinstance(error, errors.FatalError):
-        return ExitCode.AUTH_OR_MONEY
-    if isinstance(error, errors.NotServingDataError):
-        return ExitCode.NOT_SERVING_DATA
-    return ExitCode.OTHER
-
-
-class EndpointChoice(StrEnum):
-    v1 = "v1"
-    v2 = "v2"
-    v3 = "v3"
-
-
-class AuthChoice(StrEnum):
-    query = "query"
-    header = "header"
-
-
-ItemArg = Annotated[
-    str, typer.Argument(help="JD item id (1-20 digits) or item URL, e.g. 100012043978.")
-]
-BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        help="Preset (global, cn) or URL of a compatible server. Env: JDITEM_BASE_URL.",
-        show_default="global",
-    ),
-]
-EndpointOpt = Annotated[
-    EndpointChoice,
-    typer.Option("--endpoint", help="v2 = task-backed (default); v1/v3 = synchronous."),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        help="API token. Prefer the JDITEM_TOKEN / JUSTONEAPI_TOKEN environment variables.",
-        show_default=False,
-    ),
-]
-InsecureOpt = Annotated[
-    bool,
-    typer.Option("--insecure", help="Allow plain http:// to a non-loopback host (token in clear)."),
-]
-AuthOpt = Annotated[
-    AuthChoice,
-    typer.Option("--auth", help="Send the token as ?token= (query) or Authorization: Bearer."),
-]
-
-
-TimeoutOpt = Annotated[
-    float,
-    typer.Option("--timeout", min=0.001, help="Seconds to wait for one HTTP answer (read)."),
-]
-
-
-def cli_message(error: BaseException, *, timeout: float | None = None) -> str:
-    """The library's message in the CLI's words: advice names flags and commands, not
-    keyword arguments or methods, and is said once."""
-    message = str(error)
-    if isinstance(error, errors.PendingTimeoutError):
-        message = message.replace(
-            "call resume() with the continuation later (the server keeps working on the task)",
-            "the server keeps working on it",
-        )
-        message += f"\nContinue waiting with: jditem get --resume {shlex.quote(error.continuation)}"
-    if isinstance(error, errors.RequestTimeoutError):
-        now = f" (now {timeout:g} s)" if timeout is not None else ""
-        message = message.replace(
-            "raise the timeout", f"raise --timeout{now} or --deadline for the whole item"
-        )
-    if isinstance(error, errors.AmbiguousOutcomeError):
-        message = _ASK_AGAIN.sub("run the command again if paying twice is acceptable", message)
-    message = message.replace("pass token=... (CLI: --token)", "pass --token")
-    message = message.replace("allow_insecure_http=True (CLI: --insecure)", "--insecure")
-    return _say_once(message)
-
-
-#: The library's advice after an ambiguous outcome, in keyword arguments.
-_ASK_AGAIN = re.compile(
-    r"ask again yourself if paying twice is acceptable(?: \([^()]*idempotency_key=[^()]*\))?"
-)
-
-#: Advice the library and the server may each add to one message; the CLI says it once.
-_ADVICE = ("retrying will not help",)
-
-
-def _say_once(message: str) -> str:
-    """Keep the first of repeated advice (``retrying will not help`` came four times in
-    one line: server, client, classification)."""
-    for phrase in _ADVICE:
-        first = message.find(phrase)
-        if first < 0:
-            continue
-        end = first + len(phrase)
-        rest = re.sub(r"[;,]?\s*" + re.escape(phrase), "", message[end:])
-        message = message[:end] + rest
-    return message
-
-
-def error_json(error: BaseException, item: str | None = None) -> dict[str, Any]:
-    """An error as a JSON object (``--json``): type, message, exit code, the fields the
-    library error carries (code, HTTP status, request id, continuation)."""
-    body: dict[str, Any] = {
-        "type": type(error).__name__,
-        "message": cli_message(error).split("\n", 1)[0],
-        "exit_code": exit_code_for(error),
-    }
-    if isinstance(error, errors.JditemError):
-        body.update(
-            code=error.code,
-            http_status=error.http_status,
-            request_id=error.request_id,
-            item_id=error.item_id or item,
-        )
-        if isinstance(error, errors.PendingTimeoutError):
-            body["continuation"] = error.continuation
-            body["retry_after"] = error.retry_after
-    elif item is not None:
-        body["item_id"] = item
-    return {"error": body}
-
-
-def _fail(
-    error: BaseException, *, as_json: bool = False, timeout: float | None = None
-) -> typer.Exit:
-    if as_json:
-        typer.echo(json.dumps(error_json(error), ensure_ascii=False))
-    else:
-        typer.echo(f"Error: {cli_message(error, timeout=timeout)}", err=True)
-    return typer.Exit(exit_code_for(error))
-
-
-def usage_error(message: str, as_json: bool = False) -> typer.Exit:
-    """Print ``Error: message`` (or its JSON form) and return the exit to raise (code 2)."""
-    if as_json:
-        body = {"type": "UsageError", "message": message, "exit_code": ExitCode.USAGE}
-        typer.echo(json.dumps({"error": body}, ensure_ascii=False))
-    else:
-        typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(ExitCode.USAGE)
 
 
 def _item_id(ref: str, as_json: bool = False) -> str:
@@ -233,26 +82,6 @@ def _print_summary(product: Product) -> None:
     for label, value in summary_lines(product):
         table.add_row(label, value)
     Console(highlight=False, soft_wrap=True).print(table)
-
-
-def _client_options(
-    base_url: str | None,
-    endpoint: EndpointChoice,
-    insecure: bool,
-    auth: AuthChoice,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    from jditem.cli.config import resolve_base_url
-
-    options: dict[str, Any] = {
-        "base_url": resolve_base_url(base_url),
-        "endpoint": endpoint.value,
-        "allow_insecure_http": insecure,
-        "auth": auth.value,
-    }
-    if timeout is not None:
-        options["read_timeout"] = timeout
-    return options
 
 
 def _refs(items: list[str] | None, as_json: bool) -> list[str]:
@@ -359,7 +188,7 @@ def get_command(
         raise usage_error("pass an ITEM id or URL (several, or - for stdin)", as_json)
     if resume is not None and refs:
         raise usage_error("--resume continues one item: pass it without ITEM", as_json)
-    options = _client_options(base_url, endpoint, insecure, auth, timeout)
+    options = client_options(base_url, endpoint, insecure, auth, timeout)
     continuation: dict[str, Any] = {}
     if resume is not None:
         from jditem.client.retry import parse_continuation
@@ -367,7 +196,7 @@ def get_command(
         try:
             continuation = parse_continuation(resume)
         except errors.JditemError as error:
-            raise _fail(error, as_json=as_json) from None
+            raise fail(error, as_json=as_json) from None
         # the continuation knows its server: use it unless the user chose another
         if options["base_url"] is None and base_url is None:
             options["base_url"] = continuation.get("baseUrl")
@@ -388,10 +217,10 @@ def get_command(
                 try:
                     product = client.resume(resume) if resume is not None else client.get(ref)
                 except errors.FatalError as error:
-                    raise _fail(error, as_json=as_json, timeout=timeout) from None
+                    raise fail(error, as_json=as_json, timeout=timeout) from None
                 except errors.JditemError as error:
                     if not many:
-                        raise _fail(error, as_json=as_json, timeout=timeout) from None
+                        raise fail(error, as_json=as_json, timeout=timeout) from None
                     if as_json:
                         typer.echo(json.dumps(error_json(error, ref), ensure_ascii=False))
                     else:
@@ -400,7 +229,7 @@ def get_command(
                     continue
                 _show(product, as_json=as_json, raw=raw, many=many, requested=ref)
     except errors.JditemError as error:
-        raise _fail(error, as_json=as_json, timeout=timeout) from None
+        raise fail(error, as_json=as_json, timeout=timeout) from None
     raise typer.Exit(worst)
 
 
@@ -431,11 +260,11 @@ def probe_command(
     )
     try:
         with Client(
-            resolve_token(token), **_client_options(base_url, endpoint, insecure, auth, timeout)
+            resolve_token(token), **client_options(base_url, endpoint, insecure, auth, timeout)
         ) as client:
             result = client.probe(item_id)
     except errors.JditemError as error:
-        raise _fail(error, as_json=as_json, timeout=timeout) from None
+        raise fail(error, as_json=as_json, timeout=timeout) from None
     if as_json:
         c = result.classified
         try:

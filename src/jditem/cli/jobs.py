@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from jditem.cli.config import display_zone
-from jditem.cli.get import ExitCode
+from jditem.cli.exits import ExitCode
 
 jobs_app = typer.Typer(
     help="Batch jobs (their journals under JDITEM_HOME/jobs): list, show, remove.",
@@ -22,13 +22,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def _home() -> Path:
-    from jditem.batch.job import default_home
+    from jditem.batch.job_files import default_home
 
     return default_home()
 
 
 def _journal_path(job: str) -> Path:
-    from jditem.batch.journal import JournalError, journal_path
+    from jditem.batch.job_files import JournalError, journal_path
 
     try:
         path = journal_path(_home(), job)
@@ -92,7 +92,7 @@ def _next_step(info: dict[str, Any]) -> str | None:
 
 
 def _list(as_json: bool) -> None:
-    from jditem.batch.journal import jobs_dir
+    from jditem.batch.job_files import jobs_dir
 
     folder = jobs_dir(_home())
     paths = sorted(folder.glob("*.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -42,7 +42,7 @@ def enable_verbose(enabled: bool, ctx: Any) -> None:
     if not enabled:
         return
     ctx.call_on_close(disable_verbose)
-    from jditem.client.redaction import install_log_redaction
+    from jditem.redaction import install_log_redaction
 
     redacting = install_log_redaction(["jditem"])
     logger = logging.getLogger("jditem")

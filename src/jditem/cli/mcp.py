@@ -22,15 +22,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jditem import errors
-from jditem.cli.get import (
-    AuthChoice,
-    AuthOpt,
-    BaseUrlOpt,
-    InsecureOpt,
-    cli_message,
-    exit_code_for,
-    usage_error,
-)
+from jditem.cli.client_options import AuthChoice, AuthOpt, BaseUrlOpt, InsecureOpt
+from jditem.cli.exits import OPTION_ADVICE, cli_message, exit_code_for, usage_error
 from jditem.cli.logs import VerboseOpt
 
 if TYPE_CHECKING:
@@ -41,6 +34,12 @@ MISSING_SDK = (
     "pip install 'jditem[mcp]'"
 )
 DEFAULT_PORT = 8765
+#: ``jditem mcp`` takes no token flag (a flag would sit in an agent's config in clear).
+MCP_ADVICE = {
+    **OPTION_ADVICE,
+    "token": "set JDITEM_TOKEN or JUSTONEAPI_TOKEN in the environment, or token_env / "
+    "token_command in the config file",
+}
 
 
 def _is_loopback(host: str) -> bool:
@@ -186,7 +185,7 @@ def mcp_command(
             auth=auth.value,
         )
     except errors.JditemError as exc:
-        typer.echo(f"Error: {cli_message(exc)}", err=True)
+        typer.echo(f"Error: {cli_message(exc, option_advice=MCP_ADVICE)}", err=True)
         raise typer.Exit(exit_code_for(exc)) from None
     sock = None
     if http:

@@ -1,28 +1,24 @@
 """``jditem serve``: run the embedded server (uvicorn) on a local port.
 
-Also holds the database helpers ``jditem admin`` shares (settings loading is in
-:mod:`.server_settings`). Server modules are imported inside the functions, so the
-``cli`` extra alone can import this module.
+Server modules are imported inside the functions, so the ``cli`` extra alone can import
+this module.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jditem.cli.server_settings import load_server_settings
+from jditem.cli.exits import cli_message
+from jditem.cli.server_db import DatabaseUnavailableError, load_server_settings, run_with_session
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from jditem.server.settings import Settings
-
-T = TypeVar("T")
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -43,48 +39,6 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class DatabaseUnavailableError(Exception):
-    """The database could not be reached or used; the message is one clear line."""
-
-
-def database_problem(exc: BaseException, url: str) -> str:
-    """One line on why ``url`` could not be used (no password, no SQL, no traceback)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from jditem.server.store.urls import display_url
-
-    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    return f"cannot use the database {display_url(url)}: {reason}"
-
-
-def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Migrate the database, open one session, run ``fn(session)``, and close everything.
-
-    Raises :class:`DatabaseUnavailableError` when the database cannot be reached,
-    opened or migrated (errors raised by ``fn`` itself pass through unchanged).
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from jditem.server.store.db import Database, migrate
-
-    url = settings.effective_database_url
-
-    async def main() -> T:
-        db = Database.from_url(url)
-        try:
-            try:
-                await migrate(db.engine)
-            except (SQLAlchemyError, OSError) as exc:
-                raise DatabaseUnavailableError(database_problem(exc, url)) from None
-            async with db.sessionmaker() as session:
-                return await fn(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
-
-
 DEMO_ACCOUNT = "demo"
 DEMO_BALANCE_UNITS = 1_000_000  # 100 yuan
 
@@ -98,6 +52,10 @@ async def _first_start(session: AsyncSession) -> str | None:
     await service.create_account(session, DEMO_ACCOUNT, DEMO_BALANCE_UNITS)
     _, raw = await service.create_token(session, DEMO_ACCOUNT, name="demo")
     return raw
+
+
+#: How ``serve`` lets a relay reach a plain-http upstream off loopback.
+UPSTREAM_INSECURE_ADVICE = "use https://, or pass --upstream-allow-insecure-http if you accept that"
 
 
 def check_upstream(settings: Settings) -> str | None:
@@ -118,10 +76,8 @@ def check_upstream(settings: Settings) -> str | None:
     except UpstreamConfigError as exc:
         return str(exc)
     except ConfigurationError as exc:
-        message = str(exc).replace(
-            "allow_insecure_http=True (CLI: --insecure)", "--upstream-allow-insecure-http"
-        )
-        return f"upstream: {message}"
+        advice = {"allow_insecure_http": UPSTREAM_INSECURE_ADVICE}
+        return f"upstream: {cli_message(exc, option_advice=advice)}"
     try:
         httpx.get(config.base_url + "/", timeout=10.0, follow_redirects=False)
     except httpx.HTTPError as exc:

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jditem.cli.get import ExitCode
+from jditem.cli.exits import ExitCode
 
 webhooks_app = typer.Typer(
     help="Change alerts as signed webhooks: run a local receiver for development (listen).",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jditem.cli.server_settings import load_server_settings
+from jditem.cli.server_db import load_server_settings
 
 if TYPE_CHECKING:
     from jditem.server.settings import Settings

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import httpx
 
 from jditem import errors
+from jditem.client.base import POOL_LIMITS
 
 try:
     import aiohttp
@@ -131,11 +132,16 @@ def aiohttp_http_client(
             "(or use the default transport, httpx)"
         )
     if not _resend_switch_exists():
-        raise errors.ConfigurationError(
+        problem = (
             f"aiohttp {aiohttp.__version__} no longer lets jditem switch off its re-send of "
-            "a GET after a broken connection (a second charge); use --transport httpx"
+            "a GET after a broken connection (a second charge)"
         )
-    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        raise errors.ConfigurationError(
+            f"{problem}: use httpx's own transport (the client's default)",
+            problem=problem,
+            option="transport",
+        )
+    limits = limits or POOL_LIMITS
     ssl_context = httpx.create_ssl_context(verify=True, trust_env=True)
 
     def session() -> aiohttp.ClientSession:

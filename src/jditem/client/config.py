@@ -112,10 +112,14 @@ def resolve_base_url(value: str | None, *, allow_insecure_http: bool) -> str:
             "pass the token with token=... (or JDITEM_TOKEN) and only scheme://host[:port][/path]"
         )
     if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
-        raise ConfigurationError(
+        problem = (
             f"base URL {url} uses plain http:// to a non-loopback host, so the token would "
-            "travel in clear text: use https://, or pass allow_insecure_http=True "
-            "(CLI: --insecure) if you accept that"
+            "travel in clear text"
+        )
+        raise ConfigurationError(
+            f"{problem}: use https://, or pass allow_insecure_http=True if you accept that",
+            problem=problem,
+            option="allow_insecure_http",
         )
     return url.rstrip("/")
 
@@ -130,8 +134,10 @@ def resolve_token(token: str | None) -> SecretStr:
                 break
     if not token or not token.strip():
         raise ConfigurationError(
-            "no API token: pass token=... (CLI: --token), or set JDITEM_TOKEN or "
-            "JUSTONEAPI_TOKEN in the environment"
+            f"no API token: pass token=..., or set {' or '.join(TOKEN_ENV_VARS)} in the "
+            "environment",
+            problem="no API token",
+            option="token",
         )
     token = token.strip()
     if any(ch.isspace() for ch in token) or not token.isprintable():

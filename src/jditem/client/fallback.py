@@ -3,7 +3,7 @@
 Opt-in (``Client(endpoints=("v2", "v1"))``, ``jditem get --endpoints v2,v1``, the
 relay's ``upstream_endpoints``): each endpoint may be priced differently, so the
 client never switches on its own. Only an *instruction message* — code 0 without
-product data, :attr:`~jditem.client.base.Outcome.NOT_SERVING_DATA` — moves on to the
+product data, :attr:`~jditem.client.calls.Outcome.NOT_SERVING_DATA` — moves on to the
 next endpoint; every other answer is handled on the endpoint that gave it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from jditem.client.base import Classified, Outcome
+from jditem.client.calls import Classified, Outcome
 from jditem.client.config import parse_endpoints
 
 __all__ = ["EndpointFallback", "parse_endpoints"]

@@ -36,7 +36,6 @@ from __future__ import annotations
 import inspect
 import logging
 import random
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -45,9 +44,11 @@ from typing import Any
 import httpx
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo, Classified, Outcome
+from jditem.client.base import BaseClient
+from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.fallback import EndpointFallback
-from jditem.client.retry import Attempts, parse_continuation
+from jditem.client.keys import new_idempotency_key
+from jditem.client.retry import Attempts, Refusal, parse_continuation
 from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
 
@@ -114,12 +115,6 @@ def normalize_item_id(item_id: object) -> str:
             "(https://item.jd.com/100012043978.html) or the bare id (100012043978)"
         )
     return text
-
-
-def new_idempotency_key(item_id: str) -> str:
-    """A fresh ``Idempotency-Key`` for one logical fetch of ``item_id`` (``get``'s own when
-    the caller passes none): ``jditem-<16 random hex>-0-<item id>``."""
-    return f"jditem-{secrets.token_hex(8)}-0-{item_id}"
 
 
 def describe_call(info: CallInfo) -> str:
@@ -192,11 +187,13 @@ class GetFlow:
         continuation: str | errors.PendingTimeoutError,
         *,
         deadline: float | None = None,
+        idempotency_key: str | None = None,
     ) -> GetFlow:
         """The flow that continues a ``get`` that ended in :class:`PendingTimeoutError`.
 
         The continuation must come from a client with the same base URL and endpoint;
         the server attaches the new calls to the same task, so nothing is submitted twice.
+        Every call carries ``idempotency_key`` (default: a fresh one), as in ``get``.
         """
         data = parse_continuation(continuation)
         config = base.config
@@ -206,7 +203,9 @@ class GetFlow:
                 f"not {config.base_url} ({config.endpoint}): use "
                 "client.with_options(base_url=..., endpoint=...) to match it"
             )
-        return cls(base, data["itemId"], deadline=deadline, auto_key=True)
+        return cls(
+            base, data["itemId"], deadline=deadline, idempotency_key=idempotency_key, auto_key=True
+        )
 
     def request(self) -> Send:
         """The next HTTP call, its timeout bounded by what is left of the deadline."""
@@ -269,21 +268,21 @@ class GetFlow:
         assert classified.error is not None
         raise classified.error
 
-    def resend_refusal(self) -> str | None:
+    def resend_refusal(self) -> Refusal | None:
         """Why an ambiguous outcome of this flow may not be resent, or ``None`` when it may:
         the call carries an ``Idempotency-Key`` and the server said it honours keys."""
+        advice = "; ask again yourself if paying twice is acceptable"
         if self.idempotency_key is None:
-            return (
-                "not resent: it carried no Idempotency-Key, so a resend could be charged "
-                "again; ask again yourself if paying twice is acceptable"
+            return Refusal(
+                "it carried no Idempotency-Key, so a resend could be charged again", advice
             )
         if self.base.evidence.honoured:
             return None
-        return (
-            "not resent: the server has not said that it honours Idempotency-Key (the "
-            "vendor ignores it), so a resend could be charged again; ask again yourself if "
-            "paying twice is acceptable (a server that honours keys answers a charged call "
-            f"free under the same key, idempotency_key={self.idempotency_key!r})"
+        return Refusal(
+            "the server has not said that it honours Idempotency-Key (the vendor ignores "
+            "it), so a resend could be charged again",
+            f"{advice} (a server that honours keys answers a charged call free under the "
+            f"same key, idempotency_key={self.idempotency_key!r})",
         )
 
     def describe_wait(self, classified: Classified, wait: float) -> str:

@@ -7,9 +7,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from jditem.client.base import BaseClient, Classified
-from jditem.client.redaction import redact
+from jditem.client.base import BaseClient
+from jditem.client.calls import Classified
 from jditem.protocol.codes import Code
+from jditem.redaction import redact
 
 
 @dataclass(frozen=True, slots=True)

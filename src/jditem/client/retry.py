@@ -28,14 +28,21 @@ import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from jditem import errors
-from jditem.client.base import CallInfo, Classified, Outcome
+from jditem.client.calls import CallInfo, Classified, Outcome
 from jditem.client.circuit import circuit_error
 from jditem.client.config import ClientConfig
 
 CONTINUATION_VERSION = 1
+
+
+class Refusal(NamedTuple):
+    """Why an ambiguous outcome may not be resent, and the library's advice after it."""
+
+    why: str
+    advice: str
 
 
 def full_jitter(failures: int, *, base: float, cap: float, rng: Callable[[], float]) -> float:
@@ -74,7 +81,7 @@ class Attempts:
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
-        resend_refusal: Callable[[], str | None] | None = None,
+        resend_refusal: Callable[[], Refusal | None] | None = None,
     ) -> None:
         self.config = config
         self._resend_refusal = resend_refusal
@@ -107,9 +114,13 @@ class Attempts:
         """Seconds the next call may take at most; raises when the deadline has passed."""
         remaining = self.remaining
         if remaining <= 0:
-            raise errors.RequestTimeoutError(
+            problem = (
                 f"the deadline of {self.deadline:g} s for this item passed after "
-                f"{self.calls} call(s): raise deadline= or retry later",
+                f"{self.calls} call(s)"
+            )
+            raise errors.RequestTimeoutError(
+                f"{problem}: raise deadline= or retry later",
+                problem=problem,
                 phase="deadline",
                 item_id=self.item_id,
             )
@@ -187,11 +198,11 @@ class Attempts:
         refusal = (
             self._resend_refusal()
             if self._resend_refusal is not None
-            else "not resent: it carried no Idempotency-Key"
+            else Refusal("it carried no Idempotency-Key", "")
         )
         if refusal is not None:
-            error.message = f"{error.message}; {refusal}"
-            error.args = (error.message,)
+            error.not_resent = refusal.why
+            error.extend(f"; not resent: {refusal.why}", advice=refusal.advice)
             raise error
 
     def continuation(self, retry_after: float | None) -> str:
@@ -215,9 +226,11 @@ class Attempts:
     def _give_up(self, classified: Classified, reason: str) -> errors.JditemError:
         summary = f"gave up after {self.calls} call(s) in {self.elapsed:.1f} s: {reason}"
         if classified.outcome is Outcome.PENDING:
+            problem = f"item {self.item_id} is still pending ({summary})"
             return errors.PendingTimeoutError(
-                f"item {self.item_id} is still pending ({summary}); call resume() with "
-                "the continuation later (the server keeps working on the task)",
+                f"{problem}; call resume() with the continuation later (the server keeps "
+                "working on the task)",
+                problem=problem,
                 continuation=self.continuation(classified.retry_after),
                 retry_after=classified.retry_after,
                 task_id=self.task_id,
@@ -228,6 +241,5 @@ class Attempts:
             )
         error = classified.error
         assert error is not None
-        error.message = f"{error.message} ({summary})"
-        error.args = (error.message,)
+        error.extend(f" ({summary})")
         return error

@@ -6,6 +6,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from jditem.client.calls import CallInfo
+
 
 @dataclass
 class RunStats:
@@ -33,6 +35,17 @@ class RunStats:
     replayed_calls: int = 0
     by_code: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
+
+    def count(self, info: CallInfo) -> None:
+        """Count one answered (or failed) call."""
+        self.calls += 1
+        self.by_code[str(info.code) if info.code is not None else info.outcome] += 1
+        if info.charged:
+            self.charged_calls += 1
+        elif info.replayed and info.code == 0:
+            self.replayed_calls += 1
+        if info.outcome == "rate_limited":
+            self.throttled += 1
 
     @property
     def finished(self) -> int:

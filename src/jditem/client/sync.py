@@ -5,16 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import Self
 
 import httpx
 
 from jditem import errors
-from jditem.client.base import BaseClient, CallInfo, Classified, KeyEvidence
-from jditem.client.config import ClientConfig, ClientOptions, check_option_names
+from jditem.client.calls import CallInfo, Classified
 from jditem.client.flow import GetFlow, Send, drive_sync
-from jditem.client.probe import ProbeResult, make_probe
-from jditem.client.redaction import install_log_redaction, register_secret
+from jditem.client.many_sync import get_many_sync
+from jditem.client.probe import ProbeResult
+from jditem.client.results import ItemResult
+from jditem.client.twin import Twin
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
 
@@ -22,13 +23,14 @@ OnCall = Callable[[CallInfo], object]
 BeforeCall = Callable[[str], object]
 
 
-class Client:
+class Client(Twin[httpx.Client]):
     """Item id in, product out: a dependable client of the task-backed v2 endpoint.
 
     ``token`` defaults to ``JDITEM_TOKEN``, then ``JUSTONEAPI_TOKEN``. ``base_url`` is a
     preset (``global``, ``cn``) or a URL (default ``JDITEM_BASE_URL`` or ``global``).
     Other keyword arguments are the fields of :class:`ClientConfig`. Pass
     ``http_client`` to reuse your own :class:`httpx.Client` (it is not closed for you).
+    :class:`~jditem.AsyncClient` is its twin: same methods, same rules.
 
     Example::
 
@@ -36,46 +38,8 @@ class Client:
             product = client.get("100012043978")
     """
 
-    def __init__(
-        self,
-        token: str | None = None,
-        *,
-        http_client: httpx.Client | None = None,
-        **options: Unpack[ClientOptions],
-    ) -> None:
-        check_option_names(options, extra=("token", "http_client"))
-        self._init(ClientConfig.build(token, **options), http_client, owns_http=None)
-
-    def _init(
-        self, config: ClientConfig, http_client: httpx.Client | None, *, owns_http: bool | None
-    ) -> None:
-        register_secret(config.token.get_secret_value())
-        install_log_redaction()
-        self._base = BaseClient(config)
-        self._owns_http = http_client is None if owns_http is None else owns_http
-        self._http = http_client or httpx.Client(
-            timeout=self._base.timeout(), follow_redirects=False, trust_env=True
-        )
-
-    @property
-    def config(self) -> ClientConfig:
-        """The resolved configuration (its ``repr`` masks the token)."""
-        return self._base.config
-
-    @property
-    def key_evidence(self) -> KeyEvidence:
-        """Whether the server said it honours ``Idempotency-Key`` (``.honoured``, ``.ttl``):
-        the only ground on which an ambiguous call is resent."""
-        return self._base.evidence
-
-    def with_options(self, **changes: Unpack[ClientOptions]) -> Client:
-        """A new client with ``changes`` applied, sharing this one's connection pool.
-
-        The copy is usable while this client is open; closing the copy closes nothing.
-        """
-        clone = object.__new__(type(self))
-        clone._init(self.config.replace(**changes), self._http, owns_http=False)
-        return clone
+    def _new_pool(self) -> httpx.Client:
+        return httpx.Client(**self._pool_options())
 
     # -- calls -------------------------------------------------------------------------
 
@@ -86,19 +50,11 @@ class Client:
                 step.url, params=step.params, headers=step.headers, timeout=step.timeout
             )
         except httpx.HTTPError as exc:
-            elapsed = time.perf_counter() - started
-            return self._base.classify_exception(step.item_id, exc, elapsed_s=elapsed), None
-        classified = self._base.classify_response(
-            step.item_id,
-            response.status_code,
-            response.headers,
-            response.content,
-            elapsed_s=time.perf_counter() - started,
-        )
-        return classified, response
+            return self._failed(step, exc, started), None
+        return self._answered(step, response, started), response
 
     def _classified(self, step: Send) -> Classified:
-        return (self._send(step))[0]
+        return self._send(step)[0]
 
     def fetch(self, item_id: str, *, idempotency_key: str | None = None) -> Envelope:
         """Exactly one HTTP call; returns the envelope whatever its business code.
@@ -109,26 +65,11 @@ class Client:
         ``idempotency_key`` is sent as the ``Idempotency-Key`` header (see :meth:`get`).
         """
         step = GetFlow(self._base, item_id, idempotency_key=idempotency_key).request()
-        classified, _ = self._send(step)
-        if classified.envelope is None:
-            assert classified.error is not None
-            raise classified.error
-        return classified.envelope
+        return self._envelope(self._classified(step))
 
     def probe(self, item_id: str) -> ProbeResult:
         """One HTTP call; the redacted raw response with its classification."""
-        classified, response = self._send(GetFlow(self._base, item_id).request())
-        if response is None:
-            assert classified.error is not None
-            raise classified.error
-        return make_probe(
-            self._base,
-            str(response.request.url),
-            response.status_code,
-            response.headers,
-            response.content,
-            classified,
-        )
+        return self._probe(*self._send(GetFlow(self._base, item_id).request()))
 
     def get(
         self,
@@ -164,11 +105,7 @@ class Client:
         logger as it starts (see :mod:`jditem.client.flow`).
         """
         flow = GetFlow(
-            self._base,
-            item_id,
-            deadline=deadline,
-            idempotency_key=idempotency_key,
-            auto_key=True,
+            self._base, item_id, deadline=deadline, idempotency_key=idempotency_key, auto_key=True
         )
         return drive_sync(flow.steps(), self._classified, time.sleep, before_call, on_call)
 
@@ -178,15 +115,22 @@ class Client:
         *,
         deadline: float | None = None,
         on_call: OnCall | None = None,
+        before_call: BeforeCall | None = None,
+        idempotency_key: str | None = None,
     ) -> Product:
         """Continue waiting for an item after :class:`~jditem.errors.PendingTimeoutError`.
 
         The server attaches calls for the same item to the same task, so nothing is
         submitted twice. The continuation must come from a client with the same base
-        URL and endpoint.
+        URL and endpoint. ``deadline``, ``on_call``, ``before_call`` and
+        ``idempotency_key`` work as in :meth:`get`: pass the key of the ``get`` being
+        resumed, and a charged call whose answer was lost is replayed free by a server
+        that honours keys.
         """
-        flow = GetFlow.resume(self._base, continuation, deadline=deadline)
-        return drive_sync(flow.steps(), self._classified, time.sleep, None, on_call)
+        flow = GetFlow.resume(
+            self._base, continuation, deadline=deadline, idempotency_key=idempotency_key
+        )
+        return drive_sync(flow.steps(), self._classified, time.sleep, before_call, on_call)
 
     def get_many(
         self,
@@ -196,19 +140,21 @@ class Client:
         rate: float | None = None,
         deadline: float | None = None,
         on_call: Callable[[CallInfo], object] | None = None,
-    ) -> Iterator[Any]:
-        """Fetch many items; yield a ``jditem.batch.ItemResult`` for each as it completes.
+    ) -> Iterator[ItemResult]:
+        """Fetch many items; yield an :class:`~jditem.client.results.ItemResult` for each
+        as it completes.
 
-        The twin of :meth:`AsyncClient.get_many` (same rules: bounded concurrency, smooth
-        adaptive rate, fatal answers raised after the results in flight); the calls run
-        on an event loop in a helper thread. ``on_call`` runs on that thread. A caller's
-        own ``http_client`` carries every call (from worker threads)::
+        Duplicates are collapsed. At most ``concurrency`` calls are on the wire; call
+        starts are spaced smoothly at up to ``rate`` per second (``None``: unlimited until
+        the server throttles), cut on 302 / HTTP 429 and raised again after successes.
+        Per-item errors come back in the result; a fatal answer (100, 303, 600, 601,
+        602) stops new calls at once and is raised after the results still in flight.
+        The calls run on an event loop in a helper thread (``on_call`` runs there too);
+        a caller's own ``http_client`` carries every call (from worker threads)::
 
             for result in client.get_many(ids, concurrency=8, rate=10):
                 print(result.item_id, result.product or result.error)
         """
-        from jditem.client.many import get_many_sync
-
         return get_many_sync(
             self.config,
             ids,
@@ -236,6 +182,3 @@ class Client:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._base.describe()})"

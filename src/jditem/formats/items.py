@@ -311,15 +311,3 @@ def collect(
             seen.add(entry.item_id)
             result.ids.append(entry.item_id)
     return result
-
-
-def unique_ids(lines: Iterable[str]) -> Iterator[str]:
-    """The valid item ids of ``lines`` in first-seen order, duplicates dropped.
-
-    Keeps a set of the ids seen (about 60 bytes each); the CLI uses the journal instead.
-    """
-    seen: set[str] = set()
-    for entry in parse_lines(lines):
-        if isinstance(entry, ItemLine) and entry.item_id not in seen:
-            seen.add(entry.item_id)
-            yield entry.item_id

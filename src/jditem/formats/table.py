@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
-from jditem.protocol.normalize import FLAT_COLUMNS
-from jditem.protocol.product import Product
+from jditem.protocol.product import FLAT_COLUMNS, Product
 
 #: Columns before the product's own in every format.
 TIE_COLUMNS = ("requested_id", "id_mismatch")

@@ -13,8 +13,8 @@ import json
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-from jditem.client.redaction import redact
 from jditem.mcp.session import McpSession
+from jditem.redaction import redact
 
 ITEM_URI = "jditem://item/{item_id}"
 

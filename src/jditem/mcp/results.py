@@ -3,7 +3,7 @@
 Every result is one :class:`CallToolResult` with a one-line summary and the same facts
 as JSON (``structured_content`` and a text block). Errors are ``isError`` results with
 the typed error's message and what to do about it — never a traceback. Everything that
-leaves here passes :func:`~jditem.client.redaction.redact` (the token is registered by
+leaves here passes :func:`~jditem.redaction.redact` (the token is registered by
 the client), so a token can reach no result even if an upstream echoed it.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent
 
 from jditem import errors
-from jditem.client.redaction import redact
 from jditem.client.retry import parse_continuation
 from jditem.mcp.budget import SpendBudget, format_yuan
 from jditem.mcp.session import ItemOutcome
+from jditem.redaction import redact
 
 
 def tool_result(summary: str, body: dict[str, Any], *, is_error: bool = False) -> CallToolResult:

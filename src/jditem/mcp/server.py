@@ -16,9 +16,9 @@ import uvicorn
 from mcp.server import MCPServer
 
 from jditem._version import __version__
-from jditem.client.redaction import RedactingFilter
 from jditem.mcp.budget import format_yuan
 from jditem.mcp.session import McpSession
+from jditem.redaction import RedactingFilter
 
 #: Modules that each expose ``register(server: MCPServer, session: McpSession) -> None``.
 FEATURE_MODULES = ("jditem.mcp.tools", "jditem.mcp.resources")

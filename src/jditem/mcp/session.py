@@ -8,7 +8,7 @@ and :meth:`McpSession.fetch_many` (the client's ``get_many`` engine, :class:`Man
 reserve the worst case before the first call and settle with what the answers said.
 
 What a fetch cost is read from the calls themselves (:class:`CallTally`, fed with the
-client's :class:`~jditem.client.base.CallInfo`): the server does not send its price, so
+client's :class:`~jditem.client.calls.CallInfo`): the server does not send its price, so
 each answer with data counts as one charge at the configured price. Every call of one
 fetch carries the same ``Idempotency-Key``, so a jditem server charges a fetch at most
 once — a free replay (``Idempotent-Replayed``) means an earlier call of the same fetch was
@@ -29,13 +29,14 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal, Unpack, cast
 
 from jditem import errors
 from jditem.client import AsyncClient
-from jditem.client.base import CallInfo
-from jditem.client.many import ItemResult, ManyRun
+from jditem.client.calls import CallInfo
+from jditem.client.many import ManyRun, RunOptions
 from jditem.client.ratecontrol import AdaptiveRate
+from jditem.client.results import ItemResult
 from jditem.client.retry import parse_continuation
 from jditem.mcp.budget import SpendBudget
 from jditem.protocol.ids import parse_item_ref
@@ -45,10 +46,6 @@ from jditem.protocol.product import Product
 MAX_ITEMS_PER_CALL = 50
 #: Products remembered for reuse and for ``jditem://item/{id}`` (oldest forgotten first).
 MAX_REMEMBERED = 1000
-
-#: Errors that say nothing was sent (so nothing can have been charged).
-_NOT_SENT: tuple[type[errors.JditemError], ...] = (errors.ConnectError,)
-_NOT_SENT_TIMEOUTS = frozenset({"connect", "pool", "deadline"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,7 @@ class CallTally:
         if info.code == 0 and info.outcome == "ready":
             self.ready = True
             self.replayed = info.replayed
-        elif info.code is None and not _surely_not_sent(info.error):
+        elif info.possibly_charged:
             self.unanswered = True
 
     @property
@@ -106,12 +103,6 @@ class CallTally:
     def uncertain(self) -> int:
         """Calls of this fetch that may have been charged (0 or 1; none once one was)."""
         return int(not self.ready and (self.unanswered or self.in_flight))
-
-
-def _surely_not_sent(error: errors.JditemError | None) -> bool:
-    if isinstance(error, _NOT_SENT):
-        return True
-    return isinstance(error, errors.RequestTimeoutError) and error.phase in _NOT_SENT_TIMEOUTS
 
 
 Status = Literal["ok", "pending", "error", "not_fetched"]
@@ -166,7 +157,7 @@ class _ToolRun(ManyRun):
         client: AsyncClient,
         tallies: dict[str, CallTally],
         keys: Callable[[str], str],
-        **options: Any,
+        **options: Unpack[RunOptions],
     ) -> None:
         super().__init__(client, **options)
         self.tallies = tallies
@@ -266,19 +257,27 @@ class McpSession:
         deadline = self.settings.tool_deadline
         product: Product | None = None
         error: errors.JditemError | None = None
+        key = self._key(item_id)  # a resume carries the key of the get it continues
+
+        def before_call(_: str) -> None:
+            tally.before()
+
         try:
             if continuation is not None:
-                tally.in_flight = True  # resume has no before_call hook: assume the worst
                 product = await self.client.resume(
-                    continuation, deadline=deadline, on_call=tally.after
+                    continuation,
+                    deadline=deadline,
+                    before_call=before_call,
+                    on_call=tally.after,
+                    idempotency_key=key,
                 )
             else:
                 product = await self.client.get(
                     item_id,
                     deadline=deadline,
-                    before_call=lambda _: tally.before(),
+                    before_call=before_call,
                     on_call=tally.after,
-                    idempotency_key=self._key(item_id),
+                    idempotency_key=key,
                 )
         except errors.JditemError as exc:
             error = exc

@@ -1,6 +1,7 @@
-"""The tolerant normalizer: JD's mobile item-page JSON → :class:`~jditem.protocol.product.Product`.
+"""The tolerant normalizer: JD's mobile item-page JSON → the fields of a
+:class:`~jditem.protocol.product.Product` (``Product.from_payload`` builds it).
 
-SPEC §3. ``normalize`` never raises on unknown, missing or oddly typed fields: every lookup
+SPEC §3. :func:`product_fields` never raises on unknown, missing or oddly typed fields: every lookup
 goes through small coercion helpers that answer ``None`` (or an empty list) for anything they
 cannot read. Only a payload that is not a JSON object at all is refused (``ValueError``), since
 there is nothing to keep in ``raw``.
@@ -39,7 +40,6 @@ from typing import Any
 
 from jditem.protocol.coerce import (
     ID_SPLIT,
-    IMAGE_BASE,
     absolute_image_url,
     as_bool,
     as_dict,
@@ -53,62 +53,21 @@ from jditem.protocol.coerce import (
     strip_html,
     unique,
 )
-from jditem.protocol.product import (
+from jditem.protocol.parts import (
     Availability,
     Brand,
     Category,
     Images,
     Price,
-    Product,
     Service,
     Shop,
 )
 
-__all__ = ["FLAT_COLUMNS", "IMAGE_BASE", "absolute_image_url", "flatten", "normalize"]
+__all__ = ["product_fields"]
 
 #: ``StockState`` values meaning "can be bought now" / "cannot be bought now".
 IN_STOCK_STATES = frozenset({33, 39, 40})
 OUT_OF_STOCK_STATES = frozenset({34, 36})
-#: Scalar columns of :func:`flatten`, in output order (CSV/Parquet writers rely on it).
-FLAT_COLUMNS: tuple[str, ...] = (
-    "sku_id",
-    "product_id",
-    "title",
-    "short_title",
-    "brand_id",
-    "brand_name",
-    "category_ids",
-    "category_names",
-    "shop_id",
-    "vender_id",
-    "shop_name",
-    "is_self_operated",
-    "price_current",
-    "price_original",
-    "price_promo",
-    "price_discount",
-    "price_masked",
-    "price_display",
-    "currency",
-    "stock_state",
-    "in_stock",
-    "on_sale",
-    "image_main",
-    "image_count",
-    "model",
-    "upc",
-    "weight_kg",
-    "dimensions_mm",
-    "origin",
-    "warranty",
-    "delivery_promise",
-    "is_seven_day_return",
-    "promotion_count",
-    "url",
-    "fetched_at",
-    "sandbox",
-)
-
 # -- sections ---------------------------------------------------------------------------
 
 
@@ -334,10 +293,11 @@ def _raw(payload: Mapping[Any, Any]) -> dict[str, Any]:
 # -- public API ---------------------------------------------------------------------------
 
 
-def normalize(
+def product_fields(
     payload: Any, *, sku_id: str | None = None, fetched_at: datetime | None = None
-) -> Product:
-    """Normalize a JD item payload (the envelope's ``data``) into a :class:`Product`.
+) -> dict[str, Any]:
+    """The fields of a :class:`~jditem.protocol.product.Product` read from a JD item
+    payload (the envelope's ``data``): ``Product.from_payload`` builds the product.
 
     Never raises on unknown, missing or mistyped fields. When the payload names no SKU the
     ``sku_id`` argument is used (``""`` when neither exists, and then ``url`` is ``""``); a
@@ -364,7 +324,7 @@ def normalize(
         "service_qitiantuihuo"
     ):
         seven_day = True
-    return Product(
+    return dict(
         sku_id=sku,
         product_id=first_id(product.get("productId"), product.get("erpPid")),
         title=first_text(
@@ -405,61 +365,3 @@ def normalize(
         fetched_at=fetched_at,
         raw=raw,
     )
-
-
-def _column(value: Any) -> str | int | bool | None:
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def flatten(product: Product) -> dict[str, str | int | bool | None]:
-    """``product`` as one row of scalars keyed by :data:`FLAT_COLUMNS`, in that order.
-
-    Values are ``str``, ``int``, ``bool`` or ``None``; Decimals become strings (``"1390.00"``),
-    lists are joined (ids with ``,``, category names with `` > ``, dimensions with ``x``),
-    ``fetched_at`` is ISO-8601.
-    """
-    price, shop = product.price, product.shop
-    dims = product.dimensions_mm
-    values: dict[str, Any] = {
-        "sku_id": product.sku_id,
-        "product_id": product.product_id,
-        "title": product.title,
-        "short_title": product.short_title,
-        "brand_id": product.brand.id,
-        "brand_name": product.brand.name,
-        "category_ids": ",".join(product.category.ids) or None,
-        "category_names": " > ".join(product.category.names) or None,
-        "shop_id": shop.shop_id,
-        "vender_id": shop.vender_id,
-        "shop_name": shop.name,
-        "is_self_operated": shop.is_self_operated,
-        "price_current": price.current,
-        "price_original": price.original,
-        "price_promo": price.promo,
-        "price_discount": price.discount,
-        "price_masked": price.masked,
-        "price_display": price.display,
-        "currency": price.currency,
-        "stock_state": product.availability.stock_state,
-        "in_stock": product.availability.in_stock,
-        "on_sale": product.availability.on_sale,
-        "image_main": product.images.main,
-        "image_count": len(product.images.gallery),
-        "model": product.model,
-        "upc": ",".join(product.barcodes) or None,
-        "weight_kg": product.weight_kg,
-        "dimensions_mm": "x".join(str(side) for side in dims) if dims else None,
-        "origin": product.origin,
-        "warranty": product.warranty,
-        "delivery_promise": product.delivery_promise,
-        "is_seven_day_return": product.is_seven_day_return,
-        "promotion_count": len(product.promotions),
-        "url": product.url,
-        "fetched_at": product.fetched_at,
-        "sandbox": product.sandbox,
-    }
-    return {column: _column(values[column]) for column in FLAT_COLUMNS}

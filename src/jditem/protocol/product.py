@@ -1,4 +1,6 @@
-"""The normalized product model (SPEC §3) and its tolerant normalizer."""
+"""The normalized product model (SPEC §3) and its flat form (:func:`flatten`, the
+columns of CSV / Parquet / Excel exports). JD's JSON is read by
+:mod:`jditem.protocol.normalize`."""
 
 from __future__ import annotations
 
@@ -8,57 +10,69 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jditem.protocol.normalize import product_fields
+from jditem.protocol.parts import (
+    Availability,
+    Brand,
+    Category,
+    Images,
+    Price,
+    Service,
+    Shop,
+)
 
-class Brand(BaseModel):
-    id: str | None = None
-    name: str | None = None
+__all__ = [
+    "FLAT_COLUMNS",
+    "Availability",
+    "Brand",
+    "Category",
+    "Images",
+    "Price",
+    "Product",
+    "Service",
+    "Shop",
+    "flatten",
+]
 
-
-class Category(BaseModel):
-    """JD's category: ``ids`` of its levels, top first (usually three: ``cat1..cat3``);
-    ``names`` as far as the payload names them, top first. JD's item page names only the
-    top level (``category.categoryName``), so ``names`` usually holds one name for three
-    ids; a payload with ``categoryInfo`` names the whole path."""
-
-    ids: list[str] = Field(default_factory=list)
-    names: list[str] = Field(default_factory=list)
-
-
-class Shop(BaseModel):
-    shop_id: str | None = None
-    vender_id: str | None = None
-    name: str | None = None
-    is_self_operated: bool | None = None
-    shop_type: str | None = None
-
-
-class Price(BaseModel):
-    """Prices in yuan. ``masked`` is true when JD hid the current price (``"6??"``)."""
-
-    current: Decimal | None = None
-    original: Decimal | None = None
-    promo: Decimal | None = None
-    discount: Decimal | None = None
-    masked: bool = False
-    display: str | None = None
-    currency: str = "CNY"
-
-
-class Availability(BaseModel):
-    stock_state: int | None = None
-    in_stock: bool | None = None
-    on_sale: bool | None = None
-
-
-class Images(BaseModel):
-    main: str | None = None
-    gallery: list[str] = Field(default_factory=list)
-
-
-class Service(BaseModel):
-    code: str | None = None
-    name: str | None = None
-    tip: str | None = None
+#: Scalar columns of :func:`flatten`, in output order (CSV/Parquet writers rely on it).
+FLAT_COLUMNS: tuple[str, ...] = (
+    "sku_id",
+    "product_id",
+    "title",
+    "short_title",
+    "brand_id",
+    "brand_name",
+    "category_ids",
+    "category_names",
+    "shop_id",
+    "vender_id",
+    "shop_name",
+    "is_self_operated",
+    "price_current",
+    "price_original",
+    "price_promo",
+    "price_discount",
+    "price_masked",
+    "price_display",
+    "currency",
+    "stock_state",
+    "in_stock",
+    "on_sale",
+    "image_main",
+    "image_count",
+    "model",
+    "upc",
+    "weight_kg",
+    "dimensions_mm",
+    "origin",
+    "warranty",
+    "delivery_promise",
+    "is_seven_day_return",
+    "promotion_count",
+    "url",
+    "fetched_at",
+    "sandbox",
+)
 
 
 class Product(BaseModel):
@@ -99,15 +113,69 @@ class Product(BaseModel):
         """Normalize JD's mobile item-page JSON (the envelope's ``data``).
 
         Never raises on unknown, missing or mistyped fields (see
-        :func:`jditem.protocol.normalize.normalize`); a payload without a SKU takes ``sku_id``.
+        :mod:`jditem.protocol.normalize`); a payload without a SKU takes ``sku_id``.
         Raises :class:`ValueError` only when ``payload`` is not a JSON object (dict).
         """
-        from jditem.protocol.normalize import normalize
-
-        return normalize(payload, sku_id=sku_id, fetched_at=fetched_at)
+        return cls(**product_fields(payload, sku_id=sku_id, fetched_at=fetched_at))
 
     def flat(self) -> dict[str, Any]:
-        """Core fields as scalar columns, in ``normalize.FLAT_COLUMNS`` order (CSV/Parquet)."""
-        from jditem.protocol.normalize import flatten
-
+        """Core fields as scalar columns, in :data:`FLAT_COLUMNS` order (CSV/Parquet)."""
         return flatten(self)
+
+
+def _column(value: Any) -> str | int | bool | None:
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def flatten(product: Product) -> dict[str, str | int | bool | None]:
+    """``product`` as one row of scalars keyed by :data:`FLAT_COLUMNS`, in that order.
+
+    Values are ``str``, ``int``, ``bool`` or ``None``; Decimals become strings (``"1390.00"``),
+    lists are joined (ids with ``,``, category names with `` > ``, dimensions with ``x``),
+    ``fetched_at`` is ISO-8601.
+    """
+    price, shop = product.price, product.shop
+    dims = product.dimensions_mm
+    values: dict[str, Any] = {
+        "sku_id": product.sku_id,
+        "product_id": product.product_id,
+        "title": product.title,
+        "short_title": product.short_title,
+        "brand_id": product.brand.id,
+        "brand_name": product.brand.name,
+        "category_ids": ",".join(product.category.ids) or None,
+        "category_names": " > ".join(product.category.names) or None,
+        "shop_id": shop.shop_id,
+        "vender_id": shop.vender_id,
+        "shop_name": shop.name,
+        "is_self_operated": shop.is_self_operated,
+        "price_current": price.current,
+        "price_original": price.original,
+        "price_promo": price.promo,
+        "price_discount": price.discount,
+        "price_masked": price.masked,
+        "price_display": price.display,
+        "currency": price.currency,
+        "stock_state": product.availability.stock_state,
+        "in_stock": product.availability.in_stock,
+        "on_sale": product.availability.on_sale,
+        "image_main": product.images.main,
+        "image_count": len(product.images.gallery),
+        "model": product.model,
+        "upc": ",".join(product.barcodes) or None,
+        "weight_kg": product.weight_kg,
+        "dimensions_mm": "x".join(str(side) for side in dims) if dims else None,
+        "origin": product.origin,
+        "warranty": product.warranty,
+        "delivery_promise": product.delivery_promise,
+        "is_seven_day_return": product.is_seven_day_return,
+        "promotion_count": len(product.promotions),
+        "url": product.url,
+        "fetched_at": product.fetched_at,
+        "sandbox": product.sandbox,
+    }
+    return {column: _column(values[column]) for column in FLAT_COLUMNS}

@@ -6,7 +6,7 @@ import logging
 
 import httpx
 
-from jditem.server.http.access_log import RedactTokenFilter, redact
+from jditem.redaction import RedactingFilter, redact
 
 TOKEN = "jd_" + "A" * 43
 
@@ -31,7 +31,7 @@ def test_filter_rewrites_args_including_url_objects() -> None:
         ("127.0.0.1:1", "GET", f"/api?token={TOKEN}", "1.1", 200),
         None,
     )
-    assert RedactTokenFilter().filter(record)
+    assert RedactingFilter().filter(record)
     assert TOKEN not in record.getMessage()
     url_record = logging.LogRecord(
         "httpx",
@@ -42,5 +42,5 @@ def test_filter_rewrites_args_including_url_objects() -> None:
         ("GET", httpx.URL(f"http://x/api?token={TOKEN}")),
         None,
     )
-    RedactTokenFilter().filter(url_record)
+    RedactingFilter().filter(url_record)
     assert TOKEN not in url_record.getMessage()

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from jditem.client.base import POOL_LIMITS
 from jditem.server.settings import Settings
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import GENEROUS, wait_until
@@ -264,7 +265,7 @@ def test_the_server_keeps_idle_connections_longer_than_the_jditem_client() -> No
     closing at the same moment. The jditem client (httpx's pool, and the aiohttp
     transport with the same limits) drops idle connections after 5 s; the server keeps
     them longer, so it is never the one closing a connection the client reuses."""
-    client_expiry = httpx.Limits(max_connections=None).keepalive_expiry
+    client_expiry = POOL_LIMITS.keepalive_expiry
     assert client_expiry is not None
     assert Settings().keep_alive_seconds >= 3 * client_expiry
 

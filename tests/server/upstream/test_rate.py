@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jditem.client.base import parse_retry_after
+from jditem.client.classify import parse_retry_after
 from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.upstream.rate import MAX_PAUSE_SECONDS, MIN_FRACTION, AimdRate
 from tests.support.waiting import await_until

@@ -1,7 +1,7 @@
 """What the moving sandbox tracks: an item's state at one instant, and its campaigns.
 
 :class:`DriftState` holds the SPEC §6.1 fields (``tracked()`` names them like
-:func:`jditem.protocol.normalize.flatten`); two states are equal exactly when those
+:func:`jditem.protocol.product.flatten`); two states are equal exactly when those
 fields are, so a change of state is a change a history would record.
 """
 

@@ -23,7 +23,7 @@ import httpx
 from jditem.client.base import BaseClient, Classified, Outcome
 from jditem.client.config import ClientConfig
 from jditem.client.fallback import EndpointFallback
-from jditem.client.redaction import install_log_redaction, register_secret
+from jditem.redaction import install_log_redaction, register_secret
 from jditem.server.collectors.base import CollectError, CollectResult, SourceUnavailable
 from jditem.server.settings import Settings
 from jditem.server.upstream.accounting import UpstreamCallRow, UpstreamLedger

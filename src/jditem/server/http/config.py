@@ -26,7 +26,7 @@ def log_config() -> dict[str, Any]:
     stderr in uvicorn's format (``WARNING:  redis … is unreachable``), tokens redacted."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config.setdefault("filters", {})["redact"] = {
-        "()": "jditem.server.http.access_log.RedactTokenFilter"
+        "()": "jditem.redaction.RedactingFilter"
     }
     config["handlers"]["jditem"] = {
         "formatter": "default",

@@ -8,15 +8,15 @@ import select
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.postgres import PgCluster
+from tests.support.waiting import wait_until
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
-from tests.support.postgres import PgCluster
 
 
 @pytest.fixture
@@ -167,7 +167,7 @@ ADMIN_USAGE_ERRORS: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def test_every_admin_subcommand_is_covered() -> None:
-    from jditem.cli.admin import admin_app
+    from jditem.cli.admin import build_admin
 
     def walk(group: Any, prefix: str) -> list[str]:
         names = []
@@ -180,7 +180,7 @@ def test_every_admin_subcommand_is_covered() -> None:
 
     import typer
 
-    names = set(walk(typer.main.get_command(admin_app), ""))
+    names = set(walk(typer.main.get_command(build_admin()), ""))
     groups_only = {"account", "token", "member"}
     assert names - groups_only == set(ADMIN_USAGE_ERRORS)
 
@@ -226,18 +226,22 @@ def _read_until(proc: subprocess.Popen[bytes], marker: str, seconds: float) -> l
     """Lines of ``proc``'s stdout up to the one containing ``marker`` (bounded wait)."""
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-    buffer = b""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    buffer = bytearray()
+
+    def printed() -> bool:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             chunk = os.read(fd, 65536)
             if not chunk:
-                break
-            buffer += chunk
-            if marker.encode() in buffer:
-                return buffer.decode().splitlines()
-    raise AssertionError(f"{marker!r} not printed within {seconds} s; got {buffer!r}")
+                raise AssertionError(f"{marker!r} not printed before EOF; got {bytes(buffer)!r}")
+            buffer.extend(chunk)
+        return marker.encode() in buffer
+
+    try:
+        wait_until(printed, f"{marker!r} printed", timeout=seconds)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; got {bytes(buffer)!r}") from None
+    return buffer.decode().splitlines()
 
 
 def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
@@ -268,8 +272,8 @@ def test_serve_first_start_prints_a_demo_token(tmp_path: Path) -> None:
             ("demo", 1_000_000)
         ]
 
-    from jditem.cli.serve import _first_start, run_with_session
-    from jditem.cli.server_settings import load_settings
+    from jditem.cli.serve import _first_start
+    from jditem.cli.server_db import load_settings, run_with_session
 
     settings = load_settings(str(tmp_path / "server.db"))
     assert run_with_session(settings, _first_start) is None  # second start: no new token

@@ -1,5 +1,6 @@
-"""Settings for the server commands (``serve``, ``worker``, ``admin``) from the
-environment and the ``--db`` / ``--redis`` options: every refusal is one clear line.
+"""The server's settings and database, for the CLI's server commands (``serve``,
+``worker``, ``admin``): settings from the environment and ``--db`` / ``--redis``, the
+database migrated and opened. Every refusal is one clear line, never a traceback.
 
 Server modules are imported inside the functions, so the ``cli`` extra alone can import
 this module.
@@ -7,12 +8,19 @@ this module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from jditem.server.settings import Settings
+    from jditem.server.store.db import Database
+
+T = TypeVar("T")
 
 
 def database_url(value: str | None) -> str | None:
@@ -126,3 +134,54 @@ def load_server_settings(db: str | None, overrides: dict[str, Any]) -> Settings:
     except SettingsInvalid as exc:
         typer.echo(f"error: {settings_error(exc)}", err=True)
         raise typer.Exit(2) from None
+
+
+class DatabaseUnavailableError(Exception):
+    """The database could not be reached or used; the message is one clear line."""
+
+
+def database_problem(exc: BaseException, url: str) -> str:
+    """One line on why ``url`` could not be used (no password, no SQL, no traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from jditem.server.store.urls import display_url
+
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return f"cannot use the database {display_url(url)}: {reason}"
+
+
+def run_on_database(settings: Settings, fn: Callable[[Database], Awaitable[T]]) -> T:
+    """Migrate the database, run ``fn(database)``, and close everything.
+
+    Raises :class:`DatabaseUnavailableError` when the database cannot be reached,
+    opened or migrated (errors raised by ``fn`` itself pass through unchanged).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from jditem.server.store.db import Database, migrate
+
+    url = settings.effective_database_url
+
+    async def main() -> T:
+        db = Database.from_url(url)
+        try:
+            try:
+                await migrate(db.engine)
+            except (SQLAlchemyError, OSError) as exc:
+                raise DatabaseUnavailableError(database_problem(exc, url)) from None
+            return await fn(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def run_with_session(settings: Settings, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """:func:`run_on_database` with one session: ``fn(session)``."""
+
+    async def in_session(db: Database) -> T:
+        async with db.sessionmaker() as session:
+            return await fn(session)
+
+    return run_on_database(settings, in_session)

@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jditem.cli.admin.common import (
+    as_yuan,
+    local_time,
+    optional,
+    print_json_lines,
+    print_table,
+    run,
+    settings,
+    usage,
+)
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +33,6 @@ if TYPE_CHECKING:
 
 #: Stands for the console's address in a link when none is configured.
 PLACEHOLDER = "<console-address>"
-
-member_app = typer.Typer(
-    help="Account members: people who sign in to the console for one account.",
-    no_args_is_help=True,
-)
 
 BaseUrlOption = Annotated[
     str | None,
@@ -41,15 +47,14 @@ BaseUrlOption = Annotated[
 def _base(ctx: typer.Context, base_url: str | None) -> str:
     """``--base-url``, else the server's ``JDITEM_PUBLIC_URL``, else :data:`PLACEHOLDER`;
     checked before anything is written."""
-    from jditem.cli.admin import _settings, _usage
     from jditem.server.settings import public_url_problem
 
     if base_url is None:
-        return _settings(ctx).public_url or PLACEHOLDER
+        return settings(ctx).public_url or PLACEHOLDER
     base = base_url.strip().rstrip("/")
     problem = public_url_problem(base)
     if problem is not None:
-        raise _usage(f"--base-url: {problem}")
+        raise usage(f"--base-url: {problem}")
     return base
 
 
@@ -71,7 +76,6 @@ def _print_link(member: MemberPublic, base: str, secret: str, what: str) -> None
     typer.echo(base + setup_path(secret))
 
 
-@member_app.command("add")
 def member_add(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address (signs in with it).")],
@@ -82,22 +86,19 @@ def member_add(
     base_url: BaseUrlOption = None,
 ) -> None:
     """Add a member; prints the one-time set-password link alone on the last line."""
-    from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
     base = _base(ctx, base_url)
-    member, secret = _run(ctx, lambda s: members.add_member(s, email, account, role))
+    member, secret = run(ctx, lambda s: members.add_member(s, email, account, role))
     _print_link(member, base, secret, "added")
 
 
-@member_app.command("list")
 def member_list(
     ctx: typer.Context,
     account: Annotated[str | None, typer.Option(help="Only this account's members.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
     """List members: e-mail, account, role, whether a password is set."""
-    from jditem.cli.admin import _local_time, _print_json_lines, _print_table, _run
     from jditem.server.accounts import members
     from jditem.server.accounts.service import account_by_name
 
@@ -107,11 +108,11 @@ def member_list(
             account_id = (await account_by_name(session, account)).id
         return await members.list_members(session, account_id)
 
-    rows = _run(ctx, read)
+    rows = run(ctx, read)
     if as_json:
-        _print_json_lines(ctx, rows)
+        print_json_lines(ctx, rows)
         return
-    _print_table(
+    print_table(
         "Members",
         ["id", "e-mail", "account", "role", "password", "added"],
         [
@@ -121,21 +122,19 @@ def member_list(
                 m.account,
                 m.role,
                 "set" if m.has_password else "link pending",
-                _local_time(ctx, m.created_at),
+                local_time(ctx, m.created_at),
             ]
             for m in rows
         ],
     )
 
 
-@member_app.command("reset")
 def member_reset(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address.")],
     base_url: BaseUrlOption = None,
 ) -> None:
     """New set-password link: the old password and every session of the member end now."""
-    from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
     base = _base(ctx, base_url)
@@ -144,51 +143,46 @@ def member_reset(
         found = await members.find_member(session, email)
         return await members.reset_password(session, found.id)
 
-    member, secret = _run(ctx, reset)
+    member, secret = run(ctx, reset)
     _print_link(member, base, secret, "reset the password of")
 
 
-@member_app.command("role")
 def member_role(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address.")],
     role: Annotated[str, typer.Argument(help="owner or member.")],
 ) -> None:
     """Make a member an owner of its account, or a plain member."""
-    from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
     async def change(session: AsyncSession) -> MemberPublic:
         found = await members.find_member(session, email)
         return await members.set_role(session, found.id, role)
 
-    member = _run(ctx, change)
+    member = run(ctx, change)
     typer.echo(f"{member.email} is now {member.role} of account {member.account!r}")
 
 
-@member_app.command("remove")
 def member_remove(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The member's e-mail address.")],
 ) -> None:
     """Remove a member: its sessions end; the tokens it created stay with the account."""
-    from jditem.cli.admin import _run
     from jditem.server.accounts import members
 
     async def remove(session: AsyncSession) -> MemberPublic:
         found = await members.find_member(session, email)
         return await members.remove_member(session, found.id)
 
-    member = _run(ctx, remove)
+    member = run(ctx, remove)
     typer.echo(f"removed {member.email} from account {member.account!r}")
 
 
 def _caps_row(name: str, caps: MemberCaps) -> list[str]:
-    from jditem.cli.admin import _yuan
 
     return [
         name,
-        "no cap" if caps.max_budget_units is None else _yuan(caps.max_budget_units),
+        "no cap" if caps.max_budget_units is None else as_yuan(caps.max_budget_units),
         "no cap" if caps.max_rate_limit is None else f"{caps.max_rate_limit:g}",
         "no cap" if caps.burst_cap is None else str(caps.burst_cap),
         "no cap" if caps.max_daily_quota is None else str(caps.max_daily_quota),
@@ -224,20 +218,19 @@ def account_caps(
     existing member-created tokens to it at once (a token without that limit gets the
     cap); tokens an operator created are left as they are.
     """
-    from jditem.cli.admin import _optional, _print_table, _run
     from jditem.server.accounts.caps import member_caps, set_member_caps
     from jditem.server.accounts.money import yuan_to_units
     from jditem.server.accounts.service import account_by_name
 
     changes: dict[str, Any] = {}
     if max_budget is not None:
-        changes["max_budget_units"] = _optional(max_budget, yuan_to_units, "--max-budget")
+        changes["max_budget_units"] = optional(max_budget, yuan_to_units, "--max-budget")
     if max_rate is not None:
-        changes["max_rate_limit"] = _optional(max_rate, float, "--max-rate")
+        changes["max_rate_limit"] = optional(max_rate, float, "--max-rate")
     if max_burst is not None:
-        changes["max_burst"] = _optional(max_burst, int, "--max-burst")
+        changes["max_burst"] = optional(max_burst, int, "--max-burst")
     if max_quota is not None:
-        changes["max_daily_quota"] = _optional(max_quota, int, "--max-quota")
+        changes["max_daily_quota"] = optional(max_quota, int, "--max-quota")
 
     async def apply(session: AsyncSession) -> tuple[MemberCaps, int]:
         account = await account_by_name(session, name)
@@ -246,19 +239,11 @@ def account_caps(
             return caps, 0
         return await set_member_caps(session, account.name, caps.model_copy(update=changes))
 
-    caps, lowered = _run(ctx, apply)
-    _print_table(
+    caps, lowered = run(ctx, apply)
+    print_table(
         "Caps on tokens created by members",
         ["account", "max budget (yuan)", "max rate/s", "max burst", "max quota/day"],
         [_caps_row(name, caps)],
     )
     if lowered:
         typer.echo(f"lowered {lowered} existing member token(s) to these caps")
-
-
-def register(admin_app: typer.Typer, account_app: typer.Typer) -> None:
-    """Add ``member`` to ``jditem admin`` and ``caps`` to ``jditem admin account`` (once)."""
-    if any(group.name == "member" for group in admin_app.registered_groups):
-        return
-    admin_app.add_typer(member_app, name="member")
-    account_app.command("caps")(account_caps)
