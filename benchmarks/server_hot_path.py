@@ -37,6 +37,10 @@ After the run each jditem database is checked: Σ ledger charges = balance chang
 least as many charges as answers wrk counted. ``--profile DIR``: one more round of
 ``bare-h11``, ``jditem-h11`` and ``jditem-serve`` with py-spy, summarised by layer.
 
+``--baseline-src DIR`` adds ``jditem-serve-baseline``: ``jditem serve`` run from another
+checkout's ``src`` (``PYTHONPATH``), loaded in the same alternating rounds — a change's
+before and after side by side in one run.
+
 Run: ``.venv/bin/python benchmarks/server_hot_path.py [--seconds 6] [--rounds 5]``;
 ``--quick`` (under 5 minutes): 3-second rounds, 3 rounds. Ends with one JSON line.
 """
@@ -324,13 +328,20 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+BASELINE = "jditem-serve-baseline"
+
+
 @contextmanager
-def started(kind: str) -> Iterator[Server]:
+def started(kind: str, baseline_src: Path | None = None) -> Iterator[Server]:
     home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-{kind}-"))
     port = free_port()
     env = server_env(home)
     if kind == "jditem-serve":
         command = [JDITEM, "serve", "--port", str(port)]
+    elif kind == BASELINE:
+        assert baseline_src is not None
+        env["PYTHONPATH"] = str(baseline_src.resolve())
+        command = [sys.executable, "-m", "jditem.cli", "serve", "--port", str(port)]
     else:
         command = [sys.executable, __file__, "--serve", kind, "--port", str(port)]
     with (home / "server.log").open("wb") as log:
@@ -359,6 +370,9 @@ def main() -> None:
     parser.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--profile", type=Path, help="py-spy round into this directory")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
+    parser.add_argument(
+        "--baseline-src", type=Path, help="another checkout's src/: adds jditem-serve-baseline"
+    )
     parser.add_argument("--serve", choices=sorted(KINDS), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -375,8 +389,12 @@ def main() -> None:
         f"load: {loader} -c{args.connections}, {args.rounds} x {args.seconds:g} s per server "
         f"(alternating); `jditem serve` parses with {parser_name}; {load_average()} at start"
     )
+    if args.baseline_src is not None:
+        if not (args.baseline_src / "jditem" / "cli").is_dir():
+            parser.error(f"--baseline-src {args.baseline_src}: no jditem/cli in it (give a src/)")
+        KINDS[BASELINE] = f"jditem v2 · `jditem serve` of {args.baseline_src} (baseline)"
     with ExitStack() as stack:
-        servers = [stack.enter_context(started(kind)) for kind in KINDS]
+        servers = [stack.enter_context(started(kind, args.baseline_src)) for kind in KINDS]
         for server in servers:
             server.prepare()
             server.round(2, args.connections, loader)  # warm-up
@@ -419,6 +437,13 @@ def main() -> None:
         f"{bare_cpu / serve_cpu:.0%}. Against bare on httptools (the stack's ceiling): "
         f"{serve_r.rps / ceiling.rps:.0%}."
     )
+    if BASELINE in by_kind:
+        base_cpu = _median(by_kind[BASELINE].cpu_us)
+        base_r = median_result(by_kind[BASELINE].results)
+        print(
+            f"`jditem serve` of this tree / of the baseline: CPU per request "
+            f"{serve_cpu / base_cpu:.2f}×, throughput {serve_r.rps / base_r.rps:.2f}×."
+        )
     for kind, profile in profiles:
         print_profile(KINDS[kind], profile)
     print()

@@ -49,6 +49,8 @@ _PATTERNS = (
     (re.compile(r"(?i)(['\"]token['\"]\s*:\s*['\"])[^'\"]+"), r"\1" + MASK),
     (re.compile(r"\bjd_[A-Za-z0-9_-]{20,}"), "jd_" + MASK),
 )
+#: Every pattern above needs one of these words: text without them skips the patterns.
+_MAYBE = re.compile(r"(?i)token|key=|bearer|jd_")
 _QUERY_PAIR = re.compile(r"(?<=[?&;])([^=&;\s\"'?]*)=([^&;\s\"']*)")
 _ENCODED_CHUNK = re.compile(r"[^\s\"']*%[0-9A-Fa-f]{2}[^\s\"']*")
 
@@ -76,6 +78,8 @@ def _redact_plain(text: str) -> str:
     pattern = _secret_re
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    if _MAYBE.search(text) is None:
+        return text
     for regex, replacement in _PATTERNS:
         text = regex.sub(replacement, text)
     return text
