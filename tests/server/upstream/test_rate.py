@@ -80,7 +80,7 @@ async def test_throttle_halves_pauses_and_success_grows_back() -> None:
         ("1e308", 120.0),
         ("Fri, 31 Dec 9999 23:59:59 GMT", 120.0),
         ("-5", 0.0),
-        ("nan", 0.0),
+        ("nan", 1.0),  # not a number: like garbage, the default pause
         ("soon", 1.0),
         (None, 1.0),
         ("7", 7.0),
