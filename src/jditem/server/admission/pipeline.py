@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -45,6 +45,7 @@ from jditem.server.admission.answers import Answer
 from jditem.server.admission.call import Call, JobOrigin
 from jditem.server.admission.holds import Hold, QuotaCount, RateSlot
 from jditem.server.clock import Clock, now_utc
+from jditem.server.monitor import history
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.shared.broadcast import IDENTITIES, Broadcast, LocalBroadcast
 from jditem.server.shared.health import HealthWindow
@@ -325,6 +326,7 @@ class Admission:
                 key_since=call.key_since,
                 call=call.record(Code.SUCCESS, price, result.task_id, now),
                 job_item_id=call.origin.item_row if call.origin is not None else None,
+                seen=self._seen(call, result.payload, result.body, now),
             )
         )
         if charged is ChargeResult.CHARGED:
@@ -340,6 +342,29 @@ class Admission:
             return answers.budget_exhausted()
         return answers.insufficient_balance()
 
+    def _seen(
+        self, call: Call, payload: object, body: bytes | None, at: datetime
+    ) -> history.Seen | None:
+        """The product's observation for the account's history (None when it is off)."""
+        if not self.settings.history:
+            return None
+        return history.seen_of(call.token.account_id, call.item, payload, body, at)
+
+    async def _observe_free(self, call: Call, answer: Answer, at: datetime) -> None:
+        """History of a product answered free (a replay, a price of 0): its own write."""
+        seen = self._seen(call, answer.data, answer.body, at)
+        if seen is None:
+            return
+        try:
+            await self.db.write_batch(history.record_free, [seen])
+        except Exception:  # the answer stands; history misses one confirmation
+            log.warning(
+                "history of item %s not written (requestId %s)",
+                call.item,
+                call.request_id,
+                exc_info=True,
+            )
+
     async def _settle(self, call: Call, answer: Answer) -> None:
         """After the answer: health window, cached identity, call record."""
         self.health.observe(int(answer.code))
@@ -347,8 +372,10 @@ class Admission:
             self.identities.after_call(call.identity, answer.code)
         if call.recorded:
             return
-        row = call.record(answer.code, answer.charged, answer.task_id, now_utc(self.clock))
+        now = now_utc(self.clock)
+        row = call.record(answer.code, answer.charged, answer.task_id, now)
         if answer.code is Code.SUCCESS:  # answered without a charge (a free replay, price 0)
+            await self._observe_free(call, answer, now)
             await self.recorder.record_durably(row)
         else:
             self.recorder.record(row)
