@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.support.clock import FrozenClock
+from tests.support.live_server import LiveServer, live_server
 
 from jditem.server.clock import as_utc
 from jditem.server.collectors.base import CollectResult
@@ -19,8 +21,6 @@ from jditem.server.collectors.drift import drifted_payload
 from jditem.server.context import ServerContext
 from jditem.server.monitor import history
 from jditem.server.monitor.tracked import decode, tracked_state
-from tests.support.clock import FrozenClock
-from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -208,5 +208,5 @@ def test_the_unique_key_refuses_a_second_point_with_the_same_number(server: Live
         "digest, state) VALUES (:a, :i, 1, :t, :t, :d, :s)"
     )
     server.execute(insert, **row)
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         server.execute(insert, **row)
