@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-
-from jditem.protocol.monitoring import ItemHistory
 from tests.server.monitor.test_history_write import (
     ITEM,
     T0,
@@ -20,6 +18,8 @@ from tests.server.monitor.test_history_write import (
 )
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+
+from jditem.protocol.monitoring import ItemHistory
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -70,7 +70,8 @@ def test_the_history_is_the_envelope_of_typed_points(
     assert (body["code"], body["message"]) == (0, "success")
     assert set(body) == {"code", "message", "data", "recordTime", "requestId"}
     page = ItemHistory.model_validate(body["data"])
-    assert page.item_id == ITEM and not page.has_more
+    assert page.item_id == ITEM
+    assert not page.has_more
     assert [p.price_current for p in page.points] == [
         Decimal("699.00"),
         Decimal("649.00"),
@@ -142,7 +143,8 @@ def test_reads_take_slots_of_the_tokens_rate_limit(server: LiveServer) -> None:
     codes = [history(server, token).json()["code"] for _ in range(3)]
     assert codes == [0, 0, 302]
     limited = history(server, token)
-    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
 
 
 def test_the_endpoint_is_in_the_openapi_document(server: LiveServer) -> None:
