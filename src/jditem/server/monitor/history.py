@@ -142,8 +142,26 @@ def record(connection: Connection, seen: Sequence[Seen], *, lock_accounts: bool 
     if lock_accounts:
         for account_id in sorted({s.account_id for s in seen}):
             LOCK_ACCOUNT.rows(connection, {"a_id": account_id})
-    for observation in seen:
+    for observation in _collapsed(seen):
         _fold(connection, observation)
+
+
+def _collapsed(seen: Sequence[Seen]) -> list[Seen]:
+    """``seen`` without the observations a later one of the same (account, item) and the
+    same state supersedes before any other state of it: only the last confirmation of a
+    run of equal states is written (a hot item's concurrent calls share one ``UPDATE``)."""
+    kept: list[Seen] = []
+    last: dict[tuple[int, str], int] = {}  # (account, item) -> index in kept
+    for observation in seen:
+        key = (observation.account_id, observation.item_id)
+        index = last.get(key)
+        if index is not None and kept[index].state.digest == observation.state.digest:
+            if observation.at > kept[index].at:
+                kept[index] = observation
+            continue
+        last[key] = len(kept)
+        kept.append(observation)
+    return kept
 
 
 def record_free(connection: Connection, seen: Sequence[Seen]) -> None:
