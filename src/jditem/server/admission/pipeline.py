@@ -13,8 +13,9 @@ nothing after it runs:
      paid under for the item makes the call a free *replay* (steps 5-7 skipped);
 5-7. daily quota (:class:`~.holds.QuotaCount`), budget, balance;
 8.   the result — the fresh one in memory, else the item's task (found or created, then
-     waited for) — and, when ready, its charge, which writes the call record, the key
-     and a bulk-job item's total in the same transaction.
+     waited for) — and, when ready, its charge, which writes the call record, the key,
+     a bulk-job item's total and the account's history of the item (SPEC §6.1,
+     :mod:`jditem.server.monitor.history`) in the same transaction.
 
 The holds are settled in one ``finally`` against the answer: a rejected call consumes
 nothing. A call whose fresh result is in memory and whose token has a daily quota takes
@@ -22,7 +23,8 @@ the same steps, with 5-7 decided in the database by its charge's transaction (th
 count rides in it; one group commit).
 
 After the answer (:meth:`Admission._settle`): the health window counts it, the cached
-identity follows the money, and the call record is written unless its charge wrote it.
+identity follows the money, and the call record is written unless its charge wrote it
+(a product answered free — a replay, a price of 0 — also writes its history then).
 """
 
 from __future__ import annotations
