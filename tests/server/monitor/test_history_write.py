@@ -64,7 +64,9 @@ def server(clock: FrozenClock, collector: ScriptedCollector) -> Iterator[LiveSer
 
 
 def points(live: LiveServer, account: str, item: str = ITEM) -> list[tuple[Any, ...]]:
-    """(seq, valid_from, last_confirmed_at, state) of ``account``'s history of ``item``."""
+    """(seq, valid_from, last_confirmed_at, state) of ``account``'s history of ``item``
+    (deferred confirmations written first)."""
+    live.run(lambda ctx: ctx.admission.history.flush())
     rows = live.rows(
         "SELECT h.seq, h.valid_from, h.last_confirmed_at, h.state FROM item_history h "
         "JOIN accounts a ON a.id = h.account_id WHERE a.name = :a AND h.item_id = :i "
@@ -77,6 +79,11 @@ def points(live: LiveServer, account: str, item: str = ITEM) -> list[tuple[Any, 
 
 def _time(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+async def deferred(ctx: ServerContext) -> int:
+    """Confirmations waiting for the history writer's next flush."""
+    return ctx.admission.history.pending
 
 
 def call(live: LiveServer, token: str, item: str = ITEM, **headers: str) -> dict[str, Any]:
@@ -210,3 +217,52 @@ def test_the_unique_key_refuses_a_second_point_with_the_same_number(server: Live
     server.execute(insert, **row)
     with pytest.raises(Exception, match=r"(?i)unique"):
         server.execute(insert, **row)
+
+
+def test_confirmations_wait_for_the_flush_and_a_change_writes_them_first(
+    server: LiveServer, clock: FrozenClock, collector: ScriptedCollector
+) -> None:
+    token = server.make_token("acme")
+    call(server, token)
+    for seconds in (5, 10):  # cached and unchanged: deferred, coalesced per item
+        clock.set(T0 + timedelta(seconds=seconds))
+        call(server, token)
+    assert server.run(deferred) == 1
+    collector.set(ITEM, "649.00")
+    clock.set(T0 + timedelta(seconds=TTL + 5))
+    call(server, token)  # a change: the waiting confirmation goes first, in the charge
+    assert server.run(deferred) == 0
+    rows = points(server, "acme")
+    assert [(p[0], p[1], p[2]) for p in rows] == [
+        (1, T0, T0 + timedelta(seconds=10)),
+        (2, T0 + timedelta(seconds=TTL + 5), T0 + timedelta(seconds=TTL + 5)),
+    ]
+
+
+def test_a_late_confirmation_older_than_a_stored_change_is_dropped(server: LiveServer) -> None:
+    """Scale-out: another process stored a change after this one deferred a confirmation."""
+    server.make_token("acme")
+    account_id = server.scalar("SELECT id FROM accounts WHERE name = 'acme'")
+
+    def seen(price: str, minute: int) -> history.Seen:
+        payload = drifted_payload(ITEM, T0)
+        payload["priceFloor"] = {"price": price, "ext": {"jdPrice": price}}
+        return history.Seen(
+            account_id, ITEM, tracked_state(payload), T0 + timedelta(minutes=minute)
+        )
+
+    def write(fn: Any, *observations: history.Seen) -> None:
+        server.run(lambda ctx: ctx.db.write_batch(fn, list(observations)))
+
+    write(history.record_free, seen("699.00", 0), seen("649.00", 2))
+    write(history.record_deferred, seen("699.00", 1))  # older than the 649 point: dropped
+    assert [(p[0], p[2]) for p in points(server, "acme")] == [
+        (1, T0),
+        (2, T0 + timedelta(minutes=2)),
+    ]
+    write(history.record_deferred, seen("699.00", 3))  # after it: a change back
+    assert [str(p[3].price_current) for p in points(server, "acme")] == [
+        "699.00",
+        "649.00",
+        "699.00",
+    ]

@@ -122,7 +122,7 @@ def write_charged_extras(
     calls = [r.call for r in charged if r.call is not None]
     if calls:
         write_calls(connection, calls, rollup(calls))
-    seen = [r.seen for r in charged if r.seen is not None]
+    seen = [s for r in charged for s in r.seen]
     if seen:  # the accounts' rows are locked by the charge: see monitor.history
         history.record(connection, seen)
     for req in sorted(charged, key=lambda r: r.job_item_id or 0):

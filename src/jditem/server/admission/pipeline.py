@@ -48,6 +48,7 @@ from jditem.server.admission.call import Call, JobOrigin
 from jditem.server.admission.holds import Hold, QuotaCount, RateSlot
 from jditem.server.clock import Clock, now_utc
 from jditem.server.monitor import history
+from jditem.server.monitor.history_writer import HistoryWriter
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.shared.broadcast import IDENTITIES, Broadcast, LocalBroadcast
 from jditem.server.shared.health import HealthWindow
@@ -90,8 +91,11 @@ class Admission:
         charger: ChargeBatcher,
         circuit: Circuit | None = None,
         broadcast: Broadcast | None = None,
+        history_writer: HistoryWriter | None = None,
     ) -> None:
         self.settings = settings
+        #: When observations reach the account's history (SPEC §6.1).
+        self.history = history_writer if history_writer is not None else HistoryWriter(db)
         #: The relay's upstream circuit: while open, uncollected items answer 503.
         self.circuit = circuit
         self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()
@@ -314,6 +318,8 @@ class Admission:
         identity = call.token
         now = now_utc(self.clock)
         timezone = self.settings.timezone
+        seen = self._seen(call, result.payload, result.body, now)
+        confirms = seen is not None and self.history.confirms(seen)
         charged = await self.charger.charge(
             ChargeRequest(
                 account_id=identity.account_id,
@@ -328,11 +334,15 @@ class Admission:
                 key_since=call.key_since,
                 call=call.record(Code.SUCCESS, price, result.task_id, now),
                 job_item_id=call.origin.item_row if call.origin is not None else None,
-                seen=self._seen(call, result.payload, result.body, now),
+                seen=() if seen is None or confirms else self.history.with_pending(seen),
             )
         )
         if charged is ChargeResult.CHARGED:
             call.recorded = True
+            if seen is not None and confirms:  # an unchanged state: its confirmation waits
+                self.history.keep(seen)
+            elif seen is not None:
+                self.history.written(seen)
             return answers.success(result, price)
         if charged is ChargeResult.REPLAYED:  # a concurrent call paid under the key
             return answers.replayed(result)
@@ -357,8 +367,12 @@ class Admission:
         seen = self._seen(call, answer.data, answer.body, at)
         if seen is None:
             return
+        if self.history.confirms(seen):
+            self.history.keep(seen)
+            return
         try:
-            await self.db.write_batch(history.record_free, [seen])
+            await self.db.write_batch(history.record_free, self.history.with_pending(seen))
+            self.history.written(seen)
         except Exception:  # the answer stands; history misses one confirmation
             log.warning(
                 "history of item %s not written (requestId %s)",

@@ -62,7 +62,7 @@ from jditem.server.monitor.tracked import (
 from jditem.server.store.tables import Account, HistoryPoint
 from jditem.server.store.writer import Prepared
 
-__all__ = ["Seen", "record", "record_free", "seen_of"]
+__all__ = ["Seen", "record", "record_deferred", "record_free", "seen_of"]
 
 log = logging.getLogger("jditem.server.monitor.history")
 
@@ -86,7 +86,9 @@ CONFIRM = Prepared(
         last_confirmed_at=case((_H.c.last_confirmed_at < _AT, _AT), else_=_H.c.last_confirmed_at)
     )
 )
-NEWEST = Prepared(select(_H.c.seq, _H.c.state, _H.c.last_confirmed_at).where(*_IS_NEWEST))
+NEWEST = Prepared(
+    select(_H.c.seq, _H.c.state, _H.c.valid_from, _H.c.last_confirmed_at).where(*_IS_NEWEST)
+)
 APPEND = Prepared(
     insert(_H),
     column_keys=(
@@ -133,17 +135,25 @@ def seen_of(
     return Seen(account_id, item_id, state, at)
 
 
-def record(connection: Connection, seen: Sequence[Seen], *, lock_accounts: bool = False) -> None:
+def record(
+    connection: Connection,
+    seen: Sequence[Seen],
+    *,
+    lock_accounts: bool = False,
+    deferred: bool = False,
+) -> None:
     """Fold ``seen`` into the history, in order, inside the caller's transaction.
 
     ``lock_accounts``: take the accounts' row locks first (a transaction that is not a
-    charge; a charge holds them already). See the module docstring.
+    charge; a charge holds them already). See the module docstring. ``deferred``: the
+    observations are confirmations written late (:mod:`.history_writer`): one older than
+    the newest point's start is dropped, not appended.
     """
     if lock_accounts:
         for account_id in sorted({s.account_id for s in seen}):
             LOCK_ACCOUNT.rows(connection, {"a_id": account_id})
     for observation in _collapsed(seen):
-        _fold(connection, observation)
+        _fold(connection, observation, deferred)
 
 
 def _collapsed(seen: Sequence[Seen]) -> list[Seen]:
@@ -169,14 +179,21 @@ def record_free(connection: Connection, seen: Sequence[Seen]) -> None:
     record(connection, seen, lock_accounts=True)
 
 
-def _fold(connection: Connection, seen: Seen) -> None:
+def record_deferred(connection: Connection, seen: Sequence[Seen]) -> None:
+    """:func:`record_free` of confirmations written late (``deferred``)."""
+    record(connection, seen, lock_accounts=True, deferred=True)
+
+
+def _fold(connection: Connection, seen: Seen, deferred: bool = False) -> None:
     key = {"a": seen.account_id, "i": seen.item_id}
     if CONFIRM.rowcount(connection, {**key, "d": seen.state.digest, "at": seen.at}) == 1:
         return
     newest = NEWEST.rows(connection, key)
     seq, prev, at = 0, None, seen.at
     if newest:
-        seq, text, confirmed = newest[0]
+        seq, text, started, confirmed = newest[0]
+        if deferred and _aware(started) > seen.at:  # a later change is stored: old news
+            return
         prev = _decoded(text, seen)
         at = max(at, _aware(confirmed))  # a point never starts before the last one was seen
     observation = observe(prev, seen.state)
