@@ -4,7 +4,8 @@ Every code-0 product an account receives is a :class:`Seen` (made by :func:`seen
 from the answer's payload). :func:`record` folds observations into table
 ``item_history`` inside the caller's transaction — the charge's own group commit for a
 charged call (:mod:`jditem.server.accounts.charge_sql`), a short transaction of its own
-for a free one (an idempotent replay, a price of 0):
+for a free one (an idempotent replay, a price of 0), or the flush of confirmations that
+:mod:`.history_writer` let wait (:func:`record_deferred`):
 
 * the common case, the state did not change, is ONE conditional ``UPDATE`` that moves the
   current point's ``last_confirmed_at`` — it matches only when the (account, item)'s
@@ -24,9 +25,10 @@ again, one by one). Locks are taken in one order (tokens, then accounts by id), 
 charges take them, so this adds no deadlock.
 
 **Cost on the hot path.** The tracked state is computed once per stored result, not per
-call (:func:`~.tracked.tracked_state_json` keyed by the cached serialized payload), and
-an unchanged observation costs one indexed ``UPDATE`` in the charge's transaction
-(``benchmarks/monitoring_core.py`` measures the throughput with history on vs off).
+call (:func:`~.tracked.tracked_state_json` keyed by the cached serialized payload); an
+unchanged observation is one indexed ``UPDATE``, and the confirmations of a hot item are
+coalesced into one per flush (:mod:`.history_writer`; ``benchmarks/monitoring_core.py``
+measures the throughput with history on vs off).
 """
 
 from __future__ import annotations
