@@ -30,11 +30,8 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,27 +42,6 @@ from _procstat import load_average  # noqa: E402
 
 KIND = "jditem-httptools"  # the in-process server kind of server_hot_path
 SETTINGS = {"on": "true", "off": "false"}
-
-
-@contextmanager
-def started(history: str) -> Iterator[hot.Server]:
-    """A jditem server with history ``on`` or ``off`` (see the module docstring)."""
-    home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-history-{history}-"))
-    port = hot.free_port()
-    env = hot.server_env(home, JDITEM_HISTORY=SETTINGS[history])
-    command = [sys.executable, hot.__file__, "--serve", KIND, "--port", str(port)]
-    with (home / "server.log").open("wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
-    try:
-        yield hot.Server(KIND, port, proc, home)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def history_points(server: hot.Server) -> list[tuple[int, str, str]]:
@@ -82,7 +58,10 @@ def measure_history(
 ) -> dict[str, object]:
     """Run the on/off comparison; print its table; return its JSON fields."""
     with ExitStack() as stack:
-        servers = {name: stack.enter_context(started(name)) for name in SETTINGS}
+        servers = {
+            name: stack.enter_context(hot.started(KIND, JDITEM_HISTORY=value))
+            for name, value in SETTINGS.items()
+        }
         for server in servers.values():
             server.prepare()
             server.round(2, connections, loader)  # warm-up

@@ -325,10 +325,11 @@ def server_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def started(kind: str) -> Iterator[Server]:
+def started(kind: str, **settings: str) -> Iterator[Server]:
+    """A server of ``kind``; ``settings``: extra ``JDITEM_`` environment variables."""
     home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-{kind}-"))
     port = free_port()
-    env = server_env(home)
+    env = server_env(home, **settings)
     if kind == "jditem-serve":
         command = [JDITEM, "serve", "--port", str(port)]
     else:
