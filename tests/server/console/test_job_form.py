@@ -13,7 +13,7 @@ import pytest
 
 from jditem.formats.table import columns
 from tests.server.console.conftest import ConsoleClient
-from tests.server.console.test_jobs import _token_id, _wait
+from tests.server.console.pages.test_jobs import _token_id, _wait
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("backend")
