@@ -116,6 +116,7 @@ def test_another_accounts_history_is_empty(
         ("/api/history/12ab", {}, "itemId"),
         (PATH, {"since": "yesterday"}, "since='yesterday' is not a date or time"),
         (PATH, {"limit": "0"}, "limit='0' must be a whole number from 1 to 10000"),
+        (PATH, {"until": "9999-12-31"}, "until='9999-12-31' is not a date or time"),
         (PATH, {"limit": "lots"}, "limit='lots'"),
         (PATH, {"since": "2026-12-03", "until": "2026-12-01"}, "since is after until"),
     ],

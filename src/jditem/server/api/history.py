@@ -49,9 +49,9 @@ def parse_time(
             day = date.fromisoformat(text) + timedelta(days=1 if end_of_day else 0)
             return datetime.combine(day, time(), zone)
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _BadParameter(
-            f"{name}={text!r} is not a date or time: use ISO-8601, e.g. 2026-12-01 or "
+            f"{name}={text[:40]!r} is not a date or time: use ISO-8601, e.g. 2026-12-01 or "
             "2026-12-01T08:00:00+08:00"
         ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
@@ -62,7 +62,7 @@ def parse_limit(text: str | None) -> int:
     if text is None or not text.strip():
         return DEFAULT_LIMIT
     if not text.strip().isascii() or not text.strip().isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise _BadParameter(f"limit={text!r} must be a whole number from 1 to {MAX_LIMIT}")
+        raise _BadParameter(f"limit={text[:40]!r} must be a whole number from 1 to {MAX_LIMIT}")
     return int(text)
 
 
