@@ -332,10 +332,12 @@ BASELINE = "jditem-serve-baseline"
 
 
 @contextmanager
-def started(kind: str, baseline_src: Path | None = None) -> Iterator[Server]:
+def started(kind: str, baseline_src: Path | None = None, **settings: str) -> Iterator[Server]:
+    """A server of ``kind``; ``baseline_src``: the ``src/`` a baseline server runs from;
+    ``settings``: extra ``JDITEM_`` environment variables."""
     home = Path(tempfile.mkdtemp(prefix=f"jditem-bench-{kind}-"))
     port = free_port()
-    env = server_env(home)
+    env = server_env(home, **settings)
     if kind == "jditem-serve":
         command = [JDITEM, "serve", "--port", str(port)]
     elif kind == BASELINE:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 #: Modules that each expose ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = (
     "jditem.cli.get",
+    "jditem.cli.history",
     "jditem.cli.batch",
     "jditem.cli.export",
     "jditem.cli.jobs",

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from jditem.cli.config import resolve_base_url
+from jditem.cli.exits import usage_error
+from jditem.protocol.ids import parse_item_ref
 
 
 class EndpointChoice(StrEnum):
@@ -80,3 +82,15 @@ def client_options(
     if timeout is not None:
         options["read_timeout"] = timeout
     return options
+
+
+def item_id_arg(ref: str, as_json: bool = False) -> str:
+    """The item id of an ``ITEM`` argument (an id or a JD item URL), or a usage error."""
+    item_id = parse_item_ref(ref)
+    if item_id is None:
+        raise usage_error(
+            f"{ref!r} is neither an item id (1-20 digits) nor a JD item URL; "
+            "pass e.g. 100012043978 or https://item.jd.com/100012043978.html",
+            as_json,
+        )
+    return item_id

@@ -23,22 +23,11 @@ from jditem.cli.client_options import (
     TimeoutOpt,
     TokenOpt,
     client_options,
+    item_id_arg,
 )
 from jditem.cli.exits import ExitCode, cli_message, error_json, exit_code_for, fail, usage_error
 from jditem.cli.logs import VerboseOpt, enable_verbose
-from jditem.protocol.ids import parse_item_ref
 from jditem.protocol.product import Product
-
-
-def _item_id(ref: str, as_json: bool = False) -> str:
-    item_id = parse_item_ref(ref)
-    if item_id is None:
-        raise usage_error(
-            f"{ref!r} is neither an item id (1-20 digits) nor a JD item URL; "
-            "pass e.g. 100012043978 or https://item.jd.com/100012043978.html",
-            as_json,
-        )
-    return item_id
 
 
 def _money(value: Any) -> str:
@@ -96,7 +85,7 @@ def _refs(items: list[str] | None, as_json: bool) -> list[str]:
                     raise usage_error(f"stdin {entry.message}", as_json)
                 refs.append(entry.item_id)
         else:
-            refs.append(_item_id(item, as_json))
+            refs.append(item_id_arg(item, as_json))
     return list(dict.fromkeys(refs))
 
 
@@ -253,7 +242,7 @@ def probe_command(
     from jditem.client import Client
 
     enable_verbose(verbose, ctx)
-    item_id = _item_id(item, as_json)
+    item_id = item_id_arg(item, as_json)
     typer.echo(
         "note: probe makes one real call; an answer with data (code 0) is charged like any call",
         err=True,

@@ -17,11 +17,13 @@ import httpx
 from jditem import errors
 from jditem.client.calls import CallInfo, Classified
 from jditem.client.flow import GetFlow, Send, drive_async
+from jditem.client.history import When, history_request, read_history
 from jditem.client.many import get_many
 from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.protocol.envelope import Envelope
+from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
 
 OnCall = Callable[[CallInfo], object | Awaitable[object]]
@@ -123,6 +125,18 @@ class AsyncClient(Twin[httpx.AsyncClient]):
         return get_many(
             self, ids, concurrency=concurrency, rate=rate, deadline=deadline, on_call=on_call
         )
+
+    async def history(
+        self,
+        item_id: str,
+        *,
+        since: When = None,
+        until: When = None,
+        limit: int | None = None,
+    ) -> ItemHistory:
+        """The item's change points (the rules of :meth:`Client.history`)."""
+        step = history_request(self._base, item_id, since=since, until=until, limit=limit)
+        return read_history(await self._classified(step), step.item_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -12,11 +12,13 @@ import httpx
 from jditem import errors
 from jditem.client.calls import CallInfo, Classified
 from jditem.client.flow import GetFlow, Send, drive_sync
+from jditem.client.history import When, history_request, read_history
 from jditem.client.many_sync import get_many_sync
 from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.protocol.envelope import Envelope
+from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
 
 OnCall = Callable[[CallInfo], object]
@@ -164,6 +166,27 @@ class Client(Twin[httpx.Client]):
             deadline=deadline,
             on_call=on_call,
         )
+
+    def history(
+        self,
+        item_id: str,
+        *,
+        since: When = None,
+        until: When = None,
+        limit: int | None = None,
+    ) -> ItemHistory:
+        """The item's change points as this token's account received them (free).
+
+        A jditem server keeps, per account, a point per change of an item's price, stock,
+        promotions, shop and title (SPEC §6.1): ``.points`` oldest first, each a typed
+        :class:`~jditem.protocol.monitoring.ChangePoint` (``valid_from``,
+        ``last_confirmed_at``, ``price_current`` as a Decimal or None while JD masks it,
+        ...). ``since``/``until`` (datetime, date or ISO-8601 text) select the points in
+        effect in that window; ``limit`` keeps the newest (``.has_more`` says older ones
+        exist). One call, not retried; errors are the typed errors of ``get``.
+        """
+        step = history_request(self._base, item_id, since=since, until=until, limit=limit)
+        return read_history(self._classified(step), step.item_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 

@@ -163,10 +163,15 @@ class ChangePoint(WireModel):
 
 
 class ItemHistory(WireModel):
-    """An item's history as one account received it: change points, oldest first."""
+    """An item's history as one account received it: change points, oldest first.
+
+    ``has_more``: older points exist than those given (a limit cut them off); ask again
+    with ``until`` set to the first point's ``valid_from`` minus a moment to page back.
+    """
 
     item_id: str
     points: list[ChangePoint] = Field(default_factory=list)
+    has_more: bool = False
 
     @field_validator("item_id", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2
+from jditem.server.api import history as history_api
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
 from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
@@ -115,5 +116,6 @@ def create_app(
     app.include_router(v2.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(history_api.router)
     mount_console(app)
     return app

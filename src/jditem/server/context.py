@@ -59,6 +59,7 @@ class ServerContext:
         await self.shared.start()
         self.recorder.start()
         self.charger.start()
+        self.admission.history.start()
         await self.pool.start()
 
     async def stop(self) -> None:
@@ -70,6 +71,7 @@ class ServerContext:
                 if self.upstream is not None:
                     await self.upstream.aclose()
                 await self.charger.stop()
+                await self.admission.history.stop()
                 await self.recorder.stop()
             finally:
                 try:

@@ -11,8 +11,8 @@ from jditem.cli.server_db import DatabaseUnavailableError, database_problem, run
 from jditem.wording import plural
 
 if TYPE_CHECKING:
-    from jditem.server.store.retention import PruneReport
     from jditem.server.store.db import Database
+    from jditem.server.store.retention import PruneReport
 
 
 def prune(
@@ -30,8 +30,8 @@ def prune(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from jditem.server.store.retention import prune as run_prune
     from jditem.server.clock import utc_now
+    from jditem.server.store.retention import prune as run_prune
 
     server = settings(ctx)
 

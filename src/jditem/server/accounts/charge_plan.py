@@ -142,7 +142,10 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
             write_key(connection, req)
         except integrity_error(connection) as exc:
             raise StalePlanError(f"key of token {req.token_id} appeared meanwhile") from exc
-    write_charged_extras(connection, batch, results)
+    try:
+        write_charged_extras(connection, batch, results)
+    except integrity_error(connection) as exc:  # e.g. a history point appeared meanwhile
+        raise StalePlanError("a row written with the charges appeared meanwhile") from exc
     return results
 
 

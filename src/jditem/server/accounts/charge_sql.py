@@ -29,6 +29,7 @@ from sqlalchemy import (
 
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.accounts.usage import rollup, write_calls
+from jditem.server.monitor import history
 from jditem.server.store.tables import (
     Account,
     ApiToken,
@@ -115,11 +116,15 @@ _JOB_ITEM_CHARGED = Prepared(
 def write_charged_extras(
     connection: Connection, batch: list[ChargeRequest], results: list[ChargeResult]
 ) -> None:
-    """The call records and job-item totals of the charged requests (same transaction)."""
+    """The call records, job-item totals and history observations of the charged requests
+    (same transaction)."""
     charged = [r for r, res in zip(batch, results, strict=True) if res is ChargeResult.CHARGED]
     calls = [r.call for r in charged if r.call is not None]
     if calls:
         write_calls(connection, calls, rollup(calls))
+    seen = [s for r in charged for s in r.seen]
+    if seen:  # the accounts' rows are locked by the charge: see monitor.history
+        history.record(connection, seen)
     for req in sorted(charged, key=lambda r: r.job_item_id or 0):
         if req.job_item_id is not None:
             _JOB_ITEM_CHARGED.rowcount(connection, {"j_id": req.job_item_id, "amount": req.price})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from jditem.server.accounts.usage import CallRow
+from jditem.server.monitor.history import Seen
 
 
 class ChargeResult(enum.Enum):
@@ -61,3 +62,7 @@ class ChargeRequest:
     #: A console bulk-job item (``bulk_job_items.id``) whose ``charged`` total the
     #: charge adds to, in the same transaction.
     job_item_id: int | None = None
+    #: Observations for the account's history (SPEC §6.1): the product's, after a
+    #: deferred confirmation of the same item if one was waiting; folded in the same
+    #: transaction when the call is charged.
+    seen: tuple[Seen, ...] = ()

@@ -13,8 +13,9 @@ nothing after it runs:
      paid under for the item makes the call a free *replay* (steps 5-7 skipped);
 5-7. daily quota (:class:`~.holds.QuotaCount`), budget, balance;
 8.   the result — the fresh one in memory, else the item's task (found or created, then
-     waited for) — and, when ready, its charge, which writes the call record, the key
-     and a bulk-job item's total in the same transaction.
+     waited for) — and, when ready, its charge, which writes the call record, the key,
+     a bulk-job item's total and the account's history of the item (SPEC §6.1,
+     :mod:`jditem.server.monitor.history`) in the same transaction.
 
 The holds are settled in one ``finally`` against the answer: a rejected call consumes
 nothing. A call whose fresh result is in memory and whose token has a daily quota takes
@@ -22,14 +23,15 @@ the same steps, with 5-7 decided in the database by its charge's transaction (th
 count rides in it; one group commit).
 
 After the answer (:meth:`Admission._settle`): the health window counts it, the cached
-identity follows the money, and the call record is written unless its charge wrote it.
+identity follows the money, and the call record is written unless its charge wrote it
+(a product answered free — a replay, a price of 0 — also writes its history then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -45,6 +47,8 @@ from jditem.server.admission.answers import Answer
 from jditem.server.admission.call import Call, JobOrigin
 from jditem.server.admission.holds import Hold, QuotaCount, RateSlot
 from jditem.server.clock import Clock, now_utc
+from jditem.server.monitor import history
+from jditem.server.monitor.history_writer import HistoryWriter
 from jditem.server.settings import ENDPOINT_V2, Settings
 from jditem.server.shared.broadcast import IDENTITIES, Broadcast, LocalBroadcast
 from jditem.server.shared.health import HealthWindow
@@ -87,8 +91,11 @@ class Admission:
         charger: ChargeBatcher,
         circuit: Circuit | None = None,
         broadcast: Broadcast | None = None,
+        history_writer: HistoryWriter | None = None,
     ) -> None:
         self.settings = settings
+        #: When observations reach the account's history (SPEC §6.1).
+        self.history = history_writer if history_writer is not None else HistoryWriter(db)
         #: The relay's upstream circuit: while open, uncollected items answer 503.
         self.circuit = circuit
         self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()
@@ -311,6 +318,8 @@ class Admission:
         identity = call.token
         now = now_utc(self.clock)
         timezone = self.settings.timezone
+        seen = self._seen(call, result.payload, result.body, now)
+        confirms = seen is not None and self.history.confirms(seen)
         charged = await self.charger.charge(
             ChargeRequest(
                 account_id=identity.account_id,
@@ -325,10 +334,15 @@ class Admission:
                 key_since=call.key_since,
                 call=call.record(Code.SUCCESS, price, result.task_id, now),
                 job_item_id=call.origin.item_row if call.origin is not None else None,
+                seen=() if seen is None or confirms else self.history.with_pending(seen),
             )
         )
         if charged is ChargeResult.CHARGED:
             call.recorded = True
+            if seen is not None and confirms:  # an unchanged state: its confirmation waits
+                self.history.keep(seen)
+            elif seen is not None:
+                self.history.written(seen)
             return answers.success(result, price)
         if charged is ChargeResult.REPLAYED:  # a concurrent call paid under the key
             return answers.replayed(result)
@@ -340,6 +354,33 @@ class Admission:
             return answers.budget_exhausted()
         return answers.insufficient_balance()
 
+    def _seen(
+        self, call: Call, payload: object, body: bytes | None, at: datetime
+    ) -> history.Seen | None:
+        """The product's observation for the account's history (None when it is off)."""
+        if not self.settings.history:
+            return None
+        return history.seen_of(call.token.account_id, call.item, payload, body, at)
+
+    async def _observe_free(self, call: Call, answer: Answer, at: datetime) -> None:
+        """History of a product answered free (a replay, a price of 0): its own write."""
+        seen = self._seen(call, answer.data, answer.body, at)
+        if seen is None:
+            return
+        if self.history.confirms(seen):
+            self.history.keep(seen)
+            return
+        try:
+            await self.db.write_batch(history.record_free, self.history.with_pending(seen))
+            self.history.written(seen)
+        except Exception:  # the answer stands; history misses one confirmation
+            log.warning(
+                "history of item %s not written (requestId %s)",
+                call.item,
+                call.request_id,
+                exc_info=True,
+            )
+
     async def _settle(self, call: Call, answer: Answer) -> None:
         """After the answer: health window, cached identity, call record."""
         self.health.observe(int(answer.code))
@@ -347,8 +388,10 @@ class Admission:
             self.identities.after_call(call.identity, answer.code)
         if call.recorded:
             return
-        row = call.record(answer.code, answer.charged, answer.task_id, now_utc(self.clock))
+        now = now_utc(self.clock)
+        row = call.record(answer.code, answer.charged, answer.task_id, now)
         if answer.code is Code.SUCCESS:  # answered without a charge (a free replay, price 0)
+            await self._observe_free(call, answer, now)
             await self.recorder.record_durably(row)
         else:
             self.recorder.record(row)

@@ -19,13 +19,13 @@ from jditem.server.context import ServerContext
 #: The 100 message when no token was sent at all (a message, not a secret).
 MISSING_TOKEN = "missing token: send 'Authorization: Bearer <token>' or ?token=<token>"  # noqa: S105
 
-_bearer = HTTPBearer(
+bearer = HTTPBearer(
     auto_error=False,
     description="The API token as 'Authorization: Bearer <token>' (preferred over ?token=).",
 )
 
 
-def _token_from(request: Request) -> tuple[str | None, str | None]:
+def token_from(request: Request) -> tuple[str | None, str | None]:
     """(raw token, problem) from the Authorization header and/or ?token=.
 
     A credential given twice in the same form (two ``Authorization`` headers, two
@@ -80,7 +80,7 @@ async def serve(request: Request) -> Response:
     """Admission (SPEC §2.4), then the cached result or the item's task."""
     ctx: ServerContext = request.app.state.ctx
     request_id = request_id_of(request)
-    raw_token, token_problem = _token_from(request)
+    raw_token, token_problem = token_from(request)
     item_raw, item_problem = _item_from(request)
     key = _key_from(request)
     admission = ctx.admission
@@ -153,7 +153,7 @@ router = APIRouter(tags=["v2"], route_class=SelfParsingRoute)
 )
 async def get_item_detail_v2(
     request: Request,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, _bearer] = None,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, bearer] = None,
     itemId: Annotated[
         str | None,
         Query(description="JD item (SKU) id: 1-20 ASCII digits.", examples=["100012043978"]),

@@ -25,9 +25,7 @@ def log_config() -> dict[str, Any]:
     """uvicorn's logging configuration plus the ``jditem`` loggers: INFO and above on
     stderr in uvicorn's format (``WARNING:  redis … is unreachable``), tokens redacted."""
     config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact"] = {
-        "()": "jditem.redaction.RedactingFilter"
-    }
+    config.setdefault("filters", {})["redact"] = {"()": "jditem.redaction.RedactingFilter"}
     config["handlers"]["jditem"] = {
         "formatter": "default",
         "class": "logging.StreamHandler",

@@ -75,6 +75,11 @@ class Settings(CollectorSettings, EdgeSettings, WebhookSettings, BaseSettings):
         default=100, ge=0, description="Price per successful call, 0.0001 CNY."
     )
 
+    history: bool = Field(
+        default=True,
+        description="Keep each account's history of the items it receives (SPEC §6.1).",
+    )
+
     wait_seconds: float = Field(default=20.0, ge=0, le=110, description="Max wait per call.")
     retry_after_seconds: int = Field(default=3, ge=1, description="retryAfter sent with 102.")
     result_ttl_seconds: int = Field(default=3600, ge=0)

@@ -349,3 +349,28 @@ class UpstreamEvent(Base):
     state: Mapped[str] = mapped_column(String(16))  # open | half_open | closed
     code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
+
+
+class HistoryPoint(Base):
+    """A change point of an item's tracked state as one account received it (SPEC §6.1,
+    migration 0010).
+
+    ``seq`` numbers an (account, item)'s points 1, 2, …; the unique key on (account, item,
+    seq) orders its history and refuses a second point with the same number, so two
+    writers of the same item can never both append. ``state`` is the tracked state's
+    canonical text (:meth:`jditem.server.monitor.tracked.TrackedState.encode`) and
+    ``digest`` its 32-hex digest; ``last_confirmed_at`` moves forward while observations
+    keep finding the same state.
+    """
+
+    __tablename__ = "item_history"
+    __table_args__ = (UniqueConstraint("account_id", "item_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    item_id: Mapped[str] = mapped_column(String(20))
+    seq: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime]
+    last_confirmed_at: Mapped[datetime]
+    digest: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(Text)
