@@ -35,8 +35,8 @@ def register(admin_app: typer.Typer) -> None:
         from jditem.cli.admin import _fail, _settings
         from jditem.cli.serve import database_problem
         from jditem.server.clock import utc_now
-        from jditem.server.store.retention import prune as run_prune
         from jditem.server.store.db import Database, migrate
+        from jditem.server.store.retention import prune as run_prune
 
         settings = _settings(ctx)
 

@@ -30,6 +30,9 @@ class ChargeResult(enum.Enum):
     #: Only for a charge with an idempotency key: the token used the key for another
     #: item; nothing was charged or counted (400).
     KEY_CONFLICT = "key_conflict"
+    #: Only for a watch list's check: the list's daily budget would be exceeded (the
+    #: token's budget, quota and the balance allowed it); nothing was charged or counted.
+    LIST_BUDGET_EXHAUSTED = "list_budget_exhausted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,10 @@ class ChargeRequest:
     With ``quota`` and ``day`` set, the call is also counted for ``(token_id, day)``
     in the same transaction, unless ``quota`` calls were already counted that day
     (then :attr:`ChargeResult.QUOTA_EXCEEDED`, and nothing is charged or counted).
+
+    With ``watch_list_id`` and ``day`` set, the list's spend of that day grows by the
+    price unless that would exceed the list's daily budget (then
+    :attr:`ChargeResult.LIST_BUDGET_EXHAUSTED`; checked after quota, budget and balance).
 
     With ``idempotency_key`` set, the key row is written with the charge; when the
     token already holds the key (a row created at or after ``key_since``), nothing is
@@ -61,3 +68,6 @@ class ChargeRequest:
     #: A console bulk-job item (``bulk_job_items.id``) whose ``charged`` total the
     #: charge adds to, in the same transaction.
     job_item_id: int | None = None
+    #: A watch list (``watch_lists.id``) whose check this is: its spend for ``day`` grows
+    #: in the same transaction, only while it stays within the list's daily budget.
+    watch_list_id: int | None = None

@@ -35,8 +35,8 @@ from decimal import Decimal
 
 from jditem.protocol import monitoring as wire
 from jditem.protocol.monitoring import ChangeKind
-from jditem.server.monitor.tracked import ChangePoint, FieldChange, TrackedState, diff
 from jditem.server.ids import new_ulid
+from jditem.server.monitor.tracked import ChangePoint, FieldChange, TrackedState, diff
 
 __all__ = [
     "EVENT_ID_PREFIX",
