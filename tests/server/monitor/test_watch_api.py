@@ -53,15 +53,18 @@ def test_create_show_list_and_delete(server: LiveServer) -> None:
     assert (shown.name, shown.schedule.interval_seconds) == ("phones", 600)
     assert str(shown.daily_budget) == "5.0000"
     assert made["data"]["dailyBudget"] == "5.0000"  # money is a string on the wire
-    assert shown.token.endswith("...") and token not in str(made)
-    assert shown.status.items == 2 and not shown.status.paused
+    assert shown.token.endswith("...")
+    assert token not in str(made)
+    assert shown.status.items == 2
+    assert not shown.status.paused
     assert shown.status.next_check_at is not None
     listed = call(server, token, "GET", LISTS)
     assert [wl["name"] for wl in listed["data"]["lists"]] == ["phones"]
     one = call(server, token, "GET", f"{LISTS}/phones")
     assert one["data"]["status"]["spentToday"] == "0.0000"
     gone = call(server, token, "DELETE", f"{LISTS}/phones")
-    assert gone["code"] == 0 and gone["data"] == {"deleted": "phones"}
+    assert gone["code"] == 0
+    assert gone["data"] == {"deleted": "phones"}
     assert call(server, token, "GET", f"{LISTS}/phones")["code"] == 404
 
 
@@ -72,14 +75,18 @@ def test_bad_input_is_a_clear_400(server: LiveServer) -> None:
     assert (too_fast["code"], too_fast["http"]) == (400, 400)
     assert "between 60 and" in too_fast["message"]
     bad_money = call(server, token, "POST", LISTS, {**base, "dailyBudget": "1.00001"})
-    assert bad_money["code"] == 400 and "dailyBudget" in bad_money["message"]
+    assert bad_money["code"] == 400
+    assert "dailyBudget" in bad_money["message"]
     bad_name = call(server, token, "POST", LISTS, {**base, "name": "a/b"})
-    assert bad_name["code"] == 400 and "list name" in bad_name["message"]
+    assert bad_name["code"] == 400
+    assert "list name" in bad_name["message"]
     unknown = call(server, token, "POST", LISTS, {**base, "colour": "red"})
-    assert unknown["code"] == 400 and "colour" in unknown["message"]
+    assert unknown["code"] == 400
+    assert "colour" in unknown["message"]
     assert call(server, token, "POST", LISTS, base)["code"] == 0
     again = call(server, token, "POST", LISTS, base)
-    assert again["code"] == 400 and "exists already" in again["message"]
+    assert again["code"] == 400
+    assert "exists already" in again["message"]
 
 
 def test_tokens_are_required_and_accounts_isolated(server: LiveServer) -> None:
@@ -106,7 +113,8 @@ def test_tokens_are_required_and_accounts_isolated(server: LiveServer) -> None:
         assert (answer["code"], answer["http"]) == (404, 404), (method, answer)
     assert call(server, theirs, "GET", LISTS)["data"] == {"lists": []}
     anonymous = server.http.get(LISTS)
-    assert anonymous.json()["code"] == 100 and anonymous.status_code == 401
+    assert anonymous.json()["code"] == 100
+    assert anonymous.status_code == 401
     wrong = call(server, "not-a-token", "GET", LISTS)
     assert wrong["code"] == 100
     # still there for its owner
@@ -137,14 +145,17 @@ def test_bulk_add_reads_ids_urls_and_csv_and_remove(server: LiveServer) -> None:
     data = added["data"]
     assert data["added"] == 4  # ...01, ...03, ...04 and ...02 (01 twice)
     assert data["alreadyThere"] == 1
-    assert data["skippedTotal"] == 1 and data["skipped"][0]["line"] == 4
+    assert data["skippedTotal"] == 1
+    assert data["skipped"][0]["line"] == 4
     again = call(server, token, "POST", f"{LISTS}/bulk/items", {"items": ["100000000002"]})
-    assert again["data"]["added"] == 0 and again["data"]["alreadyThere"] == 1
+    assert again["data"]["added"] == 0
+    assert again["data"]["alreadyThere"] == 1
     page = call(server, token, "GET", f"{LISTS}/bulk/items?limit=3")["data"]
     assert [i["itemId"] for i in page["items"]] == ["100000000001", "100000000002", "100000000003"]
     assert page["next"] == "100000000003"
     rest = call(server, token, "GET", f"{LISTS}/bulk/items?limit=3&after=100000000003")["data"]
-    assert [i["itemId"] for i in rest["items"]] == ["100000000004"] and rest["next"] is None
+    assert [i["itemId"] for i in rest["items"]] == ["100000000004"]
+    assert rest["next"] is None
     removed = call(
         server, token, "POST", f"{LISTS}/bulk/items/remove", {"items": ["100000000001", "999"]}
     )
@@ -158,7 +169,8 @@ def test_item_cap_is_enforced_with_a_clear_message(backend: Backend) -> None:
         body = {"name": "cap", "intervalSeconds": 600, "dailyBudget": "1", "items": ["1", "2", "3"]}
         assert call(live, token, "POST", LISTS, body)["code"] == 0
         over = call(live, token, "POST", f"{LISTS}/cap/items", {"items": ["4"]})
-        assert over["code"] == 400 and "at most 3 items" in over["message"]
+        assert over["code"] == 400
+        assert "at most 3 items" in over["message"]
 
 
 def test_pause_resume_and_changes(server: LiveServer) -> None:
@@ -174,15 +186,23 @@ def test_pause_resume_and_changes(server: LiveServer) -> None:
         == 0
     )
     paused = call(server, token, "PATCH", f"{LISTS}/p", {"paused": True})["data"]["status"]
-    assert paused["paused"] is True and paused["pausedReason"] == "user"
+    assert paused["paused"] is True
+    assert paused["pausedReason"] == "user"
     assert paused["nextCheckAt"] is None
-    assert server.scalar("SELECT COUNT(*) FROM watch_items WHERE active = :t", t=True) >= 0
+    active = (
+        "SELECT wi.active FROM watch_items wi JOIN watch_lists wl ON wl.id = wi.list_id "
+        "JOIN accounts a ON a.id = wl.account_id WHERE a.name = 'wl-pause'"
+    )
+    assert [bool(row[0]) for row in server.rows(active)] == [False]  # off the due index
     resumed = call(server, token, "PATCH", f"{LISTS}/p", {"paused": False})["data"]
-    assert resumed["status"]["paused"] is False and resumed["status"]["pausedReason"] is None
+    assert [bool(row[0]) for row in server.rows(active)] == [True]
+    assert resumed["status"]["paused"] is False
+    assert resumed["status"]["pausedReason"] is None
     changed = call(
         server, token, "PATCH", f"{LISTS}/p", {"intervalSeconds": 3600, "dailyBudget": "2.5"}
     )["data"]
-    assert changed["schedule"]["intervalSeconds"] == 3600 and changed["dailyBudget"] == "2.5000"
+    assert changed["schedule"]["intervalSeconds"] == 3600
+    assert changed["dailyBudget"] == "2.5000"
 
 
 def test_the_watch_api_is_in_openapi(server: LiveServer) -> None:
