@@ -38,9 +38,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from jditem.server import devservices
 from jditem.server.accounts import service
 from jditem.server.accounts.batcher import ChargeRequest, apply_batch
+from jditem.server.accounts.usage import CallRow
 from jditem.server.shared.limiter import InMemoryRateLimiter
 from jditem.server.shared.limiter_redis import BUCKET_LUA, RedisRateLimiter
-from jditem.server.accounts.usage import CallRow
 from jditem.server.shared.redis_link import RedisLink
 from jditem.server.store.db import Database, create_sessionmaker, migrate
 

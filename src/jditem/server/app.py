@@ -86,8 +86,8 @@ def create_app(
         try:
             await jobs.resume_unfinished()
             jobs.watch()  # takes over jobs whose process died
-            if ctx.settings.role != "api" and ctx.settings.watch_scheduler:
-                watch_lists.start()  # one scheduler per deployment, by its lease
+            if ctx.settings.role != "api" and ctx.settings.workers and ctx.settings.watch_scheduler:
+                watch_lists.start()  # the worker role; one per deployment, by its lease
             frozen = _freeze_startup_objects()
             yield
         finally:

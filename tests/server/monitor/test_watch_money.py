@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.support.backends import Backend
+from tests.support.live_server import LiveServer, live_server
 
 from jditem.protocol.codes import Code
 from jditem.server.admission.call import WatchOrigin
 from jditem.server.context import ServerContext
 from jditem.server.ids import new_request_id
-from tests.support.backends import Backend
-from tests.support.live_server import LiveServer, live_server
 
 PRICE = 100
 

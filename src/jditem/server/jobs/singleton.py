@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, or_, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jditem.server.clock import Clock, now_utc
@@ -49,8 +49,13 @@ class RoleLease:
                     .execution_options(synchronize_session=False)
                 )
             )
-        if taken == 1:
-            return True
+            if taken == 1:
+                return True
+            held = await session.scalar(
+                select(SingletonLease.owner).where(SingletonLease.name == self.name)
+            )
+        if held is not None:
+            return False
         try:
             async with self._db.writing() as session:
                 await session.execute(

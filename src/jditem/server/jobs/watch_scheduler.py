@@ -126,13 +126,15 @@ class WatchScheduler:
                 await asyncio.wait_for(self.lease.release(), 5.0)
 
     async def _run(self) -> None:
-        renew_every = self.lease.length.total_seconds() / 3
-        renewed = -renew_every
+        # the holder renews every third of the lease; the others try every sixth, so a
+        # dead holder's role is taken within one lease (plus a sixth) of its last renewal
+        lease = self.lease.length.total_seconds()
+        tried = -lease
         while True:
             try:
-                if time.monotonic() - renewed >= renew_every:
+                if time.monotonic() - tried >= lease / (3 if self.leading else 6):
                     self.leading = await self.lease.acquire()
-                    renewed = time.monotonic()
+                    tried = time.monotonic()
                 busy = False
                 if self.leading:
                     busy = await self.tick() >= self._settings.watch_batch
