@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "jditem.cli.admin",
     "jditem.cli.dev",
     "jditem.cli.webhooks",
+    "jditem.cli.watch",
     "jditem.cli.mcp",
 )
 

@@ -20,6 +20,7 @@ from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.probe import ProbeResult, make_probe
 from jditem.client.redaction import install_log_redaction, register_secret
+from jditem.client.watch import AsyncWatchLists, WatchCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
 
@@ -66,6 +67,13 @@ class AsyncClient:
     def config(self) -> ClientConfig:
         """The resolved configuration (its ``repr`` masks the token)."""
         return self._base.config
+
+    @property
+    def watch(self) -> AsyncWatchLists:
+        """The watch lists of this token's account on a jditem server (SPEC §6.2):
+        ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
+        ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
+        return AsyncWatchLists(WatchCore(self._base), self._http)
 
     @property
     def key_evidence(self) -> KeyEvidence:

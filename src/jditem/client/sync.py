@@ -15,6 +15,7 @@ from jditem.client.config import ClientConfig, ClientOptions, check_option_names
 from jditem.client.flow import GetFlow, Send, drive_sync
 from jditem.client.probe import ProbeResult, make_probe
 from jditem.client.redaction import install_log_redaction, register_secret
+from jditem.client.watch import WatchCore, WatchLists
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.product import Product
 
@@ -61,6 +62,13 @@ class Client:
     def config(self) -> ClientConfig:
         """The resolved configuration (its ``repr`` masks the token)."""
         return self._base.config
+
+    @property
+    def watch(self) -> WatchLists:
+        """The watch lists of this token's account on a jditem server (SPEC §6.2):
+        ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
+        ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
+        return WatchLists(WatchCore(self._base), self._http)
 
     @property
     def key_evidence(self) -> KeyEvidence:
