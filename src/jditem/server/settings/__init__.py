@@ -2,8 +2,8 @@
 
 :class:`Settings` is one class; its fields are grouped by concern: the collectors
 (:mod:`.collectors`), the server's edge (:mod:`.edge`), webhook deliveries
-(:mod:`.webhooks`), and the service itself here. :mod:`.checks` holds the strength checks
-of keys and the public URL.
+(:mod:`.webhooks`), watch lists (:mod:`.watch`), and the service itself here.
+:mod:`.checks` holds the strength checks of keys and the public URL.
 """
 
 from __future__ import annotations
