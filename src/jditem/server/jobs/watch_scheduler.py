@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from jditem.protocol.codes import Code
 from jditem.protocol.monitoring import PausedReason
@@ -75,12 +75,43 @@ RESUME_EVERY = 5
 
 
 @dataclass(frozen=True, slots=True)
-class _Due:
+class DueItem:
+    """One due row: the list holding the item, and when its check was due."""
+
     row_id: int
     list_id: int
     account_id: int
     item_id: str
     due: datetime
+
+
+async def pick_due(
+    db: Database, now: datetime, limit: int
+) -> tuple[list[DueItem], dict[int, WatchListRow]]:
+    """At most ``limit`` due items of unpaused lists, oldest due first, and their lists.
+
+    One range scan of the index on ``(active, next_check_at)``: the cost follows the due
+    rows read, not the rows watched (``benchmarks/watch_tick.py`` measures it).
+    """
+    async with db.reading() as session:
+        rows = (
+            await session.execute(
+                select(
+                    WatchItemRow.id,
+                    WatchItemRow.list_id,
+                    WatchItemRow.account_id,
+                    WatchItemRow.item_id,
+                    WatchItemRow.next_check_at,
+                )
+                .where(WatchItemRow.active == true(), WatchItemRow.next_check_at <= now)
+                .order_by(WatchItemRow.next_check_at)
+                .limit(limit)
+            )
+        ).all()
+        due = [DueItem(r[0], r[1], r[2], r[3], as_utc(r[4])) for r in rows]
+        list_ids = sorted({d.list_id for d in due})
+        found = await session.scalars(select(WatchListRow).where(WatchListRow.id.in_(list_ids)))
+        return due, {row.id: row for row in found.all()}
 
 
 class WatchScheduler:
@@ -151,31 +182,8 @@ class WatchScheduler:
         self._ticks += 1
         if self._ticks % RESUME_EVERY == 1:
             await self.resume_paused()
-        now = now_utc(self._clock)
-        async with self._db.reading() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        WatchItemRow.id,
-                        WatchItemRow.list_id,
-                        WatchItemRow.account_id,
-                        WatchItemRow.item_id,
-                        WatchItemRow.next_check_at,
-                    )
-                    .where(WatchItemRow.active.is_(True), WatchItemRow.next_check_at <= now)
-                    .order_by(WatchItemRow.next_check_at)
-                    .limit(self._settings.watch_batch)
-                )
-            ).all()
-            due = [_Due(r[0], r[1], r[2], r[3], as_utc(r[4])) for r in rows]
-            list_ids = sorted({d.list_id for d in due})
-            lists = {
-                row.id: row
-                for row in (
-                    await session.scalars(select(WatchListRow).where(WatchListRow.id.in_(list_ids)))
-                ).all()
-            }
-        groups: dict[tuple[int, str], list[_Due]] = defaultdict(list)
+        due, lists = await pick_due(self._db, now_utc(self._clock), self._settings.watch_batch)
+        groups: dict[tuple[int, str], list[DueItem]] = defaultdict(list)
         for entry in due:
             if entry.list_id in lists:
                 groups[(entry.account_id, entry.item_id)].append(entry)
@@ -185,7 +193,7 @@ class WatchScheduler:
         )
         return len(due)
 
-    async def _check(self, due: _Due, lists: dict[int, WatchListRow], paused: set[int]) -> None:
+    async def _check(self, due: DueItem, lists: dict[int, WatchListRow], paused: set[int]) -> None:
         async with self._lanes:
             if due.list_id in paused:  # paused by an earlier check of this tick
                 return
@@ -204,7 +212,7 @@ class WatchScheduler:
                 log.exception("watch check of item %s (list %s) failed", due.item_id, due.list_id)
 
     async def _after(
-        self, due: _Due, listed: WatchListRow, answer: Answer, paused: set[int]
+        self, due: DueItem, listed: WatchListRow, answer: Answer, paused: set[int]
     ) -> None:
         now = now_utc(self._clock)
         reason = pauses.reason_for(answer.code, answer.cause)
