@@ -180,7 +180,14 @@ async def change(
 
 
 async def drop(session: AsyncSession, row: WatchListRow) -> None:
-    """Delete the list, its items and its spend rows (its ledger and call records stay)."""
+    """Delete the list, its items and its spend rows (its ledger and call records stay).
+
+    The list's row is locked first: a check being charged meanwhile either finished (its
+    spend row is deleted here) or finds no list afterwards (and is refused).
+    """
+    await session.execute(
+        select(WatchListRow.id).where(WatchListRow.id == row.id).with_for_update()
+    )
     for table in (WatchItemRow, WatchSpendRow):
         await session.execute(delete(table).where(table.list_id == row.id))
     await session.execute(delete(WatchListRow).where(WatchListRow.id == row.id))
