@@ -99,3 +99,11 @@ def test_one_of_two_processes_schedules_and_the_other_takes_over(
             "WHERE key LIKE 'watch-%')"
         )
         assert unkeyed == 0
+
+
+def test_the_scheduler_runs_only_in_the_worker_role() -> None:
+    with live_server() as both, live_server(workers=0) as api_only:
+        assert both.app.state.watch.running
+        assert not api_only.app.state.watch.running
+    with live_server(watch_scheduler=False) as off:
+        assert not off.app.state.watch.running

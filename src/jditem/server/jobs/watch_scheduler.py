@@ -139,6 +139,11 @@ class WatchScheduler:
 
     # ----------------------------------------------------------------- lifecycle
 
+    @property
+    def running(self) -> bool:
+        """True while this process runs the scheduler loop (it checks while ``leading``)."""
+        return self._loop is not None and not self._loop.done()
+
     def start(self) -> None:
         """Run the scheduler loop in the background (no-op if already running)."""
         if self._loop is None:
