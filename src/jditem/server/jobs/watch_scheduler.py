@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.codes import Code
 from jditem.protocol.monitoring import PausedReason
@@ -255,12 +256,12 @@ class WatchScheduler:
 
     @staticmethod
     async def _set(
-        session: object, row_id: int, code: int, checked: datetime | None, next_at: datetime
+        session: AsyncSession, row_id: int, code: int, checked: datetime | None, next_at: datetime
     ) -> None:
         values: dict[str, object] = {"last_code": int(code), "next_check_at": next_at}
         if checked is not None:
             values["last_checked_at"] = checked
-        await session.execute(  # type: ignore[attr-defined]
+        await session.execute(
             update(WatchItemRow)
             .where(WatchItemRow.id == row_id)
             .values(**values)
