@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -163,28 +162,43 @@ class WatchScheduler:
                 await asyncio.wait_for(self.lease.release(), 5.0)
 
     async def _run(self) -> None:
-        # the holder renews every third of the lease; the others try every sixth, so a
-        # dead holder's role is taken within one lease (plus a sixth) of its last renewal
-        lease = self.lease.length.total_seconds()
-        tried = -lease
-        while True:
-            try:
-                if time.monotonic() - tried >= lease / (3 if self.leading else 6):
-                    self.leading = await self.lease.acquire()
-                    tried = time.monotonic()
+        holder = asyncio.get_running_loop().create_task(self._hold(), name="watch-lease")
+        try:
+            while True:
                 busy = False
                 if self.leading:
-                    busy = await self.tick() >= self._settings.watch_batch
+                    try:
+                        busy = await self.tick(while_leading=True) >= self._settings.watch_batch
+                    except Exception:
+                        log.exception("watch scheduler tick failed; trying again")
+                if not busy:
+                    await asyncio.sleep(self._settings.watch_tick_seconds)
+        finally:
+            holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holder
+
+    async def _hold(self) -> None:
+        """Take, then renew, the lease, apart from the ticks (a long tick never lets it
+        lapse): the holder renews every third of it, the others try every sixth, so a
+        dead holder's role is taken within one lease (plus a sixth) of its last renewal."""
+        lease = self.lease.length.total_seconds()
+        while True:
+            try:
+                self.leading = await self.lease.acquire()
             except Exception:
-                log.exception("watch scheduler tick failed; trying again")
-                busy = False
-            if not busy:
-                await asyncio.sleep(self._settings.watch_tick_seconds)
+                log.warning("watch scheduler: the lease could not be renewed", exc_info=True)
+                self.leading = False  # checks stop until the database answers again
+            await asyncio.sleep(lease / (3 if self.leading else 6))
 
     # ---------------------------------------------------------------------- tick
 
-    async def tick(self) -> int:
-        """Check the due items once; returns how many due rows were picked."""
+    async def tick(self, *, while_leading: bool = False) -> int:
+        """Check the due items once; returns how many due rows were picked.
+
+        ``while_leading``: start no further check once this process lost the lease (the
+        background loop; a check already made is the next holder's free replay).
+        """
         self._ticks += 1
         if self._ticks % RESUME_EVERY == 1:
             await self.resume_paused()
@@ -195,13 +209,20 @@ class WatchScheduler:
                 groups[(entry.account_id, entry.item_id)].append(entry)
         paused: set[int] = set()
         await asyncio.gather(
-            *(self._check(min(g, key=lambda d: d.list_id), lists, paused) for g in groups.values())
+            *(
+                self._check(min(g, key=lambda d: d.list_id), lists, paused, while_leading)
+                for g in groups.values()
+            )
         )
         return len(due)
 
-    async def _check(self, due: DueItem, lists: dict[int, WatchListRow], paused: set[int]) -> None:
+    async def _check(
+        self, due: DueItem, lists: dict[int, WatchListRow], paused: set[int], guard: bool
+    ) -> None:
         async with self._lanes:
             if due.list_id in paused:  # paused by an earlier check of this tick
+                return
+            if guard and not self.leading:  # the lease went to another process
                 return
             listed = lists[due.list_id]
             try:
