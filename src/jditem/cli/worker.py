@@ -24,14 +24,18 @@ if TYPE_CHECKING:
 async def run_worker(settings: Settings) -> None:
     """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
     from jditem.server.context import build_context
+    from jditem.server.jobs.watch_scheduler import WatchScheduler
 
     ctx = await build_context(settings)
+    scheduler = WatchScheduler(settings, ctx.db, ctx.admission, ctx.clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
         await ctx.start()
+        if settings.watch_scheduler:
+            scheduler.start()  # active in one process of the deployment (its lease)
         typer.echo(
             f"worker ready: {settings.workers} collection workers "
             f"({'shared state in Redis' if settings.redis_url is not None else 'no Redis'})"
@@ -40,7 +44,10 @@ async def run_worker(settings: Settings) -> None:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        await ctx.stop()
+        try:
+            await scheduler.stop()
+        finally:
+            await ctx.stop()
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from jditem.client.many import get_many
 from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
+from jditem.client.watch import AsyncWatchLists, WatchCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -43,6 +44,13 @@ class AsyncClient(Twin[httpx.AsyncClient]):
 
     def _new_pool(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(**self._pool_options())
+
+    @property
+    def watch(self) -> AsyncWatchLists:
+        """The watch lists of this token's account on a jditem server (SPEC §6.2):
+        ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
+        ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
+        return AsyncWatchLists(WatchCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

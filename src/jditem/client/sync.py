@@ -17,6 +17,7 @@ from jditem.client.many_sync import get_many_sync
 from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
+from jditem.client.watch import WatchCore, WatchLists
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -42,6 +43,13 @@ class Client(Twin[httpx.Client]):
 
     def _new_pool(self) -> httpx.Client:
         return httpx.Client(**self._pool_options())
+
+    @property
+    def watch(self) -> WatchLists:
+        """The watch lists of this token's account on a jditem server (SPEC §6.2):
+        ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
+        ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
+        return WatchLists(WatchCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from jditem._version import __version__
-from jditem.server.api import admin, health, v2
+from jditem.server.api import admin, health, v2, watch
 from jditem.server.api import history as history_api
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
 from jditem.server.clock import Clock, utc_now
@@ -25,6 +25,7 @@ from jditem.server.http.access_log import install_redaction
 from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
 from jditem.server.http.security_headers import SecurityHeaders
 from jditem.server.jobs.runner import JobRunner
+from jditem.server.jobs.watch_scheduler import WatchScheduler
 from jditem.server.settings import Settings
 from jditem.server.shared.auth_throttle import AuthThrottle
 
@@ -79,16 +80,22 @@ def create_app(
         app.state.member_throttle = ctx.shared.share_throttle(app.state.member_throttle)
         await ctx.start()
         jobs = app.state.jobs = JobRunner(ctx.settings, ctx.db, ctx.admission, ctx.clock)
+        watch_lists = app.state.watch = WatchScheduler(
+            ctx.settings, ctx.db, ctx.admission, ctx.clock
+        )
         frozen = False
         try:
             await jobs.resume_unfinished()
             jobs.watch()  # takes over jobs whose process died
+            if ctx.settings.role != "api" and ctx.settings.workers and ctx.settings.watch_scheduler:
+                watch_lists.start()  # the worker role; one per deployment, by its lease
             frozen = _freeze_startup_objects()
             yield
         finally:
             if frozen:
                 gc.unfreeze()
             try:
+                await watch_lists.stop()
                 await jobs.stop()
             finally:
                 await ctx.stop()
@@ -117,5 +124,6 @@ def create_app(
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(history_api.router)
+    app.include_router(watch.router)
     mount_console(app)
     return app

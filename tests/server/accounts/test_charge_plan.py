@@ -43,6 +43,9 @@ def _state(conn: Connection) -> dict[str, Any]:
                 "WHERE kind = 'charge' ORDER BY request_id"
             )
         ).all(),
+        "list_spend": conn.execute(
+            text("SELECT list_id, day, spent, checks FROM watch_spend ORDER BY list_id, day")
+        ).all(),
         "keys": conn.execute(
             text(
                 "SELECT token_id, key, item_id, request_id, created_at FROM idempotency_keys "
@@ -56,6 +59,31 @@ def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
     """Random balances, budgets, spend and quota counts, and a random batch."""
     conn.execute(text("DELETE FROM quota_counters"))
     conn.execute(text("DELETE FROM idempotency_keys"))
+    conn.execute(text("DELETE FROM watch_spend"))
+    conn.execute(text("DELETE FROM watch_lists"))
+    for list_id, token_id in ((1, 1), (2, 3)):  # watch lists with random budgets and spend
+        conn.execute(
+            text(
+                "INSERT INTO watch_lists (id, account_id, token_id, name, interval_seconds, "
+                "daily_budget, paused, created_at, updated_at) "
+                "VALUES (:i, :a, :t, :n, 300, :b, false, :c, :c)"
+            ),
+            {
+                "i": list_id,
+                "a": 1 if token_id < 3 else 2,
+                "t": token_id,
+                "n": f"w{list_id}",
+                "b": rng.choice([0, 100, 250, 600, 10_000]),
+                "c": NOW,
+            },
+        )
+        if rng.random() < 0.5:
+            conn.execute(
+                text(
+                    "INSERT INTO watch_spend (list_id, day, spent, checks) VALUES (:l, :d, :s, 1)"
+                ),
+                {"l": list_id, "d": DAY, "s": rng.choice([0, 100, 200])},
+            )
     for token_id in (1, 2, 3):  # earlier uses of keys: fresh or expired, item 1 or 2
         for key in ("k0", "k1"):
             if rng.random() < 0.4:
@@ -95,6 +123,7 @@ def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
     for n in range(rng.randint(1, 40)):
         token_id = rng.choice([1, 2, 3])
         counted = rng.random() < 0.6
+        watched = {1: 1, 3: 2}.get(token_id) if rng.random() < 0.4 else None
         batch.append(
             ChargeRequest(
                 account_id=1 if token_id < 3 else 2,
@@ -104,9 +133,10 @@ def _scenario(rng: random.Random, conn: Connection) -> list[ChargeRequest]:
                 item_id=rng.choice(["1", "2"]),
                 now=NOW,
                 quota=rng.randint(0, 6) if counted else None,
-                day=DAY if counted else None,
+                day=DAY if counted or watched else None,
                 idempotency_key=rng.choice([None, None, "k0", "k1", "k2"]),
                 key_since=SINCE,
+                watch_list_id=watched,
             )
         )
     return batch

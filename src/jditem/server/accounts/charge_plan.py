@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from jditem.server.accounts import list_spend
 from jditem.server.accounts.charge_sql import (
     COUNT,
     DROP_COUNT,
@@ -74,6 +75,11 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
     for token_id, day in sorted(quota_keys):
         for (count,) in SELECT_COUNT.rows(connection, {"t_id": token_id, "q_day": day}):
             counts[(token_id, day)] = count
+    lists: dict[tuple[int, str], tuple[int, int | None]] = {}  # (list, day) -> budget, spent
+    for list_id, day in sorted({_list_key(r) for r in batch if r.watch_list_id is not None}):
+        found = list_spend.read(connection, list_id, day)
+        if found is not None:
+            lists[(list_id, day)] = found
     keys: dict[tuple[int, str], str] = {}  # (token, key) -> item it was charged for
     for req in batch:
         if req.idempotency_key is not None and (req.token_id, req.idempotency_key) not in keys:
@@ -87,6 +93,7 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
     limits: dict[tuple[int, str], int] = {}
     ledger: list[dict[str, object]] = []
     new_keys: list[ChargeRequest] = []
+    list_spent: dict[tuple[int, str], list[int]] = {}  # (list, day) -> [amount, checks]
     results: list[ChargeResult] = []
     for req in batch:
         pair = (req.token_id, req.idempotency_key) if req.idempotency_key is not None else None
@@ -107,6 +114,15 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
         if balance is None or balance - pay[req.account_id] < req.price:
             results.append(ChargeResult.INSUFFICIENT_BALANCE)
             continue
+        watched = _list_key(req) if req.watch_list_id is not None else None
+        if watched is not None:
+            budget, spent = lists.get(watched, (-1, None))
+            planned = list_spent.setdefault(watched, [0, 0])
+            if (spent or 0) + planned[0] + req.price > budget:
+                results.append(ChargeResult.LIST_BUDGET_EXHAUSTED)
+                continue
+            planned[0] += req.price
+            planned[1] += 1
         spend[req.token_id] += req.price
         last_used[req.token_id] = max(req.now, last_used.get(req.token_id, req.now))
         pay[req.account_id] += req.price
@@ -135,6 +151,17 @@ def apply_batch(connection: Connection, batch: list[ChargeRequest]) -> list[Char
                 raise StalePlanError(f"quota of token {token_id} appeared meanwhile") from exc
         elif COUNT.rowcount(connection, params) != 1:
             raise StalePlanError(f"quota of token {token_id} changed while it was planned")
+    for (list_id, day), (amount, checks) in sorted(list_spent.items()):
+        if not checks:
+            continue
+        bound = list_spend.params(list_id, day, amount, checks)
+        if lists[(list_id, day)][1] is None:
+            try:
+                list_spend.NEW.rowcount(connection, bound)
+            except integrity_error(connection) as exc:
+                raise StalePlanError(f"spend of watch list {list_id} appeared meanwhile") from exc
+        elif list_spend.ADD.rowcount(connection, bound) != 1:
+            raise StalePlanError(f"watch list {list_id} changed while it was planned")
     if ledger:
         LEDGER.executemany(connection, ledger)
     for req in new_keys:
@@ -206,6 +233,13 @@ def apply_each(connection: Connection, batch: list[ChargeRequest]) -> list[Charg
                 uncount.rowcount(connection, counted)
             results.append(ChargeResult.INSUFFICIENT_BALANCE)
             continue
+        if req.watch_list_id is not None and not list_spend.add_one(connection, req):
+            list_spend.refund(connection, req)
+            UNSPEND.rowcount(connection, spend)
+            if uncount is not None:
+                uncount.rowcount(connection, counted)
+            results.append(ChargeResult.LIST_BUDGET_EXHAUSTED)
+            continue
         if req.idempotency_key is not None:
             write_key(connection, req)  # before the next request of the batch looks
         ledger.append(ledger_row(req))
@@ -227,3 +261,10 @@ def apply_each_retrying(connection: Connection, batch: list[ChargeRequest]) -> l
     except integrity:
         with connection.begin_nested():
             return apply_each(connection, batch)
+
+
+def _list_key(req: ChargeRequest) -> tuple[int, str]:
+    """The watch list and local day whose spend a watch check's charge adds to."""
+    assert req.watch_list_id is not None
+    assert req.day is not None
+    return req.watch_list_id, req.day

@@ -31,6 +31,9 @@ class ChargeResult(enum.Enum):
     #: Only for a charge with an idempotency key: the token used the key for another
     #: item; nothing was charged or counted (400).
     KEY_CONFLICT = "key_conflict"
+    #: Only for a watch list's check: the list's daily budget would be exceeded (the
+    #: token's budget, quota and the balance allowed it); nothing was charged or counted.
+    LIST_BUDGET_EXHAUSTED = "list_budget_exhausted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,10 @@ class ChargeRequest:
     With ``quota`` and ``day`` set, the call is also counted for ``(token_id, day)``
     in the same transaction, unless ``quota`` calls were already counted that day
     (then :attr:`ChargeResult.QUOTA_EXCEEDED`, and nothing is charged or counted).
+
+    With ``watch_list_id`` and ``day`` set, the list's spend of that day grows by the
+    price unless that would exceed the list's daily budget (then
+    :attr:`ChargeResult.LIST_BUDGET_EXHAUSTED`; checked after quota, budget and balance).
 
     With ``idempotency_key`` set, the key row is written with the charge; when the
     token already holds the key (a row created at or after ``key_since``), nothing is
@@ -66,3 +73,6 @@ class ChargeRequest:
     #: deferred confirmation of the same item if one was waiting; folded in the same
     #: transaction when the call is charged.
     seen: tuple[Seen, ...] = ()
+    #: A watch list (``watch_lists.id``) whose check this is: its spend for ``day`` grows
+    #: in the same transaction, only while it stays within the list's daily budget.
+    watch_list_id: int | None = None

@@ -56,6 +56,8 @@ class CallRow:
     task_id: str | None
     latency_ms: int
     created_at: datetime
+    #: The watch list whose scheduled check made the call, else None.
+    watch_list_id: int | None = None
 
 
 class CallRecorder:
@@ -196,6 +198,7 @@ def _call_row(r: CallRow) -> dict[str, object]:
         "task_id": r.task_id,
         "latency_ms": r.latency_ms,
         "created_at": r.created_at,
+        "watch_list_id": r.watch_list_id,
     }
 
 
@@ -212,6 +215,7 @@ _CALL_COLUMNS = (
     "task_id",
     "latency_ms",
     "created_at",
+    "watch_list_id",
 )
 _INSERT_CALLS = Prepared(insert(cast(Table, CallRecord.__table__)), column_keys=_CALL_COLUMNS)
 _BUMP_USAGE = Prepared(

@@ -34,6 +34,9 @@ class Answer:
     body: bytes | None = None
     #: True for a code-0 answer served free under an already paid Idempotency-Key.
     replayed: bool = False
+    #: What refused the call when its code has several causes: ``"list_budget"`` for a
+    #: 602 of a watch list's daily budget (not the token's), else None.
+    cause: str | None = None
 
 
 def reject(code: Code, message: str | None = None, **kwargs: Any) -> Answer:
@@ -98,6 +101,15 @@ def budget_exhausted() -> Answer:
     return reject(
         Code.BUDGET_EXHAUSTED,
         "this token's cumulative budget is exhausted; raise its budget or use another token",
+    )
+
+
+def list_budget_exhausted() -> Answer:
+    """602 for a watch list's check: the list's daily budget (not the token's) is spent."""
+    return reject(
+        Code.BUDGET_EXHAUSTED,
+        "this watch list's daily budget is spent; it resumes tomorrow, or raise its budget",
+        cause="list_budget",
     )
 
 

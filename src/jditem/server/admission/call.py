@@ -21,6 +21,15 @@ class JobOrigin:
     item_row: int
 
 
+@dataclass(frozen=True, slots=True)
+class WatchOrigin:
+    """A call made by the scheduler to check an item of a watch list."""
+
+    #: ``watch_lists.id``: the list's daily budget binds the charge (in its transaction),
+    #: and the call record names the list.
+    list_id: int
+
+
 @dataclass(slots=True)
 class Call:
     """One call: handed from step to step, and turned into its call record at the end."""
@@ -36,7 +45,7 @@ class Call:
     #: makes step 3 fail with this message (e.g. itemId repeated)
     param_problem: str | None = None
     #: where the call comes from, when not from a caller of the endpoint
-    origin: JobOrigin | None = None
+    origin: JobOrigin | WatchOrigin | None = None
     started: float = field(default_factory=time.perf_counter)
     #: the item id when valid (also in the record of a call refused earlier)
     item_id: str | None = field(init=False)
@@ -64,7 +73,12 @@ class Call:
     @property
     def job_id(self) -> str | None:
         """The bulk job the call belongs to (written on the tasks it creates)."""
-        return self.origin.job_id if self.origin is not None else None
+        return self.origin.job_id if isinstance(self.origin, JobOrigin) else None
+
+    @property
+    def watch_list_id(self) -> int | None:
+        """The watch list whose check this call is, else None."""
+        return self.origin.list_id if isinstance(self.origin, WatchOrigin) else None
 
     def record(self, code: int, charged: int, task_id: str | None, at: datetime) -> CallRow:
         """The call's record as answered ``code``, charged ``charged`` units, at ``at``."""
@@ -80,4 +94,5 @@ class Call:
             task_id=task_id,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             created_at=at,
+            watch_list_id=self.watch_list_id,
         )

@@ -37,14 +37,14 @@ from sqlalchemy import select
 
 from jditem.protocol.codes import Code
 from jditem.protocol.ids import idempotency_key_problem, item_id_problem
-from jditem.server.accounts import idempotency, quota
+from jditem.server.accounts import idempotency, list_spend, quota
 from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.accounts.identities import IdentityCache, TokenIdentity
 from jditem.server.accounts.usage import CallRecorder
 from jditem.server.admission import answers
 from jditem.server.admission.answers import Answer
-from jditem.server.admission.call import Call, JobOrigin
+from jditem.server.admission.call import Call, JobOrigin, WatchOrigin
 from jditem.server.admission.holds import Hold, QuotaCount, RateSlot
 from jditem.server.clock import Clock, now_utc
 from jditem.server.monitor import history
@@ -145,7 +145,7 @@ class Admission:
         param_problem: str | None = None,
         endpoint: str = ENDPOINT_V2,
         idempotency_key: str | None = None,
-        origin: JobOrigin | None = None,
+        origin: JobOrigin | WatchOrigin | None = None,
     ) -> Answer:
         """Answer one call for ``identity`` (None = no or unknown token).
 
@@ -156,7 +156,8 @@ class Admission:
         is wrong with the token (e.g. given twice); ``param_problem`` makes step 3 fail
         with that message (e.g. itemId repeated). ``idempotency_key`` (the
         ``Idempotency-Key`` header) protects a paid call from a second charge.
-        ``origin`` names the bulk-job item a call is made for. Unexpected errors
+        ``origin`` names the bulk-job item or the watch list a call is made for (a watch
+        list's daily budget binds after the token's and the balance). Unexpected errors
         answer 500.
         """
         call = Call(
@@ -236,6 +237,8 @@ class Admission:
         refused = await self._quota_and_money(call, holds)
         if refused is not None:
             return refused
+        if call.watch_list_id is not None and not await self._list_allows(call):
+            return answers.list_budget_exhausted()
         result = await self._result(call, fresh)
         if isinstance(result, Answer):
             return result
@@ -287,6 +290,15 @@ class Admission:
         holds.append(QuotaCount(self.db, identity.token_id, day))
         return None
 
+    async def _list_allows(self, call: Call) -> bool:
+        """Step 7 for a watch list's check: one more charge fits the list's daily budget."""
+        assert call.watch_list_id is not None
+        day = quota.local_day(now_utc(self.clock), self.settings.timezone)
+        async with self.db.reading() as session:
+            return await list_spend.allows(
+                session, call.watch_list_id, day, self.settings.price_units
+            )
+
     async def _result(self, call: Call, fresh: Outcome | None) -> Outcome | Answer:
         """Step 8's result: ``fresh`` (from memory), else the item's task, waited for;
         503 at once while the relay's upstream circuit refuses new collections."""
@@ -329,12 +341,17 @@ class Admission:
                 item_id=call.item,
                 now=now,
                 quota=identity.daily_quota if counted else None,
-                day=quota.local_day(now, timezone) if counted else None,
+                day=(
+                    quota.local_day(now, timezone)
+                    if counted or call.watch_list_id is not None
+                    else None
+                ),
                 idempotency_key=call.idempotency_key,
                 key_since=call.key_since,
                 call=call.record(Code.SUCCESS, price, result.task_id, now),
-                job_item_id=call.origin.item_row if call.origin is not None else None,
+                job_item_id=call.origin.item_row if isinstance(call.origin, JobOrigin) else None,
                 seen=() if seen is None or confirms else self.history.with_pending(seen),
+                watch_list_id=call.watch_list_id,
             )
         )
         if charged is ChargeResult.CHARGED:
@@ -352,6 +369,8 @@ class Admission:
             return answers.quota_exceeded(identity.daily_quota or 0, now, timezone)
         if charged is ChargeResult.BUDGET_EXHAUSTED:
             return answers.budget_exhausted()
+        if charged is ChargeResult.LIST_BUDGET_EXHAUSTED:
+            return answers.list_budget_exhausted()
         return answers.insufficient_balance()
 
     def _seen(

@@ -2,8 +2,8 @@
 
 :class:`Settings` is one class; its fields are grouped by concern: the collectors
 (:mod:`.collectors`), the server's edge (:mod:`.edge`), webhook deliveries
-(:mod:`.webhooks`), and the service itself here. :mod:`.checks` holds the strength checks
-of keys and the public URL.
+(:mod:`.webhooks`), watch lists (:mod:`.watch`), and the service itself here.
+:mod:`.checks` holds the strength checks of keys and the public URL.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from jditem.server.settings.checks import (
 )
 from jditem.server.settings.collectors import CollectorSettings
 from jditem.server.settings.edge import EdgeSettings
+from jditem.server.settings.watch import WatchSettings
 from jditem.server.settings.webhooks import WebhookSettings
 from jditem.server.shared.redis_url import normalize_redis_url
 from jditem.server.store.urls import normalize_database_url
@@ -43,7 +44,7 @@ def default_home() -> Path:
     return Path("~/.jditem").expanduser()
 
 
-class Settings(CollectorSettings, EdgeSettings, WebhookSettings, BaseSettings):
+class Settings(CollectorSettings, EdgeSettings, WebhookSettings, WatchSettings, BaseSettings):
     """Everything the server reads from its environment. Build one per app."""
 
     # hide_input_in_errors: a refused database URL may hold a password

@@ -211,6 +211,8 @@ class CallRecord(Base):
     task_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(index=True)
+    #: The watch list whose scheduled check made the call (migration 0011), else None.
+    watch_list_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class UsageHourly(Base):

@@ -1,0 +1,432 @@
+"""Watch lists of a jditem server (SPEC §6.2): ``client.watch`` on both twins.
+
+:class:`WatchCore` is the I/O-free part: it builds each request (:class:`ApiRequest`)
+and turns an answer into models or an :mod:`jditem.errors` exception. The twins'
+namespaces, :class:`WatchLists` (``Client.watch``) and :class:`AsyncWatchLists`
+(``AsyncClient.watch``), only send and receive. Managing lists is free; each scheduled
+check is charged like a call (the server does it). Example::
+
+    with Client(base_url="http://127.0.0.1:8000") as client:
+        client.watch.create("phones", interval_seconds=3600, daily_budget="5.00")
+        client.watch.add("phones", ["100012043978", "https://item.jd.com/100008348542.html"])
+        print(client.watch.show("phones").status)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+
+from jditem import errors
+from jditem.client.base import BaseClient
+from jditem.protocol.envelope import Envelope
+from jditem.protocol.monitoring import WatchList, plain_decimal
+
+__all__ = ["AddedItems", "ApiRequest", "AsyncWatchLists", "WatchCore", "WatchItem", "WatchLists"]
+
+InputFormat = Literal["lines", "csv", "jsonl"]
+YuanAmount = Decimal | str | int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """One HTTP request of the watch API (the token in ``headers``: never log them)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    json: Any = None
+    params: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddedItems:
+    """What an add did: new items, those the list held already, lines naming no item."""
+
+    added: int
+    already_there: int
+    skipped_total: int
+    #: the first skipped lines: ``{"line": n, "text": ..., "reason": ...}``
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchItem:
+    """One item of a list and its schedule (times as ISO-8601 text with offset)."""
+
+    item_id: str
+    next_check_at: str | None
+    last_checked_at: str | None
+    last_code: int | None
+
+
+#: A page of items and the ``after`` of the next page (None at the end).
+ItemsPage = tuple[list[WatchItem], str | None]
+
+
+def _yuan(value: YuanAmount) -> str:
+    if isinstance(value, (bool, float)):
+        raise errors.ConfigurationError(
+            "daily_budget is yuan as a string or Decimal (e.g. '5.00'), never a float"
+        )
+    return plain_decimal(value) if isinstance(value, Decimal) else str(value)
+
+
+class WatchCore:
+    """Requests and answers of ``/api/watch/lists`` (no I/O)."""
+
+    def __init__(self, base: BaseClient) -> None:
+        self._base = base
+
+    def _request(
+        self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None
+    ) -> ApiRequest:
+        config = self._base.config
+        headers = {
+            "User-Agent": config.user_agent,
+            "Accept": "application/json",
+            "Authorization": f"Bearer {config.token.get_secret_value()}",
+        }
+        url = config.base_url.rstrip("/") + "/api/watch/lists" + path
+        return ApiRequest(method, url, headers, json, params)
+
+    @staticmethod
+    def _name(name: str) -> str:
+        return "/" + quote(name, safe="")
+
+    def create(
+        self,
+        name: str,
+        *,
+        interval_seconds: int,
+        daily_budget: YuanAmount,
+        items: Iterable[str] = (),
+    ) -> ApiRequest:
+        """Create list ``name`` under this client's token."""
+        body = {
+            "name": name,
+            "intervalSeconds": interval_seconds,
+            "dailyBudget": _yuan(daily_budget),
+            "items": list(items),
+        }
+        return self._request("POST", "", body)
+
+    def lists(self) -> ApiRequest:
+        """Every list of the token's account."""
+        return self._request("GET", "")
+
+    def show(self, name: str) -> ApiRequest:
+        """One list with its status."""
+        return self._request("GET", self._name(name))
+
+    def update(
+        self,
+        name: str,
+        *,
+        interval_seconds: int | None = None,
+        daily_budget: YuanAmount | None = None,
+        paused: bool | None = None,
+    ) -> ApiRequest:
+        """Change the interval or budget, pause (``paused=True``) or resume it."""
+        body: dict[str, Any] = {}
+        if interval_seconds is not None:
+            body["intervalSeconds"] = interval_seconds
+        if daily_budget is not None:
+            body["dailyBudget"] = _yuan(daily_budget)
+        if paused is not None:
+            body["paused"] = paused
+        return self._request("PATCH", self._name(name), body)
+
+    def delete(self, name: str) -> ApiRequest:
+        """Delete the list and its items."""
+        return self._request("DELETE", self._name(name))
+
+    def add(
+        self,
+        name: str,
+        items: Iterable[str] = (),
+        *,
+        text: str | None = None,
+        input_format: InputFormat | None = None,
+        id_column: str | None = None,
+    ) -> ApiRequest:
+        """Add ids / JD URLs, and/or a whole input ``text`` (lines, CSV, JSON Lines)."""
+        body: dict[str, Any] = {"items": list(items)}
+        if text is not None:
+            body["text"] = text
+        if input_format is not None:
+            body["format"] = input_format
+        if id_column is not None:
+            body["idColumn"] = id_column
+        return self._request("POST", self._name(name) + "/items", body)
+
+    def remove(self, name: str, items: Iterable[str]) -> ApiRequest:
+        """Remove ids / JD URLs from the list."""
+        return self._request("POST", self._name(name) + "/items/remove", {"items": list(items)})
+
+    def items(self, name: str, *, after: str | None = None, limit: int = 100) -> ApiRequest:
+        """A page of the list's items, by id, after ``after``."""
+        params = {"limit": str(limit), **({"after": after} if after is not None else {})}
+        return self._request("GET", self._name(name) + "/items", params=params)
+
+    # -- answers -----------------------------------------------------------------------
+
+    @staticmethod
+    def data(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+        """The ``data`` of a code-0 answer; else the :class:`~jditem.errors.APIError` of its
+        code (with the server's message), or :class:`~jditem.errors.ProtocolError`."""
+        request_id = headers.get("x-request-id")
+        try:
+            envelope = Envelope.model_validate_json(body)
+        except ValueError:
+            raise errors.ProtocolError(
+                f"the answer (HTTP {status}) is not a jditem envelope: is the base URL a "
+                "jditem server (watch lists need one, version 0.x with monitoring)?",
+                http_status=status,
+                request_id=request_id,
+            ) from None
+        if envelope.code == 0:
+            return envelope.data
+        cls = errors.error_for_code(envelope.code)
+        message = envelope.message or f"code {envelope.code}"
+        raise cls(
+            message,
+            code=envelope.code,
+            http_status=status,
+            request_id=envelope.request_id or request_id,
+            data=envelope.data,
+        )
+
+    @staticmethod
+    def watch_list(data: Any) -> WatchList:
+        """A list from an answer's ``data``."""
+        return WatchList.model_validate(data)
+
+    @staticmethod
+    def watch_lists(data: Any) -> list[WatchList]:
+        """The lists of ``GET /api/watch/lists``."""
+        return [WatchList.model_validate(item) for item in data.get("lists", [])]
+
+    @staticmethod
+    def added(data: Any) -> AddedItems:
+        """The result of an add."""
+        return AddedItems(
+            added=int(data["added"]),
+            already_there=int(data["alreadyThere"]),
+            skipped_total=int(data["skippedTotal"]),
+            skipped=list(data.get("skipped", [])),
+        )
+
+    @staticmethod
+    def page(data: Any) -> ItemsPage:
+        """A page of items and the cursor of the next (None at the end)."""
+        items = [
+            WatchItem(
+                item_id=str(i["itemId"]),
+                next_check_at=i.get("nextCheckAt"),
+                last_checked_at=i.get("lastCheckedAt"),
+                last_code=i.get("lastCode"),
+            )
+            for i in data.get("items", [])
+        ]
+        return items, data.get("next")
+
+
+def _transport(exc: httpx.HTTPError, request: ApiRequest) -> errors.JditemError:
+    where = request.url.split("/api/", 1)[0]
+    return errors.TransportError(
+        f"could not talk to {where}: {type(exc).__name__}; check --base-url and that the "
+        "server runs, then try again"
+    )
+
+
+class WatchLists:
+    """``Client.watch``: the watch lists of the client's token's account (blocking)."""
+
+    def __init__(self, core: WatchCore, http: httpx.Client) -> None:
+        self._core = core
+        self._http = http
+
+    def _send(self, request: ApiRequest) -> Any:
+        try:
+            response = self._http.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                json=request.json,
+                params=request.params,
+            )
+        except httpx.HTTPError as exc:
+            raise _transport(exc, request) from None
+        return self._core.data(response.status_code, response.headers, response.content)
+
+    def create(
+        self,
+        name: str,
+        *,
+        interval_seconds: int,
+        daily_budget: YuanAmount,
+        items: Iterable[str] = (),
+    ) -> WatchList:
+        """Create a list checked every ``interval_seconds`` within ``daily_budget`` yuan a day."""
+        return self._core.watch_list(
+            self._send(
+                self._core.create(
+                    name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
+                )
+            )
+        )
+
+    def list(self) -> list[WatchList]:
+        """Every list of the account, with its status."""
+        return self._core.watch_lists(self._send(self._core.lists()))
+
+    def show(self, name: str) -> WatchList:
+        """One list with its status (next check, spend today, pause reason)."""
+        return self._core.watch_list(self._send(self._core.show(name)))
+
+    def update(
+        self,
+        name: str,
+        *,
+        interval_seconds: int | None = None,
+        daily_budget: YuanAmount | None = None,
+        paused: bool | None = None,
+    ) -> WatchList:
+        """Change the interval or the daily budget; pause or resume."""
+        request = self._core.update(
+            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
+        )
+        return self._core.watch_list(self._send(request))
+
+    def pause(self, name: str) -> WatchList:
+        """Pause the list (reason ``user``: only a resume lifts it)."""
+        return self.update(name, paused=True)
+
+    def resume(self, name: str) -> WatchList:
+        """Resume the list (items overdue meanwhile are checked once)."""
+        return self.update(name, paused=False)
+
+    def delete(self, name: str) -> None:
+        """Delete the list and its items."""
+        self._send(self._core.delete(name))
+
+    def add(
+        self,
+        name: str,
+        items: Iterable[str] = (),
+        *,
+        text: str | None = None,
+        input_format: InputFormat | None = None,
+        id_column: str | None = None,
+    ) -> AddedItems:
+        """Add item ids / JD URLs and/or a whole input ``text`` (as ``jditem batch`` reads)."""
+        request = self._core.add(
+            name, items, text=text, input_format=input_format, id_column=id_column
+        )
+        return self._core.added(self._send(request))
+
+    def remove(self, name: str, items: Iterable[str]) -> int:
+        """Remove items; returns how many the list held."""
+        return int(self._send(self._core.remove(name, items))["removed"])
+
+    def items(self, name: str, *, after: str | None = None, limit: int = 100) -> ItemsPage:
+        """A page of the list's items and the ``after`` of the next page (None: the end)."""
+        return self._core.page(self._send(self._core.items(name, after=after, limit=limit)))
+
+
+class AsyncWatchLists:
+    """``AsyncClient.watch``: the twin of :class:`WatchLists` (same methods, awaited)."""
+
+    def __init__(self, core: WatchCore, http: httpx.AsyncClient) -> None:
+        self._core = core
+        self._http = http
+
+    async def _send(self, request: ApiRequest) -> Any:
+        try:
+            response = await self._http.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                json=request.json,
+                params=request.params,
+            )
+        except httpx.HTTPError as exc:
+            raise _transport(exc, request) from None
+        return self._core.data(response.status_code, response.headers, response.content)
+
+    async def create(
+        self,
+        name: str,
+        *,
+        interval_seconds: int,
+        daily_budget: YuanAmount,
+        items: Iterable[str] = (),
+    ) -> WatchList:
+        """See :meth:`WatchLists.create`."""
+        request = self._core.create(
+            name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
+        )
+        return self._core.watch_list(await self._send(request))
+
+    async def list(self) -> list[WatchList]:
+        """See :meth:`WatchLists.list`."""
+        return self._core.watch_lists(await self._send(self._core.lists()))
+
+    async def show(self, name: str) -> WatchList:
+        """See :meth:`WatchLists.show`."""
+        return self._core.watch_list(await self._send(self._core.show(name)))
+
+    async def update(
+        self,
+        name: str,
+        *,
+        interval_seconds: int | None = None,
+        daily_budget: YuanAmount | None = None,
+        paused: bool | None = None,
+    ) -> WatchList:
+        """See :meth:`WatchLists.update`."""
+        request = self._core.update(
+            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
+        )
+        return self._core.watch_list(await self._send(request))
+
+    async def pause(self, name: str) -> WatchList:
+        """See :meth:`WatchLists.pause`."""
+        return await self.update(name, paused=True)
+
+    async def resume(self, name: str) -> WatchList:
+        """See :meth:`WatchLists.resume`."""
+        return await self.update(name, paused=False)
+
+    async def delete(self, name: str) -> None:
+        """See :meth:`WatchLists.delete`."""
+        await self._send(self._core.delete(name))
+
+    async def add(
+        self,
+        name: str,
+        items: Iterable[str] = (),
+        *,
+        text: str | None = None,
+        input_format: InputFormat | None = None,
+        id_column: str | None = None,
+    ) -> AddedItems:
+        """See :meth:`WatchLists.add`."""
+        request = self._core.add(
+            name, items, text=text, input_format=input_format, id_column=id_column
+        )
+        return self._core.added(await self._send(request))
+
+    async def remove(self, name: str, items: Iterable[str]) -> int:
+        """See :meth:`WatchLists.remove`."""
+        return int((await self._send(self._core.remove(name, items)))["removed"])
+
+    async def items(self, name: str, *, after: str | None = None, limit: int = 100) -> ItemsPage:
+        """See :meth:`WatchLists.items`."""
+        return self._core.page(await self._send(self._core.items(name, after=after, limit=limit)))

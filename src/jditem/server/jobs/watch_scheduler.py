@@ -1,0 +1,330 @@
+"""The watch-list scheduler (SPEC §6.2): due items → calls through admission.
+
+Runs in the worker role: in-process with ``jditem serve``, in ``jditem worker``
+processes in scale-out — where exactly one is active at a time, by the role lease
+``watch-scheduler`` (:mod:`.singleton`); another takes over within one lease after its
+process dies.
+
+Each :meth:`WatchScheduler.tick` picks at most ``watch_batch`` due items of unpaused
+lists through the index on ``(active, next_check_at)`` — O(due), not O(watched) — and
+checks each (account, item) ONCE, whatever number of the account's lists hold it: the
+call goes through :meth:`Admission.answer <jditem.server.admission.pipeline.Admission.answer>`
+with the token of the lowest-numbered due list (the *paying* list; rate, quota, budget,
+balance, then that list's daily budget; charged only on code 0; the call record names
+the list). Its ``Idempotency-Key`` is the slot's (:func:`~jditem.server.monitor.slots.slot_key`),
+so a check repeated after a crash or a takeover is a free replay, never a second charge.
+
+After the answer:
+
+* a product (0) or "not supported" (202): every row of the account holding the item is
+  checked now and moves to its next grid time after now (an item overdue after
+  downtime is checked once, not once per missed slot);
+* a refusal for money or quota (602, 303, 601): the paying list pauses with that reason
+  (:mod:`~jditem.server.monitor.pauses`); its items keep their due time, and the list
+  resumes by itself once the cause is gone (checked every few ticks);
+* anything transient (102, 301, 302, 500, 503): the paying row is tried again after
+  ``Retry-After`` (bounded by its interval); other answers (100, 600): its next slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.protocol.codes import Code
+from jditem.protocol.monitoring import PausedReason
+from jditem.server.accounts import quota
+from jditem.server.admission.answers import Answer
+from jditem.server.admission.call import WatchOrigin
+from jditem.server.admission.pipeline import Admission
+from jditem.server.clock import Clock, as_utc, now_utc
+from jditem.server.ids import new_request_id
+from jditem.server.jobs.leases import new_owner
+from jditem.server.jobs.singleton import RoleLease
+from jditem.server.monitor import pauses, watchlists
+from jditem.server.monitor.slots import next_slot, slot_key
+from jditem.server.settings import Settings
+from jditem.server.store.db import Database
+from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
+
+log = logging.getLogger("jditem.server.watch")
+
+#: The lease that makes one process of a deployment the scheduler.
+LEASE_NAME = "watch-scheduler"
+#: Answers after which the item counts as checked (the observation is made or final).
+CHECKED = frozenset({Code.SUCCESS, Code.NOT_SUPPORTED})
+#: Answers tried again soon (after Retry-After), at the same slot.
+TRANSIENT = frozenset(
+    {
+        Code.PENDING,
+        Code.COLLECTION_FAILED,
+        Code.RATE_LIMITED,
+        Code.INTERNAL_ERROR,
+        Code.SERVICE_UNAVAILABLE,
+    }
+)
+#: Ticks between two looks at the lists paused for a cause that may be gone.
+RESUME_EVERY = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DueItem:
+    """One due row: the list holding the item, and when its check was due."""
+
+    row_id: int
+    list_id: int
+    account_id: int
+    item_id: str
+    due: datetime
+
+
+async def pick_due(
+    db: Database, now: datetime, limit: int
+) -> tuple[list[DueItem], dict[int, WatchListRow]]:
+    """At most ``limit`` due items of unpaused lists, oldest due first, and their lists.
+
+    One range scan of the index on ``(active, next_check_at)``: the cost follows the due
+    rows read, not the rows watched (``benchmarks/watch_tick.py`` measures it).
+    """
+    async with db.reading() as session:
+        rows = (
+            await session.execute(
+                select(
+                    WatchItemRow.id,
+                    WatchItemRow.list_id,
+                    WatchItemRow.account_id,
+                    WatchItemRow.item_id,
+                    WatchItemRow.next_check_at,
+                )
+                .where(WatchItemRow.active == true(), WatchItemRow.next_check_at <= now)
+                .order_by(WatchItemRow.next_check_at)
+                .limit(limit)
+            )
+        ).all()
+        due = [DueItem(r[0], r[1], r[2], r[3], as_utc(r[4])) for r in rows]
+        list_ids = sorted({d.list_id for d in due})
+        found = await session.scalars(select(WatchListRow).where(WatchListRow.id.in_(list_ids)))
+        return due, {row.id: row for row in found.all()}
+
+
+class WatchScheduler:
+    """Checks due watch-list items through admission (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        admission: Admission,
+        clock: Clock,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._admission = admission
+        self._clock = clock
+        self.lease = RoleLease(db, clock, LEASE_NAME, owner or new_owner(), settings.lease_seconds)
+        self._lanes = asyncio.Semaphore(settings.watch_lanes)
+        self._loop: asyncio.Task[None] | None = None
+        self._ticks = 0
+        #: True while this process holds the lease (renewed every third of it).
+        self.leading = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def running(self) -> bool:
+        """True while this process runs the scheduler loop (it checks while ``leading``)."""
+        return self._loop is not None and not self._loop.done()
+
+    def start(self) -> None:
+        """Run the scheduler loop in the background (no-op if already running)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop().create_task(self._run(), name="watch")
+
+    async def stop(self) -> None:
+        """Stop the loop and give the lease back (bounded)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        if self.leading:
+            self.leading = False
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.lease.release(), 5.0)
+
+    async def _run(self) -> None:
+        holder = asyncio.get_running_loop().create_task(self._hold(), name="watch-lease")
+        try:
+            while True:
+                busy = False
+                if self.leading:
+                    try:
+                        busy = await self.tick(while_leading=True) >= self._settings.watch_batch
+                    except Exception:
+                        log.exception("watch scheduler tick failed; trying again")
+                if not busy:
+                    await asyncio.sleep(self._settings.watch_tick_seconds)
+        finally:
+            holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holder
+
+    async def _hold(self) -> None:
+        """Take, then renew, the lease, apart from the ticks (a long tick never lets it
+        lapse): the holder renews every third of it, the others try every sixth, so a
+        dead holder's role is taken within one lease (plus a sixth) of its last renewal."""
+        lease = self.lease.length.total_seconds()
+        while True:
+            try:
+                self.leading = await self.lease.acquire()
+            except Exception:
+                log.warning("watch scheduler: the lease could not be renewed", exc_info=True)
+                self.leading = False  # checks stop until the database answers again
+            await asyncio.sleep(lease / (3 if self.leading else 6))
+
+    # ---------------------------------------------------------------------- tick
+
+    async def tick(self, *, while_leading: bool = False) -> int:
+        """Check the due items once; returns how many due rows were picked.
+
+        ``while_leading``: start no further check once this process lost the lease (the
+        background loop; a check already made is the next holder's free replay).
+        """
+        self._ticks += 1
+        if self._ticks % RESUME_EVERY == 1:
+            await self.resume_paused()
+        due, lists = await pick_due(self._db, now_utc(self._clock), self._settings.watch_batch)
+        groups: dict[tuple[int, str], list[DueItem]] = defaultdict(list)
+        for entry in due:
+            if entry.list_id in lists:
+                groups[(entry.account_id, entry.item_id)].append(entry)
+        paused: set[int] = set()
+        await asyncio.gather(
+            *(
+                self._check(min(g, key=lambda d: d.list_id), lists, paused, while_leading)
+                for g in groups.values()
+            )
+        )
+        return len(due)
+
+    async def _check(
+        self, due: DueItem, lists: dict[int, WatchListRow], paused: set[int], guard: bool
+    ) -> None:
+        async with self._lanes:
+            if due.list_id in paused:  # paused by an earlier check of this tick
+                return
+            if guard and not self.leading:  # the lease went to another process
+                return
+            listed = lists[due.list_id]
+            try:
+                identity = await self._admission.identity_for_token(listed.token_id)
+                answer = await self._admission.answer(
+                    identity,
+                    due.item_id,
+                    new_request_id(),
+                    idempotency_key=slot_key(due.list_id, due.item_id, due.due),
+                    origin=WatchOrigin(due.list_id),
+                )
+                await self._after(due, listed, answer, paused)
+            except Exception:
+                log.exception("watch check of item %s (list %s) failed", due.item_id, due.list_id)
+
+    async def _after(
+        self, due: DueItem, listed: WatchListRow, answer: Answer, paused: set[int]
+    ) -> None:
+        now = now_utc(self._clock)
+        reason = pauses.reason_for(answer.code, answer.cause)
+        async with self._db.writing() as session:
+            if answer.code in CHECKED:
+                siblings = (
+                    await session.execute(
+                        select(WatchItemRow.id, WatchItemRow.list_id, WatchListRow.interval_seconds)
+                        .join(WatchListRow, WatchListRow.id == WatchItemRow.list_id)
+                        .where(
+                            WatchItemRow.account_id == due.account_id,
+                            WatchItemRow.item_id == due.item_id,
+                        )
+                    )
+                ).all()
+                for row_id, list_id, interval in siblings:
+                    await self._set(
+                        session,
+                        row_id,
+                        answer.code,
+                        now,
+                        next_slot(now, list_id, due.item_id, interval),
+                    )
+            elif reason is not None:
+                paused.add(due.list_id)
+                if await watchlists.set_paused(session, due.list_id, reason, now):
+                    log.info("watch list %s paused: %s", due.list_id, reason.value)
+            elif answer.code in TRANSIENT:
+                retry = _retry_after(answer, self._settings.retry_after_seconds)
+                later = now + timedelta(seconds=min(retry, listed.interval_seconds))
+                await self._set(session, due.row_id, answer.code, None, later)
+            else:  # 100, 400, 600: nothing to observe at this slot
+                later = next_slot(now, due.list_id, due.item_id, listed.interval_seconds)
+                await self._set(session, due.row_id, answer.code, None, later)
+
+    @staticmethod
+    async def _set(
+        session: AsyncSession, row_id: int, code: int, checked: datetime | None, next_at: datetime
+    ) -> None:
+        values: dict[str, object] = {"last_code": int(code), "next_check_at": next_at}
+        if checked is not None:
+            values["last_checked_at"] = checked
+        await session.execute(
+            update(WatchItemRow)
+            .where(WatchItemRow.id == row_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    # ------------------------------------------------------------------ resuming
+
+    async def resume_paused(self) -> int:
+        """Resume the lists paused for a cause that is gone; returns how many."""
+        now = now_utc(self._clock)
+        day = quota.local_day(now, self._settings.timezone)
+        price = self._settings.price_units
+        resumed = 0
+        async with self._db.reading() as session:
+            waiting = (
+                await session.scalars(
+                    select(WatchListRow).where(
+                        WatchListRow.paused.is_(True),
+                        WatchListRow.paused_reason != PausedReason.USER.value,
+                    )
+                )
+            ).all()
+            gone = [
+                (row.id, PausedReason(row.paused_reason))
+                for row in waiting
+                if row.paused_reason
+                and await pauses.cause_gone(
+                    session, row, PausedReason(row.paused_reason), price, day
+                )
+            ]
+        for list_id, reason in gone:
+            async with self._db.writing() as session:
+                if await watchlists.set_paused(session, list_id, None, now, only_if=reason):
+                    resumed += 1
+                    log.info("watch list %s resumed: %s no longer binds", list_id, reason.value)
+        return resumed
+
+
+def _retry_after(answer: Answer, default: float) -> float:
+    raw = answer.headers.get("Retry-After")
+    try:
+        return max(float(raw), 1.0) if raw is not None else float(default)
+    except ValueError:
+        return float(default)

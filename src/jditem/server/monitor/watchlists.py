@@ -1,0 +1,323 @@
+"""Watch lists in the store (SPEC §6.2): create, change, pause, items, status.
+
+Every function runs in the caller's session (and transaction). A list belongs to an
+account and runs under one of its tokens; its name is unique within the account, and
+another account's list is simply not found. Money is integer units (0.0001 CNY).
+Pausing keeps each item's schedule and flips its ``active`` flag, so the scheduler's
+pick of due items never walks a paused list's rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.protocol.monitoring import PausedReason, WatchList, WatchListStatus, WatchSchedule
+from jditem.server.accounts import quota
+from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
+from jditem.server.clock import as_utc
+from jditem.server.monitor.slots import next_slot
+from jditem.server.store.sql import rowcount
+from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
+
+#: The longest interval a list may have (30 days).
+MAX_INTERVAL_SECONDS = 30 * 86_400
+#: Rows written or looked up per statement when items are added or removed in bulk.
+CHUNK = 2_000
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class WatchError(Exception):
+    """A request about watch lists that cannot be done (the message says why)."""
+
+
+class WatchNotFoundError(WatchError):
+    """No such watch list in the caller's account."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a list, else None."""
+    if _NAME.fullmatch(name) is None:
+        return (
+            f"invalid list name {name[:40]!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return None
+
+
+def check_interval(seconds: int, floor: int) -> int:
+    """``seconds`` if it is an allowed interval, else :class:`WatchError`."""
+    if not floor <= seconds <= MAX_INTERVAL_SECONDS:
+        raise WatchError(
+            f"intervalSeconds must be between {floor} and {MAX_INTERVAL_SECONDS} "
+            f"(30 days); got {seconds}"
+        )
+    return seconds
+
+
+def check_budget(units: int) -> int:
+    """``units`` if it is an allowed daily budget, else :class:`WatchError`."""
+    if not 0 <= units <= MAX_UNITS:
+        raise WatchError("dailyBudget must be between 0 and 100000000000 yuan")
+    return units
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    token_id: int,
+    name: str,
+    interval_seconds: int,
+    daily_budget: int,
+    now: datetime,
+) -> WatchListRow:
+    """A new list of the account under ``token_id`` (:class:`WatchError` if the name is
+    taken or invalid)."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise WatchError(problem)
+    taken = await session.scalar(
+        select(WatchListRow.id).where(
+            WatchListRow.account_id == account_id, WatchListRow.name == name
+        )
+    )
+    if taken is not None:
+        raise WatchError(f"a watch list named {name!r} exists already; choose another name")
+    row = WatchListRow(
+        account_id=account_id,
+        token_id=token_id,
+        name=name,
+        interval_seconds=interval_seconds,
+        daily_budget=check_budget(daily_budget),
+        paused=False,
+        paused_reason=None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def find(session: AsyncSession, account_id: int, name: str) -> WatchListRow:
+    """The account's list called ``name`` (:class:`WatchNotFoundError` otherwise)."""
+    row = await session.scalar(
+        select(WatchListRow).where(WatchListRow.account_id == account_id, WatchListRow.name == name)
+    )
+    if row is None:
+        raise WatchNotFoundError(
+            f"no watch list named {name[:100]!r} in this token's account; "
+            "list them with GET /api/watch/lists"
+        )
+    return row
+
+
+async def of_account(session: AsyncSession, account_id: int) -> Sequence[WatchListRow]:
+    """The account's lists, by name."""
+    result = await session.scalars(
+        select(WatchListRow)
+        .where(WatchListRow.account_id == account_id)
+        .order_by(WatchListRow.name)
+    )
+    return result.all()
+
+
+async def set_paused(
+    session: AsyncSession,
+    list_id: int,
+    reason: PausedReason | None,
+    now: datetime,
+    *,
+    only_if: PausedReason | None = None,
+) -> bool:
+    """Pause the list with ``reason`` (None: resume it); with ``only_if``, only while it is
+    paused for that reason (an automatic resume never overrides a person's pause).
+    Returns whether the list changed."""
+    condition = WatchListRow.id == list_id
+    if only_if is not None:
+        condition = condition & (WatchListRow.paused_reason == only_if.value)
+    elif reason is not None and reason is not PausedReason.USER:
+        condition = condition & WatchListRow.paused.is_(False)  # first cause wins
+    changed = rowcount(
+        await session.execute(
+            update(WatchListRow)
+            .where(condition)
+            .values(
+                paused=reason is not None,
+                paused_reason=reason.value if reason is not None else None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if changed:
+        await session.execute(
+            update(WatchItemRow)
+            .where(WatchItemRow.list_id == list_id)
+            .values(active=reason is None)
+            .execution_options(synchronize_session=False)
+        )
+    return changed == 1
+
+
+async def change(
+    session: AsyncSession, list_id: int, values: dict[str, object], now: datetime
+) -> None:
+    """Set ``interval_seconds`` and/or ``daily_budget`` (checked by the caller). A new
+    interval applies from each item's next check on; a new budget to the next charge."""
+    await session.execute(
+        update(WatchListRow)
+        .where(WatchListRow.id == list_id)
+        .values(**values, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def drop(session: AsyncSession, row: WatchListRow) -> None:
+    """Delete the list, its items and its spend rows (its ledger and call records stay).
+
+    The list's row is locked first: a check being charged meanwhile either finished (its
+    spend row is deleted here) or finds no list afterwards (and is refused).
+    """
+    await session.execute(
+        select(WatchListRow.id).where(WatchListRow.id == row.id).with_for_update()
+    )
+    for table in (WatchItemRow, WatchSpendRow):
+        await session.execute(delete(table).where(table.list_id == row.id))
+    await session.execute(delete(WatchListRow).where(WatchListRow.id == row.id))
+
+
+async def add_items(
+    session: AsyncSession, row: WatchListRow, item_ids: Sequence[str], now: datetime, limit: int
+) -> tuple[int, int]:
+    """Add the distinct ``item_ids`` (valid ids) the list does not hold yet; each is
+    first checked at its place on the list's grid, within one interval. Returns (added,
+    already there). :class:`WatchError` when the list would exceed ``limit`` items."""
+    new: list[str] = []
+    for start in range(0, len(item_ids), CHUNK):
+        chunk = item_ids[start : start + CHUNK]
+        held = set(
+            (
+                await session.scalars(
+                    select(WatchItemRow.item_id).where(
+                        WatchItemRow.list_id == row.id, WatchItemRow.item_id.in_(chunk)
+                    )
+                )
+            ).all()
+        )
+        new.extend(item for item in chunk if item not in held)
+    count = await _count(session, row.id)
+    if count + len(new) > limit:
+        raise WatchError(
+            f"a watch list holds at most {limit} items; {row.name!r} has {count} and "
+            f"{len(new)} would be added: remove some or use another list"
+        )
+    rows = [
+        {
+            "list_id": row.id,
+            "account_id": row.account_id,
+            "item_id": item,
+            "active": not row.paused,
+            "next_check_at": next_slot(now, row.id, item, row.interval_seconds),
+            "added_at": now,
+        }
+        for item in new
+    ]
+    for start in range(0, len(rows), CHUNK):
+        await session.execute(insert(WatchItemRow), rows[start : start + CHUNK])
+    return len(new), len(item_ids) - len(new)
+
+
+async def remove_items(session: AsyncSession, row: WatchListRow, item_ids: Sequence[str]) -> int:
+    """Remove ``item_ids`` from the list; returns how many it held."""
+    removed = 0
+    for start in range(0, len(item_ids), CHUNK):
+        removed += rowcount(
+            await session.execute(
+                delete(WatchItemRow).where(
+                    WatchItemRow.list_id == row.id,
+                    WatchItemRow.item_id.in_(item_ids[start : start + CHUNK]),
+                )
+            )
+        )
+    return removed
+
+
+async def items_page(
+    session: AsyncSession, row: WatchListRow, after: str | None, limit: int
+) -> Sequence[WatchItemRow]:
+    """Up to ``limit`` of the list's items with ids after ``after``, by item id."""
+    query = select(WatchItemRow).where(WatchItemRow.list_id == row.id)
+    if after is not None:
+        query = query.where(WatchItemRow.item_id > after)
+    return (await session.scalars(query.order_by(WatchItemRow.item_id).limit(limit))).all()
+
+
+async def _count(session: AsyncSession, list_id: int) -> int:
+    found = await session.scalar(
+        select(func.count()).select_from(WatchItemRow).where(WatchItemRow.list_id == list_id)
+    )
+    return int(found or 0)
+
+
+def yuan(units: int) -> Decimal:
+    """Units as exact yuan."""
+    return Decimal(units_to_yuan(units))
+
+
+async def status(
+    session: AsyncSession, row: WatchListRow, now: datetime, timezone: str
+) -> WatchListStatus:
+    """Where the list stands: pause state, today's spend and checks, next and last check."""
+    items, next_at, last_at, due = (
+        await session.execute(
+            select(
+                func.count(),
+                func.min(WatchItemRow.next_check_at),
+                func.max(WatchItemRow.last_checked_at),
+                func.count().filter(WatchItemRow.next_check_at <= now),
+            ).where(WatchItemRow.list_id == row.id)
+        )
+    ).one()
+    spend = (
+        await session.execute(
+            select(WatchSpendRow.spent, WatchSpendRow.checks).where(
+                WatchSpendRow.list_id == row.id,
+                WatchSpendRow.day == quota.local_day(now, timezone),
+            )
+        )
+    ).first()
+    return WatchListStatus(
+        paused=row.paused,
+        paused_reason=PausedReason(row.paused_reason) if row.paused_reason else None,
+        spent_today=yuan(spend[0] if spend else 0),
+        next_check_at=None if row.paused or next_at is None else max(as_utc(next_at), now),
+        last_check_at=as_utc(last_at) if last_at is not None else None,
+        items=int(items or 0),
+        items_due=0 if row.paused else int(due or 0),
+        checks_today=int(spend[1]) if spend else 0,
+    )
+
+
+def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchList:
+    """The list as its account sees it (the token by its visible prefix only)."""
+    return WatchList(
+        id=str(row.id),
+        name=row.name,
+        token=f"{token_prefix}...",
+        schedule=WatchSchedule(interval_seconds=row.interval_seconds),
+        daily_budget=yuan(row.daily_budget),
+        created_at=as_utc(row.created_at),
+        status=state,
+    )
+
+
+def distinct(item_ids: Iterable[str]) -> list[str]:
+    """``item_ids`` without repeats, in first-seen order."""
+    return list(dict.fromkeys(item_ids))

@@ -1,0 +1,266 @@
+"""The watch-list scheduler on a real server (loopback, both store profiles), driven by an
+injectable clock: due items are checked through admission, once per (account, item) for
+all of the account's lists, once after downtime, never charged twice for one slot; a
+list pauses with the reason that stopped it and resumes by itself when it is gone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tests.support.backends import Backend
+from tests.support.clock import FrozenClock
+from tests.support.live_server import LiveServer, live_server
+
+from jditem.server.jobs.watch_scheduler import WatchScheduler
+
+LISTS = "/api/watch/lists"
+PRICE = 100  # units per charged call (0.01 CNY)
+T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)  # 11:00 in Asia/Shanghai
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+@pytest.fixture
+def server(backend: Backend, clock: FrozenClock) -> Iterator[LiveServer]:
+    del backend
+    with live_server(clock=clock, watch_scheduler=False, watch_min_interval_seconds=60) as live:
+        yield live
+
+
+def api(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
+    answer = live.http.request(
+        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert answer["code"] == 0, answer
+    return answer["data"]
+
+
+def new_list(
+    live: LiveServer,
+    token: str,
+    name: str,
+    items: list[str],
+    *,
+    interval: int = 60,
+    budget: str = "100",
+) -> int:
+    data = api(
+        live,
+        token,
+        "POST",
+        LISTS,
+        {"name": name, "intervalSeconds": interval, "dailyBudget": budget, "items": items},
+    )
+    return int(data["id"])
+
+
+def tick(live: LiveServer) -> int:
+    scheduler: WatchScheduler = live.app.state.watch
+    return live.run(lambda _ctx: scheduler.tick(), timeout=120)
+
+
+def resume(live: LiveServer) -> int:
+    scheduler: WatchScheduler = live.app.state.watch
+    return live.run(lambda _ctx: scheduler.resume_paused())
+
+
+def list_charges(live: LiveServer, list_id: int) -> list[tuple[str, int]]:
+    """(item, amount) of the ledger charges of the list's checks, by item."""
+    rows = live.rows(
+        "SELECT l.item_id, -l.amount FROM ledger l JOIN call_records c "
+        "ON c.request_id = l.request_id WHERE c.watch_list_id = :w AND l.kind = 'charge' "
+        "ORDER BY l.item_id",
+        w=list_id,
+    )
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def account_charges(live: LiveServer, account: str) -> int:
+    return int(
+        live.scalar(
+            "SELECT COUNT(*) FROM ledger l JOIN accounts a ON a.id = l.account_id "
+            "WHERE a.name = :a AND l.kind = 'charge'",
+            a=account,
+        )
+    )
+
+
+def status(live: LiveServer, token: str, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = api(live, token, "GET", f"{LISTS}/{name}")["status"]
+    return data
+
+
+def schedule(live: LiveServer, list_id: int) -> dict[str, tuple[Any, Any]]:
+    rows = live.rows(
+        "SELECT item_id, next_check_at, last_checked_at FROM watch_items WHERE list_id = :l",
+        l=list_id,
+    )
+    return {str(r[0]): (_utc(r[1]), _utc(r[2])) for r in rows}
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def test_items_are_spread_and_not_due_before_their_slot(server: LiveServer) -> None:
+    token = server.make_token("spread")
+    items = [str(100_000_000_000 + i) for i in range(20)]
+    list_id = new_list(server, token, "s", items, interval=600)
+    times = [nxt for nxt, _ in schedule(server, list_id).values()]
+    assert all(T0 < t <= T0 + timedelta(seconds=600) for t in times)
+    assert len({t.replace(microsecond=0) for t in times}) > 10  # spread, not one burst
+    assert tick(server) == 0  # nothing is due yet
+    assert account_charges(server, "spread") == 0
+
+
+def test_one_check_serves_every_list_of_the_account(server: LiveServer, clock: FrozenClock) -> None:
+    token = server.make_token("two-lists")
+    other = server.make_token("other-account")
+    first = new_list(server, token, "a", ["100000000001", "100000000002"], interval=60)
+    second = new_list(server, token, "b", ["100000000001"], interval=120)
+    foreign = new_list(server, other, "c", ["100000000001"], interval=60)
+    clock.set(T0 + timedelta(seconds=300))
+    assert tick(server) == 4
+    # the account paid once per item: the shared item through the lower-numbered list
+    assert list_charges(server, first) == [("100000000001", PRICE), ("100000000002", PRICE)]
+    assert list_charges(server, second) == []
+    assert account_charges(server, "two-lists") == 2
+    # another account's list is its own check, its own charge
+    assert list_charges(server, foreign) == [("100000000001", PRICE)]
+    now = T0 + timedelta(seconds=300)
+    for list_id, interval in ((first, 60), (second, 120)):
+        for next_at, last in schedule(server, list_id).values():
+            assert last == now
+            assert now < next_at <= now + timedelta(seconds=interval)
+    assert status(server, token, "b")["lastCheckAt"] is not None
+    assert tick(server) == 0  # nothing due any more: no second check for list b
+    assert account_charges(server, "two-lists") == 2
+
+
+def test_overdue_items_are_checked_once_after_downtime(
+    server: LiveServer, clock: FrozenClock
+) -> None:
+    token = server.make_token("downtime")
+    items = [str(200_000_000_000 + i) for i in range(5)]
+    list_id = new_list(server, token, "d", items, interval=60)
+    later = T0 + timedelta(hours=3)  # 180 missed slots
+    clock.set(later)
+    assert tick(server) == 5
+    assert tick(server) == 0
+    assert [item for item, _ in list_charges(server, list_id)] == sorted(items)
+    for next_at, last in schedule(server, list_id).values():
+        assert last == later
+        assert later < next_at <= later + timedelta(seconds=60)
+    # the next slot comes round: each item once more
+    clock.set(later + timedelta(seconds=61))
+    assert tick(server) == 5
+    assert len(list_charges(server, list_id)) == 10
+
+
+def test_a_slot_checked_again_after_a_crash_is_not_charged_twice(
+    server: LiveServer, clock: FrozenClock
+) -> None:
+    """A scheduler that dies after the charge but before it moved the item on leaves the
+    item due at the same slot; the next scheduler's check replays it free (same key)."""
+    token = server.make_token("takeover")
+    list_id = new_list(server, token, "t", ["300000000001"], interval=60)
+    ((due, _),) = schedule(server, list_id).values()
+    clock.set(due + timedelta(seconds=1))
+    assert tick(server) == 1
+    assert list_charges(server, list_id) == [("300000000001", PRICE)]
+    server.execute(
+        "UPDATE watch_items SET next_check_at = :d, last_checked_at = NULL WHERE list_id = :l",
+        d=due,
+        l=list_id,
+    )
+    assert tick(server) == 1
+    assert list_charges(server, list_id) == [("300000000001", PRICE)]
+    records = server.rows(
+        "SELECT code, charged FROM call_records WHERE watch_list_id = :l ORDER BY id", l=list_id
+    )
+    assert [(int(c), int(p)) for c, p in records] == [(0, PRICE), (0, 0)]
+    ((next_at, last),) = schedule(server, list_id).values()
+    assert last == due + timedelta(seconds=1)
+    assert next_at > last
+
+
+def test_the_list_budget_pauses_it_and_the_next_day_resumes_it(
+    server: LiveServer, clock: FrozenClock
+) -> None:
+    token = server.make_token("list-budget")
+    items = [str(400_000_000_000 + i) for i in range(5)]
+    list_id = new_list(server, token, "lb", items, interval=60, budget="0.03")
+    clock.set(T0 + timedelta(seconds=61))
+    tick(server)
+    assert len(list_charges(server, list_id)) == 3
+    state = status(server, token, "lb")
+    assert (state["paused"], state["pausedReason"]) == (True, "list_budget")
+    assert state["spentToday"] == "0.0300"
+    assert state["checksToday"] == 3
+    assert state["nextCheckAt"] is None
+    assert resume(server) == 0  # same day: still spent
+    assert tick(server) == 0  # a paused list's items are off the due index
+    clock.set(T0 + timedelta(days=1))
+    assert resume(server) == 1
+    assert status(server, token, "lb")["paused"] is False
+    tick(server)
+    assert len(list_charges(server, list_id)) == 6  # three more: the new day's budget
+    assert status(server, token, "lb")["pausedReason"] == "list_budget"
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason"),
+    [
+        ({"budget_yuan": "0.02"}, "token_budget"),
+        ({"balance_yuan": "0.02"}, "balance"),
+        ({"daily_quota": 2}, "quota"),
+    ],
+)
+def test_token_and_account_limits_bind_first_and_pause_with_their_reason(
+    server: LiveServer, clock: FrozenClock, limits: dict[str, Any], reason: str
+) -> None:
+    account = f"limits-{reason}"
+    token = server.make_token(account, **limits)
+    items = [str(500_000_000_000 + i) for i in range(4)]
+    list_id = new_list(server, token, "l", items, interval=60, budget="100")
+    clock.set(T0 + timedelta(seconds=61))
+    tick(server)
+    assert len(list_charges(server, list_id)) == 2
+    assert status(server, token, "l")["pausedReason"] == reason
+    assert resume(server) == 0
+    if reason == "token_budget":
+        token_id = server.scalar("SELECT token_id FROM watch_lists WHERE id = :l", l=list_id)
+        server.admin("PATCH", f"/tokens/{token_id}", {"budget_yuan": "1"})
+    elif reason == "balance":
+        server.topup(account, "1")
+    else:
+        clock.set(T0 + timedelta(days=1))
+    assert resume(server) == 1
+    assert status(server, token, "l")["paused"] is False
+    tick(server)
+    assert len(list_charges(server, list_id)) == 4  # the other two, or the next day's two
+
+
+def test_a_person_s_pause_is_never_lifted_by_the_scheduler(
+    server: LiveServer, clock: FrozenClock
+) -> None:
+    token = server.make_token("manual")
+    list_id = new_list(server, token, "m", ["600000000001"], interval=60)
+    api(server, token, "PATCH", f"{LISTS}/m", {"paused": True})
+    clock.set(T0 + timedelta(days=2))
+    assert resume(server) == 0
+    assert tick(server) == 0
+    assert list_charges(server, list_id) == []
+    api(server, token, "PATCH", f"{LISTS}/m", {"paused": False})
+    assert tick(server) == 1  # overdue: checked once
+    assert len(list_charges(server, list_id)) == 1
