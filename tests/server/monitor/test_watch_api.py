@@ -213,3 +213,11 @@ def test_the_watch_api_is_in_openapi(server: LiveServer) -> None:
         "/api/watch/lists/{name}/items",
         "/api/watch/lists/{name}/items/remove",
     } <= set(paths)
+
+
+def test_a_list_needs_a_token_that_may_call_the_endpoint(server: LiveServer) -> None:
+    token = server.make_token("wl-perm", permissions=["jd/other"])
+    body = {"name": "p", "intervalSeconds": 600, "dailyBudget": "1"}
+    refused = call(server, token, "POST", LISTS, body)
+    assert (refused["code"], refused["http"]) == (600, 403)
+    assert "every check of the list" in refused["message"]

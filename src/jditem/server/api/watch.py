@@ -38,6 +38,7 @@ from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.monitor import watchlists
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
+from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.watch_tables import WatchListRow
 
 _bearer = HTTPBearer(
@@ -84,7 +85,7 @@ TokenDep = Annotated[TokenIdentity, Depends(watch_token)]
 router = APIRouter(
     prefix="/api/watch",
     tags=["watch"],
-    responses=envelope_responses(400, 401, 404, 429, 500),
+    responses=envelope_responses(400, 401, 403, 404, 429, 500),
 )
 
 
@@ -205,6 +206,12 @@ async def create_list(
 ) -> Response:
     """A new list of the token's account, checked under this token every
     ``intervalSeconds`` within ``dailyBudget`` yuan a day; ``items`` may come at once."""
+    if not token.allows(ENDPOINT_V2):
+        raise EnvelopeError(
+            Code.PERMISSION_DENIED,
+            f"token {token.prefix}... may not call {ENDPOINT_V2}, which every check of the "
+            "list is; create the list with a token that may",
+        )
     budget = _units(body.daily_budget)
     found = _read_items(body.items, None, None, None)
     now = now_utc(ctx.clock)
