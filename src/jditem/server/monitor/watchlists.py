@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
 from jditem.server.clock import as_utc
 from jditem.server.monitor.slots import next_slot
 from jditem.server.store.sql import rowcount
+from jditem.server.store.tables import HistoryPoint
 from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
 
 #: The longest interval a list may have (30 days).
@@ -285,6 +287,19 @@ async def status(
             ).where(WatchItemRow.list_id == row.id)
         )
     ).one()
+    h = HistoryPoint
+    held = (h.account_id == WatchItemRow.account_id) & (h.item_id == WatchItemRow.item_id)
+    last_change, changes_today = (
+        await session.execute(
+            select(
+                func.max(h.valid_from),
+                func.count().filter(h.valid_from >= _local_midnight(now, timezone)),
+            )
+            .select_from(WatchItemRow)
+            .join(h, held)
+            .where(WatchItemRow.list_id == row.id, h.seq > 1)  # the first point is a baseline
+        )
+    ).one()
     spend = (
         await session.execute(
             select(WatchSpendRow.spent, WatchSpendRow.checks).where(
@@ -299,10 +314,18 @@ async def status(
         spent_today=yuan(spend[0] if spend else 0),
         next_check_at=None if row.paused or next_at is None else max(as_utc(next_at), now),
         last_check_at=as_utc(last_at) if last_at is not None else None,
+        last_change_at=as_utc(last_change) if last_change is not None else None,
+        changes_today=int(changes_today or 0),
         items=int(items or 0),
         items_due=0 if row.paused else int(due or 0),
         checks_today=int(spend[1]) if spend else 0,
     )
+
+
+def _local_midnight(now: datetime, timezone: str) -> datetime:
+    """The start of ``now``'s calendar day in ``timezone``, in UTC (as history is stored)."""
+    zone = ZoneInfo(timezone)
+    return as_utc(datetime.combine(now.astimezone(zone).date(), time(), tzinfo=zone))
 
 
 def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchList:
