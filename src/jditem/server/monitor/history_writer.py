@@ -17,8 +17,10 @@ flush folds the observation like any other (:func:`.history.record` with
 observation is older news and is dropped; otherwise it is a change back, appended.
 
 Bound: a kill -9 loses the deferred confirmations of the last ``flush_seconds`` — a
-point's ``last_confirmed_at`` may then lag by that much; no change point is ever lost.
-Shutdown flushes.
+point's ``last_confirmed_at`` may then lag by that much. A change this process sees as
+one is never deferred; only in scale-out can a deferred observation turn out to be a
+change back (another process stored a newer point first), and a kill -9 within that
+second loses it until the item's next observation. Shutdown flushes.
 """
 
 from __future__ import annotations
