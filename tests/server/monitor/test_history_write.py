@@ -63,10 +63,13 @@ def server(clock: FrozenClock, collector: ScriptedCollector) -> Iterator[LiveSer
         yield live
 
 
-def points(live: LiveServer, account: str, item: str = ITEM) -> list[tuple[Any, ...]]:
+def points(
+    live: LiveServer, account: str, item: str = ITEM, *, flush: bool = True
+) -> list[tuple[Any, ...]]:
     """(seq, valid_from, last_confirmed_at, state) of ``account``'s history of ``item``
-    (deferred confirmations written first)."""
-    live.run(lambda ctx: ctx.admission.history.flush())
+    (deferred confirmations written first, unless ``flush`` is off)."""
+    if flush:
+        live.run(lambda ctx: ctx.admission.history.flush())
     rows = live.rows(
         "SELECT h.seq, h.valid_from, h.last_confirmed_at, h.state FROM item_history h "
         "JOIN accounts a ON a.id = h.account_id WHERE a.name = :a AND h.item_id = :i "
@@ -266,3 +269,17 @@ def test_a_late_confirmation_older_than_a_stored_change_is_dropped(server: LiveS
         "649.00",
         "699.00",
     ]
+
+
+def test_shutdown_writes_the_waiting_confirmations(
+    clock: FrozenClock, collector: ScriptedCollector
+) -> None:
+    with live_server(clock=clock, collector=collector, result_ttl_seconds=TTL) as live:
+        token = live.make_token("acme")
+        call(live, token)
+        clock.set(T0 + timedelta(seconds=30))
+        call(live, token)  # unchanged: waits for the flush
+        assert live.run(deferred) == 1
+        live.stop()
+        [(_, _, confirmed, _)] = points(live, "acme", flush=False)
+        assert confirmed == T0 + timedelta(seconds=30)

@@ -17,8 +17,10 @@ flush folds the observation like any other (:func:`.history.record` with
 observation is older news and is dropped; otherwise it is a change back, appended.
 
 Bound: a kill -9 loses the deferred confirmations of the last ``flush_seconds`` — a
-point's ``last_confirmed_at`` may then lag by that much; no change point is ever lost.
-Shutdown flushes.
+point's ``last_confirmed_at`` may then lag by that much. A change this process sees as
+one is never deferred; only in scale-out can a deferred observation turn out to be a
+change back (another process stored a newer point first), and a kill -9 within that
+second loses it until the item's next observation. Shutdown flushes.
 """
 
 from __future__ import annotations
@@ -99,15 +101,24 @@ class HistoryWriter:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._flush_seconds)
-            try:
-                await self.flush()
-            except Exception:  # keep going; the next observation writes again
+            try:  # shielded: stopping never cuts a flush off halfway (stop waits for it)
+                await asyncio.shield(self.flush())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # kept for the next flush
                 log.warning("writing deferred history confirmations failed", exc_info=True)
 
     async def flush(self) -> int:
-        """Write the deferred confirmations now; returns how many."""
+        """Write the deferred confirmations now; returns how many. If the write fails,
+        they wait for the next flush (unless a later confirmation replaced them)."""
         async with self._lock:
             pending, self._pending = self._pending, {}
-            if pending:
+            if not pending:
+                return 0
+            try:
                 await self._db.write_batch(record_deferred, list(pending.values()))
+            except BaseException:
+                for seen in pending.values():
+                    self.keep(seen)
+                raise
             return len(pending)
