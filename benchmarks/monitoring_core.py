@@ -20,14 +20,20 @@ holds in both databases (Σ ledger = balance change = Σ token spend, a charged 
 record per charge), the history-on database holds exactly one point for the item whose
 ``last_confirmed_at`` moved, the history-off one none.
 
+Then the scheduler's pick of 500 due items among 100,000 watched on SQLite and 1,000,000
+on PostgreSQL (``--quick``: 200,000) — :mod:`watch_tick`, which prints the plans and the
+same pick at 10,000 watched for reference — as ``tick_ms_sqlite_100k`` and
+``tick_ms_postgres_1m`` (``--no-tick`` skips it).
+
 Run: ``.venv/bin/python benchmarks/monitoring_core.py [--seconds 5] [--rounds 12]``;
-``--quick`` (about a minute on 2 cores): 2-second rounds, 8 pairs. The last line
+``--quick`` (a few minutes on 2 cores): 2-second rounds, 8 pairs. The last line
 of output is one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -119,6 +125,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=hot.CONCURRENCY)
     parser.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
+    parser.add_argument("--no-tick", action="store_true", help="skip the due-item pick")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     rounds = args.rounds or (8 if args.quick else 12)
@@ -130,6 +137,18 @@ def main() -> None:
         f"(alternating); {load_average()} at start"
     )
     results = measure_history(seconds, rounds, args.connections, loader)
+    if not args.no_tick:  # the scheduler's pick of due items (benchmarks/watch_tick.py)
+        import watch_tick
+
+        print()
+        pg_items = 200_000 if args.quick else 1_000_000
+        lite = asyncio.run(watch_tick.run_sqlite(100_000, 5 if args.quick else 15))
+        watch_tick.report("sqlite", 100_000, lite)
+        pg = asyncio.run(watch_tick.run_postgres(pg_items, 5 if args.quick else 15))
+        watch_tick.report("postgresql", pg_items, pg)
+        results["tick_ms_sqlite_100k"] = round(lite["pick_ms"], 2)
+        results["tick_ms_postgres_1m"] = round(pg["pick_ms"], 2)
+        results["postgres_items"] = pg_items
     print(f"\n{load_average()} at the end")
     print(json.dumps({**results, "load_average_end": round(os.getloadavg()[0], 1)}))
 
