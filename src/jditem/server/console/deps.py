@@ -60,6 +60,7 @@ def build_templates() -> Jinja2Templates:
     env.filters["yuan"] = formatting.yuan
     env.filters["code_label"] = formatting.code_label
     env.filters["number"] = formatting.number
+    env.filters["interval"] = formatting.interval
     env.filters["plural"] = plural
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return templates

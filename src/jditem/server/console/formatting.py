@@ -64,3 +64,13 @@ def number(value: int | float | None) -> str:
     if value is None:
         return "—"
     return f"{value:,}"
+
+
+def interval(seconds: int) -> str:
+    """A schedule interval for people: ``"every 1 h 30 min"``, ``"every 2 d"``, ``"every 45 s"``."""
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return "every " + " ".join(parts or ["0 s"])

@@ -17,6 +17,7 @@ from jditem.server.console.pages import (
     auth,
     balance,
     calls,
+    items,
     job_downloads,
     jobs,
     members,
@@ -26,6 +27,7 @@ from jditem.server.console.pages import (
     tokens,
     trends,
     upstream,
+    watch,
 )
 from jditem.server.console.session_cookie import ConsoleDisabled, CsrfRejected, SignInRequired
 
@@ -45,6 +47,8 @@ PAGES = (
     tasks,
     jobs,
     job_downloads,
+    watch,
+    items,
     upstream,
     members,
     sessions,
