@@ -31,6 +31,7 @@ PAGES = {
     "spending": "/console/spending",
     "tasks": "/console/tasks",
     "jobs": "/console/jobs",
+    "watch": "/console/watch",
 }
 
 pytestmark = BROWSER_TESTS
@@ -51,8 +52,9 @@ def browser_page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
 def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list[str]]) -> None:
     """Sign in, render every page, create a token, run a 20-item job, download its CSV."""
     page, errors = browser_page
-    server.make_token("acme", balance_yuan="5", name="seed")
+    seed = server.make_token("acme", balance_yuan="5", name="seed")
     server.get("100012043978", server.make_token("acme", name="seed-2"))
+    list_id = _watch_list(server, seed, ["100012043978", "100", "200"])
 
     page.goto("/console/tokens")
     assert "/console/login" in page.url
@@ -112,7 +114,36 @@ def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list
     page.goto("/console/calls")
     page.screenshot(path=str(SHOTS / "calls-after-job.png"), full_page=True)
 
+    # A watch list's page, then an item's history (acme called it twice above).
+    page.goto(f"/console/watch/{list_id}")
+    page.screenshot(path=str(SHOTS / "watch-list.png"), full_page=True)
+    page.click("#watch-items a[href^=\"/console/items/100012043978\"]")
+    page.wait_for_url("**/console/items/100012043978*")
+    assert page.locator("svg.price-chart").count() == 1
+    page.screenshot(path=str(SHOTS / "item.png"), full_page=True)
+    page.goto("/console/watch")
+    page.click("#watch-lists button[type=submit]")  # resume the paused list
+    page.wait_for_selector(".flash")
+    page.screenshot(path=str(SHOTS / "watch-resumed.png"), full_page=True)
+
     assert errors == [], errors
+
+
+def _watch_list(server: LiveServer, token: str, items: list[str]) -> int:
+    """A paused watch list of ``items`` under ``token`` (through the API); its id."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for method, path, body in (
+        (
+            "POST",
+            "/api/watch/lists",
+            {"name": "dailies", "intervalSeconds": 3600, "dailyBudget": "1"},
+        ),
+        ("PATCH", "/api/watch/lists/dailies", {"paused": True}),
+        ("POST", "/api/watch/lists/dailies/items", {"items": items}),
+    ):
+        response = server.http.request(method, path, json=body, headers=headers)
+        assert response.json()["code"] == 0, response.text
+    return int(server.scalar("SELECT id FROM watch_lists WHERE name = 'dailies'"))
 
 
 @contextmanager

@@ -78,6 +78,8 @@ class Side:
     owner_email: str = ""
     owner_id: int = 0
     owner_session: str = ""
+    watch_list: str = ""
+    watch_list_id: int = 0
 
     def markers(self) -> list[str]:
         """Strings that identify this account's data on a page."""
@@ -93,6 +95,7 @@ class Side:
             *self.task_ids,
             self.failed_item,
             self.failed_task,
+            self.watch_list,
         ]
 
 
@@ -131,6 +134,12 @@ class World:
                 m=a.owner_id,
             ),
             live.rows("SELECT count(*) FROM ledger WHERE account_id = :i", i=a.account_id),
+            live.rows("SELECT * FROM watch_lists WHERE account_id = :i", i=a.account_id),
+            live.rows(
+                "SELECT list_id, item_id, active FROM watch_items WHERE account_id = :i "
+                "ORDER BY id",
+                i=a.account_id,
+            ),
         ]
 
 
@@ -195,7 +204,27 @@ def _side(live: LiveServer, operator: ConsoleClient, tag: str, base: int) -> Sid
     assert side.task_ids
     side.failed_item, side.failed_task = str(base + 99), f"t_failed_{tag}_{suffix}"
     _add_failure(live, side)
+    _add_watch_list(live, side, tag, suffix)
     return side
+
+
+def _add_watch_list(live: LiveServer, side: Side, tag: str, suffix: str) -> None:
+    """A watch list of the account's API items, paused before it holds any (so no check
+    changes the account's data while the tests run)."""
+    side.watch_list = f"watch-{tag}-{suffix}"
+    base = "/api/watch/lists"
+    for method, path, body in (
+        ("POST", base, {"name": side.watch_list, "intervalSeconds": 3600, "dailyBudget": "1"}),
+        ("PATCH", f"{base}/{side.watch_list}", {"paused": True}),
+        ("POST", f"{base}/{side.watch_list}/items", {"items": side.api_items}),
+    ):
+        response = live.http.request(
+            method, path, json=body, headers={"Authorization": f"Bearer {side.token}"}
+        )
+        assert response.json()["code"] == 0, response.text
+    side.watch_list_id = int(
+        live.scalar("SELECT id FROM watch_lists WHERE name = :n", n=side.watch_list)
+    )
 
 
 def _add_failure(live: LiveServer, side: Side) -> None:
@@ -279,6 +308,8 @@ OBJECTS: dict[str, Callable[[Side], str]] = {
     "member_id": lambda a: str(a.owner_id),
     "public_id": lambda a: a.owner_session,
     "session_id": lambda a: a.owner_session,
+    "list_id": lambda a: str(a.watch_list_id),
+    "item_id": lambda a: a.api_items[0],
 }
 
 
@@ -453,6 +484,7 @@ PLAIN_ROUTES: dict[tuple[str, str], Callable[[World, str], None]] = {
     ("GET", "/console/jobs"): _list_page(),
     ("POST", "/console/jobs"): _create_job,
     ("GET", "/console/upstream"): _not_found,
+    ("GET", "/console/watch"): _list_page(),
     # account members and sessions (issue 12, part M1)
     ("GET", "/console/members"): _page_or_404,
     ("POST", "/console/members"): _refused_form(
@@ -523,6 +555,9 @@ def test_owner_of_b_sees_b_data_and_not_a(world: World) -> None:
         f"/console/jobs/{b.job_id}/results.csv": b.job_items,
         f"/console/tasks/{b.task_ids[0]}": [b.task_ids[0]],
         "/console/spending?range=7d": [b.token_prefix],
+        "/console/watch": [b.watch_list],
+        f"/console/watch/{b.watch_list_id}": [b.watch_list, *b.api_items],
+        f"/console/items/{b.api_items[0]}": [b.api_items[0], "<svg"],
     }
     for path, wanted in pages.items():
         response = world.b_owner.get(path)
@@ -660,6 +695,8 @@ def test_operator_still_sees_both_accounts(world: World) -> None:
         "/console/jobs": [a.job_id, b.job_id],
         "/console/balance": [a.account, b.account],
         "/console/tasks": [*a.task_ids, *b.task_ids],
+        "/console/watch": [a.watch_list, a.account, b.watch_list, b.account],
+        f"/console/items/{a.api_items[0]}?account={a.account}": [a.api_items[0], "<svg"],
     }.items():
         text = world.operator.get(path).text
         missing = [w for w in wanted if w not in text]
