@@ -117,7 +117,7 @@ def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list
     # A watch list's page, then an item's history (acme called it twice above).
     page.goto(f"/console/watch/{list_id}")
     page.screenshot(path=str(SHOTS / "watch-list.png"), full_page=True)
-    page.click("#watch-items a[href^=\"/console/items/100012043978\"]")
+    page.click('#watch-items a[href^="/console/items/100012043978"]')
     page.wait_for_url("**/console/items/100012043978*")
     assert page.locator("svg.price-chart").count() == 1
     page.screenshot(path=str(SHOTS / "item.png"), full_page=True)

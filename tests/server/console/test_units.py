@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from jditem.protocol.monitoring import PausedReason, WatchListStatus
 from jditem.server.console import charts, formatting
+from jditem.server.console.pages.watch import PAUSE_WORDS, pause_words
 from jditem.server.console.session_cookie import SessionKeeper
 
 
@@ -60,3 +62,19 @@ def test_login_tokens_must_match_their_cookie() -> None:
     assert not keeper.check_login_token(form_value, None)
     assert keeper.check_admin_key("key")
     assert not keeper.check_admin_key("kex")
+
+
+def test_intervals_read_like_a_schedule() -> None:
+    assert formatting.interval(3600) == "every 1 h"
+    assert formatting.interval(5400) == "every 1 h 30 min"
+    assert formatting.interval(2 * 86_400 + 45) == "every 2 d 45 s"
+    assert formatting.interval(0) == "every 0 s"
+
+
+def test_every_pause_reason_has_words() -> None:
+    assert set(PAUSE_WORDS) == set(PausedReason)
+    assert pause_words(WatchListStatus(paused=False)) == ""
+    assert "tomorrow" in pause_words(
+        WatchListStatus(paused=True, paused_reason=PausedReason.LIST_BUDGET)
+    )
+    assert "not recorded" in pause_words(WatchListStatus(paused=True))
