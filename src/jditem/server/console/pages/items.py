@@ -119,18 +119,16 @@ async def item_page(item_id: str, console: ConsoleDep) -> Response:
     """The item's price chart and change table for one account."""
     if not is_valid_item_id(item_id):
         return _not_found(console, item_id)
-    accounts = await _accounts_with(console, item_id)
+    accounts = await _accounts_with(console, item_id)  # a member: its own account, or none
+    operator = console.principal.is_operator
     wanted = console.request.query_params.get("account", "")
-    if console.principal.is_operator and not wanted and len(accounts) != 1:
-        if not accounts:
-            return _not_found(console, item_id)
+    if operator and wanted:
+        accounts = [a for a in accounts if a[1] == wanted]
+    elif operator and len(accounts) > 1:
         return console.render("item_accounts.html", item_id=item_id, accounts=accounts)
-    chosen = [
-        a for a in accounts if not console.principal.is_operator or not wanted or a[1] == wanted
-    ]
-    if not chosen:
+    if not accounts:
         return _not_found(console, item_id)
-    account_id, account = chosen[0]
+    account_id, account = accounts[0]
     history = await read_history(console.db, account_id, item_id)
     points = history.points
     title = points[-1].state.title if points else ""
@@ -149,7 +147,7 @@ async def item_page(item_id: str, console: ConsoleDep) -> Response:
         )
     ).all()
     rows = change_rows(points)
-    query = {"account": account} if console.principal.is_operator else {}
+    query = {"account": account} if operator else {}
     page = Page(
         page_number(console.request.query_params.get("page")), PAGE_SIZE, len(rows), False, query
     )
@@ -158,7 +156,7 @@ async def item_page(item_id: str, console: ConsoleDep) -> Response:
         item_id=item_id,
         title=title,
         account=account,
-        show_account=console.principal.is_operator,
+        show_account=operator,
         chart=Markup(chart),  # noqa: S704 - price_chart escapes every text it draws
         changes=rows[page.offset : page.offset + page.size],
         page=page,

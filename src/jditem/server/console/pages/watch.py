@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from sqlalchemy import Row, Select, select
@@ -20,6 +21,7 @@ from starlette.responses import Response
 
 from jditem.protocol.monitoring import PausedReason, WatchListStatus
 from jditem.server.accounts import quota
+from jditem.server.accounts.money import yuan_to_units
 from jditem.server.console import charts, formatting
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.pages.tokens import may_manage
@@ -69,7 +71,7 @@ class ListView:
     @property
     def spent_today(self) -> int:
         """Today's spend in units (the status carries exact yuan)."""
-        return int(self.state.spent_today.scaleb(4))
+        return yuan_to_units(self.state.spent_today)
 
 
 async def _views(
@@ -182,7 +184,7 @@ async def list_page(list_id: str, console: ConsoleDep) -> Response:
         fmt=formatting.money,
         height=200,
     )
-    account = f"?account={view.account}" if console.principal.is_operator else ""
+    account = "?" + urlencode({"account": view.account}) if console.principal.is_operator else ""
     return console.render(
         "watch_list.html",
         view=view,
