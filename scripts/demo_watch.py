@@ -19,6 +19,8 @@ The token only travels through environment variables and the client; it is never
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import secrets
 import shutil
@@ -33,9 +35,6 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import contextlib
-import itertools
 
 from demo import cli, free_port, wait_healthy
 
