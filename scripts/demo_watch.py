@@ -59,13 +59,13 @@ def demo_ids(count: int) -> list[str]:
 
 def changes(points: list[ChangePoint]) -> Iterator[tuple[ChangePoint, str, Any, Any]]:
     """(point, field, before, after) for every tracked field that differs between two
-    consecutive points; a masked price is unknown, so price fields next to one are skipped."""
+    consecutive points; a masked current price is unknown, so it is skipped next to one."""
     for before, after in itertools.pairwise(points):
         old, new = before.model_dump(mode="json"), after.model_dump(mode="json")
         masked = before.price_masked or after.price_masked
         for name in TRACKED_FIELDS:
-            if masked and name.startswith("price_") and name != "price_masked":
-                continue
+            if masked and name == "price_current":
+                continue  # hidden by the mask: unknown, not a change
             if old[name] != new[name]:
                 yield after, name, old[name], new[name]
 

@@ -31,17 +31,18 @@ def _point(minute: int, **fields: object) -> ChangePoint:
     return ChangePoint.model_validate({"valid_from": at, "last_confirmed_at": at, **fields})
 
 
-def test_changes_lists_each_field_and_skips_prices_next_to_a_masked_one() -> None:
+def test_changes_lists_each_field_and_skips_the_current_price_next_to_a_masked_one() -> None:
     demo = _module()
     points = [
-        _point(0, price_current="699.00", in_stock=True, title="A"),
-        _point(1, price_current="649.00", in_stock=True, title="A"),
-        _point(2, price_masked=True, in_stock=False, title="A"),
-        _point(3, price_current="599.00", in_stock=False, title="B"),
+        _point(0, price_current="699.00", price_original="799.00", in_stock=True, title="A"),
+        _point(1, price_current="649.00", price_original="799.00", in_stock=True, title="A"),
+        _point(2, price_masked=True, price_original="749.00", in_stock=False, title="A"),
+        _point(3, price_current="599.00", price_original="749.00", in_stock=False, title="B"),
     ]
     found = [(field, before, after) for _, field, before, after in demo.changes(points)]
     assert found == [
         ("price_current", "699.00", "649.00"),
+        ("price_original", "799.00", "749.00"),  # shown while the current price is masked
         ("price_masked", False, True),
         ("in_stock", True, False),
         ("price_masked", True, False),
