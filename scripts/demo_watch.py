@@ -123,7 +123,7 @@ def run(client: Client, ids: list[str], seconds: float, interval: int) -> WatchL
         f"the sandbox runs {DRIFT_SPEED:,}x faster than the clock"
     )
     started = time.monotonic()
-    tty = sys.stdout.isatty()
+    tty, printed = sys.stdout.isatty(), -10.0
     watched = client.watch.show(LIST)
     # the time asked for, and on a slow machine until the first check (bounded)
     while (elapsed := time.monotonic() - started) < seconds or (
@@ -139,7 +139,8 @@ def run(client: Client, ids: list[str], seconds: float, interval: int) -> WatchL
         )
         if tty:
             print("\r" + line, end="", flush=True)
-        elif int(elapsed) % 10 == 0:
+        elif elapsed >= printed + 10:  # not a terminal: a line every 10 s
+            printed = elapsed
             print(line, flush=True)
     if tty:
         print()
