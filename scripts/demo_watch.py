@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo import cli, free_port, wait_healthy
+from demo import cli, free_port, stop, wait_healthy
 
 from jditem import Client
 from jditem.protocol.monitoring import TRACKED_FIELDS, ChangePoint, WatchList
@@ -233,13 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.wait()
         return 0
     finally:
-        print("▶ stopping the server")
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)
         log.close()
         shutil.rmtree(work, ignore_errors=True)
 
