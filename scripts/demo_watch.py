@@ -2,7 +2,7 @@
 
 1. start the embedded server (``python -m jditem.cli serve``) on a free loopback port
    with a temporary home, the sandbox drift accelerated (``JDITEM_SANDBOX_DRIFT_SPEED``:
-   a minute of wall time is about four days of sandbox time), a result TTL shorter than
+   a minute of wall time is about ten days of sandbox time), a result TTL shorter than
    the check interval (every check sees the sandbox's state now) and a low interval
    floor (``JDITEM_WATCH_MIN_INTERVAL_SECONDS``);
 2. create an account and a token with ``jditem admin``;
