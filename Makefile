@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format demo bench clean
+.PHONY: install test lint format demo demo-watch bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ format: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+demo-watch: $(STAMP)
+	$(PY) scripts/demo_watch.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -25,6 +25,13 @@ on PostgreSQL (``--quick``: 200,000) — :mod:`watch_tick`, which prints the pla
 same pick at 10,000 watched for reference — as ``tick_ms_sqlite_100k`` and
 ``tick_ms_postgres_1m`` (``--no-tick`` skips it).
 
+Last, a 10,000-item list at a 1 h interval sustained on the embedded profile —
+:mod:`watch_sustained` (three servers side by side: scheduler on, off, and off answering
+the same items as ordinary calls) — as ``checks_per_s_10k_1h`` (aim 2.78) and
+``scheduler_cpu_share`` (the scheduler's own CPU as a share of one core, the checks'
+cost taken out; aim < 0.05) over a 180 s window (``--quick``: 60 s; ``--no-sustained``
+skips it).
+
 Run: ``.venv/bin/python benchmarks/monitoring_core.py [--seconds 5] [--rounds 12]``;
 ``--quick`` (a few minutes on 2 cores): 2-second rounds, 8 pairs. The last line
 of output is one JSON object.
@@ -126,6 +133,9 @@ def main() -> None:
     parser.add_argument("--loader", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
     parser.add_argument("--no-tick", action="store_true", help="skip the due-item pick")
+    parser.add_argument(
+        "--no-sustained", action="store_true", help="skip the 10,000-item list sustained"
+    )
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     rounds = args.rounds or (8 if args.quick else 12)
@@ -149,6 +159,10 @@ def main() -> None:
         results["tick_ms_sqlite_100k"] = round(lite["pick_ms"], 2)
         results["tick_ms_postgres_1m"] = round(pg["pick_ms"], 2)
         results["postgres_items"] = pg_items
+    if not args.no_sustained:  # a 10,000-item list at 1 h (benchmarks/watch_sustained.py)
+        import watch_sustained
+
+        results.update(watch_sustained.measure(60.0 if args.quick else 180.0))
     print(f"\n{load_average()} at the end")
     print(json.dumps({**results, "load_average_end": round(os.getloadavg()[0], 1)}))
 

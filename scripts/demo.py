@@ -64,6 +64,17 @@ def wait_healthy(base_url: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"the server did not answer {base_url}/api/health in {START_TIMEOUT:.0f} s")
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """Stop the demo's server: terminate, then kill if it does not exit in 15 s."""
+    print("▶ stopping the server")
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=5)
+
+
 def sample_ids() -> list[str]:
     from jditem.server.collectors.catalog import catalog_skus
 
@@ -141,13 +152,7 @@ def main() -> int:
         print(f"▶ outputs: {OUT / 'products.jsonl'} and {OUT / 'products.csv'}")
         return batch.returncode
     finally:
-        print("▶ stopping the server")
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
 
