@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 secret_file(work / "admin-key", env["JDITEM_ADMIN_KEY"]),
             )
             print(
-                f"▶ kept running: console {base_url}/console (admin key in {key_file}); "
+                f"▶ kept running: the list and its items' price charts at "
+                f"{base_url}/console/watch (admin key in {key_file}); "
                 f"the token is in {token_file} "
                 f"(JDITEM_TOKEN=$(cat {token_file})); the list is paused — `jditem watch "
                 f"resume {LIST}` checks again. Ctrl-C stops and deletes it all."
