@@ -3,7 +3,6 @@ its expiry, and two server processes on one database of which exactly one schedu
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from jditem.server.jobs.watch_scheduler import WatchScheduler
 from tests.support.backends import FreshDatabase
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import wait_until
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 TIMEOUT = 60.0
@@ -41,13 +41,6 @@ def test_the_role_lease_is_held_by_one_until_it_expires(live: LiveServer) -> Non
         return steps
 
     assert live.run(scenario) == [True, False, True, True, False, False, True]
-
-
-def _wait(condition: object, what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _owner(server: LiveServer) -> str | None:
@@ -83,8 +76,10 @@ def test_one_of_two_processes_schedules_and_the_other_takes_over(
         ).json()
         assert answer["code"] == 0, answer
         schedulers: list[WatchScheduler] = [s.app.state.watch for s in (first, second)]
-        _wait(lambda: any(s.leading for s in schedulers), "a scheduler to lead")
-        _wait(lambda: _charges(first) >= 4, "the first checks")
+        wait_until(
+            lambda: any(s.leading for s in schedulers), "a scheduler to lead", timeout=TIMEOUT
+        )
+        wait_until(lambda: _charges(first) >= 4, "the first checks", timeout=TIMEOUT)
         owner = _owner(first)
         # the lease row names the leader (a flag may lag a renewal by a moment)
         leader, follower = (
@@ -93,8 +88,14 @@ def test_one_of_two_processes_schedules_and_the_other_takes_over(
         assert owner == leader.app.state.watch.lease.owner
         before = _charges(follower)
         leader.stop()  # gives the lease back: the other takes it at its next try
-        _wait(lambda: _owner(follower) == follower.app.state.watch.lease.owner, "a takeover")
-        _wait(lambda: _charges(follower) >= before + 4, "checks after the takeover")
+        wait_until(
+            lambda: _owner(follower) == follower.app.state.watch.lease.owner,
+            "a takeover",
+            timeout=TIMEOUT,
+        )
+        wait_until(
+            lambda: _charges(follower) >= before + 4, "checks after the takeover", timeout=TIMEOUT
+        )
         # every charge of the list was made under its own slot's key: none twice
         # (one statement: one snapshot while the scheduler goes on)
         unkeyed = follower.scalar(
