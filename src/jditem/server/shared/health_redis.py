@@ -49,6 +49,9 @@ class SharedHealthWindow(HealthWindow):
         self._monotonic_clock = monotonic
         # slot start (wall seconds) -> [ok, failed] not yet pushed
         self._pending: dict[int, list[int]] = {}
+        # counts taken by a sync whose Redis round trip has not answered yet: still
+        # reported, or they would vanish from the report for the length of that trip
+        self._in_flight: dict[int, list[int]] = {}
         # (ok, failed) of every process at the last sync, and when it was read
         self._shared: tuple[int, int] | None = None
         self._shared_at = 0.0
@@ -68,8 +71,9 @@ class SharedHealthWindow(HealthWindow):
         shared = self._shared
         if shared is None or self._monotonic_clock() - self._shared_at > STALE_SECONDS:
             return super().report()
-        ok = shared[0] + sum(p[0] for p in self._pending.values())
-        failed = shared[1] + sum(p[1] for p in self._pending.values())
+        unsynced = [*self._pending.values(), *self._in_flight.values()]
+        ok = shared[0] + sum(p[0] for p in unsynced)
+        failed = shared[1] + sum(p[1] for p in unsynced)
         return health_report(self._settings, ok, failed)
 
     async def sync(self) -> None:
@@ -77,6 +81,7 @@ class SharedHealthWindow(HealthWindow):
         if not self._link.up:
             return
         pending, self._pending = self._pending, {}
+        self._in_flight = pending
         window = self._settings.health_window_seconds
         now = int(self._wall())
         first = (now - window) // SLOT_SECONDS * SLOT_SECONDS + SLOT_SECONDS
@@ -93,6 +98,7 @@ class SharedHealthWindow(HealthWindow):
                     pipe.hmget(f"{KEY_PREFIX}{slot}", ["ok", "failed"])
                 results = await pipe.execute()
         except REDIS_ERRORS as exc:
+            self._in_flight = {}
             self._link.failed(exc)
             for slot, (ok, failed) in pending.items():  # keep them for the next sync
                 kept = self._pending.setdefault(slot, [0, 0])
@@ -105,6 +111,7 @@ class SharedHealthWindow(HealthWindow):
             totals[1] += int(values[1] or 0)
         self._shared = (totals[0], totals[1])
         self._shared_at = self._monotonic_clock()
+        self._in_flight = {}
 
     async def start(self) -> None:
         """Sync once a second in the background."""
