@@ -264,3 +264,29 @@ def test_a_person_s_pause_is_never_lifted_by_the_scheduler(
     api(server, token, "PATCH", f"{LISTS}/m", {"paused": False})
     assert tick(server) == 1  # overdue: checked once
     assert len(list_charges(server, list_id)) == 1
+
+
+def test_a_check_observes_the_item_anew_not_the_result_cache(
+    server: LiveServer, clock: FrozenClock
+) -> None:
+    """With the default result TTL (an hour) a 5-minute list is charged at each check for
+    a collection made for that check — never again for the answer its previous check (or
+    an older call) stored; a result collected for someone else a moment ago serves."""
+    token = server.make_token("fresh")
+    old, recent = "100012043978", "100012043979"
+
+    def tasks(item: str) -> int:
+        return int(server.scalar("SELECT COUNT(*) FROM tasks WHERE item_id = :i", i=item))
+
+    assert server.get(old, token).json()["code"] == 0  # cached at T0, valid for an hour
+    list_id = new_list(server, token, "fresh", [old, recent], interval=300)
+    clock.set(T0 + timedelta(seconds=290))
+    assert server.get(recent, token).json()["code"] == 0  # collected 10 s before the checks
+    for k in (1, 2, 3):
+        clock.set(T0 + timedelta(seconds=300 * k))
+        assert tick(server) == 2
+        assert tasks(old) == 1 + k  # collected anew for each check
+        assert tasks(recent) == k  # the first check took the 10 s old answer
+        assert sorted(list_charges(server, list_id)) == sorted([(old, PRICE), (recent, PRICE)] * k)
+    assert server.get(old, token).json()["code"] == 0  # ordinary calls: the cache as ever
+    assert tasks(old) == 4

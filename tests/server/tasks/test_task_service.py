@@ -305,11 +305,11 @@ async def test_a_result_cached_after_the_checks_prevents_a_second_task(
     real_read_fresh = cache.read_fresh
     hidden = {"reads": 0}
 
-    async def stale_then_real(session: AsyncSession, item_id: str, now: Any) -> Any:
+    async def stale_then_real(session: AsyncSession, item_id: str, now: Any, after: Any) -> Any:
         hidden["reads"] += 1
         if hidden["reads"] <= 2:
             return None
-        return await real_read_fresh(session, item_id, now)
+        return await real_read_fresh(session, item_id, now, after)
 
     monkeypatch.setattr(cache, "read_fresh", stale_then_real)
     outcome = await service.resolve("31", wait_seconds=0)

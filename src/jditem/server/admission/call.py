@@ -46,6 +46,9 @@ class Call:
     param_problem: str | None = None
     #: where the call comes from, when not from a caller of the endpoint
     origin: JobOrigin | WatchOrigin | None = None
+    #: a cached result collected at or before this does not answer the call (a watch
+    #: check observes the item anew, see :mod:`jditem.server.jobs.watch_scheduler`)
+    collected_after: datetime | None = None
     started: float = field(default_factory=time.perf_counter)
     #: the item id when valid (also in the record of a call refused earlier)
     item_id: str | None = field(init=False)

@@ -146,6 +146,7 @@ class Admission:
         endpoint: str = ENDPOINT_V2,
         idempotency_key: str | None = None,
         origin: JobOrigin | WatchOrigin | None = None,
+        collected_after: datetime | None = None,
     ) -> Answer:
         """Answer one call for ``identity`` (None = no or unknown token).
 
@@ -157,8 +158,10 @@ class Admission:
         with that message (e.g. itemId repeated). ``idempotency_key`` (the
         ``Idempotency-Key`` header) protects a paid call from a second charge.
         ``origin`` names the bulk-job item or the watch list a call is made for (a watch
-        list's daily budget binds after the token's and the balance). Unexpected errors
-        answer 500.
+        list's daily budget binds after the token's and the balance). ``collected_after``:
+        a cached result collected at or before it does not answer (nor get charged); the
+        item is collected anew — a watch check observes the item, not the cache.
+        Unexpected errors answer 500.
         """
         call = Call(
             request_id=request_id,
@@ -170,6 +173,7 @@ class Admission:
             token_problem=token_problem,
             param_problem=param_problem,
             origin=origin,
+            collected_after=collected_after,
         )
         try:
             answer = await self._admit(call)
@@ -226,7 +230,7 @@ class Admission:
             if used_for is not None:  # already paid: a free replay, steps 5-7 skipped
                 return await self._replay(call)
         # 5-7. daily quota, budget, balance; 8. the result and its charge
-        fresh = self.tasks.cached(call.item)
+        fresh = self.tasks.cached(call.item, after=call.collected_after)
         if (
             fresh is not None
             and fresh.kind == "ready"
@@ -307,7 +311,9 @@ class Admission:
         if self.circuit is not None and (refusal := self.circuit.refusal()) is not None:
             return answers.unavailable(refusal)
         wait = self.settings.wait_seconds if call.wait_seconds is None else call.wait_seconds
-        return await self.tasks.collect(call.item, wait_seconds=wait, job_id=call.job_id)
+        return await self.tasks.collect(
+            call.item, wait_seconds=wait, job_id=call.job_id, after=call.collected_after
+        )
 
     def _unready(self, call: Call, outcome: Outcome) -> Answer | None:
         """The answer for a result that is not a product (102, 202, 301, 503), else None."""

@@ -13,6 +13,10 @@ with the token of the lowest-numbered due list (the *paying* list; rate, quota, 
 balance, then that list's daily budget; charged only on code 0; the call record names
 the list). Its ``Idempotency-Key`` is the slot's (:func:`~jditem.server.monitor.slots.slot_key`),
 so a check repeated after a crash or a takeover is a free replay, never a second charge.
+A check observes the item: a cached result collected before the item's previous check,
+or more than half an interval ago (:func:`observed_before`), does not answer it — the
+item is collected anew — so a list never pays for the same stored answer twice, whatever
+the result cache's TTL.
 
 After the answer:
 
@@ -83,6 +87,17 @@ class DueItem:
     account_id: int
     item_id: str
     due: datetime
+    #: the row's previous check, if any
+    last_checked_at: datetime | None = None
+
+
+def observed_before(now: datetime, due: DueItem, listed: WatchListRow) -> datetime:
+    """A cached result collected at or before this does not answer a check at ``now``:
+    it must be newer than the item's previous check and than half the list's interval
+    (a result collected for someone else a moment ago serves; an hour-old one does not)."""
+    floor = now - timedelta(seconds=listed.interval_seconds / 2)
+    last = due.last_checked_at
+    return floor if last is None or last < floor else last
 
 
 async def pick_due(
@@ -102,13 +117,17 @@ async def pick_due(
                     WatchItemRow.account_id,
                     WatchItemRow.item_id,
                     WatchItemRow.next_check_at,
+                    WatchItemRow.last_checked_at,
                 )
                 .where(WatchItemRow.active == true(), WatchItemRow.next_check_at <= now)
                 .order_by(WatchItemRow.next_check_at)
                 .limit(limit)
             )
         ).all()
-        due = [DueItem(r[0], r[1], r[2], r[3], as_utc(r[4])) for r in rows]
+        due = [
+            DueItem(r[0], r[1], r[2], r[3], as_utc(r[4]), as_utc(r[5]) if r[5] else None)
+            for r in rows
+        ]
         list_ids = sorted({d.list_id for d in due})
         found = await session.scalars(select(WatchListRow).where(WatchListRow.id.in_(list_ids)))
         return due, {row.id: row for row in found.all()}
@@ -233,6 +252,7 @@ class WatchScheduler:
                     new_request_id(),
                     idempotency_key=slot_key(due.list_id, due.item_id, due.due),
                     origin=WatchOrigin(due.list_id),
+                    collected_after=observed_before(now_utc(self._clock), due, listed),
                 )
                 await self._after(due, listed, answer, paused)
             except Exception:

@@ -43,11 +43,16 @@ ResultStatus = Literal["ok", "not_supported"]
 FRESH_RESULTS_MAX = 10_000
 
 
-async def read_fresh(session: AsyncSession, item_id: str, now: datetime) -> CachedResult | None:
-    """The cached result for ``item_id`` if it has not expired at ``now``."""
+async def read_fresh(
+    session: AsyncSession, item_id: str, now: datetime, after: datetime | None = None
+) -> CachedResult | None:
+    """The cached result for ``item_id`` if it has not expired at ``now`` (and, with
+    ``after``, was collected after it)."""
     stmt = select(CachedResult).where(
         CachedResult.item_id == item_id, CachedResult.expires_at > now
     )
+    if after is not None:
+        stmt = stmt.where(CachedResult.fetched_at > after)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -103,6 +108,8 @@ class FreshResult:
     payload: dict[str, Any] | None
     task_id: str | None
     expires_at: datetime  # aware UTC
+    #: when the result was collected (aware UTC)
+    fetched_at: datetime
     #: ``ok`` rows: the payload serialized once (see :func:`dumps_payload`).
     payload_json: bytes | None
 
@@ -116,6 +123,7 @@ class FreshResult:
             payload=row.payload,
             task_id=row.task_id,
             expires_at=as_utc(row.expires_at),
+            fetched_at=as_utc(row.fetched_at),
             payload_json=payload_json,
         )
 
@@ -136,13 +144,16 @@ class FreshResults:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, item_id: str, now: datetime) -> FreshResult | None:
-        """The entry for ``item_id`` if it is still fresh at ``now`` (aware UTC)."""
+    def get(self, item_id: str, now: datetime, after: datetime | None = None) -> FreshResult | None:
+        """The entry for ``item_id`` if it is still fresh at ``now`` (aware UTC) and, with
+        ``after``, was collected after it (an older entry stays for other callers)."""
         entry = self._entries.get(item_id)
         if entry is None:
             return None
         if entry.expires_at <= now:
             del self._entries[item_id]
+            return None
+        if after is not None and entry.fetched_at <= after:
             return None
         self._entries.move_to_end(item_id)
         return entry

@@ -71,12 +71,13 @@ class _Watch:
     waiters: int = 0
 
 
-def _insert_task(view: TaskView, *, unless_cached: bool) -> Insert:
+def _insert_task(view: TaskView, *, unless_cached: bool, after: datetime | None) -> Insert:
     """``INSERT INTO tasks ... SELECT ... [WHERE NOT EXISTS (fresh cached result)]``.
 
     Checking the cache inside the INSERT closes the gap between "no active task, no
     cached result" and the insert: a task that finished in between (and cached its
-    result) makes the insert a no-op instead of a second collection.
+    result) makes the insert a no-op instead of a second collection. ``after``: only a
+    result collected after it counts (see :meth:`TaskService.collect`).
     """
     columns: dict[str, ColumnElement[Any]] = {
         "id": literal(view.id, String()),
@@ -92,6 +93,8 @@ def _insert_task(view: TaskView, *, unless_cached: bool) -> Insert:
         fresh = exists().where(
             CachedResult.item_id == view.item_id, CachedResult.expires_at > view.submitted_at
         )
+        if after is not None:
+            fresh = fresh.where(CachedResult.fetched_at > after)
         rows = rows.where(~fresh)
     return insert(Task).from_select(list(columns), rows)
 
@@ -131,19 +134,27 @@ class TaskService:
             return cached
         return await self.collect(item_id, wait_seconds=wait_seconds, job_id=job_id)
 
-    def cached(self, item_id: str) -> Outcome | None:
-        """The outcome of the item's fresh result in memory (no database read), or None."""
-        fresh = self.fresh_result(item_id)
+    def cached(self, item_id: str, *, after: datetime | None = None) -> Outcome | None:
+        """The outcome of the item's fresh result in memory (no database read), or None.
+        ``after``: only a result collected after it counts."""
+        fresh = self._fresh.get(item_id, now_utc(self._clock), after)
         return Outcome.cached(fresh) if fresh is not None else None
 
     async def collect(
-        self, item_id: str, *, wait_seconds: float, job_id: str | None = None
+        self,
+        item_id: str,
+        *,
+        wait_seconds: float,
+        job_id: str | None = None,
+        after: datetime | None = None,
     ) -> Outcome:
         """Answer for ``item_id`` from the database: a fresh cached row, else its (possibly
         new) task, waiting up to ``wait_seconds``. The in-memory copy is not asked (the
-        caller did: :meth:`cached`)."""
+        caller did: :meth:`cached`). ``after``: a cached result collected before it does
+        not count — the item is collected anew (a watch check must observe the item
+        after its previous check, not an hour-old answer)."""
         deadline = asyncio.get_running_loop().time() + max(0.0, wait_seconds)
-        view, hit = await self._ensure_task(item_id, job_id, use_cache=True)
+        view, hit = await self._ensure_task(item_id, job_id, use_cache=True, after=after)
         if hit is not None:
             return hit
         assert view is not None
@@ -158,7 +169,7 @@ class TaskService:
         cached = self.fresh_result(item_id) or await self._read_fresh(item_id)
         if cached is not None and cached.task_id:
             return cached.task_id
-        view, _ = await self._ensure_task(item_id, job_id, use_cache=False)
+        view, _ = await self._ensure_task(item_id, job_id, use_cache=False, after=None)
         assert view is not None
         return view.id
 
@@ -196,7 +207,7 @@ class TaskService:
     # ------------------------------------------------------------ create / attach
 
     async def _ensure_task(
-        self, item_id: str, job_id: str | None, *, use_cache: bool
+        self, item_id: str, job_id: str | None, *, use_cache: bool, after: datetime | None
     ) -> tuple[TaskView | None, Outcome | None]:
         for _ in range(ENSURE_ROUNDS):
             async with self._sessionmaker() as session:
@@ -205,7 +216,7 @@ class TaskService:
                 # insert below is caught by the insert itself (see _insert_task).
                 now = now_utc(self._clock)
                 if use_cache:
-                    row = await cache.read_fresh(session, item_id, now)
+                    row = await cache.read_fresh(session, item_id, now, after)
                     cached = self._fresh.remember(row, now) if row is not None else None
                     if cached is not None:
                         return None, Outcome.cached(cached)
@@ -228,10 +239,12 @@ class TaskService:
             async with write_gate(self._lock), self._sessionmaker() as session:
                 try:
                     inserted = rowcount(
-                        await session.execute(_insert_task(view, unless_cached=use_cache))
+                        await session.execute(
+                            _insert_task(view, unless_cached=use_cache, after=after)
+                        )
                     )
                     if inserted and use_cache:
-                        late = await self._fresh_since_insert(session, item_id, now)
+                        late = await self._fresh_since_insert(session, item_id, now, after)
                     if late is None:
                         await session.commit()
                     else:
@@ -251,7 +264,7 @@ class TaskService:
         )
 
     async def _fresh_since_insert(
-        self, session: AsyncSession, item_id: str, now: datetime
+        self, session: AsyncSession, item_id: str, now: datetime, after: datetime | None
     ) -> cache.FreshResult | None:
         """A fresh result that appeared while the new task's INSERT ran (before commit).
 
@@ -263,7 +276,7 @@ class TaskService:
         worker can have claimed it — one task, one collection. (SQLite serialises
         writers, so it never finds one here.)
         """
-        row = await cache.read_fresh(session, item_id, now)
+        row = await cache.read_fresh(session, item_id, now, after)
         if row is None:
             return None
         return self._fresh.remember(row, now) or cache.FreshResult.of(row)
