@@ -236,3 +236,23 @@ async def test_a_wrong_token_is_a_tool_error_that_says_to_stop(
         with pytest.raises(Exception, match="InvalidTokenError"):
             await a.read("jditem://watch/phones")
         assert "Traceback" not in a.log()
+
+
+async def test_a_server_without_history_or_watch_lists_is_named_as_the_wrong_server(
+    server: LiveServer, transport: Transport
+) -> None:
+    """Under another path every answer is the envelope's 404, as from a server (or the
+    vendor) without these endpoints: not an unknown list, the wrong server."""
+    _, token = account(server)
+    elsewhere = server.base_url + "/not-jditem"
+    async with agent(transport, base_url=elsewhere, token=token) as a:
+        for tool, arguments in (
+            ("price_history", {"item": ITEM}),
+            ("watch_status", {"list": "phones"}),
+            ("watch_add", {"list": "phones", "items": [ITEM]}),
+        ):
+            result = await a.call(tool, **arguments)
+            assert result.is_error, (tool, result.content)
+            assert text(result).startswith("EndpointNotFoundError: "), (tool, text(result))
+            assert "need a jditem server" in text(result)
+            assert "There is no watch list" not in text(result)
