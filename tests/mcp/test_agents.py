@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import TRANSPORTS, Transport, agent
+from tests.support.mcp_agent import Transport, agent
 from tests.support.waiting import await_until
 
 ITEM = "100012043978"
@@ -37,12 +37,6 @@ def slow_server() -> Iterator[LiveServer]:
         sandbox_latency_ms=(12_000, 12_000), wait_seconds=0.05, retry_after_seconds=1
     ) as live:
         yield live
-
-
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
 
 
 def account(server: LiveServer, **token_options: Any) -> tuple[str, str]:
@@ -74,7 +68,7 @@ async def test_tools_and_resources_are_listed_with_schemas(
     _, token = account(server)
     async with agent(transport, base_url=server.base_url, token=token) as a:
         tools = {tool.name: tool for tool in (await a.client.list_tools()).tools}
-        assert set(tools) == {"get_product", "get_products"}
+        assert {"get_product", "get_products"} <= set(tools)  # all: test_monitoring_agents
         one, many = tools["get_product"], tools["get_products"]
         assert set(one.input_schema["properties"]) == {"item", "continuation", "max_age_minutes"}
         assert "description" in one.input_schema["properties"]["item"]
@@ -88,7 +82,7 @@ async def test_tools_and_resources_are_listed_with_schemas(
             assert tool.annotations is not None
             assert tool.annotations.read_only_hint is False
         templates = (await a.client.list_resource_templates()).resource_templates
-        assert [t.uri_template for t in templates] == ["jditem://item/{item_id}"]
+        assert "jditem://item/{item_id}" in [t.uri_template for t in templates]
 
 
 async def test_get_product_returns_the_product_and_what_it_cost(

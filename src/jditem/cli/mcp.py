@@ -121,6 +121,14 @@ def mcp_command(
             "(the server does not say it); each answer with data counts once.",
         ),
     ] = "0.01",
+    max_list_budget_yuan: Annotated[
+        str,
+        typer.Option(
+            "--max-list-budget-yuan",
+            help="watch_add: the most daily budget, in yuan, an agent may give a watch list "
+            "(its checks are charged by the server within it, not within --max-spend-yuan).",
+        ),
+    ] = "1.00",
     tool_deadline: Annotated[
         float,
         typer.Option(
@@ -151,8 +159,10 @@ def mcp_command(
 ) -> None:
     """Serve JD.com product data to AI agents over MCP (stdio, or --http).
 
-    Tools: get_product, get_products (they spend money, within --max-spend-yuan);
-    resource: jditem://item/{id} (free: products this session fetched). The token comes
+    Tools: get_product, get_products (they spend money, within --max-spend-yuan),
+    price_history and watch_status (free), watch_add (a list's checks spend within its
+    daily budget, at most --max-list-budget-yuan); resources: jditem://item/{id} (free:
+    products this session fetched), jditem://watch/{name} (free). The token comes
     from JDITEM_TOKEN / JUSTONEAPI_TOKEN or the config file, never from a tool.
     """
     if importlib.util.find_spec("mcp") is None:
@@ -170,6 +180,7 @@ def mcp_command(
         tool_deadline=tool_deadline,
         concurrency=concurrency,
         rate=rate,
+        max_list_budget_units=_yuan(max_list_budget_yuan, "--max-list-budget-yuan"),
     )
     if http and not _is_loopback(host) and not allow_remote:
         raise usage_error(

@@ -13,17 +13,19 @@ Layout:
 * :mod:`.results` — tool results and error wording for a model;
 * :mod:`.tools` — ``get_product``, ``get_products``;
 * :mod:`.resources` — ``jditem://item/{item_id}`` (free: only what this session fetched);
+* :mod:`.history_tool` — ``price_history(item, since)`` (``client.history``; free);
+* :mod:`.watch_tools` — ``watch_add(list, items, interval_minutes, daily_budget_yuan)``
+  and ``watch_status(list)`` (``client.watch``); :mod:`.watch_view` — a list as a model
+  reads it; :mod:`.watch_resource` — ``jditem://watch/{name}``;
 * :mod:`.server` — :func:`build_server`, stdio and streamable HTTP;
 * the command is ``jditem/cli/mcp.py``.
 
 Adding features: a module with ``register(server, session)`` listed in
-``server.FEATURE_MODULES``. The monitoring tools planned next — ``price_history(item,
-since)``, ``watch_add(list, items, interval, budget)``, ``watch_status(list)``,
-``changes(since_cursor)`` and the resource ``jditem://watch/{name}`` — belong in their own
-modules here (e.g. ``monitor_tools.py``, ``watch_resources.py``), calling the client
-library's history and watch-list methods once the client has them; reads that the server
-does not charge (history, changes, status) need no budget hold, ``watch_add`` spends
-later, on the server's schedule, under the list's own budget.
+``server.FEATURE_MODULES``. Reads the server does not charge (history, status) need no
+budget hold; ``watch_add`` spends later, on the server's schedule, under the list's own
+daily budget, which ``--max-list-budget-yuan`` bounds. Still to come: ``changes(since_cursor)``
+over the change feed (``GET /api/watch/changes``), once the client has ``client.changes``
+— a module of its own, e.g. ``changes_tool.py``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,13 @@ from jditem.mcp.session import McpSession
 from jditem.redaction import RedactingFilter
 
 #: Modules that each expose ``register(server: MCPServer, session: McpSession) -> None``.
-FEATURE_MODULES = ("jditem.mcp.tools", "jditem.mcp.resources")
+FEATURE_MODULES = (
+    "jditem.mcp.tools",
+    "jditem.mcp.resources",
+    "jditem.mcp.history_tool",
+    "jditem.mcp.watch_tools",
+    "jditem.mcp.watch_resource",
+)
 
 #: Where the streamable HTTP endpoint is served.
 HTTP_PATH = "/mcp"
@@ -32,7 +38,11 @@ INSTRUCTIONS = (
     "this session may spend at most {limit} yuan, and a call that could pass that is "
     "refused before anything is sent. Reuse what you fetched: products fetched in this "
     "session are returned again free within max_age_minutes, and readable free as "
-    "resources jditem://item/{{item_id}}. Prefer get_products for several items."
+    "resources jditem://item/{{item_id}}. Prefer get_products for several items. "
+    "price_history (free) tells what an item cost over time, as this account received it; "
+    "watch_add puts items on a watch list the server checks on a schedule within the "
+    "list's own daily budget (at most {max_list} yuan a day from this session), and "
+    "watch_status or jditem://watch/{{name}} (free) shows a list's state."
 )
 
 
@@ -44,7 +54,9 @@ def build_server(session: McpSession) -> MCPServer:
         title="jditem: JD.com product data",
         version=__version__,
         instructions=INSTRUCTIONS.format(
-            price=format_yuan(settings.price_units), limit=format_yuan(settings.max_spend_units)
+            price=format_yuan(settings.price_units),
+            limit=format_yuan(settings.max_spend_units),
+            max_list=format_yuan(settings.max_list_budget_units),
         ),
         log_level="WARNING",
     )

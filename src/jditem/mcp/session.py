@@ -62,6 +62,8 @@ class McpSettings:
     concurrency: int = 4
     #: Call starts per second at most (``None``: unlimited until the server throttles).
     rate: float | None = None
+    #: The most daily budget ``watch_add`` may give a watch list.
+    max_list_budget_units: int = 10_000
 
 
 @dataclass
