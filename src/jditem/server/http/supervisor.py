@@ -63,8 +63,8 @@ def run_processes(
     it holds no more connections than the least loaded child, or once a pending
     connection has waited ``accept_wait_seconds`` (:mod:`~jditem.server.http.accept`). A
     child that dies is replaced (a crash loop of children dying within seconds of their
-    start stops the server instead); on a signal
-    every child gets SIGTERM and finishes its requests (uvicorn's graceful shutdown).
+    start stops the server instead); on a signal every child gets SIGTERM and finishes
+    its requests (uvicorn's graceful shutdown).
     """
     context = multiprocessing.get_context("fork")
     counts = ConnectionCounts(context, processes)
