@@ -191,24 +191,33 @@ def embedded(trace: Path | None = None) -> Iterator[Deployment]:
 
 
 @contextmanager
-def scale_out(services: devservices.DevServices, processes: int) -> Iterator[Deployment]:
-    """``jditem serve --processes N --workers 0`` + ``jditem worker`` on PostgreSQL + Redis."""
+def scale_out(
+    services: devservices.DevServices, processes: int, baseline_src: Path | None = None
+) -> Iterator[Deployment]:
+    """``jditem serve --processes N --workers 0`` + ``jditem worker`` on PostgreSQL + Redis;
+    ``baseline_src``: run from another checkout's ``src/`` (by ``PYTHONPATH``), with a
+    database of its own on the same PostgreSQL and Redis database 1."""
     home = Path(tempfile.mkdtemp(prefix="jditem-bench-so-"))
     cluster = services.postgres
-    database = cluster.create_database("bench")
+    database = cluster.create_database("bench" if baseline_src is None else "benchbase")
     db_url = cluster.sync_url(database)
     port = free_port()
-    common = ["--db", db_url, "--redis", services.redis_url]
+    redis_url = services.redis_url if baseline_src is None else f"{services.redis_url}?db=1"
+    common = ["--db", db_url, "--redis", redis_url]
     serve_args = ["serve", "--processes", str(processes), "--workers", "0", "--port", str(port)]
+    env = server_env(home)
+    if baseline_src is not None:
+        env["PYTHONPATH"] = str(baseline_src.resolve())
+    name = f"scale-out ({processes} API processes + worker)"
     try:
         with (
-            running([JDITEM, *serve_args, *common], server_env(home), home / "serve.log") as serve,
+            running([JDITEM, *serve_args, *common], env, home / "serve.log") as serve,
             running(
-                [JDITEM, "worker", "--workers", "4", *common], server_env(home), home / "worker.log"
+                [JDITEM, "worker", "--workers", "4", *common], env, home / "worker.log"
             ) as worker,
         ):
             deployment = Deployment(
-                f"scale-out ({processes} API processes + worker)",
+                name if baseline_src is None else f"{name}, baseline",
                 port,
                 serve,
                 postgres_money(cluster, database),

@@ -46,6 +46,10 @@ other codes, and at least as many charges as answers wrk counted.
 Ends with one JSON line (``cpu_ms_per_call_embedded``, ``cpu_ms_per_call_scale_out``,
 ``connection_share_max_over_min``, …).
 
+``--baseline-src DIR`` adds a third deployment, the scale-out one run from another
+checkout's ``src/`` (by ``PYTHONPATH``; its own database on the same PostgreSQL, Redis
+database 1), loaded in the same alternating rounds: before/after side by side.
+
 Run: ``.venv/bin/python benchmarks/scale_out.py [--seconds 8] [--rounds 5]``;
 ``--quick`` (under 5 minutes): 4-second rounds, 3 rounds, 10 wake-ups.
 Needs ``wrk`` (``apt-get install wrk``), PostgreSQL server binaries and redis-server.
@@ -242,12 +246,15 @@ def _pct(values: list[float], q: float) -> float:
 ROLES = ("API", "supervisor", "worker", "PostgreSQL", "Redis", "total")
 
 
-def print_cpu_table(emb: Round, so: Round) -> None:
+def print_cpu_table(emb: Round, so: Round, baseline: Round | None = None) -> None:
     print("\nCPU ms per charged call (median round by total; robust to the machine's load):\n")
     print("| profile | " + " | ".join(ROLES) + " | × embedded |")
     print("|---|" + "---:|" * (len(ROLES) + 1))
     base = emb.ms_per_call("total")
-    for name, r in (("embedded (SQLite, 1 process)", emb), ("scale-out", so)):
+    rows = [("embedded (SQLite, 1 process)", emb), ("scale-out", so)]
+    if baseline is not None:
+        rows.append(("scale-out, baseline", baseline))
+    for name, r in rows:
         cells = []
         for role in ROLES:
             present = role in ("API", "total") or role in r.cpu
@@ -256,10 +263,30 @@ def print_cpu_table(emb: Round, so: Round) -> None:
         print(f"| {name} | " + " | ".join(cells) + f" | {ratio:.2f}× |")
     each = ", ".join(f"{v * 1000 / so.calls:.3f}" for v in so.api_cpu())
     print(f"\nscale-out API processes each (ms per call of the deployment): {each}")
+    if baseline is not None:
+        after, before = so.ms_per_call("total"), baseline.ms_per_call("total")
+        print(
+            f"scale-out / its baseline, CPU per call: total {after / before:.2f}×, "
+            f"API {so.ms_per_call('API') / baseline.ms_per_call('API'):.2f}×, PostgreSQL "
+            f"{so.ms_per_call('PostgreSQL') / baseline.ms_per_call('PostgreSQL'):.2f}×"
+        )
 
 
-def print_split(rounds: list[Round]) -> None:
-    print("\nconnection split across the API processes, per round:\n")
+def _baseline_summary(rounds: list[Round], median: Round, so_ms: float) -> dict[str, float]:
+    base_ms = median.ms_per_call("total")
+    return {
+        "cpu_ms_per_call_scale_out_baseline": round(base_ms, 4),
+        "scale_out_over_baseline": round(so_ms / base_ms, 3) if base_ms else 0.0,
+        "baseline_api_ms_per_call": round(median.ms_per_call("API"), 4),
+        "baseline_postgres_ms_per_call": round(median.ms_per_call("PostgreSQL"), 4),
+        "connection_share_max_over_min_baseline": round(
+            max(r.connection_ratio() for r in rounds), 2
+        ),
+    }
+
+
+def print_split(rounds: list[Round], title: str = "") -> None:
+    print(f"\nconnection split across the API processes{title}, per round:\n")
     print(
         "| round | keep-alive connections each | CPU s each | max/min connections | max/min CPU |"
     )
@@ -319,7 +346,14 @@ def main() -> None:
     )
     parser.add_argument("--profile", type=Path, help="py-spy round into this directory")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="another checkout's src/: adds its scale-out deployment to the same rounds",
+    )
     args = parser.parse_args()
+    if args.baseline_src is not None and not (args.baseline_src / "jditem" / "cli").is_dir():
+        parser.error(f"--baseline-src {args.baseline_src}: no jditem/cli in it (give a src/)")
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -338,11 +372,16 @@ def main() -> None:
         with ExitStack() as stack:
             emb = stack.enter_context(embedded())
             so = stack.enter_context(scale_out(services, args.processes))
-            for deployment in (emb, so):
+            loaded = [emb, so]
+            if args.baseline_src is not None:
+                loaded.append(
+                    stack.enter_context(scale_out(services, args.processes, args.baseline_src))
+                )
+            for deployment in loaded:
                 deployment.load(2, args.connections)  # warm-up
-            rounds: dict[str, list[Round]] = {emb.name: [], so.name: []}
+            rounds: dict[str, list[Round]] = {d.name: [] for d in loaded}
             for _ in range(args.rounds):
-                for deployment in (emb, so):
+                for deployment in loaded:
                     redis_client = client if deployment.scale_out else None
                     rounds[deployment.name].append(
                         timed_round(deployment, args.seconds, args.connections, redis_client)
@@ -365,21 +404,29 @@ def main() -> None:
                     checks[deployment.name] = deployment.check()
             rps_emb = statistics.median(r.result.rps for r in rounds[emb.name])
             rps_so = statistics.median(r.result.rps for r in rounds[so.name])
+            base = loaded[2] if len(loaded) > 2 else None
+            rps_base = statistics.median(r.result.rps for r in rounds[base.name]) if base else 0.0
         sqlite_counts = count_sqlite(args.count_seconds, args.connections) if pg_counts else None
         wakeups = bench_wakeups(services, args.wakeups) if args.wakeups else []
     finally:
         services.stop()
 
     emb_round, so_round = median_round(rounds[emb.name]), median_round(rounds[so.name])
+    base_round = median_round(rounds[base.name]) if base is not None else None
     print(f"\nfinished in {time.monotonic() - started:.0f} s; {load_average()} at the end")
     print("\n| profile | requests/s (median) | p50 ms | p99 ms | calls in median round |")
     print("|---|---:|---:|---:|---:|")
-    for name, r, rps in ((emb.name, emb_round, rps_emb), (so.name, so_round, rps_so)):
+    table = [(emb.name, emb_round, rps_emb), (so.name, so_round, rps_so)]
+    if base is not None and base_round is not None:
+        table.append((base.name, base_round, rps_base))
+    for name, r, rps in table:
         print(
             f"| {name} | {rps:,.0f} | {r.result.p50_ms:.2f} | {r.result.p99_ms:.2f} | {r.calls:,} |"
         )
-    print_cpu_table(emb_round, so_round)
+    print_cpu_table(emb_round, so_round, base_round)
     print_split(rounds[so.name])
+    if base is not None:
+        print_split(rounds[base.name], " (baseline)")
     print_projection(emb_round, so_round, rps_emb, rps_so)
     if pg_counts is not None and sqlite_counts is not None:
         calls, statements, commands = pg_counts
@@ -413,6 +460,7 @@ def main() -> None:
         "rps_embedded": round(rps_emb),
         "rps_scale_out": round(rps_so),
         "wakeup_p95_ms": round(_pct(wakeups, 0.95), 1) if wakeups else None,
+        **(_baseline_summary(rounds[base.name], base_round, so_ms) if base and base_round else {}),
         "rounds": args.rounds,
         "seconds": args.seconds,
         "connections": args.connections,

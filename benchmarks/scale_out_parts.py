@@ -97,7 +97,7 @@ async def rate_limits(services: devservices.DevServices, calls: int) -> None:
 
     print("\n| rate limit, 32 calls in flight | this process µs/call | Redis µs/call | calls/s |")
     print("|---|---:|---:|---:|")
-    await measure("Redis: one EVALSHA per call (today)", calls, shared, redis_pid)
+    await measure("Redis: the limiter (one EVALSHA per tick per key)", calls, shared, redis_pid)
     await measure("Redis: 32 takes in one pipeline", calls, pipelined, redis_pid)
     await measure("in memory (embedded)", calls, in_memory, None)
     await link.stop()

@@ -61,3 +61,52 @@ async def test_back_to_shared_after_redis_returns(redis_server: RedisServer) -> 
         assert await limiter.acquire("k2", 0.001, 1) is not None
     finally:
         await link.stop()
+
+
+async def _script_calls(redis_server: RedisServer) -> int:
+    link = await started_link(redis_server.url)
+    try:
+        stats = await link.client.info("commandstats")
+        return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "eval"))
+    finally:
+        await link.stop()
+
+
+async def test_one_tick_of_takes_is_one_script_call_admitting_the_first_k(
+    redis_server: RedisServer,
+) -> None:
+    """40 concurrent takes of one token: one round trip, and exactly the first 10 callers
+    (in arrival order) admitted — what 40 takes one by one would have answered."""
+    link = await started_link(redis_server.url)
+    try:
+        limiter = RedisRateLimiter(link)
+        assert await limiter.acquire("token:warm", 0.001, 1) is None  # loads the script
+        before = await _script_calls(redis_server)
+        results = await asyncio.gather(*(limiter.acquire("token:7", 0.001, 10) for _ in range(40)))
+        assert await _script_calls(redis_server) - before == 1
+        assert results[:10] == [None] * 10
+        waits = results[10:]
+        assert all(w is not None and w > 0 for w in waits)
+        assert len(set(waits)) == 1  # the refused took nothing: each is told the same wait
+        # the bucket is empty now: the next tick's take is refused too
+        assert await limiter.acquire("token:7", 0.001, 10) is not None
+    finally:
+        await link.stop()
+
+
+async def test_a_tick_of_takes_falls_back_together_when_redis_fails(
+    redis_server: RedisServer,
+) -> None:
+    """Redis gone (noticed by the tick's script call or by the heartbeat): every take
+    of the tick falls back to the per-process share (one process: the burst), no error."""
+    link = await started_link(redis_server.url)
+    try:
+        limiter = RedisRateLimiter(link)
+        assert link.up
+        redis_server.stop()
+        results = await asyncio.gather(*(limiter.acquire("token:8", 0.001, 4) for _ in range(10)))
+        assert sum(1 for r in results if r is None) == 4
+        assert link.up is False
+    finally:
+        redis_server.start()
+        await link.stop()

@@ -66,3 +66,44 @@ async def test_the_postgres_strategy_batches_without_a_process_lock(
     finally:
         await db.dispose()
         pg_cluster.drop_database(name)
+
+
+async def test_charge_batches_keep_one_connection_and_survive_losing_it(
+    pg_cluster: PgCluster,
+) -> None:
+    """The charge group commits run on one held connection (no pool checkout, so no
+    pre-ping, per batch); a connection lost between batches is replaced and the batch
+    applied exactly once."""
+    name = pg_cluster.create_database("held")
+    db = Database.from_url(pg_cluster.url(name))
+    try:
+        await db.write_batch(lambda conn: conn.execute(text("CREATE TABLE t (v int)")))
+
+        def insert(conn: Connection, v: int) -> int:
+            conn.execute(text("INSERT INTO t VALUES (:v)"), {"v": v})
+            return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+        first = await db.write_charges(insert, 1)
+        assert await db.write_charges(insert, 2) == first
+
+        def fails(conn: Connection) -> None:
+            conn.execute(text("INSERT INTO t VALUES (99)"))
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            await db.write_charges(fails)
+        assert await db.write_charges(insert, 3) == first  # rolled back, still held
+
+        def terminate(conn: Connection, pid: int) -> None:
+            # waits (up to 30 s) until the backend has ended, so the next batch meets it gone
+            conn.execute(text("SELECT pg_terminate_backend(:p, 30000)"), {"p": pid})
+
+        await db.write_batch(terminate, first)
+        replaced = await db.write_charges(insert, 4)
+        assert replaced != first
+        async with db.reading() as session:
+            rows = (await session.execute(text("SELECT v FROM t ORDER BY v"))).scalars().all()
+        assert rows == [1, 2, 3, 4]
+    finally:
+        await db.dispose()
+        pg_cluster.drop_database(name)

@@ -4,11 +4,11 @@ Each charge needs a write transaction (SPEC §2.5), and SQLite has one writer at
 so charging call by call caps throughput at one commit round trip per call. The
 :class:`ChargeBatcher` queues the charges of concurrent calls and applies them together
 (:func:`~jditem.server.accounts.charge_plan.apply_batch`) in ONE transaction, in one
-round trip to the database's writer (:meth:`~jditem.server.store.db.Database.write_batch`:
-the writer thread on a SQLite file, a pooled connection on PostgreSQL). A charge may
-count its call against the token's daily quota (SPEC §2.4 step 5), write its call
-record, its idempotency key and a bulk-job item's total in the same transaction, so an
-admitted, charged call costs a share of one transaction, not several.
+round trip to the database's writer (:meth:`~jditem.server.store.db.Database.write_charges`:
+the writer thread on a SQLite file, a connection the batcher keeps on PostgreSQL). A
+charge may count its call against the token's daily quota (SPEC §2.4 step 5), write its
+call record, its idempotency key and a bulk-job item's total in the same transaction, so
+an admitted, charged call costs a share of one transaction, not several.
 
 Expired idempotency keys are deleted by the batcher at most once a minute (only once
 keyed charges were seen).
@@ -124,9 +124,9 @@ class ChargeBatcher:
         self.batches_applied += 1
         try:
             try:
-                results = await self._db.write_batch(apply_batch, requests)
+                results = await self._db.write_charges(apply_batch, requests)
             except StalePlanError:
-                results = await self._db.write_batch(apply_each_retrying, requests)
+                results = await self._db.write_charges(apply_each_retrying, requests)
         except Exception as exc:  # the whole batch rolled back: nobody was charged
             for _, future in batch:
                 if not future.done():

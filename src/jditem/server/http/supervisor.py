@@ -1,4 +1,8 @@
-"""The pre-fork supervisor of ``jditem serve --processes N``: N API processes, one socket."""
+"""The pre-fork supervisor of ``jditem serve --processes N``: N API processes, one socket.
+
+The processes share the parent's listening socket and spread its connections by
+least-connections accept (:mod:`jditem.server.http.accept`).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
-import uvicorn
 from starlette.types import ASGIApp
 
+from jditem.server.http.accept import WAIT_SECONDS, ConnectionCounts, LeastConnectionsServer
 from jditem.server.http.config import uvicorn_config
 from jditem.server.settings import Settings
 
@@ -28,13 +32,19 @@ _MAX_EARLY_DEATHS = 5
 
 
 def _serve_child(
-    app_factory: AppFactory, settings: Settings, sock: socket.socket, log_level: str
+    app_factory: AppFactory,
+    settings: Settings,
+    sock: socket.socket,
+    log_level: str,
+    accepting: tuple[ConnectionCounts, int, float],
 ) -> None:
     """One API process: its own app, engine, workers and loop, on the shared socket."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    counts, index, wait_seconds = accepting
     config = uvicorn_config(app_factory(settings), settings, log_level=log_level)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = LeastConnectionsServer(config, sock, counts, index, wait_seconds=wait_seconds)
+    server.run(sockets=[])
 
 
 def run_processes(
@@ -44,22 +54,26 @@ def run_processes(
     processes: int,
     *,
     log_level: str = "info",
+    accept_wait_seconds: float = WAIT_SECONDS,
 ) -> None:
     """Serve ``sock`` from ``processes`` forked API processes until SIGINT/SIGTERM.
 
     Each child builds its own app with ``app_factory(settings)`` after the fork (nothing with a loop
-    or a connection crosses it); the kernel spreads connections over the children that
-    accept on the one listening socket. A child that dies is replaced (a crash loop of
-    children dying within seconds of their start stops the server instead); on a signal
-    every child gets SIGTERM and finishes its requests (uvicorn's graceful shutdown).
+    or a connection crosses it). Each child accepts from the one listening socket while
+    it holds no more connections than the least loaded child, or once a pending
+    connection has waited ``accept_wait_seconds`` (:mod:`~jditem.server.http.accept`). A
+    child that dies is replaced (a crash loop of children dying within seconds of their
+    start stops the server instead); on a signal every child gets SIGTERM and finishes
+    its requests (uvicorn's graceful shutdown).
     """
     context = multiprocessing.get_context("fork")
+    counts = ConnectionCounts(context, processes)
     stopping = False
 
-    def start() -> BaseProcess:
+    def start(index: int) -> BaseProcess:
         child = context.Process(
             target=_serve_child,
-            args=(app_factory, settings, sock, log_level),
+            args=(app_factory, settings, sock, log_level, (counts, index, accept_wait_seconds)),
             name="jditem-api",
         )
         child.start()
@@ -70,12 +84,12 @@ def run_processes(
         stopping = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    children = {start(): time.monotonic() for _ in range(processes)}
+    children = {start(index): (index, time.monotonic()) for index in range(processes)}
     early_deaths = 0
     try:
         while not stopping:
             wait([child.sentinel for child in children], timeout=0.5)
-            for child, started in list(children.items()):
+            for child, (index, started) in list(children.items()):
                 if child.is_alive() or stopping:
                     continue
                 del children[child]
@@ -89,7 +103,8 @@ def run_processes(
                     log.error("API processes keep dying at start; stopping")
                     stopping = True
                     break
-                children[start()] = time.monotonic()
+                counts.leave(index)  # the others must not wait for the dead one
+                children[start(index)] = (index, time.monotonic())
     finally:
         for child in children:
             if child.is_alive() and child.pid is not None:

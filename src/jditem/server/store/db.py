@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
 
 from jditem.server.store import postgres, sqlite
 from jditem.server.store import watch_tables as watch_tables  # registers its tables on Base
+from jditem.server.store.held import HeldConnection
 from jditem.server.store.urls import check_driver
 from jditem.server.store.writer import SyncWriter
 
@@ -101,6 +102,8 @@ class Database:
     write_lock: asyncio.Lock | None = None
     #: File-backed SQLite only: the writer thread of the group commits (else None).
     writer: SyncWriter | None = None
+    #: PostgreSQL only: the charge group commits' own connection (no pre-ping per batch).
+    held: HeldConnection | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -113,7 +116,9 @@ class Database:
                 write_lock=asyncio.Lock(),
                 writer=SyncWriter.for_url(url),
             )
-        return cls(engine=engine, sessionmaker=create_sessionmaker(engine))
+        return cls(
+            engine=engine, sessionmaker=create_sessionmaker(engine), held=HeldConnection(engine)
+        )
 
     @property
     def backend(self) -> str:
@@ -145,6 +150,13 @@ class Database:
             async with self.engine.begin() as connection:
                 return await connection.run_sync(fn, *args)
 
+    async def write_charges(self, fn: Callable[..., T], *args: Any) -> T:
+        """:meth:`write_batch` for the charge batcher, one batch at a time: on PostgreSQL
+        on a connection it keeps (:class:`~jditem.server.store.held.HeldConnection`)."""
+        if self.held is not None:
+            return await self.held.run(fn, *args)
+        return await self.write_batch(fn, *args)
+
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:
         """A session inside one write transaction (holding the write lock on SQLite).
@@ -165,4 +177,6 @@ class Database:
         """Close every pooled connection (and stop the writer thread)."""
         if self.writer is not None:
             self.writer.close()
+        if self.held is not None:
+            await self.held.close()
         await self.engine.dispose()
