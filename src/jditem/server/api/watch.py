@@ -37,9 +37,10 @@ from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.monitor import watchlists
+from jditem.server.monitor.watch_schedule import ADAPTIVE, check_affordable, schedule_values
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
 from jditem.server.settings import ENDPOINT_V2
-from jditem.server.store.watch_tables import WatchListRow
+from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
 
 _bearer = HTTPBearer(
     auto_error=False, description="The API token: 'Authorization: Bearer <token>'."
@@ -109,7 +110,18 @@ class WatchListCreate(_Body):
     """Body of ``POST /api/watch/lists``."""
 
     name: str = Field(max_length=100, description="Unique within the account.")
-    interval_seconds: int = Field(description="Seconds between two checks of an item.")
+    interval_seconds: int | None = Field(
+        default=None, description="Fixed schedule: seconds between two checks of an item."
+    )
+    min_interval_seconds: int | None = Field(
+        default=None, description="Adaptive schedule: an item's shortest interval."
+    )
+    max_interval_seconds: int | None = Field(
+        default=None, description="Adaptive schedule: an item's longest interval."
+    )
+    within_seconds: int | None = Field(
+        default=None, description="Adaptive: notice a change within about this many seconds."
+    )
     daily_budget: Budget
     items: ItemRefs = Field(default_factory=list)
 
@@ -117,7 +129,10 @@ class WatchListCreate(_Body):
 class WatchListUpdate(_Body):
     """Body of ``PATCH /api/watch/lists/{name}``: only the fields sent change."""
 
-    interval_seconds: int | None = None
+    interval_seconds: int | None = Field(default=None, description="Make the list fixed.")
+    min_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
+    max_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
+    within_seconds: int | None = Field(default=None, description="Adaptive; 0 clears it.")
     daily_budget: Budget | None = None
     paused: bool | None = Field(
         default=None, description="true pauses the list (reason 'user'); false resumes it."
@@ -156,6 +171,23 @@ def _units(value: str | int) -> int:
         return watchlists.check_budget(yuan_to_units(value))
     except (ValueError, WatchError) as exc:
         raise EnvelopeError(Code.INVALID_PARAMS, f"dailyBudget: {exc}") from None
+
+
+def _schedule(
+    ctx: ServerContext, row: WatchListRow | None, body: WatchListCreate | WatchListUpdate
+) -> dict[str, object]:
+    return schedule_values(
+        row,
+        interval=body.interval_seconds,
+        min_interval=body.min_interval_seconds,
+        max_interval=body.max_interval_seconds,
+        within=body.within_seconds,
+        floor=ctx.settings.watch_min_interval_seconds,
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _failed(exc: WatchError) -> EnvelopeError:
@@ -216,8 +248,18 @@ async def create_list(
     found = _read_items(body.items, None, None, None)
     now = now_utc(ctx.clock)
     try:
-        interval = watchlists.check_interval(
-            body.interval_seconds, ctx.settings.watch_min_interval_seconds
+        schedule = _schedule(ctx, None, body)
+        if not schedule:
+            raise WatchError(
+                "a list needs a schedule: intervalSeconds (fixed), or minIntervalSeconds and "
+                "maxIntervalSeconds (adaptive)"
+            )
+        check_affordable(
+            str(schedule["schedule_mode"]),
+            _int_or_none(schedule["max_interval_seconds"]),
+            budget,
+            len(found.ids),
+            ctx.settings.price_units,
         )
         async with ctx.db.writing() as session:
             row = await watchlists.create(
@@ -225,7 +267,7 @@ async def create_list(
                 account_id=token.account_id,
                 token_id=token.token_id,
                 name=body.name,
-                interval_seconds=interval,
+                schedule=schedule,
                 daily_budget=budget,
                 now=now,
             )
@@ -267,12 +309,18 @@ async def update_list(
     now = now_utc(ctx.clock)
     values: dict[str, Any] = {}
     try:
-        if body.interval_seconds is not None:
-            values["interval_seconds"] = watchlists.check_interval(
-                body.interval_seconds, ctx.settings.watch_min_interval_seconds
-            )
+        values.update(_schedule(ctx, row, body))
         if body.daily_budget is not None:
             values["daily_budget"] = _units(body.daily_budget)
+        async with ctx.db.reading() as session:
+            status = await watchlists.status(session, row, now, ctx.settings.timezone)
+        check_affordable(
+            str(values.get("schedule_mode", row.schedule_mode)),
+            _int_or_none(values.get("max_interval_seconds", row.max_interval_seconds)),
+            _int_or_none(values.get("daily_budget", row.daily_budget)) or 0,
+            status.items,
+            ctx.settings.price_units,
+        )
     except WatchError as exc:
         raise _failed(exc) from None
     async with ctx.db.writing() as session:
@@ -349,6 +397,9 @@ async def list_items(
             "nextCheckAt": None if row.paused else when(item.next_check_at),
             "lastCheckedAt": when(item.last_checked_at),
             "lastCode": item.last_code,
+            "intervalSeconds": _current_interval(row, item),
+            "checks": item.checks,
+            "changes": item.changes,
         }
         for item in page
     ]
@@ -357,3 +408,11 @@ async def list_items(
         ctx,
         {"items": items, "next": page[-1].item_id if len(page) == limit else None},
     )
+
+
+def _current_interval(row: WatchListRow, item: WatchItemRow) -> int | None:
+    """The item's interval now: the list's (fixed), or the policy's last choice (adaptive;
+    None before the item's first check)."""
+    if row.schedule_mode != ADAPTIVE:
+        return row.interval_seconds
+    return None if item.current_interval is None else round(item.current_interval)
