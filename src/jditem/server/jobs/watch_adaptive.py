@@ -164,18 +164,12 @@ async def charges_left(
     if not lists:
         return {}
     day = quota.local_day(now, timezone)
-    spent = dict(
-        (
-            await session.execute(
-                select(WatchSpendRow.list_id, WatchSpendRow.spent).where(
-                    WatchSpendRow.list_id.in_([row.id for row in lists]),
-                    WatchSpendRow.day == day,
-                )
-            )
+    found = await session.execute(
+        select(WatchSpendRow.list_id, WatchSpendRow.spent).where(
+            WatchSpendRow.list_id.in_([row.id for row in lists]), WatchSpendRow.day == day
         )
-        .tuples()
-        .all()
     )
+    spent = {int(list_id): int(units) for list_id, units in found.all()}
     return {
         row.id: None if price <= 0 else max(0, row.daily_budget - spent.get(row.id, 0)) // price
         for row in lists
