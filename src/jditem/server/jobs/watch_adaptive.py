@@ -52,7 +52,9 @@ def record_of(row: WatchItemRow) -> ChangeStats | None:
 def target(listed: WatchListRow, price_units: int) -> tuple[Bounds, Target]:
     """An adaptive list's bounds and target: "notice within" if set, and its budget."""
     bounds = Bounds(float(listed.interval_seconds), float(listed.max_interval_seconds or 0))
-    per_day = affordable(listed.daily_budget, price_units) if price_units > 0 else None
+    per_day: float | None = None
+    if price_units > 0:  # a budget paying nothing: planned at the bounds, then refused
+        per_day = max(float(affordable(listed.daily_budget, price_units)), 1e-6)
     within = float(listed.within_seconds) if listed.within_seconds else None
     if per_day is None and within is None:  # free checks and no target: as often as allowed
         within = bounds.min_interval
