@@ -37,10 +37,10 @@ from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.monitor import watchlists
-from jditem.server.monitor.watch_schedule import ADAPTIVE, check_affordable, schedule_values
+from jditem.server.monitor.watch_schedule import check_affordable, item_interval, schedule_values
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
 from jditem.server.settings import ENDPOINT_V2
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
+from jditem.server.store.watch_tables import WatchListRow
 
 _bearer = HTTPBearer(
     auto_error=False, description="The API token: 'Authorization: Bearer <token>'."
@@ -186,10 +186,6 @@ def _schedule(
     )
 
 
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) else None
-
-
 def _failed(exc: WatchError) -> EnvelopeError:
     code = Code.NOT_FOUND if isinstance(exc, WatchNotFoundError) else Code.INVALID_PARAMS
     return EnvelopeError(code, str(exc))
@@ -255,11 +251,7 @@ async def create_list(
                 "maxIntervalSeconds (adaptive)"
             )
         check_affordable(
-            str(schedule["schedule_mode"]),
-            _int_or_none(schedule["max_interval_seconds"]),
-            budget,
-            len(found.ids),
-            ctx.settings.price_units,
+            None, {**schedule, "daily_budget": budget}, len(found.ids), ctx.settings.price_units
         )
         async with ctx.db.writing() as session:
             row = await watchlists.create(
@@ -313,14 +305,8 @@ async def update_list(
         if body.daily_budget is not None:
             values["daily_budget"] = _units(body.daily_budget)
         async with ctx.db.reading() as session:
-            status = await watchlists.status(session, row, now, ctx.settings.timezone)
-        check_affordable(
-            str(values.get("schedule_mode", row.schedule_mode)),
-            _int_or_none(values.get("max_interval_seconds", row.max_interval_seconds)),
-            _int_or_none(values.get("daily_budget", row.daily_budget)) or 0,
-            status.items,
-            ctx.settings.price_units,
-        )
+            items = await watchlists.count_items(session, row.id)
+        check_affordable(row, values, items, ctx.settings.price_units)
     except WatchError as exc:
         raise _failed(exc) from None
     async with ctx.db.writing() as session:
@@ -397,7 +383,7 @@ async def list_items(
             "nextCheckAt": None if row.paused else when(item.next_check_at),
             "lastCheckedAt": when(item.last_checked_at),
             "lastCode": item.last_code,
-            "intervalSeconds": _current_interval(row, item),
+            "intervalSeconds": item_interval(row, item),
             "checks": item.checks,
             "changes": item.changes,
         }
@@ -408,11 +394,3 @@ async def list_items(
         ctx,
         {"items": items, "next": page[-1].item_id if len(page) == limit else None},
     )
-
-
-def _current_interval(row: WatchListRow, item: WatchItemRow) -> int | None:
-    """The item's interval now: the list's (fixed), or the policy's last choice (adaptive;
-    None before the item's first check)."""
-    if row.schedule_mode != ADAPTIVE:
-        return row.interval_seconds
-    return None if item.current_interval is None else round(item.current_interval)

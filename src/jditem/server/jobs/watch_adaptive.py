@@ -27,9 +27,8 @@ from jditem.server.clock import as_utc
 from jditem.server.monitor.adaptive import REPLAN_EVERY, estimate, list_plan, next_due, observe
 from jditem.server.monitor.policy import Bounds, ChangeStats, Plan, Target, affordable
 from jditem.server.monitor.slots import next_slot, offset_seconds
-from jditem.server.monitor.watch_schedule import ADAPTIVE
 from jditem.server.store.tables import HistoryPoint
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
+from jditem.server.store.watch_tables import ADAPTIVE, WatchItemRow, WatchListRow, WatchSpendRow
 
 
 def grid_interval(listed: WatchListRow) -> int:

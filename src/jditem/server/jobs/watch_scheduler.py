@@ -64,10 +64,9 @@ from jditem.server.monitor import pauses, watchlists
 from jditem.server.monitor.adaptive import Candidate, rank
 from jditem.server.monitor.policy import ChangeStats
 from jditem.server.monitor.slots import next_slot, slot_key
-from jditem.server.monitor.watch_schedule import ADAPTIVE
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
+from jditem.server.store.watch_tables import ADAPTIVE, WatchItemRow, WatchListRow
 
 log = logging.getLogger("jditem.server.watch")
 

@@ -8,12 +8,11 @@ when ``within_seconds`` is set, aiming to notice a change within about that long
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from jditem.server.monitor.policy import DAY
 from jditem.server.monitor.watchlists import MAX_INTERVAL_SECONDS, WatchError, check_interval
-from jditem.server.store.watch_tables import WatchListRow
-
-ADAPTIVE = "adaptive"
-FIXED = "fixed"
+from jditem.server.store.watch_tables import ADAPTIVE, FIXED, WatchItemRow, WatchListRow
 
 
 def schedule_values(
@@ -76,17 +75,31 @@ def schedule_values(
 
 
 def check_affordable(
-    mode: str, max_interval: int | None, budget_units: int, items: int, price_units: int
+    row: WatchListRow | None, values: Mapping[str, object], items: int, price_units: int
 ) -> None:
-    """:class:`WatchError` when an adaptive list's budget cannot check each of its items
-    even once per ``max_interval`` (fixed lists just pause when their budget is spent)."""
-    if mode != ADAPTIVE or not max_interval or price_units <= 0 or items == 0:
+    """:class:`WatchError` when a list — ``row`` (None: a new one) with the columns
+    ``values`` set — is adaptive and its budget cannot check each of its ``items`` even
+    once per its longest interval (a fixed list just pauses when its budget is spent)."""
+    mode = values.get("schedule_mode", row.schedule_mode if row is not None else FIXED)
+    longest = values.get("max_interval_seconds", row.max_interval_seconds if row else None)
+    budget = values.get("daily_budget", row.daily_budget if row is not None else 0)
+    if mode != ADAPTIVE or not isinstance(longest, int) or not isinstance(budget, int):
         return
-    pays = budget_units // price_units
-    needs = items * DAY / max_interval
+    if price_units <= 0 or items == 0:
+        return
+    pays = budget // price_units
+    needs = items * DAY / longest
     if pays < needs:
         raise WatchError(
             f"the daily budget pays {pays} checks a day, but {items} items checked at least "
-            f"once every maxIntervalSeconds={max_interval} need {needs:g}: raise dailyBudget, "
+            f"once every maxIntervalSeconds={longest} need {needs:g}: raise dailyBudget, "
             "lengthen maxIntervalSeconds, or remove items"
         )
+
+
+def item_interval(row: WatchListRow, item: WatchItemRow) -> int | None:
+    """The item's interval now, seconds: the list's (fixed), or the one the policy chose
+    at its last check (adaptive; None before its first check)."""
+    if row.schedule_mode != ADAPTIVE:
+        return row.interval_seconds
+    return None if item.current_interval is None else round(item.current_interval)

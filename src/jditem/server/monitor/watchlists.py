@@ -26,7 +26,12 @@ from jditem.server.clock import as_utc
 from jditem.server.monitor.slots import next_slot
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import HistoryPoint
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
+from jditem.server.store.watch_tables import (
+    ADAPTIVE,
+    WatchItemRow,
+    WatchListRow,
+    WatchSpendRow,
+)
 
 #: The longest interval a list may have (30 days).
 MAX_INTERVAL_SECONDS = 30 * 86_400
@@ -216,7 +221,7 @@ async def add_items(
             ).all()
         )
         new.extend(item for item in chunk if item not in held)
-    count = await _count(session, row.id)
+    count = await count_items(session, row.id)
     if count + len(new) > limit:
         raise WatchError(
             f"a watch list holds at most {limit} items; {row.name!r} has {count} and "
@@ -263,7 +268,8 @@ async def items_page(
     return (await session.scalars(query.order_by(WatchItemRow.item_id).limit(limit))).all()
 
 
-async def _count(session: AsyncSession, list_id: int) -> int:
+async def count_items(session: AsyncSession, list_id: int) -> int:
+    """How many items the list holds."""
     found = await session.scalar(
         select(func.count()).select_from(WatchItemRow).where(WatchItemRow.list_id == list_id)
     )
@@ -365,7 +371,7 @@ def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchL
 def schedule_of(row: WatchListRow) -> WatchSchedule:
     """The list's schedule on the wire: fixed, or adaptive (``interval_seconds`` holds an
     adaptive list's shortest interval)."""
-    if row.schedule_mode == "adaptive" and row.max_interval_seconds:
+    if row.schedule_mode == ADAPTIVE and row.max_interval_seconds:
         return WatchSchedule(
             min_interval_seconds=row.interval_seconds,
             max_interval_seconds=row.max_interval_seconds,

@@ -22,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jditem.server.store.tables import Base
 
+#: The values of ``watch_lists.schedule_mode``.
+FIXED, ADAPTIVE = "fixed", "adaptive"
+
 
 class WatchListRow(Base):
     """A watch list: an account's items checked under one of its tokens, within
