@@ -314,6 +314,9 @@ class WatchScheduler:
     ) -> None:
         now = now_utc(self._clock)
         reason = pauses.reason_for(answer.code, answer.cause)
+        if answer.code in CHECKED and listed.schedule_mode == ADAPTIVE:
+            async with self._db.reading() as session:  # a plan remade outside the write
+                await self._plans.get(session, listed, now)
         async with self._db.writing() as session:
             if answer.code in CHECKED:
                 await record_check(
