@@ -97,12 +97,8 @@ _SCHEDULE_FIELDS = {
 }
 
 
-def _schedule(schedule: Schedule) -> dict[str, int]:
-    return {
-        _SCHEDULE_FIELDS[key]: value
-        for key, value in schedule.items()
-        if value is not None and isinstance(value, int)
-    }
+def _schedule(schedule: Schedule) -> dict[str, object]:
+    return {_SCHEDULE_FIELDS[key]: value for key, value in schedule.items() if value is not None}
 
 
 #: A page of items and the ``after`` of the next page (None at the end).
