@@ -94,3 +94,44 @@ def test_watch_errors_are_one_clear_line(server: LiveServer, runner: CliRunner) 
     code, _, err = watch(runner, server, "wrong-token", "list")
     assert code == 4
     assert err.startswith("Error:")
+
+
+def test_an_adaptive_list_from_the_command_line(server: LiveServer, runner: CliRunner) -> None:
+    token = server.make_token("cli-watch-adaptive")
+    code, out, err = watch(
+        runner,
+        server,
+        token,
+        "create",
+        "deals",
+        "--adaptive",
+        "--min",
+        "10m",
+        "--max",
+        "1d",
+        "--budget",
+        "5",
+        "100012043978",
+    )
+    assert code == 0, err
+    assert "adaptive, 600 s to 86400 s" in out
+    assert "0 charges per change" not in out  # no change yet: shown as '-'
+    code, out, err = watch(runner, server, token, "update", "deals", "--within", "2h")
+    assert code == 0, err
+    assert "notice within 7200 s" in out
+    code, out, err = watch(runner, server, token, "update", "deals", "--interval", "1h")
+    assert code == 0, err
+    assert "every 3600 s" in out
+    for args, says in (
+        (("create", "x", "--budget", "1"), "give --interval 1h (fixed) or --adaptive"),
+        (("create", "x", "--adaptive", "--budget", "1"), "--adaptive needs --min and --max"),
+        (("create", "x", "--interval", "1h", "--min", "10m", "--budget", "1"), "drop --min"),
+        (("create", "x", "--adaptive", "--min", "soon", "--max", "1d", "--budget", "1"), "--min"),
+        (("update", "deals"), "nothing to change"),
+    ):
+        code, _, err = watch(runner, server, token, *args)
+        assert code == 2, (args, err)
+        assert says in err
+    code, _, err = watch(runner, server, token, "update", "deals", "--min", "10m")
+    assert code == 1
+    assert "needs both minIntervalSeconds and maxIntervalSeconds" in err

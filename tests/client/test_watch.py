@@ -98,3 +98,49 @@ def test_the_core_builds_requests_without_io() -> None:
     assert request.headers["Authorization"] == "Bearer tok_x"
     with pytest.raises(errors.ProtocolError, match="not a jditem envelope"):
         core.data(200, {}, b"<html>")
+
+
+async def test_an_adaptive_list_on_both_twins(server: LiveServer, twin: TwinFactory) -> None:
+    token = server.make_token(f"client-adaptive-{id(twin)}")
+    SECRETS.add(token)
+    client = twin(token=token, base_url=server.base_url)
+    made = await watch(
+        client,
+        "create",
+        "adaptive",
+        min_interval_seconds=600,
+        max_interval_seconds=86_400,
+        daily_budget="1",
+        items=["100012043978"],
+    )
+    assert made.schedule.mode == "adaptive"
+    assert (made.schedule.min_interval_seconds, made.schedule.max_interval_seconds) == (600, 86_400)
+    assert (made.status.checks, made.status.charges_per_change) == (0, None)
+    changed = await watch(client, "update", "adaptive", within_seconds=7200)
+    assert changed.schedule.within_seconds == 7200
+    (item,), _ = await watch(client, "items", "adaptive")
+    assert (item.interval_seconds, item.checks, item.changes) == (None, 0, 0)
+    fixed = await watch(client, "update", "adaptive", interval_seconds=3600)
+    assert fixed.schedule.mode == "fixed"
+    (item,), _ = await watch(client, "items", "adaptive")
+    assert item.interval_seconds == 3600
+    with pytest.raises(errors.InvalidParametersError, match="minIntervalSeconds"):
+        await watch(client, "update", "adaptive", min_interval_seconds=600)
+
+
+def test_the_core_sends_the_schedule_it_is_given() -> None:
+    from jditem.client.base import BaseClient
+    from jditem.client.config import ClientConfig
+
+    core = WatchCore(BaseClient(ClientConfig.build("tok_x", base_url="http://127.0.0.1:9")))
+    request = core.create(
+        "n", daily_budget="1", min_interval_seconds=600, max_interval_seconds=3600
+    )
+    assert request.json == {
+        "name": "n",
+        "minIntervalSeconds": 600,
+        "maxIntervalSeconds": 3600,
+        "dailyBudget": "1",
+        "items": [],
+    }
+    assert core.update("n", within_seconds=0).json == {"withinSeconds": 0}

@@ -1,5 +1,5 @@
-"""``jditem watch``: watch lists on a jditem server — create, add, remove, list, show,
-pause, resume, delete (SPEC §6.2).
+"""``jditem watch``: watch lists on a jditem server — create, update, add, remove, list,
+show, pause, resume, delete (SPEC §6.2, §6.4).
 
 Talks to the server with ``client.watch`` (:mod:`jditem.client.watch`); lists belong to
 the token's account and run their checks under the token that created them. Items come
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from jditem.client import Client
+    from jditem.client.watch import Schedule
     from jditem.formats.items import InputFormat
     from jditem.protocol.monitoring import WatchList
 
@@ -56,12 +57,78 @@ _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_interval(text: str) -> int:
+def parse_interval(text: str, option: str = "--interval") -> int:
     """``"600"``, ``"10m"``, ``"1h"``, ``"1d"`` → seconds (a usage error otherwise)."""
     found = _DURATION.fullmatch(text.strip().lower())
     if found is None:
-        raise usage_error(f"--interval {text!r}: give seconds or e.g. 10m, 1h, 1d")
+        raise usage_error(f"{option} {text!r}: give seconds or e.g. 10m, 1h, 1d")
     return int(found.group(1)) * _UNIT[found.group(2)]
+
+
+IntervalOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--interval",
+        help="Fixed schedule: seconds between checks (or 10m, 1h).",
+        show_default=False,
+    ),
+]
+AdaptiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--adaptive",
+        help="Adaptive schedule: each item checked as often as it changes, within --min/--max.",
+    ),
+]
+MinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--min", help="Adaptive: an item's shortest interval (e.g. 10m).", show_default=False
+    ),
+]
+MaxOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max", help="Adaptive: an item's longest interval (e.g. 1d).", show_default=False
+    ),
+]
+WithinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--within",
+        help="Adaptive: notice a change within about this long (e.g. 2h; 0 clears it).",
+        show_default=False,
+    ),
+]
+
+
+def schedule_options(
+    interval: str | None,
+    adaptive: bool,
+    low: str | None,
+    high: str | None,
+    within: str | None,
+) -> Schedule:
+    """The ``client.watch`` schedule arguments of the options (a usage error if mixed)."""
+    bounds = {"--min": low, "--max": high, "--within": within}
+    given = [option for option, value in bounds.items() if value is not None]
+    if interval is not None:
+        if adaptive or given:
+            raise usage_error(
+                f"--interval is a fixed schedule; drop {' '.join(given) or '--adaptive'} or drop "
+                "--interval"
+            )
+        return {"interval_seconds": parse_interval(interval)}
+    if adaptive and low is None and high is None and within is None:
+        raise usage_error("--adaptive needs --min and --max (e.g. --min 10m --max 1d)")
+    schedule: Schedule = {}
+    if low is not None:
+        schedule["min_interval_seconds"] = parse_interval(low, "--min")
+    if high is not None:
+        schedule["max_interval_seconds"] = parse_interval(high, "--max")
+    if within is not None:
+        schedule["within_seconds"] = parse_interval(within, "--within")
+    return schedule
 
 
 class _Session:
@@ -122,14 +189,26 @@ def _state(wl: WatchList) -> str:
     return f"paused ({status.paused_reason.value})" if status.paused_reason else "active"
 
 
+def _schedule(wl: WatchList) -> str:
+    plan = wl.schedule
+    if plan.interval_seconds is not None:
+        return f"every {plan.interval_seconds} s"
+    target = f"; notice within {plan.within_seconds} s" if plan.within_seconds else ""
+    return f"adaptive, {plan.min_interval_seconds} s to {plan.max_interval_seconds} s{target}"
+
+
 def _lines(wl: WatchList) -> Iterator[tuple[str, str]]:
     status = wl.status
     yield "list", wl.name
     yield "token", wl.token
     yield "items", f"{status.items} ({status.items_due} due)"
-    yield "interval", f"{wl.schedule.interval_seconds} s"
+    yield "schedule", _schedule(wl)
     yield "budget", f"¥{wl.daily_budget} a day; spent today ¥{status.spent_today}"
     yield "checks today", str(status.checks_today)
+    empty = "-" if status.empty_share is None else f"{status.empty_share:.0%}"
+    yield "checks", f"{status.checks} ({empty} found nothing); {status.charges} charged"
+    per_change = "-" if status.charges_per_change is None else f"{status.charges_per_change:g}"
+    yield "changes found", f"{status.changes} ({per_change} charges per change)"
     yield "status", _state(wl)
     yield "next check", _when(status.next_check_at)
     yield "last check", _when(status.last_check_at)
@@ -156,10 +235,12 @@ def _added(result: Any) -> None:
 @watch_app.command("create")
 def create_command(
     name: NameArg,
-    interval: Annotated[
-        str, typer.Option("--interval", help="Seconds between checks of an item (or 10m, 1h).")
-    ],
     budget: Annotated[str, typer.Option("--budget", help="Yuan a day at most, e.g. 5.00.")],
+    interval: IntervalOpt = None,
+    adaptive: AdaptiveOpt = False,
+    low: MinOpt = None,
+    high: MaxOpt = None,
+    within: WithinOpt = None,
     items: ItemsArg = None,
     file: FileOpt = None,
     id_column: IdColumnOpt = None,
@@ -168,15 +249,47 @@ def create_command(
     insecure: InsecureOpt = False,
     timeout: TimeoutOpt = 60.0,
 ) -> None:
-    """Create a list (checked under this token), optionally with its first items."""
-    seconds = parse_interval(interval)
+    """Create a list (checked under this token), optionally with its first items.
+
+    Fixed: --interval 1h checks every item every hour. Adaptive: --adaptive --min 10m
+    --max 1d checks each item as often as it changes, spending --budget where changes
+    happen (--within 2h: aim to notice a change within about two hours).
+    """
+    schedule = schedule_options(interval, adaptive, low, high, within)
+    if not schedule:
+        raise usage_error("give --interval 1h (fixed) or --adaptive --min 10m --max 1d")
     refs = _refs(items)
     text, fmt = _read(file)
     with _Session(base_url, token, insecure, timeout) as client:
-        made = client.watch.create(name, interval_seconds=seconds, daily_budget=budget, items=refs)
+        made = client.watch.create(name, daily_budget=budget, items=refs, **schedule)
         if text is not None:
             _added(client.watch.add(name, text=text, input_format=fmt, id_column=id_column))
         _print(client.watch.show(name) if text is not None else made, False)
+
+
+@watch_app.command("update")
+def update_command(
+    name: NameArg,
+    budget: Annotated[
+        str | None,
+        typer.Option("--budget", help="Yuan a day at most, e.g. 5.00.", show_default=False),
+    ] = None,
+    interval: IntervalOpt = None,
+    adaptive: AdaptiveOpt = False,
+    low: MinOpt = None,
+    high: MaxOpt = None,
+    within: WithinOpt = None,
+    base_url: BaseUrlOpt = None,
+    token: TokenOpt = None,
+    insecure: InsecureOpt = False,
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Change a list's schedule (--interval, or --adaptive --min/--max/--within) or budget."""
+    schedule = schedule_options(interval, adaptive, low, high, within)
+    if not schedule and budget is None:
+        raise usage_error("nothing to change: give --budget, --interval or --min/--max/--within")
+    with _Session(base_url, token, insecure, timeout) as client:
+        _print(client.watch.update(name, daily_budget=budget, **schedule), False)
 
 
 @watch_app.command("add")
@@ -250,7 +363,7 @@ def list_command(
     for column in (
         "list",
         "items",
-        "interval",
+        "schedule",
         "budget/day",
         "spent today",
         "status",
@@ -261,7 +374,7 @@ def list_command(
         table.add_row(
             wl.name,
             str(wl.status.items),
-            f"{wl.schedule.interval_seconds} s",
+            _schedule(wl),
             f"¥{wl.daily_budget}",
             f"¥{wl.status.spent_today}",
             _state(wl),

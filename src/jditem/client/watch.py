@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -27,7 +27,15 @@ from jditem.client.base import BaseClient
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import WatchList, plain_decimal
 
-__all__ = ["AddedItems", "ApiRequest", "AsyncWatchLists", "WatchCore", "WatchItem", "WatchLists"]
+__all__ = [
+    "AddedItems",
+    "ApiRequest",
+    "AsyncWatchLists",
+    "Schedule",
+    "WatchCore",
+    "WatchItem",
+    "WatchLists",
+]
 
 InputFormat = Literal["lines", "csv", "jsonl"]
 YuanAmount = Decimal | str | int
@@ -63,6 +71,34 @@ class WatchItem:
     next_check_at: str | None
     last_checked_at: str | None
     last_code: int | None
+    interval_seconds: int | None = None
+    """The item's interval now: the list's (fixed) or the policy's (adaptive)."""
+    checks: int = 0
+    changes: int = 0
+
+
+class Schedule(TypedDict, total=False):
+    """A list's schedule as keyword arguments of ``create`` / ``update``: a fixed
+    ``interval_seconds``, or adaptive ``min_interval_seconds`` and
+    ``max_interval_seconds`` with an optional ``within_seconds`` (notice a change within
+    about that long; 0 clears it on update)."""
+
+    interval_seconds: int
+    min_interval_seconds: int
+    max_interval_seconds: int
+    within_seconds: int
+
+
+_SCHEDULE_FIELDS = {
+    "interval_seconds": "intervalSeconds",
+    "min_interval_seconds": "minIntervalSeconds",
+    "max_interval_seconds": "maxIntervalSeconds",
+    "within_seconds": "withinSeconds",
+}
+
+
+def _schedule(schedule: Schedule) -> dict[str, object]:
+    return {_SCHEDULE_FIELDS[key]: value for key, value in schedule.items() if value is not None}
 
 
 #: A page of items and the ``after`` of the next page (None at the end).
@@ -103,14 +139,14 @@ class WatchCore:
         self,
         name: str,
         *,
-        interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        **schedule: Unpack[Schedule],
     ) -> ApiRequest:
         """Create list ``name`` under this client's token."""
         body = {
             "name": name,
-            "intervalSeconds": interval_seconds,
+            **_schedule(schedule),
             "dailyBudget": _yuan(daily_budget),
             "items": list(items),
         }
@@ -128,14 +164,12 @@ class WatchCore:
         self,
         name: str,
         *,
-        interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        **schedule: Unpack[Schedule],
     ) -> ApiRequest:
-        """Change the interval or budget, pause (``paused=True``) or resume it."""
-        body: dict[str, Any] = {}
-        if interval_seconds is not None:
-            body["intervalSeconds"] = interval_seconds
+        """Change the schedule or budget, pause (``paused=True``) or resume it."""
+        body: dict[str, Any] = _schedule(schedule)
         if daily_budget is not None:
             body["dailyBudget"] = _yuan(daily_budget)
         if paused is not None:
@@ -231,6 +265,9 @@ class WatchCore:
                 next_check_at=i.get("nextCheckAt"),
                 last_checked_at=i.get("lastCheckedAt"),
                 last_code=i.get("lastCode"),
+                interval_seconds=i.get("intervalSeconds"),
+                checks=int(i.get("checks", 0)),
+                changes=int(i.get("changes", 0)),
             )
             for i in data.get("items", [])
         ]
@@ -269,18 +306,15 @@ class WatchLists:
         self,
         name: str,
         *,
-        interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        **schedule: Unpack[Schedule],
     ) -> WatchList:
-        """Create a list checked every ``interval_seconds`` within ``daily_budget`` yuan a day."""
-        return self._core.watch_list(
-            self._send(
-                self._core.create(
-                    name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
-                )
-            )
-        )
+        """Create a list checked within ``daily_budget`` yuan a day on a :class:`Schedule`:
+        ``interval_seconds=3600`` (fixed), or ``min_interval_seconds=600,
+        max_interval_seconds=86400`` (adaptive: each item as often as it changes)."""
+        request = self._core.create(name, daily_budget=daily_budget, items=items, **schedule)
+        return self._core.watch_list(self._send(request))
 
     def list(self) -> list[WatchList]:
         """Every list of the account, with its status."""
@@ -294,14 +328,12 @@ class WatchLists:
         self,
         name: str,
         *,
-        interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        **schedule: Unpack[Schedule],
     ) -> WatchList:
-        """Change the interval or the daily budget; pause or resume."""
-        request = self._core.update(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
-        )
+        """Change the schedule (a :class:`Schedule`) or the daily budget; pause or resume."""
+        request = self._core.update(name, daily_budget=daily_budget, paused=paused, **schedule)
         return self._core.watch_list(self._send(request))
 
     def pause(self, name: str) -> WatchList:
@@ -364,14 +396,12 @@ class AsyncWatchLists:
         self,
         name: str,
         *,
-        interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        **schedule: Unpack[Schedule],
     ) -> WatchList:
         """See :meth:`WatchLists.create`."""
-        request = self._core.create(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
-        )
+        request = self._core.create(name, daily_budget=daily_budget, items=items, **schedule)
         return self._core.watch_list(await self._send(request))
 
     async def list(self) -> list[WatchList]:
@@ -386,14 +416,12 @@ class AsyncWatchLists:
         self,
         name: str,
         *,
-        interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        **schedule: Unpack[Schedule],
     ) -> WatchList:
         """See :meth:`WatchLists.update`."""
-        request = self._core.update(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
-        )
+        request = self._core.update(name, daily_budget=daily_budget, paused=paused, **schedule)
         return self._core.watch_list(await self._send(request))
 
     async def pause(self, name: str) -> WatchList:

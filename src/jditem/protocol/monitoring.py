@@ -248,12 +248,15 @@ class WatchSchedule(WireModel):
     interval_seconds: int | None = Field(default=None, gt=0)
     min_interval_seconds: int | None = Field(default=None, gt=0)
     max_interval_seconds: int | None = Field(default=None, gt=0)
+    within_seconds: int | None = Field(default=None, gt=0)
+    """Adaptive only: notice a change within about this many seconds (None: the daily
+    budget alone decides how often)."""
 
     @model_validator(mode="after")
     def _one_form(self) -> WatchSchedule:
         bounds = (self.min_interval_seconds, self.max_interval_seconds)
         if self.interval_seconds is not None:
-            if bounds != (None, None):
+            if bounds != (None, None) or self.within_seconds is not None:
                 raise ValueError(
                     "give either intervalSeconds (a fixed interval) or minIntervalSeconds and "
                     "maxIntervalSeconds (adaptive), not both"
@@ -318,6 +321,17 @@ class WatchListStatus(WireModel):
     items_due: int = Field(default=0, ge=0)
     checks_today: int = Field(default=0, ge=0)
     changes_today: int = Field(default=0, ge=0)
+    checks: int = Field(default=0, ge=0)
+    """Checks of the list's items since they were added (one check serves every list
+    holding the item, so it counts on each)."""
+    changes: int = Field(default=0, ge=0)
+    """Changes those checks detected (an item's first check is a baseline, not a change)."""
+    charges: int = Field(default=0, ge=0)
+    """Checks charged to this list since it was created."""
+    charges_per_change: float | None = None
+    """``charges / changes`` (None before the first change was detected)."""
+    empty_share: float | None = Field(default=None, ge=0, le=1)
+    """Share of the checks that found no change (None before the first check)."""
 
 
 class WatchList(WireModel):

@@ -37,6 +37,7 @@ from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.monitor import watchlists
+from jditem.server.monitor.watch_schedule import check_affordable, item_interval, schedule_values
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.watch_tables import WatchListRow
@@ -109,7 +110,18 @@ class WatchListCreate(_Body):
     """Body of ``POST /api/watch/lists``."""
 
     name: str = Field(max_length=100, description="Unique within the account.")
-    interval_seconds: int = Field(description="Seconds between two checks of an item.")
+    interval_seconds: int | None = Field(
+        default=None, description="Fixed schedule: seconds between two checks of an item."
+    )
+    min_interval_seconds: int | None = Field(
+        default=None, description="Adaptive schedule: an item's shortest interval."
+    )
+    max_interval_seconds: int | None = Field(
+        default=None, description="Adaptive schedule: an item's longest interval."
+    )
+    within_seconds: int | None = Field(
+        default=None, description="Adaptive: notice a change within about this many seconds."
+    )
     daily_budget: Budget
     items: ItemRefs = Field(default_factory=list)
 
@@ -117,7 +129,10 @@ class WatchListCreate(_Body):
 class WatchListUpdate(_Body):
     """Body of ``PATCH /api/watch/lists/{name}``: only the fields sent change."""
 
-    interval_seconds: int | None = None
+    interval_seconds: int | None = Field(default=None, description="Make the list fixed.")
+    min_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
+    max_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
+    within_seconds: int | None = Field(default=None, description="Adaptive; 0 clears it.")
     daily_budget: Budget | None = None
     paused: bool | None = Field(
         default=None, description="true pauses the list (reason 'user'); false resumes it."
@@ -156,6 +171,19 @@ def _units(value: str | int) -> int:
         return watchlists.check_budget(yuan_to_units(value))
     except (ValueError, WatchError) as exc:
         raise EnvelopeError(Code.INVALID_PARAMS, f"dailyBudget: {exc}") from None
+
+
+def _schedule(
+    ctx: ServerContext, row: WatchListRow | None, body: WatchListCreate | WatchListUpdate
+) -> dict[str, object]:
+    return schedule_values(
+        row,
+        interval=body.interval_seconds,
+        min_interval=body.min_interval_seconds,
+        max_interval=body.max_interval_seconds,
+        within=body.within_seconds,
+        floor=ctx.settings.watch_min_interval_seconds,
+    )
 
 
 def _failed(exc: WatchError) -> EnvelopeError:
@@ -216,8 +244,14 @@ async def create_list(
     found = _read_items(body.items, None, None, None)
     now = now_utc(ctx.clock)
     try:
-        interval = watchlists.check_interval(
-            body.interval_seconds, ctx.settings.watch_min_interval_seconds
+        schedule = _schedule(ctx, None, body)
+        if not schedule:
+            raise WatchError(
+                "a list needs a schedule: intervalSeconds (fixed), or minIntervalSeconds and "
+                "maxIntervalSeconds (adaptive)"
+            )
+        check_affordable(
+            None, {**schedule, "daily_budget": budget}, len(found.ids), ctx.settings.price_units
         )
         async with ctx.db.writing() as session:
             row = await watchlists.create(
@@ -225,7 +259,7 @@ async def create_list(
                 account_id=token.account_id,
                 token_id=token.token_id,
                 name=body.name,
-                interval_seconds=interval,
+                schedule=schedule,
                 daily_budget=budget,
                 now=now,
             )
@@ -267,12 +301,12 @@ async def update_list(
     now = now_utc(ctx.clock)
     values: dict[str, Any] = {}
     try:
-        if body.interval_seconds is not None:
-            values["interval_seconds"] = watchlists.check_interval(
-                body.interval_seconds, ctx.settings.watch_min_interval_seconds
-            )
+        values.update(_schedule(ctx, row, body))
         if body.daily_budget is not None:
             values["daily_budget"] = _units(body.daily_budget)
+        async with ctx.db.reading() as session:
+            items = await watchlists.count_items(session, row.id)
+        check_affordable(row, values, items, ctx.settings.price_units)
     except WatchError as exc:
         raise _failed(exc) from None
     async with ctx.db.writing() as session:
@@ -349,6 +383,9 @@ async def list_items(
             "nextCheckAt": None if row.paused else when(item.next_check_at),
             "lastCheckedAt": when(item.last_checked_at),
             "lastCode": item.last_code,
+            "intervalSeconds": item_interval(row, item),
+            "checks": item.checks,
+            "changes": item.changes,
         }
         for item in page
     ]

@@ -21,8 +21,13 @@ the result cache's TTL.
 After the answer:
 
 * a product (0) or "not supported" (202): every row of the account holding the item is
-  checked now and moves to its next grid time after now (an item overdue after
-  downtime is checked once, not once per missed slot);
+  checked now, counts whether the check found a change, and moves to its next check
+  time after now — its list's next grid time (fixed), or the adaptive policy's
+  (:mod:`.watch_adaptive`); an item overdue after downtime is checked once, not once
+  per missed slot;
+* an adaptive list never spends calls its budget would refuse: when more of its items
+  are due than its budget still pays today, the charges go to the checks expected to
+  detect the most changes, and the list pauses (``list_budget``) for the rest;
 * a refusal for money or quota (602, 303, 601): the paying list pauses with that reason
   (:mod:`~jditem.server.monitor.pauses`); its items keep their due time, and the list
   resumes by itself once the cause is gone (checked every few ticks);
@@ -35,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,11 +58,19 @@ from jditem.server.clock import Clock, as_utc, now_utc
 from jditem.server.ids import new_request_id
 from jditem.server.jobs.leases import new_owner
 from jditem.server.jobs.singleton import RoleLease
+from jditem.server.jobs.watch_adaptive import (
+    Plans,
+    charges_left,
+    grid_interval,
+    record_check,
+)
 from jditem.server.monitor import pauses, watchlists
+from jditem.server.monitor.adaptive import Candidate, rank
+from jditem.server.monitor.policy import ChangeStats
 from jditem.server.monitor.slots import next_slot, slot_key
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
+from jditem.server.store.watch_tables import ADAPTIVE, WatchItemRow, WatchListRow
 
 log = logging.getLogger("jditem.server.watch")
 
@@ -87,8 +101,8 @@ class DueItem:
     account_id: int
     item_id: str
     due: datetime
-    #: the row's previous check, if any
     last_checked_at: datetime | None = None
+    record: ChangeStats | None = None
 
 
 def observed_before(now: datetime, due: DueItem, listed: WatchListRow) -> datetime:
@@ -118,6 +132,9 @@ async def pick_due(
                     WatchItemRow.item_id,
                     WatchItemRow.next_check_at,
                     WatchItemRow.last_checked_at,
+                    WatchItemRow.record_changed,
+                    WatchItemRow.record_changed_seconds,
+                    WatchItemRow.record_quiet_seconds,
                 )
                 .where(WatchItemRow.active == true(), WatchItemRow.next_check_at <= now)
                 .order_by(WatchItemRow.next_check_at)
@@ -125,7 +142,15 @@ async def pick_due(
             )
         ).all()
         due = [
-            DueItem(r[0], r[1], r[2], r[3], as_utc(r[4]), as_utc(r[5]) if r[5] else None)
+            DueItem(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                as_utc(r[4]),
+                None if r[5] is None else as_utc(r[5]),
+                None if r[6] is None else ChangeStats(r[6], r[7] or 0.0, r[8] or 0.0),
+            )
             for r in rows
         ]
         list_ids = sorted({d.list_id for d in due})
@@ -153,6 +178,7 @@ class WatchScheduler:
         self._lanes = asyncio.Semaphore(settings.watch_lanes)
         self._loop: asyncio.Task[None] | None = None
         self._ticks = 0
+        self._plans = Plans(settings.price_units)
         #: True while this process holds the lease (renewed every third of it).
         self.leading = False
 
@@ -221,19 +247,58 @@ class WatchScheduler:
         self._ticks += 1
         if self._ticks % RESUME_EVERY == 1:
             await self.resume_paused()
-        due, lists = await pick_due(self._db, now_utc(self._clock), self._settings.watch_batch)
+        now = now_utc(self._clock)
+        due, lists = await pick_due(self._db, now, self._settings.watch_batch)
         groups: dict[tuple[int, str], list[DueItem]] = defaultdict(list)
         for entry in due:
             if entry.list_id in lists:
                 groups[(entry.account_id, entry.item_id)].append(entry)
+        paying = [min(g, key=lambda d: d.list_id) for g in groups.values()]
+        checks, spent = await self._within_budgets(paying, lists, now)
         paused: set[int] = set()
-        await asyncio.gather(
-            *(
-                self._check(min(g, key=lambda d: d.list_id), lists, paused, while_leading)
-                for g in groups.values()
-            )
-        )
+        await asyncio.gather(*(self._check(d, lists, paused, while_leading) for d in checks))
+        for list_id in sorted(spent - paused):
+            async with self._db.writing() as session:
+                if await watchlists.set_paused(session, list_id, PausedReason.LIST_BUDGET, now):
+                    log.info("watch list %s paused: its budget of the day is spent", list_id)
         return len(due)
+
+    async def _within_budgets(
+        self, paying: list[DueItem], lists: dict[int, WatchListRow], now: datetime
+    ) -> tuple[list[DueItem], set[int]]:
+        """The checks to make, and the adaptive lists whose budget of the day they spend.
+
+        An adaptive list's due checks beyond what its budget still pays today are not
+        made (the charge would be refused): its charges go to the checks expected to
+        detect the most changes, and the list pauses for the rest.
+        """
+        adaptive = {d.list_id for d in paying if lists[d.list_id].schedule_mode == ADAPTIVE}
+        if not adaptive:
+            return paying, set()
+        async with self._db.reading() as session:
+            left = await charges_left(
+                session,
+                [lists[i] for i in sorted(adaptive)],
+                now,
+                self._settings.timezone,
+                self._settings.price_units,
+            )
+        checks: list[DueItem] = []
+        competing: dict[int, list[Candidate[DueItem]]] = defaultdict(list)
+        for d in paying:
+            if left.get(d.list_id) is None:
+                checks.append(d)
+                continue
+            last = d.last_checked_at
+            elapsed = math.inf if last is None else (now - last).total_seconds()
+            competing[d.list_id].append(Candidate(d, d.record, elapsed))
+        spent: set[int] = set()
+        for list_id, candidates in competing.items():
+            chosen, rest = rank(candidates, left[list_id] or 0)
+            checks.extend(chosen)
+            if rest:
+                spent.add(list_id)
+        return checks, spent
 
     async def _check(
         self, due: DueItem, lists: dict[int, WatchListRow], paused: set[int], guard: bool
@@ -263,26 +328,14 @@ class WatchScheduler:
     ) -> None:
         now = now_utc(self._clock)
         reason = pauses.reason_for(answer.code, answer.cause)
+        if answer.code in CHECKED and listed.schedule_mode == ADAPTIVE:
+            async with self._db.reading() as session:  # a plan remade outside the write
+                await self._plans.get(session, listed, now)
         async with self._db.writing() as session:
             if answer.code in CHECKED:
-                siblings = (
-                    await session.execute(
-                        select(WatchItemRow.id, WatchItemRow.list_id, WatchListRow.interval_seconds)
-                        .join(WatchListRow, WatchListRow.id == WatchItemRow.list_id)
-                        .where(
-                            WatchItemRow.account_id == due.account_id,
-                            WatchItemRow.item_id == due.item_id,
-                        )
-                    )
-                ).all()
-                for row_id, list_id, interval in siblings:
-                    await self._set(
-                        session,
-                        row_id,
-                        answer.code,
-                        now,
-                        next_slot(now, list_id, due.item_id, interval),
-                    )
+                await record_check(
+                    session, self._plans, due.account_id, due.item_id, answer.code, now
+                )
             elif reason is not None:
                 paused.add(due.list_id)
                 if await watchlists.set_paused(session, due.list_id, reason, now):
@@ -290,22 +343,17 @@ class WatchScheduler:
             elif answer.code in TRANSIENT:
                 retry = _retry_after(answer, self._settings.retry_after_seconds)
                 later = now + timedelta(seconds=min(retry, listed.interval_seconds))
-                await self._set(session, due.row_id, answer.code, None, later)
+                await self._set(session, due.row_id, answer.code, later)
             else:  # 100, 400, 600: nothing to observe at this slot
-                later = next_slot(now, due.list_id, due.item_id, listed.interval_seconds)
-                await self._set(session, due.row_id, answer.code, None, later)
+                later = next_slot(now, due.list_id, due.item_id, grid_interval(listed))
+                await self._set(session, due.row_id, answer.code, later)
 
     @staticmethod
-    async def _set(
-        session: AsyncSession, row_id: int, code: int, checked: datetime | None, next_at: datetime
-    ) -> None:
-        values: dict[str, object] = {"last_code": int(code), "next_check_at": next_at}
-        if checked is not None:
-            values["last_checked_at"] = checked
+    async def _set(session: AsyncSession, row_id: int, code: int, next_at: datetime) -> None:
         await session.execute(
             update(WatchItemRow)
             .where(WatchItemRow.id == row_id)
-            .values(**values)
+            .values(last_code=int(code), next_check_at=next_at)
             .execution_options(synchronize_session=False)
         )
 

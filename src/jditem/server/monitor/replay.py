@@ -39,6 +39,7 @@ from itertools import pairwise
 from types import ModuleType
 from typing import Any, Protocol
 
+from jditem.server.monitor.adaptive import estimate, list_plan, next_due, observe
 from jditem.server.monitor.policy import (
     DAY,
     HALF_LIFE,
@@ -46,13 +47,9 @@ from jditem.server.monitor.policy import (
     ChangeStats,
     Plan,
     Target,
-    binned,
     interval,
-    next_check,
-    plan,
     prior,
     rate,
-    update,
 )
 
 HOUR = 3600.0
@@ -238,7 +235,8 @@ class FixedInterval:
 
 
 class Adaptive:
-    """The policy as the scheduler runs it, in memory: a record per item, a plan replanned
+    """The policy as the scheduler runs it (the decisions of :mod:`.adaptive`), in
+    memory: a record per item, a plan replanned
     every ``replan_every`` seconds and at sale-window boundaries. With ``known_rates``
     the items' true rates stand in for the estimates: what the allocation would do
     without having to learn them."""
@@ -271,17 +269,17 @@ class Adaptive:
         return [start + self.interval(i) * (i + 0.5) / items for i in range(items)]
 
     def checked(self, item: int, now: float, interval: float, changed: bool) -> float:
-        stats = self.stats[item] = update(
+        stats = self.stats[item] = observe(
             self.stats[item], interval, changed, half_life=self.half_life
         )
         if self._known is None:
-            self.rates[item] = rate(stats)
+            self.rates[item] = estimate(stats)
         if now >= self._replan_at:
             self._replan(now)
         assert self.plan is not None  # set by begin
         if self._known is not None:
             return now + self.interval(item)
-        return next_check(now, stats, self.plan, phase=(item + 0.5) / len(self.stats))
+        return next_due(now, stats, self.plan, phase=(item + 0.5) / len(self.stats))[1]
 
     def interval(self, item: int) -> float:
         """The item's current interval under the current plan (seconds)."""
@@ -289,8 +287,7 @@ class Adaptive:
         return interval(self.rates[item], self.plan)
 
     def _replan(self, now: float) -> None:
-        rates, counts = binned(self.rates)
-        self.plan = plan(rates, self.bounds, self.target, at=now, counts=counts)
+        self.plan = list_plan(self.rates, self.bounds, self.target, at=now)
         self._replan_at = now + self.replan_every
         if self.target.sale_days is not None:
             self._replan_at = min(self._replan_at, self.target.sale_days.next_boundary(now))

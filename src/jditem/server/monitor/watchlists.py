@@ -10,9 +10,10 @@ pick of due items never walks a paused list's rows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
@@ -25,7 +26,12 @@ from jditem.server.clock import as_utc
 from jditem.server.monitor.slots import next_slot
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import HistoryPoint
-from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
+from jditem.server.store.watch_tables import (
+    ADAPTIVE,
+    WatchItemRow,
+    WatchListRow,
+    WatchSpendRow,
+)
 
 #: The longest interval a list may have (30 days).
 MAX_INTERVAL_SECONDS = 30 * 86_400
@@ -75,12 +81,13 @@ async def create(
     account_id: int,
     token_id: int,
     name: str,
-    interval_seconds: int,
+    schedule: Mapping[str, object],
     daily_budget: int,
     now: datetime,
 ) -> WatchListRow:
-    """A new list of the account under ``token_id`` (:class:`WatchError` if the name is
-    taken or invalid)."""
+    """A new list of the account under ``token_id`` with the ``schedule`` columns (checked
+    by the caller: :func:`.watch_schedule.schedule_values`); :class:`WatchError` if the
+    name is taken or invalid."""
     problem = name_problem(name)
     if problem is not None:
         raise WatchError(problem)
@@ -95,7 +102,7 @@ async def create(
         account_id=account_id,
         token_id=token_id,
         name=name,
-        interval_seconds=interval_seconds,
+        **schedule,
         daily_budget=check_budget(daily_budget),
         paused=False,
         paused_reason=None,
@@ -171,8 +178,8 @@ async def set_paused(
 async def change(
     session: AsyncSession, list_id: int, values: dict[str, object], now: datetime
 ) -> None:
-    """Set ``interval_seconds`` and/or ``daily_budget`` (checked by the caller). A new
-    interval applies from each item's next check on; a new budget to the next charge."""
+    """Set the schedule columns and/or ``daily_budget`` (checked by the caller). A new
+    schedule applies from each item's next check on; a new budget to the next charge."""
     await session.execute(
         update(WatchListRow)
         .where(WatchListRow.id == list_id)
@@ -214,7 +221,7 @@ async def add_items(
             ).all()
         )
         new.extend(item for item in chunk if item not in held)
-    count = await _count(session, row.id)
+    count = await count_items(session, row.id)
     if count + len(new) > limit:
         raise WatchError(
             f"a watch list holds at most {limit} items; {row.name!r} has {count} and "
@@ -261,7 +268,8 @@ async def items_page(
     return (await session.scalars(query.order_by(WatchItemRow.item_id).limit(limit))).all()
 
 
-async def _count(session: AsyncSession, list_id: int) -> int:
+async def count_items(session: AsyncSession, list_id: int) -> int:
+    """How many items the list holds."""
     found = await session.scalar(
         select(func.count()).select_from(WatchItemRow).where(WatchItemRow.list_id == list_id)
     )
@@ -277,16 +285,23 @@ async def status(
     session: AsyncSession, row: WatchListRow, now: datetime, timezone: str
 ) -> WatchListStatus:
     """Where the list stands: pause state, today's spend and checks, next and last check."""
-    items, next_at, last_at, due = (
+    items, next_at, last_at, due, checks, changes = (
         await session.execute(
             select(
                 func.count(),
                 func.min(WatchItemRow.next_check_at),
                 func.max(WatchItemRow.last_checked_at),
                 func.count().filter(WatchItemRow.next_check_at <= now),
+                func.coalesce(func.sum(WatchItemRow.checks), 0),
+                func.coalesce(func.sum(WatchItemRow.changes), 0),
             ).where(WatchItemRow.list_id == row.id)
         )
     ).one()
+    charges = await session.scalar(
+        select(func.coalesce(func.sum(WatchSpendRow.checks), 0)).where(
+            WatchSpendRow.list_id == row.id
+        )
+    )
     h = HistoryPoint
     held = (h.account_id == WatchItemRow.account_id) & (h.item_id == WatchItemRow.item_id)
     last_change, changes_today = (
@@ -319,7 +334,19 @@ async def status(
         items=int(items or 0),
         items_due=0 if row.paused else int(due or 0),
         checks_today=int(spend[1]) if spend else 0,
+        **_merit(int(checks), int(changes), int(charges or 0)),
     )
+
+
+def _merit(checks: int, changes: int, charges: int) -> dict[str, Any]:
+    """The list's figures of merit (SPEC §6.4): charges per detected change, empty checks."""
+    return {
+        "checks": checks,
+        "changes": changes,
+        "charges": charges,
+        "charges_per_change": round(charges / changes, 3) if changes else None,
+        "empty_share": round((checks - changes) / checks, 4) if checks else None,
+    }
 
 
 def _local_midnight(now: datetime, timezone: str) -> datetime:
@@ -334,11 +361,23 @@ def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchL
         id=str(row.id),
         name=row.name,
         token=f"{token_prefix}...",
-        schedule=WatchSchedule(interval_seconds=row.interval_seconds),
+        schedule=schedule_of(row),
         daily_budget=yuan(row.daily_budget),
         created_at=as_utc(row.created_at),
         status=state,
     )
+
+
+def schedule_of(row: WatchListRow) -> WatchSchedule:
+    """The list's schedule on the wire: fixed, or adaptive (``interval_seconds`` holds an
+    adaptive list's shortest interval)."""
+    if row.schedule_mode == ADAPTIVE and row.max_interval_seconds:
+        return WatchSchedule(
+            min_interval_seconds=row.interval_seconds,
+            max_interval_seconds=row.max_interval_seconds,
+            within_seconds=row.within_seconds,
+        )
+    return WatchSchedule(interval_seconds=row.interval_seconds)
 
 
 def distinct(item_ids: Iterable[str]) -> list[str]:

@@ -8,15 +8,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jditem.server.store.tables import Base
 
+#: The values of ``watch_lists.schedule_mode``.
+FIXED, ADAPTIVE = "fixed", "adaptive"
+
 
 class WatchListRow(Base):
-    """A watch list: an account's items checked every ``interval_seconds`` under one of
-    its tokens, within ``daily_budget`` units per local day of the server's time zone."""
+    """A watch list: an account's items checked under one of its tokens, within
+    ``daily_budget`` units per local day of the server's time zone.
+
+    ``schedule_mode`` ``fixed``: every ``interval_seconds``; ``adaptive`` (migration
+    0014): each item between ``interval_seconds`` (the shortest) and
+    ``max_interval_seconds`` as :mod:`jditem.server.monitor.adaptive` decides, aiming at
+    noticing a change within ``within_seconds`` when set.
+    """
 
     __tablename__ = "watch_lists"
     __table_args__ = (UniqueConstraint("account_id", "name"),)
@@ -27,6 +45,9 @@ class WatchListRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     interval_seconds: Mapped[int] = mapped_column(Integer)
     daily_budget: Mapped[int] = mapped_column(BigInteger)  # minor units
+    schedule_mode: Mapped[str] = mapped_column(String(8), default="fixed")
+    max_interval_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    within_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     #: list_budget | token_budget | quota | balance | token | user (PausedReason)
     paused_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
@@ -60,6 +81,17 @@ class WatchItemRow(Base):
     #: The code of the item's last check (0, 202, 102, ...), None before the first.
     last_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     added_at: Mapped[datetime]
+    # The item's check record (migration 0014), kept for every list, read by the adaptive
+    # policy: the account's history point its last check saw (0: none yet), checks made
+    # and changes they found, the decayed change record (None: the prior), and the
+    # interval the policy chose last (None: fixed, or not decided yet).
+    seen_seq: Mapped[int] = mapped_column(Integer, default=0)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    changes: Mapped[int] = mapped_column(Integer, default=0)
+    record_changed: Mapped[float | None] = mapped_column(Float, nullable=True)
+    record_changed_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    record_quiet_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    current_interval: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class WatchSpendRow(Base):

@@ -246,3 +246,57 @@ def test_missing_lists_are_404(console: ConsoleClient) -> None:
         response = console.get(path)
         assert response.status_code == 404, path
     assert console.post("/console/watch/999999/pause").status_code == 404
+
+
+def test_an_adaptive_list_page_shows_its_stats_and_each_item_s_interval(
+    env: Env, console: ConsoleClient
+) -> None:
+    """The figures come from the list's rows (the scheduler writes them; its tests show
+    how): 4 checks, 1 change, 3 charges → 3.00 charges per change, 75 % found nothing."""
+    token = env.live.make_token(f"acct-{secrets.token_hex(3)}", name="adaptive")
+    made = api(
+        env.live,
+        token,
+        "POST",
+        "/api/watch/lists",
+        {
+            "name": "adaptive-one",
+            "minIntervalSeconds": 600,
+            "maxIntervalSeconds": 86_400,
+            "withinSeconds": 7200,
+            "dailyBudget": "2.50",
+            "items": ["100000000009", "100000000013"],
+        },
+    )
+    list_id = int(made["id"])
+    env.live.execute(
+        "UPDATE watch_items SET checks = 2, changes = 1, current_interval = 1800.4 "
+        "WHERE list_id = :l AND item_id = '100000000009'",
+        l=list_id,
+    )
+    env.live.execute(
+        "UPDATE watch_items SET checks = 2, current_interval = 43200 "
+        "WHERE list_id = :l AND item_id = '100000000013'",
+        l=list_id,
+    )
+    env.live.execute(
+        "INSERT INTO watch_spend (list_id, day, spent, checks) VALUES (:l, :d, 300, 3)",
+        l=list_id,
+        d=T0.date().isoformat(),
+    )
+    page = console.get("/console/watch")
+    row = re.search(
+        rf'<a href="/console/watch/{list_id}">adaptive-one</a>.*?</tr>', page.text, re.S
+    )
+    assert row, page.text
+    assert "adaptive every 10 min – every 1 d" in row.group(0)
+    detail = console.get(f"/console/watch/{list_id}").text
+    merit = re.search(r'<div class="grid" id="watch-merit">.*?</div>\n</div>', detail, re.S)
+    assert merit, detail
+    for shown in (">4<", ">1<", ">3.00<", ">75%<"):
+        assert shown in merit.group(0), (shown, merit.group(0))
+    assert "every 2 h" in detail  # notice changes within
+    items = re.search(r'<table id="watch-items">.*?</table>', detail, re.S)
+    assert items
+    assert "every 30 min" in items.group(0)
+    assert "every 12 h" in items.group(0)
