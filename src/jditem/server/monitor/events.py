@@ -184,8 +184,9 @@ def write(
         )
     last = LAST_ID.rows(connection, {"a": account_id})[0][0]
     event_id = event_id_after(int(observed_at.timestamp() * 1000), last)
-    event = found.to_wire(event_id, item_id, observed_at, [m.list_id for m in matches], state.title)
-    event.rule_matches = matches
+    event = found.to_wire(
+        event_id, item_id, observed_at, [m.list_id for m in matches], state.title, matches
+    )
     INSERT_EVENT.executemany(
         connection,
         [

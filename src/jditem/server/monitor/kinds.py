@@ -81,6 +81,7 @@ class Classification:
         observed_at: datetime,
         lists: Sequence[str] = (),
         title: str | None = None,
+        rule_matches: Sequence[wire.RuleMatch] = (),
     ) -> wire.ChangeEvent:
         """The event as the feed and webhooks show it (raises on a non-event)."""
         if not self.changes:
@@ -94,6 +95,7 @@ class Classification:
             kinds=[str(kind) for kind in self.kinds],
             new_low_days=list(self.new_low_days),
             title=title,
+            rule_matches=list(rule_matches),
         )
 
 
