@@ -172,6 +172,12 @@ def test_a_list_s_rules_decide_which_lists_an_event_notifies(
     assert all(len(e["lists"]) == 2 for e in got)
     deep, _ = read_all(server, token, None, list="deep")
     assert [e["id"] for e in deep] == [e["id"] for e in got]
+    deep_id = next(m["listId"] for m in got[0]["ruleMatches"] if m["name"] == "deep")
+    cooling = "SELECT COUNT(*) FROM watch_cooldowns WHERE list_id = :l"
+    assert server.scalar(cooling, l=int(deep_id)) == 1
+    assert api(server, token, "DELETE", f"{LISTS}/deep")["code"] == 0
+    assert server.scalar(cooling, l=int(deep_id)) == 0  # a deleted list leaves no cooldowns
+    assert len(read_all(server, token, None)[0]) == len(got)  # its events stay in the feed
     missing = api(server, token, "GET", CHANGES, params={"list": "nope"})
     assert missing["code"] == 404
     assert "nope" in missing["message"]
