@@ -1,5 +1,6 @@
 """``jditem watch``: watch lists on a jditem server — create, update, add, remove, list,
-show, pause, resume, delete (SPEC §6.2, §6.4).
+show, pause, resume, delete (SPEC §6.2, §6.4; schedule options:
+:mod:`jditem.cli.watch_schedule`, rule options: :mod:`jditem.cli.watch_rules`).
 
 Talks to the server with ``client.watch`` (:mod:`jditem.client.watch`); lists belong to
 the token's account and run their checks under the token that created them. Items come
@@ -10,7 +11,6 @@ Lines: what ``jditem batch`` reads). Errors are one line on stderr and an exit c
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,12 +20,28 @@ import typer
 from jditem import errors
 from jditem.cli.client_options import BaseUrlOpt, InsecureOpt, TimeoutOpt, TokenOpt, item_id_arg
 from jditem.cli.exits import ExitCode, fail, usage_error
+from jditem.cli.watch_rules import (
+    CooldownOpt,
+    DropPctOpt,
+    DropYuanOpt,
+    NotifyOpt,
+    PriceAtMostOpt,
+    describe,
+    rules_from,
+)
+from jditem.cli.watch_schedule import (
+    AdaptiveOpt,
+    IntervalOpt,
+    MaxOpt,
+    MinOpt,
+    WithinOpt,
+    schedule_options,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from jditem.client import Client
-    from jditem.client.watch import Schedule
     from jditem.formats.items import InputFormat
     from jditem.protocol.monitoring import WatchList
 
@@ -53,82 +69,6 @@ IdColumnOpt = Annotated[
     typer.Option("--id-column", help="CSV column / JSON field holding the id.", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(text: str, option: str = "--interval") -> int:
-    """``"600"``, ``"10m"``, ``"1h"``, ``"1d"`` → seconds (a usage error otherwise)."""
-    found = _DURATION.fullmatch(text.strip().lower())
-    if found is None:
-        raise usage_error(f"{option} {text!r}: give seconds or e.g. 10m, 1h, 1d")
-    return int(found.group(1)) * _UNIT[found.group(2)]
-
-
-IntervalOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--interval",
-        help="Fixed schedule: seconds between checks (or 10m, 1h).",
-        show_default=False,
-    ),
-]
-AdaptiveOpt = Annotated[
-    bool,
-    typer.Option(
-        "--adaptive",
-        help="Adaptive schedule: each item checked as often as it changes, within --min/--max.",
-    ),
-]
-MinOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--min", help="Adaptive: an item's shortest interval (e.g. 10m).", show_default=False
-    ),
-]
-MaxOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--max", help="Adaptive: an item's longest interval (e.g. 1d).", show_default=False
-    ),
-]
-WithinOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--within",
-        help="Adaptive: notice a change within about this long (e.g. 2h; 0 clears it).",
-        show_default=False,
-    ),
-]
-
-
-def schedule_options(
-    interval: str | None,
-    adaptive: bool,
-    low: str | None,
-    high: str | None,
-    within: str | None,
-) -> Schedule:
-    """The ``client.watch`` schedule arguments of the options (a usage error if mixed)."""
-    bounds = {"--min": low, "--max": high, "--within": within}
-    given = [option for option, value in bounds.items() if value is not None]
-    if interval is not None:
-        if adaptive or given:
-            raise usage_error(
-                f"--interval is a fixed schedule; drop {' '.join(given) or '--adaptive'} or drop "
-                "--interval"
-            )
-        return {"interval_seconds": parse_interval(interval)}
-    if adaptive and low is None and high is None and within is None:
-        raise usage_error("--adaptive needs --min and --max (e.g. --min 10m --max 1d)")
-    schedule: Schedule = {}
-    if low is not None:
-        schedule["min_interval_seconds"] = parse_interval(low, "--min")
-    if high is not None:
-        schedule["max_interval_seconds"] = parse_interval(high, "--max")
-    if within is not None:
-        schedule["within_seconds"] = parse_interval(within, "--within")
-    return schedule
 
 
 class _Session:
@@ -159,6 +99,10 @@ class _Session:
         self.client.close()
         if isinstance(error, errors.JditemError):
             raise fail(error) from None
+
+
+#: The client session of a watch command (``jditem changes`` uses it too).
+Session = _Session
 
 
 def _refs(items: list[str] | None) -> list[str]:
@@ -204,6 +148,7 @@ def _lines(wl: WatchList) -> Iterator[tuple[str, str]]:
     yield "items", f"{status.items} ({status.items_due} due)"
     yield "schedule", _schedule(wl)
     yield "budget", f"¥{wl.daily_budget} a day; spent today ¥{status.spent_today}"
+    yield "notifies", describe(wl.rules)
     yield "checks today", str(status.checks_today)
     empty = "-" if status.empty_share is None else f"{status.empty_share:.0%}"
     yield "checks", f"{status.checks} ({empty} found nothing); {status.charges} charged"
@@ -244,12 +189,18 @@ def create_command(
     items: ItemsArg = None,
     file: FileOpt = None,
     id_column: IdColumnOpt = None,
+    notify: NotifyOpt = None,
+    drop_pct: DropPctOpt = None,
+    drop_yuan: DropYuanOpt = None,
+    price_at_most: PriceAtMostOpt = None,
+    cooldown: CooldownOpt = None,
     base_url: BaseUrlOpt = None,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     timeout: TimeoutOpt = 60.0,
 ) -> None:
-    """Create a list (checked under this token), optionally with its first items.
+    """Create a list (checked under this token), optionally with its first items and the
+    rules of what notifies (default: every kind, 6 h cooldown).
 
     Fixed: --interval 1h checks every item every hour. Adaptive: --adaptive --min 10m
     --max 1d checks each item as often as it changes, spending --budget where changes
@@ -258,10 +209,18 @@ def create_command(
     schedule = schedule_options(interval, adaptive, low, high, within)
     if not schedule:
         raise usage_error("give --interval 1h (fixed) or --adaptive --min 10m --max 1d")
+    rules = rules_from(
+        None,
+        notify=notify,
+        drop_pct=drop_pct,
+        drop_yuan=drop_yuan,
+        price_at_most=price_at_most,
+        cooldown=cooldown,
+    )
     refs = _refs(items)
     text, fmt = _read(file)
     with _Session(base_url, token, insecure, timeout) as client:
-        made = client.watch.create(name, daily_budget=budget, items=refs, **schedule)
+        made = client.watch.create(name, daily_budget=budget, items=refs, rules=rules, **schedule)
         if text is not None:
             _added(client.watch.add(name, text=text, input_format=fmt, id_column=id_column))
         _print(client.watch.show(name) if text is not None else made, False)
@@ -279,17 +238,36 @@ def update_command(
     low: MinOpt = None,
     high: MaxOpt = None,
     within: WithinOpt = None,
+    notify: NotifyOpt = None,
+    drop_pct: DropPctOpt = None,
+    drop_yuan: DropYuanOpt = None,
+    price_at_most: PriceAtMostOpt = None,
+    cooldown: CooldownOpt = None,
     base_url: BaseUrlOpt = None,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     timeout: TimeoutOpt = 60.0,
 ) -> None:
-    """Change a list's schedule (--interval, or --adaptive --min/--max/--within) or budget."""
+    """Change a list's schedule (--interval, or --adaptive --min/--max/--within), budget or
+    rules (the rule options given change its current rules; the others stay)."""
     schedule = schedule_options(interval, adaptive, low, high, within)
-    if not schedule and budget is None:
-        raise usage_error("nothing to change: give --budget, --interval or --min/--max/--within")
+    options = (notify, drop_pct, drop_yuan, price_at_most, cooldown)
+    if not schedule and budget is None and all(value is None for value in options):
+        raise usage_error(
+            "nothing to change: give --budget, --interval, --min/--max/--within or a rule option"
+        )
     with _Session(base_url, token, insecure, timeout) as client:
-        _print(client.watch.update(name, daily_budget=budget, **schedule), False)
+        current = client.watch.show(name).rules if any(v is not None for v in options) else None
+        rules = rules_from(
+            current,
+            notify=notify,
+            drop_pct=drop_pct,
+            drop_yuan=drop_yuan,
+            price_at_most=price_at_most,
+            cooldown=cooldown,
+        )
+        changed = client.watch.update(name, daily_budget=budget, rules=rules, **schedule)
+    _print(changed, False)
 
 
 @watch_app.command("add")
