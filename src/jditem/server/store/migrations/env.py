@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jditem.server.store import watch_tables as watch_tables  # registers its tables
+from jditem.server.store import webhook_tables as webhook_tables  # registers its tables
 from jditem.server.store.tables import Base
 
 target_metadata = Base.metadata
