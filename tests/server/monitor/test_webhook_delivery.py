@@ -280,3 +280,37 @@ def test_a_dead_processes_lease_runs_out_then_the_delivery_is_made() -> None:
         )
         owner = live.scalar("SELECT busy_owner FROM webhook_endpoints WHERE id = :i", i=endpoint)
         assert owner is None  # the live process gave its lease back
+
+
+def test_competing_dispatchers_make_each_attempt_once() -> None:
+    """Three dispatchers (the server's and two more, as other processes would be) share
+    the outbox: every delivery arrives exactly once to a healthy receiver (each attempt
+    is claimed by one of them)."""
+    with WebhookReceiver(status=204) as receiver, live_server(**FAST) as live:
+        token = live.make_token("wh-many")
+        for n in range(4):
+            add(live, token, f"{receiver.base_url}/e{n}")
+
+        async def start_two(ctx: ServerContext) -> list[Dispatcher]:
+            others = [Dispatcher(ctx.settings, ctx.db, ctx.clock) for _ in range(2)]
+            for other in others:
+                other.start()
+            return others
+
+        others = live.run(start_two)
+        try:
+            for n in range(15):
+                event(live, "wh-many", f"evt_m{n:02d}", ["price_drop"])
+            wait_until(lambda: len(receiver.received) >= 60, "every delivery arrives")
+            pending = "SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered'"
+            wait_until(lambda: live.scalar(pending) == 0, "every delivery is marked delivered")
+        finally:
+
+            async def stop(ctx: ServerContext) -> None:
+                for other in others:
+                    await other.stop()
+
+            live.run(stop)
+        seen = [(r.path, r.headers["webhook-id"]) for r in receiver.received]
+        assert len(seen) == len(set(seen)) == 60
+        assert live.scalar("SELECT count(*) FROM webhook_attempts") == 60
