@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from collections.abc import Sequence
 from typing import Any
 
 #: The longest a held request waits (a bound, far beyond any test's need).

@@ -94,6 +94,10 @@ class _Session:
             raise fail(error) from None
 
 
+#: The client session of a watch command (``jditem changes`` uses it too).
+Session = _Session
+
+
 def _refs(items: list[str] | None) -> list[str]:
     return [item_id_arg(ref) for ref in items or []]
 

@@ -23,6 +23,7 @@ from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.client.watch import AsyncWatchLists, WatchCore
+from jditem.client.webhooks import AsyncWebhooks, WebhooksCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -51,6 +52,13 @@ class AsyncClient(Twin[httpx.AsyncClient]):
         ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
         ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
         return AsyncWatchLists(WatchCore(self._base), self._http)
+
+    @property
+    def webhooks(self) -> AsyncWebhooks:
+        """The webhook endpoints of this token's account on a jditem server (SPEC §6.3):
+        ``add``, ``list``, ``show``, ``remove``, ``rotate``, ``enable``, ``test``,
+        ``deliveries``, ``replay`` (see :mod:`jditem.client.webhooks`)."""
+        return AsyncWebhooks(WebhooksCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.client.watch import WatchCore, WatchLists
+from jditem.client.webhooks import Webhooks, WebhooksCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -50,6 +51,13 @@ class Client(Twin[httpx.Client]):
         ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
         ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
         return WatchLists(WatchCore(self._base), self._http)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The webhook endpoints of this token's account on a jditem server (SPEC §6.3):
+        ``add``, ``list``, ``show``, ``remove``, ``rotate``, ``enable``, ``test``,
+        ``deliveries``, ``replay`` (see :mod:`jditem.client.webhooks`)."""
+        return Webhooks(WebhooksCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

@@ -51,9 +51,7 @@ def event(live: LiveServer, account: str, event_id: str, kinds: list[str]) -> in
 
     async def write(ctx: ServerContext) -> int:
         async with ctx.db.writing() as session:
-            account_id = await session.scalar(
-                _account_id_query(), {"n": account}
-            )
+            account_id = await session.scalar(_account_id_query(), {"n": account})
             connection = await session.connection()
             written: int = await connection.run_sync(
                 enqueue, account_id, event_id, [], kinds, payload, now=ctx.clock()

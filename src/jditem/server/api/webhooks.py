@@ -173,7 +173,9 @@ async def rotate_secret(
         )
     shown = iso_local(until, ctx.settings.timezone) if until is not None else None
     return _ok(
-        request, ctx, {"id": row.id, "secret": secret.get_secret_value(), "previousSecretUntil": shown}
+        request,
+        ctx,
+        {"id": row.id, "secret": secret.get_secret_value(), "previousSecretUntil": shown},
     )
 
 
@@ -221,9 +223,7 @@ async def test_endpoint(
     return _ok(request, ctx, {"webhookId": event_id, "endpointId": row.id})
 
 
-@router.get(
-    "/{endpoint_id}/deliveries", summary="The delivery log", response_model=EnvelopeModel
-)
+@router.get("/{endpoint_id}/deliveries", summary="The delivery log", response_model=EnvelopeModel)
 async def list_deliveries(
     endpoint_id: EndpointId,
     request: Request,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -144,11 +145,11 @@ class Dispatcher:
                 self._serve(claimed), name=f"webhook-endpoint-{endpoint_id}"
             )
             self._serving[endpoint_id] = task
-            task.add_done_callback(lambda _t, e=endpoint_id: self._done(e))
+            task.add_done_callback(functools.partial(self._done, endpoint_id))
             taken += 1
         return taken
 
-    def _done(self, endpoint_id: int) -> None:
+    def _done(self, endpoint_id: int, _task: asyncio.Task[None]) -> None:
         self._serving.pop(endpoint_id, None)
         self._wake.set()
 
@@ -235,7 +236,9 @@ class Dispatcher:
                 if not await self._hold(claimed, now_utc(self._clock) + self.lease):
                     return  # the lease went to another process
         except Exception:
-            log.warning("webhook dispatcher: endpoint %s failed", claimed.endpoint_id, exc_info=True)
+            log.warning(
+                "webhook dispatcher: endpoint %s failed", claimed.endpoint_id, exc_info=True
+            )
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._hold(claimed, None))
@@ -287,7 +290,9 @@ class Dispatcher:
     ) -> bool:
         now = now_utc(self._clock)
         number = delivery.attempts + 1
-        error = str(result.error) if result.error is not None else ("secret" if unreadable else None)
+        error = (
+            str(result.error) if result.error is not None else ("secret" if unreadable else None)
+        )
         values: dict[str, object] = {
             "attempts": WebhookDeliveryRow.attempts + 1,
             "last_status": result.status,

@@ -25,13 +25,16 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
 def matches(
-    endpoint_lists: Collection[int],
+    endpoint_lists: Collection[int | str],
     endpoint_kinds: Collection[str],
-    lists: Collection[int],
+    lists: Collection[int | str],
     kinds: Collection[str],
 ) -> bool:
-    """True when an endpoint's filters select an event (an empty filter selects all)."""
-    list_ok = not endpoint_lists or bool(set(endpoint_lists) & set(lists))
+    """True when an endpoint's filters select an event (an empty filter selects all).
+
+    List ids compare as text (the wire models carry them as text, the tables as numbers).
+    """
+    list_ok = not endpoint_lists or bool({str(i) for i in endpoint_lists} & {str(i) for i in lists})
     kind_ok = not endpoint_kinds or bool(set(endpoint_kinds) & set(kinds))
     return list_ok and kind_ok
 
@@ -45,7 +48,7 @@ def enqueue(
     connection: Connection,
     account_id: int,
     event_id: str,
-    lists: Collection[int],
+    lists: Collection[int | str],
     kinds: Collection[str],
     payload: Mapping[str, Any],
     *,
@@ -59,9 +62,9 @@ def enqueue(
     Runs on ``connection`` in the caller's transaction; returns the rows written.
     ``event_id`` becomes the ``webhook-id`` of every attempt.
     """
-    query = select(
-        WebhookEndpointRow.id, WebhookEndpointRow.lists, WebhookEndpointRow.kinds
-    ).where(WebhookEndpointRow.account_id == account_id, WebhookEndpointRow.enabled)
+    query = select(WebhookEndpointRow.id, WebhookEndpointRow.lists, WebhookEndpointRow.kinds).where(
+        WebhookEndpointRow.account_id == account_id, WebhookEndpointRow.enabled
+    )
     if endpoint_id is not None:
         query = query.where(WebhookEndpointRow.id == endpoint_id)
     chosen = [

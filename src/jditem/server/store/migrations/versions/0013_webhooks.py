@@ -75,9 +75,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False
         )
-        batch_op.create_index(
-            "ix_webhook_deliveries_endpoint", ["endpoint_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_webhook_deliveries_endpoint", ["endpoint_id", "id"], unique=False)
     op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
