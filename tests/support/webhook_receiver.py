@@ -65,11 +65,14 @@ class WebhookReceiver:
                 if outer.hold is not None:
                     outer.hold.wait(HOLD_LIMIT)
                 answer = statuses[min(n, len(statuses)) - 1] if statuses else status
-                self.send_response(answer)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(answer)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the sender is gone (killed, or gave up on a held request)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

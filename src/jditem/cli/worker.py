@@ -25,7 +25,7 @@ async def run_worker(settings: Settings) -> None:
     """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
     from jditem.server.context import build_context
     from jditem.server.jobs.watch_scheduler import WatchScheduler
-    from jditem.server.monitor.dispatcher import Dispatcher
+    from jditem.server.jobs.webhook_dispatcher import Dispatcher
 
     ctx = await build_context(settings)
     scheduler = WatchScheduler(settings, ctx.db, ctx.admission, ctx.clock)

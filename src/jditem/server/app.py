@@ -27,7 +27,7 @@ from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
 from jditem.server.http.security_headers import SecurityHeaders
 from jditem.server.jobs.runner import JobRunner
 from jditem.server.jobs.watch_scheduler import WatchScheduler
-from jditem.server.monitor.dispatcher import Dispatcher
+from jditem.server.jobs.webhook_dispatcher import Dispatcher
 from jditem.server.settings import Settings
 from jditem.server.shared.auth_throttle import AuthThrottle
 

@@ -24,8 +24,8 @@ from jditem.server.api.watch import TokenDep, _Body
 from jditem.server.clock import iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.ids import new_ulid
+from jditem.server.jobs.webhook_dispatcher import Dispatcher
 from jditem.server.monitor import endpoints, outbox, watchlists
-from jditem.server.monitor.dispatcher import Dispatcher
 from jditem.server.monitor.endpoints import EndpointError, EndpointNotFoundError
 from jditem.server.monitor.ssrf import TargetRefused
 from jditem.server.monitor.watchlists import WatchError

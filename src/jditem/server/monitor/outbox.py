@@ -4,8 +4,9 @@
 inside the transaction that stores the event, so an event and its deliveries commit
 together or not at all — a crash between "event stored" and "webhook sent" loses
 nothing: the row waits in ``webhook_deliveries`` until a dispatcher
-(:mod:`.dispatcher`) delivers it. :func:`replay` puts a finished delivery back as a new
-pending row with the same ``webhook-id`` (receivers deduplicate on it).
+(:mod:`~jditem.server.jobs.webhook_dispatcher`) delivers it. :func:`replay` puts a
+finished delivery back as a new pending row with the same ``webhook-id`` (receivers
+deduplicate on it).
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ endpoint's active secrets, bounded) is logged, and decides:
   :meth:`.backoff.RetrySchedule.next_attempt` (seed: the event id); when the retries are
   used up → ``failed``, and the endpoint is disabled with the reason.
 
-A process that dies mid-delivery holds its lease until ``busy_until``; then another
+A lease lasts an attempt's time limit plus ``lease_seconds`` and is renewed after each
+delivery. A process that dies mid-delivery holds its lease until ``busy_until``; then another
 takes the endpoint, and the delivery — still pending and due — is attempted again (at
 least once; the receiver deduplicates on ``webhook-id``). A disabled endpoint's pending
 deliveries wait; enabling it sends them.
@@ -60,8 +61,6 @@ log = logging.getLogger("jditem.server.webhooks")
 
 #: Deliveries one endpoint lease serves before the endpoint goes back to the pool.
 PER_LEASE = 50
-#: Seconds a lease outlives the attempt's own time limit.
-LEASE_MARGIN = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,8 @@ class Dispatcher:
         self.guard = guard or TargetGuard.from_settings(settings)
         self.schedule = RetrySchedule(multiplier=settings.webhook_retry_multiplier)
         self.owner = owner or new_owner()
-        self.lease = timedelta(seconds=settings.webhook_timeout_seconds + LEASE_MARGIN)
+        # an attempt's own time limit, plus the leases' margin (``lease_seconds``)
+        self.lease = timedelta(seconds=settings.webhook_timeout_seconds + settings.lease_seconds)
         #: Ticks made so far (tests wait on it instead of sleeping).
         self.ticks = 0
         self._serving: dict[int, asyncio.Task[None]] = {}
