@@ -261,7 +261,7 @@ def test_a_dead_processes_lease_runs_out_then_the_delivery_is_made() -> None:
 
         async def claim_then_die(ctx: ServerContext) -> datetime:
             dead = Dispatcher(ctx.settings, ctx.db, ctx.clock, owner="dead-process")
-            assert await dead.claim(endpoint, ctx.clock()) is not None
+            assert await dead.claim(endpoint, ctx.clock())
             return ctx.clock() + dead.lease
 
         expires = live.run(claim_then_die)

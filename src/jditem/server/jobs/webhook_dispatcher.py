@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, or_, select, update
@@ -61,13 +60,6 @@ log = logging.getLogger("jditem.server.webhooks")
 
 #: Deliveries one endpoint lease serves before the endpoint goes back to the pool.
 PER_LEASE = 50
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """An endpoint this process holds the lease of, with what its deliveries need."""
-
-    endpoint_id: int
 
 
 class Dispatcher:
@@ -138,11 +130,10 @@ class Dispatcher:
         now = now_utc(self._clock)
         taken = 0
         for endpoint_id in await self._due_endpoints(now, free):
-            claimed = await self.claim(endpoint_id, now)
-            if claimed is None:
+            if not await self.claim(endpoint_id, now):
                 continue
             task = asyncio.get_running_loop().create_task(
-                self._serve(claimed), name=f"webhook-endpoint-{endpoint_id}"
+                self._serve(endpoint_id), name=f"webhook-endpoint-{endpoint_id}"
             )
             self._serving[endpoint_id] = task
             task.add_done_callback(functools.partial(self._done, endpoint_id))
@@ -174,8 +165,8 @@ class Dispatcher:
             found = (await session.scalars(query)).all()
         return [e for e in found if e not in self._serving][:limit]
 
-    async def claim(self, endpoint_id: int, now: datetime) -> Claimed | None:
-        """The lease of ``endpoint_id`` if it is enabled and no live process holds it."""
+    async def claim(self, endpoint_id: int, now: datetime) -> bool:
+        """Take the lease of ``endpoint_id`` if it is enabled and no live process holds it."""
         async with self._db.writing() as session:
             taken = rowcount(
                 await session.execute(
@@ -192,9 +183,9 @@ class Dispatcher:
                     .execution_options(synchronize_session=False)
                 )
             )
-        return Claimed(endpoint_id) if taken == 1 else None
+        return taken == 1
 
-    async def _hold(self, claimed: Claimed, until: datetime | None) -> bool:
+    async def _hold(self, endpoint_id: int, until: datetime | None) -> bool:
         """Renew (``until``) or give back (None) the lease; False when it is not ours."""
         async with self._db.writing() as session:
             values = {"busy_until": until, "busy_owner": self.owner if until else None}
@@ -203,7 +194,7 @@ class Dispatcher:
                     await session.execute(
                         update(WebhookEndpointRow)
                         .where(
-                            WebhookEndpointRow.id == claimed.endpoint_id,
+                            WebhookEndpointRow.id == endpoint_id,
                             WebhookEndpointRow.busy_owner == self.owner,
                         )
                         .values(**values)
@@ -224,24 +215,21 @@ class Dispatcher:
 
     # -- deliveries --------------------------------------------------------------------
 
-    async def _serve(self, claimed: Claimed) -> None:
+    async def _serve(self, endpoint_id: int) -> None:
         try:
             for _ in range(PER_LEASE):
-                now = now_utc(self._clock)
-                delivery = await self._next_due(claimed.endpoint_id, now)
+                delivery = await self._next_due(endpoint_id, now_utc(self._clock))
                 if delivery is None:
                     break
-                if not await self.attempt(claimed, delivery):
+                if not await self.attempt(endpoint_id, delivery):
                     break  # the endpoint was disabled
-                if not await self._hold(claimed, now_utc(self._clock) + self.lease):
+                if not await self._hold(endpoint_id, now_utc(self._clock) + self.lease):
                     return  # the lease went to another process
         except Exception:
-            log.warning(
-                "webhook dispatcher: endpoint %s failed", claimed.endpoint_id, exc_info=True
-            )
+            log.warning("webhook dispatcher: endpoint %s failed", endpoint_id, exc_info=True)
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._hold(claimed, None))
+                await asyncio.shield(self._hold(endpoint_id, None))
 
     async def _next_due(self, endpoint_id: int, now: datetime) -> WebhookDeliveryRow | None:
         async with self._db.reading() as session:
@@ -256,10 +244,10 @@ class Dispatcher:
                 .limit(1)
             )
 
-    async def attempt(self, claimed: Claimed, delivery: WebhookDeliveryRow) -> bool:
+    async def attempt(self, endpoint_id: int, delivery: WebhookDeliveryRow) -> bool:
         """Make one attempt of ``delivery`` and record it; False when it disabled the endpoint."""
         async with self._db.reading() as session:
-            endpoint = await session.get(WebhookEndpointRow, claimed.endpoint_id)
+            endpoint = await session.get(WebhookEndpointRow, endpoint_id)
         if endpoint is None:
             return False
         body = delivery.body.encode()
