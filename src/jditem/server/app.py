@@ -92,7 +92,11 @@ def create_app(
             jobs.watch()  # takes over jobs whose process died
             if ctx.settings.role != "api" and ctx.settings.workers and ctx.settings.watch_scheduler:
                 watch_lists.start()  # the worker role; one per deployment, by its lease
-            if ctx.settings.role != "api" and ctx.settings.webhook_dispatcher:
+            if (
+                ctx.settings.role != "api"
+                and ctx.settings.workers
+                and ctx.settings.webhook_dispatcher
+            ):
                 webhooks.start()  # the worker role; any number, by endpoint leases
             frozen = _freeze_startup_objects()
             yield

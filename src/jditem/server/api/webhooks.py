@@ -36,7 +36,7 @@ router = APIRouter(
     tags=["webhooks"],
     responses=envelope_responses(400, 401, 404, 429, 500),
 )
-EndpointId = Annotated[int, Field(ge=1)]
+PositiveId = Annotated[int, Field(ge=1)]
 MAX_OVERLAP = 7 * 86400
 
 
@@ -138,7 +138,7 @@ async def list_endpoints(request: Request, ctx: CtxDep, token: TokenDep) -> Resp
 
 @router.get("/{endpoint_id}", summary="One webhook endpoint", response_model=EnvelopeModel)
 async def show_endpoint(
-    endpoint_id: EndpointId, request: Request, ctx: CtxDep, token: TokenDep
+    endpoint_id: PositiveId, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """The endpoint and its state (enabled, or why it was disabled)."""
     return _ok(request, ctx, await _show(ctx, await _find(ctx, token.account_id, endpoint_id)))
@@ -146,7 +146,7 @@ async def show_endpoint(
 
 @router.delete("/{endpoint_id}", summary="Remove a webhook endpoint", response_model=EnvelopeModel)
 async def remove_endpoint(
-    endpoint_id: EndpointId, request: Request, ctx: CtxDep, token: TokenDep
+    endpoint_id: PositiveId, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """Remove the endpoint, its pending deliveries and its delivery log."""
     row = await _find(ctx, token.account_id, endpoint_id)
@@ -157,7 +157,7 @@ async def remove_endpoint(
 
 @router.post("/{endpoint_id}/rotate", summary="Rotate the secret", response_model=EnvelopeModel)
 async def rotate_secret(
-    endpoint_id: EndpointId,
+    endpoint_id: PositiveId,
     request: Request,
     ctx: CtxDep,
     token: TokenDep,
@@ -181,7 +181,7 @@ async def rotate_secret(
 
 @router.post("/{endpoint_id}/enable", summary="Enable an endpoint", response_model=EnvelopeModel)
 async def enable_endpoint(
-    endpoint_id: EndpointId, request: Request, ctx: CtxDep, token: TokenDep
+    endpoint_id: PositiveId, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """Enable a disabled endpoint; its deliveries still pending go out again."""
     row = await _find(ctx, token.account_id, endpoint_id)
@@ -192,7 +192,7 @@ async def enable_endpoint(
 
 @router.post("/{endpoint_id}/test", summary="Send a test event", response_model=EnvelopeModel)
 async def test_endpoint(
-    endpoint_id: EndpointId, request: Request, ctx: CtxDep, token: TokenDep
+    endpoint_id: PositiveId, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """Queue a ``webhook.test`` event for this endpoint (delivered like any event)."""
     row = await _find(ctx, token.account_id, endpoint_id)
@@ -225,7 +225,7 @@ async def test_endpoint(
 
 @router.get("/{endpoint_id}/deliveries", summary="The delivery log", response_model=EnvelopeModel)
 async def list_deliveries(
-    endpoint_id: EndpointId,
+    endpoint_id: PositiveId,
     request: Request,
     ctx: CtxDep,
     token: TokenDep,
@@ -245,7 +245,7 @@ async def list_deliveries(
     "/deliveries/{delivery_id}/replay", summary="Replay a delivery", response_model=EnvelopeModel
 )
 async def replay_delivery(
-    delivery_id: EndpointId, request: Request, ctx: CtxDep, token: TokenDep
+    delivery_id: PositiveId, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """Send the delivery again as a new one (same ``webhook-id`` and body)."""
     try:
