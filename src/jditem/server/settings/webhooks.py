@@ -44,6 +44,12 @@ class WebhookSettings(BaseModel):
     webhook_poll_seconds: float = Field(
         default=0.25, gt=0, le=60, description="How often the dispatcher looks for due deliveries."
     )
+    webhook_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="jditem admin prune deletes finished deliveries (and their attempt log) "
+        "older than this.",
+    )
     webhook_retry_multiplier: float = Field(
         default=1.0,
         gt=0,
