@@ -312,3 +312,26 @@ def test_competing_dispatchers_make_each_attempt_once() -> None:
         seen = [(r.path, r.headers["webhook-id"]) for r in receiver.received]
         assert len(seen) == len(set(seen)) == 60
         assert live.scalar("SELECT count(*) FROM webhook_attempts") == 60
+
+
+def test_the_global_bound_limits_deliveries_in_flight_per_process() -> None:
+    """With ``webhook_concurrency=1`` a held delivery to one endpoint occupies the one
+    slot: the other endpoint's delivery waits for it, then goes."""
+    hold = threading.Event()
+    settings = {**FAST, "webhook_concurrency": 1, "webhook_timeout_seconds": 120.0}
+    with (
+        WebhookReceiver(status=204, hold=hold) as receiver,
+        live_server(**settings) as live,
+    ):
+        token = live.make_token("wh-bound")
+        add(live, token, receiver.base_url + "/a")
+        add(live, token, receiver.base_url + "/b")
+        event(live, "wh-bound", "evt_bound", ["price_drop"])  # one delivery to each
+        wait_until(lambda: receiver.received, "one delivery is in flight")
+        dispatcher: Dispatcher = live.app.state.webhooks
+        ticks = dispatcher.ticks
+        wait_until(lambda: dispatcher.ticks >= ticks + 3, "the dispatcher ticks meanwhile")
+        assert len(receiver.received) == 1
+        hold.set()
+        wait_until(lambda: len(receiver.received) == 2, "the other goes once the slot is free")
+        assert sorted(r.path for r in receiver.received) == ["/a", "/b"]
