@@ -1,6 +1,9 @@
 """A webhook receiver on 127.0.0.1 in a thread: records each POST and answers it.
 
-``WebhookReceiver(status=204)`` answers every request with ``status``; give it an
+``WebhookReceiver(status=204)`` answers every request with ``status``; ``statuses``
+answers the n-th request with its n-th entry (the last one repeats); ``hold`` (a
+``threading.Event``) keeps every request waiting until it is set (a hanging receiver;
+bounded by ``HOLD_LIMIT``, and released at exit); give it an
 ``ssl_context`` (a server context, e.g. from ``trustme``) to serve TLS, and it records
 the TLS server names (SNI) its clients asked for in ``server_names``. Used as a context
 manager; ``received`` lists what arrived (method, path, headers with lower-case names,
@@ -10,10 +13,14 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+#: The longest a held request waits (a bound, far beyond any test's need).
+HOLD_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,16 @@ class WebhookReceiver:
     """See the module docstring."""
 
     def __init__(
-        self, *, status: int = 204, body: bytes = b"", ssl_context: ssl.SSLContext | None = None
+        self,
+        *,
+        status: int = 204,
+        body: bytes = b"",
+        ssl_context: ssl.SSLContext | None = None,
+        statuses: Sequence[int] = (),
+        hold: threading.Event | None = None,
     ) -> None:
         self.received: list[Received] = []
+        self.hold = hold
         self.server_names: list[str | None] = []
         self._lock = threading.Lock()
         outer = self
@@ -47,11 +61,18 @@ class WebhookReceiver:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 with outer._lock:
                     outer.received.append(Received("POST", self.path, headers, data))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                self.wfile.write(body)
+                    n = len(outer.received)
+                if outer.hold is not None:
+                    outer.hold.wait(HOLD_LIMIT)
+                answer = statuses[min(n, len(statuses)) - 1] if statuses else status
+                try:
+                    self.send_response(answer)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the sender is gone (killed, or gave up on a held request)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -81,6 +102,8 @@ class WebhookReceiver:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self.hold is not None:
+            self.hold.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "jditem.cli.admin",
     "jditem.cli.dev",
     "jditem.cli.webhooks",
+    "jditem.cli.webhook_endpoints",
     "jditem.cli.watch",
     "jditem.cli.changes",
     "jditem.cli.mcp",

@@ -7,8 +7,8 @@ answers 200 — or 400 with the reason when the request is not authentic, which 
 the server's delivery log then shows. It needs only the ``cli`` extra (standard-library
 HTTP server).
 
-The endpoint commands (add, list, remove, rotate, test) join :data:`webhooks_app` from
-their own module when the server's webhook API exists.
+The endpoint commands (add, list, remove, rotate, enable, test, deliveries, replay) join
+:data:`webhooks_app` from their own module, :mod:`jditem.cli.webhook_endpoints`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import typer
 from jditem.cli.exits import ExitCode
 
 webhooks_app = typer.Typer(
-    help="Change alerts as signed webhooks: run a local receiver for development (listen).",
+    help="Change alerts as signed webhooks: endpoints of your account (add, list, rotate, "
+    "test, deliveries, replay) and a local receiver for development (listen).",
     no_args_is_help=True,
 )
 

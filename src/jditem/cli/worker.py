@@ -25,9 +25,11 @@ async def run_worker(settings: Settings) -> None:
     """Build the worker's context, run until SIGINT/SIGTERM, then stop it (bounded)."""
     from jditem.server.context import build_context
     from jditem.server.jobs.watch_scheduler import WatchScheduler
+    from jditem.server.jobs.webhook_dispatcher import Dispatcher
 
     ctx = await build_context(settings)
     scheduler = WatchScheduler(settings, ctx.db, ctx.admission, ctx.clock)
+    dispatcher = Dispatcher(settings, ctx.db, ctx.clock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -36,6 +38,8 @@ async def run_worker(settings: Settings) -> None:
         await ctx.start()
         if settings.watch_scheduler:
             scheduler.start()  # active in one process of the deployment (its lease)
+        if settings.webhook_dispatcher:
+            dispatcher.start()  # in every worker: each endpoint is leased by one at a time
         typer.echo(
             f"worker ready: {settings.workers} collection workers "
             f"({'shared state in Redis' if settings.redis_url is not None else 'no Redis'})"
@@ -45,6 +49,7 @@ async def run_worker(settings: Settings) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
         try:
+            await dispatcher.stop()
             await scheduler.stop()
         finally:
             await ctx.stop()

@@ -24,6 +24,7 @@ from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.client.watch import AsyncWatchLists, WatchCore
+from jditem.client.webhooks import AsyncWebhooks, WebhooksCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -64,6 +65,13 @@ class AsyncClient(Twin[httpx.AsyncClient]):
         return AsyncChangeFeed(
             lambda cursor: watch.changes_page(cursor, limit=limit, list_name=list_name), since
         )
+
+    @property
+    def webhooks(self) -> AsyncWebhooks:
+        """The webhook endpoints of this token's account on a jditem server (SPEC §6.3):
+        ``add``, ``list``, ``show``, ``remove``, ``rotate``, ``enable``, ``test``,
+        ``deliveries``, ``replay`` (see :mod:`jditem.client.webhooks`)."""
+        return AsyncWebhooks(WebhooksCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from jditem.client.probe import ProbeResult
 from jditem.client.results import ItemResult
 from jditem.client.twin import Twin
 from jditem.client.watch import WatchCore, WatchLists
+from jditem.client.webhooks import Webhooks, WebhooksCore
 from jditem.protocol.envelope import Envelope
 from jditem.protocol.monitoring import ItemHistory
 from jditem.protocol.product import Product
@@ -63,6 +64,13 @@ class Client(Twin[httpx.Client]):
         return ChangeFeed(
             lambda cursor: watch.changes_page(cursor, limit=limit, list_name=list_name), since
         )
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The webhook endpoints of this token's account on a jditem server (SPEC §6.3):
+        ``add``, ``list``, ``show``, ``remove``, ``rotate``, ``enable``, ``test``,
+        ``deliveries``, ``replay`` (see :mod:`jditem.client.webhooks`)."""
+        return Webhooks(WebhooksCore(self._base), self._http)
 
     # -- calls -------------------------------------------------------------------------
 

@@ -310,6 +310,10 @@ def _transport(exc: httpx.HTTPError, request: ApiRequest) -> errors.JditemError:
     )
 
 
+#: The error of a request that got no answer (``client.webhooks`` raises it too).
+transport_error = _transport
+
+
 class WatchLists:
     """``Client.watch``: the watch lists of the client's token's account (blocking)."""
 

@@ -17,6 +17,7 @@ from jditem._version import __version__
 from jditem.server.api import admin, health, v2, watch
 from jditem.server.api import changes as changes_api
 from jditem.server.api import history as history_api
+from jditem.server.api import webhooks as webhooks_api
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
 from jditem.server.clock import Clock, utc_now
 from jditem.server.collectors import Collector
@@ -27,6 +28,7 @@ from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
 from jditem.server.http.security_headers import SecurityHeaders
 from jditem.server.jobs.runner import JobRunner
 from jditem.server.jobs.watch_scheduler import WatchScheduler
+from jditem.server.jobs.webhook_dispatcher import Dispatcher
 from jditem.server.settings import Settings
 from jditem.server.shared.auth_throttle import AuthThrottle
 
@@ -84,18 +86,26 @@ def create_app(
         watch_lists = app.state.watch = WatchScheduler(
             ctx.settings, ctx.db, ctx.admission, ctx.clock
         )
+        webhooks = app.state.webhooks = Dispatcher(ctx.settings, ctx.db, ctx.clock)
         frozen = False
         try:
             await jobs.resume_unfinished()
             jobs.watch()  # takes over jobs whose process died
             if ctx.settings.role != "api" and ctx.settings.workers and ctx.settings.watch_scheduler:
                 watch_lists.start()  # the worker role; one per deployment, by its lease
+            if (
+                ctx.settings.role != "api"
+                and ctx.settings.workers
+                and ctx.settings.webhook_dispatcher
+            ):
+                webhooks.start()  # the worker role; any number, by endpoint leases
             frozen = _freeze_startup_objects()
             yield
         finally:
             if frozen:
                 gc.unfreeze()
             try:
+                await webhooks.stop()
                 await watch_lists.stop()
                 await jobs.stop()
             finally:
@@ -127,5 +137,6 @@ def create_app(
     app.include_router(history_api.router)
     app.include_router(watch.router)
     app.include_router(changes_api.router)
+    app.include_router(webhooks_api.router)
     mount_console(app)
     return app

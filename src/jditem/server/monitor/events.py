@@ -52,7 +52,7 @@ from jditem.protocol import monitoring as wire
 from jditem.protocol.monitoring import ChangeKind, WatchRules
 from jditem.server.clock import db_time
 from jditem.server.ids import new_ulid
-from jditem.server.monitor import kinds
+from jditem.server.monitor import kinds, outbox
 from jditem.server.monitor.rules import decide
 from jditem.server.monitor.tracked import ChangePoint, TrackedState, decode
 from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow, WatchCooldownRow
@@ -231,15 +231,23 @@ def _readable(text: str) -> TrackedState | None:
 
 
 def after_event(connection: Connection, account_id: int, event: wire.ChangeEvent) -> None:
-    """The hook for push delivery: called with every event right after its insert, on the
-    same connection and inside the same transaction.
+    """Push delivery: called with every event right after its insert, on the same
+    connection and inside the same transaction.
 
-    Webhook delivery (SPEC §6.3) writes its outbox rows here — one per endpoint of
-    ``account_id`` whose lists and kinds select ``event`` (``event.rule_matches`` says
-    which lists' rules notified) — so the outbox commits with the event or not at all
-    and a crash loses nothing. Anything done here must use ``connection`` only (no
-    other transaction, no network) and raise only to abort the whole observation.
-    Today it does nothing: the pull feed (``GET /api/watch/changes``) reads the events
-    table itself.
+    The webhook outbox rows (SPEC §6.3) are written here — one per enabled endpoint of
+    ``account_id`` whose lists and kinds select the lists whose rules notified
+    (:func:`.outbox.enqueue`) — so the outbox commits with the event or not at all and a
+    crash loses nothing. An event no list's rules notify goes to the pull feed only.
     """
-    del connection, account_id, event
+    notified = [match for match in event.rule_matches if match.notify]
+    if not notified:
+        return
+    outbox.enqueue(
+        connection,
+        account_id,
+        event.id,
+        [match.list_id for match in notified],
+        sorted({kind for match in notified for kind in match.kinds}),
+        outbox.message(outbox.CHANGE_TYPE, event.observed_at, event.to_wire()),
+        now=event.observed_at,
+    )

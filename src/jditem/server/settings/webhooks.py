@@ -33,6 +33,30 @@ class WebhookSettings(BaseModel):
         "first seals); unset: a key made once in <home>/webhook-secrets.key.",
     )
 
+    webhook_dispatcher: bool = Field(
+        default=True,
+        description="Deliver webhooks from this process's worker role (any number of "
+        "processes may: each delivery attempt is claimed by one).",
+    )
+    webhook_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="Deliveries one process makes at the same time."
+    )
+    webhook_poll_seconds: float = Field(
+        default=0.25, gt=0, le=60, description="How often the dispatcher looks for due deliveries."
+    )
+    webhook_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="jditem admin prune deletes finished deliveries (and their attempt log) "
+        "older than this.",
+    )
+    webhook_retry_multiplier: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Scales the retry schedule (≥ 24 h at 1); lower it only for tests and demos.",
+    )
+
     @field_validator("webhook_allow_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import (
 from jditem.server.store import event_tables as event_tables  # registers its tables on Base
 from jditem.server.store import postgres, sqlite
 from jditem.server.store import watch_tables as watch_tables  # registers its tables on Base
+from jditem.server.store import webhook_tables as webhook_tables  # registers its tables
 from jditem.server.store.held import HeldConnection
 from jditem.server.store.urls import check_driver
 from jditem.server.store.writer import SyncWriter

@@ -6,6 +6,8 @@ What is kept and for how long (settings, environment prefix ``JDITEM_``):
   ``usage_hourly`` (what the trend and spending pages read) are kept;
 * calls without a valid token: only the newest ``unknown_token_samples`` records
   (trimmed by the server as it writes them; prune trims again), plus hourly counts;
+* finished webhook deliveries (delivered or failed) and their attempt log:
+  ``webhook_log_retention_days`` (default 30); pending ones are never touched;
 * finished task rows: ``task_retention_days`` (default 30); queued and running
   tasks are never touched, cached results are governed by their own TTLs;
 * the relay's upstream call and circuit-event rows: like call records
@@ -43,6 +45,7 @@ from jditem.server.store.tables import (
     UpstreamCall,
     UpstreamEvent,
 )
+from jditem.server.store.webhook_tables import WebhookAttemptRow, WebhookDeliveryRow
 
 #: Rows deleted per transaction.
 BATCH = 5000
@@ -91,6 +94,10 @@ async def prune(
     anonymous_floor = await _anonymous_floor(db, settings.unknown_token_samples)
     events_cutoff = now - timedelta(days=settings.event_retention_days)
     events_floor = event_id_floor(int(events_cutoff.timestamp() * 1000))
+    webhooks_cutoff = now - timedelta(days=settings.webhook_log_retention_days)
+    finished_deliveries = (WebhookDeliveryRow.status != "pending") & (
+        WebhookDeliveryRow.finished_at < webhooks_cutoff
+    )
     plan: list[tuple[str, Any, Any, ColumnElement[bool]]] = [
         ("call_records", CallRecord.__table__, CallRecord.id, CallRecord.created_at < calls_cutoff),
         (
@@ -100,6 +107,20 @@ async def prune(
             (CallRecord.token_id.is_(None) & (CallRecord.id <= anonymous_floor))
             if anonymous_floor is not None
             else CallRecord.id < 0,
+        ),
+        (
+            "webhook_attempts",
+            WebhookAttemptRow.__table__,
+            WebhookAttemptRow.id,
+            WebhookAttemptRow.delivery_id.in_(
+                select(WebhookDeliveryRow.id).where(finished_deliveries)
+            ),
+        ),
+        (
+            "webhook_deliveries",
+            WebhookDeliveryRow.__table__,
+            WebhookDeliveryRow.id,
+            finished_deliveries,
         ),
         (
             "tasks",

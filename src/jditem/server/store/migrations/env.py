@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from jditem.server.store import event_tables as event_tables  # registers its tables
 from jditem.server.store import watch_tables as watch_tables  # registers its tables
+from jditem.server.store import webhook_tables as webhook_tables  # registers its tables
 from jditem.server.store.tables import Base
 
 target_metadata = Base.metadata

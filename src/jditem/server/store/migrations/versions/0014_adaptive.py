@@ -1,7 +1,7 @@
 """adaptive schedules
 
 Revision ID: 0014_adaptive
-Revises: 0012_change_events
+Revises: 0013_webhooks
 Create Date: 2026-12-06 12:00:00
 
 Hand-written (issue 21, SPEC §6.4): a watch list's schedule mode (``fixed`` or
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_adaptive"
-down_revision: str | None = "0012_change_events"
+down_revision: str | None = "0013_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
