@@ -44,6 +44,7 @@ from jditem.server.api.envelope import (
     http_status_for,
 )
 from jditem.server.clock import iso_local, utc_now
+from jditem.server.http.access_log import access_logger
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
 
@@ -173,6 +174,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.access_logger = access_logger()  # v2 lines buffered, the rest as uvicorn's
         self.conn = BoundedHeadConnection(self.settings.max_request_head_bytes)
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
