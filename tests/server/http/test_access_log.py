@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 from uvicorn.logging import AccessFormatter
 
@@ -144,9 +145,11 @@ def test_serve_logging_configuration_takes_the_buffered_path() -> None:
     assert BufferedAccessLog(logger)._stream_handler() is logger.handlers[0]
 
 
-def test_jditem_serve_logs_v2_calls_redacted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("access_log", [True, False])
+def test_jditem_serve_logs_v2_calls_redacted(tmp_path: Path, access_log: bool) -> None:
     """The real ``jditem serve``: v2 lines (buffered) and other lines (the logger) reach
-    its output, in uvicorn's format, with no token in them."""
+    its output, in uvicorn's format, with no token in them; none with
+    ``--no-access-log``."""
     db = str(tmp_path / "server.db")
     runner = CliRunner()
     result = runner.invoke(build_app(), ["admin", "account", "create", "acme", "--db", db])
@@ -160,7 +163,8 @@ def test_jditem_serve_logs_v2_calls_redacted(tmp_path: Path) -> None:
     env = {**os.environ, "JDITEM_HOME": str(tmp_path), "JDITEM_SANDBOX_LATENCY_MS": "[1, 2]"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jditem.cli", "serve", "--db", db, "--port", str(port)],
+            [sys.executable, "-m", "jditem.cli", "serve", "--db", db, "--port", str(port)]
+            + ([] if access_log else ["--no-access-log"]),
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -184,15 +188,19 @@ def test_jditem_serve_logs_v2_calls_redacted(tmp_path: Path) -> None:
             f'"GET {V2_PATH}?itemId=8 HTTP/1.1"',
             '"GET /api/health?token=*** HTTP/1.1" 200 OK',
         ]
-        wait_until(
-            lambda: all(line in log.read_text() for line in expected),
-            what="the access lines",
-            timeout=30.0,
-            interval=0.05,
-        )
+        if access_log:
+            wait_until(
+                lambda: all(line in log.read_text() for line in expected),
+                what="the access lines",
+                timeout=30.0,
+                interval=0.05,
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     text = log.read_text()
+    assert "Application shutdown complete" in text
+    if not access_log:
+        assert '"GET ' not in text
     assert token not in text
     assert token[3:20] not in text

@@ -51,6 +51,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
         "http": protocol_for(settings),
         "h11_max_incomplete_event_size": settings.max_request_head_bytes,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "access_log": settings.access_log,
         # forwarded headers only from the proxies the operator listed (default: none)
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
