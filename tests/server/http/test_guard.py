@@ -165,8 +165,11 @@ def test_a_body_after_a_head_within_the_limit_is_not_counted(guarded: LiveServer
     [
         b"Content-Length: 5\r\n\r\nhello",
         b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel\nl\r\n0\r\n\r\n",
+        # an extension, a chunk whose data looks like line ends, a trailer
+        b"Transfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n3\r\n\r\n\n\r\n"
+        b"0\r\nX-Trailer: 1\r\n\r\n",
     ],
-    ids=["content-length", "chunked"],
+    ids=["content-length", "chunked", "chunked-extension-trailer"],
 )
 @pytest.mark.parametrize("form", FORMS)
 def test_a_head_pipelined_after_a_body_is_bounded_too(
@@ -187,6 +190,17 @@ def test_a_head_pipelined_after_a_body_is_bounded_too(
         (200, 0),
         (431, 400),
     ]
+
+
+def test_a_chunk_line_over_the_limit_is_431(guarded: LiveServer) -> None:
+    head = b"POST /api/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    sock = _connect(guarded)
+    with sock:
+        sock.sendall(head + b"5;" + b"x" * LIMIT)
+        answers = _responses(_read_to_eof(sock))  # (405 first: the route reads no body)
+    status, _, body = answers[-1]
+    assert (status, body["code"]) == (431, 400)
+    assert "chunk line is longer" in body["message"]
 
 
 def test_pipelined_requests_are_answered_in_order(guarded: LiveServer) -> None:

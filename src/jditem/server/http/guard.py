@@ -9,7 +9,7 @@ connection:
   request. llhttp (httptools' parser) has no such bound, so the parser is only ever
   given a head that is complete and within the bound: the bytes of a head are buffered
   until its empty line, and a body is given to the parser up to its end only (its
-  ``Content-Length``; a chunked body line by line), so the bytes after it are the next
+  ``Content-Length``, or the end its chunk framing marks), so the bytes after it are the next
   head, buffered and bounded in turn. Larger answers 414 when the request line alone
   is too long, else 431.
 * **Framing** — a request with both ``Content-Length`` and ``Transfer-Encoding`` is
@@ -149,6 +149,9 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head = b""  # the bytes of a request head not given to the parser yet
         self._in_head = True  # the next bytes belong to a request head
         self._body_left: int | None = 0  # body bytes still to give; None: chunked
+        self._chunk_left = 0  # chunked: bytes of the current chunk (and CRLF) still to give
+        self._line = b""  # chunked: the part of a chunk line received so far
+        self._trailers = False  # chunked: after the last chunk, reading trailer lines
         self._refusal: tuple[int, str] | None = None
         self._refusal_waits = False  # answered once the requests before it are
         self._head_timer: asyncio.TimerHandle | None = None
@@ -198,9 +201,10 @@ class GuardedProtocol(HttpToolsProtocol):
             if self._in_head:
                 if not self._head and self._head_timer is None:
                     self._arm_head_timer()  # the first bytes of a request head
+                start = max(len(self._head) - 2, 0)  # (a head end may span the two)
                 buffered = self._head + data if self._head else data
                 limit = self.settings.max_request_head_bytes
-                end = _HEAD_END.search(buffered, 0, limit)
+                end = _HEAD_END.search(buffered, start, limit)
                 if end is None:
                     if len(buffered) > limit:
                         self._refuse(_oversized(buffered, limit))
@@ -213,11 +217,47 @@ class GuardedProtocol(HttpToolsProtocol):
             elif self._body_left is not None:
                 piece, data = data[: self._body_left], data[self._body_left :]
                 self._body_left -= len(piece)
-            else:  # chunked: line by line, so that the body's end ends a piece
-                cut = data.find(b"\n") + 1 or len(data)
+            else:
+                cut = self._chunked_body_end(data)
+                if cut is None:
+                    return
                 piece, data = data[:cut], data[cut:]
             if not self._feed(piece):
                 return
+
+    def _chunked_body_end(self, data: bytes) -> int | None:
+        """How many bytes of ``data`` belong to the chunked body being received: all of
+        them, or those up to its end (the chunk framing followed, per chunk, not per
+        byte). None when a chunk line grew past the head bound (refused)."""
+        i, size = 0, len(data)
+        while i < size:
+            if self._chunk_left:  # a chunk's data and the line end after it
+                step = min(self._chunk_left, size - i)
+                i += step
+                self._chunk_left -= step
+                continue
+            newline = data.find(b"\n", i)
+            if newline == -1:
+                self._line += data[i:]
+                limit = self.settings.max_request_head_bytes
+                if len(self._line) > limit:
+                    self._refuse((431, f"a chunk line is longer than {limit} bytes"))
+                    return None
+                return size
+            line, self._line, i = self._line + data[i:newline], b"", newline + 1
+            if self._trailers:
+                if not line.strip(b"\r"):
+                    return i  # the empty line after the last chunk (and trailers)
+                continue
+            try:
+                chunk = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                return size  # llhttp refuses it
+            if chunk == 0:
+                self._trailers = True
+            else:
+                self._chunk_left = chunk + 2  # its data and CRLF
+        return size
 
     def _feed(self, piece: bytes) -> bool:
         """Give ``piece`` to the parser; False when it refused the request (answered)."""
@@ -246,6 +286,7 @@ class GuardedProtocol(HttpToolsProtocol):
         if coding and coding.rsplit(b",", 1)[-1].strip().lower() != b"chunked":
             return  # llhttp refuses it next (501): no request is started
         self._body_left = body_left
+        self._chunk_left, self._line, self._trailers = 0, b"", False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
