@@ -366,7 +366,12 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self._refusal_waits and not self.pipeline and self.cycle.response_complete:
+        if (
+            self._refusal_waits
+            and not self.pipeline
+            and self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
             self._refusal_waits = False
             self._unset_keepalive_if_required()
             self.send_400_response("")
