@@ -12,7 +12,7 @@ wrk is missing), median round reported:
 ``jditem-httptools`` jditem's app on uvicorn + httptools, no access log
 ``jditem-h11``      jditem's app on uvicorn's stock h11 protocol, no access log
 ``jditem-guard``    jditem's app with the uvicorn configuration ``jditem serve`` uses
-                    (``jditem.server.http.config.uvicorn_config``: the guarded h11
+                    (``jditem.server.http.config.uvicorn_config``: the guarded httptools
                     protocol with the head, timeout and connection limits, header
                     count, NUL check), access log off
 ``jditem-serve``    ``jditem serve`` itself (the CLI, one process): the above plus
@@ -27,9 +27,9 @@ server process (``/proc``) over each round, divided by the requests wrk counted,
 
 ``serve_vs_bare`` = requests/s of ``jditem-serve`` ÷ requests/s of bare FastAPI **on
 the same server and parser**: uvicorn with the HTTP parser ``jditem serve`` uses
-(h11 today; read from ``uvicorn_config``), with uvicorn's stock protocol class — so
-the guard, the limits and the access log count as jditem's cost, the parser does
-not. ``p99_serve_over_bare`` is the same pair's p99 ratio. The other pairs are
+(httptools since issue 22, h11 before; read from ``uvicorn_config``), with uvicorn's
+stock protocol class — so the guard, the limits and the access log count as jditem's
+cost, the parser does not. ``p99_serve_over_bare`` is the same pair's p99 ratio. The other pairs are
 printed too (e.g. against bare on httptools, the stack's ceiling).
 
 After the run each jditem database is checked: Σ ledger charges = balance change =
@@ -83,8 +83,8 @@ KINDS = {
     "bare-h11": "bare FastAPI · uvicorn + h11",
     "jditem-httptools": "jditem v2 · uvicorn + httptools",
     "jditem-h11": "jditem v2 · uvicorn + h11 (stock protocol)",
-    "jditem-guard": "jditem v2 · serve's config, no access log (guarded h11 + limits)",
-    "jditem-serve": "jditem v2 · `jditem serve` (guarded h11 + limits + access log)",
+    "jditem-guard": "jditem v2 · serve's config, no access log (guarded parser + limits)",
+    "jditem-serve": "jditem v2 · `jditem serve` (guarded parser + limits + access log)",
 }
 
 

@@ -155,6 +155,14 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(min=1, help="API processes sharing the port (needs --redis above 1)."),
         ] = 1,
+        no_access_log: Annotated[
+            bool,
+            typer.Option(
+                "--no-access-log",
+                help="Write no access log (e.g. when a reverse proxy logs requests); "
+                "default JDITEM_ACCESS_LOG.",
+            ),
+        ] = False,
     ) -> None:
         """Run the JD item-detail server (v2 endpoint, admin API, console)."""
         # The port first, before any slow import or check: a port in use is said at once.
@@ -182,6 +190,8 @@ def register(app: typer.Typer) -> None:
                 overrides[name] = value
         if upstream_allow_insecure_http:
             overrides["upstream_allow_insecure_http"] = True
+        if no_access_log:
+            overrides["access_log"] = False
         if workers == 0:
             overrides["role"] = "api"
         with sock:

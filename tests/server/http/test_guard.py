@@ -160,6 +160,59 @@ def test_a_body_after_a_head_within_the_limit_is_not_counted(guarded: LiveServer
     assert (status, envelope["code"]) == (405, 400)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Content-Length: 5\r\n\r\nhello",
+        b"Transfer-Encoding: chunked\r\n\r\n5\r\nhel\nl\r\n0\r\n\r\n",
+        # an extension, a chunk whose data looks like line ends, a trailer
+        b"Transfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n3\r\n\r\n\n\r\n"
+        b"0\r\nX-Trailer: 1\r\n\r\n",
+    ],
+    ids=["content-length", "chunked", "chunked-extension-trailer"],
+)
+@pytest.mark.parametrize("form", FORMS)
+def test_a_head_pipelined_after_a_body_is_bounded_too(
+    guarded: LiveServer, form: str, body: bytes
+) -> None:
+    """The bound holds for a head that follows a request's body in the same bytes: the
+    parser is given a body up to its end only, so what follows is bounded as a head."""
+    first = b"POST /api/health HTTP/1.1\r\nHost: x\r\n" + body
+    served = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    oversized = _head(LIMIT + 1)
+    sock = _connect(guarded)
+    with sock:
+        for piece in _pieces(first + served + oversized, form):  # all of it, answers or not
+            sock.sendall(piece)
+        answers = _responses(_read_to_eof(sock))
+    assert [(status, body["code"]) for status, _, body in answers] == [
+        (405, 400),
+        (200, 0),
+        (431, 400),
+    ]
+
+
+def test_a_chunk_line_over_the_limit_is_431(guarded: LiveServer) -> None:
+    head = b"POST /api/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    sock = _connect(guarded)
+    with sock:
+        sock.sendall(head + b"5;" + b"x" * LIMIT)
+        answers = _responses(_read_to_eof(sock))  # (405 first: the route reads no body)
+    status, _, body = answers[-1]
+    assert (status, body["code"]) == (431, 400)
+    assert "chunk line is longer" in body["message"]
+
+
+def test_pipelined_requests_are_answered_in_order(guarded: LiveServer) -> None:
+    request = b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /api/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    sock = _connect(guarded)
+    with sock:
+        sock.sendall(request * 3 + last)
+        answers = _responses(_read_to_eof(sock))
+    assert [status for status, _, _ in answers] == [200, 200, 200, 404]
+
+
 # ------------------------------------------------------------------------ framing
 
 

@@ -67,7 +67,7 @@ class RequestIdMiddleware:
             if started:
                 raise
             request = Request(scope)
-            response = await _unhandled(request, exc)
+            response = await unhandled_response(request, exc)
             await response(scope, receive, send)
 
 
@@ -214,7 +214,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, Code.INVALID_PARAMS, _validation_message(exc))
 
 
-async def _unhandled(request: Request, exc: Exception) -> Response:
+async def unhandled_response(request: Request, exc: Exception) -> Response:
+    """The 500 envelope for an unhandled ``exc``: logged once with the request id, no
+    trace in the answer."""
     rid = request_id_of(request)
     log.error(
         "unhandled error in %s %s (requestId %s)",
@@ -253,4 +255,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EnvelopeError, _envelope_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(Exception, unhandled_response)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.responses import Response
+from starlette.types import Scope
 
 from jditem.protocol.ids import KEYS_HONOURED_HEADER, keys_honoured_value
 from jditem.server.api.envelope import envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.context import ServerContext
+
+#: The path of the endpoint (also served by the fast path, :mod:`jditem.server.http.fast_path`).
+V2_PATH = "/api/jd/get-item-detail/v2"
 
 #: The 100 message when no token was sent at all (a message, not a secret).
 MISSING_TOKEN = "missing token: send 'Authorization: Bearer <token>' or ?token=<token>"  # noqa: S105
@@ -31,7 +36,13 @@ def token_from(request: Request) -> tuple[str | None, str | None]:
     A credential given twice in the same form (two ``Authorization`` headers, two
     ``?token=``, also when one is percent-encoded) is refused, never guessed.
     """
-    headers = request.headers.getlist("authorization")
+    return _token_of(
+        request.headers.getlist("authorization"), request.query_params.getlist("token")
+    )
+
+
+def _token_of(headers: list[str], query_tokens: list[str]) -> tuple[str | None, str | None]:
+    """:func:`token_from` on the ``Authorization`` header values and ``?token=`` values."""
     if len(headers) > 1:
         return None, (
             "invalid token: the Authorization header was sent more than once; send it once"
@@ -42,7 +53,6 @@ def token_from(request: Request) -> tuple[str | None, str | None]:
         scheme, value = get_authorization_scheme_param(header)
         if scheme.lower() == "bearer" and value:
             header_token = value
-    query_tokens = request.query_params.getlist("token")
     if len(query_tokens) > 1:
         return None, "invalid token: ?token= was given more than once; pass it once"
     query_token = query_tokens[0] if query_tokens else None
@@ -53,9 +63,8 @@ def token_from(request: Request) -> tuple[str | None, str | None]:
     return header_token or query_token or None, None
 
 
-def _item_from(request: Request) -> tuple[str | None, str | None]:
+def _item_of(values: list[str]) -> tuple[str | None, str | None]:
     """(raw itemId, problem) — a repeated itemId is refused rather than guessed."""
-    values = request.query_params.getlist("itemId")
     if len(values) > 1:
         return None, "itemId was given more than once; pass exactly one itemId per call"
     return (values[0] if values else None), None
@@ -65,24 +74,36 @@ def _item_from(request: Request) -> tuple[str | None, str | None]:
 _REPEATED_KEY = ""
 
 
-def _key_from(request: Request) -> str | None:
+def _key_of(values: list[str]) -> str | None:
     """The ``Idempotency-Key`` header (None when absent).
 
     A repeated header yields an empty key, which step 3 refuses like any malformed key.
     """
-    values = request.headers.getlist("idempotency-key")
     if not values:
         return None
     return values[0] if len(values) == 1 else _REPEATED_KEY
 
 
-async def serve(request: Request) -> Response:
-    """Admission (SPEC §2.4), then the cached result or the item's task."""
-    ctx: ServerContext = request.app.state.ctx
-    request_id = request_id_of(request)
-    raw_token, token_problem = token_from(request)
-    item_raw, item_problem = _item_from(request)
-    key = _key_from(request)
+async def answer_scope(ctx: ServerContext, scope: Scope, request_id: str) -> Response:
+    """Admission (SPEC §2.4), then the cached result or the item's task, for the request
+    of ``scope`` — the work of the route, shared with the fast path
+    (:mod:`jditem.server.http.fast_path`), which sends the same response's bytes.
+
+    Reads the headers and the query string as Starlette's ``Request`` would (header
+    values and the query string decoded as Latin-1, blank query values kept), without
+    building one.
+    """
+    authorization: list[str] = []
+    keys: list[str] = []
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization.append(value.decode("latin-1"))
+        elif name == b"idempotency-key":
+            keys.append(value.decode("latin-1"))
+    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    raw_token, token_problem = _token_of(authorization, [v for k, v in query if k == "token"])
+    item_raw, item_problem = _item_of([v for k, v in query if k == "itemId"])
+    key = _key_of(keys)
     admission = ctx.admission
     identity = None if token_problem else await admission.authenticate(raw_token)
     if identity is None and token_problem is None and raw_token is None:
@@ -110,6 +131,11 @@ async def serve(request: Request) -> Response:
     )
 
 
+async def serve(request: Request) -> Response:
+    """The route's handler: :func:`answer_scope` for ``request``."""
+    return await answer_scope(request.app.state.ctx, request.scope, request_id_of(request))
+
+
 class SelfParsingRoute(APIRoute):
     """A route whose endpoint *signature* documents the parameters (OpenAPI) while each
     request goes straight to :func:`serve`.
@@ -129,7 +155,7 @@ router = APIRouter(tags=["v2"], route_class=SelfParsingRoute)
 
 
 @router.get(
-    "/api/jd/get-item-detail/v2",
+    V2_PATH,
     summary="JD.com product details (task-backed)",
     response_model=EnvelopeModel,
     responses=envelope_responses(202, 400, 401, 402, 403, 429, 500, 503),

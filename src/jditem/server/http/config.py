@@ -5,7 +5,7 @@ size, framing, header-read and keep-alive timeouts and the connection cap, per
 connection (:mod:`jditem.server.http.guard`), the forwarded headers of the listed
 proxies only, and the logging configuration (:func:`log_config`, tokens redacted).
 
-The HTTP parser is pinned to h11 (the httptools parser has no head-size limit).
+The HTTP parser is httptools (llhttp), with the guard's own head bound.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **options: Any) -> uvicorn.
     """
     values: dict[str, Any] = {
         "http": protocol_for(settings),
-        "h11_max_incomplete_event_size": settings.max_request_head_bytes,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        "access_log": settings.access_log,
         # forwarded headers only from the proxies the operator listed (default: none)
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,

@@ -1,17 +1,21 @@
-"""The HTTP/1.1 connection guard: uvicorn's h11 protocol with the server's limits.
+"""The HTTP/1.1 connection guard: uvicorn's httptools protocol with the server's limits.
 
-:class:`GuardedH11Protocol` (bound to settings by :func:`protocol_for`) adds, per
+:class:`GuardedProtocol` (bound to settings by :func:`protocol_for`) adds, per
 connection:
 
 * **Request head size** — the request line plus headers (up to and including the empty
   line that ends them) may be at most ``max_request_head_bytes``, however the bytes
-  arrive: in one write, byte by byte or in any chunks (:class:`BoundedHeadConnection`
-  checks the buffered head before h11 parses it; h11's own bound only covers a head that
-  is still incomplete). Larger answers 414 when the request line alone is too long,
-  else 431.
+  arrive: in one write, byte by byte, in any chunks, or pipelined after another
+  request. llhttp (httptools' parser) has no such bound, so the parser is only ever
+  given a head that is complete and within the bound: the bytes of a head are buffered
+  until its empty line, and a body is given to the parser up to its end only (its
+  ``Content-Length``, or the end its chunk framing marks), so the bytes after it are the next
+  head, buffered and bounded in turn. Larger answers 414 when the request line alone
+  is too long, else 431.
 * **Framing** — a request with both ``Content-Length`` and ``Transfer-Encoding`` is
   answered 400 and the connection closed (RFC 9112 §6.1: such a request is a request
-  smuggling attempt, whatever the server makes of it).
+  smuggling attempt, whatever the server makes of it; llhttp refuses it), a transfer
+  coding other than ``chunked`` 501, any other malformed request 400.
 * **Header-read timeout** — a head not complete within ``header_timeout_seconds`` of its
   first byte (or of the connection opening) is answered 408.
 * **Keep-alive timeout** — an idle connection is closed after ``keep_alive_seconds``,
@@ -21,7 +25,7 @@ connection:
   at least 16, still closing), further connections are cut without an answer.
 
 Every answer given here uses the envelope and ends the connection without a reset (see
-:meth:`GuardedH11Protocol.answer_and_close`).
+:meth:`GuardedProtocol.answer_and_close`).
 """
 
 from __future__ import annotations
@@ -30,11 +34,10 @@ import asyncio
 import http
 import re
 import select
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from jditem.protocol.codes import Code
 from jditem.server.api.envelope import (
@@ -44,6 +47,7 @@ from jditem.server.api.envelope import (
     http_status_for,
 )
 from jditem.server.clock import iso_local, utc_now
+from jditem.server.http.access_log import access_logger
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
 
@@ -55,7 +59,8 @@ LINGER_SECONDS = 2.0
 #: beyond that (and a tenth of the cap) a new connection is cut without an answer.
 _MIN_REFUSING = 16
 
-#: The end of a request head, as h11 finds it (a line feed, an optional CR, a line feed).
+#: The end of a request head (a line feed, an optional CR, a line feed; llhttp itself
+#: refuses a bare line feed, so a head cut there is answered 400).
 _HEAD_END = re.compile(b"\n\r?\n")
 
 
@@ -100,54 +105,22 @@ def raw_envelope(
     return head + b"\r\n" + body
 
 
-class BoundedHeadConnection(h11.Connection):
-    """h11's server side with the head bound checked on complete heads too, and requests
-    framed twice refused. ``refusal`` says what was refused: (HTTP status, message)."""
-
-    def __init__(self, head_limit: int) -> None:
-        super().__init__(h11.SERVER, max_incomplete_event_size=head_limit)
-        self.head_limit = head_limit
-        self.refusal: tuple[int, str] | None = None
-
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        if self.their_state is h11.IDLE:
-            self.refusal = self._oversized_head()
-            if self.refusal is not None:
-                raise h11.RemoteProtocolError(self.refusal[1], error_status_hint=self.refusal[0])
-        try:
-            event = super().next_event()
-        except h11.RemoteProtocolError as exc:
-            self.refusal = self.refusal or self._refusal_of(exc)
-            raise
-        if isinstance(event, h11.Request) and _framed_twice(event.headers):
-            self.refusal = (
-                400,
-                "a request may not carry both Content-Length and Transfer-Encoding",
-            )
-            raise h11.RemoteProtocolError(self.refusal[1], error_status_hint=400)
-        return event
-
-    def _oversized_head(self) -> tuple[int, str] | None:
-        """The refusal of a buffered head longer than the limit (None when it fits)."""
-        buffered, _ = self.trailing_data
-        limit = self.head_limit
-        if len(buffered) <= limit or _HEAD_END.search(buffered, 0, limit):
-            return None  # within the limit, or complete within it (a body may follow)
-        if buffered.find(b"\n", 0, limit) == -1:
-            return 414, f"the request line is longer than {limit} bytes"
-        return 431, f"the request line and headers are larger than {limit} bytes together"
-
-    def _refusal_of(self, exc: h11.RemoteProtocolError) -> tuple[int, str]:
-        if exc.error_status_hint == 431:  # h11's own bound (a chunk line or trailers)
-            return 431, f"a header or chunk line is longer than {self.head_limit} bytes"
-        if exc.error_status_hint == 501:
-            return 501, "only Transfer-Encoding: chunked is supported"
-        return 400, "malformed HTTP request"
+def _oversized(buffered: bytes, limit: int) -> tuple[int, str]:
+    """The refusal of a head longer than ``limit`` bytes (its first ``limit`` bytes hold
+    no end of head)."""
+    if buffered.find(b"\n", 0, limit) == -1:
+        return 414, f"the request line is longer than {limit} bytes"
+    return 431, f"the request line and headers are larger than {limit} bytes together"
 
 
-def _framed_twice(headers: Sequence[tuple[bytes, bytes]]) -> bool:
-    names = {name for name, _ in headers}
-    return b"content-length" in names and b"transfer-encoding" in names
+def _refusal_of(exc: httptools.HttpParserError) -> tuple[int, str]:
+    """(HTTP status, message) for a request llhttp refused."""
+    text = str(exc)
+    if "Content-Length" in text and "Transfer-Encoding" in text:
+        return 400, "a request may not carry both Content-Length and Transfer-Encoding"
+    if "Transfer-Encoding" in text:
+        return 501, "only Transfer-Encoding: chunked is supported"
+    return 400, "malformed HTTP request"
 
 
 def _readable(transport: asyncio.BaseTransport) -> bool:
@@ -162,18 +135,25 @@ def _readable(transport: asyncio.BaseTransport) -> bool:
     return bool(select.select([sock.fileno()], [], [], 0)[0])
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with the limits of the module docstring. ``settings`` and
-    ``refusing`` (the connections answered 503 that are still closing) are set on the
-    subclass :func:`protocol_for` makes for one server."""
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the limits of the module docstring. ``settings``
+    and ``refusing`` (the connections answered 503 that are still closing) are set on
+    the subclass :func:`protocol_for` makes for one server."""
 
     settings: ClassVar[Settings]
-    refusing: ClassVar[set[GuardedH11Protocol]]
-    conn: BoundedHeadConnection
+    refusing: ClassVar[set[GuardedProtocol]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = BoundedHeadConnection(self.settings.max_request_head_bytes)
+        self.access_logger = access_logger()  # v2 lines buffered, the rest as uvicorn's
+        self._head = b""  # the bytes of a request head not given to the parser yet
+        self._in_head = True  # the next bytes belong to a request head
+        self._body_left: int | None = 0  # body bytes still to give; None: chunked
+        self._chunk_left = 0  # chunked: bytes of the current chunk (and CRLF) still to give
+        self._line = b""  # chunked: the part of a chunk line received so far
+        self._trailers = False  # chunked: after the last chunk, reading trailer lines
+        self._refusal: tuple[int, str] | None = None
+        self._refusal_waits = False  # answered once the requests before it are
         self._head_timer: asyncio.TimerHandle | None = None
         self._linger_timer: asyncio.TimerHandle | None = None
         self._closing = False  # answered; reading and dropping until the client closes
@@ -212,13 +192,106 @@ class GuardedH11Protocol(H11Protocol):
             super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return  # answered already: dropped (see answer_and_close)
-        if self.conn.their_state is h11.IDLE and self._head_timer is None:
-            self._arm_head_timer()  # the first bytes of a request head
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
-            self._cancel_head_timer()  # the request head is complete
+        """Give the parser whole heads within the bound and bodies up to their end (see
+        the module docstring)."""
+        self._unset_keepalive_if_required()
+        if self._refusal_waits:
+            return  # after a refused head: dropped (answered, then closed)
+        while data and not self._closing and self.parser is not None:
+            if self._in_head:
+                if not self._head and self._head_timer is None:
+                    self._arm_head_timer()  # the first bytes of a request head
+                start = max(len(self._head) - 2, 0)  # (a head end may span the two)
+                buffered = self._head + data if self._head else data
+                limit = self.settings.max_request_head_bytes
+                end = _HEAD_END.search(buffered, start, limit)
+                if end is None:
+                    if len(buffered) > limit:
+                        self._refuse(_oversized(buffered, limit))
+                    else:
+                        self._head = buffered
+                    return
+                self._head, self._in_head = b"", False
+                self._cancel_head_timer()
+                piece, data = buffered[: end.end()], buffered[end.end() :]
+            elif self._body_left is not None:
+                piece, data = data[: self._body_left], data[self._body_left :]
+                self._body_left -= len(piece)
+            else:
+                cut = self._chunked_body_end(data)
+                if cut is None:
+                    return
+                piece, data = data[:cut], data[cut:]
+            if not self._feed(piece):
+                return
+
+    def _chunked_body_end(self, data: bytes) -> int | None:
+        """How many bytes of ``data`` belong to the chunked body being received: all of
+        them, or those up to its end (the chunk framing followed, per chunk, not per
+        byte). None when a chunk line grew past the head bound (refused)."""
+        i, size = 0, len(data)
+        while i < size:
+            if self._chunk_left:  # a chunk's data and the line end after it
+                step = min(self._chunk_left, size - i)
+                i += step
+                self._chunk_left -= step
+                continue
+            newline = data.find(b"\n", i)
+            if newline == -1:
+                self._line += data[i:]
+                limit = self.settings.max_request_head_bytes
+                if len(self._line) > limit:
+                    self._refuse((431, f"a chunk line is longer than {limit} bytes"))
+                    return None
+                return size
+            line, self._line, i = self._line + data[i:newline], b"", newline + 1
+            if self._trailers:
+                if not line.strip(b"\r"):
+                    return i  # the empty line after the last chunk (and trailers)
+                continue
+            try:
+                chunk = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                return size  # llhttp refuses it
+            if chunk == 0:
+                self._trailers = True
+            else:
+                self._chunk_left = chunk + 2  # its data and CRLF
+        return size
+
+    def _feed(self, piece: bytes) -> bool:
+        """Give ``piece`` to the parser; False when it refused the request (answered)."""
+        try:
+            self.parser.feed_data(piece)
+        except httptools.HttpParserUpgrade:  # as uvicorn's protocol does
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return False
+        except httptools.HttpParserError as exc:
+            self.logger.warning("Invalid HTTP request received.")
+            self._refuse(_refusal_of(exc))
+            return False
+        return True
+
+    def on_headers_complete(self) -> None:
+        body_left: int | None = 0
+        coding = b""
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                body_left, coding = None, value
+            elif name == b"content-length" and coding == b"":
+                body_left = int(value)  # validated by llhttp
+        if coding and coding.rsplit(b",", 1)[-1].strip().lower() != b"chunked":
+            return  # llhttp refuses it next (501): no request is started
+        self._body_left = body_left
+        self._chunk_left, self._line, self._trailers = 0, b"", False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        super().on_message_complete()
 
     def answer_and_close(self, answer: bytes) -> None:
         """Send ``answer``, then close the connection without resetting it.
@@ -238,8 +311,7 @@ class GuardedH11Protocol(H11Protocol):
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.abort)
 
     def shutdown(self) -> None:
-        """Server shutdown: a connection already answered and closing is just closed (h11
-        may be mid-request there, where its own close would raise)."""
+        """Server shutdown: a connection already answered and closing is just closed."""
         if self._closing:
             self.transport.close()
             return
@@ -267,35 +339,54 @@ class GuardedH11Protocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing() or not self._in_head:
             return
-        if not self.conn.trailing_data[0]:  # nothing sent: just close, like keep-alive does
-            self.transport.close()
+        if not self._head:  # nothing sent: just close, like keep-alive does
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.close()
             return
-        self.answer_and_close(
-            raw_envelope(
-                self.settings,
-                408,
-                Code.INVALID_PARAMS,
-                f"the request line and headers did not arrive within "
-                f"{self.settings.header_timeout_seconds:g} s",
-            )
+        self._refusal = (
+            408,
+            f"the request line and headers did not arrive within "
+            f"{self.settings.header_timeout_seconds:g} s",
         )
+        self.send_400_response("")
 
     # --------------------------------------------------------- refused requests
 
+    def _refuse(self, refusal: tuple[int, str]) -> None:
+        """Answer ``refusal`` and close — after the answers to the requests before it
+        (pipelined in the same bytes), which are still being served."""
+        self._refusal = refusal
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._refusal_waits = True
+            self.flow.pause_reading()
+            return
+        self.send_400_response(refusal[1])
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if (
+            self._refusal_waits
+            and not self.pipeline
+            and self.cycle.response_complete
+            and not self.transport.is_closing()
+        ):
+            self._refusal_waits = False
+            self._unset_keepalive_if_required()
+            self.send_400_response("")
+
     def send_400_response(self, msg: str) -> None:
-        """Answer a request h11 or :class:`BoundedHeadConnection` refused (envelope, the
-        fitting status), then close. Mid-answer, nothing more can be said: just close."""
-        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        """Answer a request refused here or by llhttp (envelope, the fitting status),
+        then close. Mid-answer, nothing more can be said: just close."""
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.transport.close()
             return
-        status, message = self.conn.refusal or (400, "malformed HTTP request")
+        status, message = self._refusal or (400, "malformed HTTP request")
         self.answer_and_close(raw_envelope(self.settings, status, Code.INVALID_PARAMS, message))
 
 
-def protocol_for(settings: Settings) -> type[GuardedH11Protocol]:
-    """A :class:`GuardedH11Protocol` subclass for one server with ``settings``."""
-    return type(
-        "JditemH11Protocol", (GuardedH11Protocol,), {"settings": settings, "refusing": set()}
-    )
+def protocol_for(settings: Settings) -> type[GuardedProtocol]:
+    """A :class:`GuardedProtocol` subclass for one server with ``settings``."""
+    return type("JditemProtocol", (GuardedProtocol,), {"settings": settings, "refusing": set()})

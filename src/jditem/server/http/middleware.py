@@ -1,7 +1,7 @@
 """ASGI middlewares that refuse a malformed request before any handler runs.
 
 * more than ``max_request_headers`` header fields answer 431 (:class:`HeaderCountLimit`,
-  reading the headers h11 parsed);
+  reading the headers the server parsed);
 * NUL characters in URLs answer 400 (:class:`NoNulInUrls`).
 
 Both answer with the envelope (:func:`jditem.server.http.guard.envelope_http_bytes`).

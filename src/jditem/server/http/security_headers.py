@@ -38,6 +38,9 @@ CONSOLE_HEADERS = (
 )
 CONSOLE_REFERRER_POLICY = "same-origin"
 
+#: The header every answer carries, as the raw (name, value) pair an ASGI app sends.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
 
 def _is_console(path: str) -> bool:
     return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")

@@ -112,6 +112,10 @@ class Settings(CollectorSettings, EdgeSettings, WebhookSettings, WatchSettings, 
     health_available: float = 0.80
     health_limited: float = 0.50
 
+    access_log: bool = Field(
+        default=True,
+        description="Write uvicorn's access log (false: e.g. when a reverse proxy logs).",
+    )
     redact_access_log: bool = True
     call_record_flush_seconds: float = Field(
         default=0.5, gt=0, description="How often buffered call records are written."
