@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "jditem.cli.dev",
     "jditem.cli.webhooks",
     "jditem.cli.watch",
+    "jditem.cli.changes",
     "jditem.cli.mcp",
 )
 

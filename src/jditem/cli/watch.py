@@ -1,5 +1,5 @@
-"""``jditem watch``: watch lists on a jditem server — create, add, remove, list, show,
-pause, resume, delete (SPEC §6.2).
+"""``jditem watch``: watch lists on a jditem server — create, update, add, remove, list,
+show, pause, resume, delete (SPEC §6.2; rule options: :mod:`jditem.cli.watch_rules`).
 
 Talks to the server with ``client.watch`` (:mod:`jditem.client.watch`); lists belong to
 the token's account and run their checks under the token that created them. Items come
@@ -10,7 +10,6 @@ Lines: what ``jditem batch`` reads). Errors are one line on stderr and an exit c
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,6 +19,16 @@ import typer
 from jditem import errors
 from jditem.cli.client_options import BaseUrlOpt, InsecureOpt, TimeoutOpt, TokenOpt, item_id_arg
 from jditem.cli.exits import ExitCode, fail, usage_error
+from jditem.cli.watch_rules import (
+    CooldownOpt,
+    DropPctOpt,
+    DropYuanOpt,
+    NotifyOpt,
+    PriceAtMostOpt,
+    describe,
+    parse_interval,
+    rules_from,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,16 +61,6 @@ IdColumnOpt = Annotated[
     typer.Option("--id-column", help="CSV column / JSON field holding the id.", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-_DURATION = re.compile(r"(\d+)\s*([smhd]?)")
-_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(text: str) -> int:
-    """``"600"``, ``"10m"``, ``"1h"``, ``"1d"`` → seconds (a usage error otherwise)."""
-    found = _DURATION.fullmatch(text.strip().lower())
-    if found is None:
-        raise usage_error(f"--interval {text!r}: give seconds or e.g. 10m, 1h, 1d")
-    return int(found.group(1)) * _UNIT[found.group(2)]
 
 
 class _Session:
@@ -92,6 +91,10 @@ class _Session:
         self.client.close()
         if isinstance(error, errors.JditemError):
             raise fail(error) from None
+
+
+#: The client session of a watch command (``jditem changes`` uses it too).
+Session = _Session
 
 
 def _refs(items: list[str] | None) -> list[str]:
@@ -129,6 +132,7 @@ def _lines(wl: WatchList) -> Iterator[tuple[str, str]]:
     yield "items", f"{status.items} ({status.items_due} due)"
     yield "interval", f"{wl.schedule.interval_seconds} s"
     yield "budget", f"¥{wl.daily_budget} a day; spent today ¥{status.spent_today}"
+    yield "notifies", describe(wl.rules)
     yield "checks today", str(status.checks_today)
     yield "status", _state(wl)
     yield "next check", _when(status.next_check_at)
@@ -163,20 +167,78 @@ def create_command(
     items: ItemsArg = None,
     file: FileOpt = None,
     id_column: IdColumnOpt = None,
+    notify: NotifyOpt = None,
+    drop_pct: DropPctOpt = None,
+    drop_yuan: DropYuanOpt = None,
+    price_at_most: PriceAtMostOpt = None,
+    cooldown: CooldownOpt = None,
     base_url: BaseUrlOpt = None,
     token: TokenOpt = None,
     insecure: InsecureOpt = False,
     timeout: TimeoutOpt = 60.0,
 ) -> None:
-    """Create a list (checked under this token), optionally with its first items."""
+    """Create a list (checked under this token), optionally with its first items and the
+    rules of what notifies (default: every kind, 6 h cooldown)."""
     seconds = parse_interval(interval)
+    rules = rules_from(
+        None,
+        notify=notify,
+        drop_pct=drop_pct,
+        drop_yuan=drop_yuan,
+        price_at_most=price_at_most,
+        cooldown=cooldown,
+    )
     refs = _refs(items)
     text, fmt = _read(file)
     with _Session(base_url, token, insecure, timeout) as client:
-        made = client.watch.create(name, interval_seconds=seconds, daily_budget=budget, items=refs)
+        made = client.watch.create(
+            name, interval_seconds=seconds, daily_budget=budget, items=refs, rules=rules
+        )
         if text is not None:
             _added(client.watch.add(name, text=text, input_format=fmt, id_column=id_column))
         _print(client.watch.show(name) if text is not None else made, False)
+
+
+@watch_app.command("update")
+def update_command(
+    name: NameArg,
+    interval: Annotated[
+        str | None,
+        typer.Option("--interval", help="Seconds between checks (or 10m, 1h).", show_default=False),
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="Yuan a day at most.", show_default=False)
+    ] = None,
+    notify: NotifyOpt = None,
+    drop_pct: DropPctOpt = None,
+    drop_yuan: DropYuanOpt = None,
+    price_at_most: PriceAtMostOpt = None,
+    cooldown: CooldownOpt = None,
+    base_url: BaseUrlOpt = None,
+    token: TokenOpt = None,
+    insecure: InsecureOpt = False,
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Change a list's interval, budget or rules (the rule options given change its
+    current rules; the others stay)."""
+    seconds = parse_interval(interval) if interval is not None else None
+    options = (notify, drop_pct, drop_yuan, price_at_most, cooldown)
+    if seconds is None and budget is None and all(value is None for value in options):
+        raise usage_error("nothing to change: give --interval, --budget or a rule option")
+    with _Session(base_url, token, insecure, timeout) as client:
+        current = client.watch.show(name).rules if any(v is not None for v in options) else None
+        rules = rules_from(
+            current,
+            notify=notify,
+            drop_pct=drop_pct,
+            drop_yuan=drop_yuan,
+            price_at_most=price_at_most,
+            cooldown=cooldown,
+        )
+        changed = client.watch.update(
+            name, interval_seconds=seconds, daily_budget=budget, rules=rules
+        )
+    _print(changed, False)
 
 
 @watch_app.command("add")

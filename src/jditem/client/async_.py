@@ -16,6 +16,7 @@ import httpx
 
 from jditem import errors
 from jditem.client.calls import CallInfo, Classified
+from jditem.client.changes import AsyncChangeFeed
 from jditem.client.flow import GetFlow, Send, drive_async
 from jditem.client.history import When, history_request, read_history
 from jditem.client.many import get_many
@@ -51,6 +52,18 @@ class AsyncClient(Twin[httpx.AsyncClient]):
         ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
         ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
         return AsyncWatchLists(WatchCore(self._base), self._http)
+
+    def changes(
+        self, since: str | None = None, *, list_name: str | None = None, limit: int = 100
+    ) -> AsyncChangeFeed:
+        """The change events of this token's account after the cursor ``since`` (SPEC
+        §6.3), in order, ``limit`` per request, until none is left now; ``.cursor`` on the
+        feed resumes later without loss or repeats (see :mod:`jditem.client.changes`).
+        ``list_name`` keeps one watch list's events. Free; errors are the typed errors."""
+        watch = self.watch
+        return AsyncChangeFeed(
+            lambda cursor: watch.changes_page(cursor, limit=limit, list_name=list_name), since
+        )
 
     # -- calls -------------------------------------------------------------------------
 

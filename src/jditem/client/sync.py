@@ -11,6 +11,7 @@ import httpx
 
 from jditem import errors
 from jditem.client.calls import CallInfo, Classified
+from jditem.client.changes import ChangeFeed
 from jditem.client.flow import GetFlow, Send, drive_sync
 from jditem.client.history import When, history_request, read_history
 from jditem.client.many_sync import get_many_sync
@@ -50,6 +51,18 @@ class Client(Twin[httpx.Client]):
         ``create``, ``list``, ``show``, ``update``, ``pause``, ``resume``, ``delete``,
         ``add``, ``remove``, ``items`` (see :mod:`jditem.client.watch`)."""
         return WatchLists(WatchCore(self._base), self._http)
+
+    def changes(
+        self, since: str | None = None, *, list_name: str | None = None, limit: int = 100
+    ) -> ChangeFeed:
+        """The change events of this token's account after the cursor ``since`` (SPEC
+        §6.3), in order, ``limit`` per request, until none is left now; ``.cursor`` on the
+        feed resumes later without loss or repeats (see :mod:`jditem.client.changes`).
+        ``list_name`` keeps one watch list's events. Free; errors are the typed errors."""
+        watch = self.watch
+        return ChangeFeed(
+            lambda cursor: watch.changes_page(cursor, limit=limit, list_name=list_name), since
+        )
 
     # -- calls -------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import httpx
 from jditem import errors
 from jditem.client.base import BaseClient
 from jditem.protocol.envelope import Envelope
-from jditem.protocol.monitoring import WatchList, plain_decimal
+from jditem.protocol.monitoring import ChangesPage, WatchList, WatchRules, plain_decimal
 
 __all__ = ["AddedItems", "ApiRequest", "AsyncWatchLists", "WatchCore", "WatchItem", "WatchLists"]
 
@@ -84,7 +84,13 @@ class WatchCore:
         self._base = base
 
     def _request(
-        self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        root: str = "/api/watch/lists",
     ) -> ApiRequest:
         config = self._base.config
         headers = {
@@ -92,7 +98,7 @@ class WatchCore:
             "Accept": "application/json",
             "Authorization": f"Bearer {config.token.get_secret_value()}",
         }
-        url = config.base_url.rstrip("/") + "/api/watch/lists" + path
+        url = config.base_url.rstrip("/") + root + path
         return ApiRequest(method, url, headers, json, params)
 
     @staticmethod
@@ -106,14 +112,17 @@ class WatchCore:
         interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        rules: WatchRules | None = None,
     ) -> ApiRequest:
-        """Create list ``name`` under this client's token."""
-        body = {
+        """Create list ``name`` under this client's token (``rules``: what notifies)."""
+        body: dict[str, Any] = {
             "name": name,
             "intervalSeconds": interval_seconds,
             "dailyBudget": _yuan(daily_budget),
             "items": list(items),
         }
+        if rules is not None:
+            body["rules"] = rules.to_wire()
         return self._request("POST", "", body)
 
     def lists(self) -> ApiRequest:
@@ -131,9 +140,12 @@ class WatchCore:
         interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        rules: WatchRules | None = None,
     ) -> ApiRequest:
-        """Change the interval or budget, pause (``paused=True``) or resume it."""
+        """Change the interval, budget or rules (replaced whole); pause or resume it."""
         body: dict[str, Any] = {}
+        if rules is not None:
+            body["rules"] = rules.to_wire()
         if interval_seconds is not None:
             body["intervalSeconds"] = interval_seconds
         if daily_budget is not None:
@@ -174,6 +186,17 @@ class WatchCore:
         params = {"limit": str(limit), **({"after": after} if after is not None else {})}
         return self._request("GET", self._name(name) + "/items", params=params)
 
+    def changes(
+        self, cursor: str | None = None, *, limit: int = 100, list_name: str | None = None
+    ) -> ApiRequest:
+        """A page of the account's change events after ``cursor`` (of list ``list_name``)."""
+        params = {"limit": str(limit)}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if list_name is not None:
+            params["list"] = list_name
+        return self._request("GET", "/changes", params=params, root="/api/watch")
+
     # -- answers -----------------------------------------------------------------------
 
     @staticmethod
@@ -211,6 +234,11 @@ class WatchCore:
     def watch_lists(data: Any) -> list[WatchList]:
         """The lists of ``GET /api/watch/lists``."""
         return [WatchList.model_validate(item) for item in data.get("lists", [])]
+
+    @staticmethod
+    def changes_page(data: Any) -> ChangesPage:
+        """A page of ``GET /api/watch/changes``."""
+        return ChangesPage.model_validate(data)
 
     @staticmethod
     def added(data: Any) -> AddedItems:
@@ -272,15 +300,18 @@ class WatchLists:
         interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        rules: WatchRules | None = None,
     ) -> WatchList:
-        """Create a list checked every ``interval_seconds`` within ``daily_budget`` yuan a day."""
-        return self._core.watch_list(
-            self._send(
-                self._core.create(
-                    name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
-                )
-            )
+        """Create a list checked every ``interval_seconds`` within ``daily_budget`` yuan a
+        day; ``rules`` select which changes notify (default: every kind, 6 h cooldown)."""
+        request = self._core.create(
+            name,
+            interval_seconds=interval_seconds,
+            daily_budget=daily_budget,
+            items=items,
+            rules=rules,
         )
+        return self._core.watch_list(self._send(request))
 
     def list(self) -> list[WatchList]:
         """Every list of the account, with its status."""
@@ -297,10 +328,16 @@ class WatchLists:
         interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        rules: WatchRules | None = None,
     ) -> WatchList:
-        """Change the interval or the daily budget; pause or resume."""
+        """Change the interval, the daily budget or the rules (replaced whole); pause or
+        resume."""
         request = self._core.update(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
+            name,
+            interval_seconds=interval_seconds,
+            daily_budget=daily_budget,
+            paused=paused,
+            rules=rules,
         )
         return self._core.watch_list(self._send(request))
 
@@ -339,6 +376,14 @@ class WatchLists:
         """A page of the list's items and the ``after`` of the next page (None: the end)."""
         return self._core.page(self._send(self._core.items(name, after=after, limit=limit)))
 
+    def changes_page(
+        self, cursor: str | None = None, *, limit: int = 100, list_name: str | None = None
+    ) -> ChangesPage:
+        """One page of the account's change events after ``cursor`` (``Client.changes``
+        iterates them all)."""
+        request = self._core.changes(cursor, limit=limit, list_name=list_name)
+        return self._core.changes_page(self._send(request))
+
 
 class AsyncWatchLists:
     """``AsyncClient.watch``: the twin of :class:`WatchLists` (same methods, awaited)."""
@@ -367,10 +412,15 @@ class AsyncWatchLists:
         interval_seconds: int,
         daily_budget: YuanAmount,
         items: Iterable[str] = (),
+        rules: WatchRules | None = None,
     ) -> WatchList:
         """See :meth:`WatchLists.create`."""
         request = self._core.create(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, items=items
+            name,
+            interval_seconds=interval_seconds,
+            daily_budget=daily_budget,
+            items=items,
+            rules=rules,
         )
         return self._core.watch_list(await self._send(request))
 
@@ -389,10 +439,15 @@ class AsyncWatchLists:
         interval_seconds: int | None = None,
         daily_budget: YuanAmount | None = None,
         paused: bool | None = None,
+        rules: WatchRules | None = None,
     ) -> WatchList:
         """See :meth:`WatchLists.update`."""
         request = self._core.update(
-            name, interval_seconds=interval_seconds, daily_budget=daily_budget, paused=paused
+            name,
+            interval_seconds=interval_seconds,
+            daily_budget=daily_budget,
+            paused=paused,
+            rules=rules,
         )
         return self._core.watch_list(await self._send(request))
 
@@ -430,3 +485,10 @@ class AsyncWatchLists:
     async def items(self, name: str, *, after: str | None = None, limit: int = 100) -> ItemsPage:
         """See :meth:`WatchLists.items`."""
         return self._core.page(await self._send(self._core.items(name, after=after, limit=limit)))
+
+    async def changes_page(
+        self, cursor: str | None = None, *, limit: int = 100, list_name: str | None = None
+    ) -> ChangesPage:
+        """See :meth:`WatchLists.changes_page`."""
+        request = self._core.changes(cursor, limit=limit, list_name=list_name)
+        return self._core.changes_page(await self._send(request))

@@ -15,7 +15,7 @@ Parsing accepts a string or a number; writing always gives plain notation (never
 ``"1E+2"``).
 
 Models: :class:`ChangePoint` and :class:`ItemHistory` (SPEC §6.1), :class:`FieldChange`,
-:class:`ChangeEvent` and :class:`ChangesPage` (§6.3), :class:`WatchSchedule`,
+:class:`RuleMatch`, :class:`ChangeEvent` and :class:`ChangesPage` (§6.3), :class:`WatchSchedule`,
 :class:`WatchRules`, :class:`WatchListStatus` and :class:`WatchList` (§6.2–6.4).
 A tracked field is named everywhere (``FieldChange.field``, CSV columns) by its
 snake_case name in :data:`TRACKED_FIELDS`.
@@ -50,6 +50,7 @@ __all__ = [
     "ItemHistory",
     "LedgerYuan",
     "PausedReason",
+    "RuleMatch",
     "WatchList",
     "WatchListStatus",
     "WatchRules",
@@ -195,13 +196,32 @@ class FieldChange(WireModel):
     after: str | bool | int | list[str] | None = None
 
 
+class RuleMatch(WireModel):
+    """What one watch list's rules made of an event: ``notify`` when some of its ``kinds``
+    passed the list's kinds, thresholds and re-arm cooldown (SPEC §6.3)."""
+
+    list_id: str
+    name: str
+    notify: bool = False
+    kinds: list[str] = Field(default_factory=list)
+    """The kinds that notify for this list (empty when ``notify`` is false)."""
+
+    @field_validator("list_id", mode="before")
+    @classmethod
+    def _list_id_text(cls, value: Any) -> Any:
+        return _text_id(value)
+
+
 class ChangeEvent(WireModel):
     """A change of an item's tracked state for one account (the first observation is not one).
 
-    ``id`` is ``evt_`` + a ULID (sorts by creation time); ``lists`` the ids of the
-    account's watch lists holding the item; ``kinds`` values of :class:`ChangeKind` (kept
-    as text, so an older client reads kinds a newer server adds); ``new_low_days`` the
-    windows (of 30, 90, 180 days) whose lowest known price this one undercuts.
+    ``id`` is ``evt_`` + a ULID (sorts by creation time; the feed's order); ``lists`` the
+    ids of the account's watch lists holding the item when it changed, and
+    ``rule_matches`` what each one's rules made of it (the feed keeps every event: filter
+    on ``notify`` to get what a list's rules select); ``kinds`` values of
+    :class:`ChangeKind` (kept as text, so an older client reads kinds a newer server
+    adds); ``new_low_days`` the windows (of 30, 90, 180 days) whose lowest known price
+    this one undercuts.
     """
 
     id: str
@@ -212,11 +232,16 @@ class ChangeEvent(WireModel):
     kinds: list[str] = Field(default_factory=list)
     new_low_days: list[int] = Field(default_factory=list)
     title: str | None = None
+    rule_matches: list[RuleMatch] = Field(default_factory=list)
 
     @field_validator("item_id", mode="before")
     @classmethod
     def _item_id_text(cls, value: Any) -> Any:
         return _text_id(value)
+
+    def notifies(self, list_name: str) -> bool:
+        """True when the list called ``list_name`` held the item and its rules notified."""
+        return any(m.notify for m in self.rule_matches if m.name == list_name)
 
     @field_validator("lists", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from jditem._version import __version__
 from jditem.server.api import admin, health, v2, watch
+from jditem.server.api import changes as changes_api
 from jditem.server.api import history as history_api
 from jditem.server.api.envelope import RequestIdMiddleware, install_error_handlers
 from jditem.server.clock import Clock, utc_now
@@ -125,5 +126,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(history_api.router)
     app.include_router(watch.router)
+    app.include_router(changes_api.router)
     mount_console(app)
     return app

@@ -26,6 +26,11 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def db_time(value: datetime | str) -> datetime:
+    """A time read on a DBAPI cursor (SQLite gives text, PostgreSQL a datetime) as UTC."""
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
 def now_utc(clock: Clock) -> datetime:
     """Call ``clock`` and normalise its answer to aware UTC."""
     return as_utc(clock())

@@ -28,7 +28,7 @@ from jditem.formats.items import (
     sniff_format,
 )
 from jditem.protocol.codes import Code
-from jditem.protocol.monitoring import PausedReason
+from jditem.protocol.monitoring import PausedReason, WatchRules
 from jditem.server.accounts.identities import TokenIdentity
 from jditem.server.accounts.money import yuan_to_units
 from jditem.server.api.deps import CtxDep
@@ -105,6 +105,14 @@ ItemRefs = Annotated[
 ]
 
 
+class RulesBody(WatchRules):
+    """Which changes of the list notify (SPEC §6.3); unknown fields refused. ``kinds``
+    (default: all), ``dropPercent`` / ``dropYuan`` / ``priceAtMost`` narrow
+    ``price_drop`` and ``new_low``; ``cooldownSeconds`` re-arms an item's kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class WatchListCreate(_Body):
     """Body of ``POST /api/watch/lists``."""
 
@@ -112,6 +120,9 @@ class WatchListCreate(_Body):
     interval_seconds: int = Field(description="Seconds between two checks of an item.")
     daily_budget: Budget
     items: ItemRefs = Field(default_factory=list)
+    rules: RulesBody | None = Field(
+        default=None, description="What notifies (default: every kind, 6 h cooldown)."
+    )
 
 
 class WatchListUpdate(_Body):
@@ -121,6 +132,9 @@ class WatchListUpdate(_Body):
     daily_budget: Budget | None = None
     paused: bool | None = Field(
         default=None, description="true pauses the list (reason 'user'); false resumes it."
+    )
+    rules: RulesBody | None = Field(
+        default=None, description="New rules, replacing the list's rules as a whole."
     )
 
 
@@ -228,6 +242,7 @@ async def create_list(
                 interval_seconds=interval,
                 daily_budget=budget,
                 now=now,
+                rules=body.rules,
             )
             await watchlists.add_items(session, row, found.ids, now, ctx.settings.watch_max_items)
     except WatchError as exc:
@@ -262,7 +277,8 @@ async def update_list(
     name: str, body: WatchListUpdate, request: Request, ctx: CtxDep, token: TokenDep
 ) -> Response:
     """Pause (``paused: true``, reason ``user``) or resume it, change its interval (from
-    each item's next check on) or its daily budget (binding the next charge)."""
+    each item's next check on), its daily budget (binding the next charge) or its rules
+    (from the next event on)."""
     row = await _find(ctx, token, name)
     now = now_utc(ctx.clock)
     values: dict[str, Any] = {}
@@ -273,6 +289,8 @@ async def update_list(
             )
         if body.daily_budget is not None:
             values["daily_budget"] = _units(body.daily_budget)
+        if body.rules is not None:
+            values["rules"] = watchlists.rules_text(body.rules)
     except WatchError as exc:
         raise _failed(exc) from None
     async with ctx.db.writing() as session:

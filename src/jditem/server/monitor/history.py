@@ -11,7 +11,9 @@ for a free one (an idempotent replay, a price of 0), or the flush of confirmatio
   current point's ``last_confirmed_at`` — it matches only when the (account, item)'s
   newest point has the observation's digest;
 * otherwise the newest point is read, :func:`~.tracked.observe` decides, and a new point
-  is appended with the next ``seq`` (a masked price carries the last price shown).
+  is appended with the next ``seq`` (a masked price carries the last price shown); a
+  point with field changes also gets its change event, same transaction
+  (:func:`.events.write`; the first point is a baseline, never an event).
 
 **No duplicate points under concurrency.** Two writers of the same (account, item) must
 not both read "the newest point is #n" and both append. SQLite has one writer at a time
@@ -53,7 +55,8 @@ from sqlalchemy import (
     update,
 )
 
-from jditem.server.clock import as_utc
+from jditem.server.clock import db_time
+from jditem.server.monitor import events
 from jditem.server.monitor.tracked import (
     TrackedState,
     decode,
@@ -194,10 +197,10 @@ def _fold(connection: Connection, seen: Seen, deferred: bool = False) -> None:
     seq, prev, at = 0, None, seen.at
     if newest:
         seq, text, started, confirmed = newest[0]
-        if deferred and _aware(started) > seen.at:  # a later change is stored: old news
+        if deferred and db_time(started) > seen.at:  # a later change is stored: old news
             return
         prev = _decoded(text, seen)
-        at = max(at, _aware(confirmed))  # a point never starts before the last one was seen
+        at = max(at, db_time(confirmed))  # a point never starts before the last one was seen
     observation = observe(prev, seen.state)
     if not observation.new_point:  # the newest point holds this state already
         return
@@ -212,6 +215,8 @@ def _fold(connection: Connection, seen: Seen, deferred: bool = False) -> None:
         "state": state.encode(),
     }
     APPEND.executemany(connection, [row])
+    if prev is not None and observation.changes:  # a change, not a baseline: its event
+        events.write(connection, seen.account_id, seen.item_id, prev, state, seen.at, at)
 
 
 def _decoded(text: str, seen: Seen) -> TrackedState | None:
@@ -224,8 +229,3 @@ def _decoded(text: str, seen: Seen) -> TrackedState | None:
             seen.account_id,
         )
         return None
-
-
-def _aware(value: datetime | str) -> datetime:
-    """A time read on the DBAPI cursor (SQLite gives text, PostgreSQL a datetime) as UTC."""
-    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)

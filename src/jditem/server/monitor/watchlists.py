@@ -9,6 +9,7 @@ pick of due items never walks a paused list's rows.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, time
@@ -18,11 +19,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.protocol.monitoring import PausedReason, WatchList, WatchListStatus, WatchSchedule
+from jditem.protocol.monitoring import (
+    PausedReason,
+    WatchList,
+    WatchListStatus,
+    WatchRules,
+    WatchSchedule,
+)
 from jditem.server.accounts import quota
 from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
 from jditem.server.clock import as_utc
+from jditem.server.monitor.events import parse_rules
 from jditem.server.monitor.slots import next_slot
+from jditem.server.store.event_tables import WatchCooldownRow
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import HistoryPoint
 from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
@@ -78,9 +87,10 @@ async def create(
     interval_seconds: int,
     daily_budget: int,
     now: datetime,
+    rules: WatchRules | None = None,
 ) -> WatchListRow:
     """A new list of the account under ``token_id`` (:class:`WatchError` if the name is
-    taken or invalid)."""
+    taken or invalid); ``rules`` select what notifies (None: the defaults)."""
     problem = name_problem(name)
     if problem is not None:
         raise WatchError(problem)
@@ -99,6 +109,7 @@ async def create(
         daily_budget=check_budget(daily_budget),
         paused=False,
         paused_reason=None,
+        rules=rules_text(rules),
         created_at=now,
         updated_at=now,
     )
@@ -171,8 +182,9 @@ async def set_paused(
 async def change(
     session: AsyncSession, list_id: int, values: dict[str, object], now: datetime
 ) -> None:
-    """Set ``interval_seconds`` and/or ``daily_budget`` (checked by the caller). A new
-    interval applies from each item's next check on; a new budget to the next charge."""
+    """Set ``interval_seconds``, ``daily_budget`` and/or ``rules`` (:func:`rules_text`;
+    checked by the caller). A new interval applies from each item's next check on; a new
+    budget to the next charge; new rules to the next event."""
     await session.execute(
         update(WatchListRow)
         .where(WatchListRow.id == list_id)
@@ -190,7 +202,7 @@ async def drop(session: AsyncSession, row: WatchListRow) -> None:
     await session.execute(
         select(WatchListRow.id).where(WatchListRow.id == row.id).with_for_update()
     )
-    for table in (WatchItemRow, WatchSpendRow):
+    for table in (WatchItemRow, WatchSpendRow, WatchCooldownRow):
         await session.execute(delete(table).where(table.list_id == row.id))
     await session.execute(delete(WatchListRow).where(WatchListRow.id == row.id))
 
@@ -328,6 +340,11 @@ def _local_midnight(now: datetime, timezone: str) -> datetime:
     return as_utc(datetime.combine(now.astimezone(zone).date(), time(), tzinfo=zone))
 
 
+def rules_text(rules: WatchRules | None) -> str | None:
+    """Rules as stored in ``watch_lists.rules`` (None: the defaults)."""
+    return None if rules is None else json.dumps(rules.to_wire(), separators=(",", ":"))
+
+
 def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchList:
     """The list as its account sees it (the token by its visible prefix only)."""
     return WatchList(
@@ -336,6 +353,7 @@ def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchL
         token=f"{token_prefix}...",
         schedule=WatchSchedule(interval_seconds=row.interval_seconds),
         daily_budget=yuan(row.daily_budget),
+        rules=parse_rules(row.rules),
         created_at=as_utc(row.created_at),
         status=state,
     )

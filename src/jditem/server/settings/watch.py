@@ -28,6 +28,13 @@ class WatchSettings(BaseModel):
     watch_batch: int = Field(
         default=500, ge=1, le=10_000, description="Most due items one scheduler tick picks."
     )
+    event_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36500,
+        description="Change events (the feed of GET /api/watch/changes) older than this are "
+        "pruned by 'jditem admin prune'.",
+    )
     watch_lanes: int = Field(
         default=8, ge=1, le=256, description="Checks the scheduler runs at the same time."
     )

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from jditem.server.store import event_tables as event_tables  # registers its tables on Base
 from jditem.server.store import postgres, sqlite
 from jditem.server.store import watch_tables as watch_tables  # registers its tables on Base
 from jditem.server.store.urls import check_driver

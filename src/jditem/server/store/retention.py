@@ -10,6 +10,8 @@ What is kept and for how long (settings, environment prefix ``JDITEM_``):
   tasks are never touched, cached results are governed by their own TTLs;
 * the relay's upstream call and circuit-event rows: like call records
   (``call_record_retention_days``);
+* change events (SPEC §6.3) and their list rows: ``event_retention_days`` (default 90),
+  by their time-ordered ids;
 * idempotency keys past ``idempotency_ttl_seconds``, expired cached results,
   expired console sessions and quota counters of days before the call-record cutoff.
 
@@ -26,8 +28,10 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from jditem.server.monitor.events_read import floor_id
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
+from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow
 from jditem.server.store.tables import (
     FINAL_TASK_STATUSES,
     CachedResult,
@@ -85,6 +89,7 @@ async def prune(
     tasks_cutoff = now - timedelta(days=settings.task_retention_days)
     keys_cutoff = now - timedelta(seconds=settings.idempotency_ttl_seconds)
     anonymous_floor = await _anonymous_floor(db, settings.unknown_token_samples)
+    events_floor = floor_id(now - timedelta(days=settings.event_retention_days))
     plan: list[tuple[str, Any, Any, ColumnElement[bool]]] = [
         ("call_records", CallRecord.__table__, CallRecord.id, CallRecord.created_at < calls_cutoff),
         (
@@ -113,6 +118,18 @@ async def prune(
             UpstreamEvent.__table__,
             UpstreamEvent.id,
             UpstreamEvent.created_at < calls_cutoff,
+        ),
+        (
+            "change_events",
+            ChangeEventRow.__table__,
+            ChangeEventRow.id,
+            ChangeEventRow.id < events_floor,
+        ),
+        (
+            "change_event_lists",
+            ChangeEventListRow.__table__,
+            ChangeEventListRow.event_id,
+            ChangeEventListRow.event_id < events_floor,
         ),
         (
             "idempotency_keys",

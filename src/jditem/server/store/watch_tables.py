@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jditem.server.store.tables import Base
@@ -30,6 +39,8 @@ class WatchListRow(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     #: list_budget | token_budget | quota | balance | token | user (PausedReason)
     paused_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: Which changes notify: JSON of WatchRules (camelCase); None = the defaults (0012).
+    rules: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

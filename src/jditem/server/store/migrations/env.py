@@ -14,6 +14,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from jditem.server.store import event_tables as event_tables  # registers its tables
 from jditem.server.store import watch_tables as watch_tables  # registers its tables
 from jditem.server.store.tables import Base
 
