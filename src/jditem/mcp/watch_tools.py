@@ -134,7 +134,8 @@ def _over_cap(session: McpSession, units: int) -> CallToolResult:
     )
 
 
-def _unknown(error: UnknownListError, then: str = CHECK_OR_CREATE) -> CallToolResult:
+def unknown_list_result(error: UnknownListError, then: str = CHECK_OR_CREATE) -> CallToolResult:
+    """The tool error of an unknown list: its name, the account's lists, ``then``."""
     message = error.describe(then)
     body = {"type": "UnknownListError", "message": message, "lists": error.names[:SHOWN_NAMES]}
     return results.tool_result(message, {"status": "error", "error": body}, is_error=True)
@@ -166,7 +167,7 @@ def register(server: MCPServer, session: McpSession) -> None:
                 current = await find_list(client, list)
             except UnknownListError as unknown:
                 if interval_minutes is None or units is None:
-                    return _unknown(unknown, _TO_CREATE)
+                    return unknown_list_result(unknown, _TO_CREATE)
                 await client.watch.create(
                     list, interval_seconds=interval_minutes * 60, daily_budget=format_yuan(units)
                 )
@@ -184,7 +185,7 @@ def register(server: MCPServer, session: McpSession) -> None:
             added = await client.watch.add(list, items)
             view = await list_view(client, list, settings.price_units)
         except UnknownListError as unknown:  # deleted meanwhile
-            return _unknown(unknown)
+            return unknown_list_result(unknown)
         except errors.JditemError as error:
             return results.failure(error, session.budget)
         body = {"status": status, **_added_body(added), "list": view}
@@ -209,7 +210,7 @@ def register(server: MCPServer, session: McpSession) -> None:
                 return results.tool_result(list_summary(view), {"status": "ok", "list": view})
             lists = await client.watch.list()
         except UnknownListError as unknown:
-            return _unknown(unknown)
+            return unknown_list_result(unknown)
         except errors.JditemError as error:
             return results.failure(error, session.budget)
         brief = [
