@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import TRANSPORTS, Transport, agent
+from tests.support.mcp_agent import Transport, agent
 from tests.support.waiting import await_until
 
 ITEM = "100012043978"
@@ -37,12 +37,6 @@ def slow_server() -> Iterator[LiveServer]:
         sandbox_latency_ms=(12_000, 12_000), wait_seconds=0.05, retry_after_seconds=1
     ) as live:
         yield live
-
-
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
 
 
 def account(server: LiveServer, **token_options: Any) -> tuple[str, str]:

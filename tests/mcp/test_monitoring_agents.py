@@ -14,7 +14,7 @@ import pytest
 
 from tests.mcp.test_agents import ITEM, OTHER, THIRD, account, charged_units
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import TRANSPORTS, Transport, agent
+from tests.support.mcp_agent import Transport, agent
 from tests.support.waiting import await_until
 
 NEW_TOOLS = {"price_history", "watch_add", "watch_status"}
@@ -25,12 +25,6 @@ def server() -> Iterator[LiveServer]:
     """No drift (a fetched item keeps its state) and no scheduler (no check spends)."""
     with live_server(sandbox_drift=False, watch_scheduler=False) as live:
         yield live
-
-
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
 
 
 def text(result: Any) -> str:
