@@ -17,7 +17,7 @@ from tests.mcp.test_monitoring_agents import text
 from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import TRANSPORTS, Transport, agent
+from tests.support.mcp_agent import Transport, agent
 
 CLOCK = FrozenClock(T0)
 COLLECTOR = ScriptedCollector()
@@ -29,12 +29,6 @@ def server() -> Iterator[LiveServer]:
         clock=CLOCK, collector=COLLECTOR, result_ttl_seconds=TTL, watch_scheduler=False
     ) as live:
         yield live
-
-
-@pytest.fixture(params=TRANSPORTS)
-def transport(request: pytest.FixtureRequest) -> Transport:
-    value: Transport = request.param
-    return value
 
 
 async def observe(live: LiveServer, token: str, price: str) -> None:
