@@ -5,9 +5,11 @@ loss or repeats, a list's events only, rules sent with a list, and typed errors.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +123,49 @@ async def test_rules_travel_with_a_list_and_the_feed_of_one_list(
     with pytest.raises(errors.APIError) as bad:
         await read(client.client.changes(since="yesterday"))
     assert bad.value.code == 400
+
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_consumer() -> str:
+    """The Python example of the README's "Change alerts — the pull feed" section."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("### Change alerts — the pull feed") :]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found, "the section has no python example"
+    return found.group(1)
+
+
+async def test_the_readme_consumer_resumes_where_it_stopped(
+    server: LiveServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = server.make_token("readme-feed")
+    body = {"name": "phones", "intervalSeconds": 3600, "dailyBudget": "1", "items": [ITEM]}
+    made = server.http.post(
+        "/api/watch/lists", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert made.json()["code"] == 0
+    for price in ("699.00", "650.00", "640.00"):
+        await observe(server, token, price)
+    monkeypatch.setenv("JDITEM_BASE_URL", server.base_url)
+    monkeypatch.setenv("JDITEM_TOKEN", token)
+    monkeypatch.chdir(tmp_path)
+    code = compile(readme_consumer(), str(README), "exec")
+
+    def run() -> list[str]:
+        exec(code, {"__name__": "readme"})
+        return capsys.readouterr().out.splitlines()
+
+    first = await asyncio.to_thread(run)
+    assert len(first) == 1  # 650 notified; 640 fell in the 6 h cooldown of price_drop
+    assert ITEM in first[0]
+    assert "price_drop" in first[0]
+    assert (tmp_path / "jditem-cursor.txt").read_text().startswith("evt_")
+    assert await asyncio.to_thread(run) == []  # nothing new since the saved cursor
+    await observe(server, token, "700.00")  # a rise notifies (default rules: every kind)
+    [again] = await asyncio.to_thread(run)
+    assert "price_rise" in again

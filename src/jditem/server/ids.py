@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 
 TASK_ID_PREFIX = "t_"
+#: Change events (SPEC §6.3): ``evt_`` + a ULID.
+EVENT_ID_PREFIX = "evt_"
 
 #: Maps each RFC 4648 base-32 digit to Crockford's digit of the same value.
 _CROCKFORD = bytes.maketrans(
@@ -32,6 +34,11 @@ def new_ulid(ms: int | None = None, *, randbits: Callable[[int], int] = secrets.
     value = (millis << 80) | randbits(80)
     # 20 bytes = 32 base-32 digits; the last 26 are the 128-bit value, left-padded.
     return base64.b32encode(value.to_bytes(20, "big"))[6:].translate(_CROCKFORD).decode()
+
+
+def event_id_floor(ms: int) -> str:
+    """The lowest event id of the millisecond ``ms``: every event id from then sorts after."""
+    return EVENT_ID_PREFIX + new_ulid(ms, randbits=lambda _bits: 0)
 
 
 def new_task_id(ms: int | None = None) -> str:

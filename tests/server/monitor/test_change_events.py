@@ -241,3 +241,35 @@ def test_retention_prunes_old_events(
     assert report.deleted["change_events"] == 1
     left, _ = read_all(server, token, None)
     assert [e["changes"][0]["after"] for e in left] == ["599.00"]
+
+
+def test_the_moving_sandbox_s_changes_are_events_of_the_lists_holding_them(
+    clock: FrozenClock,
+) -> None:
+    """Scheduled checks of a drifting catalog: one event per change point after the
+    baseline, each naming the list that holds the item."""
+    items = [str(100_000_000_001 + n) for n in range(12)]
+    with live_server(
+        clock=clock, watch_scheduler=False, watch_min_interval_seconds=60, sandbox_drift=True
+    ) as live:
+        token = live.make_token("drift")
+        created = api(
+            live,
+            token,
+            "POST",
+            LISTS,
+            json={"name": "moving", "intervalSeconds": 3600, "dailyBudget": "100", "items": items},
+        )
+        list_id = created["data"]["id"]
+        scheduler = live.app.state.watch
+        for days in (0, 10, 20, 30):
+            clock.set(T0 + timedelta(days=days, hours=2))
+            assert live.run(lambda _ctx: scheduler.tick(), timeout=120) == len(items)
+            if days == 0:
+                assert feed(live, token)["events"] == []  # the first checks: baselines
+        got, _ = read_all(live, token, None)
+        changed = live.scalar("SELECT COUNT(*) FROM item_history WHERE seq > 1")
+        assert changed > 0
+        assert len(got) == changed
+        assert all(e["lists"] == [list_id] for e in got)
+        assert {m["name"] for e in got for m in e["ruleMatches"]} == {"moving"}

@@ -197,6 +197,7 @@ def test_an_event_shows_on_the_wire() -> None:
         "kinds": ["price_drop", "promotion_started"],
         "newLowDays": [],
         "title": "Item",
+        "ruleMatches": [],
     }
     assert wire.ChangeEvent.model_validate(body) == event
     with pytest.raises(ValueError, match="not an event"):

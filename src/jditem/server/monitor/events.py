@@ -30,6 +30,7 @@ never finds an earlier id committed after it read past it.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -60,6 +61,8 @@ from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
 from jditem.server.store.writer import Prepared
 
 __all__ = ["after_event", "event_id_after", "parse_rules", "write"]
+
+log = logging.getLogger("jditem.server.monitor.events")
 
 _E = cast(Table, ChangeEventRow.__table__)
 _EL = cast(Table, ChangeEventListRow.__table__)
@@ -139,8 +142,16 @@ def event_id_after(ms: int, last: str | None) -> str:
 
 
 def parse_rules(text: str | None) -> WatchRules:
-    """A list's stored rules (``None``: the defaults, every kind, 6 h cooldown)."""
-    return WatchRules() if text is None else WatchRules.model_validate_json(text)
+    """A list's stored rules (``None``: the defaults, every kind, 6 h cooldown). Unreadable
+    rules (not written by this version) count as the defaults, logged: an event is never
+    lost, nor a charge failed, for them."""
+    if text is None:
+        return WatchRules()
+    try:
+        return WatchRules.model_validate_json(text)
+    except ValueError:
+        log.warning("a watch list's stored rules are unreadable; the defaults apply")
+        return WatchRules()
 
 
 def write(
@@ -161,8 +172,9 @@ def write(
         longest = timedelta(days=max(kinds.WINDOWS_DAYS))
         params = {"a": account_id, "i": item_id, "start": point_from - longest}
         points = [
-            ChangePoint(db_time(at), db_time(at), decode(text))
+            ChangePoint(db_time(at), db_time(at), known)
             for at, text in POINTS.rows(connection, params)
+            if (known := _readable(text)) is not None
         ]
         found = kinds.classify(prev, state, kinds.lowest_known(points, point_from))
     claim = CLAIM["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
@@ -184,8 +196,9 @@ def write(
         )
     last = LAST_ID.rows(connection, {"a": account_id})[0][0]
     event_id = event_id_after(int(observed_at.timestamp() * 1000), last)
-    event = found.to_wire(event_id, item_id, observed_at, [m.list_id for m in matches], state.title)
-    event.rule_matches = matches
+    event = found.to_wire(
+        event_id, item_id, observed_at, [m.list_id for m in matches], state.title, matches
+    )
     INSERT_EVENT.executemany(
         connection,
         [
@@ -208,6 +221,13 @@ def write(
         )
     after_event(connection, account_id, event)
     return event
+
+
+def _readable(text: str) -> TrackedState | None:
+    try:
+        return decode(text)
+    except ValueError:  # a point of a newer layout: left out of the lowest prices
+        return None
 
 
 def after_event(connection: Connection, account_id: int, event: wire.ChangeEvent) -> None:

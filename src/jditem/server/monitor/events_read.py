@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import ChangeEvent
 from jditem.server.clock import as_utc
-from jditem.server.ids import new_ulid
-from jditem.server.monitor.kinds import EVENT_ID_PREFIX
+from jditem.server.ids import EVENT_ID_PREFIX, event_id_floor
 from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow
 
 __all__ = ["CURSOR", "DEFAULT_LIMIT", "MAX_LIMIT", "floor_id", "read_page"]
@@ -33,7 +32,7 @@ CURSOR = re.compile(EVENT_ID_PREFIX + r"[0-9A-HJKMNP-TV-Z]{26}")
 
 def floor_id(at: datetime) -> str:
     """The lowest event id of the millisecond ``at`` (every event from ``at`` on sorts after)."""
-    return EVENT_ID_PREFIX + new_ulid(int(as_utc(at).timestamp() * 1000), randbits=lambda _bits: 0)
+    return event_id_floor(int(as_utc(at).timestamp() * 1000))
 
 
 async def read_page(

@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from jditem.protocol import monitoring as wire
 from jditem.protocol.monitoring import ChangeKind
-from jditem.server.ids import new_ulid
+from jditem.server.ids import EVENT_ID_PREFIX, new_ulid
 from jditem.server.monitor.tracked import ChangePoint, FieldChange, TrackedState, diff
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
 
 #: The windows of ``new_low``, in days (SPEC §6.3).
 WINDOWS_DAYS = (30, 90, 180)
-EVENT_ID_PREFIX = "evt_"
 
 
 def new_event_id(ms: int, *, randbits: Callable[[int], int] = secrets.randbits) -> str:
@@ -82,6 +81,7 @@ class Classification:
         observed_at: datetime,
         lists: Sequence[str] = (),
         title: str | None = None,
+        rule_matches: Sequence[wire.RuleMatch] = (),
     ) -> wire.ChangeEvent:
         """The event as the feed and webhooks show it (raises on a non-event)."""
         if not self.changes:
@@ -95,6 +95,7 @@ class Classification:
             kinds=[str(kind) for kind in self.kinds],
             new_low_days=list(self.new_low_days),
             title=title,
+            rule_matches=list(rule_matches),
         )
 
 

@@ -35,6 +35,7 @@ class ChangeEventListRow(Base):
     rules made it notify (the feed filtered by list pages through this key)."""
 
     __tablename__ = "change_event_lists"
+    __table_args__ = (Index("ix_change_event_lists_event_id", "event_id"),)  # retention
 
     list_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[str] = mapped_column(String(30), primary_key=True)

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from jditem.server.monitor.events_read import floor_id
+from jditem.server.ids import event_id_floor
 from jditem.server.settings import Settings
 from jditem.server.store.db import Database
 from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow
@@ -89,7 +89,8 @@ async def prune(
     tasks_cutoff = now - timedelta(days=settings.task_retention_days)
     keys_cutoff = now - timedelta(seconds=settings.idempotency_ttl_seconds)
     anonymous_floor = await _anonymous_floor(db, settings.unknown_token_samples)
-    events_floor = floor_id(now - timedelta(days=settings.event_retention_days))
+    events_cutoff = now - timedelta(days=settings.event_retention_days)
+    events_floor = event_id_floor(int(events_cutoff.timestamp() * 1000))
     plan: list[tuple[str, Any, Any, ColumnElement[bool]]] = [
         ("call_records", CallRecord.__table__, CallRecord.id, CallRecord.created_at < calls_cutoff),
         (

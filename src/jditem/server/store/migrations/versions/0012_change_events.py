@@ -41,6 +41,8 @@ def upgrade() -> None:
         sa.Column("notify", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("list_id", "event_id", name=op.f("pk_change_event_lists")),
     )
+    with op.batch_alter_table("change_event_lists", schema=None) as batch_op:
+        batch_op.create_index("ix_change_event_lists_event_id", ["event_id"], unique=False)
     op.create_table(
         "watch_cooldowns",
         sa.Column("list_id", sa.Integer(), nullable=False),
@@ -57,6 +59,8 @@ def downgrade() -> None:
     with op.batch_alter_table("watch_lists", schema=None) as batch_op:
         batch_op.drop_column("rules")
     op.drop_table("watch_cooldowns")
+    with op.batch_alter_table("change_event_lists", schema=None) as batch_op:
+        batch_op.drop_index("ix_change_event_lists_event_id")
     op.drop_table("change_event_lists")
     with op.batch_alter_table("change_events", schema=None) as batch_op:
         batch_op.drop_index("ix_change_events_account_id_id")
