@@ -38,7 +38,7 @@ async def test_the_new_tools_and_the_watch_resource_are_listed(
     _, token = account(server)
     async with agent(transport, base_url=server.base_url, token=token) as a:
         tools = {tool.name: tool for tool in (await a.client.list_tools()).tools}
-        assert set(tools) == {"get_product", "get_products", *NEW_TOOLS}
+        assert set(tools) == {"get_product", "get_products", "changes", *NEW_TOOLS}
         history, add, status = (tools[name] for name in sorted(NEW_TOOLS))
         assert set(history.input_schema["properties"]) == {"item", "since", "limit"}
         assert history.input_schema["required"] == ["item"]

@@ -160,7 +160,7 @@ def mcp_command(
     """Serve JD.com product data to AI agents over MCP (stdio, or --http).
 
     Tools: get_product, get_products (they spend money, within --max-spend-yuan),
-    price_history and watch_status (free), watch_add (a list's checks spend within its
+    price_history, watch_status and changes (free), watch_add (a list's checks spend within its
     daily budget, at most --max-list-budget-yuan); resources: jditem://item/{id} (free:
     products this session fetched), jditem://watch/{name} (free). The token comes
     from JDITEM_TOKEN / JUSTONEAPI_TOKEN or the config file, never from a tool.

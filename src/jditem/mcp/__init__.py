@@ -23,9 +23,8 @@ Layout:
 Adding features: a module with ``register(server, session)`` listed in
 ``server.FEATURE_MODULES``. Reads the server does not charge (history, status) need no
 budget hold; ``watch_add`` spends later, on the server's schedule, under the list's own
-daily budget, which ``--max-list-budget-yuan`` bounds. Still to come: ``changes(since_cursor)``
-over the change feed (``GET /api/watch/changes``), once the client has ``client.changes``
-— a module of its own, e.g. ``changes_tool.py``.
+daily budget, which ``--max-list-budget-yuan`` bounds. :mod:`.changes_tool` —
+``changes(since_cursor, list)`` over ``client.changes`` (free).
 """
 
 from __future__ import annotations

@@ -64,8 +64,8 @@ def advice(error: errors.JditemError) -> str:
     if isinstance(error, errors.EndpointNotFoundError | errors.ProtocolError):
         return (
             "jditem mcp may be pointed at the wrong server (or a proxy answers instead); "
-            "tell the user. price_history and the watch tools need a jditem server (the "
-            "vendor has neither history nor watch lists)."
+            "tell the user. price_history, changes and the watch tools need a jditem "
+            "server (the vendor has neither history nor watch lists)."
         )
     if isinstance(error, errors.ItemNotSupportedError):
         return "Do not ask for this item again: JD does not have it."

@@ -27,6 +27,7 @@ FEATURE_MODULES = (
     "jditem.mcp.history_tool",
     "jditem.mcp.watch_tools",
     "jditem.mcp.watch_resource",
+    "jditem.mcp.changes_tool",
 )
 
 #: Where the streamable HTTP endpoint is served.
@@ -42,7 +43,8 @@ INSTRUCTIONS = (
     "price_history (free) tells what an item cost over time, as this account received it; "
     "watch_add puts items on a watch list the server checks on a schedule within the "
     "list's own daily budget (at most {max_list} yuan a day from this session), and "
-    "watch_status or jditem://watch/{{name}} (free) shows a list's state."
+    "watch_status or jditem://watch/{{name}} (free) shows a list's state, and changes "
+    "(free) what changed since a cursor it returns."
 )
 
 
