@@ -14,7 +14,7 @@ check is charged like a call (the server does it). Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, TypedDict, Unpack
@@ -24,7 +24,7 @@ import httpx
 
 from jditem import errors
 from jditem.client.base import BaseClient
-from jditem.protocol.envelope import Envelope
+from jditem.client.server_api import ApiRequest, answer_data, api_request, send, send_async
 from jditem.protocol.monitoring import ChangesPage, WatchList, WatchRules, plain_decimal
 
 __all__ = [
@@ -39,17 +39,6 @@ __all__ = [
 
 InputFormat = Literal["lines", "csv", "jsonl"]
 YuanAmount = Decimal | str | int
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRequest:
-    """One HTTP request of the watch API (the token in ``headers``: never log them)."""
-
-    method: str
-    url: str
-    headers: dict[str, str]
-    json: Any = None
-    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +117,7 @@ class WatchCore:
         *,
         root: str = "/api/watch/lists",
     ) -> ApiRequest:
-        config = self._base.config
-        headers = {
-            "User-Agent": config.user_agent,
-            "Accept": "application/json",
-            "Authorization": f"Bearer {config.token.get_secret_value()}",
-        }
-        url = config.base_url.rstrip("/") + root + path
-        return ApiRequest(method, url, headers, json, params)
+        return api_request(self._base, method, root, path, json, params)
 
     @staticmethod
     def _name(name: str) -> str:
@@ -233,31 +215,8 @@ class WatchCore:
 
     # -- answers -----------------------------------------------------------------------
 
-    @staticmethod
-    def data(status: int, headers: Mapping[str, str], body: bytes) -> Any:
-        """The ``data`` of a code-0 answer; else the :class:`~jditem.errors.APIError` of its
-        code (with the server's message), or :class:`~jditem.errors.ProtocolError`."""
-        request_id = headers.get("x-request-id")
-        try:
-            envelope = Envelope.model_validate_json(body)
-        except ValueError:
-            raise errors.ProtocolError(
-                f"the answer (HTTP {status}) is not a jditem envelope: is the base URL a "
-                "jditem server (watch lists need one, version 0.x with monitoring)?",
-                http_status=status,
-                request_id=request_id,
-            ) from None
-        if envelope.code == 0:
-            return envelope.data
-        cls = errors.error_for_code(envelope.code)
-        message = envelope.message or f"code {envelope.code}"
-        raise cls(
-            message,
-            code=envelope.code,
-            http_status=status,
-            request_id=envelope.request_id or request_id,
-            data=envelope.data,
-        )
+    #: The ``data`` of a code-0 answer, else the typed error of its code.
+    data = staticmethod(answer_data)
 
     @staticmethod
     def watch_list(data: Any) -> WatchList:
@@ -302,18 +261,6 @@ class WatchCore:
         return items, data.get("next")
 
 
-def _transport(exc: httpx.HTTPError, request: ApiRequest) -> errors.JditemError:
-    where = request.url.split("/api/", 1)[0]
-    return errors.TransportError(
-        f"could not talk to {where}: {type(exc).__name__}; check --base-url and that the "
-        "server runs, then try again"
-    )
-
-
-#: The error of a request that got no answer (``client.webhooks`` raises it too).
-transport_error = _transport
-
-
 class WatchLists:
     """``Client.watch``: the watch lists of the client's token's account (blocking)."""
 
@@ -322,17 +269,7 @@ class WatchLists:
         self._http = http
 
     def _send(self, request: ApiRequest) -> Any:
-        try:
-            response = self._http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                json=request.json,
-                params=request.params,
-            )
-        except httpx.HTTPError as exc:
-            raise _transport(exc, request) from None
-        return self._core.data(response.status_code, response.headers, response.content)
+        return send(self._http, request)
 
     def create(
         self,
@@ -428,17 +365,7 @@ class AsyncWatchLists:
         self._http = http
 
     async def _send(self, request: ApiRequest) -> Any:
-        try:
-            response = await self._http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                json=request.json,
-                params=request.params,
-            )
-        except httpx.HTTPError as exc:
-            raise _transport(exc, request) from None
-        return self._core.data(response.status_code, response.headers, response.content)
+        return await send_async(self._http, request)
 
     async def create(
         self,

@@ -1,7 +1,7 @@
 """Webhook endpoints of a jditem server (SPEC §6.3): ``client.webhooks`` on both twins.
 
-:class:`WebhooksCore` is the I/O-free part (requests as :class:`~.watch.ApiRequest`,
-answers through :meth:`~.watch.WatchCore.data`); :class:`Webhooks` (``Client.webhooks``)
+:class:`WebhooksCore` is the I/O-free part (requests as :class:`~.server_api.ApiRequest`,
+answers through :func:`~.server_api.answer_data`); :class:`Webhooks` (``Client.webhooks``)
 and :class:`AsyncWebhooks` (``AsyncClient.webhooks``) only send. Example::
 
     with Client(base_url="https://jditem.example.com") as client:
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from jditem.client.base import BaseClient
-from jditem.client.watch import ApiRequest, WatchCore, transport_error
+from jditem.client.server_api import ApiRequest, api_request, send, send_async
 from jditem.protocol.webhooks import NewWebhookSecret, WebhookDelivery, WebhookEndpoint
 
 __all__ = ["AsyncWebhooks", "Webhooks", "WebhooksCore"]
@@ -37,14 +37,7 @@ class WebhooksCore:
         self, method: str, path: str = "", json: Any = None, params: dict[str, str] | None = None
     ) -> ApiRequest:
         """One request of the webhook API (``path`` after ``/api/webhooks``)."""
-        config = self._base.config
-        headers = {
-            "User-Agent": config.user_agent,
-            "Accept": "application/json",
-            "Authorization": f"Bearer {config.token.get_secret_value()}",
-        }
-        url = config.base_url.rstrip("/") + "/api/webhooks" + path
-        return ApiRequest(method, url, headers, json, params)
+        return api_request(self._base, method, "/api/webhooks", path, json, params)
 
     def add(
         self, url: str, *, lists: Iterable[str], kinds: Iterable[str], description: str
@@ -59,20 +52,6 @@ class WebhooksCore:
         return self.request("POST", f"/{int(endpoint_id)}/rotate", body)
 
 
-def _send_sync(http: httpx.Client, request: ApiRequest) -> Any:
-    try:
-        response = http.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            json=request.json,
-            params=request.params,
-        )
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, request) from None
-    return WatchCore.data(response.status_code, response.headers, response.content)
-
-
 class Webhooks:
     """``Client.webhooks``: the webhook endpoints of the token's account (blocking)."""
 
@@ -81,7 +60,7 @@ class Webhooks:
         self._http = http
 
     def _send(self, method: str, path: str = "", json: Any = None, **params: str) -> Any:
-        return _send_sync(self._http, self._core.request(method, path, json, params or None))
+        return send(self._http, self._core.request(method, path, json, params or None))
 
     def add(
         self,
@@ -94,7 +73,7 @@ class Webhooks:
         """Add an endpoint (of ``lists``' events of ``kinds``; empty: all); the answer's
         secret is shown this once."""
         request = self._core.add(url, lists=lists, kinds=kinds, description=description)
-        return NewWebhookSecret.model_validate(_send_sync(self._http, request))
+        return NewWebhookSecret.model_validate(send(self._http, request))
 
     def list(self) -> list[WebhookEndpoint]:
         """Every endpoint of the account (no secrets)."""
@@ -112,7 +91,7 @@ class Webhooks:
     def rotate(self, endpoint_id: int, *, overlap_seconds: int | None = None) -> NewWebhookSecret:
         """A new secret (shown once); the old one signs too for ``overlap_seconds`` (24 h)."""
         request = self._core.rotate(endpoint_id, overlap_seconds)
-        return NewWebhookSecret.model_validate(_send_sync(self._http, request))
+        return NewWebhookSecret.model_validate(send(self._http, request))
 
     def enable(self, endpoint_id: int) -> WebhookEndpoint:
         """Enable a disabled endpoint (its pending deliveries go out again)."""
@@ -139,21 +118,8 @@ class AsyncWebhooks:
         self._core = core
         self._http = http
 
-    async def _send_request(self, request: ApiRequest) -> Any:
-        try:
-            response = await self._http.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                json=request.json,
-                params=request.params,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, request) from None
-        return WatchCore.data(response.status_code, response.headers, response.content)
-
     async def _send(self, method: str, path: str = "", json: Any = None, **params: str) -> Any:
-        return await self._send_request(self._core.request(method, path, json, params or None))
+        return await send_async(self._http, self._core.request(method, path, json, params or None))
 
     async def add(
         self,
@@ -165,7 +131,7 @@ class AsyncWebhooks:
     ) -> NewWebhookSecret:
         """See :meth:`Webhooks.add`."""
         request = self._core.add(url, lists=lists, kinds=kinds, description=description)
-        return NewWebhookSecret.model_validate(await self._send_request(request))
+        return NewWebhookSecret.model_validate(await send_async(self._http, request))
 
     async def list(self) -> list[WebhookEndpoint]:
         """See :meth:`Webhooks.list`."""
@@ -185,7 +151,7 @@ class AsyncWebhooks:
     ) -> NewWebhookSecret:
         """See :meth:`Webhooks.rotate`."""
         request = self._core.rotate(endpoint_id, overlap_seconds)
-        return NewWebhookSecret.model_validate(await self._send_request(request))
+        return NewWebhookSecret.model_validate(await send_async(self._http, request))
 
     async def enable(self, endpoint_id: int) -> WebhookEndpoint:
         """See :meth:`Webhooks.enable`."""
