@@ -49,7 +49,7 @@ async def disabled_endpoints(console: Console) -> list[tuple[WebhookEndpointRow,
         .where(console.principal.scope(WebhookEndpointRow.account_id))
         .order_by(WebhookEndpointRow.id)
     )
-    return [(row, name) for row, name in rows.tuples()]
+    return [(row, name) for row, name in rows]
 
 
 def _parts(console: Console) -> tuple[SecretBox, TargetGuard]:
@@ -65,7 +65,7 @@ async def _list_names(console: Console, list_ids: set[int]) -> dict[int, str]:
     rows = await console.db.execute(
         select(WatchListRow.id, WatchListRow.name).where(WatchListRow.id.in_(list_ids))
     )
-    return {int(i): str(name) for i, name in rows.tuples()}
+    return {int(i): str(name) for i, name in rows}
 
 
 async def _render_list(
@@ -181,10 +181,16 @@ async def add_endpoint(console: ConsoleDep) -> Response:
     return await _render_list(console, secret=(row, secret, "added"))
 
 
-async def _visible(console: Console, endpoint_id: int) -> tuple[WebhookEndpointRow, str]:
-    """The endpoint and its account's name if the person may see it (else 404)."""
-    if not 0 < endpoint_id <= MAX_ID:
+def _id(raw: str) -> int:
+    """A path's id; anything but one the database could hold is a missing object (404)."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10 and 0 < int(raw) <= MAX_ID):
         raise NotFoundPage()
+    return int(raw)
+
+
+async def _visible(console: Console, raw_id: str) -> tuple[WebhookEndpointRow, str]:
+    """The endpoint and its account's name if the person may see it (else 404)."""
+    endpoint_id = _id(raw_id)
     found = (
         await console.db.execute(
             select(WebhookEndpointRow, Account.name)
@@ -198,14 +204,14 @@ async def _visible(console: Console, endpoint_id: int) -> tuple[WebhookEndpointR
     return found[0], found[1]
 
 
-async def _for_change(console: Console, endpoint_id: int) -> WebhookEndpointRow | Response:
+async def _for_change(console: Console, endpoint_id: str) -> WebhookEndpointRow | Response:
     await console.form()  # CSRF
     row, _account = await _visible(console, endpoint_id)
     return _refuse_change(console) or row
 
 
 @router.post("/webhooks/{endpoint_id}/rotate")
-async def rotate(endpoint_id: int, console: ConsoleDep) -> Response:
+async def rotate(endpoint_id: str, console: ConsoleDep) -> Response:
     """A new secret, shown this once; the old one keeps signing for a day."""
     row = await _for_change(console, endpoint_id)
     if isinstance(row, Response):
@@ -218,7 +224,7 @@ async def rotate(endpoint_id: int, console: ConsoleDep) -> Response:
 
 
 @router.post("/webhooks/{endpoint_id}/enable")
-async def enable(endpoint_id: int, console: ConsoleDep) -> Response:
+async def enable(endpoint_id: str, console: ConsoleDep) -> Response:
     """Enable a disabled endpoint; its pending deliveries go out again."""
     row = await _for_change(console, endpoint_id)
     if isinstance(row, Response):
@@ -229,7 +235,7 @@ async def enable(endpoint_id: int, console: ConsoleDep) -> Response:
 
 
 @router.post("/webhooks/{endpoint_id}/remove")
-async def remove(endpoint_id: int, console: ConsoleDep) -> Response:
+async def remove(endpoint_id: str, console: ConsoleDep) -> Response:
     """Remove the endpoint with its pending deliveries and its delivery log."""
     row = await _for_change(console, endpoint_id)
     if isinstance(row, Response):
@@ -240,11 +246,11 @@ async def remove(endpoint_id: int, console: ConsoleDep) -> Response:
 
 
 @router.get("/webhooks/{endpoint_id}")
-async def deliveries_page(endpoint_id: int, console: ConsoleDep) -> Response:
+async def deliveries_page(endpoint_id: str, console: ConsoleDep) -> Response:
     """The endpoint's deliveries, newest first, a page at a time, each with its attempts."""
     row, account = await _visible(console, endpoint_id)
     raw = console.request.query_params.get("before", "")
-    before = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else None
+    before = _id(raw) if raw else None
     found = await endpoints.deliveries(console.db, row.id, DELIVERIES_PER_PAGE + 1, before=before)
     shown = found[:DELIVERIES_PER_PAGE]
     older = shown[-1][0].id if len(found) > DELIVERIES_PER_PAGE else None
@@ -263,12 +269,10 @@ async def deliveries_page(endpoint_id: int, console: ConsoleDep) -> Response:
 
 
 @router.post("/webhooks/deliveries/{delivery_id}/replay")
-async def replay(delivery_id: int, console: ConsoleDep) -> Response:
+async def replay(delivery_id: str, console: ConsoleDep) -> Response:
     """Send a delivery again as a new one (same ``webhook-id`` and body)."""
     await console.form()  # CSRF
-    if not 0 < delivery_id <= MAX_ID:
-        raise NotFoundPage()
-    delivery = await console.db.get(WebhookDeliveryRow, delivery_id)
+    delivery = await console.db.get(WebhookDeliveryRow, _id(delivery_id))
     if delivery is None or not console.principal.sees(delivery.account_id):
         raise NotFoundPage()
     if (refused := _refuse_change(console)) is not None:
