@@ -12,13 +12,13 @@ import re
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from jditem.webhooks import verify
 from tests.server.console.conftest import ConsoleClient
 from tests.server.console.member_client import new_member
+from tests.server.console.pages.test_watch import api
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import wait_until
@@ -44,15 +44,6 @@ def server(backend: Backend) -> Iterator[LiveServer]:
         live_server(webhook_allow_networks=["127.0.0.0/8"], watch_scheduler=False) as live,
     ):
         yield live
-
-
-def api(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
-    response = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    envelope = response.json()
-    assert envelope["code"] == 0, envelope
-    return envelope["data"]
 
 
 def endpoint_ids(live: LiveServer, account: str) -> list[int]:
@@ -156,13 +147,13 @@ def test_an_owner_adds_rotates_enables_and_removes_an_endpoint(
             i=endpoint,
         )
         for path in ("/console", "/console/webhooks", f"/console/webhooks/{endpoint}"):
-            shown = member.get(path)
+            page = member.get(path)
             banner = re.search(
                 r'<div class="error" role="alert" id="webhooks-disabled">.*?</div>',
-                shown.text,
+                page.text,
                 re.S,
             )
-            assert banner, (path, shown.text)
+            assert banner, (path, page.text)
             assert "the receiver answered 410 Gone" in banner.group(0)
             assert "1 webhook endpoint disabled" in banner.group(0)
         assert "DISABLED" in owner.get("/console/webhooks").text
