@@ -21,6 +21,8 @@ from playwright.sync_api import Page
 from tests.support.backends import Backend
 from tests.support.browser import BROWSER_TESTS, SHOTS, browser_tab
 from tests.support.live_server import LiveServer, live_server
+from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import WebhookReceiver
 
 PAGES = {
     "overview": "/console",
@@ -39,7 +41,8 @@ pytestmark = BROWSER_TESTS
 
 @pytest.fixture(scope="module")
 def server(backend: Backend) -> Iterator[LiveServer]:
-    with backend.database(), live_server() as live:
+    # webhook receivers of the tour run on loopback, allowed explicitly
+    with backend.database(), live_server(webhook_allow_networks=["127.0.0.0/8"]) as live:
         yield live
 
 
@@ -126,7 +129,37 @@ def test_console_in_a_browser(server: LiveServer, browser_page: tuple[Page, list
     page.wait_for_selector(".flash")
     page.screenshot(path=str(SHOTS / "watch-resumed.png"), full_page=True)
 
+    _webhooks_tour(server, page, seed)
     assert errors == [], errors
+
+
+def _webhooks_tour(server: LiveServer, page: Page, token: str) -> None:
+    """Add an endpoint (its secret shown once), deliver a test event, replay it."""
+    with WebhookReceiver(status=204) as receiver:
+        page.goto("/console/webhooks")
+        page.fill("#webhook-add input[name=account]", "acme")
+        page.fill("#webhook-add input[name=url]", receiver.base_url + "/tour")
+        page.check("#webhook-add input[value=price_drop]")
+        page.click("#webhook-add button[type=submit]")
+        secret = page.locator("#new-secret-value").inner_text().strip()
+        assert secret.startswith("whsec_")
+        page.screenshot(path=str(SHOTS / "webhooks.png"), full_page=True)
+        endpoint = int(server.scalar("SELECT max(id) FROM webhook_endpoints"))
+        test = httpx.post(
+            f"{server.base_url}/api/webhooks/{endpoint}/test",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        ).json()
+        assert test["code"] == 0, test
+        wait_until(lambda: receiver.received, "the test event arrives")
+        page.goto(f"/console/webhooks/{endpoint}")
+        page.click("#webhook-deliveries button[type=submit]")  # replay it
+        page.wait_for_selector(".flash")
+        wait_until(lambda: len(receiver.received) >= 2, "the replay arrives")
+        page.reload()
+        assert page.locator("#webhook-deliveries > tbody > tr").count() == 2
+        page.screenshot(path=str(SHOTS / "webhook-deliveries.png"), full_page=True)
+        assert secret not in page.content()
 
 
 def _watch_list(server: LiveServer, token: str, items: list[str]) -> int:

@@ -29,6 +29,8 @@ from jditem.server.accounts.caps import MemberCaps, set_member_caps
 from jditem.server.console.mount import PAGES, PREFIX
 from jditem.server.console.pages.jobs import item_summary
 from jditem.server.context import ServerContext
+from jditem.server.monitor import endpoints
+from jditem.server.monitor.sealing import SecretBox
 from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient
 from tests.server.console.member_client import MemberClient, add_member, set_password
@@ -80,6 +82,9 @@ class Side:
     owner_session: str = ""
     watch_list: str = ""
     watch_list_id: int = 0
+    webhook_url: str = ""
+    webhook_id: int = 0
+    webhook_delivery_id: int = 0
 
     def markers(self) -> list[str]:
         """Strings that identify this account's data on a page."""
@@ -96,6 +101,7 @@ class Side:
             self.failed_item,
             self.failed_task,
             self.watch_list,
+            self.webhook_url,
         ]
 
 
@@ -140,6 +146,12 @@ class World:
                 "ORDER BY id",
                 i=a.account_id,
             ),
+            live.rows(
+                "SELECT id, url, secret_sealed, enabled FROM webhook_endpoints "
+                "WHERE account_id = :i ORDER BY id",
+                i=a.account_id,
+            ),
+            live.rows("SELECT * FROM webhook_deliveries WHERE account_id = :i", i=a.account_id),
         ]
 
 
@@ -205,6 +217,7 @@ def _side(live: LiveServer, operator: ConsoleClient, tag: str, base: int) -> Sid
     side.failed_item, side.failed_task = str(base + 99), f"t_failed_{tag}_{suffix}"
     _add_failure(live, side)
     _add_watch_list(live, side, tag, suffix)
+    _add_webhook(live, side, tag, suffix)
     return side
 
 
@@ -224,6 +237,39 @@ def _add_watch_list(live: LiveServer, side: Side, tag: str, suffix: str) -> None
         assert response.json()["code"] == 0, response.text
     side.watch_list_id = int(
         live.scalar("SELECT id FROM watch_lists WHERE name = :n", n=side.watch_list)
+    )
+
+
+def _add_webhook(live: LiveServer, side: Side, tag: str, suffix: str) -> None:
+    """A webhook endpoint (made as the API makes one) with a failed delivery (which no
+    dispatcher picks up, so the account's data stays as it is)."""
+    side.webhook_url = f"https://hooks-{tag}-{suffix}.example/in"
+
+    async def create(ctx: ServerContext) -> int:
+        async with ctx.db.writing() as session:
+            row, _secret = await endpoints.create(
+                session,
+                SecretBox.from_settings(ctx.settings),
+                account_id=side.account_id,
+                url=side.webhook_url,
+                lists=[],
+                kinds=[],
+                description="",
+                now=ctx.clock(),
+            )
+            return row.id
+
+    side.webhook_id = live.run(create)
+    live.execute(
+        "INSERT INTO webhook_deliveries (endpoint_id, account_id, event_id, event_type, body,"
+        " status, attempts, next_attempt_at, created_at) SELECT id, account_id, :e,"
+        " 'webhook.test', '{}', 'failed', 1, created_at, created_at FROM webhook_endpoints"
+        " WHERE id = :i",
+        e=f"evt_{tag}_{suffix}",
+        i=side.webhook_id,
+    )
+    side.webhook_delivery_id = int(
+        live.scalar("SELECT id FROM webhook_deliveries WHERE endpoint_id = :i", i=side.webhook_id)
     )
 
 
@@ -310,6 +356,8 @@ OBJECTS: dict[str, Callable[[Side], str]] = {
     "session_id": lambda a: a.owner_session,
     "list_id": lambda a: str(a.watch_list_id),
     "item_id": lambda a: a.api_items[0],
+    "endpoint_id": lambda a: str(a.webhook_id),
+    "delivery_id": lambda a: str(a.webhook_delivery_id),
 }
 
 
@@ -410,6 +458,15 @@ def _create_job(world: World, path: str) -> None:
     assert world.live.scalar("SELECT count(*) FROM bulk_jobs") == jobs_before
 
 
+def _member_may_not_add_webhooks(world: World, path: str) -> None:
+    """Only owners change endpoints (403 for a plain member); A's never, by any name."""
+    before = world.snapshot_a()
+    response = world.b_member.post(path, {"url": world.a.webhook_url, "account": world.a.account})
+    assert response.status_code == 403, (path, response.status_code)
+    assert_no_trace(response.text, world.a, path)
+    assert world.snapshot_a() == before
+
+
 def _page_or_404(world: World, path: str) -> None:
     """A page a plain member may or may not have: either way nothing of A."""
     response = world.b_member.get(path)
@@ -485,6 +542,8 @@ PLAIN_ROUTES: dict[tuple[str, str], Callable[[World, str], None]] = {
     ("POST", "/console/jobs"): _create_job,
     ("GET", "/console/upstream"): _not_found,
     ("GET", "/console/watch"): _list_page(),
+    ("GET", "/console/webhooks"): _list_page(),
+    ("POST", "/console/webhooks"): _member_may_not_add_webhooks,
     # account members and sessions (issue 12, part M1)
     ("GET", "/console/members"): _page_or_404,
     ("POST", "/console/members"): _refused_form(
@@ -556,6 +615,8 @@ def test_owner_of_b_sees_b_data_and_not_a(world: World) -> None:
         f"/console/tasks/{b.task_ids[0]}": [b.task_ids[0]],
         "/console/spending?range=7d": [b.token_prefix],
         "/console/watch": [b.watch_list],
+        "/console/webhooks": [b.webhook_url],
+        f"/console/webhooks/{b.webhook_id}": [b.webhook_url, f"delivery-{b.webhook_delivery_id}"],
         f"/console/watch/{b.watch_list_id}": [b.watch_list, *b.api_items],
         f"/console/items/{b.api_items[0]}": [b.api_items[0], "<svg"],
     }
@@ -696,6 +757,7 @@ def test_operator_still_sees_both_accounts(world: World) -> None:
         "/console/balance": [a.account, b.account],
         "/console/tasks": [*a.task_ids, *b.task_ids],
         "/console/watch": [a.watch_list, a.account, b.watch_list, b.account],
+        "/console/webhooks": [a.webhook_url, a.account, b.webhook_url, b.account],
         f"/console/items/{a.api_items[0]}?account={a.account}": [a.api_items[0], "<svg"],
     }.items():
         text = world.operator.get(path).text

@@ -28,6 +28,7 @@ from jditem.server.console.pages import (
     trends,
     upstream,
     watch,
+    webhooks,
 )
 from jditem.server.console.session_cookie import ConsoleDisabled, CsrfRejected, SignInRequired
 
@@ -48,6 +49,7 @@ PAGES = (
     jobs,
     job_downloads,
     watch,
+    webhooks,
     items,
     upstream,
     members,

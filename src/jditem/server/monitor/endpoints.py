@@ -215,17 +215,14 @@ def delivery_wire(
 
 
 async def deliveries(
-    session: AsyncSession, endpoint_id: int, limit: int
+    session: AsyncSession, endpoint_id: int, limit: int, *, before: int | None = None
 ) -> list[tuple[WebhookDeliveryRow, list[WebhookAttemptRow]]]:
-    """The endpoint's newest ``limit`` deliveries, each with its attempts (oldest first)."""
-    rows = (
-        await session.scalars(
-            select(WebhookDeliveryRow)
-            .where(WebhookDeliveryRow.endpoint_id == endpoint_id)
-            .order_by(WebhookDeliveryRow.id.desc())
-            .limit(limit)
-        )
-    ).all()
+    """The endpoint's newest ``limit`` deliveries (older than the id ``before`` when
+    given), newest first, each with its attempts (oldest first)."""
+    query = select(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+    if before is not None:
+        query = query.where(WebhookDeliveryRow.id < before)
+    rows = (await session.scalars(query.order_by(WebhookDeliveryRow.id.desc()).limit(limit))).all()
     logs: dict[int, list[WebhookAttemptRow]] = {row.id: [] for row in rows}
     if rows:
         found = await session.scalars(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import ChangeEvent
@@ -22,7 +22,7 @@ from jditem.server.clock import as_utc
 from jditem.server.ids import EVENT_ID_PREFIX, event_id_floor
 from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow
 
-__all__ = ["CURSOR", "DEFAULT_LIMIT", "MAX_LIMIT", "floor_id", "read_page"]
+__all__ = ["CURSOR", "DEFAULT_LIMIT", "MAX_LIMIT", "floor_id", "latest", "read_page"]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -48,14 +48,34 @@ async def read_page(
     kept), by id, and whether more follow; only those of ``list_id`` when given (from the
     id ``list_since`` on)."""
     e = ChangeEventRow
+    query = _of(account_id, list_id, list_since)
+    if after is not None:
+        query = query.where(e.id > after)
+    bodies = (await session.scalars(query.order_by(e.id).limit(limit + 1))).all()
+    events = [ChangeEvent.model_validate_json(body) for body in bodies[:limit]]
+    return events, len(bodies) > limit
+
+
+async def latest(
+    session: AsyncSession,
+    account_id: int,
+    limit: int,
+    *,
+    list_id: int | None = None,
+    list_since: str | None = None,
+) -> list[ChangeEvent]:
+    """The account's newest ``limit`` events (of ``list_id`` when given), newest first."""
+    query = _of(account_id, list_id, list_since).order_by(ChangeEventRow.id.desc()).limit(limit)
+    return [ChangeEvent.model_validate_json(body) for body in await session.scalars(query)]
+
+
+def _of(account_id: int, list_id: int | None, list_since: str | None) -> Select[str]:
+    """The bodies of the account's events, of ``list_id`` (from ``list_since``) when given."""
+    e = ChangeEventRow
     query = select(e.body).where(e.account_id == account_id)
     if list_id is not None:
         link = ChangeEventListRow
         query = query.join(link, link.event_id == e.id).where(link.list_id == list_id)
         if list_since is not None:
             query = query.where(e.id >= list_since)
-    if after is not None:
-        query = query.where(e.id > after)
-    bodies = (await session.scalars(query.order_by(e.id).limit(limit + 1))).all()
-    events = [ChangeEvent.model_validate_json(body) for body in bodies[:limit]]
-    return events, len(bodies) > limit
+    return query

@@ -300,3 +300,31 @@ def test_an_adaptive_list_page_shows_its_stats_and_each_item_s_interval(
     assert items
     assert "every 30 min" in items.group(0)
     assert "every 12 h" in items.group(0)
+
+
+def test_a_list_page_shows_its_latest_change_events(env: Env, console: ConsoleClient) -> None:
+    """Newest first, with kinds, before → after and the lists whose rules notified —
+    escaped; the first observation is a baseline, not an event."""
+    token = env.live.make_token(f"acct-{secrets.token_hex(3)}", name="events")
+    item = str(83_000_000 + secrets.randbelow(10**6))
+    name = f"ev-{secrets.token_hex(3)}"
+    list_id = make_list(env, token, [item], name=name)
+    empty = console.get(f"/console/watch/{list_id}").text
+    assert "No changes yet" in empty
+    start = T0  # the console session is as old as the frozen clock says
+    fetch(env, token, item, "699.00", start)
+    fetch(env, token, item, "649.00", start + timedelta(hours=1), title=EVIL_TITLE)
+    fetch(env, token, item, "659.00", start + timedelta(hours=2), title=EVIL_TITLE)
+    text = console.get(f"/console/watch/{list_id}").text
+    assert "<script>" not in text
+    table = re.search(r'<table id="watch-events">.*?</table>', text, re.S)
+    assert table, text
+    rows = table.group(0).split("<tr>")[2:]  # after the header
+    assert len(rows) == 2
+    assert "price_rise" in rows[0]
+    assert "649.00 → 659.00" in rows[0]
+    assert "price_drop" in rows[1]
+    assert "699.00 → 649.00" in rows[1]
+    assert str(escape(EVIL_TITLE)) in rows[1]
+    assert f'href="/console/items/{item}' in rows[0]
+    assert f"{name} (price_drop, new_low" in rows[1]  # the list whose rules notified

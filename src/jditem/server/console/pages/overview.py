@@ -12,6 +12,7 @@ from jditem.server.accounts import service
 from jditem.server.console import scopes
 from jditem.server.console.deps import ConsoleDep
 from jditem.server.console.pages.tokens import token_rows
+from jditem.server.console.pages.webhooks import disabled_endpoints
 from jditem.server.console.paging import day_start_utc
 from jditem.server.shared.health import FAILURE_CODES, LEVEL_LABELS
 from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
@@ -89,4 +90,5 @@ async def overview_page(console: ConsoleDep) -> Response:
         token_count=int(token_count or 0),
         token_rows=[] if principal.is_operator else await token_rows(console),
         today=today.isoformat(),
+        disabled=await disabled_endpoints(console),
     )

@@ -26,7 +26,7 @@ from jditem.server.console import charts, formatting
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.pages.tokens import may_manage
 from jditem.server.console.paging import MAX_ID, PAGE_SIZE, Page, count_capped, page_number
-from jditem.server.monitor import watchlists
+from jditem.server.monitor import events_read, watchlists
 from jditem.server.store.tables import Account, ApiToken
 from jditem.server.store.watch_tables import WatchItemRow, WatchListRow, WatchSpendRow
 
@@ -34,6 +34,8 @@ router = APIRouter()
 
 #: Days of spend shown on a list's page (today included).
 SPEND_DAYS = 30
+#: Change events shown on a list's page (the newest; the feed has them all).
+RECENT_EVENTS = 10
 
 #: Why a list is paused, in words for the person reading the page (SPEC §6.2 reasons).
 PAUSE_WORDS: dict[PausedReason, str] = {
@@ -184,6 +186,13 @@ async def list_page(list_id: str, console: ConsoleDep) -> Response:
         fmt=formatting.money,
         height=200,
     )
+    events = await events_read.latest(
+        db,
+        row.account_id,
+        RECENT_EVENTS,
+        list_id=row.id,
+        list_since=events_read.floor_id(row.created_at),
+    )
     account = "?" + urlencode({"account": view.account}) if console.principal.is_operator else ""
     return console.render(
         "watch_list.html",
@@ -192,6 +201,7 @@ async def list_page(list_id: str, console: ConsoleDep) -> Response:
         page=page,
         days=list(reversed(days)),
         chart=chart,
+        events=events,
         item_query=account,
         show_account=console.principal.is_operator,
     )
