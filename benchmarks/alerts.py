@@ -1,0 +1,432 @@
+"""Change alerts (issue 20, SPEC §6.3): webhook latency, a flaky receiver, a kill -9.
+
+Real deployments as subprocesses (``jditem serve`` on SQLite; ``jditem serve --processes
+2 --workers 0`` + ``jditem worker`` on PostgreSQL + Redis), the moving sandbox run fast
+(``JDITEM_SANDBOX_DRIFT_SPEED``) and no result cache (``JDITEM_RESULT_TTL_SECONDS=0``),
+so that every call of an item collects it again and a changed state becomes an event; a
+watch list holds the items with every kind notifying and no cooldown; one endpoint per
+receiver, on 127.0.0.1 (``JDITEM_WEBHOOK_ALLOW_NETWORKS=127.0.0.0/8``). The benchmark
+calls the items round-robin, reads the events from the pull feed
+(``/api/watch/changes``: the ones a list's rules notify are the expected deliveries), and
+waits (bounded) until the receiver has answered 2xx to each.
+
+* **latency** (``latency_p95_s_embedded``, ``latency_p95_s_scale_out``): from the event's
+  ``timestamp`` (= its ``observedAt``, when the collected result was stored; the outbox
+  row commits with the event) to the receiver's 2xx, same machine clock; p50/p95/max.
+* **flaky receiver** (``delivered_fraction``): the receiver answers 500 to a random half
+  of the attempts and 503 to all during a stretch of ``--down`` seconds, with
+  ``JDITEM_WEBHOOK_RETRY_MULTIPLIER`` shortening the retry schedule; checked: every
+  expected event delivered, every attempt's ``webhook-id`` equals the event id of its
+  body (so duplicates share it), and the receiver's dedup view (first 2xx per id) in
+  event-id order has each item's events in the order they were observed.
+* **kill -9** (``lost_after_kill``): embedded, a receiver that takes 0.3 s per answer;
+  the server (its in-process dispatcher) is killed with SIGKILL while deliveries are
+  pending and in flight, restarted on the same database, and the expected events that
+  never got a 2xx are counted (a lease outlives the dead process by the attempt limit +
+  ``JDITEM_LEASE_SECONDS``, both shortened here).
+
+Not measured here: 1,000 endpoints with one hanging (see benchmarks/README.md).
+
+Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 3
+minutes on 2 busy cores): 8-second rounds. The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _deployments import JDITEM, make_token, running, wait_health  # noqa: E402
+from _procstat import load_average  # noqa: E402
+from server_hot_path import free_port, server_env  # noqa: E402
+
+from jditem.server import devservices  # noqa: E402
+
+#: Items the sandbox knows (any id works: the sandbox synthesises its catalog).
+ITEMS = [str(100012043978 + n) for n in range(8)]
+KINDS = [
+    "price_drop",
+    "price_rise",
+    "new_low",
+    "out_of_stock",
+    "back_in_stock",
+    "promotion_started",
+    "promotion_ended",
+    "title_changed",
+]
+#: Common settings: a fast-moving sandbox, no cache, loopback receivers allowed.
+SETTINGS = {
+    "JDITEM_SANDBOX_DRIFT": "true",
+    "JDITEM_SANDBOX_DRIFT_SPEED": "20000",
+    "JDITEM_SANDBOX_LATENCY_MS": "[5,20]",
+    "JDITEM_RESULT_TTL_SECONDS": "0",
+    "JDITEM_WATCH_SCHEDULER": "false",
+    "JDITEM_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
+    "JDITEM_WEBHOOK_POLL_SECONDS": "0.25",
+}
+
+
+# ------------------------------------------------------------------- the receiver
+
+
+@dataclass
+class Hit:
+    """One attempt as the receiver answered it."""
+
+    at: float  # time.time() when the answer was sent
+    webhook_id: str
+    body: dict[str, Any]
+    status: int
+
+
+class Receiver:
+    """An HTTP receiver on 127.0.0.1; ``answer(n)`` decides the status of the n-th request
+    (and may sleep: a slow receiver)."""
+
+    def __init__(self, answer: Callable[[int], int] = lambda n: 204) -> None:
+        self.hits: list[Hit] = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with lock:
+                    n = len(outer.hits)
+                status = answer(n)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                except (BrokenPipeError, ConnectionResetError):
+                    return
+                hit = Hit(time.time(), self.headers["webhook-id"], json.loads(data), status)
+                with lock:
+                    outer.hits.append(hit)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def delivered(self) -> dict[str, Hit]:
+        """The dedup view: the first 2xx per webhook-id."""
+        seen: dict[str, Hit] = {}
+        for hit in list(self.hits):
+            if 200 <= hit.status < 300:
+                seen.setdefault(hit.webhook_id, hit)
+        return seen
+
+
+# ------------------------------------------------------------------ deployments
+
+
+@dataclass
+class Server:
+    """A deployment under test, seen through its HTTP API."""
+
+    base: str
+    token: str = ""
+    cursor: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        answer = httpx.request(
+            method,
+            self.base + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        ).json()
+        assert answer["code"] == 0, answer
+        return answer["data"]
+
+    def prepare(self, receiver_url: str) -> None:
+        self.token = make_token(self.base)
+        rules = {"kinds": KINDS, "cooldownSeconds": 0}
+        self.api(
+            "POST",
+            "/api/watch/lists",
+            {"name": "bench", "intervalSeconds": 3600, "dailyBudget": "100000", "items": ITEMS,
+             "rules": rules},
+        )
+        self.api("POST", "/api/webhooks", {"url": receiver_url})
+
+    def drive(self, seconds: float, pause: float = 0.02) -> int:
+        """Call the items round-robin for ``seconds``; returns the calls made."""
+        calls = 0
+        deadline = time.monotonic() + seconds
+        with httpx.Client(base_url=self.base, timeout=30) as http:
+            while time.monotonic() < deadline:
+                item = ITEMS[calls % len(ITEMS)]
+                http.get(
+                    "/api/jd/get-item-detail/v2",
+                    params={"itemId": item},
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
+                calls += 1
+                time.sleep(pause)
+        return calls
+
+    def read_feed(self) -> list[dict[str, Any]]:
+        """Every event so far (the pull feed, followed from the last cursor)."""
+        for _ in range(10_000):
+            query = f"?limit=500&cursor={self.cursor}" if self.cursor else "?limit=500"
+            page = self.api("GET", "/api/watch/changes" + query)
+            self.events.extend(page["events"])
+            self.cursor = page["cursor"]
+            if not page["hasMore"]:
+                break
+        return self.events
+
+    def expected(self) -> list[dict[str, Any]]:
+        """The events a list's rules notified: each is owed one delivery."""
+        return [
+            e for e in self.read_feed() if any(m["notify"] for m in e.get("ruleMatches", []))
+        ]
+
+
+def wait_delivered(receiver: Receiver, ids: set[str], seconds: float) -> set[str]:
+    """Wait (bounded) until every id got a 2xx; returns the ids still missing."""
+    deadline = time.monotonic() + seconds
+    missing = ids - set(receiver.delivered())
+    while missing and time.monotonic() < deadline:
+        time.sleep(0.2)
+        missing = ids - set(receiver.delivered())
+    return missing
+
+
+@contextmanager
+def embedded(home: Path, **settings: str) -> Iterator[tuple[Server, subprocess.Popen[bytes]]]:
+    port = free_port()
+    command = [JDITEM, "serve", "--db", str(home / "server.db"), "--port", str(port)]
+    env = server_env(home, **SETTINGS, **settings)
+    with running(command, env, home / f"serve-{port}.log") as serve:
+        server = Server(f"http://127.0.0.1:{port}")
+        wait_health(server.base)
+        yield server, serve
+
+
+@contextmanager
+def scale_out(services: devservices.DevServices, home: Path) -> Iterator[Server]:
+    cluster = services.postgres
+    database = cluster.create_database("alerts")
+    common = ["--db", cluster.sync_url(database), "--redis", services.redis_url]
+    port = free_port()
+    env = server_env(home, **SETTINGS)
+    serve = [JDITEM, "serve", "--processes", "2", "--workers", "0", "--port", str(port)]
+    try:
+        with (
+            running([*serve, *common], env, home / "serve.log"),
+            running([JDITEM, "worker", "--workers", "2", *common], env, home / "worker.log"),
+        ):
+            server = Server(f"http://127.0.0.1:{port}")
+            wait_health(server.base)
+            yield server
+    finally:
+        cluster.drop_database(database)
+
+
+# -------------------------------------------------------------------- scenarios
+
+
+def stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def measure_latency(server: Server, seconds: float) -> dict[str, Any]:
+    receiver = Receiver()
+    try:
+        server.prepare(receiver.url)
+        calls = server.drive(seconds)
+        ids = {e["id"] for e in server.expected()}
+        missing = wait_delivered(receiver, ids, 120)
+        got = receiver.delivered()
+        latencies = sorted(got[i].at - stamp(got[i].body["timestamp"]) for i in ids - missing)
+    finally:
+        receiver.close()
+    if not latencies:
+        raise SystemExit(f"{server.base}: no event was delivered ({calls} calls)")
+    return {
+        "calls": calls,
+        "events": len(ids),
+        "missing": len(missing),
+        "p50": statistics.median(latencies),
+        "p95": latencies[max(0, int(len(latencies) * 0.95) - 1)],
+        "max": latencies[-1],
+    }
+
+
+def measure_flaky(seconds: float, down: float) -> dict[str, Any]:
+    rng = random.Random(20)
+    window: list[float] = []
+
+    def answer(n: int) -> int:
+        if window and window[0] <= time.monotonic() < window[1]:
+            return 503
+        return 500 if rng.random() < 0.5 else 204
+
+    receiver = Receiver(answer)
+    home = Path(tempfile.mkdtemp(prefix="jditem-bench-alerts-flaky-"))
+    try:
+        with embedded(home, JDITEM_WEBHOOK_RETRY_MULTIPLIER="0.0002") as (server, _):
+            server.prepare(receiver.url)
+            start = time.monotonic() + seconds / 3
+            window.extend([start, start + down])
+            server.drive(seconds)
+            expected = server.expected()
+            ids = {e["id"] for e in expected}
+            missing = wait_delivered(receiver, ids, 180)
+    finally:
+        receiver.close()
+        shutil.rmtree(home, ignore_errors=True)
+    hits = list(receiver.hits)
+    same_id = all(h.webhook_id == h.body["data"]["id"] for h in hits)
+    view = sorted(receiver.delivered().values(), key=lambda h: h.webhook_id)
+    in_order = True
+    for item in ITEMS:
+        seen = [stamp(h.body["data"]["observedAt"]) for h in view if h.body["data"]["itemId"] == item]
+        in_order &= seen == sorted(seen)
+    return {
+        "events": len(ids),
+        "attempts": len(hits),
+        "failed_attempts": sum(1 for h in hits if h.status >= 300),
+        "duplicates": sum(1 for h in hits if 200 <= h.status < 300) - len(receiver.delivered()),
+        "delivered_fraction": (len(ids) - len(missing)) / len(ids) if ids else 0.0,
+        "same_webhook_id": same_id,
+        "per_item_order": in_order,
+    }
+
+
+def measure_kill(seconds: float) -> dict[str, Any]:
+    def slow(n: int) -> int:
+        time.sleep(0.3)
+        return 204
+
+    receiver = Receiver(slow)
+    home = Path(tempfile.mkdtemp(prefix="jditem-bench-alerts-kill-"))
+    short = {"JDITEM_WEBHOOK_TIMEOUT_SECONDS": "2", "JDITEM_LEASE_SECONDS": "2"}
+    try:
+        with embedded(home, **short) as (server, serve):
+            server.prepare(receiver.url)
+            server.drive(seconds)
+            expected = {e["id"] for e in server.expected()}
+            # wait until some, not all, are delivered: deliveries are in flight
+            for _ in range(600):
+                if receiver.hits:
+                    break
+                time.sleep(0.05)
+            before = len(receiver.delivered())
+            serve.send_signal(signal.SIGKILL)
+            serve.wait(10)
+        token = server.token
+        with embedded(home, **short) as (again, _):
+            again.token = token
+            missing = wait_delivered(receiver, expected, 180)
+    finally:
+        receiver.close()
+        shutil.rmtree(home, ignore_errors=True)
+    return {
+        "events": len(expected),
+        "delivered_before_kill": before,
+        "lost_after_kill": len(missing),
+        "duplicates": sum(1 for h in receiver.hits if 200 <= h.status < 300)
+        - len(receiver.delivered()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, help="calls per scenario, seconds (20; quick 8)")
+    parser.add_argument("--down", type=float, default=3.0, help="the flaky receiver's outage")
+    parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
+    parser.add_argument("--no-scale-out", action="store_true", help="skip PostgreSQL + Redis")
+    args = parser.parse_args()
+    seconds = args.seconds or (8.0 if args.quick else 20.0)
+    print(f"{seconds:g} s of calls per scenario; {load_average()} at start")
+    results: dict[str, Any] = {}
+
+    home = Path(tempfile.mkdtemp(prefix="jditem-bench-alerts-emb-"))
+    try:
+        with embedded(home) as (server, _):
+            emb = measure_latency(server, seconds)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    rows = [("embedded (SQLite, 1 process)", emb)]
+    results["latency_p95_s_embedded"] = round(emb["p95"], 3)
+    if not args.no_scale_out:
+        services = devservices.start()
+        home = Path(tempfile.mkdtemp(prefix="jditem-bench-alerts-so-"))
+        try:
+            with scale_out(services, home) as server:
+                so = measure_latency(server, seconds)
+        finally:
+            services.stop()
+            shutil.rmtree(home, ignore_errors=True)
+        rows.append(("scale-out (2 API processes + worker, PostgreSQL + Redis)", so))
+        results["latency_p95_s_scale_out"] = round(so["p95"], 3)
+    print("\n| deployment | calls | events delivered | p50 s | p95 s | max s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r in rows:
+        print(
+            f"| {name} | {r['calls']} | {r['events'] - r['missing']}/{r['events']} "
+            f"| {r['p50']:.3f} | {r['p95']:.3f} | {r['max']:.3f} |"
+        )
+
+    flaky = measure_flaky(seconds, args.down)
+    print(
+        f"\nflaky receiver (50 % 500s, 503 for {args.down:g} s): {flaky['events']} events, "
+        f"{flaky['attempts']} attempts ({flaky['failed_attempts']} failed, "
+        f"{flaky['duplicates']} duplicate 2xx); delivered {flaky['delivered_fraction']:.1%}; "
+        f"webhook-id = event id on every attempt: {flaky['same_webhook_id']}; "
+        f"per-item order in the dedup view: {flaky['per_item_order']}"
+    )
+    results["delivered_fraction"] = round(flaky["delivered_fraction"], 4)
+    results["same_webhook_id"] = flaky["same_webhook_id"]
+    results["per_item_order"] = flaky["per_item_order"]
+
+    kill = measure_kill(seconds)
+    print(
+        f"kill -9 mid-delivery: {kill['events']} events, {kill['delivered_before_kill']} "
+        f"delivered before the kill, {kill['lost_after_kill']} lost after the restart, "
+        f"{kill['duplicates']} duplicate 2xx (at least once)"
+    )
+    results["lost_after_kill"] = kill["lost_after_kill"]
+    results["events"] = {"embedded": emb["events"], "flaky": flaky["events"], "kill": kill["events"]}
+    print(f"\n{load_average()} at the end")
+    print(json.dumps({**results, "load_average_end": round(os.getloadavg()[0], 1)}))
+
+
+if __name__ == "__main__":
+    main()
