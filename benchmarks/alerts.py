@@ -25,10 +25,16 @@ waits (bounded) until the receiver has answered 2xx to each.
   never got a 2xx are counted (a lease outlives the dead process by the attempt limit +
   ``JDITEM_LEASE_SECONDS``, both shortened here).
 
-Not measured here: 1,000 endpoints with one hanging (see benchmarks/README.md).
+* **one endpoint hanging** (``fanout_p95_s``, ``fanout_p95_ratio_hanging_plain``): two
+  embedded servers at once, each with 1,000 endpoints (50 accounts x 20, the most an
+  account may have; ``--quick``: 200) on one receiver, the same items; on the second,
+  one endpoint (of the first account, whose events are sent first each round) never
+  answers within the attempt limit (15 s). Rounds alternate (A B B A ...); per round, the
+  p50/p95 of observed -> 2xx over every delivery to the answering endpoints.
 
-Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 3
-minutes on 2 busy cores): 8-second rounds. The last line of output is one JSON object.
+Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 4-5
+minutes on 2 busy cores): 8-second rounds, 200 endpoints. The last line of output is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -58,14 +64,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _deployments import JDITEM, make_token, running, wait_health  # noqa: E402
+from _deployments import BALANCE_YUAN, JDITEM, _admin, running, wait_health  # noqa: E402
 from _procstat import load_average  # noqa: E402
 from server_hot_path import free_port, server_env  # noqa: E402
 
 from jditem.server import devservices  # noqa: E402
 
-#: Items the sandbox knows (any id works: the sandbox synthesises its catalog).
-ITEMS = [str(100012043978 + n) for n in range(8)]
+#: Sandbox items that change every 1-40 h of sandbox time (``drift.mean_interval``).
+ITEMS = [
+    str(100012040000 + n) for n in (3991, 3985, 3996, 4002, 4004, 4006, 4009, 4012, 4015, 4017)
+]
 KINDS = [
     "price_drop",
     "price_rise",
@@ -79,7 +87,7 @@ KINDS = [
 #: Common settings: a fast-moving sandbox, no cache, loopback receivers allowed.
 SETTINGS = {
     "JDITEM_SANDBOX_DRIFT": "true",
-    "JDITEM_SANDBOX_DRIFT_SPEED": "20000",
+    "JDITEM_SANDBOX_DRIFT_SPEED": "100000",
     "JDITEM_SANDBOX_LATENCY_MS": "[5,20]",
     "JDITEM_RESULT_TTL_SECONDS": "0",
     "JDITEM_WATCH_SCHEDULER": "false",
@@ -96,6 +104,7 @@ class Hit:
     """One attempt as the receiver answered it."""
 
     at: float  # time.time() when the answer was sent
+    path: str
     webhook_id: str
     body: dict[str, Any]
     status: int
@@ -105,7 +114,7 @@ class Receiver:
     """An HTTP receiver on 127.0.0.1; ``answer(n)`` decides the status of the n-th request
     (and may sleep: a slow receiver)."""
 
-    def __init__(self, answer: Callable[[int], int] = lambda n: 204) -> None:
+    def __init__(self, answer: Callable[[int, str], int] = lambda n, path: 204) -> None:
         self.hits: list[Hit] = []
         lock = threading.Lock()
         outer = self
@@ -118,7 +127,7 @@ class Receiver:
                 data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with lock:
                     n = len(outer.hits)
-                status = answer(n)
+                status = answer(n, self.path)
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", "0")
@@ -126,7 +135,9 @@ class Receiver:
                     self.end_headers()
                 except (BrokenPipeError, ConnectionResetError):
                     return
-                hit = Hit(time.time(), self.headers["webhook-id"], json.loads(data), status)
+                hit = Hit(
+                    time.time(), self.path, self.headers["webhook-id"], json.loads(data), status
+                )
                 with lock:
                     outer.hits.append(hit)
 
@@ -160,6 +171,8 @@ class Server:
     token: str = ""
     cursor: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    cursors: dict[str, str | None] = field(default_factory=dict)  # per token (fan-out)
+    expected_by: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         answer = httpx.request(
@@ -172,28 +185,40 @@ class Server:
         assert answer["code"] == 0, answer
         return answer["data"]
 
-    def prepare(self, receiver_url: str) -> None:
-        self.token = make_token(self.base)
+    def prepare(self, *receiver_urls: str, account: str = "bench", items: list[str] = ITEMS) -> str:
+        """A funded account with a token, a list of ``items`` notifying every kind, and an
+        endpoint per URL; returns the token (also kept as ``token``)."""
+        _admin(self.base, "POST", "/accounts", {"name": account, "balance_yuan": BALANCE_YUAN})
+        self.token = _admin(self.base, "POST", "/tokens", {"account": account, "name": "b"})[
+            "token"
+        ]
         rules = {"kinds": KINDS, "cooldownSeconds": 0}
-        self.api(
-            "POST",
-            "/api/watch/lists",
-            {"name": "bench", "intervalSeconds": 3600, "dailyBudget": "100000", "items": ITEMS,
-             "rules": rules},
-        )
-        self.api("POST", "/api/webhooks", {"url": receiver_url})
+        body = {"name": "bench", "intervalSeconds": 3600, "dailyBudget": "100000", "items": items}
+        self.api("POST", "/api/watch/lists", {**body, "rules": rules})
+        for url in receiver_urls:
+            self.api("POST", "/api/webhooks", {"url": url})
+        return self.token
 
-    def drive(self, seconds: float, pause: float = 0.02) -> int:
-        """Call the items round-robin for ``seconds``; returns the calls made."""
+    def drive(
+        self,
+        seconds: float,
+        pause: float = 0.02,
+        tokens: list[str] | None = None,
+        items: list[str] = ITEMS,
+        passes: int = 0,
+    ) -> int:
+        """Call ``items`` round-robin (for each of ``tokens``: default the own one) for
+        ``seconds`` (or ``passes`` times over them all); returns the calls made."""
+        pairs = [(t, i) for t in (tokens or [self.token]) for i in items]
         calls = 0
         deadline = time.monotonic() + seconds
         with httpx.Client(base_url=self.base, timeout=30) as http:
-            while time.monotonic() < deadline:
-                item = ITEMS[calls % len(ITEMS)]
+            while (calls < passes * len(pairs)) if passes else time.monotonic() < deadline:
+                token, item = pairs[calls % len(pairs)]
                 http.get(
                     "/api/jd/get-item-detail/v2",
                     params={"itemId": item},
-                    headers={"Authorization": f"Bearer {self.token}"},
+                    headers={"Authorization": f"Bearer {token}"},
                 )
                 calls += 1
                 time.sleep(pause)
@@ -212,9 +237,7 @@ class Server:
 
     def expected(self) -> list[dict[str, Any]]:
         """The events a list's rules notified: each is owed one delivery."""
-        return [
-            e for e in self.read_feed() if any(m["notify"] for m in e.get("ruleMatches", []))
-        ]
+        return [e for e in self.read_feed() if any(m["notify"] for m in e.get("ruleMatches", []))]
 
 
 def wait_delivered(receiver: Receiver, ids: set[str], seconds: float) -> set[str]:
@@ -273,7 +296,9 @@ def measure_latency(server: Server, seconds: float) -> dict[str, Any]:
         ids = {e["id"] for e in server.expected()}
         missing = wait_delivered(receiver, ids, 120)
         got = receiver.delivered()
-        latencies = sorted(got[i].at - stamp(got[i].body["timestamp"]) for i in ids - missing)
+        latencies = sorted(
+            got[i].at - stamp(got[i].body["data"]["observedAt"]) for i in ids - missing
+        )
     finally:
         receiver.close()
     if not latencies:
@@ -288,11 +313,82 @@ def measure_latency(server: Server, seconds: float) -> dict[str, Any]:
     }
 
 
+def measure_fanout(seconds: float, rounds: int, accounts: int = 50) -> list[dict[str, Any]]:
+    """Two embedded servers side by side, each with ``accounts`` accounts x 20 endpoints
+    (the most an account may have) on one receiver; on the second, one endpoint hangs
+    (held beyond the attempt limit). Rounds alternate between them; per round, the p95 of
+    observed -> 2xx over the deliveries to the answering endpoints."""
+    items = ITEMS[:2]
+
+    def answer(n: int, path: str) -> int:
+        if path == "/hang":
+            time.sleep(60)  # beyond the attempt limit: the dispatcher gives up, retries
+        return 204
+
+    receiver = Receiver(answer)
+    homes = [Path(tempfile.mkdtemp(prefix=f"jditem-bench-alerts-fan{n}-")) for n in range(2)]
+    table: list[dict[str, Any]] = []
+    try:
+        with (
+            embedded(homes[0]) as (plain, _),
+            embedded(homes[1]) as (hanging, _),
+        ):
+            tokens: dict[str, list[str]] = {"plain": [], "hanging": []}
+            for name, server in (("plain", plain), ("hanging", hanging)):
+                for k in range(accounts):
+                    urls = [f"{receiver.url}/{name}/{k}/{e}" for e in range(20)]
+                    if name == "hanging" and k == 0:
+                        urls[0] = receiver.url.removesuffix("/hook") + "/hang"
+                    server.prepare(*urls, account=f"fan{k}", items=items)
+                    tokens[name].append(server.token)
+                # the baselines (a first observation is no event)
+                server.drive(0.0, pause=0.0, tokens=tokens[name], items=items, passes=1)
+            for n in range(rounds * 2):
+                name = ["plain", "hanging"][(n + n // 2) % 2]  # A B B A A B ...
+                server = plain if name == "plain" else hanging
+                server.token = tokens[name][0]
+                started = len(receiver.hits)
+                calls = server.drive(seconds, pause=0.3, tokens=tokens[name], items=items)
+                owed = {}  # per account, the new events its list notified
+                for k, token in enumerate(tokens[name]):
+                    server.token = token
+                    before = len(server.expected_by.setdefault(token, []))
+                    server.cursor, server.events = server.cursors.get(token), []
+                    server.expected_by[token] += server.expected()
+                    server.cursors[token] = server.cursor
+                    owed[k] = len(server.expected_by[token]) - before
+                due = sum(owed.values()) * 20 - (owed[0] if name == "hanging" else 0)
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    mine = [h for h in receiver.hits[started:] if f"/{name}/" in h.path]
+                    if len(mine) >= due:
+                        break
+                    time.sleep(0.2)
+                latencies = sorted(h.at - stamp(h.body["data"]["observedAt"]) for h in mine)
+                table.append(
+                    {
+                        "server": name,
+                        "calls": calls,
+                        "deliveries": len(latencies),
+                        "due": due,
+                        "p50": statistics.median(latencies) if latencies else 0.0,
+                        "p95": latencies[max(0, int(len(latencies) * 0.95) - 1)]
+                        if latencies
+                        else 0.0,
+                    }
+                )
+    finally:
+        receiver.close()
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
+    return table
+
+
 def measure_flaky(seconds: float, down: float) -> dict[str, Any]:
     rng = random.Random(20)
     window: list[float] = []
 
-    def answer(n: int) -> int:
+    def answer(n: int, path: str) -> int:
         if window and window[0] <= time.monotonic() < window[1]:
             return 503
         return 500 if rng.random() < 0.5 else 204
@@ -300,23 +396,28 @@ def measure_flaky(seconds: float, down: float) -> dict[str, Any]:
     receiver = Receiver(answer)
     home = Path(tempfile.mkdtemp(prefix="jditem-bench-alerts-flaky-"))
     try:
-        with embedded(home, JDITEM_WEBHOOK_RETRY_MULTIPLIER="0.0002") as (server, _):
+        with embedded(home, JDITEM_WEBHOOK_RETRY_MULTIPLIER="0.002") as (server, _):
             server.prepare(receiver.url)
             start = time.monotonic() + seconds / 3
             window.extend([start, start + down])
             server.drive(seconds)
             expected = server.expected()
             ids = {e["id"] for e in expected}
-            missing = wait_delivered(receiver, ids, 180)
+            missing = wait_delivered(receiver, ids, 240)
+            endpoint = server.api("GET", "/api/webhooks")
     finally:
         receiver.close()
         shutil.rmtree(home, ignore_errors=True)
+    if missing:
+        print(f"flaky: {len(missing)} not delivered; the endpoint: {endpoint}")
     hits = list(receiver.hits)
     same_id = all(h.webhook_id == h.body["data"]["id"] for h in hits)
     view = sorted(receiver.delivered().values(), key=lambda h: h.webhook_id)
     in_order = True
     for item in ITEMS:
-        seen = [stamp(h.body["data"]["observedAt"]) for h in view if h.body["data"]["itemId"] == item]
+        seen = [
+            stamp(h.body["data"]["observedAt"]) for h in view if h.body["data"]["itemId"] == item
+        ]
         in_order &= seen == sorted(seen)
     return {
         "events": len(ids),
@@ -330,7 +431,7 @@ def measure_flaky(seconds: float, down: float) -> dict[str, Any]:
 
 
 def measure_kill(seconds: float) -> dict[str, Any]:
-    def slow(n: int) -> int:
+    def slow(n: int, path: str) -> int:
         time.sleep(0.3)
         return 204
 
@@ -369,9 +470,10 @@ def measure_kill(seconds: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, help="calls per scenario, seconds (20; quick 8)")
-    parser.add_argument("--down", type=float, default=3.0, help="the flaky receiver's outage")
+    parser.add_argument("--down", type=float, default=2.0, help="the flaky receiver's outage")
     parser.add_argument("--quick", action="store_true", help="short run (under 5 minutes)")
     parser.add_argument("--no-scale-out", action="store_true", help="skip PostgreSQL + Redis")
+    parser.add_argument("--no-fanout", action="store_true", help="skip the 1,000 endpoints")
     args = parser.parse_args()
     seconds = args.seconds or (8.0 if args.quick else 20.0)
     print(f"{seconds:g} s of calls per scenario; {load_average()} at start")
@@ -423,7 +525,33 @@ def main() -> None:
         f"{kill['duplicates']} duplicate 2xx (at least once)"
     )
     results["lost_after_kill"] = kill["lost_after_kill"]
-    results["events"] = {"embedded": emb["events"], "flaky": flaky["events"], "kill": kill["events"]}
+
+    if not args.no_fanout:
+        accounts = 10 if args.quick else 50
+        table = measure_fanout(seconds, 1 if args.quick else 2, accounts)
+        print(
+            f"\n{accounts * 20} endpoints ({accounts} accounts x 20), one server without and one "
+            "with a hanging endpoint, rounds alternating:"
+        )
+        print("\n| server | round | calls | deliveries to answering endpoints | p50 s | p95 s |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for n, row in enumerate(table):
+            print(
+                f"| {row['server']} | {n + 1} | {row['calls']} | {row['deliveries']}/{row['due']} "
+                f"| {row['p50']:.3f} | {row['p95']:.3f} |"
+            )
+        p95 = {
+            name: statistics.median(r["p95"] for r in table if r["server"] == name)
+            for name in ("plain", "hanging")
+        }
+        results["fanout_endpoints"] = accounts * 20
+        results["fanout_p95_s"] = {k: round(v, 3) for k, v in p95.items()}
+        results["fanout_p95_ratio_hanging_plain"] = round(p95["hanging"] / p95["plain"], 2)
+    results["events"] = {
+        "embedded": emb["events"],
+        "flaky": flaky["events"],
+        "kill": kill["events"],
+    }
     print(f"\n{load_average()} at the end")
     print(json.dumps({**results, "load_average_end": round(os.getloadavg()[0], 1)}))
 
