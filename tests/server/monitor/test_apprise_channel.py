@@ -24,9 +24,7 @@ from jditem.server.monitor.ssrf import TargetGuard, TargetRefused
 def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -> None:
     with (
         WebhookReceiver(statuses=[500, 200]) as receiver,  # the first attempt fails
-        live_server(
-            webhook_allow_networks=["127.0.0.0/8"], webhook_retry_multiplier=0.001
-        ) as live,
+        live_server(webhook_allow_networks=["127.0.0.0/8"], webhook_retry_multiplier=0.001) as live,
     ):
         token = live.make_token("chat")
 

@@ -142,7 +142,8 @@ async def send(
             asyncio.to_thread(_notify, inner, title, text, time_limit), time_limit * 2 + 1
         )
     except TimeoutError:
-        return failed(AttemptError.TIMEOUT, f"Apprise ({scheme}://) took longer than {time_limit:g} s")
+        detail = f"Apprise ({scheme}://) took longer than {time_limit:g} s"
+        return failed(AttemptError.TIMEOUT, detail)
     if not sent:
         return failed(
             AttemptError.STATUS,
