@@ -46,6 +46,7 @@ def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -
         message = json.loads(got.body)
         assert message["title"] == "jditem: webhook.test"
         assert "a test event from jditem" in message["message"]
+        assert endpoint["url"] == f"apprise://json://127.0.0.1:{receiver.port}/chat"
 
         def logged() -> list[Any]:
             found: list[Any] = api("GET", f"/api/webhooks/{endpoint['id']}/deliveries")[
@@ -76,6 +77,13 @@ def test_the_guard_vets_the_host_an_apprise_url_names() -> None:
     asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", loopback))
     # a chat service whose API host Apprise fixes: nothing to resolve, allowed
     asyncio.run(apprise_channel.vet("apprise://tgram://123456789:ABCdefGHI/12345", closed))
+
+
+def test_tokens_in_an_apprise_url_are_not_shown() -> None:
+    url = "apprise://tgram://123456789:ABCdefGHIjkl/12345"
+    assert "ABCdefGHIjkl" not in apprise_channel.shown(url)
+    assert apprise_channel.shown(url).startswith("apprise://tgram://")
+    assert apprise_channel.shown("apprise://tgram://") == "apprise://tgram://…"
 
 
 def test_without_the_extra_the_error_says_how_to_install_it(

@@ -92,6 +92,20 @@ async def vet(url: str, guard: TargetGuard) -> None:
         await guard.vet(f"{web}://{host}{f':{port}' if port else ''}/")
 
 
+def shown(url: str) -> str:
+    """``url`` as pages and the API show it: Apprise's privacy form (tokens and passwords
+    shortened, no options), or just the scheme when Apprise cannot read it here."""
+    inner = url[len(PREFIX) :]
+    scheme = inner.split("://", 1)[0]
+    try:
+        plugin = _module().Apprise.instantiate(inner)
+    except TargetRefused:
+        plugin = None
+    if plugin is None:
+        return f"{PREFIX}{scheme}://…"
+    return PREFIX + str(plugin.url(privacy=True)).split("?", 1)[0]
+
+
 def summary(payload: dict[str, Any]) -> tuple[str, str]:
     """A title and a short text for a chat message about the webhook ``payload``."""
     data = payload.get("data") or {}
