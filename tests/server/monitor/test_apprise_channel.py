@@ -73,6 +73,10 @@ def test_the_guard_vets_the_host_an_apprise_url_names() -> None:
     with pytest.raises(TargetRefused) as refused:  # not an Apprise URL at all
         asyncio.run(apprise_channel.vet("apprise://tgram://", closed))
     assert "Apprise cannot read" in refused.value.message
+    with pytest.raises(TargetRefused):  # mail through an SMTP server on loopback
+        asyncio.run(
+            apprise_channel.vet("apprise://mailtos://u:p@example.com?smtp=127.0.0.1", closed)
+        )
     loopback = TargetGuard.create(["127.0.0.0/8"], own_addresses=[])
     asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", loopback))
     # a chat service whose API host Apprise fixes: nothing to resolve, allowed

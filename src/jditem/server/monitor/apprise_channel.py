@@ -10,9 +10,9 @@ Apprise instead of the signed JSON body, so a receiver gets no ``webhook-*`` hea
 What the SSRF guard covers here (:func:`vet`, at creation and before every attempt):
 
 * schemes that name the host contacted (:data:`HOSTED`: Apprise's generic JSON/XML/form
-  webhooks and SMTP mail) — the host and port are vetted by :class:`.ssrf.TargetGuard`
-  exactly like a webhook's (public addresses only unless ``webhook_allow_networks``
-  allows the network; the plain variants only there);
+  webhooks, and SMTP mail, whose SMTP server is the host) — the host and port are
+  vetted by :class:`.ssrf.TargetGuard` exactly like a webhook's (public addresses only
+  unless ``webhook_allow_networks`` allows the network; the plain variants only there);
 * chat services whose API host Apprise fixes (:data:`FIXED_HOST`) — nothing to vet: the
   URL chooses a bot, a channel, a token, never where the request goes;
 * every other Apprise scheme is refused (it could name a host the guard cannot see).
@@ -47,9 +47,7 @@ HOSTED = {
     "mailtos": True,
 }
 #: Chat services whose API host Apprise fixes.
-FIXED_HOST = frozenset(
-    {"tgram", "slack", "discord", "msteams", "dingtalk", "wecombot", "feishu", "lark"}
-)
+FIXED_HOST = frozenset({"tgram", "slack", "discord", "dingtalk", "wecombot", "feishu", "lark"})
 #: What the user is told when the extra is missing.
 MISSING = "Apprise endpoints need the optional extra: pip install 'jditem[apprise]'"
 
@@ -86,7 +84,8 @@ async def vet(url: str, guard: TargetGuard) -> None:
             "of the service for its form",
         )
     if scheme in HOSTED:
-        host = str(urlsplit(inner).hostname or "")
+        # mail goes to the SMTP server (``?smtp=`` or the provider's), not the address's domain
+        host = str(getattr(plugin, "smtp_host", "") or urlsplit(inner).hostname or "")
         port = getattr(plugin, "port", None)
         web = "https" if HOSTED[scheme] else "http"
         await guard.vet(f"{web}://{host}{f':{port}' if port else ''}/")
