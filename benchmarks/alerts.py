@@ -28,9 +28,10 @@ waits (bounded) until the receiver has answered 2xx to each.
 * **one endpoint hanging** (``fanout_p95_s``, ``fanout_p95_ratio_hanging_plain``): two
   embedded servers at once, each with 1,000 endpoints (50 accounts x 20, the most an
   account may have; ``--quick``: 200) on one receiver, the same items; on the second,
-  one endpoint (of the first account, whose events are sent first each round) never
-  answers within the attempt limit (15 s). Rounds alternate (A B B A ...); per round, the
-  p50/p95 of observed -> 2xx over every delivery to the answering endpoints.
+  one endpoint never answers within the attempt limit (15 s): test events queued to it
+  before each of its rounds keep it hanging throughout the round. Rounds alternate
+  (A B B A ...); per round, the p50/p95 of observed -> 2xx over every delivery to the
+  answering endpoints.
 
 Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 4-5
 minutes on 2 busy cores): 8-second rounds, 200 endpoints. The last line of output is one
@@ -124,10 +125,16 @@ def measure_fanout(seconds: float, rounds: int, accounts: int = 50) -> list[dict
                     tokens[name].append(server.token)
                 # the baselines (a first observation is no event)
                 server.drive(0.0, pause=0.0, tokens=tokens[name], items=items, passes=1)
+            hanging.token = tokens["hanging"][0]
+            listed = hanging.api("GET", "/api/webhooks")["endpoints"]
+            hang_id = next(e["id"] for e in listed if e["url"].endswith("/hang"))
             for n in range(rounds * 2):
                 name = ["plain", "hanging"][(n + n // 2) % 2]  # A B B A A B ...
                 server = plain if name == "plain" else hanging
                 server.token = tokens[name][0]
+                if name == "hanging":  # test events queued: it hangs the whole round
+                    for _ in range(max(2, int(seconds / 15) + 2)):
+                        server.api("POST", f"/api/webhooks/{hang_id}/test")
                 started = len(receiver.hits)
                 hung = receiver.arrived["/hang"]
                 calls = server.drive(seconds, pause=0.3, tokens=tokens[name], items=items)
