@@ -25,7 +25,8 @@ from jditem.server.clock import iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.ids import new_ulid
 from jditem.server.jobs.webhook_dispatcher import Dispatcher
-from jditem.server.monitor import endpoints, outbox, watchlists
+from jditem.server.monitor import apprise_channel, endpoints, outbox, watchlists
+from jditem.server.monitor.apprise_channel import is_apprise
 from jditem.server.monitor.endpoints import EndpointError, EndpointNotFoundError
 from jditem.server.monitor.ssrf import TargetRefused
 from jditem.server.monitor.watchlists import WatchError
@@ -43,7 +44,11 @@ MAX_OVERLAP = 7 * 86400
 class WebhookCreate(_Body):
     """Body of ``POST /api/webhooks``."""
 
-    url: str = Field(max_length=2048, description="https:// URL of your receiver.")
+    url: str = Field(
+        max_length=2048,
+        description="https:// URL of your receiver, or apprise:// followed by an Apprise URL "
+        "(a chat or mail channel; the optional extra jditem[apprise]).",
+    )
     lists: list[Annotated[str, Field(max_length=100)]] = Field(
         default_factory=list, max_length=100, description="Watch list names (empty: all)."
     )
@@ -105,7 +110,10 @@ async def add_endpoint(
     when given); the answer's ``secret`` is shown this once — keep it."""
     dispatcher = _dispatcher(request)
     try:
-        await dispatcher.guard.vet(body.url)
+        if is_apprise(body.url):
+            await apprise_channel.vet(body.url, dispatcher.guard)
+        else:
+            await dispatcher.guard.vet(body.url)
     except TargetRefused as exc:
         raise EnvelopeError(Code.INVALID_PARAMS, f"url: {exc.message}") from None
     try:

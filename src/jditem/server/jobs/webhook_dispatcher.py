@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -40,6 +41,8 @@ from sqlalchemy import func, insert, or_, select, update
 
 from jditem.server.clock import Clock, as_utc, now_utc
 from jditem.server.jobs.leases import new_owner
+from jditem.server.monitor import apprise_channel
+from jditem.server.monitor.apprise_channel import is_apprise
 from jditem.server.monitor.backoff import RetrySchedule
 from jditem.server.monitor.endpoints import secrets_of
 from jditem.server.monitor.outbox import DELIVERED, FAILED, PENDING
@@ -257,6 +260,14 @@ class Dispatcher:
         except SecretUnreadable as exc:
             result = DeliveryResult(None, 0.0, "", None, str(exc))
             return await self._record(delivery, started, result, unreadable=True)
+        if is_apprise(endpoint.url):  # a chat or mail channel (optional extra)
+            result = await apprise_channel.send(
+                endpoint.url,
+                json.loads(body),
+                guard=self.guard,
+                time_limit=self._settings.webhook_timeout_seconds,
+            )
+            return await self._record(delivery, started, result)
         headers = signature_headers(delivery.event_id, body, active, timestamp=started)
         result = await deliver(
             endpoint.url,

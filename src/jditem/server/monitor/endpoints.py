@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import ChangeKind
 from jditem.server.clock import as_utc, iso_local
+from jditem.server.monitor import apprise_channel
 from jditem.server.monitor.sealing import SecretBox
 from jditem.server.monitor.signing import EndpointSecrets, new_secret
 from jditem.server.store.webhook_tables import (
@@ -171,7 +172,7 @@ def wire(row: WebhookEndpointRow, list_names: dict[int, str], zone: str) -> dict
 
     return {
         "id": row.id,
-        "url": row.url,
+        "url": apprise_channel.shown(row.url) if apprise_channel.is_apprise(row.url) else row.url,
         "description": row.description,
         "lists": [list_names.get(list_id, f"#{list_id}") for list_id in row.lists or []],
         "kinds": list(row.kinds or []),

@@ -1,0 +1,101 @@
+"""Apprise channels (issue 20 item 6): an ``apprise://`` endpoint is delivered through
+Apprise by the same outbox, dispatcher and attempt log as a signed webhook — on a real
+server, both store profiles, Apprise's ``json://`` target pointed at a receiver on
+loopback (127.0.0.0/8 allowed explicitly); what the guard refuses; the clear error when
+the extra is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import pytest
+from tests.support.live_server import live_server
+from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import WebhookReceiver
+
+from jditem.server.monitor import apprise_channel
+from jditem.server.monitor.ssrf import TargetGuard, TargetRefused
+
+
+@pytest.mark.usefixtures("backend")
+def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -> None:
+    with (
+        WebhookReceiver(statuses=[500, 200]) as receiver,  # the first attempt fails
+        live_server(webhook_allow_networks=["127.0.0.0/8"], webhook_retry_multiplier=0.001) as live,
+    ):
+        token = live.make_token("chat")
+
+        def api(method: str, path: str, body: Any = None) -> Any:
+            answer = live.http.request(
+                method, path, json=body, headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            assert answer["code"] == 0, answer
+            return answer["data"]
+
+        url = f"apprise://json://127.0.0.1:{receiver.port}/chat"
+        endpoint = api("POST", "/api/webhooks", {"url": url})
+        api("POST", f"/api/webhooks/{endpoint['id']}/test")
+        wait_until(lambda: len(receiver.received) >= 2, "the test event is retried")
+        got = receiver.received[1]
+        assert got.body == receiver.received[0].body
+        assert got.path == "/chat"
+        assert "webhook-signature" not in got.headers  # Apprise's own message, unsigned
+        message = json.loads(got.body)
+        assert message["title"] == "jditem: webhook.test"
+        assert "a test event from jditem" in message["message"]
+        assert endpoint["url"] == f"apprise://json://127.0.0.1:{receiver.port}/chat"
+
+        def logged() -> list[Any]:
+            found: list[Any] = api("GET", f"/api/webhooks/{endpoint['id']}/deliveries")[
+                "deliveries"
+            ]
+            return [d for d in found if d["status"] == "delivered"]
+
+        [delivery] = wait_until(logged, "the delivery is logged as delivered")
+        assert [(a["status"], a["error"]) for a in delivery["log"]] == [
+            (None, "status"),
+            (200, None),
+        ]
+        assert "Apprise could not deliver to the json:// service" in delivery["log"][0]["detail"]
+
+
+def test_the_guard_vets_the_host_an_apprise_url_names() -> None:
+    closed = TargetGuard.create((), own_addresses=[])
+    with pytest.raises(TargetRefused) as refused:  # loopback, not allowed
+        asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", closed))
+    assert "127.0.0.1" in refused.value.message
+    with pytest.raises(TargetRefused) as refused:  # a scheme that could name any host
+        asyncio.run(apprise_channel.vet("apprise://ntfy://127.0.0.1/topic", closed))
+    assert "schemes" in refused.value.message
+    with pytest.raises(TargetRefused) as refused:  # not an Apprise URL at all
+        asyncio.run(apprise_channel.vet("apprise://tgram://", closed))
+    assert "Apprise cannot read" in refused.value.message
+    with pytest.raises(TargetRefused):  # mail through an SMTP server on loopback
+        asyncio.run(
+            apprise_channel.vet("apprise://mailtos://u:p@example.com?smtp=127.0.0.1", closed)
+        )
+    loopback = TargetGuard.create(["127.0.0.0/8"], own_addresses=[])
+    asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", loopback))
+    # a chat service whose API host Apprise fixes: nothing to resolve, allowed
+    asyncio.run(apprise_channel.vet("apprise://tgram://123456789:ABCdefGHI/12345", closed))
+
+
+def test_tokens_in_an_apprise_url_are_not_shown() -> None:
+    url = "apprise://tgram://123456789:ABCdefGHIjkl/12345"
+    assert "ABCdefGHIjkl" not in apprise_channel.shown(url)
+    assert apprise_channel.shown(url).startswith("apprise://tgram://")
+    assert apprise_channel.shown("apprise://tgram://") == "apprise://tgram://…"
+
+
+def test_without_the_extra_the_error_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "apprise", None)  # as if not installed
+    guard = TargetGuard.create(["127.0.0.0/8"], own_addresses=[])
+    with pytest.raises(TargetRefused) as refused:
+        asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", guard))
+    assert refused.value.message == apprise_channel.MISSING
+    assert "pip install 'jditem[apprise]'" in refused.value.message
