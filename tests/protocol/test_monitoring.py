@@ -61,6 +61,7 @@ def test_a_watch_list_reads_from_camel_case_json_and_writes_it_back() -> None:
         "intervalSeconds": 900,
         "minIntervalSeconds": None,
         "maxIntervalSeconds": None,
+        "withinSeconds": None,
         "mode": "fixed",
     }
     assert WatchList.model_validate(body) == wl
