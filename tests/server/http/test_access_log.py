@@ -23,7 +23,7 @@ from jditem.server.api.v2 import V2_PATH
 from jditem.server.http.access_log import ACCESS_FORMAT, BufferedAccessLog
 from jditem.server.http.config import log_config
 from tests.support.processes import free_port
-from tests.support.waiting import wait_until
+from tests.support.waiting import await_until, wait_until
 
 TOKEN = "jd_" + "A" * 43
 
@@ -108,7 +108,7 @@ def test_buffered_lines_are_what_the_logger_writes_and_one_write_per_loop_turn()
         for args in LINES[:-1]:
             buffered.info('%s - "%s %s HTTP/%s" %d', *args)
         assert written.getvalue() == ""  # buffered until the loop turns
-        await asyncio.sleep(0)
+        await await_until(written.getvalue, what="the loop turn's one write")
         buffered.info('%s - "%s %s HTTP/%s" %d', *LINES[-1])  # not v2: the logger's
 
     asyncio.run(log_all())

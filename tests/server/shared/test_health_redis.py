@@ -26,7 +26,11 @@ async def test_counts_are_reported_while_a_sync_carries_them(redis_server: Redis
         window.observe(400)  # a client-side code: not a service outcome
         assert window.report().samples == 4  # pending
         sync = asyncio.create_task(window.sync())
-        await asyncio.sleep(0)  # the sync took the pending counts and waits for Redis
+        # One yield, not a wait for time: the sync task runs to its Redis round trip and
+        # suspends there (its answer cannot be read in this same loop turn). The assertion
+        # holds at every point of the sync; this one catches it in flight, where the old
+        # code reported nothing.
+        await asyncio.sleep(0)
         assert window.report().samples == 4  # in flight
         await sync
         report = window.report()  # back in the shared totals, counted once
