@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
@@ -59,7 +60,9 @@ def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -
             (None, "status"),
             (200, None),
         ]
-        assert "Apprise could not deliver to the json:// service" in delivery["log"][0]["detail"]
+        detail = delivery["log"][0]["detail"]
+        assert detail.startswith("Apprise could not deliver to the json:// service: ")
+        assert "error=500" in detail  # Apprise's own reason, kept from its warning
 
 
 def test_the_guard_vets_the_host_an_apprise_url_names() -> None:
@@ -99,3 +102,43 @@ def test_without_the_extra_the_error_says_how_to_install_it(
         asyncio.run(apprise_channel.vet("apprise://json://127.0.0.1:9/x", guard))
     assert refused.value.message == apprise_channel.MISSING
     assert "pip install 'jditem[apprise]'" in refused.value.message
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()}")
+
+
+def test_apprise_logs_no_channel_secret_and_the_reason_is_scrubbed() -> None:
+    secret = "s3cr3t-path-token"
+    guard = TargetGuard.create(["127.0.0.0/8"], own_addresses=[])
+    payload = {"type": "webhook.test", "data": {"message": "hello"}}
+    root = logging.getLogger()
+    seen, level = _Lines(), root.level
+    root.addHandler(seen)  # where the server's handlers are: what reaches them
+    root.setLevel(logging.DEBUG)
+    try:
+        with WebhookReceiver(status=500, body=secret.encode()) as receiver:
+            url = f"apprise://json://user:{secret}@127.0.0.1:{receiver.port}/{secret}"
+            result = asyncio.run(apprise_channel.send(url, payload, guard=guard, time_limit=10))
+            assert len(receiver.received) == 1
+    finally:
+        root.removeHandler(seen)
+        root.setLevel(level)
+    assert not result.ok
+    assert "error=500" in result.detail  # Apprise's own reason…
+    assert secret not in result.detail  # …without the channel's secrets
+    assert not [line for line in seen.lines if secret in line]  # Apprise's DEBUG had them
+    assert not [line for line in seen.lines if line.startswith(("apprise", "urllib3"))]
+
+
+def test_a_reason_loses_every_part_of_the_channel_url() -> None:
+    url = "apprise://tgram://123456789:ABCdefGHIjkl/12345"
+    line = "POST https://api.telegram.org/bot123456789:ABCdefGHIjkl/sendMessage to 12345 failed"
+    blanked = "POST https://api.telegram.org/bot…:…/sendMessage to … failed"
+    assert apprise_channel.scrubbed(line, url) == blanked
+    assert len(apprise_channel.scrubbed("x" * 1000, url)) == apprise_channel.REASON_CHARS

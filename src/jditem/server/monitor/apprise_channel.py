@@ -20,15 +20,23 @@ What the SSRF guard covers here (:func:`vet`, at creation and before every attem
 Not covered: Apprise resolves the name again when it connects (the guard's check and the
 connection are two lookups — a DNS-rebinding window the signed webhooks do not have),
 and it follows the redirects its services answer with.
+
+Logging: Apprise's log lines (and those of urllib3, the HTTP library under it) can carry a
+channel's tokens — a Telegram bot token is in the URL it posts to. Once Apprise is loaded,
+neither logger reaches the server's log handlers. Apprise keeps each call's own log lines
+in its result; the first warning of a failed call, with every part of the channel's URL
+blanked out (:func:`scrubbed`), is the reason the attempt log shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
+import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jditem.server.monitor.sending import AttemptError, DeliveryResult
 from jditem.server.monitor.ssrf import TargetGuard, TargetRefused
@@ -57,11 +65,33 @@ def is_apprise(url: str) -> bool:
     return url[: len(PREFIX)].lower() == PREFIX
 
 
+#: Longest reason kept from Apprise's warnings.
+REASON_CHARS = 300
+
+
 def _module() -> Any:
     try:
-        return importlib.import_module("apprise")
+        module = importlib.import_module("apprise")
     except ImportError:
         raise TargetRefused("apprise-missing", MISSING) from None
+    for name in ("apprise", "urllib3"):  # their lines can carry a channel's tokens
+        logger = logging.getLogger(name)
+        if logger.propagate:
+            logger.addHandler(logging.NullHandler())  # not even logging's last resort
+            logger.propagate = False
+    return module
+
+
+def scrubbed(text: str, url: str) -> str:
+    """``text`` with every part of the channel ``url`` (user, password, host, path
+    segments, query values — as written and percent-decoded) blanked out as ``…``, and
+    at most :data:`REASON_CHARS` characters long."""
+    inner = url[len(PREFIX) :] if is_apprise(url) else url
+    rest = inner.split("://", 1)[-1]
+    parts = {p for raw in re.split(r"[/:@?&=#,]+", rest) for p in (raw, unquote(raw))}
+    for part in sorted((p for p in parts if len(p) >= 3), key=len, reverse=True):
+        text = text.replace(part, "…")
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
 async def vet(url: str, guard: TargetGuard) -> None:
@@ -120,14 +150,23 @@ def summary(payload: dict[str, Any]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def _notify(inner: str, title: str, text: str, time_limit: float) -> bool:
+def _notify(inner: str, title: str, text: str, time_limit: float) -> str | None:
+    """Send through Apprise; None when sent, else why not (unscrubbed): the first warning
+    Apprise logged for this call (Apprise ≥ 2.3 keeps them in its result)."""
     sender = _module().Apprise()
     if not sender.add(inner):
-        return False
+        return "Apprise could not read the URL"
     for plugin in sender:
         plugin.socket_connect_timeout = time_limit
         plugin.socket_read_timeout = time_limit
-    return bool(sender.notify(body=text, title=title))
+    result = sender.notify(body=text, title=title)
+    if result:
+        return None
+    logs = getattr(result, "logs", None)
+    for entry in logs() if callable(logs) else ():
+        if entry.level in ("WARNING", "ERROR", "CRITICAL"):
+            return str(entry.message)
+    return "Apprise gave no reason"
 
 
 async def send(
@@ -151,16 +190,15 @@ async def send(
     title, text = summary(payload)
     inner = url[len(PREFIX) :]
     try:
-        sent = await asyncio.wait_for(
+        why_not = await asyncio.wait_for(
             asyncio.to_thread(_notify, inner, title, text, time_limit), time_limit * 2 + 1
         )
     except TimeoutError:
         detail = f"Apprise ({scheme}://) took longer than {time_limit:g} s"
         return failed(AttemptError.TIMEOUT, detail)
-    if not sent:
+    if why_not is not None:
+        reason = scrubbed(why_not, url)
         return failed(
-            AttemptError.STATUS,
-            f"Apprise could not deliver to the {scheme}:// service (it gives no reason; "
-            "the server log has Apprise's own warning)",
+            AttemptError.STATUS, f"Apprise could not deliver to the {scheme}:// service: {reason}"
         )
     return DeliveryResult(200, time.monotonic() - started, "sent through Apprise")
