@@ -189,9 +189,8 @@ async def send_test(session: AsyncSession, row: WebhookEndpointRow, now: datetim
             f"webhook endpoint {row.id} is disabled ({row.disabled_reason}); enable it first"
         )
     event_id = "evt_" + new_ulid(int(now.timestamp() * 1000))
-    payload = outbox.message(
-        TEST_KIND, now, {"id": event_id, "endpointId": row.id, "message": "a test event from jditem"}
-    )
+    data = {"id": event_id, "endpointId": row.id, "message": "a test event from jditem"}
+    payload = outbox.message(TEST_KIND, now, data)
     connection = await session.connection()
     await connection.run_sync(
         outbox.enqueue,

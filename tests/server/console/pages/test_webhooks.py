@@ -439,7 +439,10 @@ def test_an_endpoint_records_its_creator_and_the_token_rule_applies(
         deliveries = "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :i"
         before = server.rows(state, i=bobs["id"])
         for path in (
-            *(f"/console/webhooks/{bobs['id']}/{a}" for a in ("rotate", "enable", "test", "remove")),
+            *(
+                f"/console/webhooks/{bobs['id']}/{a}"
+                for a in ("rotate", "enable", "test", "remove")
+            ),
             f"/console/webhooks/deliveries/{delivery}/replay",
             f"/console/webhooks/{ops['id']}/rotate",
         ):
