@@ -34,7 +34,8 @@ from jditem.server.monitor.sealing import SecretBox
 from jditem.server.store.tables import BulkJobItem, CallRecord, Task
 from tests.server.console.conftest import ConsoleClient
 from tests.server.console.member_client import MemberClient, add_member, set_password
-from tests.support.live_server import LiveServer
+from tests.support.backends import Backend
+from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import wait_until
 
 # once per store profile (tests/conftest.py: backend)
@@ -312,6 +313,14 @@ def _add_failure(live: LiveServer, side: Side) -> None:
 
 
 @pytest.fixture(scope="module")
+def server(backend: Backend) -> Iterator[LiveServer]:
+    """The console fixtures' server, allowing loopback webhook URLs (members add endpoints
+    at a closed loopback port: nothing answers their few deliveries)."""
+    with backend.database(), live_server(webhook_allow_networks=["127.0.0.0/8"]) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
 def world(server: LiveServer) -> Iterator[World]:
     """Two accounts with data, the operator, B's owner and two plain members, A's owner."""
     operator = ConsoleClient(server)
@@ -458,13 +467,23 @@ def _create_job(world: World, path: str) -> None:
     assert world.live.scalar("SELECT count(*) FROM bulk_jobs") == jobs_before
 
 
-def _member_may_not_add_webhooks(world: World, path: str) -> None:
-    """Only owners change endpoints (403 for a plain member); A's never, by any name."""
+def _member_adds_webhooks_to_its_own_account(world: World, path: str) -> None:
+    """A member's new endpoint belongs to its own account (and is recorded as its own),
+    whatever ``account`` says; A unchanged."""
     before = world.snapshot_a()
-    response = world.b_member.post(path, {"url": world.a.webhook_url, "account": world.a.account})
-    assert response.status_code == 403, (path, response.status_code)
+    url = f"https://127.0.0.1:9/by-b-{secrets.token_hex(3)}"
+    response = world.b_member.post(path, {"url": url, "account": world.a.account})
+    assert response.status_code == 200, response.text
+    assert 'id="new-secret"' in response.text
     assert_no_trace(response.text, world.a, path)
     assert world.snapshot_a() == before
+    [(account_id, creator)] = world.live.rows(
+        "SELECT account_id, created_by_member_id FROM webhook_endpoints WHERE url = :u", u=url
+    )
+    assert account_id == world.b.account_id
+    assert creator == world.live.scalar(
+        "SELECT id FROM members WHERE email = :e", e=world.b_member_email
+    )
 
 
 def _page_or_404(world: World, path: str) -> None:
@@ -543,7 +562,7 @@ PLAIN_ROUTES: dict[tuple[str, str], Callable[[World, str], None]] = {
     ("GET", "/console/upstream"): _not_found,
     ("GET", "/console/watch"): _list_page(),
     ("GET", "/console/webhooks"): _list_page(),
-    ("POST", "/console/webhooks"): _member_may_not_add_webhooks,
+    ("POST", "/console/webhooks"): _member_adds_webhooks_to_its_own_account,
     # account members and sessions (issue 12, part M1)
     ("GET", "/console/members"): _page_or_404,
     ("POST", "/console/members"): _refused_form(
@@ -696,6 +715,49 @@ def test_plain_member_changes_only_its_own_tokens(world: World) -> None:
     assert (
         world.b_member.post(f"/console/tokens/{world.b.token_id}/enabled", {"enabled": "0"})
     ).status_code == 403
+
+
+def test_plain_member_changes_only_its_own_webhook_endpoints(world: World) -> None:
+    """The token rule for endpoints: a plain member changes the endpoints it created, not
+    another member's nor the operator's (403 saying what to do, nothing changed); an owner
+    changes every one of the account's."""
+    live = world.live
+
+    def add(client: MemberClient) -> int:
+        url = f"https://127.0.0.1:9/rule-{secrets.token_hex(3)}"
+        assert client.post("/console/webhooks", {"url": url}).status_code == 200
+        return int(live.scalar("SELECT id FROM webhook_endpoints WHERE url = :u", u=url))
+
+    mine, theirs, operators = add(world.b_member), add(world.b_other), world.b.webhook_id
+    state = "SELECT secret_sealed, enabled FROM webhook_endpoints WHERE id = :i ORDER BY id"
+    before = [live.rows(state, i=i) for i in (theirs, operators)]
+    deliveries = "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :i"
+    for endpoint in (theirs, operators):
+        for action in ("rotate", "enable", "test", "remove"):
+            refused = world.b_member.post(f"/console/webhooks/{endpoint}/{action}")
+            assert refused.status_code == 403, (endpoint, action)
+            assert "Ask an owner, or add an endpoint of your own" in refused.text
+    replay = world.b_member.post(
+        f"/console/webhooks/deliveries/{world.b.webhook_delivery_id}/replay"
+    )
+    assert replay.status_code == 403
+    assert [live.rows(state, i=i) for i in (theirs, operators)] == before
+    assert live.scalar(deliveries, i=theirs) == 0
+    assert live.scalar(deliveries, i=operators) == 1
+    listing = world.b_member.get("/console/webhooks").text
+    assert f'action="/console/webhooks/{mine}/rotate"' in listing
+    for endpoint in (theirs, operators):
+        assert f'action="/console/webhooks/{endpoint}/rotate"' not in listing
+        assert (
+            f'action="/console/webhooks/{endpoint}/rotate"'
+            in world.b_owner.get("/console/webhooks").text
+        )
+
+    assert world.b_member.post(f"/console/webhooks/{mine}/rotate").status_code == 200
+    assert world.b_owner.post(f"/console/webhooks/{theirs}/rotate").status_code == 200
+    assert world.b_owner.post(f"/console/webhooks/{mine}/remove").status_code == 303
+    assert world.b_owner.post(f"/console/webhooks/{theirs}/remove").status_code == 303
+    assert live.scalar(deliveries, i=operators) == 1
 
 
 def test_member_tokens_stay_within_the_operator_caps(world: World) -> None:

@@ -34,6 +34,7 @@ from jditem.server.accounts.passwords import (
 from jditem.server.accounts.service import account_by_name
 from jditem.server.clock import Clock, as_utc, now_utc, utc_now
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
+from jditem.server.store.webhook_tables import WebhookEndpointRow
 
 ROLES = ("owner", "member")
 SETUP_LINK_TTL = timedelta(days=7)
@@ -344,7 +345,8 @@ async def set_role(
 async def remove_member(
     session: AsyncSession, member_id: int, account_id: int | None = None
 ) -> MemberPublic:
-    """Remove a member: its sessions end; the tokens it created stay with the account."""
+    """Remove a member: its sessions end; the tokens and webhook endpoints it created stay
+    with the account (the owners' to manage)."""
     member, name = await _member(session, member_id, account_id)
     if (
         account_id is not None
@@ -357,6 +359,11 @@ async def remove_member(
     await session.execute(
         update(ApiToken)
         .where(ApiToken.created_by_member_id == member.id)
+        .values(created_by_member_id=None)
+    )
+    await session.execute(
+        update(WebhookEndpointRow)
+        .where(WebhookEndpointRow.created_by_member_id == member.id)
         .values(created_by_member_id=None)
     )
     await session.delete(member)

@@ -23,7 +23,6 @@ from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.api.watch import TokenDep, _Body
 from jditem.server.clock import iso_local, now_utc
 from jditem.server.context import ServerContext
-from jditem.server.ids import new_ulid
 from jditem.server.jobs.webhook_dispatcher import Dispatcher
 from jditem.server.monitor import apprise_channel, endpoints, outbox, watchlists
 from jditem.server.monitor.apprise_channel import is_apprise
@@ -119,6 +118,7 @@ async def add_endpoint(
     try:
         async with ctx.db.writing() as session:
             lists = [(await watchlists.find(session, token.account_id, n)).id for n in body.lists]
+            creator = await endpoints.token_creator(session, token.token_id)
             row, secret = await endpoints.create(
                 session,
                 dispatcher.box,
@@ -128,6 +128,7 @@ async def add_endpoint(
                 kinds=body.kinds,
                 description=body.description,
                 now=now_utc(ctx.clock),
+                created_by_member_id=creator,
             )
     except (EndpointError, WatchError) as exc:
         raise EnvelopeError(Code.INVALID_PARAMS, str(exc)) from None
@@ -204,30 +205,11 @@ async def test_endpoint(
 ) -> Response:
     """Queue a ``webhook.test`` event for this endpoint (delivered like any event)."""
     row = await _find(ctx, token.account_id, endpoint_id)
-    if not row.enabled:
-        raise EnvelopeError(
-            Code.INVALID_PARAMS,
-            f"webhook endpoint {row.id} is disabled ({row.disabled_reason}); enable it first",
-        )
-    now = now_utc(ctx.clock)
-    event_id = "evt_" + new_ulid(int(now.timestamp() * 1000))
-    payload = outbox.message(
-        endpoints.TEST_KIND,
-        now,
-        {"id": event_id, "endpointId": row.id, "message": "a test event from jditem"},
-    )
-    async with ctx.db.writing() as session:
-        connection = await session.connection()
-        await connection.run_sync(
-            outbox.enqueue,
-            row.account_id,
-            event_id,
-            (),
-            (endpoints.TEST_KIND,),
-            payload,
-            now=now,
-            endpoint_id=row.id,
-        )
+    try:
+        async with ctx.db.writing() as session:
+            event_id = await endpoints.send_test(session, row, now_utc(ctx.clock))
+    except EndpointError as exc:
+        raise _failed(exc) from None
     return _ok(request, ctx, {"webhookId": event_id, "endpointId": row.id})
 
 

@@ -3,8 +3,10 @@
 An endpoint is a URL the :class:`~.ssrf.TargetGuard` accepted when it was added (it is
 vetted again before every delivery), a signing secret sealed at rest (:mod:`.sealing`;
 shown to the user once, at creation and at each rotation), and filters: the watch lists
-and the event kinds it receives (empty: all). Every function runs in the caller's
-session; the API and the CLI sit above (``api/webhooks.py``, ``cli/webhook_endpoints.py``).
+and the event kinds it receives (empty: all). It records the account member who created
+it (``None``: the operator), for the console's rule on who may change it. Every function
+runs in the caller's session; the API, the CLI and the console sit above
+(``api/webhooks.py``, ``cli/webhook_endpoints.py``, ``console/pages/webhooks.py``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import ChangeKind
 from jditem.server.clock import as_utc, iso_local
-from jditem.server.monitor import apprise_channel
+from jditem.server.ids import new_ulid
+from jditem.server.monitor import apprise_channel, outbox
 from jditem.server.monitor.sealing import SecretBox
 from jditem.server.monitor.signing import EndpointSecrets, new_secret
+from jditem.server.store.tables import ApiToken
 from jditem.server.store.webhook_tables import (
     WebhookAttemptRow,
     WebhookDeliveryRow,
@@ -64,8 +68,10 @@ async def create(
     kinds: Sequence[str],
     description: str,
     now: datetime,
+    created_by_member_id: int | None = None,
 ) -> tuple[WebhookEndpointRow, SecretStr]:
-    """A new endpoint (``url`` vetted by the caller) and its secret, to show once."""
+    """A new endpoint (``url`` vetted by the caller) and its secret, to show once;
+    ``created_by_member_id``: the member creating it (``None``: the operator)."""
     count = await session.scalar(
         select(func.count())
         .select_from(WebhookEndpointRow)
@@ -86,10 +92,20 @@ async def create(
         kinds=check_kinds(kinds),
         enabled=True,
         created_at=now,
+        created_by_member_id=created_by_member_id,
     )
     session.add(row)
     await session.flush()
     return row, secret
+
+
+async def token_creator(session: AsyncSession, token_id: int) -> int | None:
+    """The member who created token ``token_id`` (``None``: the operator): the creator of
+    an endpoint added through the API with that token."""
+    found = await session.scalar(
+        select(ApiToken.created_by_member_id).where(ApiToken.id == token_id)
+    )
+    return int(found) if found is not None else None
 
 
 async def find(session: AsyncSession, account_id: int, endpoint_id: int) -> WebhookEndpointRow:
@@ -162,6 +178,31 @@ async def enable(session: AsyncSession, row: WebhookEndpointRow) -> None:
         .where(WebhookEndpointRow.id == row.id)
         .values(enabled=True, disabled_reason=None, disabled_at=None)
     )
+
+
+async def send_test(session: AsyncSession, row: WebhookEndpointRow, now: datetime) -> str:
+    """Queue a :data:`TEST_KIND` event for ``row`` alone (delivered like any event, so it
+    shows in the endpoint's delivery log); returns its ``webhook-id``. A disabled
+    endpoint is refused (:class:`EndpointError`): it would never be sent."""
+    if not row.enabled:
+        raise EndpointError(
+            f"webhook endpoint {row.id} is disabled ({row.disabled_reason}); enable it first"
+        )
+    event_id = "evt_" + new_ulid(int(now.timestamp() * 1000))
+    data = {"id": event_id, "endpointId": row.id, "message": "a test event from jditem"}
+    payload = outbox.message(TEST_KIND, now, data)
+    connection = await session.connection()
+    await connection.run_sync(
+        outbox.enqueue,
+        row.account_id,
+        event_id,
+        (),
+        (TEST_KIND,),
+        payload,
+        now=now,
+        endpoint_id=row.id,
+    )
+    return event_id
 
 
 def wire(row: WebhookEndpointRow, list_names: dict[int, str], zone: str) -> dict[str, Any]:

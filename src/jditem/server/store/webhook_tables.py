@@ -21,7 +21,9 @@ class WebhookEndpointRow(Base):
     overlap the previous one signs too, until ``previous_until``. ``lists`` (watch list
     ids) and ``kinds`` select the events; empty selects all. ``busy_owner`` /
     ``busy_until`` is the lease of the one dispatcher process delivering to it now (one
-    delivery in flight per endpoint, across every process).
+    delivery in flight per endpoint, across every process). ``created_by_member_id`` is
+    the account member who created it (migration 0015; ``None``: the operator, or made
+    before the column was), which the console's token rule reads.
     """
 
     __tablename__ = "webhook_endpoints"
@@ -41,6 +43,9 @@ class WebhookEndpointRow(Base):
     busy_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     busy_until: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
+    created_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id"), nullable=True, index=True
+    )
 
 
 class WebhookDeliveryRow(Base):

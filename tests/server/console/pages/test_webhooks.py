@@ -1,9 +1,10 @@
 """Webhook endpoints in the console, on a real server (both store profiles) with a real
 receiver on 127.0.0.1 (allowed explicitly): add with the secret shown once (never again,
 never logged), a refused URL saying why, rotate, a disabled endpoint's banner on the
-page and the overview, enable, remove, the deliveries page with its attempt log, paging
-and replay — CSRF on every form, owners change, plain members look, another account's
-endpoint is 404."""
+page and the overview, enable, remove, the deliveries page with its attempt log, paging,
+replay and "send test event" — CSRF on every form; the token rule: the operator, owners
+and the endpoint's creator change it, other members look; another account's endpoint
+is 404."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from jditem.server.accounts import members
+from jditem.server.context import ServerContext
 from jditem.webhooks import verify
 from tests.server.console.conftest import ConsoleClient
-from tests.server.console.member_client import new_member
+from tests.server.console.member_client import MemberClient, new_member
 from tests.server.console.pages.test_watch import api
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
@@ -126,16 +129,20 @@ def test_an_owner_adds_rotates_enables_and_removes_an_endpoint(
         verify(got.body, got.headers, secret)
         verify(got.body, got.headers, fresh.group(1))
 
-        # plain members look but do not change
+        # a plain member sees the owner's endpoint read-only and cannot change it
         looked = member.get("/console/webhooks")
-        assert receiver.base_url + hooks in looked.text
-        assert "Rotate secret" not in looked.text
-        assert 'id="webhook-add"' not in looked.text
-        for path in ("rotate", "remove", "enable"):
+        row = re.search(rf'<tr id="webhook-{endpoint}">.*?</tr>', looked.text, re.S)
+        assert row, looked.text
+        assert receiver.base_url + hooks in row.group(0)
+        assert "created by another member" in row.group(0)
+        assert "Rotate secret" not in row.group(0)
+        detail = member.get(f"/console/webhooks/{endpoint}").text
+        assert 'id="read-only"' in detail
+        assert 'id="webhook-test"' not in detail
+        for path in ("rotate", "remove", "enable", "test"):
             denied = member.post(f"/console/webhooks/{endpoint}/{path}")
             assert denied.status_code == 403
             assert "Ask an owner" in denied.text
-        assert member.post("/console/webhooks", form).status_code == 403
 
         # disabled (as the dispatcher does on a 410): a banner here and on the overview
         server.execute(
@@ -311,3 +318,162 @@ def test_missing_endpoints_are_404(console: ConsoleClient) -> None:
         assert console.get(path).status_code == 404, path
     assert console.post("/console/webhooks/999999/rotate").status_code == 404
     assert console.post("/console/webhooks/deliveries/999999/replay").status_code == 404
+
+
+def _secret_of(page: str) -> str:
+    found = SECRET.search(page)
+    assert found, page
+    return found.group(1)
+
+
+def test_send_test_event_from_the_endpoint_page(
+    server: LiveServer, receiver: WebhookReceiver
+) -> None:
+    """The page's button queues the same ``webhook.test`` event as the API and the CLI;
+    it is delivered, signed with the endpoint's secret, and listed on the page."""
+    account = f"acct-{secrets.token_hex(3)}"
+    server.make_token(account, name="t")
+    path = f"/button-{secrets.token_hex(3)}"
+    owner, _email = new_member(server, account, role="owner")
+    try:
+        secret = _secret_of(owner.post("/console/webhooks", {"url": receiver.base_url + path}).text)
+        [endpoint] = endpoint_ids(server, account)
+        page = owner.get(f"/console/webhooks/{endpoint}").text
+        assert f'action="/console/webhooks/{endpoint}/test" id="webhook-test"' in page
+        assert "No deliveries yet" in page
+
+        test = f"/console/webhooks/{endpoint}/test"
+        assert owner.post(test, csrf=False).status_code == 403
+        sent = owner.post(test)
+        assert sent.status_code == 303
+        assert sent.headers["location"].startswith(f"/console/webhooks/{endpoint}?flash=")
+        flash = owner.get(sent.headers["location"]).text
+        [webhook_id] = re.findall(r"Test event (evt_\w+) queued", flash)
+
+        got = wait_until(
+            lambda: [r for r in receiver.received if r.path == path], "the test event arrives"
+        )
+        assert len(got) == 1  # the forbidden post without CSRF queued nothing
+        assert got[0].headers["webhook-id"] == webhook_id
+        event = verify(got[0].body, got[0].headers, secret)
+        assert event["type"] == "webhook.test"
+        assert event["data"]["endpointId"] == endpoint
+
+        def delivered_row() -> str | None:
+            shown = owner.get(f"/console/webhooks/{endpoint}").text
+            row = re.search(r'<tr id="delivery-\d+">.*?</table>', shown, re.S)
+            return row.group(0) if row and "delivered" in row.group(0) else None
+
+        row = wait_until(delivered_row, "the page lists the delivered test event")
+        for shown in (webhook_id, "webhook.test", "<td>204</td>"):
+            assert shown in row, shown
+
+        # a disabled endpoint has no button, and a post says to enable it first
+        server.execute(
+            "UPDATE webhook_endpoints SET enabled = :f, disabled_reason = :r WHERE id = :i",
+            f=False,
+            r="the receiver answered 410 Gone",
+            i=endpoint,
+        )
+        assert 'id="webhook-test"' not in owner.get(f"/console/webhooks/{endpoint}").text
+        refused = owner.post(test)
+        assert refused.status_code == 400
+        assert "enable it first" in refused.text
+        count = "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :i"
+        assert server.scalar(count, i=endpoint) == 1
+    finally:
+        owner.close()
+
+
+def _console_token(member: MemberClient) -> str:
+    """A token the member creates in the console (recorded as its own)."""
+    page = member.post("/console/tokens", {"name": "mine", "permissions": "*"}).text
+    found = re.search(r'<code id="new-token-value">([^<]+)</code>', page)
+    assert found, page
+    return found.group(1)
+
+
+def test_an_endpoint_records_its_creator_and_the_token_rule_applies(
+    server: LiveServer, receiver: WebhookReceiver, console: ConsoleClient
+) -> None:
+    """Added in the console: the member; through the API: the token's creator (the
+    operator's token: nobody). A plain member changes its own endpoints only; an owner and
+    the operator change every one; a removed member's endpoints stay with the account."""
+    account = f"acct-{secrets.token_hex(3)}"
+    operator_token = server.make_token(account, name="t")
+    owner, _ = new_member(server, account, role="owner")
+    alice, alice_email = new_member(server, account)
+    bob, bob_email = new_member(server, account)
+    member_id = "SELECT id FROM members WHERE email = :e"
+    alice_id, bob_id = (int(server.scalar(member_id, e=e)) for e in (alice_email, bob_email))
+    url = receiver.base_url + f"/creators-{secrets.token_hex(3)}"
+    try:
+        added = alice.post("/console/webhooks", {"url": url + "/alice", "account": "other"})
+        assert added.status_code == 200, added.text
+        bobs = api(server, _console_token(bob), "POST", "/api/webhooks", {"url": url + "/bob"})
+        ops = api(server, operator_token, "POST", "/api/webhooks", {"url": url + "/ops"})
+        [alices] = [i for i in endpoint_ids(server, account) if i not in (bobs["id"], ops["id"])]
+        creator = "SELECT created_by_member_id FROM webhook_endpoints WHERE id = :i"
+        assert server.scalar(creator, i=alices) == alice_id
+        assert server.scalar(creator, i=bobs["id"]) == bob_id
+        assert server.scalar(creator, i=ops["id"]) is None
+
+        listing = alice.get("/console/webhooks").text
+
+        def row(endpoint: int) -> str:
+            found = re.search(rf'<tr id="webhook-{endpoint}">.*?</tr>', listing, re.S)
+            assert found, listing
+            return found.group(0)
+
+        assert f'action="/console/webhooks/{alices}/rotate"' in row(alices)
+        assert "created by another member" in row(bobs["id"])
+        assert "created by the operator" in row(ops["id"])
+        assert "/rotate" not in row(bobs["id"]) + row(ops["id"])
+
+        # Alice cannot change Bob's endpoint (nor the operator's), nor replay its deliveries
+        api(server, _console_token(bob), "POST", f"/api/webhooks/{bobs['id']}/test")
+        delivery = int(
+            server.scalar("SELECT id FROM webhook_deliveries WHERE endpoint_id = :i", i=bobs["id"])
+        )
+        state = "SELECT secret_sealed, enabled FROM webhook_endpoints WHERE id = :i"
+        deliveries = "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = :i"
+        before = server.rows(state, i=bobs["id"])
+        for path in (
+            *(
+                f"/console/webhooks/{bobs['id']}/{a}"
+                for a in ("rotate", "enable", "test", "remove")
+            ),
+            f"/console/webhooks/deliveries/{delivery}/replay",
+            f"/console/webhooks/{ops['id']}/rotate",
+        ):
+            refused = alice.post(path)
+            assert refused.status_code == 403, path
+            assert "only its creator or an owner of the account can change it" in refused.text
+            assert "Ask an owner, or add an endpoint of your own" in refused.text
+        assert server.rows(state, i=bobs["id"]) == before
+        assert server.scalar(deliveries, i=bobs["id"]) == 1
+
+        # ... and changes her own
+        assert alice.post(f"/console/webhooks/{alices}/rotate").status_code == 200
+        assert alice.post(f"/console/webhooks/{alices}/test").status_code == 303
+        # an owner and the operator change every one
+        assert owner.post(f"/console/webhooks/{bobs['id']}/rotate").status_code == 200
+        assert owner.post(f"/console/webhooks/{alices}/test").status_code == 303
+        assert console.post(f"/console/webhooks/{ops['id']}/rotate").status_code == 200
+        replayed = owner.post(f"/console/webhooks/deliveries/{delivery}/replay")
+        assert replayed.status_code == 303
+        assert server.scalar(deliveries, i=bobs["id"]) == 2
+
+        # a removed member's endpoints stay with the account, its owners' to manage
+        async def remove_alice(ctx: ServerContext) -> None:
+            async with ctx.sessionmaker() as session:
+                await members.remove_member(session, alice_id)
+
+        server.run(remove_alice)
+        assert server.scalar(creator, i=alices) is None
+        assert owner.post(f"/console/webhooks/{alices}/remove").status_code == 303
+        assert owner.post(f"/console/webhooks/{bobs['id']}/remove").status_code == 303
+        assert endpoint_ids(server, account) == [ops["id"]]
+    finally:
+        for client in (owner, alice, bob):
+            client.close()

@@ -1,10 +1,12 @@
 """Webhook endpoints (SPEC §6.3): the account's endpoints, add / rotate / enable / remove,
-and one endpoint's deliveries with their attempt log and replay.
+and one endpoint's deliveries with their attempt log, replay and "send test event".
 
 An account member sees its own account's endpoints, the operator every account's, with
 the account named; another account's endpoint or delivery answers 404 like a missing
-one. Endpoints record no creator, so the token rule (:func:`.tokens.may_manage`) leaves
-changing them to the operator and the account's owners; plain members see them. A
+one. Any member may add an endpoint; changing one follows the token rule
+(:func:`.tokens.may_manage`): the operator, the account's owners and the member who
+created it (in the console, or through the API with a token it created); the others
+see it read-only, "created by another member" (403 if they post anyway). A
 secret (``whsec_…``) is on the page that answers ``add`` or ``rotate``, that once only
 (``Cache-Control: no-store``), and never logged. A disabled endpoint (a 410, or its
 retries ran out) is shown with its reason on this page and on the overview.
@@ -22,6 +24,7 @@ from starlette.responses import Response
 
 from jditem.server.console import forms
 from jditem.server.console.deps import Console, ConsoleDep, NotFoundPage
+from jditem.server.console.pages.tokens import may_manage
 from jditem.server.console.paging import MAX_ID
 from jditem.server.monitor import endpoints, outbox, watchlists
 from jditem.server.monitor.endpoints import KINDS, EndpointError
@@ -97,7 +100,7 @@ async def _render_list(
         error=error,
         draft=draft or {"account": principal.account_name or "", "kinds": []},
         new_secret=secret,
-        may_change=principal.manages_account,
+        manageable={row.id for row, _a in rows if may_manage(principal, row.created_by_member_id)},
         show_account=principal.is_operator,
     )
     if secret is not None:
@@ -111,17 +114,19 @@ async def webhooks_page(console: ConsoleDep) -> Response:
     return await _render_list(console)
 
 
-def _refuse_change(console: Console) -> Response | None:
-    if console.principal.manages_account:
+def _refuse_change(console: Console, row: WebhookEndpointRow) -> Response | None:
+    """``None`` when the person may change ``row`` (visible to it); else the 403 page."""
+    if may_manage(console.principal, row.created_by_member_id):
         return None
+    by = "the operator" if row.created_by_member_id is None else "another member"
     return console.render(
         "message.html",
         status_code=403,
-        heading="Not allowed",
-        message="Only an owner of the account (or the operator) can change its webhook "
-        "endpoints. Ask an owner.",
-        link="/console/webhooks",
-        link_label="Back to webhooks",
+        heading="Not your webhook endpoint",
+        message=f"Webhook endpoint {row.id} was created by {by}: only its creator or an "
+        "owner of the account can change it. Ask an owner, or add an endpoint of your own.",
+        link=f"/console/webhooks/{row.id}",
+        link_label="Back to the endpoint",
     )
 
 
@@ -137,10 +142,9 @@ async def _account_id(console: Console, name: str) -> int:
 
 @router.post("/webhooks")
 async def add_endpoint(console: ConsoleDep) -> Response:
-    """Add an endpoint (URL vetted by the SSRF guard); its secret is shown this once."""
+    """Add an endpoint (URL vetted by the SSRF guard), recorded as the person's; its
+    secret is shown this once."""
     form = await console.form()
-    if (refused := _refuse_change(console)) is not None:
-        return refused
     url = forms.text(form, "url", max_len=2048)
     description = forms.text(form, "description", max_len=200)
     list_names = forms.text(form, "lists", max_len=2000)
@@ -171,6 +175,7 @@ async def add_endpoint(console: ConsoleDep) -> Response:
                 kinds=kinds,
                 description=description,
                 now=console.now(),
+                created_by_member_id=console.principal.member_id,
             )
     except TargetRefused as exc:
         return await _render_list(
@@ -207,7 +212,7 @@ async def _visible(console: Console, raw_id: str) -> tuple[WebhookEndpointRow, s
 async def _for_change(console: Console, endpoint_id: str) -> WebhookEndpointRow | Response:
     await console.form()  # CSRF
     row, _account = await _visible(console, endpoint_id)
-    return _refuse_change(console) or row
+    return _refuse_change(console, row) or row
 
 
 @router.post("/webhooks/{endpoint_id}/rotate")
@@ -263,8 +268,34 @@ async def deliveries_page(endpoint_id: str, console: ConsoleDep) -> Response:
         older=older,
         newest_page=before is None,
         list_names=names,
-        may_change=console.principal.manages_account,
+        may_change=may_manage(console.principal, row.created_by_member_id),
         show_account=console.principal.is_operator,
+    )
+
+
+@router.post("/webhooks/{endpoint_id}/test")
+async def send_test(endpoint_id: str, console: ConsoleDep) -> Response:
+    """Queue a ``webhook.test`` event for the endpoint (as ``POST /api/webhooks/{id}/test``
+    does); it shows in the deliveries below once queued."""
+    row = await _for_change(console, endpoint_id)
+    if isinstance(row, Response):
+        return row
+    try:
+        async with console.ctx.db.writing() as session:
+            event_id = await endpoints.send_test(session, row, console.now())
+    except EndpointError as exc:
+        return console.render(
+            "message.html",
+            status_code=400,
+            heading="Not sent",
+            message=f"No test event sent: {exc}.",
+            link=f"/console/webhooks/{row.id}",
+            link_label="Back to the endpoint",
+        )
+    return console.redirect(
+        f"/console/webhooks/{row.id}",
+        f"Test event {event_id} queued for webhook endpoint {row.id}; "
+        "its delivery and every attempt show below.",
     )
 
 
@@ -275,17 +306,13 @@ async def replay(delivery_id: str, console: ConsoleDep) -> Response:
     delivery = await console.db.get(WebhookDeliveryRow, _id(delivery_id))
     if delivery is None or not console.principal.sees(delivery.account_id):
         raise NotFoundPage()
-    if (refused := _refuse_change(console)) is not None:
+    endpoint, _account = await _visible(console, str(delivery.endpoint_id))
+    if (refused := _refuse_change(console, endpoint)) is not None:
         return refused
     async with console.ctx.db.writing() as session:
         connection = await session.connection()
         new_id = await connection.run_sync(outbox.replay, delivery, console.now())
-    endpoint = await console.db.get(WebhookEndpointRow, delivery.endpoint_id)
-    note = (
-        ""
-        if endpoint is None or endpoint.enabled
-        else " The endpoint is disabled: enable it to send it."
-    )
+    note = "" if endpoint.enabled else " The endpoint is disabled: enable it to send it."
     return console.redirect(
         f"/console/webhooks/{delivery.endpoint_id}",
         f"Delivery {delivery.id} queued again as delivery {new_id} "
