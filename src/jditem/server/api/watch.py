@@ -36,7 +36,7 @@ from jditem.server.api.token_auth import TokenDep
 from jditem.server.api.watch_bodies import ItemsAdd, ItemsRemove, WatchListCreate, WatchListUpdate
 from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
-from jditem.server.monitor import watchlists
+from jditem.server.monitor import watch_items, watchlists
 from jditem.server.monitor.watch_schedule import check_affordable, item_interval, schedule_values
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
 from jditem.server.settings import ENDPOINT_V2
@@ -157,7 +157,7 @@ async def create_list(
                 now=now,
                 rules=body.rules,
             )
-            await watchlists.add_items(session, row, found.ids, now, ctx.settings.watch_max_items)
+            await watch_items.add_items(session, row, found.ids, now, ctx.settings.watch_max_items)
     except WatchError as exc:
         raise _failed(exc) from None
     return _ok(request, ctx, await _show(ctx, row))
@@ -202,7 +202,7 @@ async def update_list(
         if body.rules is not None:
             values["rules"] = watchlists.rules_text(body.rules)
         async with ctx.db.reading() as session:
-            items = await watchlists.count_items(session, row.id)
+            items = await watch_items.count_items(session, row.id)
         check_affordable(row, values, items, ctx.settings.price_units)
     except WatchError as exc:
         raise _failed(exc) from None
@@ -234,7 +234,7 @@ async def add_items(
     found = _read_items(body.items, body.text, body.format, body.id_column)
     try:
         async with ctx.db.writing() as session:
-            added, already = await watchlists.add_items(
+            added, already = await watch_items.add_items(
                 session, row, found.ids, now_utc(ctx.clock), ctx.settings.watch_max_items
             )
     except WatchError as exc:
@@ -250,7 +250,7 @@ async def remove_items(
     row = await _find(ctx, token, name)
     found = _read_items(body.items, None, None, None)
     async with ctx.db.writing() as session:
-        removed = await watchlists.remove_items(session, row, found.ids)
+        removed = await watch_items.remove_items(session, row, found.ids)
     return _ok(request, ctx, {"removed": removed, "skippedTotal": found.skipped_total})
 
 
@@ -268,7 +268,7 @@ async def list_items(
     """A page of items by id with their schedule; ``next`` continues (null at the end)."""
     row = await _find(ctx, token, name)
     async with ctx.db.reading() as session:
-        page = await watchlists.items_page(session, row, after, limit)
+        page = await watch_items.items_page(session, row, after, limit)
     zone = ctx.settings.timezone
 
     def when(value: Any) -> str | None:
