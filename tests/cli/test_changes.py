@@ -7,13 +7,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.cli.test_webhooks import JDITEM, env
 from tests.support.live_server import LiveServer
-from tests.support.monitoring import ITEM, Changer, changing_item
+from tests.support.monitoring import ITEM, Changer
 from tests.support.waiting import wait_until
 from typer.testing import CliRunner
 
@@ -21,14 +20,8 @@ from jditem.cli.app import build_app
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[Changer]:
-    with changing_item(watch_scheduler=False) as changer:
-        yield changer
-
-
-@pytest.fixture(scope="module")
-def server(world: Changer) -> LiveServer:
-    return world.live
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 @pytest.fixture
@@ -48,7 +41,7 @@ def jditem(runner: CliRunner, live: LiveServer, token: str, *args: str) -> tuple
 
 
 def test_rules_options_and_the_feed_with_its_cursor(
-    server: LiveServer, world: Changer, runner: CliRunner
+    server: LiveServer, changing_world: Changer, runner: CliRunner
 ) -> None:
     token = server.make_token("cli-changes")
     code, out, err = jditem(
@@ -63,9 +56,9 @@ def test_rules_options_and_the_feed_with_its_cursor(
     code, _, err = jditem(runner, server, token, "watch", "update", "deals", "--notify", "cheap")
     assert code == 2
     assert "unknown kind(s) cheap" in err
-    world.observe(token, "699.00")  # the baseline
-    world.observe(token, "600.00")
-    world.observe(token, "598.00")
+    changing_world.observe(token, "699.00")  # the baseline
+    changing_world.observe(token, "600.00")
+    changing_world.observe(token, "598.00")
     code, out, err = jditem(runner, server, token, "changes")
     assert code == 0, err
     lines = out.splitlines()
@@ -73,7 +66,7 @@ def test_rules_options_and_the_feed_with_its_cursor(
     assert "price_drop,new_low  price_current 699.00->600.00  [notifies: deals]" in lines[0]
     assert "notifies" not in lines[1]  # a 2-yuan drop is below 5 %
     cursor = err.split("--since ")[1].split(")")[0]
-    world.observe(token, "500.00")
+    changing_world.observe(token, "500.00")
     code, out, err = jditem(runner, server, token, "changes", "--since", cursor, "--json")
     assert code == 0, err
     [event] = [json.loads(line) for line in out.splitlines()]
@@ -85,11 +78,11 @@ def test_rules_options_and_the_feed_with_its_cursor(
 
 
 def test_follow_prints_new_events_and_ctrl_c_exits_cleanly(
-    server: LiveServer, world: Changer, tmp_path: Path
+    server: LiveServer, changing_world: Changer, tmp_path: Path
 ) -> None:
     token = server.make_token("cli-follow")
-    world.observe(token, "699.00")
-    world.observe(token, "650.00")
+    changing_world.observe(token, "699.00")
+    changing_world.observe(token, "650.00")
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     command = [
         JDITEM,
@@ -111,7 +104,7 @@ def test_follow_prints_new_events_and_ctrl_c_exits_cleanly(
         )
     try:
         wait_until(lambda: out.read_text().count("\n") == 1, what="the first event printed")
-        world.observe(token, "640.00")
+        changing_world.observe(token, "640.00")
         wait_until(lambda: out.read_text().count("\n") == 2, what="the next event printed")
         popen.send_signal(signal.SIGINT)
         assert popen.wait(timeout=60) == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,20 +16,14 @@ from jditem.client.changes import AsyncChangeFeed, ChangeFeed
 from jditem.protocol.monitoring import ChangeEvent, ChangeKind, WatchRules
 from tests.client.conftest import Twin, TwinFactory
 from tests.support.live_server import LiveServer
-from tests.support.monitoring import ITEM, Changer, changing_item
+from tests.support.monitoring import ITEM, Changer
 
 PRICES = ["650.00", "700.00", "640.00", "710.00", "630.00"]
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[Changer]:
-    with changing_item(watch_scheduler=False) as changer:
-        yield changer
-
-
-@pytest.fixture(scope="module")
-def server(world: Changer) -> LiveServer:
-    return world.live
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 async def read(
@@ -60,12 +53,12 @@ def account(live: LiveServer, twin: TwinFactory, name: str) -> tuple[Twin, str]:
 
 
 async def test_the_feed_pages_in_order_and_resumes_from_its_cursor(
-    server: LiveServer, world: Changer, twin: TwinFactory
+    server: LiveServer, changing_world: Changer, twin: TwinFactory
 ) -> None:
     client, token = account(server, twin, "feed")
-    await world.observe_async(token, "699.00")  # the baseline
+    await changing_world.observe_async(token, "699.00")  # the baseline
     for price in PRICES:
-        await world.observe_async(token, price)
+        await changing_world.observe_async(token, price)
     everything = await read(client.client.changes(limit=2))
     assert [e.changes[0].after for e in everything] == PRICES
     assert everything[0].kinds == [ChangeKind.PRICE_DROP, ChangeKind.NEW_LOW]
@@ -83,7 +76,7 @@ async def test_the_feed_pages_in_order_and_resumes_from_its_cursor(
 
 
 async def test_rules_travel_with_a_list_and_the_feed_of_one_list(
-    server: LiveServer, world: Changer, twin: TwinFactory
+    server: LiveServer, changing_world: Changer, twin: TwinFactory
 ) -> None:
     client, token = account(server, twin, "rules")
     rules = WatchRules(kinds=[ChangeKind.PRICE_DROP], drop_percent=Decimal(5), cooldown_seconds=0)
@@ -102,9 +95,9 @@ async def test_rules_travel_with_a_list_and_the_feed_of_one_list(
             rules=rules,
         )
     assert made.rules == rules
-    await world.observe_async(token, "699.00")
-    await world.observe_async(token, "600.00")
-    await world.observe_async(token, "590.00")
+    await changing_world.observe_async(token, "699.00")
+    await changing_world.observe_async(token, "600.00")
+    await changing_world.observe_async(token, "590.00")
     got = await read(client.client.changes(list_name="deals"))
     assert [e.notifies("deals") for e in got] == [True, False]  # -14 %, then -1.7 %
     with pytest.raises(errors.APIError) as raised:
@@ -129,7 +122,7 @@ def readme_consumer() -> str:
 
 async def test_the_readme_consumer_resumes_where_it_stopped(
     server: LiveServer,
-    world: Changer,
+    changing_world: Changer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -141,7 +134,7 @@ async def test_the_readme_consumer_resumes_where_it_stopped(
     )
     assert made.json()["code"] == 0
     for price in ("699.00", "650.00", "640.00"):
-        await world.observe_async(token, price)
+        await changing_world.observe_async(token, price)
     monkeypatch.setenv("JDITEM_BASE_URL", server.base_url)
     monkeypatch.setenv("JDITEM_TOKEN", token)
     monkeypatch.chdir(tmp_path)
@@ -157,6 +150,7 @@ async def test_the_readme_consumer_resumes_where_it_stopped(
     assert "price_drop" in first[0]
     assert (tmp_path / "jditem-cursor.txt").read_text().startswith("evt_")
     assert await asyncio.to_thread(run) == []  # nothing new since the saved cursor
-    await world.observe_async(token, "700.00")  # a rise notifies (default rules: every kind)
+    # a rise notifies (default rules: every kind)
+    await changing_world.observe_async(token, "700.00")
     [again] = await asyncio.to_thread(run)
     assert "price_rise" in again

@@ -6,7 +6,6 @@ cursor that resumes without loss or repeats, one list's events, and tool errors.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,18 +13,12 @@ import pytest
 from tests.mcp.test_monitoring_agents import text
 from tests.support.live_server import LiveServer
 from tests.support.mcp_agent import Transport, agent
-from tests.support.monitoring import ITEM, Changer, changing_item
+from tests.support.monitoring import ITEM, Changer
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[Changer]:
-    with changing_item(watch_scheduler=False) as changer:
-        yield changer
-
-
-@pytest.fixture(scope="module")
-def server(world: Changer) -> LiveServer:
-    return world.live
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 def prices(result: Any) -> list[tuple[Any, Any]]:
@@ -39,11 +32,11 @@ def prices(result: Any) -> list[tuple[Any, Any]]:
 
 
 async def test_changes_come_in_order_with_a_cursor_that_resumes(
-    server: LiveServer, world: Changer, transport: Transport
+    server: LiveServer, changing_world: Changer, transport: Transport
 ) -> None:
     token = server.make_token(f"c{secrets.token_hex(4)}")
     for price in ("699.00", "650.00", "700.00"):  # a baseline, then two changes
-        await world.observe_async(token, price)
+        await changing_world.observe_async(token, price)
     async with agent(transport, base_url=server.base_url, token=token) as a:
         [tool] = [t for t in (await a.client.list_tools()).tools if t.name == "changes"]
         assert set(tool.input_schema["properties"]) == {"since_cursor", "list", "max_events"}
@@ -69,7 +62,7 @@ async def test_changes_come_in_order_with_a_cursor_that_resumes(
         rest = await a.call("changes", since_cursor=first.structured_content["cursor"])
         assert prices(rest) == [("650.00", "700.00")]
 
-        await world.observe_async(token, "640.00")
+        await changing_world.observe_async(token, "640.00")
         newer = await a.call("changes", since_cursor=body["cursor"])
         assert prices(newer) == [("700.00", "640.00")]
         cursor = newer.structured_content["cursor"]
@@ -80,16 +73,16 @@ async def test_changes_come_in_order_with_a_cursor_that_resumes(
 
 
 async def test_one_lists_changes_and_the_errors(
-    server: LiveServer, world: Changer, transport: Transport
+    server: LiveServer, changing_world: Changer, transport: Transport
 ) -> None:
     token = server.make_token(f"c{secrets.token_hex(4)}")
-    await world.observe_async(token, "699.00")
+    await changing_world.observe_async(token, "699.00")
     async with agent(transport, base_url=server.base_url, token=token) as a:
         made = await a.call(
             "watch_add", list="deals", items=[ITEM], interval_minutes=60, daily_budget_yuan="1"
         )
         assert not made.is_error, made.content
-        await world.observe_async(token, "600.00")
+        await changing_world.observe_async(token, "600.00")
         deals = await a.call("changes", list="deals")
         assert not deals.is_error, deals.content
         assert prices(deals) == [("699.00", "600.00")]
