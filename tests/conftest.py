@@ -25,6 +25,7 @@ import pytest
 
 from tests.support.backends import Backend, FreshDatabase, prepare_template
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import Changer, changing_item
 from tests.support.postgres import PgCluster, PostgresUnavailable, start_cluster
 from tests.support.redis_server import RedisServer, RedisUnavailable, start_redis
 
@@ -122,3 +123,12 @@ def live(backend: Backend) -> Iterator[LiveServer]:
     del backend  # the autouse fixture above already chose the database
     with live_server() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def changing_world() -> Iterator[Changer]:
+    """A server whose item's answer the test scripts (tests/support/monitoring.py), one
+    per test module, its watch scheduler off: the change feed seen by the client, the
+    CLI and the MCP tool."""
+    with changing_item(watch_scheduler=False) as changer:
+        yield changer

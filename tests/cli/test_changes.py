@@ -7,30 +7,21 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from tests.cli.test_webhooks import JDITEM, env
-from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
-from tests.support.clock import FrozenClock
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
+from tests.support.monitoring import ITEM, Changer
 from tests.support.waiting import wait_until
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 
-CLOCK = FrozenClock(T0)
-COLLECTOR = ScriptedCollector()
-
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server(
-        clock=CLOCK, collector=COLLECTOR, result_ttl_seconds=TTL, watch_scheduler=False
-    ) as live:
-        yield live
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 @pytest.fixture
@@ -38,12 +29,6 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     for name in ("JDITEM_TOKEN", "JUSTONEAPI_TOKEN", "JDITEM_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return CliRunner()
-
-
-def observe(live: LiveServer, token: str, price: str) -> None:
-    CLOCK.set(CLOCK() + timedelta(seconds=TTL + 1))
-    COLLECTOR.set(ITEM, price)
-    call(live, token)
 
 
 def jditem(runner: CliRunner, live: LiveServer, token: str, *args: str) -> tuple[int, str, str]:
@@ -55,7 +40,9 @@ def jditem(runner: CliRunner, live: LiveServer, token: str, *args: str) -> tuple
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_rules_options_and_the_feed_with_its_cursor(server: LiveServer, runner: CliRunner) -> None:
+def test_rules_options_and_the_feed_with_its_cursor(
+    server: LiveServer, changing_world: Changer, runner: CliRunner
+) -> None:
     token = server.make_token("cli-changes")
     code, out, err = jditem(
         runner, server, token, "watch", "create", "deals", "--interval", "1h", "--budget", "5",
@@ -69,9 +56,9 @@ def test_rules_options_and_the_feed_with_its_cursor(server: LiveServer, runner: 
     code, _, err = jditem(runner, server, token, "watch", "update", "deals", "--notify", "cheap")
     assert code == 2
     assert "unknown kind(s) cheap" in err
-    observe(server, token, "699.00")  # the baseline
-    observe(server, token, "600.00")
-    observe(server, token, "598.00")
+    changing_world.observe(token, "699.00")  # the baseline
+    changing_world.observe(token, "600.00")
+    changing_world.observe(token, "598.00")
     code, out, err = jditem(runner, server, token, "changes")
     assert code == 0, err
     lines = out.splitlines()
@@ -79,7 +66,7 @@ def test_rules_options_and_the_feed_with_its_cursor(server: LiveServer, runner: 
     assert "price_drop,new_low  price_current 699.00->600.00  [notifies: deals]" in lines[0]
     assert "notifies" not in lines[1]  # a 2-yuan drop is below 5 %
     cursor = err.split("--since ")[1].split(")")[0]
-    observe(server, token, "500.00")
+    changing_world.observe(token, "500.00")
     code, out, err = jditem(runner, server, token, "changes", "--since", cursor, "--json")
     assert code == 0, err
     [event] = [json.loads(line) for line in out.splitlines()]
@@ -91,11 +78,11 @@ def test_rules_options_and_the_feed_with_its_cursor(server: LiveServer, runner: 
 
 
 def test_follow_prints_new_events_and_ctrl_c_exits_cleanly(
-    server: LiveServer, tmp_path: Path
+    server: LiveServer, changing_world: Changer, tmp_path: Path
 ) -> None:
     token = server.make_token("cli-follow")
-    observe(server, token, "699.00")
-    observe(server, token, "650.00")
+    changing_world.observe(token, "699.00")
+    changing_world.observe(token, "650.00")
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
     command = [
         JDITEM,
@@ -117,7 +104,7 @@ def test_follow_prints_new_events_and_ctrl_c_exits_cleanly(
         )
     try:
         wait_until(lambda: out.read_text().count("\n") == 1, what="the first event printed")
-        observe(server, token, "640.00")
+        changing_world.observe(token, "640.00")
         wait_until(lambda: out.read_text().count("\n") == 2, what="the next event printed")
         popen.send_signal(signal.SIGINT)
         assert popen.wait(timeout=60) == 0

@@ -7,20 +7,18 @@ import csv
 import json
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from tests.server.monitor.test_history_write import ScriptedCollector
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import ITEM, T0, ScriptedCollector
 from typer.testing import CliRunner
 
 from jditem.cli.app import build_app
 
-ITEM = "100012043978"
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 EVIL = '=HYPERLINK("http://evil.example","x")'
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,30 +15,15 @@ from jditem import AsyncClient, errors
 from jditem.client.changes import AsyncChangeFeed, ChangeFeed
 from jditem.protocol.monitoring import ChangeEvent, ChangeKind, WatchRules
 from tests.client.conftest import Twin, TwinFactory
-from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
-from tests.support.clock import FrozenClock
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
+from tests.support.monitoring import ITEM, Changer
 
 PRICES = ["650.00", "700.00", "640.00", "710.00", "630.00"]
 
 
-CLOCK = FrozenClock(T0)
-COLLECTOR = ScriptedCollector()
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server(
-        clock=CLOCK, collector=COLLECTOR, result_ttl_seconds=TTL, watch_scheduler=False
-    ) as live:
-        yield live
-
-
-async def observe(live: LiveServer, token: str, price: str) -> None:
-    """The item answers ``price`` now (its cached answer expired) and the token gets it."""
-    CLOCK.set(CLOCK() + timedelta(seconds=TTL + 1))
-    COLLECTOR.set(ITEM, price)
-    await asyncio.to_thread(call, live, token)
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 async def read(
@@ -70,12 +53,12 @@ def account(live: LiveServer, twin: TwinFactory, name: str) -> tuple[Twin, str]:
 
 
 async def test_the_feed_pages_in_order_and_resumes_from_its_cursor(
-    server: LiveServer, twin: TwinFactory
+    server: LiveServer, changing_world: Changer, twin: TwinFactory
 ) -> None:
     client, token = account(server, twin, "feed")
-    await observe(server, token, "699.00")  # the baseline
+    await changing_world.observe_async(token, "699.00")  # the baseline
     for price in PRICES:
-        await observe(server, token, price)
+        await changing_world.observe_async(token, price)
     everything = await read(client.client.changes(limit=2))
     assert [e.changes[0].after for e in everything] == PRICES
     assert everything[0].kinds == [ChangeKind.PRICE_DROP, ChangeKind.NEW_LOW]
@@ -93,7 +76,7 @@ async def test_the_feed_pages_in_order_and_resumes_from_its_cursor(
 
 
 async def test_rules_travel_with_a_list_and_the_feed_of_one_list(
-    server: LiveServer, twin: TwinFactory
+    server: LiveServer, changing_world: Changer, twin: TwinFactory
 ) -> None:
     client, token = account(server, twin, "rules")
     rules = WatchRules(kinds=[ChangeKind.PRICE_DROP], drop_percent=Decimal(5), cooldown_seconds=0)
@@ -112,9 +95,9 @@ async def test_rules_travel_with_a_list_and_the_feed_of_one_list(
             rules=rules,
         )
     assert made.rules == rules
-    await observe(server, token, "699.00")
-    await observe(server, token, "600.00")
-    await observe(server, token, "590.00")
+    await changing_world.observe_async(token, "699.00")
+    await changing_world.observe_async(token, "600.00")
+    await changing_world.observe_async(token, "590.00")
     got = await read(client.client.changes(list_name="deals"))
     assert [e.notifies("deals") for e in got] == [True, False]  # -14 %, then -1.7 %
     with pytest.raises(errors.APIError) as raised:
@@ -139,6 +122,7 @@ def readme_consumer() -> str:
 
 async def test_the_readme_consumer_resumes_where_it_stopped(
     server: LiveServer,
+    changing_world: Changer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -150,7 +134,7 @@ async def test_the_readme_consumer_resumes_where_it_stopped(
     )
     assert made.json()["code"] == 0
     for price in ("699.00", "650.00", "640.00"):
-        await observe(server, token, price)
+        await changing_world.observe_async(token, price)
     monkeypatch.setenv("JDITEM_BASE_URL", server.base_url)
     monkeypatch.setenv("JDITEM_TOKEN", token)
     monkeypatch.chdir(tmp_path)
@@ -166,6 +150,7 @@ async def test_the_readme_consumer_resumes_where_it_stopped(
     assert "price_drop" in first[0]
     assert (tmp_path / "jditem-cursor.txt").read_text().startswith("evt_")
     assert await asyncio.to_thread(run) == []  # nothing new since the saved cursor
-    await observe(server, token, "700.00")  # a rise notifies (default rules: every kind)
+    # a rise notifies (default rules: every kind)
+    await changing_world.observe_async(token, "700.00")
     [again] = await asyncio.to_thread(run)
     assert "price_rise" in again

@@ -4,7 +4,7 @@ change points, window and limit, both token forms, typed errors, no token in err
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,12 +12,10 @@ import pytest
 from jditem import errors
 from jditem.protocol.monitoring import ChangePoint, ItemHistory
 from tests.client.conftest import TwinFactory
-from tests.server.monitor.test_history_write import ScriptedCollector
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import ITEM, T0, ScriptedCollector
 
-ITEM = "100012043978"
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 PRICES = ("699.00", "6??", "649.00")
 
 

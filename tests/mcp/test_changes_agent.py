@@ -1,41 +1,24 @@
 """The ``changes`` tool, driven by the MCP SDK's own client over stdio and streamable HTTP
 against a real jditem server on loopback whose item prices the test scripts (a frozen
-clock and a scripted collector, as tests/client/test_changes.py): events in order, a
+clock and a scripted collector: tests/support/monitoring.py): events in order, a
 cursor that resumes without loss or repeats, one list's events, and tool errors."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from tests.mcp.test_monitoring_agents import text
-from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
-from tests.support.clock import FrozenClock
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer
 from tests.support.mcp_agent import Transport, agent
-
-CLOCK = FrozenClock(T0)
-COLLECTOR = ScriptedCollector()
+from tests.support.monitoring import ITEM, Changer
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LiveServer]:
-    with live_server(
-        clock=CLOCK, collector=COLLECTOR, result_ttl_seconds=TTL, watch_scheduler=False
-    ) as live:
-        yield live
-
-
-async def observe(live: LiveServer, token: str, price: str) -> None:
-    """The item answers ``price`` now (its cached answer expired) and the token gets it."""
-    CLOCK.set(CLOCK() + timedelta(seconds=TTL + 1))
-    COLLECTOR.set(ITEM, price)
-    await asyncio.to_thread(call, live, token)
+def server(changing_world: Changer) -> LiveServer:
+    return changing_world.live
 
 
 def prices(result: Any) -> list[tuple[Any, Any]]:
@@ -49,11 +32,11 @@ def prices(result: Any) -> list[tuple[Any, Any]]:
 
 
 async def test_changes_come_in_order_with_a_cursor_that_resumes(
-    server: LiveServer, transport: Transport
+    server: LiveServer, changing_world: Changer, transport: Transport
 ) -> None:
     token = server.make_token(f"c{secrets.token_hex(4)}")
     for price in ("699.00", "650.00", "700.00"):  # a baseline, then two changes
-        await observe(server, token, price)
+        await changing_world.observe_async(token, price)
     async with agent(transport, base_url=server.base_url, token=token) as a:
         [tool] = [t for t in (await a.client.list_tools()).tools if t.name == "changes"]
         assert set(tool.input_schema["properties"]) == {"since_cursor", "list", "max_events"}
@@ -79,7 +62,7 @@ async def test_changes_come_in_order_with_a_cursor_that_resumes(
         rest = await a.call("changes", since_cursor=first.structured_content["cursor"])
         assert prices(rest) == [("650.00", "700.00")]
 
-        await observe(server, token, "640.00")
+        await changing_world.observe_async(token, "640.00")
         newer = await a.call("changes", since_cursor=body["cursor"])
         assert prices(newer) == [("700.00", "640.00")]
         cursor = newer.structured_content["cursor"]
@@ -89,15 +72,17 @@ async def test_changes_come_in_order_with_a_cursor_that_resumes(
         assert text(quiet).startswith("No changes since that cursor.")
 
 
-async def test_one_lists_changes_and_the_errors(server: LiveServer, transport: Transport) -> None:
+async def test_one_lists_changes_and_the_errors(
+    server: LiveServer, changing_world: Changer, transport: Transport
+) -> None:
     token = server.make_token(f"c{secrets.token_hex(4)}")
-    await observe(server, token, "699.00")
+    await changing_world.observe_async(token, "699.00")
     async with agent(transport, base_url=server.base_url, token=token) as a:
         made = await a.call(
             "watch_add", list="deals", items=[ITEM], interval_minutes=60, daily_budget_yuan="1"
         )
         assert not made.is_error, made.content
-        await observe(server, token, "600.00")
+        await changing_world.observe_async(token, "600.00")
         deals = await a.call("changes", list="deals")
         assert not deals.is_error, deals.content
         assert prices(deals) == [("699.00", "600.00")]

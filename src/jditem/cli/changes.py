@@ -18,7 +18,7 @@ import typer
 from jditem import errors
 from jditem.cli.client_options import BaseUrlOpt, InsecureOpt, TimeoutOpt, TokenOpt
 from jditem.cli.exits import usage_error
-from jditem.cli.watch import Session
+from jditem.cli.server_session import Session
 from jditem.cli.watch_rules import parse_interval
 
 if TYPE_CHECKING:

@@ -5,28 +5,28 @@ show, pause, resume, delete (SPEC §6.2, §6.4; schedule options:
 Talks to the server with ``client.watch`` (:mod:`jditem.client.watch`); lists belong to
 the token's account and run their checks under the token that created them. Items come
 as arguments (ids or JD URLs) and/or ``--file`` (plain list, CSV with a header, JSON
-Lines: what ``jditem batch`` reads). Errors are one line on stderr and an exit code.
+Lines: what ``jditem batch`` reads). Errors are one line on stderr and an exit code
+(:mod:`jditem.cli.server_session`); how lists print: :mod:`jditem.cli.watch_output`.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jditem import errors
 from jditem.cli.client_options import BaseUrlOpt, InsecureOpt, TimeoutOpt, TokenOpt, item_id_arg
-from jditem.cli.exits import ExitCode, fail, usage_error
+from jditem.cli.exits import ExitCode, usage_error
+from jditem.cli.server_session import Session
+from jditem.cli.watch_output import print_added, print_list, print_lists
 from jditem.cli.watch_rules import (
     CooldownOpt,
     DropPctOpt,
     DropYuanOpt,
     NotifyOpt,
     PriceAtMostOpt,
-    describe,
     rules_from,
 )
 from jditem.cli.watch_schedule import (
@@ -39,11 +39,7 @@ from jditem.cli.watch_schedule import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from jditem.client import Client
     from jditem.formats.items import InputFormat
-    from jditem.protocol.monitoring import WatchList
 
 watch_app = typer.Typer(
     help="Watch lists on a jditem server: items checked on a schedule within a daily budget.",
@@ -71,40 +67,6 @@ IdColumnOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-class _Session:
-    """One client for a command; JditemError → one line and the exit code."""
-
-    def __init__(
-        self, base_url: str | None, token: str | None, insecure: bool, timeout: float
-    ) -> None:
-        self.options = (base_url, token, insecure, timeout)
-
-    def __enter__(self) -> Client:
-        from jditem.cli.config import resolve_base_url, resolve_token
-        from jditem.client import Client
-
-        base_url, token, insecure, timeout = self.options
-        try:
-            self.client = Client(
-                resolve_token(token),
-                base_url=resolve_base_url(base_url),
-                allow_insecure_http=insecure,
-                read_timeout=timeout,
-            )
-        except errors.JditemError as error:
-            raise fail(error) from None
-        return self.client
-
-    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
-        self.client.close()
-        if isinstance(error, errors.JditemError):
-            raise fail(error) from None
-
-
-#: The client session of a watch command (``jditem changes`` uses it too).
-Session = _Session
-
-
 def _refs(items: list[str] | None) -> list[str]:
     return [item_id_arg(ref) for ref in items or []]
 
@@ -122,59 +84,6 @@ def _read(path: Path | None) -> tuple[str | None, InputFormat | None]:
     first = next((line for line in text.splitlines() if line.strip()), "")
     name = "" if str(path) == "-" else path.name
     return text, detect_format(name, first)
-
-
-def _when(value: Any) -> str:
-    return value.astimezone().isoformat(timespec="seconds") if value is not None else "-"
-
-
-def _state(wl: WatchList) -> str:
-    status = wl.status
-    return f"paused ({status.paused_reason.value})" if status.paused_reason else "active"
-
-
-def _schedule(wl: WatchList) -> str:
-    plan = wl.schedule
-    if plan.interval_seconds is not None:
-        return f"every {plan.interval_seconds} s"
-    target = f"; notice within {plan.within_seconds} s" if plan.within_seconds else ""
-    return f"adaptive, {plan.min_interval_seconds} s to {plan.max_interval_seconds} s{target}"
-
-
-def _lines(wl: WatchList) -> Iterator[tuple[str, str]]:
-    status = wl.status
-    yield "list", wl.name
-    yield "token", wl.token
-    yield "items", f"{status.items} ({status.items_due} due)"
-    yield "schedule", _schedule(wl)
-    yield "budget", f"¥{wl.daily_budget} a day; spent today ¥{status.spent_today}"
-    yield "notifies", describe(wl.rules)
-    yield "checks today", str(status.checks_today)
-    empty = "-" if status.empty_share is None else f"{status.empty_share:.0%}"
-    yield "checks", f"{status.checks} ({empty} found nothing); {status.charges} charged"
-    per_change = "-" if status.charges_per_change is None else f"{status.charges_per_change:g}"
-    yield "changes found", f"{status.changes} ({per_change} charges per change)"
-    yield "status", _state(wl)
-    yield "next check", _when(status.next_check_at)
-    yield "last check", _when(status.last_check_at)
-    yield "last change", _when(status.last_change_at)
-
-
-def _print(wl: WatchList, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(wl.to_wire(), ensure_ascii=False, indent=2))
-        return
-    for label, value in _lines(wl):
-        typer.echo(f"{label:>13}: {value}")
-
-
-def _added(result: Any) -> None:
-    typer.echo(
-        f"added {result.added}, already there {result.already_there}, "
-        f"skipped {result.skipped_total}"
-    )
-    for line in result.skipped[:10]:
-        typer.echo(f"  skipped line {line['line']}: {line['text']!r} ({line['reason']})", err=True)
 
 
 @watch_app.command("create")
@@ -219,11 +128,11 @@ def create_command(
     )
     refs = _refs(items)
     text, fmt = _read(file)
-    with _Session(base_url, token, insecure, timeout) as client:
+    with Session(base_url, token, insecure, timeout) as client:
         made = client.watch.create(name, daily_budget=budget, items=refs, rules=rules, **schedule)
         if text is not None:
-            _added(client.watch.add(name, text=text, input_format=fmt, id_column=id_column))
-        _print(client.watch.show(name) if text is not None else made, False)
+            print_added(client.watch.add(name, text=text, input_format=fmt, id_column=id_column))
+        print_list(client.watch.show(name) if text is not None else made, False)
 
 
 @watch_app.command("update")
@@ -256,7 +165,7 @@ def update_command(
         raise usage_error(
             "nothing to change: give --budget, --interval, --min/--max/--within or a rule option"
         )
-    with _Session(base_url, token, insecure, timeout) as client:
+    with Session(base_url, token, insecure, timeout) as client:
         current = client.watch.show(name).rules if any(v is not None for v in options) else None
         rules = rules_from(
             current,
@@ -267,7 +176,7 @@ def update_command(
             cooldown=cooldown,
         )
         changed = client.watch.update(name, daily_budget=budget, rules=rules, **schedule)
-    _print(changed, False)
+    print_list(changed, False)
 
 
 @watch_app.command("add")
@@ -286,8 +195,8 @@ def add_command(
     text, fmt = _read(file)
     if not refs and text is None:
         raise usage_error("pass ITEM ids/URLs or --file PATH (- for stdin)")
-    with _Session(base_url, token, insecure, timeout) as client:
-        _added(client.watch.add(name, refs, text=text, input_format=fmt, id_column=id_column))
+    with Session(base_url, token, insecure, timeout) as client:
+        print_added(client.watch.add(name, refs, text=text, input_format=fmt, id_column=id_column))
 
 
 @watch_app.command("remove")
@@ -310,7 +219,7 @@ def remove_command(
         refs += dict.fromkeys(line.item_id for line in lines if isinstance(line, ItemLine))
     if not refs:
         raise usage_error("pass ITEM ids/URLs or --file PATH (- for stdin)")
-    with _Session(base_url, token, insecure, timeout) as client:
+    with Session(base_url, token, insecure, timeout) as client:
         removed = client.watch.remove(name, refs)
     typer.echo(f"removed {removed} of {len(refs)}")
 
@@ -324,41 +233,9 @@ def list_command(
     timeout: TimeoutOpt = 60.0,
 ) -> None:
     """The account's lists: items, interval, budget, spend today, status, next check."""
-    with _Session(base_url, token, insecure, timeout) as client:
+    with Session(base_url, token, insecure, timeout) as client:
         found = client.watch.list()
-    if as_json:
-        typer.echo(json.dumps([wl.to_wire() for wl in found], ensure_ascii=False, indent=2))
-        return
-    if not found:
-        typer.echo(
-            "no watch lists (create one with: jditem watch create NAME --interval 1h --budget 5)"
-        )
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
-    for column in (
-        "list",
-        "items",
-        "schedule",
-        "budget/day",
-        "spent today",
-        "status",
-        "next check",
-    ):
-        table.add_column(column, overflow="fold")
-    for wl in found:
-        table.add_row(
-            wl.name,
-            str(wl.status.items),
-            _schedule(wl),
-            f"¥{wl.daily_budget}",
-            f"¥{wl.status.spent_today}",
-            _state(wl),
-            _when(wl.status.next_check_at),
-        )
-    Console().print(table)
+    print_lists(found, as_json)
 
 
 @watch_app.command("show")
@@ -371,8 +248,8 @@ def show_command(
     timeout: TimeoutOpt = 60.0,
 ) -> None:
     """One list: status, next and last check, spend today against the budget."""
-    with _Session(base_url, token, insecure, timeout) as client:
-        _print(client.watch.show(name), as_json)
+    with Session(base_url, token, insecure, timeout) as client:
+        print_list(client.watch.show(name), as_json)
 
 
 @watch_app.command("pause")
@@ -384,8 +261,8 @@ def pause_command(
     timeout: TimeoutOpt = 60.0,
 ) -> None:
     """Pause a list (only resume lifts it)."""
-    with _Session(base_url, token, insecure, timeout) as client:
-        _print(client.watch.pause(name), False)
+    with Session(base_url, token, insecure, timeout) as client:
+        print_list(client.watch.pause(name), False)
 
 
 @watch_app.command("resume")
@@ -397,8 +274,8 @@ def resume_command(
     timeout: TimeoutOpt = 60.0,
 ) -> None:
     """Resume a list (items overdue meanwhile are checked once)."""
-    with _Session(base_url, token, insecure, timeout) as client:
-        _print(client.watch.resume(name), False)
+    with Session(base_url, token, insecure, timeout) as client:
+        print_list(client.watch.resume(name), False)
 
 
 @watch_app.command("delete")
@@ -413,7 +290,7 @@ def delete_command(
     """Delete a list and its items (its charges stay in the ledger)."""
     if not yes:
         raise usage_error(f"deleting {name!r} drops its items and schedule: add --yes to confirm")
-    with _Session(base_url, token, insecure, timeout) as client:
+    with Session(base_url, token, insecure, timeout) as client:
         client.watch.delete(name)
     typer.echo(f"deleted {name}")
     raise typer.Exit(ExitCode.OK)

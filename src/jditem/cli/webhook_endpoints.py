@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from jditem.cli.client_options import BaseUrlOpt, InsecureOpt, TimeoutOpt, TokenOpt
-from jditem.cli.watch import Session
+from jditem.cli.server_session import Session
 from jditem.cli.watch_rules import parse_interval
 from jditem.cli.webhooks import webhooks_app
 

@@ -1,6 +1,6 @@
 """``client.changes(since=cursor)``: the change feed of a jditem server (SPEC §6.3).
 
-The requests and answers are :class:`~jditem.client.watch.WatchCore`'s (no I/O); a feed
+The requests and answers are :class:`~jditem.client.watch_core.WatchCore`'s (no I/O); a feed
 here only walks the pages. :class:`ChangeFeed` (``Client.changes``) and
 :class:`AsyncChangeFeed` (``AsyncClient.changes``) yield every event after ``since``
 in order, page by page, and stop when the server has no more *now*. ``feed.cursor`` is

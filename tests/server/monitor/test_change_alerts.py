@@ -9,10 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.server.monitor.test_change_events import Changer, feed
-from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
-from tests.support.clock import FrozenClock
-from tests.support.live_server import live_server
+from tests.support.monitoring import ITEM, call, changing_item, feed
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -22,19 +19,11 @@ pytestmark = pytest.mark.usefixtures("backend")
 
 
 def test_a_notified_change_is_delivered_signed_and_an_unnotified_one_is_not() -> None:
-    clock = FrozenClock(T0)
-    collector = ScriptedCollector()
-    collector.set(ITEM, "699.00")
     with (
         WebhookReceiver(status=204) as receiver,
-        live_server(
-            clock=clock,
-            collector=collector,
-            result_ttl_seconds=TTL,
-            watch_scheduler=False,
-            webhook_allow_networks=["127.0.0.0/8"],
-        ) as live,
+        changing_item(watch_scheduler=False, webhook_allow_networks=["127.0.0.0/8"]) as changer,
     ):
+        live, clock = changer.live, changer.clock
         token = live.make_token("alerts")
 
         def api(method: str, path: str, body: Any = None) -> Any:
@@ -57,7 +46,6 @@ def test_a_notified_change_is_delivered_signed_and_an_unnotified_one_is_not() ->
         )
         secret = api("POST", "/api/webhooks", {"url": receiver.base_url + "/jd"})["secret"]
         call(live, token)  # the baseline: no event
-        changer = Changer(live, clock, collector)
         changer.observe(token, "699.00", stock=34)  # out of stock: not a kind the list notifies
         changer.observe(token, "649.00", stock=34)  # a price drop: notifies
         events = feed(live, token)["events"]

@@ -13,9 +13,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
-from tests.server.monitor.test_history_write import ITEM, T0, TTL, ScriptedCollector, call
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import (
+    CHANGES,
+    ITEM,
+    T0,
+    TTL,
+    Changer,
+    ScriptedCollector,
+    call,
+    feed,
+)
 
 from jditem.server.context import ServerContext
 from jditem.server.monitor import events
@@ -23,7 +32,6 @@ from jditem.server.store import retention
 
 pytestmark = pytest.mark.usefixtures("backend")
 
-CHANGES = "/api/watch/changes"
 LISTS = "/api/watch/lists"
 
 
@@ -47,20 +55,6 @@ def server(clock: FrozenClock, collector: ScriptedCollector) -> Iterator[LiveSer
         yield live
 
 
-class Changer:
-    """Makes the item's next answer differ (the cache expired first) and receives it."""
-
-    def __init__(self, live: LiveServer, clock: FrozenClock, collector: ScriptedCollector):
-        self.live, self.clock, self.collector = live, clock, collector
-        self.step = 0
-
-    def observe(self, token: str, price: str, *, stock: int = 33, after: float = TTL + 1) -> None:
-        self.step += 1
-        self.clock.set(self.clock() + timedelta(seconds=after))
-        self.collector.set(ITEM, price, stock=stock)
-        call(self.live, token)
-
-
 @pytest.fixture
 def changer(server: LiveServer, clock: FrozenClock, collector: ScriptedCollector) -> Changer:
     return Changer(server, clock, collector)
@@ -72,13 +66,6 @@ def api(live: LiveServer, token: str, method: str, path: str, **kwargs: Any) -> 
     )
     body: dict[str, Any] = response.json()
     return body
-
-
-def feed(live: LiveServer, token: str, **params: Any) -> dict[str, Any]:
-    body = api(live, token, "GET", CHANGES, params=params)
-    assert body["code"] == 0, body
-    data: dict[str, Any] = body["data"]
-    return data
 
 
 def read_all(

@@ -9,15 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from tests.server.monitor.test_history_write import (
-    ITEM,
-    T0,
-    TTL,
-    ScriptedCollector,
-    call,
-)
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import ITEM, T0, TTL, ScriptedCollector, call
 
 from jditem.protocol.monitoring import ItemHistory
 

@@ -6,43 +6,22 @@ point when writers of the same item race."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.monitoring import ITEM, T0, TTL, ScriptedCollector, call
 
 from jditem.server.clock import as_utc
-from jditem.server.collectors.base import CollectResult
 from jditem.server.collectors.drift import drifted_payload
 from jditem.server.context import ServerContext
 from jditem.server.monitor import history
 from jditem.server.monitor.tracked import decode, tracked_state
 
 pytestmark = pytest.mark.usefixtures("backend")
-
-ITEM = "100012043978"
-T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-TTL = 60
-
-
-class ScriptedCollector:
-    """Answers each item with the payload the test set for it last."""
-
-    def __init__(self) -> None:
-        self.payloads: dict[str, dict[str, Any]] = {}
-
-    def set(self, item_id: str, price: str, *, stock: int = 33) -> None:
-        payload = drifted_payload(item_id, T0)
-        payload["priceFloor"] = {"price": price, "ext": {"jdPrice": price}}
-        payload["stock"]["StockState"] = stock
-        self.payloads[item_id] = payload
-
-    async def collect(self, item_id: str) -> CollectResult:
-        return CollectResult.ok(copy.deepcopy(self.payloads[item_id]))
 
 
 @pytest.fixture
@@ -87,17 +66,6 @@ def _time(value: Any) -> datetime:
 async def deferred(ctx: ServerContext) -> int:
     """Confirmations waiting for the history writer's next flush."""
     return ctx.admission.history.pending
-
-
-def call(live: LiveServer, token: str, item: str = ITEM, **headers: str) -> dict[str, Any]:
-    response = live.http.get(
-        "/api/jd/get-item-detail/v2",
-        params={"itemId": item},
-        headers={"Authorization": f"Bearer {token}", **headers},
-    )
-    body: dict[str, Any] = response.json()
-    assert body["code"] == 0, body
-    return body
 
 
 def test_a_baseline_then_confirmations_then_a_point_per_change(

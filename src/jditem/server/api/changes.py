@@ -23,7 +23,7 @@ from jditem.protocol.monitoring import ChangesPage
 from jditem.server.api.deps import CtxDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
-from jditem.server.api.watch import TokenDep
+from jditem.server.api.token_auth import TokenDep
 from jditem.server.monitor import events_read, watchlists
 from jditem.server.monitor.watchlists import WatchError
 

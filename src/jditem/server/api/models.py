@@ -1,10 +1,12 @@
-"""Response models for the OpenAPI document (the wire shapes of SPEC §2.1–2.3, §2.7)."""
+"""Models for the OpenAPI document: the wire shapes of SPEC §2.1–2.3, §2.7 (responses) and
+the base of the token-authenticated endpoints' request bodies."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 
 class EnvelopeModel(BaseModel):
@@ -37,3 +39,9 @@ def envelope_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": EnvelopeModel, "description": descriptions.get(status, "envelope")}
         for status in statuses
     }
+
+
+class CamelBody(BaseModel):
+    """Request bodies: camelCase names, unknown fields refused (400 naming them)."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)

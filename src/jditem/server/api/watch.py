@@ -5,17 +5,15 @@ like calls by the token's own limit; every answer is the envelope of SPEC §2.1.
 belongs to the token's account and runs its checks under the token that created it;
 another account's list is code 404, as an unknown one. Items are added in bulk as ids,
 JD item URLs, or a CSV / JSON Lines / plain text with the same reader as ``jditem
-batch`` (:mod:`jditem.formats.items`).
+batch`` (:mod:`jditem.formats.items`). The bodies are :mod:`.watch_bodies`, the caller's
+token :mod:`.token_auth`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from jditem.formats.items import (
@@ -28,150 +26,31 @@ from jditem.formats.items import (
     sniff_format,
 )
 from jditem.protocol.codes import Code
-from jditem.protocol.monitoring import PausedReason, WatchRules
+from jditem.protocol.monitoring import PausedReason
 from jditem.server.accounts.identities import TokenIdentity
 from jditem.server.accounts.money import yuan_to_units
 from jditem.server.api.deps import CtxDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
 from jditem.server.api.models import EnvelopeModel, envelope_responses
+from jditem.server.api.token_auth import TokenDep
+from jditem.server.api.watch_bodies import ItemsAdd, ItemsRemove, WatchListCreate, WatchListUpdate
 from jditem.server.clock import as_utc, iso_local, now_utc
 from jditem.server.context import ServerContext
-from jditem.server.monitor import watchlists
+from jditem.server.monitor import watch_items, watchlists
 from jditem.server.monitor.watch_schedule import check_affordable, item_interval, schedule_values
 from jditem.server.monitor.watchlists import WatchError, WatchNotFoundError
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.watch_tables import WatchListRow
 
-_bearer = HTTPBearer(
-    auto_error=False, description="The API token: 'Authorization: Bearer <token>'."
-)
 #: The most invalid lines an answer lists (all are counted).
 SHOWN_SKIPPED = 100
 
 
-async def watch_token(
-    request: Request,
-    ctx: CtxDep,
-    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
-) -> TokenIdentity:
-    """The caller's token: known, enabled, within its rate limit (else 100 / 302)."""
-    headers = request.headers.getlist("authorization")
-    scheme, _, raw = headers[0].partition(" ") if len(headers) == 1 else ("", "", "")
-    identity = None
-    if scheme.lower() == "bearer" and raw.strip():
-        identity = await ctx.admission.authenticate(raw.strip())
-    if identity is None:
-        raise EnvelopeError(
-            Code.INVALID_TOKEN,
-            "invalid or missing token: send it once as 'Authorization: Bearer <token>'",
-        )
-    if not identity.enabled:
-        raise EnvelopeError(
-            Code.INVALID_TOKEN, f"token {identity.prefix}... is disabled; use another token"
-        )
-    if identity.rate_limit is not None:
-        key = f"token:{identity.token_id}"
-        wait = await ctx.limiter.acquire(key, identity.rate_limit, identity.burst)
-        if wait is not None:
-            retry = max(1, int(wait + 0.999))
-            raise EnvelopeError(
-                Code.RATE_LIMITED,
-                f"rate limit exceeded; wait {retry} s and slow down",
-                headers={"Retry-After": str(retry)},
-            )
-    return identity
-
-
-TokenDep = Annotated[TokenIdentity, Depends(watch_token)]
 router = APIRouter(
     prefix="/api/watch",
     tags=["watch"],
     responses=envelope_responses(400, 401, 403, 404, 429, 500),
 )
-
-
-class _Body(BaseModel):
-    """Request bodies: camelCase names, unknown fields refused (400 naming them)."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-Budget = Annotated[
-    str | int,
-    Field(description="Yuan per local day, exact, as a decimal string such as '5.00'."),
-]
-ItemRefs = Annotated[
-    list[Annotated[str, Field(max_length=2048)]],
-    Field(max_length=100_000, description="Item ids or JD item URLs."),
-]
-
-
-class RulesBody(WatchRules):
-    """Which changes of the list notify (SPEC §6.3); unknown fields refused. ``kinds``
-    (default: all), ``dropPercent`` / ``dropYuan`` / ``priceAtMost`` narrow
-    ``price_drop`` and ``new_low``; ``cooldownSeconds`` re-arms an item's kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WatchListCreate(_Body):
-    """Body of ``POST /api/watch/lists``."""
-
-    name: str = Field(max_length=100, description="Unique within the account.")
-    interval_seconds: int | None = Field(
-        default=None, description="Fixed schedule: seconds between two checks of an item."
-    )
-    min_interval_seconds: int | None = Field(
-        default=None, description="Adaptive schedule: an item's shortest interval."
-    )
-    max_interval_seconds: int | None = Field(
-        default=None, description="Adaptive schedule: an item's longest interval."
-    )
-    within_seconds: int | None = Field(
-        default=None, description="Adaptive: notice a change within about this many seconds."
-    )
-    daily_budget: Budget
-    items: ItemRefs = Field(default_factory=list)
-    rules: RulesBody | None = Field(
-        default=None, description="What notifies (default: every kind, 6 h cooldown)."
-    )
-
-
-class WatchListUpdate(_Body):
-    """Body of ``PATCH /api/watch/lists/{name}``: only the fields sent change."""
-
-    interval_seconds: int | None = Field(default=None, description="Make the list fixed.")
-    min_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
-    max_interval_seconds: int | None = Field(default=None, description="Make it adaptive.")
-    within_seconds: int | None = Field(default=None, description="Adaptive; 0 clears it.")
-    daily_budget: Budget | None = None
-    paused: bool | None = Field(
-        default=None, description="true pauses the list (reason 'user'); false resumes it."
-    )
-    rules: RulesBody | None = Field(
-        default=None, description="New rules, replacing the list's rules as a whole."
-    )
-
-
-class ItemsAdd(_Body):
-    """Body of ``POST /api/watch/lists/{name}/items``: ``items`` and/or a ``text`` input."""
-
-    items: ItemRefs = Field(default_factory=list)
-    text: str | None = Field(
-        default=None,
-        max_length=16 * 1024 * 1024,
-        description="A whole input: one id or URL per line, CSV with a header, or JSON Lines.",
-    )
-    format: Literal["lines", "csv", "jsonl"] | None = Field(
-        default=None, description="How to read text (default: sniffed from its first line)."
-    )
-    id_column: str | None = Field(default=None, max_length=100)
-
-
-class ItemsRemove(_Body):
-    """Body of ``POST /api/watch/lists/{name}/items/remove``."""
-
-    items: ItemRefs
 
 
 def _ok(request: Request, ctx: ServerContext, data: Any) -> Response:
@@ -278,7 +157,7 @@ async def create_list(
                 now=now,
                 rules=body.rules,
             )
-            await watchlists.add_items(session, row, found.ids, now, ctx.settings.watch_max_items)
+            await watch_items.add_items(session, row, found.ids, now, ctx.settings.watch_max_items)
     except WatchError as exc:
         raise _failed(exc) from None
     return _ok(request, ctx, await _show(ctx, row))
@@ -323,7 +202,7 @@ async def update_list(
         if body.rules is not None:
             values["rules"] = watchlists.rules_text(body.rules)
         async with ctx.db.reading() as session:
-            items = await watchlists.count_items(session, row.id)
+            items = await watch_items.count_items(session, row.id)
         check_affordable(row, values, items, ctx.settings.price_units)
     except WatchError as exc:
         raise _failed(exc) from None
@@ -355,7 +234,7 @@ async def add_items(
     found = _read_items(body.items, body.text, body.format, body.id_column)
     try:
         async with ctx.db.writing() as session:
-            added, already = await watchlists.add_items(
+            added, already = await watch_items.add_items(
                 session, row, found.ids, now_utc(ctx.clock), ctx.settings.watch_max_items
             )
     except WatchError as exc:
@@ -371,7 +250,7 @@ async def remove_items(
     row = await _find(ctx, token, name)
     found = _read_items(body.items, None, None, None)
     async with ctx.db.writing() as session:
-        removed = await watchlists.remove_items(session, row, found.ids)
+        removed = await watch_items.remove_items(session, row, found.ids)
     return _ok(request, ctx, {"removed": removed, "skippedTotal": found.skipped_total})
 
 
@@ -389,7 +268,7 @@ async def list_items(
     """A page of items by id with their schedule; ``next`` continues (null at the end)."""
     row = await _find(ctx, token, name)
     async with ctx.db.reading() as session:
-        page = await watchlists.items_page(session, row, after, limit)
+        page = await watch_items.items_page(session, row, after, limit)
     zone = ctx.settings.timezone
 
     def when(value: Any) -> str | None:

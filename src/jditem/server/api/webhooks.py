@@ -19,8 +19,8 @@ from starlette.responses import Response
 from jditem.protocol.codes import Code
 from jditem.server.api.deps import CtxDep
 from jditem.server.api.envelope import EnvelopeError, envelope_response, request_id_of
-from jditem.server.api.models import EnvelopeModel, envelope_responses
-from jditem.server.api.watch import TokenDep, _Body
+from jditem.server.api.models import CamelBody, EnvelopeModel, envelope_responses
+from jditem.server.api.token_auth import TokenDep
 from jditem.server.clock import iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.jobs.webhook_dispatcher import Dispatcher
@@ -40,7 +40,7 @@ PositiveId = Annotated[int, Field(ge=1)]
 MAX_OVERLAP = 7 * 86400
 
 
-class WebhookCreate(_Body):
+class WebhookCreate(CamelBody):
     """Body of ``POST /api/webhooks``."""
 
     url: str = Field(
@@ -57,7 +57,7 @@ class WebhookCreate(_Body):
     description: str = Field(default="", max_length=200)
 
 
-class WebhookRotate(_Body):
+class WebhookRotate(CamelBody):
     """Body of ``POST /api/webhooks/{id}/rotate``."""
 
     overlap_seconds: int = Field(

@@ -1,4 +1,5 @@
-"""Watch lists in the store (SPEC §6.2): create, change, pause, items, status.
+"""Watch lists in the store (SPEC §6.2): create, change, pause, drop, status (their items:
+:mod:`.watch_items`).
 
 Every function runs in the caller's session (and transaction). A list belongs to an
 account and runs under one of its tokens; its name is unique within the account, and
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import (
@@ -31,7 +32,6 @@ from jditem.server.accounts import quota
 from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
 from jditem.server.clock import as_utc
 from jditem.server.monitor.events import parse_rules
-from jditem.server.monitor.slots import next_slot
 from jditem.server.store.event_tables import WatchCooldownRow
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import HistoryPoint
@@ -44,8 +44,6 @@ from jditem.server.store.watch_tables import (
 
 #: The longest interval a list may have (30 days).
 MAX_INTERVAL_SECONDS = 30 * 86_400
-#: Rows written or looked up per statement when items are added or removed in bulk.
-CHUNK = 2_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -214,80 +212,6 @@ async def drop(session: AsyncSession, row: WatchListRow) -> None:
     await session.execute(delete(WatchListRow).where(WatchListRow.id == row.id))
 
 
-async def add_items(
-    session: AsyncSession, row: WatchListRow, item_ids: Sequence[str], now: datetime, limit: int
-) -> tuple[int, int]:
-    """Add the distinct ``item_ids`` (valid ids) the list does not hold yet; each is
-    first checked at its place on the list's grid, within one interval. Returns (added,
-    already there). :class:`WatchError` when the list would exceed ``limit`` items."""
-    new: list[str] = []
-    for start in range(0, len(item_ids), CHUNK):
-        chunk = item_ids[start : start + CHUNK]
-        held = set(
-            (
-                await session.scalars(
-                    select(WatchItemRow.item_id).where(
-                        WatchItemRow.list_id == row.id, WatchItemRow.item_id.in_(chunk)
-                    )
-                )
-            ).all()
-        )
-        new.extend(item for item in chunk if item not in held)
-    count = await count_items(session, row.id)
-    if count + len(new) > limit:
-        raise WatchError(
-            f"a watch list holds at most {limit} items; {row.name!r} has {count} and "
-            f"{len(new)} would be added: remove some or use another list"
-        )
-    rows = [
-        {
-            "list_id": row.id,
-            "account_id": row.account_id,
-            "item_id": item,
-            "active": not row.paused,
-            "next_check_at": next_slot(now, row.id, item, row.interval_seconds),
-            "added_at": now,
-        }
-        for item in new
-    ]
-    for start in range(0, len(rows), CHUNK):
-        await session.execute(insert(WatchItemRow), rows[start : start + CHUNK])
-    return len(new), len(item_ids) - len(new)
-
-
-async def remove_items(session: AsyncSession, row: WatchListRow, item_ids: Sequence[str]) -> int:
-    """Remove ``item_ids`` from the list; returns how many it held."""
-    removed = 0
-    for start in range(0, len(item_ids), CHUNK):
-        removed += rowcount(
-            await session.execute(
-                delete(WatchItemRow).where(
-                    WatchItemRow.list_id == row.id,
-                    WatchItemRow.item_id.in_(item_ids[start : start + CHUNK]),
-                )
-            )
-        )
-    return removed
-
-
-async def items_page(
-    session: AsyncSession, row: WatchListRow, after: str | None, limit: int
-) -> Sequence[WatchItemRow]:
-    """Up to ``limit`` of the list's items with ids after ``after``, by item id."""
-    query = select(WatchItemRow).where(WatchItemRow.list_id == row.id)
-    if after is not None:
-        query = query.where(WatchItemRow.item_id > after)
-    return (await session.scalars(query.order_by(WatchItemRow.item_id).limit(limit))).all()
-
-
-async def count_items(session: AsyncSession, list_id: int) -> int:
-    """How many items the list holds."""
-    found = await session.scalar(
-        select(func.count()).select_from(WatchItemRow).where(WatchItemRow.list_id == list_id)
-    )
-    return int(found or 0)
-
-
 def yuan(units: int) -> Decimal:
     """Units as exact yuan."""
     return Decimal(units_to_yuan(units))
@@ -396,8 +320,3 @@ def schedule_of(row: WatchListRow) -> WatchSchedule:
             within_seconds=row.within_seconds,
         )
     return WatchSchedule(interval_seconds=row.interval_seconds)
-
-
-def distinct(item_ids: Iterable[str]) -> list[str]:
-    """``item_ids`` without repeats, in first-seen order."""
-    return list(dict.fromkeys(item_ids))
