@@ -1,0 +1,107 @@
+"""Benchmark helper for ``alerts.py``: a burst of events stored in the same second.
+
+One account, :data:`BURST_ITEMS` (20 items whose sandbox state changes every 1-40 h)
+dealt into two watch lists notifying every kind, three endpoints on one receiver. Each
+burst waits :data:`PAUSE` seconds (the fast sandbox, about 28 sandbox hours a second,
+moves nearly every item meanwhile), then calls the 20 items at once (20 threads released
+together), so about 20 events are stored within the same second, each owed to the three
+endpoints (about 60 deliveries; an endpoint's deliveries go one at a time, so each
+endpoint has a queue of about 20). The latency of every delivery, observed -> 2xx, over
+all bursts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+from _alerts_parts import ITEMS, Hit, Receiver, Server, spread, stamp
+
+#: ITEMS and ten more sandbox items that change every 1-40 h (``drift.mean_interval``).
+BURST_ITEMS = ITEMS + [
+    str(100012040000 + n) for n in (3900, 3902, 3916, 3919, 3922, 3924, 3931, 3933, 3935, 3941)
+]
+#: Seconds between bursts (after the previous burst was delivered): the items move on.
+PAUSE = 3.0
+
+
+def fire(server: Server, items: list[str]) -> list[int]:
+    """Call every item at once (one thread each, released together); the HTTP statuses."""
+    gate = threading.Barrier(len(items))
+    statuses = [0] * len(items)
+    with httpx.Client(base_url=server.base, timeout=60) as http:
+
+        def call(k: int) -> None:
+            gate.wait(30)
+            answer = http.get(
+                "/api/jd/get-item-detail/v2",
+                params={"itemId": items[k]},
+                headers={"Authorization": f"Bearer {server.token}"},
+            )
+            statuses[k] = answer.status_code
+
+        threads = [threading.Thread(target=call, args=(k,)) for k in range(len(items))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+    return statuses
+
+
+def first_2xx(receiver: Receiver) -> dict[tuple[str, str], Hit]:
+    """The dedup view per endpoint: the first 2xx per (path, webhook-id)."""
+    seen: dict[tuple[str, str], Hit] = {}
+    for hit in list(receiver.hits):
+        if 200 <= hit.status < 300:
+            seen.setdefault((hit.path, hit.webhook_id), hit)
+    return seen
+
+
+def measure_burst(base: str, bursts: int, endpoints: int = 3) -> dict[str, Any]:
+    """``bursts`` bursts on the deployment at ``base`` (a new account ``burst``)."""
+    receiver = Receiver()
+    server = Server(base)
+    latencies: list[float] = []
+    stored_within: list[float] = []
+    events = owed = missing = failed_calls = 0
+    try:
+        urls = [f"{receiver.url}/{e}" for e in range(endpoints)]
+        server.prepare(*urls, account="burst", items=BURST_ITEMS, lists=2)
+        paths = [f"/hook/{e}" for e in range(endpoints)]
+        server.drive(0.0, pause=0.0, items=BURST_ITEMS, passes=1)  # the baselines
+        server.expected()
+        for _ in range(bursts):
+            time.sleep(PAUSE)
+            statuses = fire(server, BURST_ITEMS)
+            failed_calls += sum(1 for s in statuses if s != 200)
+            server.events = []
+            new = server.expected()
+            want = {(p, e["id"]) for p in paths for e in new}
+            deadline = time.monotonic() + 120
+            got = first_2xx(receiver)
+            while want - got.keys() and time.monotonic() < deadline:
+                time.sleep(0.1)
+                got = first_2xx(receiver)
+            stored = [stamp(e["observedAt"]) for e in new]
+            stored_within.append(max(stored) - min(stored) if stored else 0.0)
+            latencies += [
+                got[k].at - stamp(got[k].body["data"]["observedAt"]) for k in want & got.keys()
+            ]
+            events += len(new)
+            owed += len(want)
+            missing += len(want - got.keys())
+    finally:
+        receiver.close()
+    if not latencies:
+        raise SystemExit(f"{base}: no burst delivery arrived ({failed_calls} calls failed)")
+    return {
+        "bursts": bursts,
+        "events": events,
+        "deliveries": owed,
+        "missing": missing,
+        "failed_calls": failed_calls,
+        "stored_within": max(stored_within),
+        **spread(latencies),
+    }
