@@ -1,4 +1,4 @@
-"""Change alerts (issue 20, SPEC §6.3): webhook latency, a flaky receiver, a kill -9.
+"""Change alerts (issue 20, SPEC §6.3): webhook latency, bursts, a flaky receiver, kill -9.
 
 Real deployments as subprocesses (``jditem serve`` on SQLite; ``jditem serve --processes
 2 --workers 0`` + ``jditem worker`` on PostgreSQL + Redis), the moving sandbox run fast
@@ -13,17 +13,26 @@ waits (bounded) until the receiver has answered 2xx to each.
 * **latency** (``latency_p95_s_embedded``, ``latency_p95_s_scale_out``): from the event's
   ``timestamp`` (= its ``observedAt``, when the collected result was stored; the outbox
   row commits with the event) to the receiver's 2xx, same machine clock; p50/p95/max.
+* **bursts** (``burst_p95_s_embedded``, ``burst_p95_s_scale_out``; ``_alerts_burst``): 40
+  items in four lists called at once, three endpoints; the same latency over every
+  delivery of the bursts' events, on the same deployments right after the steady run.
 * **flaky receiver** (``delivered_fraction``): the receiver answers 500 to a random half
-  of the attempts and 503 to all during a stretch of ``--down`` seconds, with
+  of the attempts and, a third into the calls, closes its listening socket for
+  ``--down`` seconds (connections refused; then it listens again on the same port), with
   ``JDITEM_WEBHOOK_RETRY_MULTIPLIER`` shortening the retry schedule; checked: every
   expected event delivered, every attempt's ``webhook-id`` equals the event id of its
   body (so duplicates share it), and the receiver's dedup view (first 2xx per id) in
-  event-id order has each item's events in the order they were observed.
-* **kill -9** (``lost_after_kill``): embedded, a receiver that takes 0.3 s per answer;
-  the server (its in-process dispatcher) is killed with SIGKILL while deliveries are
-  pending and in flight, restarted on the same database, and the expected events that
-  never got a 2xx are counted (a lease outlives the dead process by the attempt limit +
-  ``JDITEM_LEASE_SECONDS``, both shortened here).
+  event-id order has each item's events in the order they were observed;
+  ``refused_attempts`` counts the attempts the dispatcher's log shows without a
+  connection (so the outage was met).
+* **kill -9** (``lost_after_kill`` = ``lost_after_kill_embedded`` +
+  ``lost_after_kill_scale_out``): a receiver that takes 0.3 s per answer; once a
+  delivery is in flight with others pending, SIGKILL to the process delivering —
+  ``jditem serve`` embedded (its in-process dispatcher), then a restart on the same
+  database; ``jditem worker`` in scale-out (the API processes run no dispatcher with
+  ``--workers 0``), then a new ``jditem worker`` on the same PostgreSQL and Redis — and
+  the expected events that never got a 2xx are counted (a lease outlives the dead
+  process by the attempt limit + ``JDITEM_LEASE_SECONDS``, both shortened to 2 s here).
 
 * **one endpoint hanging** (``fanout_p95_s``, ``fanout_p95_ratio_hanging_plain``): two
   embedded servers at once, each with 1,000 endpoints (50 accounts x 20, the most an
@@ -33,9 +42,10 @@ waits (bounded) until the receiver has answered 2xx to each.
   (A B B A ...); per round, the p50/p95 of observed -> 2xx over every delivery to the
   answering endpoints.
 
-Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 4-5
-minutes on 2 busy cores): 8-second rounds, 200 endpoints. The last line of output is one
-JSON object.
+Run: ``.venv/bin/python benchmarks/alerts.py [--seconds 20]``; ``--quick`` (about 3-4
+minutes on 2 busy cores) trims: 8-second rounds instead of 20, 2 bursts per deployment
+instead of 5, 200 endpoints instead of 1,000 and one pair of fan-out rounds instead of
+two. The last line of output is one JSON object.
 """
 
 from __future__ import annotations
