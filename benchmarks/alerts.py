@@ -358,7 +358,8 @@ def main() -> None:
         print(
             f"kill -9 of {victim} mid-delivery ({name}): {kill['events']} events, "
             f"{kill['delivered_before_kill']} delivered before the kill "
-            f"({kill['in_flight_at_kill']} in flight), {kill['lost_after_kill']} lost after "
+            f"({kill['events'] - kill['delivered_before_kill']} pending, "
+            f"{kill['in_flight_at_kill']} of them in flight), {kill['lost_after_kill']} lost after "
             f"the restart, {kill['duplicates']} duplicate 2xx (at least once)"
         )
         results[f"lost_after_kill_{name}"] = kill["lost_after_kill"]
