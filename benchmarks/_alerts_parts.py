@@ -124,8 +124,10 @@ class Receiver:
         self._server.server_close()
 
     def go_down(self, seconds: float) -> None:
-        """Close the listening socket (connections are refused) for ``seconds``, then
-        listen again on the same port; requests already accepted are still answered."""
+        """Stop accepting and close the listening socket for ``seconds`` (connections are
+        refused; those that arrived during the stop, up to the serve loop's 0.5 s poll,
+        are reset at the close), then listen again on the same port. Requests already
+        accepted are still answered."""
         self.close()
         time.sleep(seconds)
         self._server = self._listen(self.port)
