@@ -10,13 +10,14 @@ reads the owed events from the pull feed.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -106,15 +108,29 @@ class Receiver:
                 with lock:
                     outer.hits.append(hit)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._handler = Handler
+        self._server = self._listen(0)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler)  # SO_REUSEADDR
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def go_down(self, seconds: float) -> None:
+        """Stop accepting and close the listening socket for ``seconds`` (connections are
+        refused; those that arrived during the stop, up to the serve loop's 0.5 s poll,
+        are reset at the close), then listen again on the same port. Requests already
+        accepted are still answered."""
+        self.close()
+        time.sleep(seconds)
+        self._server = self._listen(self.port)
 
     def delivered(self) -> dict[str, Hit]:
         """The dedup view: the first 2xx per webhook-id."""
@@ -150,16 +166,24 @@ class Server:
         assert answer["code"] == 0, answer
         return answer["data"]
 
-    def prepare(self, *receiver_urls: str, account: str = "bench", items: list[str] = ITEMS) -> str:
-        """A funded account with a token, a list of ``items`` notifying every kind, and an
-        endpoint per URL; returns the token (also kept as ``token``)."""
+    def prepare(
+        self,
+        *receiver_urls: str,
+        account: str = "bench",
+        items: list[str] = ITEMS,
+        lists: int = 1,
+    ) -> str:
+        """A funded account with a token, ``items`` dealt into ``lists`` watch lists
+        notifying every kind, and an endpoint per URL; returns the token (also kept as
+        ``token``)."""
         _admin(self.base, "POST", "/accounts", {"name": account, "balance_yuan": BALANCE_YUAN})
         self.token = _admin(self.base, "POST", "/tokens", {"account": account, "name": "b"})[
             "token"
         ]
         rules = {"kinds": KINDS, "cooldownSeconds": 0}
-        body = {"name": "bench", "intervalSeconds": 3600, "dailyBudget": "100000", "items": items}
-        self.api("POST", "/api/watch/lists", {**body, "rules": rules})
+        for k in range(lists):
+            body = {"name": f"bench{k or ''}", "intervalSeconds": 3600, "dailyBudget": "100000"}
+            self.api("POST", "/api/watch/lists", {**body, "items": items[k::lists], "rules": rules})
         for url in receiver_urls:
             self.api("POST", "/api/webhooks", {"url": url})
         return self.token
@@ -226,24 +250,51 @@ def embedded(home: Path, **settings: str) -> Iterator[tuple[Server, subprocess.P
         yield server, serve
 
 
+@dataclass
+class ScaleOut:
+    """A running scale-out deployment: its API, and how to start another ``jditem worker``."""
+
+    server: Server
+    worker: subprocess.Popen[bytes]
+    _command: list[str]
+    _env: dict[str, str]
+    _home: Path
+
+    def another_worker(self, name: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        """Start one more ``jditem worker`` on the same database and Redis."""
+        return running(self._command, self._env, self._home / f"{name}.log")
+
+
 @contextmanager
-def scale_out(services: devservices.DevServices, home: Path) -> Iterator[Server]:
+def scale_out(services: devservices.DevServices, home: Path, **settings: str) -> Iterator[ScaleOut]:
     cluster = services.postgres
     database = cluster.create_database("alerts")
+    redis.Redis.from_url(services.redis_url).flushdb()  # a fresh deployment: no old keys
     common = ["--db", cluster.sync_url(database), "--redis", services.redis_url]
     port = free_port()
-    env = server_env(home, **SETTINGS)
+    env = server_env(home, **SETTINGS, **settings)
     serve = [JDITEM, "serve", "--processes", "2", "--workers", "0", "--port", str(port)]
+    worker = [JDITEM, "worker", "--workers", "2", *common]
     try:
         with (
             running([*serve, *common], env, home / "serve.log"),
-            running([JDITEM, "worker", "--workers", "2", *common], env, home / "worker.log"),
+            running(worker, env, home / "worker.log") as first,
         ):
             server = Server(f"http://127.0.0.1:{port}")
             wait_health(server.base)
-            yield server
+            yield ScaleOut(server, first, worker, env, home)
     finally:
         cluster.drop_database(database)
+
+
+def spread(latencies: list[float]) -> dict[str, float]:
+    """p50, p95 and max of ``latencies`` (not empty)."""
+    ordered = sorted(latencies)
+    return {
+        "p50": statistics.median(ordered),
+        "p95": ordered[max(0, int(len(ordered) * 0.95) - 1)],
+        "max": ordered[-1],
+    }
 
 
 def stamp(text: str) -> float:
