@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from jditem.server.accounts import batcher as batcher_module
-from jditem.server.accounts import charge_function
-from jditem.server.accounts import service
+from jditem.server.accounts import charge_function, service
 from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.charge_plan import StalePlanError, apply_batch
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
