@@ -14,6 +14,11 @@ arrival order, then writes guarded updates and the rows. A guard that matches no
 raises SQLSTATE ``JD001`` (the caller applies the batch one by one instead). The batch
 comes as arrays, one element per charge; the result is one word per charge (a
 ``ChargeResult`` value). PostgreSQL only: SQLite keeps its writer thread.
+
+A later migration that changes a column of ``tokens``, ``accounts``, ``quota_counters``,
+``ledger``, ``call_records`` or ``usage_hourly`` that this function reads or writes must
+replace the function too (``tests/server/accounts/test_charge_function.py`` holds it to
+the reference and fails when the two differ).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ ARGUMENTS = (
     # the charges: account, token, price, request id, item id, time, quota, quota day
     "p_account integer[], p_token integer[], p_price bigint[], p_request text[], "
     "p_item text[], p_now timestamptz[], p_quota integer[], p_day text[], "
-    # their call records (c_request NULL: none), and each record's UTC hour
+    # their call records (c_request NULL: none), and the hour each counts in (usage.hour_of)
     "c_request text[], c_token integer[], c_account integer[], c_endpoint text[], "
     "c_item text[], c_code integer[], c_charged bigint[], c_task text[], "
     "c_latency integer[], c_created timestamptz[], c_watch integer[], c_hour timestamptz[]"
