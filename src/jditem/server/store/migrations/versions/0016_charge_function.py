@@ -45,7 +45,7 @@ ARGUMENTS = (
 
 FUNCTION = f"""
 CREATE OR REPLACE FUNCTION jditem_charge_batch({ARGUMENTS}) RETURNS text[]
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
   n integer := coalesce(cardinality(p_token), 0);
   res text[] := array_fill(NULL::text, ARRAY[n]);
