@@ -25,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, select
 
 from jditem.server.accounts.charge_plan import StalePlanError, apply_each_retrying
+from jditem.server.accounts.charge_sql import SELECT_TOKEN
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.accounts.usage import hour_of
 from jditem.server.store.tables import LedgerEntry
@@ -101,7 +102,16 @@ async def apply_function(driver: Any, batch: list[ChargeRequest]) -> list[Charge
 
 def settle_lost(connection: Connection, batch: list[ChargeRequest]) -> list[ChargeResult]:
     """After the connection was lost during :func:`apply_function`: the requests whose
-    ledger row exists were charged by it; the others are applied (one by one) now."""
+    ledger row exists were charged by it; the others are applied (one by one) now.
+
+    The batch's token rows are locked first, in the function's order: a statement still
+    running on the server for the lost connection holds them, so the ledger is read only
+    once it has committed or rolled back. (One reaching the server only after this
+    transaction would re-decide from the rows it wrote; a request charged by both would
+    fail on the ledger's unique request id and roll that statement back.)
+    """
+    for token_id in sorted({r.token_id for r in batch}):
+        SELECT_TOKEN.rows(connection, {"t_id": token_id})
     ids = [r.request_id for r in batch]
     charged = set(connection.execute(_SELECT_CHARGED, {"ids": ids}).scalars())
     rest = [r for r in batch if r.request_id not in charged]
