@@ -253,15 +253,43 @@ async def test_the_function_decides_and_writes_as_the_reference(
     }
 
 
-async def test_the_batcher_uses_the_function_only_for_money_only_batches(
+async def test_the_batcher_sends_only_money_only_batches_to_the_function(
     two_databases: tuple[Database, Database],
 ) -> None:
+    """Seen from PostgreSQL: the held connection's last statement is the function after
+    a plain charge, and ``apply_batch``'s transaction after a keyed one."""
     db = two_databases[0]
-    plain = _requests(CASES["budget edge"], "p")
-    keyed = ChargeRequest(1, 1, 100, "k1", "100", NOW, idempotency_key="k", key_since=NOW)
-    assert charge_function.fits(plain)
-    assert not charge_function.fits([*plain, keyed])
-    assert db.writes_on_driver
+    await db.write_batch(_setup, CASES["budget edge"])
+    plain = _requests(CASES["budget edge"], "p")[0]
+    keyed = ChargeRequest(1, 2, 100, "k1", "100", NOW, idempotency_key="k", key_since=NOW)
+    assert charge_function.fits([plain])
+    assert not charge_function.fits([plain, keyed])
+    batcher = ChargeBatcher(db)
+    batcher.start()
+
+    async def last_query(pid: int | None) -> tuple[int, str]:
+        """The held connection's pid and last statement (found by the function's text
+        while ``pid`` is unknown)."""
+        where = "query LIKE 'SELECT jditem_charge_batch%'" if pid is None else "pid = :p"
+        async with db.engine.connect() as probe:
+            found = await probe.execute(
+                text(
+                    "SELECT pid, query FROM pg_stat_activity "
+                    f"WHERE datname = current_database() AND {where}"
+                ),
+                {"p": pid},
+            )
+            row = found.one()
+            return int(row.pid), str(row.query)
+
+    try:
+        assert await batcher.charge(plain) is ChargeResult.CHARGED
+        pid, query = await last_query(None)
+        assert query.startswith("SELECT jditem_charge_batch(")
+        assert await batcher.charge(keyed) is ChargeResult.CHARGED
+        assert (await last_query(pid))[1] == "COMMIT;"
+    finally:
+        await batcher.stop()
 
 
 async def test_a_lost_connection_is_settled_from_the_ledger(
