@@ -10,8 +10,10 @@ throwaway PostgreSQL and Redis (``jditem.server.devservices``) and a SQLite file
   profile;
 * **charge**: ``apply_batch`` (the group commit of charges with their call records)
   through ``Database.write_batch`` for batches of 1, 8 and 32 calls, on PostgreSQL with
-  the engine the server uses (``pool_pre_ping`` on) and with pre-ping off, and on a
-  SQLite file (the embedded profile's writer thread).
+  the engine the server uses (``pool_pre_ping`` on) and with pre-ping off, as the charge
+  batcher applies them on its held connection (``apply_batch``, and the one-statement
+  ``jditem_charge_batch`` of ``accounts/charge_function.py``), and on a SQLite file (the
+  embedded profile's writer thread).
 
 Reported per call: CPU µs of this process (``time.process_time``: the API process's
 share) and of the PostgreSQL or Redis server processes (``/proc``). Nothing here is a
@@ -36,7 +38,7 @@ import uvloop
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from jditem.server import devservices
-from jditem.server.accounts import service
+from jditem.server.accounts import charge_function, service
 from jditem.server.accounts.batcher import ChargeRequest, apply_batch
 from jditem.server.accounts.usage import CallRow
 from jditem.server.shared.limiter import InMemoryRateLimiter
@@ -130,6 +132,24 @@ def _batches(db: Database, account: int, token: int, k: int) -> Callable[[int], 
     return step
 
 
+def _held(
+    db: Database, account: int, token: int, k: int, *, function: bool
+) -> Callable[[int], Awaitable[int]]:
+    """Batches as the charge batcher applies them on PostgreSQL: on its held connection,
+    by ``apply_batch`` (SQLAlchemy, ~9 round trips) or by the one-statement function."""
+
+    async def step(n: int) -> int:
+        size = min(n, k)
+        batch = _requests(account, token, size)
+        if function:
+            await db.write_on_driver(charge_function.apply_function, batch)
+        else:
+            await db.write_charges(apply_batch, batch)
+        return size
+
+    return step
+
+
 async def _pg_database(cluster: devservices.PgCluster, pre_ping: bool) -> tuple[Database, str]:
     name = cluster.create_database("parts")
     url = cluster.url(name)
@@ -156,6 +176,21 @@ async def charges(services: devservices.DevServices, calls: int) -> None:
             await measure(f"PostgreSQL, {k} per batch, {ping}", calls, step, postmaster)
         await db.dispose()
         cluster.drop_database(name)
+    db, name = await _pg_database(cluster, pre_ping=True)  # as served: the held connection
+    account, token = await _prepared(db)
+    for k in (1, 8, 32):
+        step = _held(db, account, token, k, function=False)
+        await measure(f"PostgreSQL, {k} per batch, held connection", calls, step, postmaster)
+    for k in (1, 8, 32):
+        step = _held(db, account, token, k, function=True)
+        await measure(
+            f"PostgreSQL, {k} per batch, one statement (jditem_charge_batch)",
+            calls,
+            step,
+            postmaster,
+        )
+    await db.dispose()
+    cluster.drop_database(name)
     with tempfile.TemporaryDirectory() as home:
         db = Database.from_url(f"sqlite+aiosqlite:///{home}/server.db")
         account, token = await _prepared(db)

@@ -5,6 +5,7 @@ in ``test_charge_plan.py``."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,13 +14,17 @@ import pytest
 from sqlalchemy import Connection, text
 
 from jditem.server.accounts import batcher as batcher_module
-from jditem.server.accounts import service
+from jditem.server.accounts import charge_function, service
 from jditem.server.accounts.batcher import ChargeBatcher
 from jditem.server.accounts.charge_plan import StalePlanError, apply_batch
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store.db import Database
 from tests.server.accounts.charges import DAY, NOW, SINCE, two_accounts
 from tests.support.backends import FreshDatabase
+
+charge_migration = importlib.import_module(
+    "jditem.server.store.migrations.versions.0016_charge_function"
+)
 
 
 @pytest.fixture
@@ -108,6 +113,19 @@ async def test_a_stale_plan_is_applied_one_by_one(
         raise StalePlanError("simulated")
 
     monkeypatch.setattr(batcher_module, "apply_batch", stale)
+    if db.writes_on_driver:  # PostgreSQL: the batch goes to the function, which says stale
+        await db.write_batch(_create_stale_function)
+        monkeypatch.setattr(charge_function, "CALL", _stale_call())
+        planned = calls["planned"]
+        stale_results = await _charge_all(db, account_id, token_id, "f")
+        assert calls["planned"] == planned  # never applied by apply_batch
+        assert sorted(r.value for r in stale_results) == [
+            "charged",
+            "charged",
+            "insufficient_balance",
+        ]
+        assert await _quota_and_money(db, token_id) == (0, 200, 2, 50)
+        return
     charger = ChargeBatcher(db)
     charger.start()
     requests = [ChargeRequest(account_id, token_id, 100, f"s{i}", "1", NOW) for i in range(3)]
@@ -116,6 +134,35 @@ async def test_a_stale_plan_is_applied_one_by_one(
     assert calls["planned"] >= 1
     assert sorted(r.value for r in results) == ["charged", "charged", "insufficient_balance"]
     assert await _quota_and_money(db, token_id) == (0, 200, 2, 50)
+
+
+async def _charge_all(
+    db: Database, account_id: int, token_id: int, prefix: str
+) -> list[ChargeResult]:
+    charger = ChargeBatcher(db)
+    charger.start()
+    requests = [
+        ChargeRequest(account_id, token_id, 100, f"{prefix}{i}", "1", NOW) for i in range(3)
+    ]
+    try:
+        return list(await asyncio.gather(*(charger.charge(r) for r in requests)))
+    finally:
+        await charger.stop()
+
+
+def _create_stale_function(conn: Connection) -> None:
+    """A function with the charge function's arguments that reports a stale plan."""
+    conn.execute(
+        text(
+            f"CREATE FUNCTION jditem_stale_test({charge_migration.ARGUMENTS}) RETURNS text[] "
+            "LANGUAGE plpgsql AS $fn$ BEGIN "
+            "RAISE EXCEPTION 'simulated' USING ERRCODE = 'JD001'; END $fn$"
+        )
+    )
+
+
+def _stale_call() -> str:
+    return charge_function.CALL.replace("jditem_charge_batch", "jditem_stale_test")
 
 
 @pytest.mark.parametrize("batched", [True, False])

@@ -5,7 +5,8 @@ so charging call by call caps throughput at one commit round trip per call. The
 :class:`ChargeBatcher` queues the charges of concurrent calls and applies them together
 (:func:`~jditem.server.accounts.charge_plan.apply_batch`) in ONE transaction, in one
 round trip to the database's writer (:meth:`~jditem.server.store.db.Database.write_charges`:
-the writer thread on a SQLite file, a connection the batcher keeps on PostgreSQL). A
+the writer thread on a SQLite file, a connection the batcher keeps on PostgreSQL, where
+a batch that needs only the money rules is ONE statement: :mod:`.charge_function`). A
 charge may count its call against the token's daily quota (SPEC §2.4 step 5), write its
 call record, its idempotency key and a bulk-job item's total in the same transaction, so
 an admitted, charged call costs a share of one transaction, not several.
@@ -22,11 +23,12 @@ import logging
 import time
 from datetime import datetime
 
-from jditem.server.accounts import idempotency
+from jditem.server.accounts import charge_function, idempotency
 from jditem.server.accounts.charge_plan import StalePlanError, apply_batch, apply_each_retrying
 from jditem.server.accounts.charge_sql import purge_keys
 from jditem.server.accounts.charging import ChargeRequest, ChargeResult
 from jditem.server.store.db import Database
+from jditem.server.store.held import ConnectionLostError
 
 #: Most charges applied in one transaction.
 MAX_BATCH = 256
@@ -119,12 +121,22 @@ class ChargeBatcher:
         except Exception:  # cleanup only: expired keys are ignored anyway
             log.warning("could not delete expired idempotency keys", exc_info=True)
 
+    async def _write(self, requests: list[ChargeRequest]) -> list[ChargeResult]:
+        """The batch in one transaction: on PostgreSQL, when it needs only the money
+        rules, as one statement (:mod:`.charge_function`); else :func:`apply_batch`."""
+        if self._db.writes_on_driver and charge_function.fits(requests):
+            try:
+                return await self._db.write_on_driver(charge_function.apply_function, requests)
+            except ConnectionLostError:  # did it commit? the ledger says
+                return await self._db.write_charges(charge_function.settle_lost, requests)
+        return await self._db.write_charges(apply_batch, requests)
+
     async def _apply(self, batch: list[_Item]) -> None:
         requests = [req for req, _ in batch]
         self.batches_applied += 1
         try:
             try:
-                results = await self._db.write_charges(apply_batch, requests)
+                results = await self._write(requests)
             except StalePlanError:
                 results = await self._db.write_charges(apply_each_retrying, requests)
         except Exception as exc:  # the whole batch rolled back: nobody was charged

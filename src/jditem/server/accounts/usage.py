@@ -175,12 +175,16 @@ class CallRecorder:
 Rollup = dict[tuple[datetime, int, int], list[int]]
 
 
+def hour_of(created_at: datetime) -> datetime:
+    """The hour of ``usage_hourly`` a call made at ``created_at`` counts in."""
+    return created_at.replace(minute=0, second=0, microsecond=0)
+
+
 def rollup(rows: list[CallRow]) -> Rollup:
     """Calls and spend per (UTC hour, token id or 0, code)."""
     rollup: Rollup = defaultdict(lambda: [0, 0])
     for row in rows:
-        hour = row.created_at.replace(minute=0, second=0, microsecond=0)
-        entry = rollup[(hour, row.token_id or 0, row.code)]
+        entry = rollup[(hour_of(row.created_at), row.token_id or 0, row.code)]
         entry[0] += 1
         entry[1] += row.charged
     return rollup

@@ -1,10 +1,17 @@
 """The health window of SPEC §2.7 aggregated over every process, in Redis.
 
 Each process counts its outcomes in memory (the embedded :class:`HealthWindow`) and,
-once a second, adds what it counted since to shared per-10-second counters in Redis
-(``HINCRBY``; keys expire after the window) and reads the window's totals back. So
+once a second, adds what it counted since to the shared window in Redis and reads the
+window's totals back, in one script call (:data:`WINDOW_LUA`). So
 :meth:`SharedHealthWindow.report` answers from memory — no Redis round trip per
 request — with the totals of all processes, at most about a second old.
+
+The shared window is ONE hash: per-10-second counters (``<slot>:ok``,
+``<slot>:failed``), running totals of the counters inside the window (``ok``,
+``failed``) and the oldest slot the totals still hold (``oldest``). A sync adds its
+counts to both; the slots that left the window are subtracted from the totals and
+deleted as they leave (a slot every 10 seconds), so a sync reads two totals, not the
+window's 90 slots. One key with one expiry: the totals never outlive their slots.
 
 While Redis is unreachable the report falls back to this process's own window;
 ``/api/health`` says "degraded" meanwhile.
@@ -29,7 +36,73 @@ SLOT_SECONDS = 10
 SYNC_SECONDS = 1.0
 #: Shared totals older than this are not trusted (the local window answers).
 STALE_SECONDS = 5.0
-KEY_PREFIX = PREFIX + "health:"
+#: The shared window's hash.
+WINDOW_KEY = PREFIX + "health:window"
+
+#: KEYS[1] = the window's hash; ARGV = first slot inside the window, slot width,
+#: expiry (s), then pairs of (slot, "ok,failed") to add. Returns {ok, failed} of the
+#: window. Slots before the first leave the totals; counts for a slot that already
+#: left (``oldest`` is past it: this process's clock lags another's) are outside the
+#: window and not added.
+WINDOW_LUA = """
+local key = KEYS[1]
+local first = tonumber(ARGV[1])
+local width = tonumber(ARGV[2])
+local oldest = tonumber(redis.call('HGET', key, 'oldest') or first)
+if first - oldest > tonumber(ARGV[3]) + width then
+  -- not synced for longer than the expiry (a clock jump): recount what is left
+  local ok, failed = 0, 0
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local slot, kind = string.match(fields[i], '^(%d+):(%a+)$')
+    if slot ~= nil then
+      if tonumber(slot) < first then
+        redis.call('HDEL', key, fields[i])
+      elseif kind == 'ok' then
+        ok = ok + tonumber(fields[i + 1])
+      else
+        failed = failed + tonumber(fields[i + 1])
+      end
+    end
+  end
+  redis.call('HSET', key, 'ok', ok, 'failed', failed)
+  oldest = first
+end
+while oldest < first do
+  local gone = redis.call('HMGET', key, oldest .. ':ok', oldest .. ':failed')
+  if gone[1] then
+    redis.call('HINCRBY', key, 'ok', 0 - tonumber(gone[1]))
+    redis.call('HDEL', key, oldest .. ':ok')
+  end
+  if gone[2] then
+    redis.call('HINCRBY', key, 'failed', 0 - tonumber(gone[2]))
+    redis.call('HDEL', key, oldest .. ':failed')
+  end
+  oldest = oldest + width
+end
+local ok, failed = 0, 0
+for i = 4, #ARGV, 2 do
+  local slot = tonumber(ARGV[i])
+  if slot >= oldest then
+    local o, f = string.match(ARGV[i + 1], '^(%d+),(%d+)$')
+    o, f = tonumber(o), tonumber(f)
+    if o > 0 then
+      redis.call('HINCRBY', key, slot .. ':ok', o)
+      ok = ok + o
+    end
+    if f > 0 then
+      redis.call('HINCRBY', key, slot .. ':failed', f)
+      failed = failed + f
+    end
+  end
+end
+if ok > 0 then redis.call('HINCRBY', key, 'ok', ok) end
+if failed > 0 then redis.call('HINCRBY', key, 'failed', failed) end
+redis.call('HSET', key, 'oldest', oldest)
+redis.call('EXPIRE', key, ARGV[3])
+local totals = redis.call('HMGET', key, 'ok', 'failed')
+return {tonumber(totals[1] or '0'), tonumber(totals[2] or '0')}
+"""
 
 
 class SharedHealthWindow(HealthWindow):
@@ -45,6 +118,7 @@ class SharedHealthWindow(HealthWindow):
     ) -> None:
         super().__init__(settings, monotonic=monotonic)
         self._link = link
+        self._script = link.client.register_script(WINDOW_LUA)
         self._wall = wall
         self._monotonic_clock = monotonic
         # slot start (wall seconds) -> [ok, failed] not yet pushed
@@ -85,18 +159,12 @@ class SharedHealthWindow(HealthWindow):
         window = self._settings.health_window_seconds
         now = int(self._wall())
         first = (now - window) // SLOT_SECONDS * SLOT_SECONDS + SLOT_SECONDS
-        slots = range(first, now + 1, SLOT_SECONDS)
         ttl = window + 2 * SLOT_SECONDS
+        args: list[int | str] = [first, SLOT_SECONDS, ttl]
+        for slot, (ok, failed) in pending.items():
+            args += [slot, f"{ok},{failed}"]
         try:
-            async with self._link.client.pipeline(transaction=False) as pipe:
-                for slot, (ok, failed) in pending.items():
-                    key = f"{KEY_PREFIX}{slot}"
-                    pipe.hincrby(key, "ok", ok)
-                    pipe.hincrby(key, "failed", failed)
-                    pipe.expire(key, ttl)
-                for slot in slots:
-                    pipe.hmget(f"{KEY_PREFIX}{slot}", ["ok", "failed"])
-                results = await pipe.execute()
+            totals = await self._script(keys=[WINDOW_KEY], args=args)
         except REDIS_ERRORS as exc:
             self._in_flight = {}
             self._link.failed(exc)
@@ -105,11 +173,7 @@ class SharedHealthWindow(HealthWindow):
                 kept[0] += ok
                 kept[1] += failed
             return
-        totals = [0, 0]
-        for values in results[3 * len(pending) :]:
-            totals[0] += int(values[0] or 0)
-            totals[1] += int(values[1] or 0)
-        self._shared = (totals[0], totals[1])
+        self._shared = (int(totals[0]), int(totals[1]))
         self._shared_at = self._monotonic_clock()
         self._in_flight = {}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +158,18 @@ class Database:
         if self.held is not None:
             return await self.held.run(fn, *args)
         return await self.write_batch(fn, *args)
+
+    @property
+    def writes_on_driver(self) -> bool:
+        """True when :meth:`write_on_driver` is available (PostgreSQL's held connection)."""
+        return self.held is not None
+
+    async def write_on_driver(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``await fn(driver_connection, *args)`` on the charge batcher's connection,
+        each statement its own transaction (:meth:`.HeldConnection.run_driver`)."""
+        if self.held is None:
+            raise RuntimeError("write_on_driver needs PostgreSQL's held connection")
+        return await self.held.run_driver(fn, *args)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncSession]:

@@ -11,13 +11,18 @@ the commit was sent, nothing was committed (PostgreSQL rolls back the transactio
 connection that ends), so the batch is applied once more on a fresh connection. If it
 happens at the commit, whether the batch committed is unknown: the error is raised, as
 any failed write is.
+
+:meth:`HeldConnection.run_driver` runs one statement on the driver's own connection
+instead (a statement outside a transaction block is its own transaction): a connection
+found lost before it is replaced (nothing was sent), and one lost while it runs raises
+:class:`ConnectionLostError` — the caller reads back whether it committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -47,6 +52,34 @@ class HeldConnection:
                 except _LostBeforeCommit as again:
                     raise again.error from lost.error
 
+    async def run_driver(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """``await fn(driver_connection, *args)`` outside any transaction block (each
+        statement ``fn`` sends is its own transaction). Raises
+        :class:`ConnectionLostError` when the connection was lost meanwhile."""
+        async with self._lock:
+            driver = await self._driver()
+            try:
+                return await fn(driver, *args)
+            except Exception as exc:
+                if not driver.is_closed():
+                    raise
+                await self._drop()
+                raise ConnectionLostError(
+                    "the database connection was lost during a charge statement"
+                ) from exc
+
+    async def _driver(self) -> Any:
+        """The held connection's driver connection, replaced when found lost (idle)."""
+        for _ in range(2):
+            if self._connection is None:
+                self._connection = await self._engine.connect()
+            raw = await self._connection.get_raw_connection()
+            driver = raw.driver_connection
+            if driver is not None and not driver.is_closed():
+                return driver
+            await self._drop()  # lost while idle: nothing was sent on it
+        raise ConnectionLostError("could not get a live database connection")
+
     async def _once(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._connection is None:
             self._connection = await self._engine.connect()
@@ -74,6 +107,10 @@ class HeldConnection:
         """Give the connection back to the pool (before the engine is disposed)."""
         async with self._lock:
             await self._drop()
+
+
+class ConnectionLostError(Exception):
+    """The held connection was lost while :meth:`HeldConnection.run_driver` ran."""
 
 
 class _LostBeforeCommit(Exception):
