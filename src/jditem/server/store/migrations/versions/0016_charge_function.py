@@ -1,7 +1,7 @@
 """the charge group commit as one PostgreSQL function
 
 Revision ID: 0016_charge_function
-Revises: 0014_adaptive
+Revises: 0015_webhook_creator
 Create Date: 2026-12-06 15:30:00
 
 Hand-written (issue 22, ranked change 1): ``jditem_charge_batch`` applies a batch of
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0016_charge_function"
-down_revision: str | None = "0014_adaptive"
+down_revision: str | None = "0015_webhook_creator"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
