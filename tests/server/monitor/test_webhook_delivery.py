@@ -8,20 +8,26 @@ in seconds through ``webhook_retry_multiplier``. Every wait is on a condition.""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
-from tests.support.waiting import wait_until
+from tests.support.waiting import await_until, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
 from jditem.server.context import ServerContext
 from jditem.server.jobs.webhook_dispatcher import Dispatcher
+from jditem.server.monitor import endpoints
 from jditem.server.monitor.outbox import enqueue
+from jditem.server.store.webhook_tables import WebhookEndpointRow
 from jditem.webhooks import verify
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -62,8 +68,6 @@ def event(live: LiveServer, account: str, event_id: str, kinds: list[str]) -> in
 
 
 def _account_id_query() -> Any:
-    from sqlalchemy import text
-
     return text("SELECT id FROM accounts WHERE name = :n")
 
 
@@ -335,3 +339,61 @@ def test_the_global_bound_limits_deliveries_in_flight_per_process() -> None:
         hold.set()
         wait_until(lambda: len(receiver.received) == 2, "the other goes once the slot is free")
         assert sorted(r.path for r in receiver.received) == ["/a", "/b"]
+
+
+def test_an_endpoint_removed_mid_attempt_leaves_nothing_behind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The endpoint is removed while an attempt to it is in flight: the attempt's
+    result has nowhere to go and is dropped quietly (it used to fail on the deleted
+    delivery's foreign key, and a removal racing an attempt's record failed likewise)."""
+    hold = threading.Event()
+    with WebhookReceiver(status=204, hold=hold) as receiver, live_server(**FAST) as live:
+        token = live.make_token("wh-gone")
+        endpoint, _ = add(live, token, receiver.base_url)
+        dispatcher: Dispatcher = live.app.state.webhooks
+        event(live, "wh-gone", "evt_gone", ["price_drop"])
+        wait_until(lambda: receiver.received, "the attempt is in flight")
+        with caplog.at_level(logging.WARNING, logger="jditem"):
+            call(live, token, "DELETE", f"{HOOKS}/{endpoint}")
+            hold.set()
+            wait_until(lambda: endpoint not in dispatcher.serving, "the attempt ends")
+        assert not [r.getMessage() for r in caplog.records if r.name == "jditem.server.webhooks"]
+        for table in ("webhook_attempts", "webhook_deliveries", "webhook_endpoints"):
+            assert live.scalar(f"SELECT count(*) FROM {table}") == 0
+
+
+WAITING_ON_A_LOCK = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+
+
+def test_an_event_waits_for_a_removal_then_skips_the_endpoint(backend: Backend) -> None:
+    """An event's deliveries are written while the endpoint is being removed (the event
+    is in a charge's transaction): the event waits for the removal to commit and then
+    writes no delivery for it — neither side fails on the other's rows."""
+    if not backend.is_postgres:
+        pytest.skip("SQLite has one writer: a removal and an event cannot interleave")
+    with live_server(**FAST) as live:
+        token = live.make_token("wh-race")
+        endpoint, _ = add(live, token, "http://127.0.0.1:9/hook")
+
+        async def race(ctx: ServerContext) -> int:
+            async with ctx.db.writing() as session:
+                row = await session.get(WebhookEndpointRow, endpoint)
+                assert row is not None
+                await endpoints.remove(session, row)
+                writing = asyncio.ensure_future(asyncio.to_thread(event, live, "wh-race", "e", []))
+
+                async def waiting() -> bool:
+                    async with ctx.db.reading() as probe:
+                        waits = (
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        )
+                        found = await probe.scalar(text(waits))
+                        return bool(found)
+
+                await await_until(waiting, what="the event waits on the removal's lock")
+                assert not writing.done()
+            return await writing
+
+        assert live.run(race) == 0
+        assert live.scalar("SELECT count(*) FROM webhook_deliveries") == 0

@@ -44,7 +44,7 @@ from jditem.server.jobs.leases import new_owner
 from jditem.server.monitor import apprise_channel
 from jditem.server.monitor.apprise_channel import is_apprise
 from jditem.server.monitor.backoff import RetrySchedule
-from jditem.server.monitor.endpoints import secrets_of
+from jditem.server.monitor.endpoints import lock_for_attempt, secrets_of
 from jditem.server.monitor.outbox import DELIVERED, FAILED, PENDING
 from jditem.server.monitor.sealing import SecretBox, SecretUnreadable
 from jditem.server.monitor.sending import DeliveryResult, deliver
@@ -142,6 +142,11 @@ class Dispatcher:
             task.add_done_callback(functools.partial(self._done, endpoint_id))
             taken += 1
         return taken
+
+    @property
+    def serving(self) -> frozenset[int]:
+        """The endpoints this dispatcher is delivering to now (tests wait on it)."""
+        return frozenset(self._serving)
 
     def _done(self, endpoint_id: int, _task: asyncio.Task[None]) -> None:
         self._serving.pop(endpoint_id, None)
@@ -315,6 +320,8 @@ class Dispatcher:
             else:
                 values["next_attempt_at"] = retry
         async with self._db.writing() as session:
+            if not await lock_for_attempt(session, delivery.endpoint_id):
+                return False  # removed meanwhile, with its deliveries: nothing to record
             await session.execute(
                 insert(WebhookAttemptRow).values(
                     delivery_id=delivery.id,

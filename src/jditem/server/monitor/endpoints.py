@@ -130,7 +130,17 @@ async def of_account(session: AsyncSession, account_id: int) -> Sequence[Webhook
 
 
 async def remove(session: AsyncSession, row: WebhookEndpointRow) -> None:
-    """Delete the endpoint with its deliveries and their attempt log."""
+    """Delete the endpoint with its deliveries and their attempt log.
+
+    The endpoint's row is locked first (PostgreSQL; SQLite has one writer): a dispatcher
+    recording an attempt and an event enqueueing a delivery lock it too
+    (:func:`lock_for_attempt`, :func:`.outbox.enqueue`), so each either finishes before
+    the removal reads what to delete, or finds the endpoint gone — never a row pointing
+    at a deleted one.
+    """
+    await session.execute(
+        select(WebhookEndpointRow.id).where(WebhookEndpointRow.id == row.id).with_for_update()
+    )
     deliveries = select(WebhookDeliveryRow.id).where(WebhookDeliveryRow.endpoint_id == row.id)
     await session.execute(
         delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(deliveries))
@@ -139,6 +149,17 @@ async def remove(session: AsyncSession, row: WebhookEndpointRow) -> None:
         delete(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == row.id)
     )
     await session.execute(delete(WebhookEndpointRow).where(WebhookEndpointRow.id == row.id))
+
+
+async def lock_for_attempt(session: AsyncSession, endpoint_id: int) -> bool:
+    """Lock the endpoint's row while an attempt is recorded (it may be disabled in the
+    same transaction); False when it was removed meanwhile (see :func:`remove`)."""
+    found = await session.execute(
+        select(WebhookEndpointRow.id)
+        .where(WebhookEndpointRow.id == endpoint_id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: events may still enqueue
+    )
+    return found.first() is not None
 
 
 def secrets_of(box: SecretBox, row: WebhookEndpointRow) -> EndpointSecrets:

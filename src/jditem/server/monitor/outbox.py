@@ -74,8 +74,13 @@ def enqueue(
     Runs on ``connection`` in the caller's transaction; returns the rows written.
     ``event_id`` becomes the ``webhook-id`` of every attempt.
     """
-    query = select(WebhookEndpointRow.id, WebhookEndpointRow.lists, WebhookEndpointRow.kinds).where(
-        WebhookEndpointRow.account_id == account_id, WebhookEndpointRow.enabled
+    query = (
+        select(WebhookEndpointRow.id, WebhookEndpointRow.lists, WebhookEndpointRow.kinds)
+        .where(WebhookEndpointRow.account_id == account_id, WebhookEndpointRow.enabled)
+        .order_by(WebhookEndpointRow.id)
+        # FOR KEY SHARE (PostgreSQL): an endpoint being removed is waited for and then
+        # skipped, never written a delivery it cannot hold (endpoints.remove)
+        .with_for_update(read=True, key_share=True)
     )
     if endpoint_id is not None:
         query = query.where(WebhookEndpointRow.id == endpoint_id)
