@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jditem.protocol.codes import Code
-from jditem.server.clock import Clock, iso_local
+from jditem.server.clock import Clock, record_time
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
 
@@ -154,7 +154,7 @@ def envelope_response(
         text,
         data_json if data_json is not None else _json(data),
         request_id=request_id,
-        record_time=iso_local(clock(), settings.timezone),
+        record_time=record_time(clock(), settings.timezone),
     )
     all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
     status = http_status_for(code, settings, status_code)

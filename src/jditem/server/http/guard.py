@@ -46,7 +46,7 @@ from jditem.server.api.envelope import (
     envelope_bytes,
     http_status_for,
 )
-from jditem.server.clock import iso_local, utc_now
+from jditem.server.clock import record_time, utc_now
 from jditem.server.http.access_log import access_logger
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
@@ -78,7 +78,7 @@ def envelope_http_bytes(
         message,
         b"null",
         request_id=request_id,
-        record_time=iso_local(utc_now(), settings.timezone),
+        record_time=record_time(utc_now(), settings.timezone),
     )
     status = http_status_for(code, settings, status)
     headers = [
