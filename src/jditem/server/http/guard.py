@@ -48,6 +48,7 @@ from jditem.server.api.envelope import (
 )
 from jditem.server.clock import record_time, utc_now
 from jditem.server.http.access_log import access_logger
+from jditem.server.http.coalesce import CoalescingTransport
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
 
@@ -178,7 +179,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 )
             )
             return
-        super().connection_made(transport)  # type: ignore[arg-type]
+        # one write per loop iteration: an answer's head and body in one segment
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
