@@ -54,7 +54,7 @@ def test_raw_headers_are_starlettes(
 
 
 @pytest.mark.parametrize(
-    "value", ["success", "ünïcode ✓ \"quoted\" \\ \n", None, {"a": [1, 2.5, True]}, "😀"]
+    "value", ["success", 'ünïcode ✓ "quoted" \\ \n', None, {"a": [1, 2.5, True]}, "😀"]
 )
 def test_json_is_json_dumps(value: object) -> None:
     expected = json.dumps(

@@ -5,8 +5,8 @@ Each case is sent twice to one live server — once through the fast path, once 
 (a test-only switch in place of the app's fast path hands the request straight to
 FastAPI's own handling) — and the two answers are compared: status, every header in
 order (the values of ``date`` and ``X-Request-Id`` aside) and the body (``requestId``
-and ``recordTime`` aside). Requests the fast path does not take (other paths and methods, ``HEAD``, too
-many headers, a NUL) are compared the same way.
+and ``recordTime`` aside). Requests the fast path does not take (other paths and
+methods, ``HEAD``, too many headers, a NUL) are compared the same way.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]]
 
 def _switched(around: Around) -> Callable[[FastAPI], None]:
     def configure(app: FastAPI) -> None:
-        assert isinstance(app, FastPathApp) and isinstance(app.fast_path, V2FastPath)
+        assert isinstance(app, FastPathApp)
+        assert isinstance(app.fast_path, V2FastPath)
         app.fast_path = Switch(app.fast_path, around)
 
     return configure
