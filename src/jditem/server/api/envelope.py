@@ -107,23 +107,13 @@ def _json(value: Any) -> bytes:
     return _encode(value).encode("utf-8")
 
 
-#: Header names as they are sent (lowercase, Latin-1), encoded once per name.
-_header_names: dict[str, bytes] = {}
-_HEADER_NAMES_KEPT = 64
-
-
 def _raw_headers(headers: Mapping[str, str], status: int, body: bytes) -> list[tuple[bytes, bytes]]:
     """The raw headers Starlette's ``Response(body, status, headers,
     media_type=JSON_MEDIA_TYPE)`` sends: ``headers`` in order (names lowercase), then
     ``content-length`` and ``content-type`` unless given."""
-    raw = []
-    for name, value in headers.items():
-        encoded = _header_names.get(name)
-        if encoded is None:
-            encoded = name.lower().encode("latin-1")
-            if len(_header_names) < _HEADER_NAMES_KEPT:
-                _header_names[name] = encoded
-        raw.append((encoded, value.encode("latin-1")))
+    raw = [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
     names = {name for name, _ in raw}
     if b"content-length" not in names and not (status < 200 or status in (204, 304)):
         raw.append((b"content-length", str(len(body)).encode("latin-1")))
