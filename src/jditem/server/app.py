@@ -24,7 +24,7 @@ from jditem.server.collectors import Collector
 from jditem.server.console.mount import mount as mount_console
 from jditem.server.context import build_context
 from jditem.server.http.access_log import install_redaction
-from jditem.server.http.fast_path import V2FastPath
+from jditem.server.http.fast_path import FastPathApp
 from jditem.server.http.middleware import HeaderCountLimit, NoNulInUrls
 from jditem.server.http.security_headers import SecurityHeaders
 from jditem.server.jobs.runner import JobRunner
@@ -112,7 +112,8 @@ def create_app(
             finally:
                 await ctx.stop()
 
-    app = FastAPI(
+    # v2 GETs take the fast path ahead of FastAPI's layers (http/fast_path.py)
+    app = FastPathApp(
         title="jditem server",
         version=__version__,
         description=DESCRIPTION,
@@ -131,7 +132,6 @@ def create_app(
     app.add_middleware(NoNulInUrls, settings=settings)
     app.add_middleware(HeaderCountLimit, settings=settings)
     app.add_middleware(SecurityHeaders)  # every answer, errors included
-    app.add_middleware(V2FastPath, settings=settings)  # outermost: v2 GETs, as above
     install_error_handlers(app)
     app.include_router(v2.router)
     app.include_router(health.router)

@@ -41,3 +41,27 @@ def iso_local(value: datetime, timezone: str, timespec: str = "milliseconds") ->
     :meth:`datetime.isoformat`): how every time leaves the server as text — envelopes,
     JSON listings, the admin CLI (the console formats the same zone for people)."""
     return as_utc(value).astimezone(ZoneInfo(timezone)).isoformat(timespec=timespec)
+
+
+#: Per time zone: (a whole second since the epoch, the text before and after its
+#: milliseconds in :func:`record_time`) — the last second formatted, reused until the next.
+_record_seconds: dict[str, tuple[float, str, str]] = {}
+
+
+def record_time(value: datetime, timezone: str) -> str:
+    """``iso_local(value, timezone)`` to the millisecond (an envelope's ``recordTime``),
+    the date, time and offset formatted once per second and zone: a server answering
+    thousands of calls a second formats the same second over and over.
+
+    The cache is keyed by the second since the epoch (naive values are UTC, as for
+    :func:`as_utc`; ``timestamp()`` divides whole microseconds by 10**6, correctly
+    rounded, so its floor is the value's second until the year 2242), and a zone's
+    offset changes only at whole seconds, so the text is exactly :func:`iso_local`'s.
+    """
+    utc = value if value.tzinfo is UTC else as_utc(value)
+    second = utc.timestamp() // 1
+    cached = _record_seconds.get(timezone)
+    if cached is None or cached[0] != second:
+        text = iso_local(utc.replace(microsecond=0), timezone, "seconds")
+        cached = _record_seconds[timezone] = (second, text[:19], text[19:])
+    return f"{cached[1]}.{utc.microsecond // 1000:03d}{cached[2]}"

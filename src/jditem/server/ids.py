@@ -38,7 +38,7 @@ def new_ulid(ms: int | None = None, *, randbits: Callable[[int], int] = secrets.
 
 def event_id_floor(ms: int) -> str:
     """The lowest event id of the millisecond ``ms``: every event id from then sorts after."""
-    return EVENT_ID_PREFIX + new_ulid(ms, randbits=lambda _bits: 0)
+    return EVENT_ID_PREFIX + new_ulid(ms, randbits=_no_bits)
 
 
 def new_task_id(ms: int | None = None) -> str:
@@ -46,12 +46,43 @@ def new_task_id(ms: int | None = None) -> str:
     return TASK_ID_PREFIX + new_ulid(ms)
 
 
+#: Crockford's base-32 digits, and every pair of them by the 10-bit value it encodes.
+_DIGITS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_PAIRS = tuple(a + b for a in _DIGITS for b in _DIGITS)
+#: (millisecond, the first 10 digits of an id of that millisecond): the time part of
+#: :func:`new_request_id`, computed once per millisecond.
+_request_ms: tuple[int, str] = (-1, "")
+
+
 def new_request_id() -> str:
     """A new unique, time-sortable request id (26 Crockford base-32 characters).
 
-    The layout of :func:`new_ulid`, with the random bits from
-    :mod:`random` (seeded from the OS, re-seeded in forked children) instead of
-    ``secrets``: a request id is a correlation id, not a secret, and this runs on every
-    request.
+    The layout of :func:`new_ulid` — the first 10 digits are the millisecond (computed
+    once per millisecond), the last 16 the 80 random bits (encoded two digits at a
+    time) — with the random bits from :mod:`random` (seeded from the OS, re-seeded in
+    forked children) instead of ``secrets``: a request id is a correlation id, not a
+    secret, and this runs on every request.
     """
-    return new_ulid(randbits=random.getrandbits)
+    global _request_ms
+    ms = time.time_ns() // 1_000_000
+    last, head = _request_ms
+    if ms != last:
+        head = new_ulid(ms, randbits=_no_bits)[:10]
+        _request_ms = (ms, head)
+    bits = random.getrandbits(80)
+    pairs = _PAIRS
+    return (
+        head
+        + pairs[bits >> 70]
+        + pairs[(bits >> 60) & 1023]
+        + pairs[(bits >> 50) & 1023]
+        + pairs[(bits >> 40) & 1023]
+        + pairs[(bits >> 30) & 1023]
+        + pairs[(bits >> 20) & 1023]
+        + pairs[(bits >> 10) & 1023]
+        + pairs[bits & 1023]
+    )
+
+
+def _no_bits(_bits: int) -> int:
+    return 0

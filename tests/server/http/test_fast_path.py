@@ -2,11 +2,11 @@
 full app answers: every code of SPEC §2.2, in both ``http_status_mode``s, over real HTTP.
 
 Each case is sent twice to one live server — once through the fast path, once around it
-(a test-only outermost middleware hands the request straight to the app below the fast
-path) — and the two answers are compared: status, every header in order (the values of
-``date`` and ``X-Request-Id`` aside) and the body (``requestId`` and ``recordTime``
-aside). Requests the fast path does not take (other paths and methods, ``HEAD``, too
-many headers, a NUL) are compared the same way.
+(a test-only switch in place of the app's fast path hands the request straight to
+FastAPI's own handling) — and the two answers are compared: status, every header in
+order (the values of ``date`` and ``X-Request-Id`` aside) and the body (``requestId``
+and ``recordTime`` aside). Requests the fast path does not take (other paths and
+methods, ``HEAD``, too many headers, a NUL) are compared the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from jditem.server.api.v2 import V2_PATH
 from jditem.server.context import ServerContext
-from jditem.server.http.fast_path import V2FastPath
+from jditem.server.http.fast_path import FastPathApp, V2FastPath
 from jditem.server.upstream.circuit import Circuit
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import wait_until
@@ -41,25 +41,25 @@ class Around:
 
 
 class Switch:
-    """Test-only outermost middleware: ``around.full_app`` sends requests to the app
-    below the fast path (what the server answered before the fast path existed)."""
+    """Test-only stand-in for the app's fast path: ``around.full_app`` sends requests to
+    FastAPI's own handling (what the server answered before the fast path existed)."""
 
-    def __init__(self, app: V2FastPath, around: Around) -> None:
-        self.app = app
+    def __init__(self, fast: V2FastPath, around: Around) -> None:
+        self.fast = fast
         self.around = around
-        inner = app.app
+        inner = fast.app
 
         async def below(scope: Scope, receive: Receive, send: Send) -> None:
             around.below += 1
             await inner(scope, receive, send)
 
-        app.app = below
+        fast.app = below
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.around.full_app:
-            await self.app.app(scope, receive, send)
+            await self.fast.app(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await self.fast(scope, receive, send)
 
 
 class Paths:
@@ -104,7 +104,9 @@ def normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]]
 
 def _switched(around: Around) -> Callable[[FastAPI], None]:
     def configure(app: FastAPI) -> None:
-        app.add_middleware(Switch, around=around)
+        assert isinstance(app, FastPathApp)
+        assert isinstance(app.fast_path, V2FastPath)
+        app.fast_path = Switch(app.fast_path, around)
 
     return configure
 

@@ -111,8 +111,15 @@ async def test_resolve_fills_the_copy_and_then_reads_no_database(
     cached = await service.resolve("7", wait_seconds=0)
     assert cached.kind == "ready"
     assert cached.from_cache
+    # the admission's look (no database): one outcome per fresh result, reused
+    outcome = service.cached("7")
+    assert outcome is not None
+    assert (outcome.kind, outcome.payload, outcome.task_id) == ("ready", hit.payload, hit.task_id)
+    assert outcome.body == hit.payload_json
+    assert service.cached("7") is outcome
     clock.advance(3600)  # past the TTL: the copy is gone and nothing is cached any more
     assert service.fresh_result("7") is None
+    assert service.cached("7") is None
     pending = await service.resolve("7", wait_seconds=0)
     assert pending.kind == "pending"
     async with sessionmaker() as session:

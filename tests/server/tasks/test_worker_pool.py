@@ -297,3 +297,35 @@ def test_backoff_grows_and_is_capped(make_settings: Callable[..., Settings]) -> 
         None, make_settings(retry_backoff_seconds=0), ScriptedCollector(), InProcessNotifier()
     )  # type: ignore[arg-type]
     assert off.backoff(3) == 0.0
+
+
+async def test_idle_workers_share_one_fallback_poll(
+    sessionmaker: Maker, notifier: InProcessNotifier, clock: FakeClock, make_settings: MakeSettings
+) -> None:
+    """Eight idle workers look for work about once per poll interval together (each used
+    to look once per interval: eight times as often); a new task still wakes one at once."""
+    poll = 0.2
+    settings = make_settings(workers=8, worker_poll_seconds=poll)
+    pool = WorkerPool(sessionmaker, settings, ScriptedCollector(), notifier, clock)
+    looks: list[float] = []
+    claim = pool.leases.claim
+
+    async def counted(owner: str) -> object:
+        looks.append(time.monotonic())
+        return await claim(owner)
+
+    pool.leases.claim = counted  # type: ignore[method-assign]  # counts, then the real claim
+    await pool.start()
+    try:
+        await await_until(lambda: len(looks) >= 8, what="every worker's first look")
+        started = time.monotonic()
+        at_start = len(looks)
+        await await_until(lambda: len(looks) >= at_start + 5, what="five polls", timeout=60)
+        elapsed = time.monotonic() - started
+        # one look per interval, plus the one under way (however slow the machine is)
+        assert len(looks) - at_start <= elapsed / poll + 2
+        service = TaskService(sessionmaker, settings, notifier, clock)
+        outcome = await service.resolve("8", wait_seconds=60)
+        assert outcome.kind == "ready"
+    finally:
+        await pool.stop()

@@ -70,6 +70,19 @@ def _item_of(values: list[str]) -> tuple[str | None, str | None]:
     return (values[0] if values else None), None
 
 
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query_string, keep_blank_values=True)``, without its per-pair
+    unquoting when nothing in the string is escaped (no ``%``, no ``+``)."""
+    if "%" in query_string or "+" in query_string:
+        return parse_qsl(query_string, keep_blank_values=True)
+    pairs = []
+    for part in query_string.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
 #: Placeholder key handed to admission when the header was repeated (fails its check).
 _REPEATED_KEY = ""
 
@@ -100,7 +113,7 @@ async def answer_scope(ctx: ServerContext, scope: Scope, request_id: str) -> Res
             authorization.append(value.decode("latin-1"))
         elif name == b"idempotency-key":
             keys.append(value.decode("latin-1"))
-    query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    query = query_pairs(scope["query_string"].decode("latin-1"))
     raw_token, token_problem = _token_of(authorization, [v for k, v in query if k == "token"])
     item_raw, item_problem = _item_of([v for k, v in query if k == "itemId"])
     key = _key_of(keys)

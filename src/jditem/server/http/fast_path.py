@@ -1,13 +1,14 @@
-"""The v2 fast path: ``GET /api/jd/get-item-detail/v2`` served without FastAPI's
-routing and middleware stack.
+"""The v2 fast path: ``GET /api/jd/get-item-detail/v2`` served before FastAPI's own layers.
 
-:class:`V2FastPath` is the outermost of the app's middlewares. For a plain v2 ``GET`` it
-does what the stack below it would do — the header count and NUL checks (a request
-failing either is passed on, to be refused as before), the request id, the route's work
-(:func:`jditem.server.api.v2.answer_scope`), ``X-Content-Type-Options`` — and sends the
-response's bytes itself, without Starlette ``Request``/``Response`` machinery per call.
-Everything else (other paths and methods, ``HEAD`` included, a ``root_path`` set by a
-proxy, a server whose lifespan has not run) falls through to the full app unchanged.
+:class:`FastPathApp` is the FastAPI app the server runs; its ``__call__`` hands each
+request to :class:`V2FastPath` first, ahead of FastAPI's and Starlette's layers
+(telemetry, body limit, error middleware, the middleware stack, the router). For a
+plain v2 ``GET`` the fast path does what those layers would do — the header count and
+NUL checks (a request failing either is passed on, to be refused as before), the
+request id, the route's work (:func:`jditem.server.api.v2.answer_scope`),
+``X-Content-Type-Options``, the 500 envelope for an unhandled error — and sends the
+response's bytes itself. Everything else (other paths and methods, ``HEAD`` included, a
+``root_path``, a server whose lifespan has not run) goes to FastAPI unchanged.
 
 The answer is byte for byte the full app's (status, headers in their order, body; only
 the date, request id and ``recordTime`` differ between two calls), for every code of
@@ -16,6 +17,9 @@ SPEC §2.2: ``tests/server/http/test_fast_path.py`` compares both paths.
 
 from __future__ import annotations
 
+from typing import Any
+
+from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,31 +27,33 @@ from jditem.server.api.envelope import unhandled_response
 from jditem.server.api.v2 import V2_PATH, answer_scope
 from jditem.server.http.security_headers import NOSNIFF
 from jditem.server.ids import new_request_id
-from jditem.server.settings import Settings
 
 
 class V2FastPath:
-    """Pure ASGI middleware: the v2 route served directly (see the module docstring)."""
+    """The v2 route served directly (see the module docstring); ``app`` answers the rest.
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    ``owner`` is the FastAPI app whose state (the server context) it serves from.
+    """
+
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
-        self.settings = settings
+        self.owner = owner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx = getattr(self.owner.state, "ctx", None)
         if (
-            scope["type"] != "http"
+            ctx is None  # lifespan not run: the full app answers as it would
+            or scope["type"] != "http"
             or scope["path"] != V2_PATH
             or scope["method"] != "GET"
             or scope.get("root_path")
-            or len(scope["headers"]) > self.settings.max_request_headers
+            or self.owner.root_path
+            or len(scope["headers"]) > ctx.settings.max_request_headers
             or b"%00" in scope["query_string"]
         ):
             await self.app(scope, receive, send)
             return
-        ctx = getattr(scope["app"].state, "ctx", None)
-        if ctx is None:  # lifespan not run: the full app answers as it would
-            await self.app(scope, receive, send)
-            return
+        scope["app"] = self.owner  # as Starlette sets it (the 500 envelope reads it)
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         try:
@@ -62,3 +68,17 @@ class V2FastPath:
             }
         )
         await send({"type": "http.response.body", "body": response.body})
+
+
+class FastPathApp(FastAPI):
+    """FastAPI with :class:`V2FastPath` in front of all of its own layers.
+
+    :attr:`fast_path` is the fast path; its ``app`` is FastAPI's own handling.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_path: ASGIApp = V2FastPath(super().__call__, self)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.fast_path(scope, receive, send)

@@ -46,8 +46,9 @@ from jditem.server.api.envelope import (
     envelope_bytes,
     http_status_for,
 )
-from jditem.server.clock import iso_local, utc_now
+from jditem.server.clock import record_time, utc_now
 from jditem.server.http.access_log import access_logger
+from jditem.server.http.coalesce import CoalescingTransport
 from jditem.server.ids import new_request_id
 from jditem.server.settings import Settings
 
@@ -78,7 +79,7 @@ def envelope_http_bytes(
         message,
         b"null",
         request_id=request_id,
-        record_time=iso_local(utc_now(), settings.timezone),
+        record_time=record_time(utc_now(), settings.timezone),
     )
     status = http_status_for(code, settings, status)
     headers = [
@@ -178,7 +179,8 @@ class GuardedProtocol(HttpToolsProtocol):
                 )
             )
             return
-        super().connection_made(transport)  # type: ignore[arg-type]
+        # one write per loop iteration: an answer's head and body in one segment
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
@@ -84,6 +85,25 @@ class SyncWriter:
         self._engine.dispose()
 
 
+class _Compiled(NamedTuple):
+    """A statement compiled for one dialect: its SQL, a function picking its parameters
+    in order from a mapping, and the bind processors of the positions that have one."""
+
+    sql: str
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]]
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """``lambda params: tuple(params[name] for name in names)``, done by ``itemgetter``."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda params: (params[name],)
+    return lambda params: ()
+
+
 class Prepared:
     """A Core statement compiled once per dialect, executed on the DBAPI cursor.
 
@@ -96,9 +116,9 @@ class Prepared:
     def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
         self._statement = statement
         self._column_keys = list(column_keys) if column_keys is not None else None
-        self._compiled: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _for(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    def _for(self, dialect: Dialect) -> _Compiled:
         key = f"{dialect.name}:{dialect.driver}:{dialect.paramstyle}"
         found = self._compiled.get(key)
         if found is None:
@@ -107,25 +127,32 @@ class Prepared:
             )
             if compiled.positiontup is None:
                 raise ValueError(f"{dialect.name} uses named parameters; Prepared needs positional")
-            binds = tuple(
-                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-                for name in compiled.positiontup
+            names = tuple(compiled.positiontup)
+            processes = [
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            ]
+            processors = tuple(
+                (index, process) for index, process in enumerate(processes) if process is not None
             )
-            found = self._compiled[key] = (compiled.string, binds)
+            found = self._compiled[key] = _Compiled(compiled.string, _getter(names), processors)
         return found
 
     @staticmethod
-    def _args(binds: tuple[tuple[str, Any], ...], params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            process(params[name]) if process is not None else params[name]
-            for name, process in binds
-        )
+    def _args(compiled: _Compiled, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        values = compiled.getter(params)
+        if not compiled.processors:
+            return values
+        processed = list(values)
+        for index, process in compiled.processors:
+            processed[index] = process(processed[index])
+        return tuple(processed)
 
     def execute(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         """Execute with ``params``; returns the DBAPI cursor (``rowcount``, ``fetchall``)."""
-        sql, binds = self._for(connection.dialect)
+        compiled = self._for(connection.dialect)
         cursor = connection.connection.cursor()
-        cursor.execute(sql, self._args(binds, params))
+        cursor.execute(compiled.sql, self._args(compiled, params))
         return cursor
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any]) -> int:
@@ -144,7 +171,7 @@ class Prepared:
 
     def executemany(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (one driver call)."""
-        sql, binds = self._for(connection.dialect)
+        compiled = self._for(connection.dialect)
         cursor = connection.connection.cursor()
-        cursor.executemany(sql, [self._args(binds, row) for row in rows])
+        cursor.executemany(compiled.sql, [self._args(compiled, row) for row in rows])
         cursor.close()

@@ -60,6 +60,8 @@ RECHECK_SECONDS = 5.0
 READ_RETRY_SECONDS = 0.2
 #: Create-or-attach rounds before giving up (each lost INSERT race costs one round).
 ENSURE_ROUNDS = 5
+#: Outcomes of fresh results kept for reuse (:meth:`TaskService.cached`).
+OUTCOMES_KEPT = 1024
 
 
 @dataclass
@@ -121,6 +123,9 @@ class TaskService:
         self._recheck = recheck_seconds
         self._watches: dict[str, _Watch] = {}
         self._fresh = cache.FreshResults(fresh_results)
+        #: item id -> (the fresh result, its outcome): one Outcome per fresh result, not
+        #: one per call (both are immutable; the identity check keeps it in step).
+        self._outcomes: dict[str, tuple[cache.FreshResult, Outcome]] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -138,7 +143,16 @@ class TaskService:
         """The outcome of the item's fresh result in memory (no database read), or None.
         ``after``: only a result collected after it counts."""
         fresh = self._fresh.get(item_id, now_utc(self._clock), after)
-        return Outcome.cached(fresh) if fresh is not None else None
+        if fresh is None:
+            return None
+        known = self._outcomes.get(item_id)
+        if known is not None and known[0] is fresh:
+            return known[1]
+        outcome = Outcome.cached(fresh)
+        if len(self._outcomes) >= OUTCOMES_KEPT:
+            self._outcomes.clear()
+        self._outcomes[item_id] = (fresh, outcome)
+        return outcome
 
     async def collect(
         self,

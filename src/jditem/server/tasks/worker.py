@@ -5,8 +5,11 @@ collector while renewing the lease every ``heartbeat_seconds``, then write the r
 with attempt fencing and notify waiters. An idle worker sleeps on the notifier's
 "work queued" channel (the task service signals every new task; each signal wakes one
 worker, which passes it on after a successful claim), with ``worker_poll_seconds`` as
-the fallback poll. A reaper fails tasks whose lease
-expired on their last attempt.
+the fallback poll. Idle workers share that poll: within ``worker_poll_seconds`` of one
+worker's look for work, the others' fallback polls do not look again (a worker woken by
+a signal, or done with a task, always looks) — so an idle pool looks about once per
+``worker_poll_seconds``, not once per worker. A reaper fails tasks whose lease expired
+on their last attempt.
 
 A worker that dies mid-task (process killed) simply stops heartbeating: its lease
 expires and the next claim takes the task with ``attempt + 1``; anything the dead
@@ -25,6 +28,7 @@ import os
 import random
 import secrets
 import socket
+import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -82,6 +86,9 @@ class WorkerPool:
         self._reaper: asyncio.Task[None] | None = None
         self._idle: set[int] = set()
         self._stopping = False
+        #: (monotonic time, worker): until then the other workers' fallback polls skip
+        #: their look, as this worker looked for work last.
+        self._looked: tuple[float, int] = (0.0, -1)
 
     @property
     def leases(self) -> Leases:
@@ -129,22 +136,28 @@ class WorkerPool:
     async def _work(self, index: int) -> None:
         owner = f"{self._prefix}:w{index}"
         poll = self._settings.worker_poll_seconds
+        look = True  # at start, after a signal or a task: look for work
         async with self._notifier.subscribe_work() as wake:
             while not self._stopping:
-                try:
-                    claim = await self._leases.claim(owner)
-                except Exception:
-                    log.exception(
-                        "worker %s could not claim a task; retrying in %.1fs", owner, poll
-                    )
-                    claim = None
+                claim = None
+                until, looker = self._looked
+                if look or looker == index or time.monotonic() >= until:
+                    # meanwhile the other idle workers' fallback polls skip their look
+                    self._looked = (time.monotonic() + poll, index)
+                    try:
+                        claim = await self._leases.claim(owner)
+                    except Exception:
+                        log.exception(
+                            "worker %s could not claim a task; retrying in %.1fs", owner, poll
+                        )
                 if claim is None:
                     self._idle.add(index)
                     try:
-                        await wake.wait(poll)
+                        look = await wake.wait(poll)
                     finally:
                         self._idle.discard(index)
                     continue
+                look = True
                 # Pass the wake-up on: more work may be queued behind this task.
                 await self._notifier.notify_work()
                 await self._process(claim)
