@@ -8,6 +8,16 @@ import asyncio
 from jditem.server.http.coalesce import CoalescingTransport
 
 
+async def callbacks_so_far() -> None:
+    """Return once the callbacks scheduled before this call (the transport's flush) have
+    run: the loop runs ``call_soon`` callbacks in order, so this is an ordering, not a
+    wait for time."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.call_soon(done.set_result, None)
+    await done
+
+
 class Recording(asyncio.Transport):
     """A transport that records what reaches it (the real one is a socket's)."""
 
@@ -48,10 +58,10 @@ async def test_writes_of_one_iteration_leave_as_one() -> None:
     transport.write(memoryview(b"body"))
     assert raw.calls == []
     assert transport.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody")
-    await asyncio.sleep(0)  # the end of this loop iteration
+    await callbacks_so_far()  # the end of this loop iteration
     assert raw.calls == [("write", b"HTTP/1.1 200 OK\r\n\r\nbody")]
     transport.writelines([b"next", b" one"])
-    await asyncio.sleep(0)
+    await callbacks_so_far()
     assert raw.calls[1:] == [("write", b"next one")]
 
 
@@ -63,14 +73,14 @@ async def test_close_and_eof_write_what_is_held_first_and_abort_drops_it() -> No
     transport.write_eof()
     transport.write(b"last")
     transport.close()
-    await asyncio.sleep(0)
+    await callbacks_so_far()
     assert raw.calls == [("write", b"answer"), ("eof", b""), ("write", b"last"), ("close", b"")]
 
     raw = Recording()
     transport = CoalescingTransport(raw, loop)
     transport.write(b"never sent")
     transport.abort()
-    await asyncio.sleep(0)
+    await callbacks_so_far()
     assert raw.calls == [("abort", b"")]
 
 
@@ -79,6 +89,6 @@ async def test_a_connection_lost_meanwhile_gets_nothing() -> None:
     transport = CoalescingTransport(raw, asyncio.get_running_loop())
     transport.write(b"too late")
     raw.closing = True  # the peer went away before the iteration ended
-    await asyncio.sleep(0)
+    await callbacks_so_far()
     assert raw.calls == []
     assert transport.is_closing()
