@@ -190,7 +190,20 @@ def test_the_unique_key_refuses_a_second_point_with_the_same_number(server: Live
         server.execute(insert, **row)
 
 
+#: A flush interval no test outlasts: only the test's own flushes (and shutdown) write.
+NO_TIMED_FLUSH = {"history_flush_seconds": 3600.0}
+
+
 def test_confirmations_wait_for_the_flush_and_a_change_writes_them_first(
+    clock: FrozenClock, collector: ScriptedCollector
+) -> None:
+    with live_server(
+        clock=clock, collector=collector, result_ttl_seconds=TTL, **NO_TIMED_FLUSH
+    ) as server:
+        _confirmations_wait_then_a_change_writes_them_first(server, clock, collector)
+
+
+def _confirmations_wait_then_a_change_writes_them_first(
     server: LiveServer, clock: FrozenClock, collector: ScriptedCollector
 ) -> None:
     token = server.make_token("acme")
@@ -242,7 +255,9 @@ def test_a_late_confirmation_older_than_a_stored_change_is_dropped(server: LiveS
 def test_shutdown_writes_the_waiting_confirmations(
     clock: FrozenClock, collector: ScriptedCollector
 ) -> None:
-    with live_server(clock=clock, collector=collector, result_ttl_seconds=TTL) as live:
+    with live_server(
+        clock=clock, collector=collector, result_ttl_seconds=TTL, **NO_TIMED_FLUSH
+    ) as live:
         token = live.make_token("acme")
         call(live, token)
         clock.set(T0 + timedelta(seconds=30))

@@ -95,7 +95,11 @@ class Admission:
     ) -> None:
         self.settings = settings
         #: When observations reach the account's history (SPEC §6.1).
-        self.history = history_writer if history_writer is not None else HistoryWriter(db)
+        self.history = (
+            history_writer
+            if history_writer is not None
+            else HistoryWriter(db, flush_seconds=settings.history_flush_seconds)
+        )
         #: The relay's upstream circuit: while open, uncollected items answer 503.
         self.circuit = circuit
         self.broadcast: Broadcast = broadcast if broadcast is not None else LocalBroadcast()

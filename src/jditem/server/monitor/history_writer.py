@@ -4,11 +4,11 @@ A hot item is received many times a second with the same state; each of those ca
 moves its point's ``last_confirmed_at``. :class:`HistoryWriter` keeps, per process, the
 digest of the newest point it wrote for each (account, item); an observation with that
 same digest is *deferred*: kept in memory (the latest per key) and written by a flush
-every ``flush_seconds`` (default 1 s) — one conditional ``UPDATE`` per hot item per flush
-instead of one per call. Every other observation (a first sight, a change, or one this
-process has not seen) goes into its charge's transaction, together with the deferred
-confirmation of its key, if any, written first: the point before a change keeps its
-last confirmation.
+every ``flush_seconds`` (``JDITEM_HISTORY_FLUSH_SECONDS``, default 1 s) — one
+conditional ``UPDATE`` per hot item per flush instead of one per call. Every other
+observation (a first sight, a change, or one this process has not seen) goes into its
+charge's transaction, together with the deferred confirmation of its key, if any,
+written first: the point before a change keeps its last confirmation.
 
 Nothing that is a change waits: a deferred observation showed the state this process
 last wrote. If another process has appended a newer point meanwhile (scale-out), the

@@ -120,6 +120,12 @@ class Settings(CollectorSettings, EdgeSettings, WebhookSettings, WatchSettings, 
     call_record_flush_seconds: float = Field(
         default=0.5, gt=0, description="How often buffered call records are written."
     )
+    history_flush_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often deferred history confirmations (unchanged observations) "
+        "are written.",
+    )
     idempotency_ttl_seconds: int = Field(
         default=86400,
         ge=1,

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.clock import iso_local
+from jditem.server.clock import as_utc, iso_local
 from jditem.server.store.tables import CallRecord, UpstreamCall, UpstreamEvent
 
 #: Upstream outcomes that count as failures in the upstream health level.
@@ -135,8 +135,9 @@ async def day_figures(
 ) -> DayFigures:
     """The upstream's calls and charges (certain, possible) on local ``day``, and the
     callers' charges unless ``callers`` is False."""
-    start = datetime.combine(day, time(0), tzinfo=zone)
-    end = start + timedelta(days=1)
+    # compared in UTC, as stored (SQLite compares the text, which drops the offset)
+    start = as_utc(datetime.combine(day, time(0), tzinfo=zone))
+    end = as_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))
     up = (
         await session.execute(
             select(
@@ -190,7 +191,7 @@ async def summarize(
         entry = await day_figures(session, today - timedelta(days=back), zone)
         figures.append(entry)
         totals.add(entry)
-    since = datetime.combine(today - timedelta(days=days - 1), time(0), tzinfo=zone)
+    since = as_utc(datetime.combine(today - timedelta(days=days - 1), time(0), tzinfo=zone))
     endpoints = {
         str(name): int(count)
         for name, count in (
