@@ -7,7 +7,7 @@ time this package stores is UTC, so :func:`as_utc` re-attaches the zone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 #: A clock returns "now" as a timezone-aware datetime. Tests inject a fake one.
@@ -65,3 +65,10 @@ def record_time(value: datetime, timezone: str) -> str:
         text = iso_local(utc.replace(microsecond=0), timezone, "seconds")
         cached = _record_seconds[timezone] = (second, text[:19], text[19:])
     return f"{cached[1]}.{utc.microsecond // 1000:03d}{cached[2]}"
+
+
+def day_start_utc(day: date, tz: ZoneInfo) -> datetime:
+    """Local midnight of ``day`` in ``tz`` as an aware UTC datetime — how a local day's
+    bounds are compared with stored times (UTC; SQLite compares the text, which drops
+    any offset)."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from jditem.server.clock import day_start_utc
 
 PAGE_SIZE = 50
 #: Counting stops here, so a filter matching a million rows stays fast ("10,000+").
@@ -102,11 +104,6 @@ def parse_day(raw: str | None, field: str) -> date | None:
     if not MIN_DAY <= day <= MAX_DAY:
         raise ValueError(f"{field} must be between {MIN_DAY} and {MAX_DAY}, not {raw!r}")
     return day
-
-
-def day_start_utc(day: date, tz: ZoneInfo) -> datetime:
-    """Local midnight of ``day`` in ``tz`` as an aware UTC datetime."""
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
 
 
 def day_range_utc(

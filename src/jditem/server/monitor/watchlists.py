@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from jditem.protocol.monitoring import (
 )
 from jditem.server.accounts import quota
 from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
-from jditem.server.clock import as_utc
+from jditem.server.clock import as_utc, day_start_utc
 from jditem.server.monitor.events import parse_rules
 from jditem.server.store.event_tables import WatchCooldownRow
 from jditem.server.store.sql import rowcount
@@ -288,7 +288,7 @@ def _merit(checks: int, changes: int, charges: int) -> dict[str, Any]:
 def _local_midnight(now: datetime, timezone: str) -> datetime:
     """The start of ``now``'s calendar day in ``timezone``, in UTC (as history is stored)."""
     zone = ZoneInfo(timezone)
-    return as_utc(datetime.combine(now.astimezone(zone).date(), time(), tzinfo=zone))
+    return day_start_utc(now.astimezone(zone).date(), zone)
 
 
 def rules_text(rules: WatchRules | None) -> str | None:

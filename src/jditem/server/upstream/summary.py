@@ -14,14 +14,14 @@ print it; :func:`spend_today` is the operator's line in health.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.clock import as_utc, iso_local
+from jditem.server.clock import day_start_utc, iso_local
 from jditem.server.store.tables import CallRecord, UpstreamCall, UpstreamEvent
 
 #: Upstream outcomes that count as failures in the upstream health level.
@@ -135,9 +135,7 @@ async def day_figures(
 ) -> DayFigures:
     """The upstream's calls and charges (certain, possible) on local ``day``, and the
     callers' charges unless ``callers`` is False."""
-    # compared in UTC, as stored (SQLite compares the text, which drops the offset)
-    start = as_utc(datetime.combine(day, time(0), tzinfo=zone))
-    end = as_utc(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))
+    start, end = day_start_utc(day, zone), day_start_utc(day + timedelta(days=1), zone)
     up = (
         await session.execute(
             select(
@@ -191,7 +189,7 @@ async def summarize(
         entry = await day_figures(session, today - timedelta(days=back), zone)
         figures.append(entry)
         totals.add(entry)
-    since = as_utc(datetime.combine(today - timedelta(days=days - 1), time(0), tzinfo=zone))
+    since = day_start_utc(today - timedelta(days=days - 1), zone)
     endpoints = {
         str(name): int(count)
         for name, count in (

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from starlette.responses import RedirectResponse, Response
 
 from jditem.server.accounts import service
+from jditem.server.clock import day_start_utc
 from jditem.server.console import scopes
 from jditem.server.console.deps import ConsoleDep
 from jditem.server.console.pages.tokens import token_rows
 from jditem.server.console.pages.webhooks import disabled_endpoints
-from jditem.server.console.paging import day_start_utc
 from jditem.server.shared.health import FAILURE_CODES, LEVEL_LABELS
 from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
 

@@ -8,14 +8,14 @@ member sees only its own account's tokens.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.responses import Response
 
-from jditem.server.clock import as_utc
+from jditem.server.clock import as_utc, day_start_utc
 from jditem.server.console import charts, formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.store.tables import ApiToken, UsageHourly
@@ -42,8 +42,7 @@ def _window(console: Console, span: int, unit: str) -> tuple[datetime, list[date
         return last - timedelta(hours=span - 1), hours
     today = now.astimezone(tz).date()
     days: list[datetime | date] = [today - timedelta(days=i) for i in range(span - 1, -1, -1)]
-    start = datetime.combine(today - timedelta(days=span - 1), datetime.min.time(), tzinfo=tz)
-    return start.astimezone(UTC), days
+    return day_start_utc(today - timedelta(days=span - 1), tz), days
 
 
 class _Buckets:
