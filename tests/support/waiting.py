@@ -50,3 +50,13 @@ async def await_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout:g} s")
         await asyncio.sleep(interval)
+
+
+async def callbacks_so_far() -> None:
+    """Return once the callbacks scheduled before this call (a transport's flush, a new
+    task's first step) have run: the loop runs ``call_soon`` callbacks in order, so this
+    is an ordering, not a wait for time."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    loop.call_soon(done.set_result, None)
+    await done

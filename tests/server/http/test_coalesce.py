@@ -6,16 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from jditem.server.http.coalesce import CoalescingTransport
-
-
-async def callbacks_so_far() -> None:
-    """Return once the callbacks scheduled before this call (the transport's flush) have
-    run: the loop runs ``call_soon`` callbacks in order, so this is an ordering, not a
-    wait for time."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    loop.call_soon(done.set_result, None)
-    await done
+from tests.support.waiting import callbacks_so_far
 
 
 class Recording(asyncio.Transport):

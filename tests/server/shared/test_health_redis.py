@@ -9,6 +9,7 @@ from jditem.server.settings import Settings
 from jditem.server.shared.health_redis import SharedHealthWindow
 from tests.server.shared.redis_parts import started_link
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import callbacks_so_far
 
 #: A wall clock of its own, so this window's Redis slots are its alone.
 WALL = 1_000_000_000.0
@@ -26,11 +27,11 @@ async def test_counts_are_reported_while_a_sync_carries_them(redis_server: Redis
         window.observe(400)  # a client-side code: not a service outcome
         assert window.report().samples == 4  # pending
         sync = asyncio.create_task(window.sync())
-        # One yield, not a wait for time: the sync task runs to its Redis round trip and
+        # Not a wait for time: the sync task's first step runs to its Redis round trip and
         # suspends there (its answer cannot be read in this same loop turn). The assertion
         # holds at every point of the sync; this one catches it in flight, where the old
         # code reported nothing.
-        await asyncio.sleep(0)
+        await callbacks_so_far()
         assert window.report().samples == 4  # in flight
         await sync
         report = window.report()  # back in the shared totals, counted once
