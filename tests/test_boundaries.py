@@ -35,6 +35,9 @@ under ``if TYPE_CHECKING``):
   the foundation (settings, clock, ids). A module may import its own layer or a lower
   one; the few imports upward are listed with their reason in
   :data:`SERVER_LAYER_EXCEPTIONS`.
+
+Over ``tests/``: no module imports a test module (``tests.….test_*``); helpers that tests
+share live in ``tests/support/`` (fixtures in a ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -367,3 +370,58 @@ def test_every_server_folder_has_a_layer() -> None:
     files = {path.stem for path in (SRC / "server").glob("*.py") if path.stem != "__init__"}
     placed = {area for areas in SERVER_LAYERS for area in areas}
     assert folders | files == placed
+
+
+# ------------------------------------------------------------------ the tests' own imports
+
+TESTS = Path(__file__).parent
+
+
+def imported_test_modules(path: Path, root: Path = TESTS.parent) -> list[str]:
+    """The test modules (``tests/…/test_*.py`` under ``root``) that ``path`` imports."""
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    module = ".".join(parts[:-1] if is_package else parts)
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        for name in _imported(module, node, is_package):
+            dotted = name.split(".")
+            for end in range(2, len(dotted) + 1):
+                target = root.joinpath(*dotted[:end]).with_suffix(".py")
+                if dotted[0] == "tests" and target.name.startswith("test_") and target.is_file():
+                    found.add(".".join(dotted[:end]))
+    return sorted(found)
+
+
+def test_the_test_import_finder_finds_test_modules(tmp_path: Path) -> None:
+    modules = ["cli/test_batch", "cli/test_outputs", "cli/test_webhooks", "mcp/test_agents"]
+    for name in [*modules, "cli/conftest", "support/waiting"]:
+        (tmp_path / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tests" / name).with_suffix(".py").write_text("", encoding="utf-8")
+    probe = tmp_path / "tests" / "cli" / "test_probe.py"
+    probe.write_text(
+        "from tests.cli.test_batch import write_input\n"
+        "import tests.mcp.test_agents\n"
+        "from . import test_webhooks\n"
+        "def later():\n"
+        "    from .test_outputs import IDS\n"
+        "from tests.support.waiting import wait_until\n"
+        "from tests.cli.conftest import server\n",
+        encoding="utf-8",
+    )
+    expected = ["tests." + name.replace("/", ".") for name in modules]
+    assert imported_test_modules(probe, tmp_path) == expected
+
+
+def test_no_module_of_the_tests_imports_a_test_module() -> None:
+    """A helper that two test modules share belongs in tests/support/ (a fixture in the
+    directory's conftest.py), never in one of them: a test module is no library."""
+    crossings = [
+        f"{path.relative_to(TESTS.parent)} imports {', '.join(found)}"
+        for path in sorted(TESTS.rglob("*.py"))
+        if (found := imported_test_modules(path))
+    ]
+    assert crossings == []

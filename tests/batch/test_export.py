@@ -5,32 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from jditem.batch.export import ExportError, columns, guess_format, open_writer
 from jditem.protocol.product import Product
-
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "jd-detail-v1-abridged.json"
-
-
-def xlsx_rows(path: Path) -> list[dict[str, Any]]:
-    """The rows of the products sheet, keyed by the header (openpyxl reads what
-    XlsxWriter wrote)."""
-    openpyxl = pytest.importorskip("openpyxl")
-    book = openpyxl.load_workbook(path, read_only=True)
-    try:
-        header, *body = list(book["products"].iter_rows(values_only=True))
-    finally:
-        book.close()
-    return [dict(zip(header, row, strict=True)) for row in body]
-
-
-def products() -> list[str]:
-    payload = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    sample = Product.from_payload(payload.get("data", payload))
-    return [sample.model_dump_json(), Product(sku_id="42", title="Bare", url="u").model_dump_json()]
+from tests.support.exports import products, xlsx_rows
 
 
 def test_guess_format() -> None:

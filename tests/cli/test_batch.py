@@ -7,33 +7,18 @@ subprocess so they can ``kill -9`` / interrupt it.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.cli_runs import journal_states, run_cli, spawn, write_input
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import wait_until
-from typer.testing import CliRunner
-
-from jditem.cli.app import build_app
 
 IDS = [str(100_000_000_000 + i) for i in range(1, 41)]
-
-
-def write_input(path: Path, ids: list[str], extra: str = "") -> Path:
-    path.write_text("\n".join(ids) + "\n" + extra, encoding="utf-8")
-    return path
-
-
-def run_cli(args: list[str], env: dict[str, str]) -> Any:
-    return CliRunner().invoke(build_app(), args, env=env, catch_exceptions=False)
 
 
 def out_ids(path: Path) -> list[str]:
@@ -155,24 +140,6 @@ def test_budget_exhausted_stops_within_concurrency_then_resume_finishes(
         assert charges_by_item(live) == dict.fromkeys(IDS, 1)
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "jditem.cli", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _journal_states(env: dict[str, str], job: str) -> dict[str, str]:
-    db = sqlite3.connect(Path(env["JDITEM_HOME"]) / "jobs" / f"{job}.sqlite")
-    try:
-        return {str(i): str(s) for i, s in db.execute("SELECT item_id, state FROM items")}
-    finally:
-        db.close()
-
-
 def test_kill_9_then_rerun_every_id_once(tmp_path: Path, env: dict[str, str]) -> None:
     """``kill -9`` of a 500-item batch at a random moment, then a rerun.
 
@@ -204,7 +171,7 @@ def test_kill_9_then_rerun_every_id_once(tmp_path: Path, env: dict[str, str]) ->
         ]
         # Kill at a point chosen by charges, not by the clock (seeded: reproducible).
         kill_after = random.Random(500).randint(40, 300)
-        proc = _spawn(args, env)
+        proc = spawn(args, env)
         wait_until(
             lambda: len(charges_by_item(live)) >= kill_after,
             what=f"{kill_after} items charged",
@@ -213,7 +180,7 @@ def test_kill_9_then_rerun_every_id_once(tmp_path: Path, env: dict[str, str]) ->
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
-        at_kill = _journal_states(env, "crash")
+        at_kill = journal_states(env, "crash")
         assert 0 < sum(s == "done" for s in at_kill.values()) < len(ids), "kill landed mid-run"
         wait_until(
             lambda: (
@@ -222,7 +189,7 @@ def test_kill_9_then_rerun_every_id_once(tmp_path: Path, env: dict[str, str]) ->
             what="the server finished the orphaned calls",
         )
 
-        rerun = _spawn(args, env)
+        rerun = spawn(args, env)
         stdout, stderr = rerun.communicate(timeout=60)
         assert rerun.returncode == 0, stdout + stderr
         assert sorted(out_ids(out)) == sorted(ids)
@@ -268,7 +235,7 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
             "--progress",
             "bar",
         ]
-        proc = _spawn(args, env)
+        proc = spawn(args, env)
         wait_until(lambda: len(charges_by_item(live)) >= 10, what="10 items charged", timeout=120)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
@@ -285,7 +252,7 @@ def test_ctrl_c_finishes_calls_on_the_wire_and_prints_resume(
         # Every charged item reached the output: nothing was paid for and lost.
         assert sorted(charges_by_item(live)) == sorted(out_ids(out))
 
-        resumed = _spawn(["batch", "--job", "intr", "--resume", "--progress", "none"], env)
+        resumed = spawn(["batch", "--job", "intr", "--resume", "--progress", "none"], env)
         stdout, stderr = resumed.communicate(timeout=60)
         assert resumed.returncode == 0, stdout + stderr
         assert sorted(out_ids(out)) == sorted(ids)

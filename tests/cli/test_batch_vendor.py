@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from tests.cli.test_batch import _journal_states, _spawn, run_cli, write_input
+from tests.support.cli_runs import journal_states, run_cli, spawn, write_input
 from tests.support.fake_vendor import Answer, FakeVendor
 from tests.support.fault_server import FaultServer, Reply
 from tests.support.waiting import wait_until
@@ -54,7 +54,7 @@ def test_kill_9_costs_at_most_the_calls_in_flight_and_the_summary_names_them(
         args = ["batch", str(source), "-o", str(out), "--job", "vendor",
                 "--base-url", vendor.base_url, "--concurrency", str(concurrency),
                 "--transport", transport, "--progress", "none"]  # fmt: skip
-        proc = _spawn(args, env)
+        proc = spawn(args, env)
         wait_until(
             lambda: len(vendor.held) == concurrency,
             what=f"{concurrency} calls held on the wire",
@@ -63,12 +63,12 @@ def test_kill_9_costs_at_most_the_calls_in_flight_and_the_summary_names_them(
         in_flight = set(vendor.held)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
-        at_kill = _journal_states(env, "vendor")
+        at_kill = journal_states(env, "vendor")
         assert sum(state == "done" for state in at_kill.values()) == answered
         assert {item for item, state in at_kill.items() if state == "inflight"} == in_flight
         vendor.release()  # the held calls are answered (and charged) — to nobody
 
-        rerun = _spawn(args, env)
+        rerun = spawn(args, env)
         stdout, stderr = rerun.communicate(timeout=120)
         assert rerun.returncode == 1, stdout + stderr  # items left uncertain
         assert max(vendor.calls.values()) == 1, "no item was asked twice"
@@ -77,10 +77,10 @@ def test_kill_9_costs_at_most_the_calls_in_flight_and_the_summary_names_them(
         assert all(item in stdout for item in in_flight), stdout
         assert "jditem batch --job vendor --resume --retry-uncertain" in stdout
         assert sorted(out_ids(out)) == sorted(set(ids) - in_flight)
-        states = _journal_states(env, "vendor")
+        states = journal_states(env, "vendor")
         assert {item for item, state in states.items() if state == "uncertain"} == in_flight
 
-        again = _spawn([*args, "--resume", "--retry-uncertain"], env)
+        again = spawn([*args, "--resume", "--retry-uncertain"], env)
         stdout, stderr = again.communicate(timeout=120)
         assert again.returncode == 0, stdout + stderr
         assert {item for item, n in vendor.calls.items() if n > 1} == in_flight
@@ -107,7 +107,7 @@ def test_a_retry_after_above_the_cap_stops_the_batch_with_its_value(
     assert "asked to wait 3600 s, more than max_retry_after=120 s" in result.stdout
     assert "jditem batch --job long --resume" in result.stdout
     assert calls <= 2, "the calls on the wire; none after"
-    states = _journal_states(env, "long")
+    states = journal_states(env, "long")
     assert set(states.values()) <= {"todo", "pending"}
 
 

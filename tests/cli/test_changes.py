@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.cli.test_webhooks import JDITEM, env
+from tests.support.cli_runs import JDITEM, process_env
 from tests.support.live_server import LiveServer
 from tests.support.monitoring import ITEM, Changer
 from tests.support.waiting import wait_until
@@ -100,7 +100,7 @@ def test_follow_prints_new_events_and_ctrl_c_exits_cleanly(
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            env={**env(tmp_path), "JDITEM_TOKEN": token},
+            env={**process_env(tmp_path), "JDITEM_TOKEN": token},
         )
     try:
         wait_until(lambda: out.read_text().count("\n") == 1, what="the first event printed")

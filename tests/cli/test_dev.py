@@ -9,7 +9,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -17,11 +16,11 @@ import pytest
 import redis
 import typer
 from tests.conftest import services_required
+from tests.support.cli_runs import JDITEM
 from tests.support.waiting import wait_until
 
 import jditem
 
-JDITEM = str(Path(sys.executable).with_name("jditem"))
 #: initdb takes 1-8 s on a busy machine; start-up as a whole gets far more.
 START_TIMEOUT = 240
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.batch.test_export import xlsx_rows
-from tests.cli.test_batch_inputs import BATCH, env, run
+from tests.support.cli_runs import BATCH, run_cli
+from tests.support.exports import xlsx_rows
 
 IDS = [str(120_000_000_000 + i) for i in range(1, 30)]
-__all__ = ["env"]  # test_batch_inputs' fixture: a fresh home (the server: conftest.py)
 
 
 def test_a_failed_job_leaves_another_jobs_output_untouched(
@@ -24,7 +23,7 @@ def test_a_failed_job_leaves_another_jobs_output_untouched(
     small = tmp_path / "small.csv"
     small.write_text("sku\n" + "\n".join(IDS[:21]) + "\n", encoding="utf-8")
     out = tmp_path / "small.jsonl"
-    first = run([*BATCH, str(small), "-o", str(out), "--job", "good"], env)
+    first = run_cli([*BATCH, str(small), "-o", str(out), "--job", "good"], env)
     assert first.exit_code == 0, first.output
     before = out.read_bytes()
     assert len(before.splitlines()) == 21
@@ -32,7 +31,7 @@ def test_a_failed_job_leaves_another_jobs_output_untouched(
 
     other = tmp_path / "other.csv"
     other.write_text("sku\n" + "\n".join(IDS[25:28]) + "\n", encoding="utf-8")
-    bad = run([*BATCH, str(other), "-o", str(out), "--token", "jd_bad", "--job", "badtok"], env)
+    bad = run_cli([*BATCH, str(other), "-o", str(out), "--token", "jd_bad", "--job", "badtok"], env)
     assert bad.exit_code == 4, bad.output  # the token was refused
     assert out.read_bytes() == before
     assert "not written" in bad.stdout
@@ -44,7 +43,7 @@ def test_excel_output_from_batch_and_export(tmp_path: Path, env: dict[str, str])
     source = tmp_path / "ids.txt"
     source.write_text("\n".join(IDS[21:24]) + "\n", encoding="utf-8")
     out = tmp_path / "out.xlsx"
-    result = run([*BATCH, str(source), "-o", str(out), "--job", "xl"], env)
+    result = run_cli([*BATCH, str(source), "-o", str(out), "--job", "xl"], env)
     assert result.exit_code == 0, result.output
     rows = xlsx_rows(out)
     assert sorted(row["sku_id"] for row in rows) == IDS[21:24]  # ids stay text
@@ -52,7 +51,7 @@ def test_excel_output_from_batch_and_export(tmp_path: Path, env: dict[str, str])
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
     exported = tmp_path / "again.xlsx"
-    again = run(["export", "xl", "-o", str(exported)], env)
+    again = run_cli(["export", "xl", "-o", str(exported)], env)
     assert again.exit_code == 0, again.output
 
     def by_id(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,7 +66,7 @@ def test_excel_without_the_extra_names_it_before_anything_happens(
     monkeypatch.setitem(sys.modules, "xlsxwriter", None)  # as if not installed
     source = tmp_path / "ids.txt"
     source.write_text(f"{IDS[24]}\n", encoding="utf-8")
-    result = run([*BATCH, str(source), "-o", str(tmp_path / "out.xlsx")], env)
+    result = run_cli([*BATCH, str(source), "-o", str(tmp_path / "out.xlsx")], env)
     assert result.exit_code == 2
     assert "pip install 'jditem[excel]'" in result.stderr
     assert not (Path(env["JDITEM_HOME"]) / "jobs").exists()
@@ -79,11 +78,11 @@ def test_a_rerun_says_the_job_already_holds_the_ids(tmp_path: Path, env: dict[st
     source = tmp_path / "ids.txt"
     source.write_text("\n".join([*IDS[:10], *IDS[:2]]) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    first = run([*BATCH, str(source), "-o", str(out), "--job", "twice"], env)
+    first = run_cli([*BATCH, str(source), "-o", str(out), "--job", "twice"], env)
     assert first.exit_code == 0, first.output
     assert "2 rows of" in first.stderr
     assert "the job has 10 items" in first.stderr
-    again = run([*BATCH, str(source), "-o", str(out), "--job", "twice"], env)
+    again = run_cli([*BATCH, str(source), "-o", str(out), "--job", "twice"], env)
     assert again.exit_code == 0, again.output
     assert "job twice already holds every id of" in again.stderr
     assert "(10 items)" in again.stderr

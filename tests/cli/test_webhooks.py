@@ -6,7 +6,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 from standardwebhooks import Webhook
+from tests.support.cli_runs import JDITEM, process_env
 from tests.support.waiting import wait_until
 
 from jditem.server.monitor.signing import new_secret, signature_headers
 
-JDITEM = str(Path(sys.executable).with_name("jditem"))
 EVENT = {"id": "evt_1", "type": "price_drop", "item": "100012043978", "price": "¥5,499"}
 BODY = json.dumps(EVENT, ensure_ascii=False).encode()
 
@@ -39,15 +38,6 @@ class Listener:
         return self.err.read_text(encoding="utf-8")
 
 
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "PATH": str(Path(sys.executable).parent),
-        "JDITEM_HOME": str(tmp_path / "home"),
-        "JDITEM_CONFIG": str(tmp_path / "absent.toml"),
-        "PYTHONIOENCODING": "utf-8",
-    }
-
-
 @contextmanager
 def listening(tmp_path: Path, *args: str) -> Iterator[Listener]:
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
@@ -57,7 +47,7 @@ def listening(tmp_path: Path, *args: str) -> Iterator[Listener]:
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
-            env=env(tmp_path),
+            env=process_env(tmp_path),
         )
     listener = Listener(popen, out, err)
     try:
@@ -156,7 +146,7 @@ def test_listen_needs_a_good_secret(
         [JDITEM, "webhooks", "listen", "--port", "0", *args],
         capture_output=True,
         text=True,
-        env=env(tmp_path),
+        env=process_env(tmp_path),
         timeout=60,
         check=False,
     )
@@ -174,7 +164,7 @@ def test_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
             [JDITEM, "webhooks", "listen", "--port", port, "--secret", secret],
             capture_output=True,
             text=True,
-            env=env(tmp_path),
+            env=process_env(tmp_path),
             timeout=60,
             check=False,
         )

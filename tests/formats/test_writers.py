@@ -15,7 +15,7 @@ import pytest
 from jditem.batch.export import open_writer
 from jditem.formats.writers import CsvWriter
 from jditem.protocol.product import Product
-from tests.batch.test_export import products, xlsx_rows
+from tests.support.exports import products, xlsx_rows
 
 EVIL = '=HYPERLINK("http://evil.example","点我")'
 

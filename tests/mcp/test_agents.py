@@ -14,12 +14,9 @@ from typing import Any
 import pytest
 
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import Transport, agent
+from tests.support.mcp_agent import ITEM, OTHER, THIRD, Transport, account, agent, charged_units
 from tests.support.waiting import await_until
 
-ITEM = "100012043978"
-OTHER = "100009077475"
-THIRD = "100016034394"
 UNSUPPORTED = "100000000202"
 PRICE = 100  # units: the live server's default price (0.01 yuan)
 
@@ -37,18 +34,6 @@ def slow_server() -> Iterator[LiveServer]:
         sandbox_latency_ms=(12_000, 12_000), wait_seconds=0.05, retry_after_seconds=1
     ) as live:
         yield live
-
-
-def account(server: LiveServer, **token_options: Any) -> tuple[str, str]:
-    """A fresh account with 100 yuan and a token of it: ``(account, token)``."""
-    name = f"a{secrets.token_hex(4)}"
-    return name, server.make_token(name, **token_options)
-
-
-def charged_units(server: LiveServer, name: str) -> int:
-    """What the server has charged ``name`` so far."""
-    balance: int = server.scalar("SELECT balance FROM accounts WHERE name = :n", n=name)
-    return 1_000_000 - balance
 
 
 def calls_for(server: LiveServer, item_id: str, name: str) -> int:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.mcp.test_monitoring_agents import text
 from tests.support.live_server import LiveServer
-from tests.support.mcp_agent import Transport, agent
+from tests.support.mcp_agent import Transport, agent, text
 from tests.support.monitoring import ITEM, Changer
 
 

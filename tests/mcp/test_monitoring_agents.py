@@ -12,9 +12,17 @@ from typing import Any
 
 import pytest
 
-from tests.mcp.test_agents import ITEM, OTHER, THIRD, account, charged_units
 from tests.support.live_server import LiveServer, live_server
-from tests.support.mcp_agent import Transport, agent
+from tests.support.mcp_agent import (
+    ITEM,
+    OTHER,
+    THIRD,
+    Transport,
+    account,
+    agent,
+    charged_units,
+    text,
+)
 from tests.support.waiting import await_until
 
 NEW_TOOLS = {"price_history", "watch_add", "watch_status"}
@@ -25,11 +33,6 @@ def server() -> Iterator[LiveServer]:
     """No drift (a fetched item keeps its state) and no scheduler (no check spends)."""
     with live_server(sandbox_drift=False, watch_scheduler=False) as live:
         yield live
-
-
-def text(result: Any) -> str:
-    first: str = result.content[0].text
-    return first
 
 
 async def test_the_new_tools_and_the_watch_resource_are_listed(

@@ -7,6 +7,11 @@ handshake desktop agents use (``mode="legacy"``), or over streamable HTTP with t
 SDK's default negotiation — and yields an :class:`Agent`. Every tool result and
 resource read through the agent is kept; when the block ends, the test fails if the
 token appears in any of them or anywhere in the server's log.
+
+What the agent tests share besides: :data:`ITEM`, :data:`OTHER`, :data:`THIRD` (items
+the sandbox answers), :func:`account` (a fresh account and its token),
+:func:`charged_units` (what an account was charged) and :func:`text` (a tool result's
+first text block).
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -27,13 +32,18 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult
 
 from mcp import Client, StdioServerParameters
+from tests.support.cli_runs import JDITEM
+from tests.support.live_server import LiveServer
 from tests.support.waiting import wait_until
 
-JDITEM = str(Path(sys.executable).with_name("jditem"))
 Transport = Literal["stdio", "http"]
 TRANSPORTS: tuple[Transport, ...] = ("stdio", "http")
 _LISTENING = re.compile(r"streamable HTTP at (http://\S+/mcp)")
 STOP_TIMEOUT = 15.0
+
+ITEM = "100012043978"
+OTHER = "100009077475"
+THIRD = "100016034394"
 
 
 @dataclass
@@ -152,3 +162,21 @@ def run_command(args: Sequence[str], env: dict[str, str]) -> subprocess.Complete
         timeout=60,
         check=False,
     )
+
+
+def account(server: LiveServer, **token_options: Any) -> tuple[str, str]:
+    """A fresh account with 100 yuan and a token of it: ``(account, token)``."""
+    name = f"a{secrets.token_hex(4)}"
+    return name, server.make_token(name, **token_options)
+
+
+def charged_units(server: LiveServer, name: str) -> int:
+    """What the server has charged ``name`` so far."""
+    balance: int = server.scalar("SELECT balance FROM accounts WHERE name = :n", n=name)
+    return 1_000_000 - balance
+
+
+def text(result: Any) -> str:
+    """The first text block of a tool result."""
+    first: str = result.content[0].text
+    return first

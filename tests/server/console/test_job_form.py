@@ -13,7 +13,7 @@ import pytest
 
 from jditem.formats.table import columns
 from tests.server.console.conftest import ConsoleClient
-from tests.server.console.pages.test_jobs import _token_id, _wait
+from tests.support.bulk_jobs import token_id_of, wait_for_job
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -43,7 +43,7 @@ def test_a_csv_with_a_header_and_a_bad_line_is_previewed_then_started(
     console: ConsoleClient, server: LiveServer
 ) -> None:
     server.make_token("acme", balance_yuan="1", name="csv-upload")
-    token_id = _token_id(server, "csv-upload")
+    token_id = token_id_of(server, "csv-upload")
     form = {"token": str(token_id), "name": "mugs", "items": "", "action": "preview"}
     before = _job_ids(server)
     page = console.post("/console/jobs", form, files=_upload(SKUS))
@@ -76,7 +76,7 @@ def test_a_csv_with_a_header_and_a_bad_line_is_previewed_then_started(
     started = console.post("/console/jobs", start)
     assert started.status_code == 303, started.text[:500]
     job_id = started.headers["location"].rsplit("/", 1)[1]
-    _wait(console, job_id)
+    wait_for_job(console, job_id)
     listed = server.rows(
         "SELECT item_id FROM bulk_job_items WHERE job_id = :j ORDER BY position", j=job_id
     )
@@ -86,7 +86,7 @@ def test_a_csv_with_a_header_and_a_bad_line_is_previewed_then_started(
 def test_every_field_is_kept_after_an_error(console: ConsoleClient, server: LiveServer) -> None:
     server.make_token("acme", name="first-token")
     server.make_token("acme", name="second-token")
-    second = _token_id(server, "second-token")
+    second = token_id_of(server, "second-token")
     form = {
         "token": str(second),
         "name": "keep me",
@@ -117,7 +117,7 @@ def test_a_start_shows_the_preview_when_the_list_changed_or_lines_were_skipped(
     console: ConsoleClient, server: LiveServer
 ) -> None:
     server.make_token("acme", balance_yuan="1", name="stale")
-    token = str(_token_id(server, "stale"))
+    token = str(token_id_of(server, "stale"))
     first = console.post("/console/jobs", {"token": token, "items": "1\n2", "action": "preview"})
     digest = _PREVIEWED.search(first.text)
     assert digest
@@ -138,10 +138,10 @@ def test_job_csv_is_the_cli_csv_and_formula_safe_with_an_excel_twin(
     console: ConsoleClient, server: LiveServer
 ) -> None:
     server.make_token("acme", balance_yuan="1", name="export")
-    token = str(_token_id(server, "export"))
+    token = str(token_id_of(server, "export"))
     started = console.post("/console/jobs", {"token": token, "items": "710000001\n710000002"})
     job_id = started.headers["location"].rsplit("/", 1)[1]
-    _wait(console, job_id)
+    wait_for_job(console, job_id)
     # a product whose title would run as a formula in a spreadsheet
     evil = '=HYPERLINK("http://evil.example","x")'
     payload = {"product": {"skuId": "710000001", "skuName": evil}}

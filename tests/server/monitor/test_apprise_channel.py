@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from tests.support.live_server import live_server
+from tests.support.user_api import api
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -29,16 +30,9 @@ def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -
     ):
         token = live.make_token("chat")
 
-        def api(method: str, path: str, body: Any = None) -> Any:
-            answer = live.http.request(
-                method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-            ).json()
-            assert answer["code"] == 0, answer
-            return answer["data"]
-
         url = f"apprise://json://127.0.0.1:{receiver.port}/chat"
-        endpoint = api("POST", "/api/webhooks", {"url": url})
-        api("POST", f"/api/webhooks/{endpoint['id']}/test")
+        endpoint = api(live, token, "POST", "/api/webhooks", {"url": url})
+        api(live, token, "POST", f"/api/webhooks/{endpoint['id']}/test")
         wait_until(lambda: len(receiver.received) >= 2, "the test event is retried")
         got = receiver.received[1]
         assert got.body == receiver.received[0].body
@@ -50,9 +44,8 @@ def test_an_apprise_endpoint_is_delivered_through_apprise_retried_and_logged() -
         assert endpoint["url"] == f"apprise://json://127.0.0.1:{receiver.port}/chat"
 
         def logged() -> list[Any]:
-            found: list[Any] = api("GET", f"/api/webhooks/{endpoint['id']}/deliveries")[
-                "deliveries"
-            ]
+            path = f"/api/webhooks/{endpoint['id']}/deliveries"
+            found: list[Any] = api(live, token, "GET", path)["deliveries"]
             return [d for d in found if d["status"] == "delivered"]
 
         [delivery] = wait_until(logged, "the delivery is logged as delivered")

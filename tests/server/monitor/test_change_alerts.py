@@ -6,10 +6,9 @@ the pull feed only. Every wait is on a condition."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from tests.support.monitoring import ITEM, call, changing_item, feed
+from tests.support.user_api import api
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -26,14 +25,9 @@ def test_a_notified_change_is_delivered_signed_and_an_unnotified_one_is_not() ->
         live, clock = changer.live, changer.clock
         token = live.make_token("alerts")
 
-        def api(method: str, path: str, body: Any = None) -> Any:
-            answer = live.http.request(
-                method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-            ).json()
-            assert answer["code"] == 0, answer
-            return answer["data"]
-
         api(
+            live,
+            token,
             "POST",
             "/api/watch/lists",
             {
@@ -44,7 +38,8 @@ def test_a_notified_change_is_delivered_signed_and_an_unnotified_one_is_not() ->
                 "rules": {"kinds": ["price_drop"]},
             },
         )
-        secret = api("POST", "/api/webhooks", {"url": receiver.base_url + "/jd"})["secret"]
+        hook = {"url": receiver.base_url + "/jd"}
+        secret = api(live, token, "POST", "/api/webhooks", hook)["secret"]
         call(live, token)  # the baseline: no event
         changer.observe(token, "699.00", stock=34)  # out of stock: not a kind the list notifies
         changer.observe(token, "649.00", stock=34)  # a price drop: notifies

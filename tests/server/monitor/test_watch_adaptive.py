@@ -11,10 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.server.monitor.test_watch_scheduler import LISTS, PRICE, T0, api, schedule, tick
 from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import api
+from tests.support.watch_lists import LISTS, PRICE, T0, schedule, tick
 
 from jditem.server.collectors.drift import mean_interval
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.server.monitor.test_watch_api import LISTS, call
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import call
+from tests.support.watch_lists import LISTS
 
 ITEMS = [str(400_000_000_000 + n) for n in range(10)]
 

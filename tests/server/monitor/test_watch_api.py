@@ -4,15 +4,14 @@ show, change, pause, delete, bulk add and remove — envelope, isolation, clear 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import call
+from tests.support.watch_lists import LISTS
 
 from jditem.protocol.monitoring import WatchList
-
-LISTS = "/api/watch/lists"
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +21,6 @@ def server(backend: Backend) -> Iterator[LiveServer]:
         live_server(watch_min_interval_seconds=60, watch_scheduler=False) as live,
     ):
         yield live
-
-
-def call(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    response = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    envelope: dict[str, Any] = response.json()
-    assert set(envelope) >= {"code", "message", "data", "recordTime", "requestId"}
-    envelope["http"] = response.status_code
-    return envelope
 
 
 def test_create_show_list_and_delete(server: LiveServer) -> None:

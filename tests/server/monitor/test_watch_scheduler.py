@@ -6,19 +6,17 @@ list pauses with the reason that stopped it and resumes by itself when it is gon
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import api
+from tests.support.watch_lists import LISTS, PRICE, T0, new_list, schedule, status, tick
 
 from jditem.server.jobs.watch_scheduler import WatchScheduler
-
-LISTS = "/api/watch/lists"
-PRICE = 100  # units per charged call (0.01 CNY)
-T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)  # 11:00 in Asia/Shanghai
 
 
 @pytest.fixture
@@ -31,38 +29,6 @@ def server(backend: Backend, clock: FrozenClock) -> Iterator[LiveServer]:
     del backend
     with live_server(clock=clock, watch_scheduler=False, watch_min_interval_seconds=60) as live:
         yield live
-
-
-def api(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
-    answer = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    ).json()
-    assert answer["code"] == 0, answer
-    return answer["data"]
-
-
-def new_list(
-    live: LiveServer,
-    token: str,
-    name: str,
-    items: list[str],
-    *,
-    interval: int = 60,
-    budget: str = "100",
-) -> int:
-    data = api(
-        live,
-        token,
-        "POST",
-        LISTS,
-        {"name": name, "intervalSeconds": interval, "dailyBudget": budget, "items": items},
-    )
-    return int(data["id"])
-
-
-def tick(live: LiveServer) -> int:
-    scheduler: WatchScheduler = live.app.state.watch
-    return live.run(lambda _ctx: scheduler.tick(), timeout=120)
 
 
 def resume(live: LiveServer) -> int:
@@ -89,27 +55,6 @@ def account_charges(live: LiveServer, account: str) -> int:
             a=account,
         )
     )
-
-
-def status(live: LiveServer, token: str, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = api(live, token, "GET", f"{LISTS}/{name}")["status"]
-    return data
-
-
-def schedule(live: LiveServer, list_id: int) -> dict[str, tuple[Any, Any]]:
-    rows = live.rows(
-        "SELECT item_id, next_check_at, last_checked_at FROM watch_items WHERE list_id = :l",
-        l=list_id,
-    )
-    return {str(r[0]): (_utc(r[1]), _utc(r[2])) for r in rows}
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def test_items_are_spread_and_not_due_before_their_slot(server: LiveServer) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from tests.server.monitor.test_watch_scheduler import T0, new_list, status, tick
 from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.watch_lists import T0, new_list, status, tick
 
 ITEMS = [str(100_000_000_001 + n) for n in range(20)]
 

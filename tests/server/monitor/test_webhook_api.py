@@ -5,11 +5,11 @@ lists and kinds) with a clear 400; another account's endpoint is 404."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import call
 
 HOOKS = "/api/webhooks"
 #: A public address literal: accepted by the guard, never contacted (no dispatcher here).
@@ -23,16 +23,6 @@ def server(backend: Backend) -> Iterator[LiveServer]:
         live_server(webhook_dispatcher=False, watch_scheduler=False) as live,
     ):
         yield live
-
-
-def call(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
-    response = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    envelope: dict[str, Any] = response.json()
-    assert set(envelope) >= {"code", "message", "data", "recordTime", "requestId"}
-    envelope["http"] = response.status_code
-    return envelope
 
 
 def test_add_shows_the_secret_once_then_list_rotate_remove(server: LiveServer) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import api
 from tests.support.waiting import await_until, wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -37,17 +38,8 @@ LOOPBACK = ["127.0.0.0/8"]
 FAST = {"webhook_allow_networks": LOOPBACK, "watch_scheduler": False}
 
 
-def call(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
-    response = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    envelope = response.json()
-    assert envelope["code"] == 0, envelope
-    return envelope["data"]
-
-
 def add(live: LiveServer, token: str, url: str, **body: Any) -> tuple[int, str]:
-    made = call(live, token, "POST", HOOKS, {"url": url, **body})
+    made = api(live, token, "POST", HOOKS, {"url": url, **body})
     return made["id"], made["secret"]
 
 
@@ -72,14 +64,14 @@ def _account_id_query() -> Any:
 
 
 def deliveries(live: LiveServer, token: str, endpoint: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = call(live, token, "GET", f"{HOOKS}/{endpoint}/deliveries")[
+    found: list[dict[str, Any]] = api(live, token, "GET", f"{HOOKS}/{endpoint}/deliveries")[
         "deliveries"
     ]
     return found
 
 
 def endpoint_state(live: LiveServer, token: str, endpoint: int) -> dict[str, Any]:
-    shown: dict[str, Any] = call(live, token, "GET", f"{HOOKS}/{endpoint}")
+    shown: dict[str, Any] = api(live, token, "GET", f"{HOOKS}/{endpoint}")
     return shown
 
 
@@ -87,7 +79,7 @@ def test_a_test_event_arrives_signed_and_verifiable() -> None:
     with WebhookReceiver(status=204) as receiver, live_server(**FAST) as live:
         token = live.make_token("wh-sign")
         endpoint, secret = add(live, token, receiver.base_url + "/hooks?k=1")
-        sent = call(live, token, "POST", f"{HOOKS}/{endpoint}/test")
+        sent = api(live, token, "POST", f"{HOOKS}/{endpoint}/test")
         wait_until(lambda: receiver.received, "the test event arrives")
         got = receiver.received[0]
         assert got.path == "/hooks?k=1"
@@ -108,8 +100,8 @@ def test_rotation_signs_with_both_secrets_during_the_overlap() -> None:
     with WebhookReceiver(status=200) as receiver, live_server(**FAST) as live:
         token = live.make_token("wh-rotate")
         endpoint, old = add(live, token, receiver.base_url)
-        new = call(live, token, "POST", f"{HOOKS}/{endpoint}/rotate")["secret"]
-        call(live, token, "POST", f"{HOOKS}/{endpoint}/test")
+        new = api(live, token, "POST", f"{HOOKS}/{endpoint}/rotate")["secret"]
+        api(live, token, "POST", f"{HOOKS}/{endpoint}/test")
         wait_until(lambda: receiver.received, "the test event arrives")
         got = receiver.received[0]
         assert len(got.headers["webhook-signature"].split()) == 2
@@ -165,7 +157,7 @@ def test_410_disables_the_endpoint() -> None:
         assert len(receiver.received) == 1
         # a disabled endpoint gets no new deliveries; enabled again it does
         assert event(live, "wh-gone", "evt_later", ["price_drop"]) == 0
-        call(live, token, "POST", f"{HOOKS}/{endpoint}/enable")
+        api(live, token, "POST", f"{HOOKS}/{endpoint}/enable")
         assert endpoint_state(live, token, endpoint)["enabled"] is True
 
 
@@ -184,7 +176,7 @@ def test_spent_retries_fail_the_delivery_and_disable_the_endpoint() -> None:
         assert (done["status"], done["attempts"]) == ("failed", 12)
         assert len(done["log"]) == 12
         assert len(receiver.received) == 12
-        replayed = call(live, token, "POST", f"{HOOKS}/deliveries/{done['id']}/replay")
+        replayed = api(live, token, "POST", f"{HOOKS}/deliveries/{done['id']}/replay")
         assert (replayed["webhookId"], replayed["endpointEnabled"]) == ("evt_dead", False)
 
 
@@ -197,7 +189,7 @@ def test_replay_sends_a_delivery_again_with_its_webhook_id() -> None:
             lambda: [d for d in deliveries(live, token, endpoint) if d["status"] == "delivered"],
             "delivered",
         )[0]
-        call(live, token, "POST", f"{HOOKS}/deliveries/{first['id']}/replay")
+        api(live, token, "POST", f"{HOOKS}/deliveries/{first['id']}/replay")
         wait_until(lambda: len(receiver.received) == 2, "the replay arrives")
         assert [r.headers["webhook-id"] for r in receiver.received] == ["evt_replay"] * 2
         assert receiver.received[0].body == receiver.received[1].body
@@ -355,7 +347,7 @@ def test_an_endpoint_removed_mid_attempt_leaves_nothing_behind(
         event(live, "wh-gone", "evt_gone", ["price_drop"])
         wait_until(lambda: receiver.received, "the attempt is in flight")
         with caplog.at_level(logging.WARNING, logger="jditem"):
-            call(live, token, "DELETE", f"{HOOKS}/{endpoint}")
+            api(live, token, "DELETE", f"{HOOKS}/{endpoint}")
             hold.set()
             wait_until(lambda: endpoint not in dispatcher.serving, "the attempt ends")
         assert not [r.getMessage() for r in caplog.records if r.name == "jditem.server.webhooks"]

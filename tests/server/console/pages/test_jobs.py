@@ -16,13 +16,12 @@ from jditem.server.settings import Settings
 from jditem.server.store.db import Database, migrate
 from tests.server.console.conftest import ConsoleClient
 from tests.support.backends import FreshDatabase
+from tests.support.bulk_jobs import JOB_TIMEOUT, token_id_of, wait_for_job
 from tests.support.live_server import LiveServer, live_server
 from tests.support.waiting import wait_until
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
-
-JOB_TIMEOUT = 60.0
 
 
 def _start(console: ConsoleClient, token_id: int, items: str, **files: bytes) -> str:
@@ -36,27 +35,15 @@ def _start(console: ConsoleClient, token_id: int, items: str, **files: bytes) ->
     return match.group(1)
 
 
-def _wait(console: ConsoleClient, job_id: str) -> dict[str, object]:
-    def finished() -> dict[str, object] | None:
-        progress: dict[str, object] = console.get(f"/console/jobs/{job_id}/progress.json").json()
-        return progress if progress["finished"] else None
-
-    return wait_until(finished, what=f"job {job_id} to finish", timeout=JOB_TIMEOUT, interval=0.1)
-
-
-def _token_id(server: LiveServer, name: str) -> int:
-    return int(server.scalar("SELECT id FROM tokens WHERE name = :n", n=name))
-
-
 def test_job_of_20_items_completes_and_downloads(
     console: ConsoleClient, server: LiveServer
 ) -> None:
     server.make_token("bulk", balance_yuan="1", name="bulk")
-    token_id = _token_id(server, "bulk")
+    token_id = token_id_of(server, "bulk")
     ids = [str(100_000 + i) for i in range(20)]
     pasted = "\n".join([*ids[:10], f"https://item.jd.com/{ids[0]}.html"])  # one duplicate
     job_id = _start(console, token_id, pasted, file="\n".join(ids[10:]).encode())
-    progress = _wait(console, job_id)
+    progress = wait_for_job(console, job_id)
     assert progress["status"] == "done"
     assert progress["counts"]["succeeded"] == 20  # type: ignore[index]
     page = console.get(f"/console/jobs/{job_id}").text
@@ -100,9 +87,9 @@ def test_job_stops_on_insufficient_balance_and_resumes(
     console: ConsoleClient, server: LiveServer
 ) -> None:
     server.make_token("poor", balance_yuan="0.03", name="poor")
-    token_id = _token_id(server, "poor")
+    token_id = token_id_of(server, "poor")
     job_id = _start(console, token_id, "\n".join(str(200_000 + i) for i in range(6)))
-    progress = _wait(console, job_id)
+    progress = wait_for_job(console, job_id)
     assert progress["status"] == "stopped"
     assert str(progress["stopReason"]).startswith("601")
     assert progress["counts"]["succeeded"] == 3  # type: ignore[index]
@@ -112,7 +99,7 @@ def test_job_stops_on_insufficient_balance_and_resumes(
     assert "top up" in page
     server.topup("poor", "1")
     assert console.post(f"/console/jobs/{job_id}/resume").status_code == 303
-    progress = _wait(console, job_id)
+    progress = wait_for_job(console, job_id)
     assert progress["status"] == "done"
     assert progress["counts"]["succeeded"] == 6  # type: ignore[index]
     assert server.scalar("SELECT balance FROM accounts WHERE name = 'poor'") == 10_000 - 3 * 100
@@ -120,7 +107,7 @@ def test_job_stops_on_insufficient_balance_and_resumes(
 
 def test_job_input_errors_are_explained(console: ConsoleClient, server: LiveServer) -> None:
     server.make_token("acme", name="inputs")
-    token_id = _token_id(server, "inputs")
+    token_id = token_id_of(server, "inputs")
     bad = console.post("/console/jobs", {"token": str(token_id), "items": "12\nnot-an-id"})
     assert bad.status_code == 200  # a bad line is skipped and shown, not a refusal
     assert '<td class="num">2</td><td class="mono">not-an-id</td>' in bad.text
@@ -143,9 +130,9 @@ def test_rate_limit_and_not_supported_apply_to_jobs() -> None:
         server.make_token("acme", rate=4.0, burst=1, name="slow")
         client = ConsoleClient(server)
         client.sign_in()
-        token_id = _token_id(server, "slow")
+        token_id = token_id_of(server, "slow")
         job_id = _start(client, token_id, "\n".join(str(300_000 + i) for i in range(6)))
-        progress = _wait(client, job_id)
+        progress = wait_for_job(client, job_id)
         client.close()
         assert progress["status"] == "done"
         assert progress["counts"]["succeeded"] == 5  # type: ignore[index]
@@ -167,9 +154,9 @@ def test_pending_items_are_asked_again() -> None:
         server.make_token("acme", name="patient")
         client = ConsoleClient(server)
         client.sign_in()
-        token_id = _token_id(server, "patient")
+        token_id = token_id_of(server, "patient")
         job_id = _start(client, token_id, "400001\n400002")
-        progress = _wait(client, job_id)
+        progress = wait_for_job(client, job_id)
         client.close()
         assert progress["counts"]["succeeded"] == 2  # type: ignore[index]
         calls = server.rows(

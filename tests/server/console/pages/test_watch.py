@@ -22,6 +22,7 @@ from tests.server.console.member_client import new_member
 from tests.support.backends import Backend
 from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import api
 
 # once per store profile (tests/conftest.py: backend)
 pytestmark = pytest.mark.usefixtures("backend")
@@ -79,15 +80,6 @@ def env(backend: Backend) -> Iterator[Env]:
 def server(env: Env) -> LiveServer:
     """The console fixtures' server: this module's, with the scripted collector."""
     return env.live
-
-
-def api(live: LiveServer, token: str, method: str, path: str, body: Any = None) -> Any:
-    response = live.http.request(
-        method, path, json=body, headers={"Authorization": f"Bearer {token}"}
-    )
-    envelope = response.json()
-    assert envelope["code"] == 0, envelope
-    return envelope["data"]
 
 
 def fetch(env: Env, token: str, item: str, price: str, at: datetime, **kw: Any) -> None:

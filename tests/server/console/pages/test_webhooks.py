@@ -21,9 +21,9 @@ from jditem.server.context import ServerContext
 from jditem.webhooks import verify
 from tests.server.console.conftest import ConsoleClient
 from tests.server.console.member_client import MemberClient, new_member
-from tests.server.console.pages.test_watch import api
 from tests.support.backends import Backend
 from tests.support.live_server import LiveServer, live_server
+from tests.support.user_api import api
 from tests.support.waiting import wait_until
 from tests.support.webhook_receiver import WebhookReceiver
 
