@@ -1,7 +1,9 @@
 """Time helpers: an injectable clock and UTC normalisation for database values.
 
-SQLite hands back ``DateTime(timezone=True)`` columns as naive datetimes; every
-time this package stores is UTC, so :func:`as_utc` re-attaches the zone.
+Every stored time is UTC: columns and bound parameters use
+:class:`jditem.server.store.types.UtcDateTime`, which converts on the way in and hands
+back aware UTC values. Times read on a raw DBAPI cursor (SQLite gives text without a
+zone) go through :func:`db_time`; :func:`as_utc` normalises any other value.
 """
 
 from __future__ import annotations

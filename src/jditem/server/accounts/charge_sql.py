@@ -15,7 +15,6 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     Connection,
-    DateTime,
     Integer,
     String,
     Table,
@@ -38,6 +37,7 @@ from jditem.server.store.tables import (
     LedgerEntry,
     QuotaCounter,
 )
+from jditem.server.store.types import UtcDateTime
 from jditem.server.store.writer import Prepared
 
 #: ``key_since`` of a keyed charge that gave none: the key never expires.
@@ -69,7 +69,7 @@ SELECT_COUNT = Prepared(select(_Q.c.count).where(*_COUNT_KEY).with_for_update(ke
 SPEND = Prepared(
     update(_T)
     .where(_T.c.id == _T_ID, or_(_T.c.budget.is_(None), _T.c.spent + _AMOUNT <= _T.c.budget))
-    .values(spent=_T.c.spent + _AMOUNT, last_used_at=bindparam("at", type_=DateTime(True)))
+    .values(spent=_T.c.spent + _AMOUNT, last_used_at=bindparam("at", type_=UtcDateTime()))
 )
 UNSPEND = Prepared(update(_T).where(_T.c.id == _T_ID).values(spent=_T.c.spent - _AMOUNT))
 PAY = Prepared(
@@ -98,7 +98,7 @@ _LEDGER_COLUMNS = (
 )
 LEDGER = Prepared(insert(_L), column_keys=_LEDGER_COLUMNS)
 _K = cast(Table, IdempotencyKey.__table__)
-_SINCE = bindparam("since", type_=DateTime(True))
+_SINCE = bindparam("since", type_=UtcDateTime())
 _KEY_MATCH = (_K.c.token_id == _T_ID, _K.c.key == bindparam("k", type_=String()))
 SELECT_KEY = Prepared(select(_K.c.item_id).where(*_KEY_MATCH, _K.c.created_at >= _SINCE))
 _DROP_OLD_KEY = Prepared(delete(_K).where(*_KEY_MATCH, _K.c.created_at < _SINCE))

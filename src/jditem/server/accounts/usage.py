@@ -22,7 +22,6 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
-    DateTime,
     Integer,
     Table,
     bindparam,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 
 from jditem.server.store.db import Database
 from jditem.server.store.tables import CallRecord, UsageHourly
+from jditem.server.store.types import UtcDateTime
 from jditem.server.store.writer import Prepared
 
 log = logging.getLogger("jditem.server.usage")
@@ -225,7 +225,7 @@ _INSERT_CALLS = Prepared(insert(cast(Table, CallRecord.__table__)), column_keys=
 _BUMP_USAGE = Prepared(
     update(_U)
     .where(
-        _U.c.hour == bindparam("hour", type_=DateTime(True)),
+        _U.c.hour == bindparam("hour", type_=UtcDateTime()),
         _U.c.token_id == bindparam("token", type_=Integer()),
         _U.c.code == bindparam("code_", type_=Integer()),
     )
@@ -236,7 +236,7 @@ _BUMP_USAGE = Prepared(
 )
 _INSERT_USAGE = Prepared(
     insert(_U).values(
-        hour=bindparam("hour", type_=DateTime(True)),
+        hour=bindparam("hour", type_=UtcDateTime()),
         token_id=bindparam("token", type_=Integer()),
         code=bindparam("code_", type_=Integer()),
         calls=bindparam("n_calls", type_=BigInteger()),

@@ -36,7 +36,6 @@ from typing import cast
 
 from sqlalchemy import (
     Connection,
-    DateTime,
     Integer,
     String,
     Table,
@@ -57,6 +56,7 @@ from jditem.server.monitor.rules import decide
 from jditem.server.monitor.tracked import ChangePoint, TrackedState, decode
 from jditem.server.store.event_tables import ChangeEventListRow, ChangeEventRow, WatchCooldownRow
 from jditem.server.store.tables import HistoryPoint
+from jditem.server.store.types import UtcDateTime
 from jditem.server.store.watch_tables import WatchItemRow, WatchListRow
 from jditem.server.store.writer import Prepared
 
@@ -74,7 +74,7 @@ _ACCOUNT = bindparam("a", type_=Integer())
 _ITEM = bindparam("i", type_=String())
 
 LAST_ID = Prepared(select(func.max(_E.c.id)).where(_E.c.account_id == _ACCOUNT))
-_START = bindparam("start", type_=DateTime(True))
+_START = bindparam("start", type_=UtcDateTime())
 _OF_ITEM = (_H.c.account_id == _ACCOUNT, _H.c.item_id == _ITEM)
 #: The points in effect from ``start`` on: the one in effect at ``start`` and all later.
 POINTS = Prepared(
@@ -109,13 +109,13 @@ def _claim(dialect: object) -> Prepared:
         list_id=bindparam("l", type_=Integer()),
         item_id=_ITEM,
         kind=bindparam("k", type_=String()),
-        notified_at=bindparam("at", type_=DateTime(True)),
+        notified_at=bindparam("at", type_=UtcDateTime()),
     )
     return Prepared(
         statement.on_conflict_do_update(
             index_elements=[_C.c.list_id, _C.c.item_id, _C.c.kind],
             set_={"notified_at": statement.excluded.notified_at},
-            where=_C.c.notified_at <= bindparam("rearm", type_=DateTime(True)),
+            where=_C.c.notified_at <= bindparam("rearm", type_=UtcDateTime()),
         )
     )
 

@@ -43,7 +43,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
-    DateTime,
     Integer,
     String,
     Table,
@@ -65,6 +64,7 @@ from jditem.server.monitor.tracked import (
     tracked_state_json,
 )
 from jditem.server.store.tables import Account, HistoryPoint
+from jditem.server.store.types import UtcDateTime
 from jditem.server.store.writer import Prepared
 
 __all__ = ["Seen", "record", "record_deferred", "record_free", "seen_of"]
@@ -76,7 +76,7 @@ _NEWEST = _H.alias("newest")
 _A = cast(Table, Account.__table__)
 _ACCOUNT = bindparam("a", type_=Integer())
 _ITEM = bindparam("i", type_=String())
-_AT = bindparam("at", type_=DateTime(True))
+_AT = bindparam("at", type_=UtcDateTime())
 _MAX_SEQ = (
     select(func.max(_NEWEST.c.seq))
     .where(_NEWEST.c.account_id == _ACCOUNT, _NEWEST.c.item_id == _ITEM)

@@ -30,7 +30,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     Insert,
     Integer,
     String,
@@ -48,6 +47,7 @@ from jditem.server.settings import Settings
 from jditem.server.shared.notify import Notifier
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import ACTIVE_TASK_STATUSES, CachedResult, Task
+from jditem.server.store.types import UtcDateTime
 from jditem.server.tasks import cache
 from jditem.server.tasks.leases import write_gate
 from jditem.server.tasks.outcome import Outcome, TaskView
@@ -87,7 +87,7 @@ def _insert_task(view: TaskView, *, unless_cached: bool, after: datetime | None)
         "status": literal(view.status, String()),
         "attempt": literal(view.attempt, Integer()),
         "max_attempts": literal(view.max_attempts, Integer()),
-        "submitted_at": literal(view.submitted_at, DateTime(timezone=True)),
+        "submitted_at": literal(view.submitted_at, UtcDateTime()),
         "job_id": literal(view.job_id, String()),
     }
     rows = select(*columns.values())
