@@ -98,9 +98,12 @@ class LedgerEntry(Base):
     __tablename__ = "ledger"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    # not indexed (migration 0017): nothing reads the ledger by token or by time
-    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
+    # No foreign keys on the ledger and call records (migration 0017: a check per row on
+    # the charge path); their writers lock the token and account rows they charge, and
+    # tokens and accounts are never deleted. Not indexed: nothing reads the ledger by
+    # token or by time.
+    account_id: Mapped[int] = mapped_column(Integer, index=True)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     kind: Mapped[str] = mapped_column(String(16))  # charge | topup | adjust
     amount: Mapped[int] = mapped_column(BigInteger)
     request_id: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
@@ -215,8 +218,9 @@ class CallRecord(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[str] = mapped_column(String(40), unique=True)
-    token_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    # no foreign keys (migration 0017; see LedgerEntry)
+    token_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     endpoint: Mapped[str] = mapped_column(String(64))
     item_id: Mapped[str | None] = mapped_column(String(20), nullable=True)
     code: Mapped[int] = mapped_column(Integer)
