@@ -193,7 +193,7 @@ class CachedResult(Base):
 
 
 #: The condition of the partial index on call records' failure codes (migration 0017).
-FAILED_CALL = text("code <> 0")
+_FAILURES_ONLY = text("code <> 0")
 
 
 class CallRecord(Base):
@@ -208,8 +208,8 @@ class CallRecord(Base):
             "ix_call_records_code_created",
             "code",
             "created_at",
-            postgresql_where=FAILED_CALL,
-            sqlite_where=FAILED_CALL,
+            postgresql_where=_FAILURES_ONLY,
+            sqlite_where=_FAILURES_ONLY,
         ),
         # an account member's call records and tasks (migration 0007)
         Index("ix_call_records_account_created", "account_id", "created_at"),
@@ -232,10 +232,10 @@ class CallRecord(Base):
     watch_list_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-#: :data:`FAILED_CALL` as a query term, with a literal 0: a reader of failure codes adds it
-#: so that the partial index serves it (SQLite uses a partial index only when the query
-#: repeats its condition; PostgreSQL cannot prove ``code <> 0`` from a generic plan's
-#: ``code = $1``).
+#: The partial index's condition as a query term, with a literal 0: a reader of failure
+#: codes adds it so that the index serves it (SQLite uses a partial index only when the
+#: query repeats its condition; PostgreSQL cannot prove ``code <> 0`` from a generic
+#: plan's ``code = $1``).
 CALL_FAILED = CallRecord.code != literal_column("0")
 
 

@@ -7,8 +7,7 @@ Create Date: 2026-12-06 18:40:00
 Hand-written (issue 22, aim 1): every charged call writes a ledger row and a call
 record, and every index entry of those rows is PostgreSQL (or SQLite writer) CPU per
 call. Two ledger indexes have no reader and go: ``ix_ledger_token_id`` (nothing filters
-or joins the ledger by token; tokens are never deleted, so the foreign key needs no
-referencing index) and ``ix_ledger_created_at`` (nothing orders or prunes the ledger by
+or joins the ledger by token) and ``ix_ledger_created_at`` (nothing orders or prunes the ledger by
 time; it is listed by id). ``ix_call_records_code_created`` becomes partial, ``WHERE
 code <> 0``: its readers — the console's ``?code=`` filter for a failure code, its CSV
 export and the overview's recent failures — all ask for a code other than 0, and a
@@ -16,7 +15,7 @@ successful call (most of them) no longer adds an entry.
 
 The four foreign keys of ``ledger`` and ``call_records`` (to ``accounts`` and ``tokens``)
 go too: on PostgreSQL each is an after-trigger per inserted row running a ``SELECT …
-FOR KEY SHARE`` of the parent — measured ≈ 17–20 µs of PostgreSQL CPU per charged call
+FOR KEY SHARE`` of the parent — measured ≈ 16–24 µs of PostgreSQL CPU per charged call
 (benchmarks/README.md). What they guarded holds without them: every writer of a charged
 row locks and reads the token and account rows it charges in the same transaction
 (``jditem_charge_batch``, ``charge_plan.apply_batch``; a top-up updates its account
@@ -38,7 +37,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _FAILED = sa.text("code <> 0")
-
 
 #: The foreign keys dropped: (table, column, parent table).
 _FOREIGN_KEYS = (
