@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from sqlalchemy import Connection, Executable, insert, inspect, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tests.support.postgres import PgCluster
 
 from jditem.server.store.db import Database, alembic_config, migrate
@@ -45,12 +46,17 @@ def _schema(connection: Connection) -> dict[str, object]:
     found = inspect(connection)
     return {
         "ledger indexes": {
-            ix["name"] for ix in found.get_indexes("ledger") if ix["name"].startswith("ix_")
+            ix["name"] for ix in found.get_indexes("ledger") if str(ix["name"]).startswith("ix_")
         },
         "foreign keys": [
             fk["name"] for t in ("ledger", "call_records") for fk in found.get_foreign_keys(t)
         ],
     }
+
+
+async def _scalar(conn: AsyncConnection, sql: str) -> Any:
+    """``sql``'s one value, with ``:ix`` the partial index's name."""
+    return (await conn.execute(text(sql), {"ix": "ix_call_records_code_created"})).scalar_one()
 
 
 async def _seeded_at_before(engine: AsyncEngine) -> None:
@@ -98,13 +104,7 @@ async def test_sqlite_upgrade_keeps_rows_and_failure_filters_use_the_partial_ind
         await _seeded_at_before(db.engine)
         await _upgrade_then_downgrade(db.engine)
         async with db.engine.connect() as conn:
-            sql = (
-                await conn.execute(
-                    text(
-                        "SELECT sql FROM sqlite_master WHERE name = 'ix_call_records_code_created'"
-                    )
-                )
-            ).scalar_one()
+            sql = await _scalar(conn, "SELECT sql FROM sqlite_master WHERE name = :ix")
             query = (
                 select(CallRecord.id)
                 .where(CallRecord.code == 301, CALL_FAILED)
@@ -129,14 +129,9 @@ async def test_postgres_upgrade_keeps_rows_and_the_code_index_is_partial(
         await _seeded_at_before(db.engine)
         await _upgrade_then_downgrade(db.engine)
         async with db.engine.connect() as conn:
-            definition = (
-                await conn.execute(
-                    text(
-                        "SELECT indexdef FROM pg_indexes"
-                        " WHERE indexname = 'ix_call_records_code_created'"
-                    )
-                )
-            ).scalar_one()
+            definition = await _scalar(
+                conn, "SELECT indexdef FROM pg_indexes WHERE indexname = :ix"
+            )
         assert definition.endswith("WHERE (code <> 0)")
     finally:
         await db.dispose()
