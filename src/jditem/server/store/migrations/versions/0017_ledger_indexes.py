@@ -15,7 +15,7 @@ successful call (most of them) no longer adds an entry.
 
 The four foreign keys of ``ledger`` and ``call_records`` (to ``accounts`` and ``tokens``)
 go too: on PostgreSQL each is an after-trigger per inserted row running a ``SELECT …
-FOR KEY SHARE`` of the parent — measured ≈ 16–24 µs of PostgreSQL CPU per charged call
+FOR KEY SHARE`` of the parent — measured 12–24 µs of PostgreSQL CPU per charged call
 (benchmarks/README.md). What they guarded holds without them: every writer of a charged
 row locks and reads the token and account rows it charges in the same transaction
 (``jditem_charge_batch``, ``charge_plan.apply_batch``; a top-up updates its account
