@@ -200,12 +200,69 @@ async def charges(services: devservices.DevServices, calls: int) -> None:
         await db.dispose()
 
 
+#: The 4 foreign keys migration 0017 dropped, as DDL that adds them back.
+_FOREIGN_KEYS = tuple(
+    f"ALTER TABLE {table} ADD CONSTRAINT fk_{table}_{column}_{parent}"
+    f" FOREIGN KEY ({column}) REFERENCES {parent} (id)"
+    for table in ("ledger", "call_records")
+    for column, parent in (("account_id", "accounts"), ("token_id", "tokens"))
+)
+#: The schema variants of ``--schema``: DDL applied after the migrations (to head).
+SCHEMAS: dict[str, tuple[str, ...]] = {
+    "before 0017 (every index, the 4 foreign keys)": (
+        "CREATE INDEX ix_ledger_token_id ON ledger (token_id)",
+        "CREATE INDEX ix_ledger_created_at ON ledger (created_at)",
+        "DROP INDEX ix_call_records_code_created",
+        "CREATE INDEX ix_call_records_code_created ON call_records (code, created_at)",
+        *_FOREIGN_KEYS,
+    ),
+    "0017's indexes, the 4 foreign keys kept": _FOREIGN_KEYS,
+    "0017 (as migrated)": (),
+}
+
+
+async def schemas(services: devservices.DevServices, calls: int, rounds: int) -> None:
+    """The one-statement charge on each schema variant, in alternating rounds."""
+    cluster = services.postgres
+    postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
+    prepared = []
+    for label, ddl in SCHEMAS.items():
+        db, name = await _pg_database(cluster, pre_ping=True)
+        account, token = await _prepared(db)
+        async with db.engine.begin() as connection:
+            for statement in ddl:
+                await connection.exec_driver_sql(statement)
+        prepared.append((label, db, name, account, token))
+    print(
+        "\n| schema, one statement per batch | this process µs/call | PostgreSQL µs/call "
+        "| calls/s |"
+    )
+    print("|---|---:|---:|---:|")
+    for k in (8, 32):
+        for _ in range(rounds):
+            for label, db, _name, account, token in prepared:
+                step = _held(db, account, token, k, function=True)
+                await measure(f"{label}, {k} per batch", calls, step, postmaster)
+    for _label, db, name, _account, _token in prepared:
+        await db.dispose()
+        cluster.drop_database(name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument(
+        "--schema",
+        type=int,
+        metavar="ROUNDS",
+        help="only the schema variants (indexes, foreign keys), in ROUNDS alternating rounds",
+    )
     args = parser.parse_args()
     services = devservices.start()
     try:
+        if args.schema:
+            uvloop.run(schemas(services, args.calls, args.schema))
+            return
         uvloop.run(rate_limits(services, args.calls))
         uvloop.run(charges(services, args.calls))
     finally:

@@ -57,8 +57,8 @@ _COUNT_KEY = (_Q.c.token_id == _T_ID, _Q.c.day == bindparam("q_day", type_=Strin
 # already holds the write lock): the rows a batch plans from cannot change before it
 # writes. Rows are locked in one order (tokens, accounts, quota counters; each by key)
 # so two processes' batches never deadlock; NO KEY (the lock the UPDATEs take anyway)
-# does not block the KEY SHARE locks that inserts referencing these rows (ledger,
-# quota counters) take, so those never deadlock with a batch either.
+# does not block the KEY SHARE locks that inserts referencing these rows (quota
+# counters, idempotency keys) take, so those never deadlock with a batch either.
 SELECT_TOKEN = Prepared(
     select(_T.c.budget, _T.c.spent).where(_T.c.id == _T_ID).with_for_update(key_share=True)
 )

@@ -28,7 +28,7 @@ from jditem.server.console.paging import (
     parse_day,
     parse_int,
 )
-from jditem.server.store.tables import ApiToken, CallRecord
+from jditem.server.store.tables import CALL_FAILED, ApiToken, CallRecord
 
 router = APIRouter()
 
@@ -73,6 +73,8 @@ def parse_filters(console: Console) -> CallFilters:
     if raw := params.get("code", "").strip():
         code = parse_int(raw, "code", "0 or 302", signed=True)
         conditions.append(CallRecord.code == code)
+        if code != 0:  # the partial index of failure codes serves it
+            conditions.append(CALL_FAILED)
         query["code"] = raw
     if raw := params.get("item", "").strip():
         if not is_valid_item_id(raw):

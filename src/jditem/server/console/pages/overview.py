@@ -15,7 +15,13 @@ from jditem.server.console.deps import ConsoleDep
 from jditem.server.console.pages.tokens import token_rows
 from jditem.server.console.pages.webhooks import disabled_endpoints
 from jditem.server.shared.health import FAILURE_CODES, LEVEL_LABELS
-from jditem.server.store.tables import ApiToken, CallRecord, Task, UsageHourly
+from jditem.server.store.tables import (
+    CALL_FAILED,
+    ApiToken,
+    CallRecord,
+    Task,
+    UsageHourly,
+)
 
 router = APIRouter()
 
@@ -56,7 +62,7 @@ async def overview_page(console: ConsoleDep) -> Response:
         await db.execute(
             select(CallRecord, ApiToken.prefix)
             .outerjoin(ApiToken, ApiToken.id == CallRecord.token_id)
-            .where(CallRecord.code.in_(sorted(FAILURE_CODES)), scopes.calls(principal))
+            .where(CallRecord.code.in_(sorted(FAILURE_CODES)), CALL_FAILED, scopes.calls(principal))
             .order_by(CallRecord.created_at.desc())
             .limit(RECENT)
         )
