@@ -3,6 +3,7 @@ the models say, the failure-code readers use the partial index, and it downgrade
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Executable, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tests.support.postgres import PgCluster
 
+import jditem
 from jditem.server.store.db import Database, alembic_config, migrate
 from jditem.server.store.tables import CALL_FAILED, Account, ApiToken, CallRecord, LedgerEntry
 
@@ -136,3 +138,29 @@ async def test_postgres_upgrade_keeps_rows_and_the_code_index_is_partial(
     finally:
         await db.dispose()
         pg_cluster.drop_database(name)
+
+
+#: A delete of a parent row of the ledger or call records, in any form the code uses.
+_PARENT_DELETE = re.compile(
+    r"delete\(\s*(?:tables\.)?(?:Account|ApiToken)\b"
+    r"|DELETE\s+FROM\s+(?:accounts|tokens)\b"
+    r"|session\.delete\(\s*(?:account|token)\b",
+    re.IGNORECASE,
+)
+
+
+def test_no_code_deletes_an_account_or_a_token() -> None:
+    # Migration 0017 dropped the ledger's and call records' foreign keys on the ground
+    # that nothing deletes their parents: whoever adds such a delete must decide what
+    # happens to the account's ledger and records (and see this test fail first).
+    src = Path(jditem.__file__).parent
+    found = [
+        f"{path.relative_to(src)}:{number}"
+        for path in sorted(src.rglob("*.py"))
+        if "migrations" not in path.parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if _PARENT_DELETE.search(line)
+    ]
+    assert found == []
+    assert _PARENT_DELETE.search("await conn.execute(delete(ApiToken).where(x))")
+    assert _PARENT_DELETE.search('text("DELETE FROM accounts WHERE id = :a")')
