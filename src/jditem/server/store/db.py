@@ -154,9 +154,14 @@ class Database:
 
     async def write_charges(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`write_batch` for the charge batcher, one batch at a time: on PostgreSQL
-        on a connection it keeps (:class:`~jditem.server.store.held.HeldConnection`)."""
+        on a connection it keeps (:class:`~jditem.server.store.held.HeldConnection`); on
+        a SQLite file on the event loop's thread (:meth:`.SyncWriter.run_inline`)."""
         if self.held is not None:
             return await self.held.run(fn, *args)
+        writer = self.writer
+        if writer is not None:
+            async with self._gate():
+                return await writer.run_inline(fn, *args)
         return await self.write_batch(fn, *args)
 
     @property
