@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
+from tests.support.waiting import await_until
 
 from jditem.server.store import sqlite
 from jditem.server.store.writer import CHECKPOINT_EVERY, SyncWriter
-from tests.support.waiting import await_until
 
 
 @pytest.fixture

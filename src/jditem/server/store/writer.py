@@ -5,7 +5,9 @@ buffered call records) are applied in batches by :class:`SyncWriter`: a function
 a synchronous SQLAlchemy ``Connection`` inside one ``BEGIN IMMEDIATE`` transaction and
 runs in a dedicated thread, so a whole batch costs one round trip between the event
 loop and that thread and one commit. aiosqlite would instead hop between the loop and
-its thread for every statement, cursor and fetch.
+its thread for every statement, cursor and fetch. The charge batches skip even that
+round trip: :meth:`SyncWriter.run_inline` runs them on the event loop's own thread
+(falling back to the thread when another process holds the write lock).
 
 Only for file-backed SQLite (:func:`SyncWriter.for_url` answers ``None`` otherwise);
 callers keep an async fallback for other databases.
@@ -115,17 +117,18 @@ class SyncWriter:
     def _run_checkpoint(self) -> None:
         """A passive checkpoint of the WAL the inline commits wrote (writer thread)."""
         try:
-            connection = self._connection
-            if connection is None or connection.closed or connection.invalidated:
-                connection = self._connection = self._engine.connect()
-            connection.connection.driver_connection.execute(sqlite.CHECKPOINT).fetchall()
+            sqlite.checkpoint(self._thread_connection().connection.driver_connection)
         except Exception:  # the next one (or SQLite's own on another connection) catches up
             log.warning("WAL checkpoint failed", exc_info=True)
 
-    def _in_transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _thread_connection(self) -> Connection:
         connection = self._connection
         if connection is None or connection.closed or connection.invalidated:
             connection = self._connection = self._engine.connect()
+        return connection
+
+    def _in_transaction(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        connection = self._thread_connection()
         with connection.begin():
             return fn(connection, *args)
 
