@@ -28,13 +28,14 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def writer(path: Path) -> Iterator[SyncWriter]:
-    found = SyncWriter.for_url(f"sqlite+aiosqlite:///{path}")
-    assert found is not None
-    with found._engine.begin() as conn:  # the table, in the main file (not only the WAL)
-        conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
-    raw = sqlite3.connect(path)
+    raw = sqlite3.connect(path)  # the table, in the database file itself (not the WAL)
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    raw.commit()
     raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     raw.close()
+    found = SyncWriter.for_url(f"sqlite+aiosqlite:///{path}")
+    assert found is not None
     yield found
     found.close()
 
@@ -55,6 +56,7 @@ def _rows_in_main_file(path: Path) -> int:
 
 
 def _count(path: Path) -> int:
+    """Rows of ``t`` as any reader sees them (WAL included)."""
     conn = sqlite3.connect(path)
     try:
         return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
