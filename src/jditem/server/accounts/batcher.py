@@ -5,11 +5,12 @@ so charging call by call caps throughput at one commit round trip per call. The
 :class:`ChargeBatcher` queues the charges of concurrent calls and applies them together
 (:func:`~jditem.server.accounts.charge_plan.apply_batch`) in ONE transaction, in one
 round trip to the database's writer (:meth:`~jditem.server.store.db.Database.write_charges`:
-the writer thread on a SQLite file, a connection the batcher keeps on PostgreSQL, where
-a batch that needs only the money rules is ONE statement: :mod:`.charge_function`). A
-charge may count its call against the token's daily quota (SPEC §2.4 step 5), write its
-call record, its idempotency key and a bulk-job item's total in the same transaction, so
-an admitted, charged call costs a share of one transaction, not several.
+on a SQLite file a connection used on the event loop's thread, on PostgreSQL one the
+batcher keeps, where a batch that needs only the money rules is ONE statement:
+:mod:`.charge_function`). A charge may count its call against the token's daily quota
+(SPEC §2.4 step 5), write its call record, its idempotency key and a bulk-job item's
+total in the same transaction, so an admitted, charged call costs a share of one
+transaction, not several.
 
 Expired idempotency keys are deleted by the batcher at most once a minute (only once
 keyed charges were seen).

@@ -5,10 +5,11 @@ session factory and the way group commits are written. :meth:`Database.from_url`
 the ONE place that chooses the strategy for a backend:
 
 * **SQLite** (embedded profile): an in-process write lock and, on a file, the
-  :class:`~jditem.server.store.writer.SyncWriter` thread used by the group commits of
-  the hot path. SQLite allows one writer at a time; taking the lock before a short
-  write transaction keeps the writers of this process from contending inside SQLite
-  (whose busy handler sleeps in millisecond steps).
+  :class:`~jditem.server.store.writer.SyncWriter` used by the group commits of the hot
+  path (its thread; the charge batches on the event loop's thread). SQLite allows one
+  writer at a time; taking the lock before a short write transaction keeps the writers
+  of this process from contending inside SQLite (whose busy handler sleeps in
+  millisecond steps).
 * **PostgreSQL** (scale-out profile): no lock (row locks and conditional updates do
   the work, across processes); a group commit runs the same Core batch function on a
   pooled async connection through ``run_sync`` — one transaction per batch.
@@ -154,9 +155,14 @@ class Database:
 
     async def write_charges(self, fn: Callable[..., T], *args: Any) -> T:
         """:meth:`write_batch` for the charge batcher, one batch at a time: on PostgreSQL
-        on a connection it keeps (:class:`~jditem.server.store.held.HeldConnection`)."""
+        on a connection it keeps (:class:`~jditem.server.store.held.HeldConnection`); on
+        a SQLite file on the event loop's thread (:meth:`.SyncWriter.run_inline`)."""
         if self.held is not None:
             return await self.held.run(fn, *args)
+        writer = self.writer
+        if writer is not None:
+            async with self._gate():
+                return await writer.run_inline(fn, *args)
         return await self.write_batch(fn, *args)
 
     @property

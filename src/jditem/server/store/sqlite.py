@@ -67,6 +67,32 @@ def sync_url(url: str) -> str | None:
     return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
 
 
+#: The pragmas of the event loop's own writer connection (:meth:`.SyncWriter.run_inline`):
+#: never wait for another process's write lock (the caller falls back to the writer
+#: thread, which waits), and never checkpoint on commit (a checkpoint fsyncs; the writer
+#: thread runs them instead, :func:`checkpoint`).
+_INLINE_PRAGMAS = ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0")
+
+
+def configure_inline(dbapi_connection: Any) -> None:
+    """Set the inline writer's pragmas on a pysqlite connection (outside a transaction)."""
+    for pragma in _INLINE_PRAGMAS:
+        dbapi_connection.execute(pragma)
+
+
+def checkpoint(dbapi_connection: Any) -> None:
+    """A passive WAL checkpoint: copies what it can without waiting for readers or
+    writers (on a pysqlite connection outside a transaction)."""
+    dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def is_busy(error: BaseException) -> bool:
+    """True when ``error`` (a SQLAlchemy or pysqlite error) is SQLITE_BUSY or one of
+    its extended codes: another connection holds the lock."""
+    name = getattr(getattr(error, "orig", error), "sqlite_errorname", None)
+    return isinstance(name, str) and name.startswith("SQLITE_BUSY")
+
+
 def _on_connect_immediate(dbapi_connection: Any, record: Any) -> None:
     _on_connect(dbapi_connection, record)
     # Let SQLAlchemy, not pysqlite, emit BEGIN (pysqlite's legacy mode begins lazily,
