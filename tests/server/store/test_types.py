@@ -48,7 +48,8 @@ async def test_values_in_any_zone_are_stored_as_utc_and_read_back_aware(
 ) -> None:
     async with engine.begin() as conn:
         await conn.execute(T.insert(), [{"id": 1, "at": STORED.astimezone(SHANGHAI)}])
-        await conn.execute(T.insert(), [{"id": 2, "at": STORED.replace(tzinfo=None)}])  # naive = UTC
+        naive = STORED.replace(tzinfo=None)  # taken as UTC
+        await conn.execute(T.insert(), [{"id": 2, "at": naive}])
         read = (await conn.execute(select(T.c.at).order_by(T.c.id))).scalars().all()
         if engine.dialect.name == "sqlite":  # the stored text is the UTC wall clock
             raw = (await conn.execute(text("SELECT at FROM t ORDER BY id"))).scalars().all()
