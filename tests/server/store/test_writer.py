@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, text
-from tests.support.waiting import await_until
+from tests.support.waiting import await_until, callbacks_so_far
 
 from jditem.server.store import sqlite
 from jditem.server.store.writer import CHECKPOINT_EVERY, SyncWriter
@@ -89,7 +89,7 @@ async def test_another_writer_holding_the_lock_sends_the_batch_to_the_thread(
     try:
         started = time.monotonic()
         task = asyncio.ensure_future(writer.run_inline(_insert, "a"))
-        await asyncio.sleep(0)  # the inline attempt ran and gave the loop back
+        await callbacks_so_far()  # the inline attempt ran and gave the loop back
         # the loop never waits for the lock (a busy timeout would hold it for 10 s)
         assert time.monotonic() - started < sqlite.BUSY_TIMEOUT_MS / 1000 / 2
         assert not task.done()  # the writer thread waits for the lock instead
