@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from jditem.server.clock import db_time
 from jditem.server.jobs.watch_scheduler import WatchScheduler
 from tests.support.live_server import LiveServer
 from tests.support.user_api import api
@@ -64,8 +65,4 @@ def schedule(live: LiveServer, list_id: int) -> dict[str, tuple[Any, Any]]:
 
 
 def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if value is None else db_time(value)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from tests.support.clock import FrozenClock
 from tests.support.live_server import LiveServer, live_server
 from tests.support.monitoring import ITEM, T0, TTL, ScriptedCollector, call
 
-from jditem.server.clock import as_utc
+from jditem.server.clock import db_time
 from jditem.server.collectors.drift import drifted_payload
 from jditem.server.context import ServerContext
 from jditem.server.monitor import history
@@ -56,11 +56,7 @@ def points(
         a=account,
         i=item,
     )
-    return [(seq, as_utc(_time(v)), as_utc(_time(c)), decode(s)) for seq, v, c, s in rows]
-
-
-def _time(value: Any) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+    return [(seq, db_time(v), db_time(c), decode(s)) for seq, v, c, s in rows]
 
 
 async def deferred(ctx: ServerContext) -> int:
