@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeGuard, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
@@ -90,7 +90,7 @@ class SyncWriter:
         The caller holds the database's write lock.
         """
         connection = self._inline
-        if connection is None or connection.closed or connection.invalidated:
+        if not _usable(connection):
             connection = self._inline = self._engine.connect()
             sqlite.configure_inline(connection.connection.driver_connection)
         try:
@@ -123,7 +123,7 @@ class SyncWriter:
 
     def _thread_connection(self) -> Connection:
         connection = self._connection
-        if connection is None or connection.closed or connection.invalidated:
+        if not _usable(connection):
             connection = self._connection = self._engine.connect()
         return connection
 
@@ -148,6 +148,11 @@ class SyncWriter:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._engine.dispose()
+
+
+def _usable(connection: Connection | None) -> TypeGuard[Connection]:
+    """True when ``connection`` is open and valid (else a new one is needed)."""
+    return connection is not None and not connection.closed and not connection.invalidated
 
 
 class _Compiled(NamedTuple):
