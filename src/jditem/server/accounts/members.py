@@ -32,7 +32,7 @@ from jditem.server.accounts.passwords import (
     verify_password,
 )
 from jditem.server.accounts.service import account_by_name
-from jditem.server.clock import Clock, as_utc, now_utc, utc_now
+from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.store.tables import Account, ApiToken, ConsoleSessionRow, Member
 from jditem.server.store.webhook_tables import WebhookEndpointRow
 
@@ -70,8 +70,8 @@ def _public(row: Member, account_name: str) -> MemberPublic:
         email=row.email,
         role=row.role,
         has_password=row.password_hash is not None,
-        created_at=as_utc(row.created_at),
-        password_changed_at=row.password_changed_at and as_utc(row.password_changed_at),
+        created_at=row.created_at,
+        password_changed_at=row.password_changed_at,
     )
 
 
@@ -215,7 +215,7 @@ async def member_for_link(
         return None
     member, name = row
     expires = member.setup_expires_at
-    if expires is None or as_utc(expires) <= now_utc(clock):
+    if expires is None or expires <= now_utc(clock):
         return None
     return _public(member, name)
 

@@ -29,14 +29,14 @@ from jditem.server.accounts.schemas import (
     TokenPublic,
 )
 from jditem.server.accounts.tokens import generate_token, hash_token, token_prefix
-from jditem.server.clock import Clock, as_utc, now_utc, utc_now
+from jditem.server.clock import Clock, now_utc, utc_now
 from jditem.server.settings import ENDPOINT_V2
 from jditem.server.store.tables import Account, ApiToken, LedgerEntry
 
 
 def _account_public(row: Account) -> AccountPublic:
     return AccountPublic(
-        id=row.id, name=row.name, balance_units=row.balance, created_at=as_utc(row.created_at)
+        id=row.id, name=row.name, balance_units=row.balance, created_at=row.created_at
     )
 
 
@@ -53,8 +53,8 @@ def _token_public(row: ApiToken, account_name: str) -> TokenPublic:
         daily_quota=row.daily_quota,
         budget_units=row.budget,
         spent_units=row.spent,
-        created_at=as_utc(row.created_at),
-        last_used_at=row.last_used_at and as_utc(row.last_used_at),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
         created_by_member_id=row.created_by_member_id,
     )
 
@@ -315,7 +315,7 @@ async def ledger(
             request_id=row.request_id,
             item_id=row.item_id,
             note=row.note,
-            created_at=as_utc(row.created_at),
+            created_at=row.created_at,
         )
         for row, acc in rows
     ]

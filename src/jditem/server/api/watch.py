@@ -34,7 +34,7 @@ from jditem.server.api.envelope import EnvelopeError, envelope_response, request
 from jditem.server.api.models import EnvelopeModel, envelope_responses
 from jditem.server.api.token_auth import TokenDep
 from jditem.server.api.watch_bodies import ItemsAdd, ItemsRemove, WatchListCreate, WatchListUpdate
-from jditem.server.clock import as_utc, iso_local, now_utc
+from jditem.server.clock import iso_local, now_utc
 from jditem.server.context import ServerContext
 from jditem.server.monitor import watch_items, watchlists
 from jditem.server.monitor.watch_schedule import check_affordable, item_interval, schedule_values
@@ -272,7 +272,7 @@ async def list_items(
     zone = ctx.settings.timezone
 
     def when(value: Any) -> str | None:
-        return iso_local(as_utc(value), zone) if value is not None else None
+        return iso_local(value, zone) if value is not None else None
 
     items = [
         {

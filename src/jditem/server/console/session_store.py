@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.clock import as_utc
 from jditem.server.console.principal import Principal
 from jditem.server.store.db import Database
 from jditem.server.store.tables import Account, ConsoleSessionRow, Member
@@ -88,7 +87,7 @@ async def principal(session: AsyncSession, sid: str, now: datetime) -> Principal
             .where(ConsoleSessionRow.sid_hash == sid_hash(sid))
         )
     ).first()
-    if row is None or as_utc(row.expires_at) <= now:
+    if row is None or row.expires_at <= now:
         return None
     if row.member_id is None:
         return Principal.operator()
@@ -117,8 +116,8 @@ async def listing(
     return [
         SessionInfo(
             public_id=row.public_id or "",
-            created_at=as_utc(row.created_at),
-            expires_at=as_utc(row.expires_at),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
             client_address=row.client_address,
             user_agent=row.user_agent,
             current=row.sid_hash == current,

@@ -23,7 +23,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.server.accounts import quota
-from jditem.server.clock import as_utc
 from jditem.server.monitor.adaptive import REPLAN_EVERY, estimate, list_plan, next_due, observe
 from jditem.server.monitor.policy import Bounds, ChangeStats, Plan, Target, affordable
 from jditem.server.monitor.slots import next_slot, offset_seconds
@@ -128,7 +127,7 @@ async def record_check(
     for row, listed in rows:
         changed = 0 < row.seen_seq < seq
         last = row.last_checked_at
-        since = None if last is None else (now - as_utc(last)).total_seconds()
+        since = None if last is None else (now - last).total_seconds()
         record = observe(record_of(row), since, changed)
         current: float | None = None
         if listed.schedule_mode == ADAPTIVE and listed.max_interval_seconds:

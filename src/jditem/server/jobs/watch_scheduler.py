@@ -54,7 +54,7 @@ from jditem.server.accounts import quota
 from jditem.server.admission.answers import Answer
 from jditem.server.admission.call import WatchOrigin
 from jditem.server.admission.pipeline import Admission
-from jditem.server.clock import Clock, as_utc, now_utc
+from jditem.server.clock import Clock, now_utc
 from jditem.server.ids import new_request_id
 from jditem.server.jobs.leases import new_owner
 from jditem.server.jobs.singleton import RoleLease
@@ -147,8 +147,8 @@ async def pick_due(
                 r[1],
                 r[2],
                 r[3],
-                as_utc(r[4]),
-                None if r[5] is None else as_utc(r[5]),
+                r[4],
+                r[5],
                 None if r[6] is None else ChangeStats(r[6], r[7] or 0.0, r[8] or 0.0),
             )
             for r in rows

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, or_, select, update
 
-from jditem.server.clock import Clock, as_utc, now_utc
+from jditem.server.clock import Clock, now_utc
 from jditem.server.jobs.leases import new_owner
 from jditem.server.monitor import apprise_channel
 from jditem.server.monitor.apprise_channel import is_apprise
@@ -312,7 +312,7 @@ class Dispatcher:
             retry = self.schedule.next_attempt(number, now, delivery.event_id)
             if retry is None:
                 values.update(status=FAILED, finished_at=now)
-                first = as_utc(delivery.created_at)
+                first = delivery.created_at
                 disable = (
                     f"{number} attempts failed over {(now - first).total_seconds() / 3600:.1f} h "
                     f"(last: {result.detail or error})"

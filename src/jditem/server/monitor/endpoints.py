@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jditem.protocol.monitoring import ChangeKind
-from jditem.server.clock import as_utc, iso_local
+from jditem.server.clock import iso_local
 from jditem.server.ids import new_ulid
 from jditem.server.monitor import apprise_channel, outbox
 from jditem.server.monitor.sealing import SecretBox
@@ -165,8 +165,7 @@ async def lock_for_attempt(session: AsyncSession, endpoint_id: int) -> bool:
 def secrets_of(box: SecretBox, row: WebhookEndpointRow) -> EndpointSecrets:
     """The endpoint's signing secrets, unsealed."""
     previous = box.unseal(row.previous_sealed) if row.previous_sealed else None
-    until = as_utc(row.previous_until) if row.previous_until is not None else None
-    return EndpointSecrets(box.unseal(row.secret_sealed), previous, until)
+    return EndpointSecrets(box.unseal(row.secret_sealed), previous, row.previous_until)
 
 
 async def rotate(
@@ -230,7 +229,7 @@ def wire(row: WebhookEndpointRow, list_names: dict[int, str], zone: str) -> dict
     """The endpoint as the API shows it (never a secret)."""
 
     def when(value: datetime | None) -> str | None:
-        return iso_local(as_utc(value), zone) if value is not None else None
+        return iso_local(value, zone) if value is not None else None
 
     return {
         "id": row.id,
@@ -258,14 +257,14 @@ def delivery_wire(
         "status": row.status,
         "attempts": row.attempts,
         "nextAttemptAt": (
-            iso_local(as_utc(row.next_attempt_at), zone) if row.status == "pending" else None
+            iso_local(row.next_attempt_at, zone) if row.status == "pending" else None
         ),
         "lastStatus": row.last_status,
         "lastError": row.last_error,
-        "createdAt": iso_local(as_utc(row.created_at), zone),
+        "createdAt": iso_local(row.created_at, zone),
         "log": [
             {
-                "at": iso_local(as_utc(a.at), zone),
+                "at": iso_local(a.at, zone),
                 "status": a.status_code,
                 "latencyMs": a.latency_ms,
                 "error": a.error_kind,

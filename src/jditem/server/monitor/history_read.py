@@ -56,7 +56,7 @@ async def read_history(
         stmt = stmt.where(h.valid_from <= as_utc(until))
     rows = (await session.execute(stmt.order_by(h.seq.desc()).limit(limit + 1))).all()
     points = [
-        ChangePoint(as_utc(valid_from), as_utc(confirmed), decode(state))
+        ChangePoint(valid_from, confirmed, decode(state))
         for valid_from, confirmed, state in rows[:limit]
     ]
     points.reverse()

@@ -30,7 +30,7 @@ from jditem.protocol.monitoring import (
 )
 from jditem.server.accounts import quota
 from jditem.server.accounts.money import MAX_UNITS, units_to_yuan
-from jditem.server.clock import as_utc, day_start_utc
+from jditem.server.clock import day_start_utc
 from jditem.server.monitor.events import parse_rules
 from jditem.server.store.event_tables import WatchCooldownRow
 from jditem.server.store.sql import rowcount
@@ -263,9 +263,9 @@ async def status(
         paused=row.paused,
         paused_reason=PausedReason(row.paused_reason) if row.paused_reason else None,
         spent_today=yuan(spend[0] if spend else 0),
-        next_check_at=None if row.paused or next_at is None else max(as_utc(next_at), now),
-        last_check_at=as_utc(last_at) if last_at is not None else None,
-        last_change_at=as_utc(last_change) if last_change is not None else None,
+        next_check_at=None if row.paused or next_at is None else max(next_at, now),
+        last_check_at=last_at,
+        last_change_at=last_change,
         changes_today=int(changes_today or 0),
         items=int(items or 0),
         items_due=0 if row.paused else int(due or 0),
@@ -305,7 +305,7 @@ def wire(row: WatchListRow, token_prefix: str, state: WatchListStatus) -> WatchL
         schedule=schedule_of(row),
         daily_budget=yuan(row.daily_budget),
         rules=parse_rules(row.rules),
-        created_at=as_utc(row.created_at),
+        created_at=row.created_at,
         status=state,
     )
 

@@ -33,7 +33,6 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jditem.server.clock import as_utc
 from jditem.server.store.sql import rowcount
 from jditem.server.store.tables import CachedResult
 
@@ -122,8 +121,8 @@ class FreshResult:
             status=row.status,
             payload=row.payload,
             task_id=row.task_id,
-            expires_at=as_utc(row.expires_at),
-            fetched_at=as_utc(row.fetched_at),
+            expires_at=row.expires_at,
+            fetched_at=row.fetched_at,
             payload_json=payload_json,
         )
 
@@ -160,13 +159,12 @@ class FreshResults:
 
     def remember(self, row: CachedResult, now: datetime) -> FreshResult | None:
         """Keep a copy of ``row`` if it is fresh at ``now``; returns the copy."""
-        if self._max <= 0 or as_utc(row.expires_at) <= now:
+        if self._max <= 0 or row.expires_at <= now:
             return None
         current = self._entries.get(row.item_id)
-        expires_at = as_utc(row.expires_at)
         if current is not None and (current.task_id, current.expires_at) == (
             row.task_id,
-            expires_at,
+            row.expires_at,
         ):
             self._entries.move_to_end(row.item_id)
             return current  # same row: keep the serialized payload

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from jditem.server.clock import as_utc, iso_local
+from jditem.server.clock import iso_local
 from jditem.server.store.tables import FINAL_TASK_STATUSES, Task
 from jditem.server.tasks.cache import FreshResult
 
@@ -67,16 +67,16 @@ class TaskView:
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
-        """Snapshot an ORM row (times normalised to aware UTC)."""
+        """Snapshot an ORM row (its times are aware UTC: ``UtcDateTime`` columns)."""
         return cls(
             id=task.id,
             item_id=task.item_id,
             status=task.status,
             attempt=task.attempt,
             max_attempts=task.max_attempts,
-            submitted_at=as_utc(task.submitted_at),
-            started_at=as_utc(task.started_at) if task.started_at else None,
-            finished_at=as_utc(task.finished_at) if task.finished_at else None,
+            submitted_at=task.submitted_at,
+            started_at=task.started_at,
+            finished_at=task.finished_at,
             error=task.error,
             job_id=task.job_id,
         )

@@ -21,7 +21,6 @@ from starlette.responses import Response, StreamingResponse
 from jditem.formats import xlsx
 from jditem.formats.writers import CsvWriter, FormatUnavailable
 from jditem.protocol import Product
-from jditem.server.clock import as_utc
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.console.pages.jobs import job_or_404
 from jditem.server.store.tables import BulkJobItem
@@ -53,7 +52,7 @@ def _product(item: BulkJobItem) -> Product | None:
     return Product.from_payload(
         item.payload,
         sku_id=item.item_id,
-        fetched_at=as_utc(item.updated_at) if item.updated_at else None,
+        fetched_at=item.updated_at,
     )
 
 

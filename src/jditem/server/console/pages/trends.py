@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from starlette.responses import Response
 
-from jditem.server.clock import as_utc, day_start_utc
+from jditem.server.clock import day_start_utc
 from jditem.server.console import charts, formatting, scopes
 from jditem.server.console.deps import Console, ConsoleDep
 from jditem.server.store.tables import ApiToken, UsageHourly
@@ -57,8 +57,7 @@ class _Buckets:
     def position(self, hour: datetime) -> int | None:
         """The bucket index of ``hour``, or None outside the window."""
         if hour not in self._memo:
-            value = as_utc(hour)
-            key = value if self._unit == "hour" else value.astimezone(self._tz).date()
+            key = hour if self._unit == "hour" else hour.astimezone(self._tz).date()
             self._memo[hour] = self._index.get(key)
         return self._memo[hour]
 
