@@ -44,9 +44,10 @@ def yuan(units: int | None) -> str:
 
 
 def local_time(value: datetime | str | None, tz: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """A time shown in the console's time zone (the server's ``timezone``): a UTC or
-    naive-UTC datetime (as SQLite returns it), or ISO-8601 text with an offset (the
-    summaries the JSON outputs share, made by :func:`~jditem.server.clock.iso_local`)."""
+    """A time shown in the console's time zone (the server's ``timezone``): an aware
+    datetime, a naive one taken as UTC (a raw SQLite read), or ISO-8601 text with an
+    offset (the summaries the JSON outputs share, made by
+    :func:`~jditem.server.clock.iso_local`)."""
     if value is None or value == "":
         return "—"
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
