@@ -12,8 +12,9 @@ throwaway PostgreSQL and Redis (``jditem.server.devservices``) and a SQLite file
   through ``Database.write_batch`` for batches of 1, 8 and 32 calls, on PostgreSQL with
   the engine the server uses (``pool_pre_ping`` on) and with pre-ping off, as the charge
   batcher applies them on its held connection (``apply_batch``, and the one-statement
-  ``jditem_charge_batch`` of ``accounts/charge_function.py``), and on a SQLite file (the
-  embedded profile's writer thread).
+  ``jditem_charge_batch`` of ``accounts/charge_function.py``), and on a SQLite file:
+  through the writer thread, and as the embedded server commits them
+  (``Database.write_charges``: on the event loop's own thread).
 
 Reported per call: CPU µs of this process (``time.process_time``: the API process's
 share) and of the PostgreSQL or Redis server processes (``/proc``). Nothing here is a
@@ -135,8 +136,9 @@ def _batches(db: Database, account: int, token: int, k: int) -> Callable[[int], 
 def _held(
     db: Database, account: int, token: int, k: int, *, function: bool
 ) -> Callable[[int], Awaitable[int]]:
-    """Batches as the charge batcher applies them on PostgreSQL: on its held connection,
-    by ``apply_batch`` (SQLAlchemy, ~9 round trips) or by the one-statement function."""
+    """Batches as the charge batcher applies them: on PostgreSQL on its held connection,
+    by ``apply_batch`` (SQLAlchemy, ~9 round trips) or by the one-statement function; on
+    a SQLite file (``function=False``) on the event loop's thread."""
 
     async def step(n: int) -> int:
         size = min(n, k)
@@ -194,9 +196,17 @@ async def charges(services: devservices.DevServices, calls: int) -> None:
     with tempfile.TemporaryDirectory() as home:
         db = Database.from_url(f"sqlite+aiosqlite:///{home}/server.db")
         account, token = await _prepared(db)
-        for k in (1, 8, 32):
+        for k in (1, 8, 16, 32):
             step = _batches(db, account, token, k)
             await measure(f"SQLite file (writer thread), {k} per batch", calls, step, None)
+        for k in (1, 8, 16, 32):
+            step = _held(db, account, token, k, function=False)
+            await measure(
+                f"SQLite file, {k} per batch, on the event loop's thread (as served)",
+                calls,
+                step,
+                None,
+            )
         await db.dispose()
 
 

@@ -42,7 +42,10 @@ checkout's ``src`` (``PYTHONPATH``), loaded in the same alternating rounds — a
 before and after side by side in one run.
 
 Run: ``.venv/bin/python benchmarks/server_hot_path.py [--seconds 6] [--rounds 5]``;
-``--quick`` (under 5 minutes): 3-second rounds, 3 rounds. Ends with one JSON line.
+``--quick`` (under 5 minutes): 3-second rounds, 3 rounds. Ends with one JSON line;
+``serve_vs_bare_rounds`` are the per-pass ratios (a pass runs every server once, so the
+two rounds of a pair are minutes apart at most) — their spread shows how far one run's
+median can be trusted on a busy machine.
 """
 
 from __future__ import annotations
@@ -413,6 +416,7 @@ def main() -> None:
                     spy = start_py_spy(server.proc.pid, args.seconds, out)
                     time.sleep(0.5)
                     server.round(args.seconds, args.connections, loader)
+                    server.cpu_us.pop()  # a sampled round's CPU is not a measurement
                     spy.wait(60)
                     profiles.append((server.kind, summarise(out)))
         checks = [server.check() for server in servers if server.jditem]
@@ -439,6 +443,14 @@ def main() -> None:
         f"{bare_cpu / serve_cpu:.0%}. Against bare on httptools (the stack's ceiling): "
         f"{serve_r.rps / ceiling.rps:.0%}."
     )
+    paired = [
+        round(s.rps / b.rps, 3)
+        for s, b in zip(by_kind["jditem-serve"].results, bare.results, strict=True)
+    ]
+    print(
+        f"Round by round (each `jditem serve` round next to the bare round of its pass): "
+        f"`serve_vs_bare` {min(paired):.2f}–{max(paired):.2f}, median {_median(paired):.2f}."
+    )
     if BASELINE in by_kind:
         base_cpu = _median(by_kind[BASELINE].cpu_us)
         base_r = median_result(by_kind[BASELINE].results)
@@ -457,6 +469,7 @@ def main() -> None:
                 "serve_vs_bare": round(serve_r.rps / bare_r.rps, 3),
                 "p99_serve_over_bare": round(serve_r.p99_ms / bare_r.p99_ms, 2),
                 "serve_vs_bare_cpu": round(bare_cpu / serve_cpu, 3),
+                "serve_vs_bare_rounds": paired,
                 "bare_parser": parser_name,
                 "serve_vs_bare_httptools": round(serve_r.rps / ceiling.rps, 3),
                 "cpu_us_per_request": {s.kind: round(_median(s.cpu_us)) for s in servers},
