@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import sys
 from typing import Any
 
@@ -135,3 +136,47 @@ def test_a_reason_loses_every_part_of_the_channel_url() -> None:
     blanked = "POST https://api.telegram.org/bot…:…/sendMessage to … failed"
     assert apprise_channel.scrubbed(line, url) == blanked
     assert len(apprise_channel.scrubbed("x" * 1000, url)) == apprise_channel.REASON_CHARS
+
+
+def _public_for_any_name(address: str) -> Any:
+    async def resolver(host: str, port: int) -> list[str]:
+        return [address]
+
+    return resolver
+
+
+def test_a_name_that_resolves_elsewhere_when_apprise_connects_reaches_nothing() -> None:
+    """DNS rebinding: the guard's own lookup says public (a network the operator allows),
+    the lookup Apprise makes when it connects says loopback — the connection is refused
+    there, nothing reaches the receiver, and the attempt log says why."""
+    public = "93.184.216.34"
+    guard = TargetGuard.create(
+        ["93.184.216.0/24"], own_addresses=[], resolver=_public_for_any_name(public)
+    )
+    payload = {"type": "webhook.test", "data": {"message": "hello"}}
+    with WebhookReceiver(status=200) as receiver:
+        url = f"apprise://json://localhost:{receiver.port}/hook"
+        asyncio.run(apprise_channel.vet(url, guard))  # at the check: public, allowed
+        result = asyncio.run(apprise_channel.send(url, payload, guard=guard, time_limit=10))
+        assert receiver.received == []
+    assert not result.ok
+    assert result.error is apprise_channel.AttemptError.REFUSED
+    assert "localhost resolved to an address the guard refuses" in result.detail
+    assert "a loopback address" in result.detail
+    # other threads (and this one, now) resolve as before
+    assert socket.getaddrinfo("localhost", receiver.port, proto=socket.IPPROTO_TCP)
+
+
+def test_a_plain_scheme_may_connect_only_inside_the_allowed_networks() -> None:
+    """json:// is plain HTTP: at the connection, as at the check, its addresses must lie in
+    an allowed network — a public address is refused too."""
+    guard = TargetGuard.create(["127.0.0.0/8"], own_addresses=[])
+    with apprise_channel.resolving_through(guard, plain=True) as resolution:
+        assert socket.getaddrinfo("127.0.0.1", 80)  # an allowed network
+        with pytest.raises(socket.gaierror):
+            socket.getaddrinfo("93.184.216.34", 80)  # public, but the scheme is plain
+    assert resolution.refused is not None
+    assert "93.184.216.34 is outside the allowed networks and the scheme is plain" in (
+        resolution.refused
+    )
+    assert socket.getaddrinfo("93.184.216.34", 80)  # outside the block: as before

@@ -17,9 +17,16 @@ What the SSRF guard covers here (:func:`vet`, at creation and before every attem
   URL chooses a bot, a channel, a token, never where the request goes;
 * every other Apprise scheme is refused (it could name a host the guard cannot see).
 
-Not covered: Apprise resolves the name again when it connects (the guard's check and the
-connection are two lookups — a DNS-rebinding window the signed webhooks do not have),
-and it follows the redirects its services answer with.
+Apprise resolves names itself when it connects (the guard's check and the connection are
+two lookups), and it follows the redirects its services answer with. So every name
+Apprise's sending thread resolves while it sends — the vetted host again, a redirect's
+host, a chat service's API host, an SMTP server — goes through the same guard at that
+moment (:func:`_checked_getaddrinfo`): an answer with an address the guard refuses (or,
+for the plain ``json://``, ``xml://``, ``form://`` and ``mailto://``, an address outside
+the allowed networks) fails the connection, and the attempt is logged as refused with
+the guard's reason. A DNS answer that changes between the check and the connection
+(DNS rebinding) or a redirect to a private address therefore reaches nothing. (An
+HTTP proxy from the environment is an address like any other: allow its network.)
 
 Logging: Apprise's log lines (and those of urllib3, the HTTP library under it) can carry a
 channel's tokens — a Telegram bot token is in the URL it posts to. Once Apprise is loaded,
@@ -31,15 +38,22 @@ blanked out (:func:`scrubbed`), is the reason the attempt log shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import importlib
+import ipaddress
 import logging
 import re
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from jditem.server.monitor.sending import AttemptError, DeliveryResult
-from jditem.server.monitor.ssrf import TargetGuard, TargetRefused
+from jditem.server.monitor.ssrf import ALLOW_HINT, TargetGuard, TargetRefused
 
 #: The prefix that makes an endpoint an Apprise channel.
 PREFIX = "apprise://"
@@ -150,23 +164,97 @@ def summary(payload: dict[str, Any]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def _notify(inner: str, title: str, text: str, time_limit: float) -> str | None:
-    """Send through Apprise; None when sent, else why not (unscrubbed): the first warning
-    Apprise logged for this call (Apprise ≥ 2.3 keeps them in its result)."""
-    sender = _module().Apprise()
+@dataclass
+class GuardedResolution:
+    """The guard in force inside :func:`resolving_through`; ``refused``: the first
+    refusal, as the attempt log shows it."""
+
+    guard: TargetGuard
+    plain: bool
+    refused: str | None = None
+
+
+#: The resolution guard in force, if any: a context variable, so the threads Apprise
+#: hands a send to (it copies the caller's context) are guarded too.
+_guarded: contextvars.ContextVar[GuardedResolution | None] = contextvars.ContextVar(
+    "jditem_apprise_resolution", default=None
+)
+_system_getaddrinfo = socket.getaddrinfo
+_install_lock = threading.Lock()
+
+
+def _checked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    """``socket.getaddrinfo``; inside :func:`resolving_through`, an answer holding an
+    address the guard refuses raises ``socket.gaierror`` instead."""
+    answers = _system_getaddrinfo(host, port, *args, **kwargs)
+    sending = _guarded.get()
+    if sending is None:
+        return answers
+    for *_, sockaddr in answers:
+        try:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        except ValueError:
+            problem: str | None = f"{sockaddr[0]!r}, not an address"
+        else:
+            problem = sending.guard.address_problem(address)
+            if problem is None and sending.plain and not sending.guard.allowed(address):
+                problem = f"{address} is outside the allowed networks and the scheme is plain"
+        if problem is not None:
+            name = host.decode() if isinstance(host, bytes) else str(host)
+            found = f"when Apprise connected, {name} resolved to an address the guard refuses"
+            sending.refused = sending.refused or f"{found}: {problem}"
+            raise socket.gaierror(socket.EAI_FAIL, "refused by jditem's webhook guard")
+    return answers
+
+
+def _install_checked_getaddrinfo() -> None:
+    """Route ``socket.getaddrinfo`` through :func:`_checked_getaddrinfo` (once; lookups
+    outside :func:`resolving_through` get the system's answer unchanged)."""
+    with _install_lock:
+        if socket.getaddrinfo is not _checked_getaddrinfo:
+            socket.getaddrinfo = _checked_getaddrinfo
+
+
+@contextlib.contextmanager
+def resolving_through(guard: TargetGuard, *, plain: bool) -> Iterator[GuardedResolution]:
+    """While in the block, every name resolved in this context (``socket.getaddrinfo``; the
+    threads Apprise sends on copy it) must
+    answer addresses ``guard`` lets a webhook reach — inside its allowed networks when
+    ``plain`` — else the lookup fails and the refusal is kept in the yielded object."""
+    _install_checked_getaddrinfo()
+    resolution = GuardedResolution(guard, plain)
+    reset = _guarded.set(resolution)
+    try:
+        yield resolution
+    finally:
+        _guarded.reset(reset)
+
+
+def _notify(
+    inner: str, title: str, text: str, time_limit: float, guard: TargetGuard, plain: bool
+) -> tuple[AttemptError, str] | None:
+    """Send through Apprise, every name it resolves checked by ``sending``'s guard; None
+    when sent, else the error and why (unscrubbed): the guard's refusal, or the first
+    warning Apprise logged for this call (Apprise ≥ 2.3 keeps them in its result)."""
+    module = _module()
+    # sequential: the send stays on this thread, where the guard is in force
+    sender = module.Apprise(asset=module.AppriseAsset(async_mode=False))
     if not sender.add(inner):
-        return "Apprise could not read the URL"
+        return AttemptError.STATUS, "Apprise could not read the URL"
     for plugin in sender:
         plugin.socket_connect_timeout = time_limit
         plugin.socket_read_timeout = time_limit
-    result = sender.notify(body=text, title=title)
+    with resolving_through(guard, plain=plain) as resolution:
+        result = sender.notify(body=text, title=title)
+    if resolution.refused is not None:
+        return AttemptError.REFUSED, resolution.refused
     if result:
         return None
     logs = getattr(result, "logs", None)
     for entry in logs() if callable(logs) else ():
         if entry.level in ("WARNING", "ERROR", "CRITICAL"):
-            return str(entry.message)
-    return "Apprise gave no reason"
+            return AttemptError.STATUS, str(entry.message)
+    return AttemptError.STATUS, "Apprise gave no reason"
 
 
 async def send(
@@ -189,16 +277,21 @@ async def send(
         return failed(AttemptError.TIMEOUT, f"resolving the host took longer than {time_limit:g} s")
     title, text = summary(payload)
     inner = url[len(PREFIX) :]
+    plain = HOSTED.get(scheme.lower()) is False
     try:
         why_not = await asyncio.wait_for(
-            asyncio.to_thread(_notify, inner, title, text, time_limit), time_limit * 2 + 1
+            asyncio.to_thread(_notify, inner, title, text, time_limit, guard, plain),
+            time_limit * 2 + 1,
         )
     except TimeoutError:
         detail = f"Apprise ({scheme}://) took longer than {time_limit:g} s"
         return failed(AttemptError.TIMEOUT, detail)
-    if why_not is not None:
-        reason = scrubbed(why_not, url)
-        return failed(
-            AttemptError.STATUS, f"Apprise could not deliver to the {scheme}:// service: {reason}"
-        )
-    return DeliveryResult(200, time.monotonic() - started, "sent through Apprise")
+    if why_not is None:
+        return DeliveryResult(200, time.monotonic() - started, "sent through Apprise")
+    error, reason = why_not
+    if error is AttemptError.REFUSED:
+        # the guard's own words: a host name and an address, no part of the URL's secrets
+        return failed(error, f"the {scheme}:// channel is refused: {reason}; {ALLOW_HINT}")
+    return failed(
+        error, f"Apprise could not deliver to the {scheme}:// service: {scrubbed(reason, url)}"
+    )
