@@ -19,7 +19,7 @@ What the SSRF guard covers here (:func:`vet`, at creation and before every attem
 
 Apprise resolves names itself when it connects (the guard's check and the connection are
 two lookups), and it follows the redirects its services answer with. So every name
-Apprise's sending thread resolves while it sends — the vetted host again, a redirect's
+resolved while Apprise sends — the vetted host again, a redirect's
 host, a chat service's API host, an SMTP server — goes through the same guard at that
 moment (:func:`_checked_getaddrinfo`): an answer with an address the guard refuses (or,
 for the plain ``json://``, ``xml://``, ``form://`` and ``mailto://``, an address outside
@@ -217,10 +217,10 @@ def _install_checked_getaddrinfo() -> None:
 
 @contextlib.contextmanager
 def resolving_through(guard: TargetGuard, *, plain: bool) -> Iterator[GuardedResolution]:
-    """While in the block, every name resolved in this context (``socket.getaddrinfo``; the
-    threads Apprise sends on copy it) must
-    answer addresses ``guard`` lets a webhook reach — inside its allowed networks when
-    ``plain`` — else the lookup fails and the refusal is kept in the yielded object."""
+    """While in the block, every name resolved in this context (``socket.getaddrinfo``;
+    Apprise's worker threads run in a copy of it) must answer addresses ``guard`` lets a
+    webhook reach — inside its allowed networks when ``plain`` — else the lookup fails
+    and the refusal is kept in the yielded object."""
     _install_checked_getaddrinfo()
     resolution = GuardedResolution(guard, plain)
     reset = _guarded.set(resolution)
@@ -233,12 +233,10 @@ def resolving_through(guard: TargetGuard, *, plain: bool) -> Iterator[GuardedRes
 def _notify(
     inner: str, title: str, text: str, time_limit: float, guard: TargetGuard, plain: bool
 ) -> tuple[AttemptError, str] | None:
-    """Send through Apprise, every name it resolves checked by ``sending``'s guard; None
+    """Send through Apprise, every name it resolves checked by ``guard``; None
     when sent, else the error and why (unscrubbed): the guard's refusal, or the first
     warning Apprise logged for this call (Apprise ≥ 2.3 keeps them in its result)."""
-    module = _module()
-    # sequential: the send stays on this thread, where the guard is in force
-    sender = module.Apprise(asset=module.AppriseAsset(async_mode=False))
+    sender = _module().Apprise()
     if not sender.add(inner):
         return AttemptError.STATUS, "Apprise could not read the URL"
     for plugin in sender:
