@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, text
@@ -223,3 +225,43 @@ async def test_expired_keys_are_deleted(
     async with db.sessionmaker() as session:
         keys = (await session.execute(text("SELECT key FROM idempotency_keys"))).all()
     assert sorted(k for (k,) in keys) == ["new", "young"]
+
+
+async def test_the_event_loop_runs_between_two_batches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More charges queued than one batch holds: the batches go one at a time and the
+    event loop runs other work between them (a SQLite batch commits on the loop's thread
+    without yielding, so without this a burst would hold the loop for all of them)."""
+    monkeypatch.setattr(batcher_module, "MAX_BATCH", 4)
+    account_id, token_id = await _setup_token(db, balance=10_000, budget=None)
+    loop = asyncio.get_running_loop()
+    iterations = 0
+    running = True
+
+    def tick() -> None:  # once per event-loop iteration
+        nonlocal iterations
+        iterations += 1
+        if running:
+            loop.call_soon(tick)
+
+    seen: list[int] = []
+    write = db.write_on_driver if db.writes_on_driver else db.write_charges
+
+    async def counted(fn: Any, batch: list[ChargeRequest]) -> Any:
+        seen.append(iterations)
+        return await write(fn, batch)
+
+    monkeypatch.setattr(db, "write_on_driver" if db.writes_on_driver else "write_charges", counted)
+    charger = ChargeBatcher(db)
+    charger.start()
+    tick()
+    requests = [ChargeRequest(account_id, token_id, 100, f"l{i}", "1", NOW) for i in range(12)]
+    try:
+        results = await asyncio.gather(*(charger.charge(r) for r in requests))
+    finally:
+        running = False
+        await charger.stop()
+    assert [r.value for r in results] == ["charged"] * 12
+    assert len(seen) >= 3  # at most 4 per batch
+    assert all(a < b for a, b in itertools.pairwise(seen))  # the loop ran between

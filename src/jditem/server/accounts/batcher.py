@@ -106,6 +106,8 @@ class ChargeBatcher:
                 batch = self._pending[:MAX_BATCH]
                 del self._pending[:MAX_BATCH]
                 await self._apply(batch)
+                if self._pending:  # a SQLite batch never yields: serve I/O between batches
+                    await asyncio.sleep(0)
             await self._purge_if_due()
             if self._stopping:
                 return
