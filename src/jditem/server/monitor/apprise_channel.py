@@ -19,14 +19,14 @@ What the SSRF guard covers here (:func:`vet`, at creation and before every attem
 
 Apprise resolves names itself when it connects (the guard's check and the connection are
 two lookups), and it follows the redirects its services answer with. So every name
-resolved while Apprise sends — the vetted host again, a redirect's
-host, a chat service's API host, an SMTP server — goes through the same guard at that
-moment (:func:`_checked_getaddrinfo`): an answer with an address the guard refuses (or,
-for the plain ``json://``, ``xml://``, ``form://`` and ``mailto://``, an address outside
-the allowed networks) fails the connection, and the attempt is logged as refused with
-the guard's reason. A DNS answer that changes between the check and the connection
-(DNS rebinding) or a redirect to a private address therefore reaches nothing. (An
-HTTP proxy from the environment is an address like any other: allow its network.)
+resolved while Apprise sends — the vetted host again, a redirect's host, a chat
+service's API host, an SMTP server — goes through the same guard at that moment
+(:func:`resolving_through`): an answer with an address the guard refuses (or, for the
+plain ``json://``, ``xml://``, ``form://`` and ``mailto://``, an address outside the
+allowed networks) fails the connection, and the attempt is logged as refused with the
+guard's reason. A DNS answer that changes between the check and the connection (DNS
+rebinding) or a redirect to a private address therefore reaches nothing. (An HTTP proxy
+from the environment is an address like any other: allow its network.)
 
 Logging: Apprise's log lines (and those of urllib3, the HTTP library under it) can carry a
 channel's tokens — a Telegram bot token is in the URL it posts to. Once Apprise is loaded,
