@@ -120,13 +120,16 @@ class Deployment:
         return f"http://127.0.0.1:{self.port}"
 
     def api_pids(self) -> list[int]:
-        """The processes that serve HTTP (the forked children when scaled out)."""
-        return children(self.serve.pid) if self.scale_out else [self.serve.pid]
+        """The processes that serve HTTP: the forked children when scaled out, else (and
+        with ``--processes 1``, which forks none) the server process itself."""
+        forked = children(self.serve.pid) if self.scale_out else []
+        return forked or [self.serve.pid]
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds so far per role (``api:<pid>`` per API process)."""
-        roles = {f"api:{pid}": tree_cpu(pid) for pid in self.api_pids()}
-        if self.scale_out:
+        pids = self.api_pids()
+        roles = {f"api:{pid}": tree_cpu(pid) for pid in pids}
+        if self.serve.pid not in pids:  # a supervisor that forked the API processes
             own = proc_times(self.serve.pid)
             roles["supervisor"] = own.own if own is not None else 0.0
         if self.worker is not None:
