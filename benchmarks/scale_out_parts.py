@@ -200,13 +200,8 @@ async def charges(services: devservices.DevServices, calls: int) -> None:
             step = _batches(db, account, token, k)
             await measure(f"SQLite file (writer thread), {k} per batch", calls, step, None)
         for k in (1, 8, 16, 32):
-            step = _held(db, account, token, k, function=False)
-            await measure(
-                f"SQLite file, {k} per batch, on the event loop's thread (as served)",
-                calls,
-                step,
-                None,
-            )
+            label = f"SQLite file, {k} per batch, on the event loop's thread (as served)"
+            await measure(label, calls, _held(db, account, token, k, function=False), None)
         await db.dispose()
 
 
