@@ -187,8 +187,8 @@ def _checked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any
     """``socket.getaddrinfo``; inside :func:`resolving_through`, an answer holding an
     address the guard refuses raises ``socket.gaierror`` instead."""
     answers = _system_getaddrinfo(host, port, *args, **kwargs)
-    sending = _guarded.get()
-    if sending is None:
+    resolution = _guarded.get()
+    if resolution is None:
         return answers
     for *_, sockaddr in answers:
         try:
@@ -196,13 +196,13 @@ def _checked_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any
         except ValueError:
             problem: str | None = f"{sockaddr[0]!r}, not an address"
         else:
-            problem = sending.guard.address_problem(address)
-            if problem is None and sending.plain and not sending.guard.allowed(address):
+            problem = resolution.guard.address_problem(address)
+            if problem is None and resolution.plain and not resolution.guard.allowed(address):
                 problem = f"{address} is outside the allowed networks and the scheme is plain"
         if problem is not None:
             name = host.decode() if isinstance(host, bytes) else str(host)
             found = f"when Apprise connected, {name} resolved to an address the guard refuses"
-            sending.refused = sending.refused or f"{found}: {problem}"
+            resolution.refused = resolution.refused or f"{found}: {problem}"
             raise socket.gaierror(socket.EAI_FAIL, "refused by jditem's webhook guard")
     return answers
 
